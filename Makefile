@@ -1,0 +1,60 @@
+# childguard: every target sets up what it needs on a fresh machine.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PHOTOS := .cache/photos/.ready
+
+.PHONY: help venv build photos demo test lint typecheck bench bench-hash bench-match bench-robustness clean
+
+help:
+	@echo "make demo              run the main job on embedded defaults (SQLite, local files)"
+	@echo "make test              set everything up and run the whole suite"
+	@echo "make lint              ruff + mypy"
+	@echo "make bench             all benchmarks (results go to docs/benchmarks.md)"
+	@echo "make bench-robustness  the robustness benchmark"
+
+$(VENV)/bin/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or set PYTHON=" >&2; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip setuptools wheel
+
+$(STAMP): $(VENV)/bin/python pyproject.toml setup.py $(wildcard src/childguard/*/*.c)
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# Rebuild compiled kernels in place (pip -e already builds them; this is for edits to the C code).
+build: $(STAMP)
+	$(PY) setup.py -q build_ext --inplace
+
+# Real, licence-clean photos from Debian packages (fetched once from the package registry, never at run time).
+$(PHOTOS): scripts/fetch_photos.py
+	$(PYTHON) scripts/fetch_photos.py --dest .cache/photos
+
+photos: $(PHOTOS)
+
+demo: $(STAMP)
+	$(VENV)/bin/childguard demo
+
+test: $(STAMP) $(PHOTOS)
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/mypy
+
+bench-hash: $(STAMP) $(PHOTOS)
+	$(PY) bench/bench_hash.py
+
+bench-match: $(STAMP) $(PHOTOS)
+	$(PY) bench/bench_match.py
+
+bench-robustness: $(STAMP)
+	$(PY) -m bench.robustness.run
+
+bench: bench-hash bench-match
+
+clean:
+	rm -rf $(VENV) build .cache/photos src/childguard/*/*.so

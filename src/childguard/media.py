@@ -1,0 +1,189 @@
+"""Safe image loading: byte and pixel limits, format sniffing, EXIF orientation,
+and the fast reduced-scale decode that feeds perceptual hashers.
+
+Every decode in childguard goes through `decode_image`, so the limits that stop
+decompression bombs and oversize inputs live in exactly one place.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from childguard.errors import MediaError
+
+try:  # HEIC/AVIF through the well-kept pillow-heif plugin, where it is installed.
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_SUPPORTED = True
+except Exception:  # pragma: no cover - optional plugin
+    HEIF_SUPPORTED = False
+
+# Truncated files are errors, never silently padded with grey.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+SUPPORTED_FORMATS = frozenset(
+    {"JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO"} | ({"HEIF", "AVIF"} if HEIF_SUPPORTED else set())
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what childguard will decode."""
+
+    max_bytes: int = 256 * 1024 * 1024
+    max_pixels: int = 120_000_000  # decoded pixel count (width * height) before any reduction
+    # The perceptual pipeline never needs more than this many pixels; larger decodes are reduced.
+    work_pixels: int = 1024 * 1024
+    # JPEG DCT-domain scaling keeps the short side at least this long.
+    draft_min_side: int = 512
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass
+class DecodedImage:
+    """An RGB image ready for perceptual hashing.
+
+    `width`/`height` are the display dimensions of the original (after EXIF
+    orientation); `pixels` may be smaller when the fast path reduced it.
+    """
+
+    pixels: np.ndarray  # HxWx3 uint8
+    width: int
+    height: int
+    format: str
+    reduced: bool
+
+
+def sniff_format(head: bytes) -> str | None:
+    """Guess the container format from magic bytes (None when not an image we know)."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head[:2] == b"BM":
+        return "BMP"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"avif", b"avis"):
+            return "AVIF"
+        return "HEIF"
+    return None
+
+
+def read_bytes(path: Path, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """Read a file within the byte limit, turning OS errors into MediaError."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise MediaError("unreadable", f"cannot stat file: {exc.strerror or exc}") from exc
+    if size > limits.max_bytes:
+        raise MediaError("too-large", f"file is {size} bytes, over the limit of {limits.max_bytes}")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise MediaError("unreadable", f"cannot read file: {exc.strerror or exc}") from exc
+
+
+def decode_image(data: bytes, limits: Limits = DEFAULT_LIMITS, *, fast: bool = True) -> DecodedImage:
+    """Decode image bytes to RGB pixels safely.
+
+    With `fast=True` JPEGs are decoded at reduced scale in the DCT domain
+    (libjpeg scaling via Pillow's `draft`) and every image is reduced to at most
+    `limits.work_pixels` pixels; this is what perceptual hashing uses. With
+    `fast=False` the full-resolution pixels are returned (the reference path).
+    EXIF orientation is always applied, so a photo hashes as it is displayed.
+    """
+    if not data:
+        raise MediaError("empty", "file is empty")
+    if len(data) > limits.max_bytes:
+        raise MediaError("too-large", f"{len(data)} bytes, over the limit of {limits.max_bytes}")
+    sniffed = sniff_format(data[:16])
+    if sniffed is None:
+        raise MediaError("not-an-image", "content is not a recognised image format")
+    if sniffed not in SUPPORTED_FORMATS:
+        raise MediaError("unsupported", f"{sniffed} images are not supported here")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            width, height = img.size
+            fmt = img.format or sniffed
+            if width * height > limits.max_pixels:
+                raise MediaError(
+                    "too-many-pixels",
+                    f"{width}x{height} = {width * height} pixels, over the limit of {limits.max_pixels} "
+                    "(possible decompression bomb)",
+                )
+            reduced = False
+            if fast and fmt in ("JPEG", "MPO"):
+                side = limits.draft_min_side
+                if min(width, height) > 2 * side:
+                    scale = side / min(width, height)
+                    img.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
+                    reduced = img.size != (width, height)
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)  # first frame of animations
+            img.load()
+            img = ImageOps.exif_transpose(img) or img
+            if img.mode != "RGB":
+                img = _to_rgb(img)
+            if fast and img.width * img.height > limits.work_pixels:
+                factor = int(np.ceil(np.sqrt(img.width * img.height / limits.work_pixels)))
+                if factor > 1:
+                    img = img.reduce(factor)
+                    reduced = True
+            pixels = np.asarray(img, dtype=np.uint8)
+    except MediaError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise MediaError("too-many-pixels", f"decompression bomb refused: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise MediaError("not-an-image", f"cannot identify image ({sniffed} header): {exc}") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        msg = str(exc)
+        reason = "truncated" if "truncated" in msg or "broken data stream" in msg else "corrupt"
+        raise MediaError(reason, f"cannot decode {sniffed}: {msg}") from exc
+    except MemoryError as exc:
+        raise MediaError("too-many-pixels", "image needs more memory than available") from exc
+    disp_w, disp_h = (height, width) if _swaps_axes(img, width, height) else (width, height)
+    return DecodedImage(pixels=pixels, width=disp_w, height=disp_h, format=fmt, reduced=reduced)
+
+
+def _swaps_axes(img: Image.Image, width: int, height: int) -> bool:
+    """True when EXIF orientation turned a landscape original into portrait (or back)."""
+    return (img.width >= img.height) != (width >= height) and width != height
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any mode to RGB; transparency is composited on white, as a viewer shows it."""
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        arr = (arr / max(arr.max(), 1.0) * 255.0).astype(np.uint8)
+        return Image.fromarray(arr).convert("RGB")
+    return img.convert("RGB")
+
+
+def load_image(source: Path | bytes, limits: Limits = DEFAULT_LIMITS, *, fast: bool = True) -> DecodedImage:
+    """Load from a path or bytes (see `decode_image`)."""
+    data = read_bytes(source, limits) if isinstance(source, Path) else source
+    return decode_image(data, limits, fast=fast)
