@@ -1,0 +1,104 @@
+"""Opening the store: engine set-up per dialect and the Alembic upgrade to the latest schema."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from childguard import config
+from childguard.errors import ChildguardError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+class StoreError(ChildguardError):
+    """The store cannot be opened or used (bad URL, unreachable server, failed migration)."""
+
+
+@dataclass
+class Store:
+    """An open database: the engine plus a session factory. Close it when done."""
+
+    url: str
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on any exception."""
+        with self.sessions.begin() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for `url`. SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def alembic_config() -> Config:
+    """An Alembic Config pointing at our migrations, with no .ini file needed."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Bring the schema to `revision` (default: the latest of every branch)."""
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
+    """Open the store at `url` (default: `childguard.config.database_url()`), migrated to head."""
+    resolved = config.database_url(url)
+    try:
+        engine = create_store_engine(resolved)
+        if migrate:
+            upgrade(engine)
+    except ChildguardError:
+        raise
+    except Exception as exc:  # driver errors differ per dialect; say which store failed and why
+        safe = make_url(resolved).render_as_string(hide_password=True)
+        raise StoreError(f"cannot open the store at {safe}: {exc}") from exc
+    return Store(url=resolved, engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
