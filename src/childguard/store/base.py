@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData
-from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # Stable constraint names, so Alembic migrations can refer to them on every dialect.

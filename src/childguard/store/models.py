@@ -76,7 +76,9 @@ class BankEntry(Base):
     bank: Mapped[Bank] = relationship(back_populates="entries", lazy="raise")
 
     def __repr__(self) -> str:
-        return f"BankEntry(id={self.id!r}, bank_id={self.bank_id!r}, {self.signal_type}:{self.value})"
+        return (
+            f"BankEntry(id={self.id!r}, bank_id={self.bank_id!r}, {self.signal_type}:{self.value})"
+        )
 
 
 class AuditEvent(Base):
@@ -94,4 +96,5 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any] | None] = mapped_column(JsonDict, default=None)
 
     def __repr__(self) -> str:
-        return f"AuditEvent({self.at:%Y-%m-%dT%H:%M:%S} {self.actor} {self.action} {self.object_type}:{self.object_id})"
+        target = f"{self.object_type}:{self.object_id}"
+        return f"AuditEvent({self.at:%Y-%m-%dT%H:%M:%S} {self.actor} {self.action} {target})"

@@ -17,7 +17,11 @@ from pathlib import Path
 
 from childguard.errors import ChildguardError
 
-SEARCH_DIRS = ("/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin")
+SEARCH_DIRS = (
+    "/usr/lib/postgresql/17/bin",
+    "/usr/lib/postgresql/16/bin",
+    "/usr/lib/postgresql/15/bin",
+)
 CLUSTER_USER = "childguard-test"
 SUPERUSER = "childguard"
 
@@ -82,7 +86,8 @@ class ThrowawayPostgres:
         if done.returncode != 0:
             log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
             raise PostgresUnavailable(
-                f"{step} failed (exit {done.returncode}): {done.stderr.strip() or done.stdout.strip()}"
+                f"{step} failed (exit {done.returncode}): "
+                + (done.stderr.strip() or done.stdout.strip())
                 + (f"\nserver log:\n{log}" if log else "")
             )
 
@@ -94,8 +99,10 @@ class ThrowawayPostgres:
         self._check(
             "initdb",
             str(self.bin / "initdb"),
-            "-D", str(self.data),
-            "-U", SUPERUSER,
+            "-D",
+            str(self.data),
+            "-U",
+            SUPERUSER,
             "--auth=trust",
             "--encoding=UTF8",
             "--no-locale",
@@ -108,8 +115,17 @@ class ThrowawayPostgres:
         )
         self._check(
             "pg_ctl start",
-            str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
-            "-o", opts, "start",
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            opts,
+            "start",
         )
         self.started = True
         return self
@@ -123,7 +139,7 @@ class ThrowawayPostgres:
         with psycopg.connect(
             host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres", autocommit=True
         ) as conn:
-            conn.execute(sql)  # type: ignore[arg-type]
+            conn.execute(sql)
 
     def create_database(self, name: str | None = None) -> str:
         """Create an empty database and return its SQLAlchemy URL."""
@@ -139,7 +155,9 @@ class ThrowawayPostgres:
     def stop(self) -> None:
         if self.started:
             subprocess.run(
-                self._cmd(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"),
+                self._cmd(
+                    str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"
+                ),
                 capture_output=True,
                 timeout=60,
             )

@@ -1,0 +1,68 @@
+"""The plain records that flow between hash-list formats and the bank service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from childguard.errors import InputFormatError, InvalidSignal
+from childguard.signals import get_signal_type
+
+
+@dataclass(frozen=True)
+class EntryRecord:
+    """One signal with its provenance and classification, as read from or written to a file.
+
+    `position` is where the record was found in its input (a line or record number, see
+    `position_kind`); it is for error messages only and not part of equality.
+    """
+
+    signal_type: str
+    value: str
+    source: str | None = None
+    organisation: str | None = None
+    original_id: str | None = None
+    classification_scheme: str | None = None
+    classification_label: str | None = None
+    metadata: dict[str, Any] | None = None
+    imported_at: datetime | None = None
+    position: int | None = field(default=None, compare=False)
+    position_kind: str = field(default="line", compare=False)
+
+
+@dataclass(frozen=True)
+class InvalidRecord:
+    """A line or record of an input that could not be read, and why."""
+
+    position: int
+    reason: str
+    position_kind: str = "line"  # "line" or "record"
+
+    def error(self) -> InputFormatError:
+        if self.position_kind == "record":
+            return InputFormatError(self.reason, record=self.position)
+        return InputFormatError(self.reason, line=self.position)
+
+    def describe(self) -> str:
+        return f"{self.position_kind} {self.position}: {self.reason}"
+
+
+def canonical_signal(signal_type: str, value: str) -> tuple[str, str]:
+    """The canonical (type name, value) pair, or InvalidSignal saying what is wrong."""
+    try:
+        cls = get_signal_type(signal_type)
+    except ValueError as exc:
+        raise InvalidSignal(str(exc)) from None
+    return cls.name, cls.validate(value)
+
+
+def validated(record: EntryRecord) -> EntryRecord | InvalidRecord:
+    """`record` with a canonical type and value, or an InvalidRecord at its position."""
+    try:
+        t, v = canonical_signal(record.signal_type, record.value)
+    except InvalidSignal as exc:
+        return InvalidRecord(record.position or 0, str(exc), record.position_kind)
+    if t == record.signal_type and v == record.value:
+        return record
+    return replace(record, signal_type=t, value=v)
