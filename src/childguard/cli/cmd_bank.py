@@ -1,0 +1,341 @@
+"""`childguard bank create|list|show|import|export|stats|delete`: manage hash banks."""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from childguard.banks import service
+from childguard.banks.formats import FORMATS, ExportError, WriteOptions, parse_column_map
+from childguard.cli import EXIT_OK, EXIT_USAGE, app
+from childguard.errors import ChildguardError
+from childguard.store import BANK_KINDS, DEFAULT_PDQ_THRESHOLD, Bank, Store, open_store
+
+bank_app = typer.Typer(help="Manage hash banks: create, list, show, import, export, stats, delete.")
+app.add_typer(bank_app, name="bank")
+
+out = Console()
+err = Console(stderr=True)
+
+PROGRESS_MIN_BYTES = 4 << 20  # show a progress bar for files from 4 MiB
+
+DbOption = typer.Option(
+    None, "--db", help="Database URL or SQLite path (default: CHILDGUARD_DB or the data dir)."
+)
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
+ActorOption = typer.Option(
+    None, "--actor", help="Who is acting, for the audit log (default: the OS user)."
+)
+
+
+def _actor(actor: str | None) -> str:
+    if actor:
+        return actor
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no user name in some containers
+        return "cli"
+
+
+@contextmanager
+def _store(db: str | None) -> Iterator[Store]:
+    """Open the store; any childguard error ends the command with exit code 2 and the reason."""
+    try:
+        store = open_store(db)
+    except ChildguardError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    try:
+        yield store
+    except ChildguardError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    finally:
+        store.close()
+
+
+def _bank_dict(bank: Bank) -> dict[str, Any]:
+    return {
+        "id": bank.id,
+        "name": bank.name,
+        "kind": bank.kind,
+        "description": bank.description,
+        "owner": bank.owner,
+        "pdq_threshold": bank.pdq_threshold,
+        "enabled": bank.enabled,
+        "created_at": bank.created_at.isoformat(),
+        "updated_at": bank.updated_at.isoformat(),
+    }
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+@bank_app.command("create")
+def create(
+    name: str = typer.Argument(..., help="Unique bank name."),
+    kind: str = typer.Option(..., "--kind", help=f"One of: {', '.join(BANK_KINDS)}."),
+    description: str = typer.Option("", "--description"),
+    owner: str = typer.Option("", "--owner", help="Organisation or person responsible."),
+    threshold: int = typer.Option(
+        DEFAULT_PDQ_THRESHOLD, "--threshold", help="PDQ match threshold (0-256)."
+    ),
+    disabled: bool = typer.Option(False, "--disabled", help="Create the bank disabled."),
+    db: str | None = DbOption,
+    as_json: bool = JsonOption,
+    actor: str | None = ActorOption,
+) -> None:
+    """Create a bank."""
+    with _store(db) as store:
+        bank = service.create_bank(
+            store,
+            name,
+            kind,
+            description=description,
+            owner=owner,
+            pdq_threshold=threshold,
+            enabled=not disabled,
+            actor=_actor(actor),
+        )
+    if as_json:
+        _print_json(_bank_dict(bank))
+    else:
+        out.print(
+            f"created bank [bold]{bank.name}[/bold] "
+            f"({bank.kind}, PDQ threshold {bank.pdq_threshold})"
+        )
+
+
+@bank_app.command("list")
+def list_(
+    kind: str | None = typer.Option(None, "--kind", help="Only banks of this kind."),
+    db: str | None = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """List banks with their entry counts."""
+    with _store(db) as store:
+        banks = service.list_banks(store, kind=kind)
+        counts = {b.id: service.bank_stats(store, b.id).total for b in banks}
+    if as_json:
+        _print_json([{**_bank_dict(b), "entries": counts[b.id]} for b in banks])
+        return
+    table = Table(title="Banks")
+    for col in ("name", "kind", "entries", "PDQ threshold", "enabled", "owner", "description"):
+        table.add_column(col, justify="right" if col in ("entries", "PDQ threshold") else "left")
+    for b in banks:
+        table.add_row(
+            b.name,
+            b.kind,
+            f"{counts[b.id]:,}",
+            str(b.pdq_threshold),
+            "yes" if b.enabled else "no",
+            b.owner,
+            b.description,
+        )
+    out.print(table)
+
+
+def _stats_dict(stats: service.BankStats) -> dict[str, Any]:
+    return dataclasses.asdict(stats)
+
+
+def _print_stats(stats: service.BankStats) -> None:
+    table = Table(title=f"Bank {stats.bank}", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    table.add_row("kind", stats.kind)
+    table.add_row("enabled", "yes" if stats.enabled else "no")
+    table.add_row("PDQ threshold", str(stats.pdq_threshold))
+    table.add_row("entries", f"{stats.total:,}")
+    for t, n in sorted(stats.by_signal_type.items()):
+        table.add_row(f"  {t}", f"{n:,}")
+    for c, n in sorted(stats.by_classification.items()):
+        table.add_row(f"  class {c}", f"{n:,}")
+    for s, n in sorted(stats.by_source.items()):
+        table.add_row(f"  source {s}", f"{n:,}")
+    table.add_row("first imported", str(stats.first_imported or "-"))
+    table.add_row("last imported", str(stats.last_imported or "-"))
+    out.print(table)
+
+
+@bank_app.command("show")
+def show(
+    name: str = typer.Argument(..., help="Bank name."),
+    db: str | None = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Show one bank's settings and counts."""
+    with _store(db) as store:
+        bank = service.get_bank(store, name)
+        stats = service.bank_stats(store, bank.id)
+    if as_json:
+        _print_json({**_bank_dict(bank), "stats": _stats_dict(stats)})
+        return
+    out.print(f"[bold]{bank.name}[/bold]  {bank.description}")
+    out.print(f"owner: {bank.owner or '-'}   created {bank.created_at:%Y-%m-%d %H:%M} UTC")
+    _print_stats(stats)
+
+
+@bank_app.command("stats")
+def stats(
+    name: str = typer.Argument(..., help="Bank name."),
+    db: str | None = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Counts per signal type, classification and source."""
+    with _store(db) as store:
+        result = service.bank_stats(store, name)
+    if as_json:
+        _print_json(_stats_dict(result))
+    else:
+        _print_stats(result)
+
+
+@bank_app.command("import")
+def import_(
+    name: str = typer.Argument(..., help="Bank to import into."),
+    path: Path = typer.Argument(
+        ..., help="Hash list file.", exists=True, dir_okay=False, readable=True
+    ),
+    fmt: str | None = typer.Option(
+        None, "--format", "-f", help=f"{', '.join(FORMATS)} (default: guessed)."
+    ),
+    signal_type: str | None = typer.Option(
+        None,
+        "--signal-type",
+        "-t",
+        help="Type of untyped hashes (needed for 64-digit plain lists).",
+    ),
+    column_map: str | None = typer.Option(
+        None, "--map", help="CSV column mapping, e.g. value=Hash,classification_label=Category."
+    ),
+    skip_invalid: bool = typer.Option(
+        False, "--skip-invalid", help="Import the valid records, report the rest."
+    ),
+    source: str | None = typer.Option(
+        None, "--source", help="Source list name (default: file name)."
+    ),
+    organisation: str | None = typer.Option(
+        None, "--organisation", "--org", help="Supplying organisation."
+    ),
+    db: str | None = DbOption,
+    as_json: bool = JsonOption,
+    actor: str | None = ActorOption,
+) -> None:
+    """Import a hash list. Idempotent; all or nothing unless --skip-invalid."""
+    mapping = None
+    with _store(db) as store:
+        if column_map:
+            mapping = parse_column_map(column_map)
+        size = path.stat().st_size
+        show_bar = size >= PROGRESS_MIN_BYTES and not as_json and err.is_terminal
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not show_bar,
+        ) as bar:
+            task = bar.add_task(f"importing {path.name}", total=size)
+            result = service.import_file(
+                store,
+                name,
+                path,
+                actor=_actor(actor),
+                fmt=fmt,
+                signal_type=signal_type,
+                column_map=mapping,
+                skip_invalid=skip_invalid,
+                source=source,
+                organisation=organisation,
+                progress=lambda done, _total: bar.update(task, completed=done),
+            )
+    if as_json:
+        _print_json(
+            {
+                "bank": result.bank,
+                "read": result.read,
+                "added": result.added,
+                "already_present": result.already_present,
+                "skipped": [dataclasses.asdict(s) for s in result.skipped],
+            }
+        )
+    else:
+        out.print(
+            f"bank [bold]{result.bank}[/bold]: {result.added:,} added, "
+            f"{result.already_present:,} already present, "
+            f"{len(result.skipped):,} skipped as invalid"
+        )
+        for s in result.skipped[:50]:
+            out.print(f"  skipped {s.describe()}", highlight=False)
+        if len(result.skipped) > 50:
+            out.print(f"  ... and {len(result.skipped) - 50:,} more (use --json for all)")
+    raise typer.Exit(EXIT_OK)
+
+
+@bank_app.command("export")
+def export(
+    name: str = typer.Argument(..., help="Bank to export."),
+    path: str = typer.Argument(..., help="Output file, or - for standard output."),
+    fmt: str = typer.Option("csv", "--format", "-f", help=f"{', '.join(FORMATS)}."),
+    signal_type: list[str] | None = typer.Option(
+        None, "--signal-type", "-t", help="Only these types (repeatable)."
+    ),
+    profile: str | None = typer.Option(
+        None, "--profile", help="VICS category profile (US, UK, Default)."
+    ),
+    container: str = typer.Option("media", "--vics-container", help="VICS: media or cases."),
+    db: str | None = DbOption,
+    actor: str | None = ActorOption,
+) -> None:
+    """Export a bank. csv and vics keep provenance and classification; plain and te keep hashes."""
+    options = WriteOptions(vics_profile=profile, vics_container=container)
+    with _store(db) as store:
+        try:
+            target: Any = sys.stdout if path == "-" else Path(path)
+            result = service.export_bank(
+                store,
+                name,
+                target,
+                fmt,
+                actor=_actor(actor),
+                signal_types=signal_type or None,
+                options=options,
+            )
+        except ExportError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(EXIT_USAGE) from None
+    msg = f"exported {result.written:,} records from {name} as {fmt}"
+    if result.skipped:
+        msg += f"; left out {result.skipped:,} entries ({result.skipped_reason})"
+    err.print(msg, highlight=False)
+
+
+@bank_app.command("delete")
+def delete(
+    name: str = typer.Argument(..., help="Bank to delete, with all its entries."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    db: str | None = DbOption,
+    actor: str | None = ActorOption,
+) -> None:
+    """Delete a bank and its entries (audited)."""
+    with _store(db) as store:
+        bank = service.get_bank(store, name)
+        if not yes and not typer.confirm(f"delete bank {bank.name!r} and all its entries?"):
+            err.print("nothing deleted")
+            raise typer.Exit(EXIT_USAGE)
+        removed = service.delete_bank(store, bank.id, actor=_actor(actor))
+    out.print(f"deleted bank [bold]{name}[/bold] and {removed:,} entries")
