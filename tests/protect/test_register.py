@@ -1,0 +1,171 @@
+"""Registering protected photos: signatures and metadata in the store, never image bytes."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from protect_helpers import WINDOW, find_leak, scan_database, synthetic_photo, windows
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from childguard.media import load_image
+from childguard.protect.organisations import (
+    OrganisationError,
+    create_organisation,
+    get_organisation,
+)
+from childguard.protect.register import (
+    get_photo,
+    list_photos,
+    photo_signals,
+    photos_for_entry,
+    register_photos,
+    remove_photo,
+)
+from childguard.signals.pdq import PdqSignal, pdq_from_pixels
+from childguard.store import Store, audit
+from childguard.store.models import AuditEvent, Bank, BankEntry
+from childguard.store.protect_models import ProtectedPhoto
+
+PHOTOS = Path(__file__).resolve().parents[2] / ".cache" / "photos"
+
+
+@pytest.fixture
+def album(tmp_path: Path) -> Path:
+    d = tmp_path / "album"
+    (d / "day2").mkdir(parents=True)
+    for i in range(3):
+        synthetic_photo(d / f"camp{i}.jpg", seed=i)
+    synthetic_photo(d / "day2" / "lake.png", seed=10)
+    (d / "notes.txt").write_text("not a photo")
+    whole = (d / "camp0.jpg").read_bytes()
+    (d / "broken.jpg").write_bytes(whole[: len(whole) // 2])  # truncated JPEG
+    real = sorted(PHOTOS.glob("mate-backgrounds/*.jpg"))[:1]
+    for p in real:
+        shutil.copy(p, d / p.name)
+    return d
+
+
+def test_register_stores_signatures_and_links_entries(store: Store, album: Path) -> None:
+    published = datetime(2024, 5, 1, tzinfo=UTC)
+    with store.session() as s:
+        org = create_organisation(s, "Scouts Example", emails=["leader@scouts.example"])
+        report = register_photos(
+            s,
+            album,
+            org,
+            titles={"camp0.jpg": "Campfire"},
+            published_url="https://x.example/a",
+            published_at=published,
+        )
+    assert len(report.registered) == 4 + len(list(PHOTOS.glob("mate-backgrounds/*.jpg"))[:1])
+    assert [Path(p).name for p, _ in report.failed] == ["broken.jpg"]
+    assert report.failed[0][1].startswith("truncated")
+    with store.session() as s:
+        org = get_organisation(s, "Scouts Example")
+        photos = list_photos(s, org)
+        camp0 = next(p for p in photos if p.file_name == "camp0.jpg")
+        assert camp0.title == "Campfire" and camp0.published_at == published
+        expected_pdq, _ = pdq_from_pixels(load_image(album / "camp0.jpg").pixels)
+        assert PdqSignal.distance(camp0.pdq, expected_pdq) == 0
+        roles = {role: e for role, e in photo_signals(s, camp0)}
+        assert {"pdq", "md5", "sha1", "sha256"} <= set(roles)
+        assert any(r.startswith("region:") for r in roles)  # robust signature views
+        assert roles["sha256"].value == camp0.sha256
+        assert all(e.bank_id == org.bank_id for e in roles.values())
+        assert [p.id for p in photos_for_entry(s, roles["pdq"].id)] == [camp0.id]
+        bank = s.get(Bank, org.bank_id)
+        assert bank is not None and bank.kind == "protected"
+        audits = s.scalar(select(func.count()).where(AuditEvent.action == "protect.register"))
+        assert audits == len(photos)
+
+
+def test_register_twice_is_idempotent(store: Store, album: Path) -> None:
+    with store.session() as s:
+        org = create_organisation(s, "Club")
+        first = register_photos(s, album, org)
+    with store.session() as s:
+        org = get_organisation(s, "Club")
+        again = register_photos(s, album, org)
+        assert again.registered == [] and len(again.already) == len(first.registered)
+        assert s.scalar(select(func.count()).select_from(ProtectedPhoto)) == len(first.registered)
+
+
+def test_no_image_bytes_anywhere_in_the_store(store: Store, album: Path) -> None:
+    with store.session() as s:
+        org = create_organisation(s, "No Bytes", emails=["a@b.example"])
+        report = register_photos(s, album, org, titles={"camp1.jpg": "Lake"})
+    assert report.registered
+    images = [
+        p for p in album.rglob("*") if p.suffix in (".jpg", ".png") and p.name != "broken.jpg"
+    ]
+    needles: set[bytes] = set()
+    hex_needles: set[bytes] = set()
+    for p in images:
+        data = p.read_bytes()
+        needles |= windows(data, step=1)
+        if len(data) < 400_000:
+            hex_needles |= windows(data.hex().encode())
+            for offset in range(3):  # base64 of any alignment
+                needles |= windows(base64.b64encode(data[offset:]))
+    leaks = scan_database(store.engine, needles, hex_needles)
+    assert leaks == []
+    if store.dialect == "sqlite":
+        db_path = Path(make_url(store.url).database or "")
+        store.engine.dispose()
+        for f in [db_path, db_path.with_name(db_path.name + "-wal")]:
+            if f.exists():
+                assert find_leak(f.read_bytes(), needles) is None, f"image bytes inside {f.name}"
+    # The scanner itself finds image bytes when they are there (raw, hex or base64).
+    small = next(p for p in images if p.stat().st_size < 400_000).read_bytes()
+    sample = small[1001 : 1001 + WINDOW * 3]
+    assert find_leak(b"xx" + sample, needles) is not None
+    with store.session() as s:
+        for encoded in (sample.hex(), base64.b64encode(sample).decode()):
+            audit.record(
+                s, actor="t", action="leak", object_type="x", object_id=1, details={"blob": encoded}
+            )
+    assert scan_database(store.engine, needles, hex_needles) == ["audit_event.details"] * 2
+
+
+def test_remove_deletes_the_photo_and_its_unshared_entries(store: Store, tmp_path: Path) -> None:
+    d = tmp_path / "a"
+    d.mkdir()
+    synthetic_photo(d / "one.png", seed=1)
+    synthetic_photo(d / "two.png", seed=2)
+    with store.session() as s:
+        org = create_organisation(s, "Remover")
+        register_photos(s, d, org)
+    with store.session() as s:
+        org = get_organisation(s, "Remover")
+        one = next(p for p in list_photos(s, org) if p.file_name == "one.png")
+        own = {e.id for _, e in photo_signals(s, one)}
+        two = next(p for p in list_photos(s, org) if p.file_name == "two.png")
+        kept = {e.id for _, e in photo_signals(s, two)}
+        removed = remove_photo(s, get_photo(s, one.id, org))
+        assert removed == len(own - kept) >= 4
+    with store.session() as s:
+        org = get_organisation(s, "Remover")
+        assert [p.file_name for p in list_photos(s, org)] == ["two.png"]
+        n = s.scalar(
+            select(func.count()).select_from(BankEntry).where(BankEntry.bank_id == org.bank_id)
+        )
+        assert n == len(kept)
+
+
+def test_organisation_validation(store: Store) -> None:
+    with store.session() as s:
+        with pytest.raises(OrganisationError, match="email"):
+            create_organisation(s, "Bad", emails=["not-an-email"])
+        with pytest.raises(OrganisationError, match="http"):
+            create_organisation(s, "Bad", webhook_url="ftp://x/")
+        org = create_organisation(s, "Hooked", webhook_url="https://hooks.example/cg")
+        assert org.webhook_secret and len(org.webhook_secret) >= 32
+        with pytest.raises(OrganisationError, match="already exists"):
+            create_organisation(s, "Hooked")
+        with pytest.raises(OrganisationError, match="no organisation"):
+            get_organisation(s, "Nobody")
