@@ -1,0 +1,136 @@
+"""The crawler's image cache: conditional-request validators per URL, hashes per content.
+
+- Per image URL it keeps the ETag and Last-Modified of the last fetch and the
+  sha256 of the bytes seen there, so a re-crawl sends `If-None-Match` /
+  `If-Modified-Since` and a `304 Not Modified` reuses the stored hashes.
+- Per sha256 it keeps the computed signals, so bytes already seen (under any URL)
+  are never decoded and hashed again.
+Writes are buffered and flushed in batches (and on close); reads see unflushed writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from childguard.crawl.hashing import ImageHashes
+from childguard.store.base import utcnow
+from childguard.store.crawl_models import ContentHashes, CrawledImage
+from childguard.store.db import Store
+
+
+@dataclass(frozen=True)
+class Validators:
+    etag: str | None
+    last_modified: str | None
+    sha256: str | None
+
+
+class ImageCache:
+    def __init__(self, store: Store, *, flush_every: int = 200) -> None:
+        self.store = store
+        self.flush_every = flush_every
+        self._urls: dict[str, Validators | None] = {}
+        self._content: dict[str, ImageHashes] = {}
+        self._dirty_urls: dict[str, tuple[Validators, datetime]] = {}
+        self._dirty_content: dict[str, ImageHashes] = {}
+
+    def validators(self, url: str) -> Validators | None:
+        if url in self._urls:
+            return self._urls[url]
+        with self.store.session() as s:
+            row = s.scalar(select(CrawledImage).where(CrawledImage.url == url))
+            found = Validators(row.etag, row.last_modified, row.sha256) if row else None
+        if len(self._urls) > 50_000:
+            self._urls.clear()
+        self._urls[url] = found
+        return found
+
+    def hashes(self, sha256: str) -> ImageHashes | None:
+        if sha256 in self._content:
+            return self._content[sha256]
+        with self.store.session() as s:
+            row = s.get(ContentHashes, sha256)
+            if row is None:
+                return None
+            found = ImageHashes(
+                sha256=row.sha256,
+                md5=row.md5,
+                sha1=row.sha1,
+                pdq=row.pdq,
+                pdq_quality=row.pdq_quality,
+                width=row.width,
+                height=row.height,
+                error=row.error,
+            )
+        self._content[sha256] = found
+        return found
+
+    def remember(
+        self, url: str, etag: str | None, last_modified: str | None, hashes: ImageHashes
+    ) -> None:
+        """Record what `url` served now (validators and content) and its hashes."""
+        v = Validators(etag, last_modified, hashes.sha256)
+        self._urls[url] = v
+        self._dirty_urls[url] = (v, utcnow())
+        if hashes.sha256 not in self._content:
+            self._dirty_content[hashes.sha256] = hashes
+        self._content[hashes.sha256] = hashes
+        if len(self._dirty_urls) + len(self._dirty_content) >= self.flush_every:
+            self.flush()
+
+    def touch(self, url: str) -> None:
+        """A 304: the URL still serves what we have."""
+        v = self._urls.get(url)
+        if v is not None:
+            self._dirty_urls[url] = (v, utcnow())
+
+    def flush(self) -> None:
+        if not self._dirty_urls and not self._dirty_content:
+            return
+        urls, content = self._dirty_urls, self._dirty_content
+        self._dirty_urls, self._dirty_content = {}, {}
+        with self.store.session() as s:
+            if content:
+                have = set(
+                    s.scalars(
+                        select(ContentHashes.sha256).where(ContentHashes.sha256.in_(list(content)))
+                    )
+                )
+                for sha, h in content.items():
+                    if sha not in have:
+                        s.add(
+                            ContentHashes(
+                                sha256=sha,
+                                md5=h.md5,
+                                sha1=h.sha1,
+                                pdq=h.pdq,
+                                pdq_quality=h.pdq_quality,
+                                width=h.width,
+                                height=h.height,
+                                error=h.error,
+                            )
+                        )
+            if urls:
+                rows = {
+                    r.url: r
+                    for r in s.scalars(select(CrawledImage).where(CrawledImage.url.in_(list(urls))))
+                }
+                for url, (v, at) in urls.items():
+                    row = rows.get(url)
+                    if row is None:
+                        s.add(
+                            CrawledImage(
+                                url=url,
+                                etag=v.etag,
+                                last_modified=v.last_modified,
+                                sha256=v.sha256,
+                                first_fetched_at=at,
+                                last_checked_at=at,
+                            )
+                        )
+                    else:
+                        row.etag, row.last_modified, row.sha256 = v.etag, v.last_modified, v.sha256
+                        row.last_checked_at = at

@@ -1,0 +1,39 @@
+"""The items the watch spider yields and the pipelines pass along: pages and images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from childguard.crawl.extract import PageCounters
+from childguard.crawl.hashing import ImageHashes
+from childguard.crawl.matching import CrawlMatch
+
+
+@dataclass
+class PageItem:
+    """A fetched page (or one that is gone: `gone` for 404/410)."""
+
+    url: str
+    status: int
+    title: str = ""
+    image_urls: list[str] = field(default_factory=list)
+    counters: PageCounters | None = None
+    gone: bool = False
+
+
+@dataclass
+class ImageItem:
+    """One image fetch. `body` is dropped as soon as it is hashed; it is never stored."""
+
+    url: str
+    page_url: str
+    status: int
+    body: bytes | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False
+    gone: bool = False
+    error: str | None = None
+    hashes: ImageHashes | None = None
+    rehashed: bool = False
+    matches: list[CrawlMatch] = field(default_factory=list)

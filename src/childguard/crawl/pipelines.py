@@ -1,0 +1,127 @@
+"""Scrapy item pipelines: hash the image, match it, record sightings (in that order).
+
+- `HashPipeline` reuses the cache: a `304 Not Modified` or bytes whose sha256 is
+  already known cost no decode; anything else is hashed in a process pool (or
+  threads) off the reactor, so downloads go on while images are hashed.
+  The image bytes are dropped from the item as soon as they are hashed.
+- `MatchPipeline` calls the crawl's matcher (`match(ImageHashes) -> matches`).
+- `SightingPipeline` feeds the `SightingRecorder` and reconciles at close.
+The crawl context (store, cache, matcher, recorder) hangs off the spider (`spider.context`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from childguard.crawl.hashing import hash_image_bytes
+from childguard.crawl.items import ImageItem, PageItem
+from childguard.crawl.matching import as_crawl_match
+from childguard.log import get_logger
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+    from childguard.crawl.runner import CrawlContext
+
+log = get_logger("childguard.crawl.pipelines")
+
+
+class _ContextPipeline:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Any:
+        return cls(crawler)
+
+    @property
+    def context(self) -> CrawlContext:
+        ctx: CrawlContext = self.crawler.spider.context  # type: ignore[union-attr]
+        return ctx
+
+    def inc(self, key: str, n: int = 1) -> None:
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value(f"childguard/{key}", n)
+
+
+class HashPipeline(_ContextPipeline):
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, ImageItem) or item.gone or item.error:
+            return item
+        cache = self.context.cache
+        if item.not_modified:
+            cache.touch(item.url)
+            v = cache.validators(item.url)
+            item.hashes = cache.hashes(v.sha256) if v and v.sha256 else None
+            self.inc("images_not_modified")
+            if item.hashes is None:
+                item.error = "304 for an image the cache does not know"
+            return item
+        body, item.body = item.body, None
+        if not body:
+            item.error = "empty image response"
+            return item
+        sha = hashlib.sha256(body).hexdigest()
+        known = cache.hashes(sha)
+        if known is not None:
+            item.hashes = known
+            self.inc("images_cached_content")
+        else:
+            pool = self.context.hash_pool
+            loop = asyncio.get_running_loop()
+            item.hashes = await loop.run_in_executor(pool, hash_image_bytes, body)
+            item.rehashed = True
+            self.inc("images_hashed")
+        cache.remember(item.url, item.etag, item.last_modified, item.hashes)
+        if item.hashes.error:
+            self.inc("images_undecodable")
+            log.warning(
+                "image_undecodable", url=item.url, page=item.page_url, error=item.hashes.error
+            )
+        return item
+
+    def close_spider(self, spider: Any = None) -> None:
+        self.context.cache.flush()
+
+
+class MatchPipeline(_ContextPipeline):
+    def process_item(self, item: Any) -> Any:
+        if isinstance(item, ImageItem) and item.hashes is not None:
+            try:
+                item.matches = [as_crawl_match(m) for m in self.context.matcher(item.hashes)]
+            except Exception as exc:  # a matcher failure loses one image, not the crawl
+                item.error = f"matcher failed: {exc}"
+                log.error("match_failed", url=item.url, error=str(exc))
+                self.inc("match_errors")
+            if item.matches:
+                self.inc("images_matched")
+        return item
+
+
+class SightingPipeline(_ContextPipeline):
+    def process_item(self, item: Any) -> Any:
+        recorder = self.context.recorder
+        if isinstance(item, PageItem):
+            recorder.page(
+                item.url,
+                title=item.title,
+                image_urls=item.image_urls,
+                gone=item.gone,
+                counters=item.counters,
+            )
+        elif isinstance(item, ImageItem):
+            recorder.image(
+                item.url,
+                page_url=item.page_url,
+                gone=item.gone,
+                hashes=item.hashes,
+                matches=item.matches,
+            )
+        return item
+
+    def close_spider(self, spider: Any = None) -> None:
+        changes = self.context.recorder.finish()
+        self.inc("sightings_removed", changes["removed"])
+        self.inc("sightings_changed", changes["changed"])

@@ -1,0 +1,322 @@
+"""Run one crawl of one watch: `run_crawl(watch, ...) -> CrawlStats`.
+
+Twisted's reactor cannot be restarted inside a process, so each crawl runs in a
+fresh child process by default (`multiprocessing`'s `fork` context: the matcher
+callable and hooks are inherited, nothing needs pickling; results come back over
+a pipe). The CLI, tests and the demo can therefore call `run_crawl` any number of
+times. `in_process=True` runs Scrapy's `CrawlerProcess` in the calling process
+instead, which works once per process (useful under a debugger or profiler).
+
+Inside the crawl, hashing runs in a process pool (`hash_workers`, default the
+CPU count) so the reactor keeps downloading while images are decoded and hashed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+import traceback
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from childguard import __version__
+from childguard.crawl.cache import ImageCache
+from childguard.crawl.matching import MatchFn, no_matches
+from childguard.crawl.sightings import SightingHook, SightingRecorder, pages_to_recheck
+from childguard.crawl.watch import Watch
+from childguard.errors import ChildguardError
+from childguard.log import get_logger
+from childguard.store.base import utcnow
+from childguard.store.db import Store, open_store
+
+log = get_logger("childguard.crawl.runner")
+
+PAGE_MAXSIZE = 8 * 1024 * 1024
+IMAGE_MAXSIZE = 40 * 1024 * 1024
+
+
+class CrawlError(ChildguardError):
+    """The crawl could not run (bad settings, store unreachable, the crawl process died)."""
+
+
+@dataclass
+class CrawlContext:
+    """What the spider, middlewares and pipelines of one crawl share."""
+
+    watch: Watch
+    store: Store
+    cache: ImageCache
+    matcher: MatchFn
+    recorder: SightingRecorder
+    hash_pool: Executor
+    run_id: int | None
+    recheck_pages: list[str] = field(default_factory=list)
+    page_maxsize: int = PAGE_MAXSIZE
+
+
+@dataclass
+class CrawlStats:
+    run_id: int | None
+    watch: str
+    pages: int = 0
+    pages_gone: int = 0
+    pages_failed: int = 0
+    images: int = 0
+    images_hashed: int = 0
+    images_cached: int = 0
+    images_not_modified: int = 0
+    images_failed: int = 0
+    images_matched: int = 0
+    new_sightings: int = 0
+    updated_sightings: int = 0
+    sightings_removed: int = 0
+    sightings_changed: int = 0
+    ssrf_refused: int = 0
+    image_bytes: int = 0
+    elapsed_s: float = 0.0
+    finish_reason: str = ""
+    scrapy: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def crawl_settings(
+    watch: Watch,
+    *,
+    allow_private: bool = False,
+    static_hosts: dict[str, list[str]] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Scrapy settings for a watch: politeness, limits, SSRF guard, middlewares, pipelines."""
+    settings: dict[str, Any] = {
+        "BOT_NAME": "childguard",
+        "USER_AGENT": f"childguard/{__version__} (finds re-posted photos of children)",
+        "ROBOTSTXT_OBEY": watch.obey_robots,
+        "CONCURRENT_REQUESTS": 32,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": watch.concurrency_per_domain,
+        "DOWNLOAD_DELAY": watch.download_delay,
+        "RANDOMIZE_DOWNLOAD_DELAY": True,
+        "AUTOTHROTTLE_ENABLED": watch.download_delay > 0,
+        "AUTOTHROTTLE_START_DELAY": max(watch.download_delay, 0.1),
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": float(watch.concurrency_per_domain),
+        "DOWNLOAD_TIMEOUT": 30,
+        "DOWNLOAD_MAXSIZE": IMAGE_MAXSIZE,
+        "DOWNLOAD_WARNSIZE": 10 * 1024 * 1024,
+        "RETRY_TIMES": 2,
+        "CHILDGUARD_RETRY_BACKOFF": 0.5,
+        "REDIRECT_MAX_TIMES": 5,
+        "DEPTH_LIMIT": 0,  # the spider applies the watch's depth to pages only
+        "COOKIES_ENABLED": False,
+        "TELNETCONSOLE_ENABLED": False,
+        "HTTPCACHE_ENABLED": False,
+        "LOG_LEVEL": "WARNING",
+        "TWISTED_DNS_RESOLVER": "childguard.crawl.ssrf.GuardedHostnameResolver",
+        "DOWNLOADER_MIDDLEWARES": {
+            "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+            "childguard.crawl.middlewares.BackoffRetryMiddleware": 550,
+            "childguard.crawl.middlewares.ConditionalImageMiddleware": 560,
+            "childguard.crawl.ssrf.SsrfGuardMiddleware": 950,
+        },
+        "ITEM_PIPELINES": {
+            "childguard.crawl.pipelines.HashPipeline": 300,
+            "childguard.crawl.pipelines.MatchPipeline": 400,
+            "childguard.crawl.pipelines.SightingPipeline": 500,
+        },
+        "CHILDGUARD_ALLOW_PRIVATE": allow_private,
+        "CHILDGUARD_PROXY": watch.proxy,
+        "CHILDGUARD_STATIC_HOSTS": static_hosts or {},
+    }
+    settings.update(overrides or {})
+    return settings
+
+
+def _start_run(store: Store, watch: Watch, allow_private: bool) -> int:
+    from sqlalchemy import select
+
+    from childguard.store.crawl_models import CrawlRun, CrawlWatch
+
+    with store.session() as s:
+        w = s.scalar(select(CrawlWatch).where(CrawlWatch.name == watch.name))
+        run = CrawlRun(
+            watch_id=w.id if w else None,
+            watch_name=watch.name,
+            obey_robots=watch.obey_robots,
+            robots_override_reason=None if watch.obey_robots else watch.robots_override_reason,
+            allow_private=allow_private,
+        )
+        s.add(run)
+        if w is not None:
+            w.last_run_at = utcnow()
+        s.flush()
+        return run.id
+
+
+def _finish_run(store: Store, run_id: int, status: str, stats: CrawlStats) -> None:
+    from childguard.store.crawl_models import CrawlRun
+
+    with store.session() as s:
+        run = s.get(CrawlRun, run_id)
+        if run is not None:
+            run.status, run.finished_at = status, utcnow()
+            data = stats.to_dict()
+            data.pop("scrapy", None)
+            run.stats = data
+
+
+def _make_pool(workers: int | None) -> Executor:
+    n = (os.cpu_count() or 1) if workers is None else workers
+    if n <= 0:
+        return ThreadPoolExecutor(max_workers=4, thread_name_prefix="hash")
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"))
+    for f in [pool.submit(os.getpid) for _ in range(n)]:  # start the workers before the reactor
+        f.result()
+    return pool
+
+
+def _collect(
+    stats: dict[str, Any],
+    run_id: int | None,
+    watch: Watch,
+    elapsed: float,
+    recorder: SightingRecorder,
+) -> CrawlStats:
+    def g(key: str) -> int:
+        return int(stats.get(f"childguard/{key}", 0))
+
+    return CrawlStats(
+        run_id=run_id,
+        watch=watch.name,
+        pages=g("pages_fetched"),
+        pages_gone=g("pages_gone"),
+        pages_failed=g("pages_failed"),
+        images=g("images_hashed")
+        + g("images_cached_content")
+        + g("images_not_modified")
+        + g("images_not_an_image"),
+        images_hashed=g("images_hashed"),
+        images_cached=g("images_cached_content"),
+        images_not_modified=g("images_not_modified"),
+        images_failed=g("images_failed") + g("images_gone"),
+        images_matched=g("images_matched"),
+        new_sightings=recorder.new_sightings,
+        updated_sightings=recorder.updated_sightings,
+        sightings_removed=g("sightings_removed"),
+        sightings_changed=g("sightings_changed"),
+        ssrf_refused=g("ssrf_refused"),
+        image_bytes=g("image_bytes"),
+        elapsed_s=round(elapsed, 3),
+        finish_reason=str(stats.get("finish_reason", "")),
+        scrapy={k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in stats.items()},
+    )
+
+
+def _crawl_here(
+    watch: Watch,
+    store_url: str | None,
+    matcher: MatchFn,
+    settings: dict[str, Any],
+    hash_workers: int | None,
+    on_sighting: SightingHook | None,
+) -> CrawlStats:
+    from scrapy.crawler import CrawlerProcess
+
+    from childguard.crawl.spider import WatchSpider
+
+    store = open_store(store_url)
+    run_id = _start_run(store, watch, bool(settings.get("CHILDGUARD_ALLOW_PRIVATE")))
+    recorder = SightingRecorder(
+        store, run_id=run_id, watch_name=watch.name, on_sighting=on_sighting
+    )
+    pool = _make_pool(hash_workers)
+    context = CrawlContext(
+        watch=watch,
+        store=store,
+        cache=ImageCache(store),
+        matcher=matcher,
+        recorder=recorder,
+        hash_pool=pool,
+        run_id=run_id,
+        recheck_pages=pages_to_recheck(store, watch.name),
+    )
+    started = time.perf_counter()
+    status = "failed"
+    stats = CrawlStats(run_id=run_id, watch=watch.name)
+    try:
+        process = CrawlerProcess(settings, install_root_handler=False)
+        crawler = process.create_crawler(WatchSpider)
+        process.crawl(crawler, context=context)
+        process.start()
+        assert crawler.stats is not None
+        stats = _collect(
+            crawler.stats.get_stats(), run_id, watch, time.perf_counter() - started, recorder
+        )
+        status = "finished"
+        return stats
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        _finish_run(store, run_id, status, stats)
+        store.close()
+
+
+def _child(conn: Any, args: tuple[Any, ...]) -> None:
+    try:
+        result = _crawl_here(*args)
+        conn.send(("ok", result))
+    except BaseException as exc:  # report every failure to the parent, then exit
+        conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+    finally:
+        conn.close()
+
+
+def run_crawl(
+    watch: Watch,
+    *,
+    store_url: str | None = None,
+    matcher: MatchFn | None = None,
+    settings_overrides: dict[str, Any] | None = None,
+    allow_private: bool = False,
+    static_hosts: dict[str, list[str]] | None = None,
+    hash_workers: int | None = None,
+    on_sighting: SightingHook | None = None,
+    in_process: bool = False,
+    timeout_s: float | None = None,
+) -> CrawlStats:
+    """Crawl `watch` once, record sightings in the store at `store_url`, return the run's stats.
+
+    `matcher(ImageHashes)` returns the bank entries an image matches (default: none).
+    `allow_private` lifts the SSRF policy (tests, the demo on 127.0.0.1); `static_hosts`
+    maps host names to addresses. `on_sighting(view, is_new)` is called for every
+    sighting written (in the crawl process). `hash_workers=0` hashes in threads.
+    """
+    settings = crawl_settings(
+        watch, allow_private=allow_private, static_hosts=static_hosts, overrides=settings_overrides
+    )
+    args = (watch, store_url, matcher or no_matches, settings, hash_workers, on_sighting)
+    if in_process:
+        return _crawl_here(*args)
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, args), name=f"crawl-{watch.name}")
+    proc.start()
+    child.close()
+    try:
+        if not parent.poll(timeout_s):
+            raise CrawlError(f"crawl of {watch.name!r} did not finish within {timeout_s}s")
+        kind, payload = parent.recv()
+    except EOFError:
+        proc.join()
+        raise CrawlError(
+            f"the crawl process of {watch.name!r} died (exit code {proc.exitcode})"
+        ) from None
+    finally:
+        if proc.is_alive() and timeout_s is not None and not parent.poll(0):
+            proc.terminate()
+        proc.join()
+        parent.close()
+    if kind != "ok":
+        raise CrawlError(f"crawl of {watch.name!r} failed: {payload}")
+    result: CrawlStats = payload
+    return result

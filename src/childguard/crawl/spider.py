@@ -1,0 +1,259 @@
+"""The watch spider: walks a watch's pages within its limits and fetches every image they show.
+
+Pages stay within the watch's allowed domains, depth and page limits; endless
+link spaces (calendars, session-id loops) are cut by two guards: at most
+`max_pages_per_pattern` pages per URL shape (digits and query values blanked)
+and no path that repeats one segment more than `max_segment_repeats` times.
+Images may live on any host (CDNs) but still pass the SSRF guard. Each image URL
+is fetched once per run however many pages show it. The spider only yields
+items; hashing, matching and sightings are pipeline stages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import scrapy
+from scrapy.http import Response, TextResponse
+from twisted.python.failure import Failure
+
+from childguard.crawl.extract import extract_page, is_image_url, read_counters
+from childguard.crawl.items import ImageItem, PageItem
+from childguard.log import get_logger
+from childguard.media import sniff_format
+
+if TYPE_CHECKING:
+    from childguard.crawl.runner import CrawlContext
+
+log = get_logger("childguard.crawl.spider")
+
+PAGE_STATUSES = [404, 410]
+IMAGE_STATUSES = [304, 404, 410]
+_DIGITS = re.compile(r"\d+")
+
+
+def url_shape(url: str) -> str:
+    """The URL with digit runs and query values blanked: /cal/2024/05?d=3 -> /cal/#/#?d="""
+    parts = urlsplit(url)
+    query = urlencode(sorted((k, "") for k, _ in parse_qsl(parts.query, keep_blank_values=True)))
+    return f"{parts.hostname}{_DIGITS.sub('#', parts.path)}?{query}"
+
+
+def max_segment_repeats(url: str) -> int:
+    segments = [s for s in urlsplit(url).path.split("/") if s]
+    return max(Counter(segments).values(), default=0)
+
+
+class WatchSpider(scrapy.Spider):
+    name = "childguard-watch"
+
+    def __init__(self, context: CrawlContext, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.context = context
+        self.watch = context.watch
+        self.allowed_domains = list(self.watch.domains)
+        self.page_maxsize = context.page_maxsize
+        self._pages: set[str] = set()
+        self._images: set[str] = set()
+        self._shapes: Counter[str] = Counter()
+
+    # -- requests -----------------------------------------------------------------------
+    def _meta(self, **extra: Any) -> dict[str, Any]:
+        meta = dict(extra)
+        if self.watch.proxy:
+            meta["proxy"] = self.watch.proxy
+        return meta
+
+    def _stat(self, key: str, n: int = 1) -> None:
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value(f"childguard/{key}", n)
+
+    def page_request(self, url: str, depth: int) -> scrapy.Request | None:
+        if url in self._pages:
+            return None
+        if len(self._pages) >= self.watch.max_pages:
+            self._stat("pages_over_limit")
+            return None
+        if max_segment_repeats(url) > self.watch.max_segment_repeats:
+            self._stat("pages_loop_refused")
+            log.info("page_skipped", url=url, reason="path repeats a segment (link loop)")
+            return None
+        shape = url_shape(url)
+        if self._shapes[shape] >= self.watch.max_pages_per_pattern:
+            self._stat("pages_pattern_refused")
+            log.info(
+                "page_skipped",
+                url=url,
+                reason=f"more than {self.watch.max_pages_per_pattern} pages shaped {shape}",
+            )
+            return None
+        self._shapes[shape] += 1
+        self._pages.add(url)
+        return scrapy.Request(
+            url,
+            callback=self.parse_page,
+            errback=self.page_failed,
+            priority=-depth,
+            meta=self._meta(
+                cg_depth=depth,
+                handle_httpstatus_list=PAGE_STATUSES,
+                download_maxsize=self.page_maxsize,
+            ),
+        )
+
+    def image_request(self, url: str, page_url: str) -> scrapy.Request | None:
+        if url in self._images:
+            return None
+        if len(self._images) >= self.watch.max_images:
+            self._stat("images_over_limit")
+            return None
+        self._images.add(url)
+        return scrapy.Request(
+            url,
+            callback=self.parse_image,
+            errback=self.image_failed,
+            priority=10,
+            meta=self._meta(
+                cg_image=True,
+                cg_page=page_url,
+                allow_offsite=True,
+                handle_httpstatus_list=IMAGE_STATUSES,
+            ),
+        )
+
+    async def start(self) -> AsyncIterator[Any]:
+        for url in self.watch.seeds:
+            req = self.image_request(url, url) if is_image_url(url) else self.page_request(url, 0)
+            if req is not None:
+                yield req
+        # Pages of earlier sightings are always revisited, so removals are seen.
+        for url in self.context.recheck_pages:
+            req = self.page_request(url, self.watch.max_depth)
+            if req is not None:
+                yield req
+
+    # -- responses ----------------------------------------------------------------------
+    @staticmethod
+    def _first_url(response: Response) -> str:
+        redirects = response.meta.get("redirect_urls") or []
+        return str(redirects[0]) if redirects else response.url
+
+    def parse_page(self, response: Response) -> Iterator[Any]:
+        url = self._first_url(response)
+        depth = int(response.meta.get("cg_depth", 0))
+        if response.status in PAGE_STATUSES:
+            self._stat("pages_gone")
+            yield PageItem(url=url, status=response.status, gone=True)
+            return
+        self._stat("pages_fetched")
+        if not isinstance(response, TextResponse):
+            if (
+                sniff_format(response.body[:16]) is not None
+            ):  # an image served where a page was linked
+                req = self.image_request(response.url, url)
+                yield PageItem(url=url, status=response.status, image_urls=[response.url])
+                if req is not None:
+                    yield req
+                return
+            log.info(
+                "page_not_html",
+                url=url,
+                content_type=response.headers.get("Content-Type", b"").decode("latin-1"),
+            )
+            self._stat("pages_not_html")
+            yield PageItem(url=url, status=response.status)
+            return
+        try:
+            extracted = extract_page(response.text, response.url)
+        except Exception as exc:  # lxml is lenient; anything else is logged and the page skipped
+            log.warning("page_unparseable", url=url, error=str(exc))
+            self._stat("pages_unparseable")
+            yield PageItem(url=url, status=response.status)
+            return
+        host = urlsplit(response.url).hostname or ""
+        profile = self.watch.profile_for(host)
+        counters = read_counters(response.text, response.url, profile) if profile else None
+        images = extracted.image_urls
+        yield PageItem(
+            url=url,
+            status=response.status,
+            title=extracted.title,
+            image_urls=images,
+            counters=counters,
+        )
+        for image in images:
+            req = self.image_request(image, url)
+            if req is not None:
+                yield req
+        if depth >= self.watch.max_depth:
+            return
+        for link in extracted.links:
+            link_host = (urlsplit(link).hostname or "").lower()
+            if not any(link_host == d or link_host.endswith("." + d) for d in self.allowed_domains):
+                continue
+            req = self.page_request(link, depth + 1)
+            if req is not None:
+                yield req
+
+    def parse_image(self, response: Response) -> Iterator[ImageItem]:
+        page = str(response.meta.get("cg_page") or response.url)
+        url = self._first_url(response)
+        if response.status == 304:
+            yield ImageItem(url=url, page_url=page, status=304, not_modified=True)
+            return
+        if response.status in (404, 410):
+            self._stat("images_gone")
+            yield ImageItem(url=url, page_url=page, status=response.status, gone=True)
+            return
+        body = response.body
+        if sniff_format(body[:16]) is None:
+            ctype = response.headers.get("Content-Type", b"").decode("latin-1")
+            self._stat("images_not_an_image")
+            log.warning(
+                "image_not_an_image", url=url, page=page, content_type=ctype, bytes=len(body)
+            )
+            yield ImageItem(
+                url=url,
+                page_url=page,
+                status=response.status,
+                error=f"not an image (Content-Type {ctype or 'missing'})",
+            )
+            return
+        self._stat("image_bytes", len(body))
+        yield ImageItem(
+            url=url,
+            page_url=page,
+            status=response.status,
+            body=body,
+            etag=_header(response, b"ETag"),
+            last_modified=_header(response, b"Last-Modified"),
+        )
+
+    # -- failures -----------------------------------------------------------------------
+    def _why(self, failure: Failure) -> str:
+        exc = failure.value
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+    def page_failed(self, failure: Failure) -> None:
+        request = getattr(failure, "request", None)
+        self._stat("pages_failed")
+        log.warning("page_failed", url=getattr(request, "url", None), error=self._why(failure))
+
+    def image_failed(self, failure: Failure) -> Iterator[ImageItem]:
+        request = getattr(failure, "request", None)
+        url = getattr(request, "url", "")
+        page = str(request.meta.get("cg_page") or url) if request is not None else url
+        self._stat("images_failed")
+        why = self._why(failure)
+        log.warning("image_failed", url=url, page=page, error=why)
+        if request is not None:
+            yield ImageItem(url=url, page_url=page, status=0, error=why[:500])
+
+
+def _header(response: Response, name: bytes) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None

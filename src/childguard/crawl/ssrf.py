@@ -1,0 +1,320 @@
+"""SSRF protection: the crawler never connects to private, loopback, link-local,
+multicast, reserved, CGNAT or cloud-metadata addresses (IPv4 and IPv6, including
+IPv4-mapped, 6to4 and NAT64 forms).
+
+Two layers, so that redirects and DNS answers that change are covered:
+
+1. `GuardedHostnameResolver` is installed as Scrapy's `TWISTED_DNS_RESOLVER`.
+   Twisted's `HostnameEndpoint` asks it for addresses on *every* connection,
+   for host names and IP literals alike, and it drops every address the policy
+   refuses, so the socket can only ever be opened to an allowed address. A DNS
+   answer that changes between requests (rebinding) is filtered again each time.
+2. `SsrfGuardMiddleware` (a downloader middleware) refuses non-http(s) schemes,
+   IP literals in any spelling (`127.1`, `0x7f.1`, `2130706433`, `[::ffff:7f00:1]`)
+   and `localhost` names before a request is queued, re-checks every redirected
+   request (redirects are new requests that pass through it again), and refuses a
+   response whose peer address (`response.ip_address`) the policy forbids.
+
+Through a proxy the proxy resolves the target; the proxy's own host is allowed
+(it is configured explicitly) and the URL checks of layer 2 still apply.
+The only way around the policy is the explicit `CHILDGUARD_ALLOW_PRIVATE` setting
+(`allow_private=True` in `run_crawl`), meant for tests and the demo on 127.0.0.1.
+`CHILDGUARD_STATIC_HOSTS` maps names to addresses (like curl's `--resolve`); its
+answers pass the same policy.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from scrapy import signals
+from scrapy.exceptions import IgnoreRequest
+from scrapy.resolver import CachingHostnameResolver
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import (
+    IAddress,
+    IHostnameResolver,
+    IHostResolution,
+    IResolutionReceiver,
+)
+from zope.interface import implementer, provider
+
+from childguard.log import get_logger
+
+if TYPE_CHECKING:
+    from scrapy import Request, Spider
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+log = get_logger("childguard.crawl.ssrf")
+
+# Networks that are never reachable for the crawler, beyond what `ipaddress` flags.
+_EXTRA_FORBIDDEN = (
+    ("cgnat", ipaddress.ip_network("100.64.0.0/10")),
+    ("this-network", ipaddress.ip_network("0.0.0.0/8")),
+    ("benchmarking", ipaddress.ip_network("198.18.0.0/15")),
+    ("ietf-protocol", ipaddress.ip_network("192.0.0.0/24")),
+)
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
+)
+FORBIDDEN_NAMES = ("localhost", "metadata.google.internal", "metadata")
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+# Hosts the resolver refused in this process, with why (the middleware turns a
+# "cannot resolve" failure for one of these into a clear refusal).
+REFUSED_HOSTS: dict[str, str] = {}
+
+
+def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    # IPv4-compatible (deprecated) ::a.b.c.d
+    if int(ip) >> 32 == 0 and int(ip) > 1:
+        return ipaddress.IPv4Address(int(ip))
+    return None
+
+
+def forbidden_reason(ip: IPAddress | str) -> str | None:
+    """Why the crawler may not connect to `ip`, or None when it may."""
+    addr = ipaddress.ip_address(ip) if isinstance(ip, str) else ip
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.scope_id:
+            addr = ipaddress.IPv6Address(str(addr).split("%", 1)[0])
+        inner = _embedded_v4(addr)
+        if inner is not None:
+            reason = forbidden_reason(inner)
+            return f"embedded {inner}: {reason}" if reason else None
+    if addr in METADATA_ADDRESSES:
+        return "cloud metadata address"
+    if addr.is_loopback:
+        return "loopback address"
+    if addr.is_link_local:
+        return "link-local address"
+    if addr.is_multicast:
+        return "multicast address"
+    if addr.is_unspecified:
+        return "unspecified address"
+    for name, net in _EXTRA_FORBIDDEN:
+        if addr.version == net.version and addr in net:
+            return f"{name} address"
+    if addr.is_private:
+        return "private address"
+    if addr.is_reserved:
+        return "reserved address"
+    if not addr.is_global:
+        return "non-global address"
+    return None
+
+
+def parse_ip_literal(host: str) -> IPAddress | None:
+    """The address a URL host spells, in any of the forms resolvers accept, else None."""
+    h = host.strip("[]")
+    try:
+        return ipaddress.ip_address(h.split("%", 1)[0])
+    except ValueError:
+        pass
+    if h and all(c in "0123456789abcdefxABCDEFX." for c in h) and any(c.isdigit() for c in h):
+        try:  # inet_aton accepts 127.1, 0x7f.0.0.1, 2130706433, 0177.0.0.1
+            return ipaddress.IPv4Address(socket.inet_aton(h))
+        except OSError:
+            return None
+    return None
+
+
+def url_refusal(url: str) -> str | None:
+    """Why `url` may not be fetched by its spelling alone (scheme, literal address, local name)."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".").lower()
+    except ValueError as exc:
+        return f"malformed URL: {exc}"
+    if parts.scheme not in ("http", "https"):
+        return f"scheme {parts.scheme!r} is not fetched (only http and https)"
+    if not host:
+        return "URL has no host"
+    if host in FORBIDDEN_NAMES or host.endswith(".localhost"):
+        return f"host {host!r} is a local name"
+    literal = parse_ip_literal(host)
+    if literal is not None:
+        reason = forbidden_reason(literal)
+        if reason:
+            return f"{host} is a {reason}"
+    return None
+
+
+def _address_ip(address: IAddress) -> str | None:
+    return getattr(address, "host", None)
+
+
+@implementer(IHostResolution)
+class _Resolution:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def cancel(self) -> None:  # pragma: no cover - resolution is synchronous here
+        pass
+
+
+@provider(IResolutionReceiver)
+class _FilteringReceiver:
+    """Passes on only the addresses the policy allows; remembers why others were dropped."""
+
+    def __init__(self, receiver: IResolutionReceiver, host: str, allow_private: bool) -> None:
+        self.receiver = receiver
+        self.host = host
+        self.allow_private = allow_private
+        self.allowed = 0
+        self.refused: list[str] = []
+
+    def resolutionBegan(self, resolution: IHostResolution) -> None:
+        self.receiver.resolutionBegan(resolution)
+
+    def addressResolved(self, address: IAddress) -> None:
+        ip = _address_ip(address)
+        reason = None
+        if ip is not None and not self.allow_private:
+            try:
+                reason = forbidden_reason(ip)
+            except ValueError:
+                reason = f"unparseable address {ip!r}"
+        if reason:
+            self.refused.append(f"{ip} ({reason})")
+            return
+        self.allowed += 1
+        self.receiver.addressResolved(address)
+
+    def resolutionComplete(self) -> None:
+        if self.refused and not self.allowed:
+            why = f"{self.host} resolves only to refused addresses: {', '.join(self.refused)}"
+            REFUSED_HOSTS[self.host.lower()] = why
+            log.warning("ssrf_refused", host=self.host, reason=why)
+        self.receiver.resolutionComplete()
+
+
+@implementer(IHostnameResolver)
+class GuardedHostnameResolver(CachingHostnameResolver):
+    """Scrapy's caching IPv4/IPv6 resolver with the address policy applied to every answer."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        cache_size: int,
+        *,
+        allow_private: bool = False,
+        static_hosts: dict[str, Sequence[str]] | None = None,
+        allowed_hosts: Sequence[str] = (),
+    ) -> None:
+        super().__init__(reactor, cache_size)
+        self.allow_private = allow_private
+        self.static_hosts = {k.lower(): list(v) for k, v in (static_hosts or {}).items()}
+        self.allowed_hosts = {h.lower() for h in allowed_hosts}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, reactor: Any) -> GuardedHostnameResolver:
+        s = crawler.settings
+        cache = s.getint("DNSCACHE_SIZE") if s.getbool("DNSCACHE_ENABLED") else 0
+        proxy = s.get("CHILDGUARD_PROXY")
+        allowed = [urlsplit(proxy).hostname or ""] if proxy else []
+        return cls(
+            reactor,
+            cache,
+            allow_private=s.getbool("CHILDGUARD_ALLOW_PRIVATE"),
+            static_hosts=s.getdict("CHILDGUARD_STATIC_HOSTS"),
+            allowed_hosts=allowed,
+        )
+
+    def resolveHostName(
+        self,
+        resolutionReceiver: IResolutionReceiver,
+        hostName: str,
+        portNumber: int = 0,
+        addressTypes: Sequence[type[IAddress]] | None = None,
+        transportSemantics: str = "TCP",
+    ) -> IHostResolution:
+        allow = self.allow_private or hostName.lower() in self.allowed_hosts
+        receiver = _FilteringReceiver(resolutionReceiver, hostName, allow)
+        static = self.static_hosts.get(hostName.lower())
+        if static is not None:
+            resolution = _Resolution(hostName)
+            receiver.resolutionBegan(resolution)
+            for ip in static:
+                cls = IPv6Address if ":" in ip else IPv4Address
+                receiver.addressResolved(cls("TCP", ip, portNumber))
+            receiver.resolutionComplete()
+            return resolution
+        result: IHostResolution = super().resolveHostName(
+            receiver, hostName, portNumber, addressTypes, transportSemantics
+        )
+        return result
+
+
+class SsrfGuardMiddleware:
+    """Downloader middleware: refuse forbidden URLs, redirects and peers (see module doc)."""
+
+    def __init__(self, allow_private: bool, proxy: str | None) -> None:
+        self.allow_private = allow_private
+        self.proxy = proxy
+        self.stats: Any = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> SsrfGuardMiddleware:
+        mw = cls(
+            crawler.settings.getbool("CHILDGUARD_ALLOW_PRIVATE"),
+            crawler.settings.get("CHILDGUARD_PROXY"),
+        )
+        mw.stats = crawler.stats
+        crawler.signals.connect(mw._opened, signal=signals.spider_opened)
+        return mw
+
+    def _opened(self, spider: Spider) -> None:
+        REFUSED_HOSTS.clear()
+
+    def _refuse(self, request: Request, reason: str) -> None:
+        if self.stats is not None:
+            self.stats.inc_value("childguard/ssrf_refused")
+        log.warning(
+            "ssrf_refused",
+            url=request.url,
+            reason=reason,
+            redirected_from=(request.meta.get("redirect_urls") or [None])[0],
+        )
+        raise IgnoreRequest(f"SSRF policy: {reason}")
+
+    def process_request(self, request: Request, spider: Spider | None = None) -> None:
+        if self.allow_private:
+            return
+        reason = url_refusal(request.url)
+        if reason:
+            self._refuse(request, reason)
+
+    def process_response(
+        self, request: Request, response: Response, spider: Spider | None = None
+    ) -> Response:
+        if self.allow_private or request.meta.get("proxy") or response.ip_address is None:
+            return response
+        reason = forbidden_reason(response.ip_address)
+        if reason:
+            self._refuse(request, f"peer {response.ip_address} is a {reason}")
+        return response
+
+    def process_exception(
+        self, request: Request, exception: BaseException, spider: Spider | None = None
+    ) -> None:
+        host = (urlsplit(request.url).hostname or "").lower()
+        why = REFUSED_HOSTS.get(host)
+        if why and not self.allow_private:
+            self._refuse(request, why)
