@@ -8,6 +8,7 @@ decompression bombs and oversize inputs live in exactly one place.
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,8 @@ except Exception:  # pragma: no cover - optional plugin
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 SUPPORTED_FORMATS = frozenset(
-    {"JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO"} | ({"HEIF", "AVIF"} if HEIF_SUPPORTED else set())
+    {"JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO"}
+    | ({"HEIF", "AVIF"} if HEIF_SUPPORTED else set())
 )
 
 
@@ -39,10 +41,15 @@ class Limits:
 
     max_bytes: int = 256 * 1024 * 1024
     max_pixels: int = 120_000_000  # decoded pixel count (width * height) before any reduction
-    # The perceptual pipeline never needs more than this many pixels; larger decodes are reduced.
+    # Fast path: each side is reduced so that PDQ's box ("Jarosz") filter on the reduced
+    # image is `pdq_window` pixels wide and covers the same fraction of the image as on
+    # the full-resolution original (see `fast_size`). An odd window keeps the filter
+    # centred; 3 puts the short side of a large photo near 384 pixels.
+    pdq_window: int = 3
+    # Never hand the perceptual hasher more than this many pixels, whatever the above says.
     work_pixels: int = 1024 * 1024
-    # JPEG DCT-domain scaling keeps the short side at least this long.
-    draft_min_side: int = 512
+    # Images whose short side is at most this are never reduced.
+    draft_min_side: int = 384
 
 
 DEFAULT_LIMITS = Limits()
@@ -99,7 +106,9 @@ def read_bytes(path: Path, limits: Limits = DEFAULT_LIMITS) -> bytes:
         raise MediaError("unreadable", f"cannot read file: {exc.strerror or exc}") from exc
 
 
-def decode_image(data: bytes, limits: Limits = DEFAULT_LIMITS, *, fast: bool = True) -> DecodedImage:
+def decode_image(
+    data: bytes, limits: Limits = DEFAULT_LIMITS, *, fast: bool = True
+) -> DecodedImage:
     """Decode image bytes to RGB pixels safely.
 
     With `fast=True` JPEGs are decoded at reduced scale in the DCT domain
@@ -120,53 +129,80 @@ def decode_image(data: bytes, limits: Limits = DEFAULT_LIMITS, *, fast: bool = T
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             width, height = img.size
             fmt = img.format or sniffed
             if width * height > limits.max_pixels:
                 raise MediaError(
                     "too-many-pixels",
-                    f"{width}x{height} = {width * height} pixels, over the limit of {limits.max_pixels} "
-                    "(possible decompression bomb)",
+                    f"{width}x{height} = {width * height} pixels, over the limit of "
+                    f"{limits.max_pixels} (possible decompression bomb)",
                 )
             reduced = False
-            if fast and fmt in ("JPEG", "MPO"):
-                side = limits.draft_min_side
-                if min(width, height) > 2 * side:
-                    scale = side / min(width, height)
-                    img.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
-                    reduced = img.size != (width, height)
+            target = fast_size(width, height, limits) if fast else (width, height)
+            if target != (width, height) and fmt in ("JPEG", "MPO"):
+                # libjpeg DCT scaling: decode at 1/2, 1/4 or 1/8, never below the target.
+                img.draft("RGB", target)
             if getattr(img, "n_frames", 1) > 1:
                 img.seek(0)  # first frame of animations
             img.load()
-            img = ImageOps.exif_transpose(img) or img
             if img.mode != "RGB":
                 img = _to_rgb(img)
-            if fast and img.width * img.height > limits.work_pixels:
-                factor = int(np.ceil(np.sqrt(img.width * img.height / limits.work_pixels)))
-                if factor > 1:
-                    img = img.reduce(factor)
-                    reduced = True
+            if img.size != target:
+                # The stored (pre-orientation) frame is reduced, then oriented below.
+                img = img.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+                reduced = True
+            swaps = _orientation(img) in (5, 6, 7, 8)  # EXIF transpose/rotate by 90 or 270
+            img = ImageOps.exif_transpose(img) or img
             pixels = np.asarray(img, dtype=np.uint8)
     except MediaError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise MediaError("too-many-pixels", f"decompression bomb refused: {exc}") from exc
     except UnidentifiedImageError as exc:
-        raise MediaError("not-an-image", f"cannot identify image ({sniffed} header): {exc}") from exc
+        raise MediaError(
+            "not-an-image", f"cannot identify image ({sniffed} header): {exc}"
+        ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         msg = str(exc)
         reason = "truncated" if "truncated" in msg or "broken data stream" in msg else "corrupt"
         raise MediaError(reason, f"cannot decode {sniffed}: {msg}") from exc
     except MemoryError as exc:
         raise MediaError("too-many-pixels", "image needs more memory than available") from exc
-    disp_w, disp_h = (height, width) if _swaps_axes(img, width, height) else (width, height)
+    disp_w, disp_h = (height, width) if swaps else (width, height)
     return DecodedImage(pixels=pixels, width=disp_w, height=disp_h, format=fmt, reduced=reduced)
 
 
-def _swaps_axes(img: Image.Image, width: int, height: int) -> bool:
-    """True when EXIF orientation turned a landscape original into portrait (or back)."""
-    return (img.width >= img.height) != (width >= height) and width != height
+def fast_size(width: int, height: int, limits: Limits = DEFAULT_LIMITS) -> tuple[int, int]:
+    """The reduced size the fast path hands to PDQ for a `width` x `height` original.
+
+    PDQ blurs each axis with a box filter `ceil(side / 128)` pixels wide, twice, then
+    samples a 64x64 grid. Reducing a side from `d` to `d * k / ceil(d / 128)` (with
+    `k = limits.pdq_window`) keeps that blur the same fraction of the picture, which is
+    why the reduced hash stays close to the full-resolution one. Sides that are already
+    small are left alone, and the result never exceeds `limits.work_pixels`.
+    """
+    if min(width, height) <= limits.draft_min_side:
+        return width, height
+
+    def side(d: int) -> int:
+        window = math.ceil(d / 128)
+        return d if window <= limits.pdq_window else max(1, round(d * limits.pdq_window / window))
+
+    w, h = side(width), side(height)
+    if w * h > limits.work_pixels:
+        scale = math.sqrt(limits.work_pixels / (w * h))
+        w, h = max(1, int(w * scale)), max(1, int(h * scale))
+    return w, h
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation tag (1 when absent or unreadable)."""
+    try:
+        value = img.getexif().get(0x0112, 1)
+    except Exception:  # a broken EXIF block must not stop the hash
+        return 1
+    return value if isinstance(value, int) else 1
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -183,7 +219,9 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def load_image(source: Path | bytes, limits: Limits = DEFAULT_LIMITS, *, fast: bool = True) -> DecodedImage:
+def load_image(
+    source: Path | bytes, limits: Limits = DEFAULT_LIMITS, *, fast: bool = True
+) -> DecodedImage:
     """Load from a path or bytes (see `decode_image`)."""
     data = read_bytes(source, limits) if isinstance(source, Path) else source
     return decode_image(data, limits, fast=fast)
