@@ -1,0 +1,171 @@
+"""`childguard hash PATH...`: hash files and folders into JSON Lines or CSV records.
+
+The work is `childguard.hashing`; this module owns the command line: output
+formats, `--resume` against an existing output file, the progress-bar choice
+and the exit code (0 all hashed, 1 some inputs failed, 2 usage error).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Protocol
+
+import typer
+
+from childguard.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, app
+from childguard.hashing import RECORD_FIELDS, HashRecord, hash_many, iter_files
+
+
+class OutputFormat(StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+class RecordWriter(Protocol):
+    def write(self, record: HashRecord) -> None: ...
+
+
+class JsonLinesWriter:
+    """One JSON object per line, keys in `RECORD_FIELDS` order."""
+
+    def __init__(self, fh: IO[str], dihedral: bool) -> None:
+        self.fh, self.dihedral = fh, dihedral
+
+    def write(self, record: HashRecord) -> None:
+        self.fh.write(json.dumps(record.to_dict(dihedral=self.dihedral), ensure_ascii=False) + "\n")
+        self.fh.flush()
+
+
+class CsvWriter:
+    """CSV with a header; `pdq_dihedral` holds the 8 variants separated by spaces."""
+
+    def __init__(self, fh: IO[str], dihedral: bool, *, header: bool) -> None:
+        self.fh, self.dihedral = fh, dihedral
+        self.fields = list(RECORD_FIELDS) + (["pdq_dihedral"] if dihedral else [])
+        self.writer = csv.DictWriter(fh, fieldnames=self.fields, lineterminator="\n")
+        if header:
+            self.writer.writeheader()
+
+    def write(self, record: HashRecord) -> None:
+        row = record.to_dict(dihedral=self.dihedral)
+        if self.dihedral:
+            row["pdq_dihedral"] = " ".join(record.pdq_dihedral or [])
+        self.writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        self.fh.flush()
+
+
+class _CurrentStdout:
+    """Writes to whatever `sys.stdout` is at the time, so Rich's live display can
+    route records above the progress bar when both share a terminal."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+def done_paths(out: Path, fmt: OutputFormat) -> set[str]:
+    """Paths already recorded in `out` (for --resume).
+
+    A last line cut short by an interrupted run is removed from the file, so the
+    output stays well formed and that path is hashed again.
+    """
+    if not out.exists() or out.stat().st_size == 0:
+        return set()
+    raw = out.read_bytes()
+    if not raw.endswith(b"\n"):
+        cut = raw.rfind(b"\n") + 1
+        with out.open("r+b") as fh:
+            fh.truncate(cut)
+        raw = raw[:cut]
+    text = raw.decode("utf-8", errors="replace")
+    paths: set[str] = set()
+    if fmt is OutputFormat.csv:
+        reader = csv.DictReader(text.splitlines())
+        if reader.fieldnames is None or "path" not in reader.fieldnames:
+            raise typer.BadParameter(
+                f"{out} is not a childguard CSV (no `path` column)", param_hint="--out"
+            )
+        paths.update(row["path"] for row in reader if row.get("path"))
+        return paths
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            paths.add(json.loads(line)["path"])
+        except (ValueError, KeyError, TypeError):
+            raise typer.BadParameter(
+                f"{out} line {number} is not a childguard JSON record; refusing to append to it",
+                param_hint="--out",
+            ) from None
+    return paths
+
+
+@app.command("hash")
+def hash_command(
+    paths: list[Path] = typer.Argument(..., help="Files and folders (walked recursively)."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Write records here instead of stdout."
+    ),
+    fmt: OutputFormat | None = typer.Option(
+        None, "--format", "-f", help="jsonl (default) or csv; a .csv --out implies csv."
+    ),
+    dihedral: bool = typer.Option(
+        False, "--dihedral", help="Also emit the 8 rotation/flip PDQ hashes."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Skip paths already in --out and append."),
+    workers: int | None = typer.Option(
+        None, "--workers", "-j", min=1, help="Processes (default: all cores)."
+    ),
+    archives: bool = typer.Option(False, "--archives", help="Hash the members of .zip files."),
+    progress: bool | None = typer.Option(
+        None,
+        "--progress/--no-progress",
+        help="Progress bar (default: only on a terminal, never when piped).",
+    ),
+) -> None:
+    """Hash images: md5, sha1, sha256 and PDQ, one record per file.
+
+    Bad files never stop the batch: they get a record whose `error` says why.
+    Exit code 0 when every file hashed, 1 when some failed, 2 on usage errors.
+    """
+    if resume and out is None:
+        typer.echo("error: --resume needs --out (the file to resume)", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    chosen = fmt or (
+        OutputFormat.csv if out is not None and out.suffix.lower() == ".csv" else OutputFormat.jsonl
+    )
+    skip = done_paths(out, chosen) if resume and out is not None else set()
+    sources = [s for s in iter_files(paths, include_archives=archives) if s.path not in skip]
+    if progress is None:
+        progress = sys.stderr.isatty() and (out is not None or sys.stdout.isatty())
+
+    fh: IO[str]
+    appending = resume and out is not None and out.exists() and out.stat().st_size > 0
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fh = out.open("a" if appending else "w", encoding="utf-8", newline="")
+    else:
+        fh = _CurrentStdout()  # type: ignore[assignment]
+    writer: RecordWriter = (
+        CsvWriter(fh, dihedral, header=not appending)
+        if chosen is OutputFormat.csv
+        else JsonLinesWriter(fh, dihedral)
+    )
+    hashed = failed = 0
+    try:
+        for record in hash_many(sources, workers=workers, dihedral=dihedral, progress=progress):
+            writer.write(record)
+            hashed += 1
+            failed += record.error is not None
+    finally:
+        if out is not None:
+            fh.close()
+    skipped = f", {len(skip)} already done" if skip else ""
+    typer.echo(f"hashed {hashed} files, {failed} failed{skipped}", err=True)
+    raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
