@@ -106,6 +106,8 @@ class ExactIndex:
             meta = json.loads((d / "meta.json").read_text())
         except (OSError, ValueError) as exc:
             raise ValueError(f"{d}: not a saved exact index ({exc})") from exc
+        if not isinstance(meta, dict):
+            raise ValueError(f"{d}: meta.json is not an object")
         if meta.get("format") != "childguard-exact":
             raise ValueError(f"{d}: unknown index format {meta.get('format')!r}")
         self = cls(meta["signal_type"])

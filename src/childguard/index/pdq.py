@@ -48,7 +48,8 @@ def default_prefix_bits(n: int, id_bytes: int = 8, row_bytes: int = 3) -> int:
     widest = math.floor(math.log2(max(n, 1))) - 1
     left = BYTES_PER_HASH_BUDGET - HASH_BYTES - id_bytes - (N_TABLES - 1) * row_bytes
     p = 4
-    while p < min(24, widest) and N_TABLES * 4 * (1 << (p + 1)) <= left * n:
+    tombstones = (n + 7) // 8
+    while p < min(24, widest) and N_TABLES * 4 * ((1 << (p + 1)) + 1) + tombstones <= left * n:
         p += 1
     return p
 
@@ -323,6 +324,8 @@ class PdqIndex:
             meta = json.loads((d / "meta.json").read_text())
         except (OSError, ValueError) as exc:
             raise ValueError(f"{d}: not a saved PDQ index ({exc})") from exc
+        if not isinstance(meta, dict):
+            raise ValueError(f"{d}: meta.json is not an object")
         if meta.get("format") != "childguard-pdq-mih" or meta.get("version") != FORMAT_VERSION:
             found = f"{meta.get('format')!r} version {meta.get('version')!r}"
             raise ValueError(f"{d}: unknown index format {found}")
