@@ -1,0 +1,356 @@
+"""The alert dispatcher: turns NEW sightings of protected photos (and view spikes) into alerts,
+one per sighting, and delivers them by email and signed webhook, immediately or as a daily
+digest, as each organisation chose.
+
+Idempotent: an alert's `dedupe_key` (`sighting:<id>`) is unique per organisation, so
+re-checks of a sighting never make a second alert, and each channel's send time is recorded so
+a retry never sends an email twice. Alerts carry URLs, times and the match; never image bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from childguard.alerts.email import AlertDeliveryError, SmtpSettings, send_email
+from childguard.alerts.webhook import RetryPolicy, send_webhook
+from childguard.log import get_logger
+from childguard.protect.viewspike import SpikeReport
+from childguard.store.base import utcnow
+from childguard.store.crawl_models import Sighting
+from childguard.store.models import BankEntry
+from childguard.store.protect_models import Alert, Organisation, ProtectedPhoto, ProtectedSignal
+
+log = get_logger(__name__)
+DIGEST_PERIOD = timedelta(days=1)
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class AlertTransport:
+    """How alerts leave: SMTP settings (None: no email channel) and the webhook retry policy."""
+
+    smtp: SmtpSettings | None = None
+    webhook_policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass
+class DeliveryReport:
+    sent: list[int] = field(default_factory=list)  # alert ids
+    digests: int = 0
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    waiting: int = 0  # pending alerts held for a later digest or a retry
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def sighting_payload(
+    org: Organisation, s: Sighting, photo: ProtectedPhoto | None
+) -> dict[str, Any]:
+    """What an organisation needs to report a re-post: the URLs, first seen, and the match."""
+    return {
+        "type": "sighting",
+        "organisation": org.name,
+        "sighting_id": s.id,
+        "site": s.site,
+        "page_url": s.page_url,
+        "page_title": s.page_title,
+        "image_url": s.image_url,
+        "first_seen": _iso(s.first_seen),
+        "status": s.status,
+        "match": {
+            "bank": s.bank,
+            "bank_entry_id": s.entry_id,
+            "signal_type": s.signal_type,
+            "distance": s.distance,
+            "photo_id": photo.id if photo else None,
+            "file_name": photo.file_name if photo else None,
+            "title": photo.title if photo else None,
+            "published_url": photo.published_url if photo else None,
+        },
+    }
+
+
+def queue_sighting_alerts(session: Session) -> list[Alert]:
+    """Make one alert for every sighting of a protected photo that has none yet."""
+    rows = session.execute(
+        select(Sighting, Organisation)
+        .join(BankEntry, BankEntry.id == Sighting.entry_id)
+        .join(Organisation, Organisation.bank_id == BankEntry.bank_id)
+        .where(Sighting.bank_kind == "protected")
+        .order_by(Sighting.id)
+    ).all()
+    if not rows:
+        return []
+    done = {
+        (org_id, key)
+        for org_id, key in session.execute(
+            select(Alert.organisation_id, Alert.dedupe_key).where(Alert.kind == "sighting")
+        )
+    }
+    created: list[Alert] = []
+    for sighting, org in rows:
+        key = f"sighting:{sighting.id}"
+        if (org.id, key) in done:
+            continue
+        photo = session.scalar(
+            select(ProtectedPhoto)
+            .join(ProtectedSignal, ProtectedSignal.photo_id == ProtectedPhoto.id)
+            .where(ProtectedSignal.bank_entry_id == sighting.entry_id)
+            .order_by(ProtectedPhoto.id)
+            .limit(1)
+        )
+        alert = Alert(
+            organisation_id=org.id,
+            kind="sighting",
+            dedupe_key=key,
+            sighting_id=sighting.id,
+            payload=sighting_payload(org, sighting, photo),
+        )
+        session.add(alert)
+        done.add((org.id, key))
+        created.append(alert)
+    session.flush()
+    return created
+
+
+def queue_view_spike_alerts(
+    session: Session, org: Organisation, album: str, report: SpikeReport
+) -> list[Alert]:
+    """One alert per spiking photo per observation (and one per album surge), with the series."""
+    created: list[Alert] = []
+    for spike in report.spikes:
+        last_at = spike.series[-1][0]
+        key = f"view-spike:{spike.photo_key}:{last_at.isoformat()}"[:300]
+        payload = {
+            "type": "view-spike",
+            "organisation": org.name,
+            "album": album,
+            "photo": spike.photo_key,
+            "latest_increase": spike.latest_increase,
+            "rate_per_hour": round(spike.rate_per_hour, 2),
+            "album_norm_per_hour": round(spike.album_norm_per_hour, 2),
+            "robust_z": round(spike.robust_z, 1),
+            "ratio": round(spike.ratio, 1),
+            "series": [[at.isoformat(), views] for at, views in spike.series],
+        }
+        created += _add_once(session, org, "view-spike", key, payload)
+    if report.surge is not None:
+        surge = report.surge
+        key = f"album-surge:{album}:{utcnow().date().isoformat()}"[:300]
+        payload = {
+            "type": "album-surge",
+            "organisation": org.name,
+            "album": album,
+            "median_rate_per_hour": round(surge.median_rate_per_hour, 2),
+            "earlier_median_rate_per_hour": round(surge.earlier_median_rate_per_hour, 2),
+            "total_increase": surge.total_increase,
+        }
+        created += _add_once(session, org, "album-surge", key, payload)
+    session.flush()
+    return created
+
+
+def _add_once(
+    session: Session, org: Organisation, kind: str, key: str, payload: dict[str, Any]
+) -> list[Alert]:
+    exists = session.scalar(
+        select(Alert.id).where(Alert.organisation_id == org.id, Alert.dedupe_key == key)
+    )
+    if exists is not None:
+        return []
+    alert = Alert(organisation_id=org.id, kind=kind, dedupe_key=key, payload=payload)
+    session.add(alert)
+    return [alert]
+
+
+def describe(payload: dict[str, Any]) -> tuple[str, str]:
+    """A subject line and a plain-text body for one alert payload."""
+    kind = payload.get("type")
+    if kind == "sighting":
+        m = payload["match"]
+        name = m.get("title") or m.get("file_name") or f"entry {m.get('bank_entry_id')}"
+        host = urlsplit(payload["page_url"]).hostname or payload.get("site") or "?"
+        subject = f"[childguard] Your photo {name} was found on {host}"
+        body = "\n".join(
+            [
+                f"A copy of a photo {payload['organisation']} registered was found.",
+                "",
+                f"Photo:       {name} (id {m.get('photo_id')})",
+                f"Published:   {m.get('published_url') or '-'}",
+                f"Page:        {payload['page_url']}",
+                f"Page title:  {payload.get('page_title') or '-'}",
+                f"Image URL:   {payload['image_url']}",
+                f"First seen:  {payload.get('first_seen')}",
+                f"Match:       {m.get('signal_type')} distance {m.get('distance')} "
+                f"in bank {m.get('bank')} (entry {m.get('bank_entry_id')})",
+                f"Sighting id: {payload['sighting_id']}",
+            ]
+        )
+        return subject, body
+    if kind == "view-spike":
+        subject = f"[childguard] Views of {payload['photo']} jumped"
+        series = "\n".join(f"  {at}  {views}" for at, views in payload["series"])
+        body = (
+            f"On the album {payload['album']}, {payload['photo']} gained "
+            f"{payload['latest_increase']} views ({payload['ratio']}x the album's norm, robust "
+            f"z {payload['robust_z']}).\n\nView counts:\n{series}"
+        )
+        return subject, body
+    if kind == "album-surge":
+        return (
+            f"[childguard] Views of the album {payload['album']} surged",
+            f"The album gained {payload['total_increase']} views; its median rate went from "
+            f"{payload['earlier_median_rate_per_hour']} to {payload['median_rate_per_hour']} "
+            "views an hour.",
+        )
+    return "[childguard] alert", repr(payload)
+
+
+def _send(
+    org: Organisation,
+    transport: AlertTransport,
+    subject: str,
+    body: str,
+    payload: dict[str, Any],
+    delivery_id: str,
+    state: Alert | None,
+    now: datetime,
+) -> None:
+    """Send on each channel the organisation has and that has not already gone out."""
+    errors: list[AlertDeliveryError] = []
+    if org.emails and (state is None or state.email_sent_at is None):
+        if transport.smtp is None:
+            errors.append(AlertDeliveryError("no SMTP server configured", retryable=True))
+        else:
+            try:
+                send_email(transport.smtp, org.emails, subject, body)
+                if state is not None:
+                    state.email_sent_at = now
+            except AlertDeliveryError as exc:
+                errors.append(exc)
+    if org.webhook_url and org.webhook_secret and (state is None or state.webhook_sent_at is None):
+        try:
+            send_webhook(
+                org.webhook_url,
+                org.webhook_secret,
+                payload,
+                policy=transport.webhook_policy,
+                delivery_id=delivery_id,
+            )
+            if state is not None:
+                state.webhook_sent_at = now
+        except AlertDeliveryError as exc:
+            errors.append(exc)
+    if errors:
+        raise AlertDeliveryError(
+            "; ".join(str(e) for e in errors), retryable=all(e.retryable for e in errors)
+        )
+
+
+def deliver(
+    session: Session,
+    transport: AlertTransport,
+    *,
+    now: datetime | None = None,
+    force_digest: bool = False,
+    organisations: Sequence[Organisation] | None = None,
+) -> DeliveryReport:
+    """Send pending alerts: each at once for `immediate` organisations, and one digest a day
+    (or now, with `force_digest`) for `daily` ones."""
+    now = now or utcnow()
+    report = DeliveryReport()
+    query = select(Alert).where(Alert.status == "pending").order_by(Alert.id)
+    if organisations is not None:
+        query = query.where(Alert.organisation_id.in_([o.id for o in organisations]))
+    pending = list(session.scalars(query))
+    by_org: dict[int, list[Alert]] = {}
+    for alert in pending:
+        by_org.setdefault(alert.organisation_id, []).append(alert)
+    for alerts in by_org.values():
+        org = alerts[0].organisation
+        if not org.emails and not org.webhook_url:
+            report.waiting += len(alerts)
+            continue
+        if org.alert_mode == "daily":
+            _deliver_digest(org, alerts, transport, now, force_digest, report)
+        else:
+            for alert in alerts:
+                _deliver_one(org, alert, transport, now, report)
+    session.flush()
+    return report
+
+
+def _fail(alerts: Sequence[Alert], exc: AlertDeliveryError, report: DeliveryReport) -> None:
+    for alert in alerts:
+        alert.attempts += 1
+        alert.last_error = str(exc)[:2000]
+        if not exc.retryable or alert.attempts >= MAX_ATTEMPTS:
+            alert.status = "failed"
+            report.failed.append((alert.id, alert.last_error))
+        else:
+            report.waiting += 1
+    log.warning("alert_delivery_failed", alerts=[a.id for a in alerts], error=str(exc))
+
+
+def _deliver_one(
+    org: Organisation,
+    alert: Alert,
+    transport: AlertTransport,
+    now: datetime,
+    report: DeliveryReport,
+) -> None:
+    subject, body = describe(alert.payload)
+    try:
+        _send(org, transport, subject, body, alert.payload, f"alert-{alert.id}", alert, now)
+    except AlertDeliveryError as exc:
+        _fail([alert], exc, report)
+        return
+    alert.attempts += 1
+    alert.status, alert.sent_at, alert.last_error = "sent", now, None
+    report.sent.append(alert.id)
+
+
+def _deliver_digest(
+    org: Organisation,
+    alerts: list[Alert],
+    transport: AlertTransport,
+    now: datetime,
+    force: bool,
+    report: DeliveryReport,
+) -> None:
+    due = org.last_digest_at is None or now - org.last_digest_at >= DIGEST_PERIOD
+    if not (due or force):
+        report.waiting += len(alerts)
+        return
+    parts = [describe(a.payload) for a in alerts]
+    subject = f"[childguard] Daily digest for {org.name}: {len(alerts)} new alert(s)"
+    body = "\n\n----\n\n".join(f"{s}\n\n{b}" for s, b in parts)
+    payload = {
+        "type": "digest",
+        "organisation": org.name,
+        "period_end": now.isoformat(),
+        "alerts": [a.payload for a in alerts],
+    }
+    delivery_id = f"digest-{org.id}-{alerts[0].id}-{alerts[-1].id}"
+    try:
+        _send(org, transport, subject, body, payload, delivery_id, None, now)
+    except AlertDeliveryError as exc:
+        _fail(alerts, exc, report)
+        return
+    for alert in alerts:
+        alert.attempts += 1
+        alert.status, alert.sent_at, alert.last_error = "sent", now, None
+        alert.email_sent_at = now if org.emails else None
+        alert.webhook_sent_at = now if org.webhook_url else None
+        report.sent.append(alert.id)
+    org.last_digest_at = now
+    report.digests += 1

@@ -1,0 +1,208 @@
+"""One alert per new sighting (never per re-check), immediate and daily-digest delivery over a
+real SMTP server and a real webhook receiver, and no image bytes in any alert."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from alert_servers import SmtpInbox, WebhookReceiver
+from sqlalchemy import func, select
+
+from childguard.alerts.dispatch import (
+    AlertTransport,
+    deliver,
+    queue_sighting_alerts,
+    queue_view_spike_alerts,
+)
+from childguard.alerts.email import SmtpSettings
+from childguard.alerts.webhook import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    RetryPolicy,
+    verify_signature,
+)
+from childguard.protect.organisations import create_organisation, get_organisation
+from childguard.protect.register import photo_signals, register_photos
+from childguard.protect.viewspike import detect_spikes
+from childguard.store import Store
+from childguard.store.crawl_models import Sighting
+from childguard.store.protect_models import Alert
+
+T0 = datetime(2024, 7, 1, 9, tzinfo=UTC)
+FAST = RetryPolicy(attempts=4, base_delay_s=0.01, timeout_s=2)
+
+
+def _photo(path: Path, seed: int) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+    Image.fromarray(arr).resize((256, 256), Image.Resampling.BICUBIC).save(path)
+    return path
+
+
+def _setup(store: Store, tmp_path: Path, hook: WebhookReceiver, mode: str = "immediate") -> int:
+    album = tmp_path / "album"
+    album.mkdir()
+    _photo(album / "camp.png", 1)
+    with store.session() as s:
+        org = create_organisation(
+            s,
+            "Scouts",
+            emails=["leader@scouts.example"],
+            webhook_url=hook.url,
+            webhook_secret="topsecret",
+            alert_mode=mode,
+        )
+        register_photos(s, album, org, titles={"camp.png": "Campfire"})
+        return org.id
+
+
+def _sighting(store: Store, n: int, at: datetime) -> int:
+    with store.session() as s:
+        org = get_organisation(s, "Scouts")
+        photo_entry = next(
+            e for role, e in photo_signals(s, _first_photo(s, org.id)) if role == "pdq"
+        )
+        row = Sighting(
+            site="share.example",
+            page_url=f"http://share.example/gallery/{n}",
+            page_title=f"Gallery {n}",
+            image_url=f"http://share.example/img/{n}.jpg",
+            entry_id=photo_entry.id,
+            match_key=f"entry:{photo_entry.id}",
+            bank="protected:Scouts",
+            bank_kind="protected",
+            organisation="Scouts",
+            signal_type="pdq",
+            distance=6,
+            first_seen=at,
+            last_seen=at,
+            status_changed_at=at,
+        )
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def _first_photo(s, org_id):  # type: ignore[no-untyped-def]
+    from childguard.store.protect_models import ProtectedPhoto
+
+    return s.scalar(select(ProtectedPhoto).where(ProtectedPhoto.organisation_id == org_id))
+
+
+def test_one_alert_per_new_sighting_delivered_by_email_and_webhook(
+    store: Store, tmp_path: Path, smtp_server: SmtpInbox, webhook_receiver: WebhookReceiver
+) -> None:
+    _setup(store, tmp_path, webhook_receiver)
+    first = _sighting(store, 1, T0)
+    _sighting(store, 2, T0)
+    webhook_receiver.fail_first = 2  # the first delivery is retried with backoff
+    transport = AlertTransport(SmtpSettings(smtp_server.host, smtp_server.port), FAST)
+    with store.session() as s:
+        assert len(queue_sighting_alerts(s)) == 2
+        assert queue_sighting_alerts(s) == []  # a second pass adds nothing
+    with store.session() as s:  # a re-check of the same sighting
+        row = s.get(Sighting, first)
+        assert row is not None
+        row.times_seen += 1
+        row.last_seen = T0 + timedelta(hours=6)
+    with store.session() as s:
+        assert queue_sighting_alerts(s) == []
+        report = deliver(s, transport)
+    assert len(report.sent) == 2 and report.failed == []
+    assert len(smtp_server.messages) == 2
+    mail = smtp_server.messages[0]
+    assert "Campfire" in mail["Subject"] and "share.example" in mail["Subject"]
+    text = mail.get_payload()
+    assert "http://share.example/gallery/1" in text and "http://share.example/img/1.jpg" in text
+    ok = [(h, b) for h, b in webhook_receiver.requests][-2:]
+    for headers, body in ok:
+        assert verify_signature(
+            "topsecret", body, headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER]
+        )
+    payload = json.loads(ok[0][1])
+    assert payload["type"] == "sighting" and payload["sighting_id"] == first
+    assert payload["first_seen"] == T0.isoformat()
+    assert payload["match"]["title"] == "Campfire" and payload["match"]["distance"] == 6
+    assert set(payload) == {
+        "type",
+        "organisation",
+        "sighting_id",
+        "site",
+        "page_url",
+        "page_title",
+        "image_url",
+        "first_seen",
+        "status",
+        "match",
+    }
+    # Delivering again sends nothing; the alerts are marked sent.
+    with store.session() as s:
+        again = deliver(s, transport)
+        assert again.sent == []
+        assert s.scalar(select(func.count()).where(Alert.status == "sent")) == 2
+    assert len(smtp_server.messages) == 2
+
+
+def test_daily_digest_batches_and_waits_a_day(
+    store: Store, tmp_path: Path, smtp_server: SmtpInbox, webhook_receiver: WebhookReceiver
+) -> None:
+    _setup(store, tmp_path, webhook_receiver, mode="daily")
+    for n in range(3):
+        _sighting(store, n, T0)
+    transport = AlertTransport(SmtpSettings(smtp_server.host, smtp_server.port), FAST)
+    with store.session() as s:
+        queue_sighting_alerts(s)
+        report = deliver(s, transport, now=T0 + timedelta(hours=1))
+    assert report.digests == 1 and len(report.sent) == 3
+    assert len(smtp_server.messages) == 1 and "3 new alert" in smtp_server.messages[0]["Subject"]
+    digest = webhook_receiver.payloads()[-1]
+    assert digest["type"] == "digest" and len(digest["alerts"]) == 3
+    _sighting(store, 10, T0 + timedelta(hours=2))
+    with store.session() as s:
+        queue_sighting_alerts(s)
+        held = deliver(s, transport, now=T0 + timedelta(hours=5))
+        assert held.sent == [] and held.waiting == 1
+        later = deliver(s, transport, now=T0 + timedelta(hours=26))
+        assert later.digests == 1 and len(later.sent) == 1
+    assert len(smtp_server.messages) == 2
+
+
+def test_unreachable_channels_keep_alerts_pending_for_retry(
+    store: Store, tmp_path: Path, webhook_receiver: WebhookReceiver
+) -> None:
+    _setup(store, tmp_path, webhook_receiver)
+    _sighting(store, 1, T0)
+    webhook_receiver.fail_first = 100
+    transport = AlertTransport(SmtpSettings("127.0.0.1", 9, timeout_s=1), RetryPolicy(2, 0.01))
+    with store.session() as s:
+        queue_sighting_alerts(s)
+        report = deliver(s, transport)
+        assert report.sent == [] and report.waiting == 1
+        alert = s.scalar(select(Alert))
+        assert alert is not None and alert.status == "pending" and alert.attempts == 1
+        assert alert.last_error and "webhook" in alert.last_error
+
+
+def test_view_spike_alerts_carry_the_series_once(
+    store: Store, tmp_path: Path, webhook_receiver: WebhookReceiver
+) -> None:
+    _setup(store, tmp_path, webhook_receiver)
+    day = timedelta(days=1)
+    album = {
+        "a": [(T0, 100), (T0 + day, 150)],
+        "b": [(T0, 100), (T0 + day, 160)],
+        "camp": [(T0, 100), (T0 + day, 200_100)],
+    }
+    with store.session() as s:
+        org = get_organisation(s, "Scouts")
+        made = queue_view_spike_alerts(s, org, "http://own.example/album", detect_spikes(album))
+        assert [a.payload["photo"] for a in made] == ["camp"]
+        assert made[0].payload["series"][-1] == [(T0 + day).isoformat(), 200_100]
+        assert (
+            queue_view_spike_alerts(s, org, "http://own.example/album", detect_spikes(album)) == []
+        )
