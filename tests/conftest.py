@@ -30,20 +30,44 @@ def postgres_cluster() -> Iterator[object]:
         cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def postgres_database(postgres_cluster: object) -> str:
+    """URL of one PostgreSQL database for the session, migrated to the latest schema."""
+    from childguard.store import open_store
+
+    url: str = postgres_cluster.create_database("childguard_test")  # type: ignore[attr-defined]
+    open_store(url).close()
+    return url
+
+
+def _empty_postgres(url: str) -> None:
+    """Truncate every table but alembic_version (much faster than a new database per test)."""
+    from sqlalchemy import create_engine, inspect, text
+
+    engine = create_engine(url)
+    try:
+        tables = [t for t in inspect(engine).get_table_names() if t != "alembic_version"]
+        if tables:
+            with engine.begin() as conn:
+                names = ", ".join(f'"{t}"' for t in tables)
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(
     params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
 )
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of a fresh, empty database: a SQLite file, or a new database in the cluster."""
+    """The URL of an empty store: a new SQLite file, or the session's PostgreSQL database with
+    every table emptied (schema at the latest migration; open_store still runs migrations).
+    For a database with no schema at all, use `postgres_cluster.create_database()`."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
-    cluster = request.getfixturevalue("postgres_cluster")
-    url: str = cluster.create_database()
-    try:
-        yield url
-    finally:
-        cluster.drop_database(url.rsplit("/", 1)[1])
+    url: str = request.getfixturevalue("postgres_database")
+    _empty_postgres(url)
+    yield url
 
 
 @pytest.fixture
@@ -59,3 +83,36 @@ def store(store_url: str) -> Iterator[object]:
 
 
 # ------------------------------------ end of store fixtures ------------------------------------
+
+
+# ---------------------------------------------------------------------------------------------
+# Photo fixtures (owner: helper A, issue 3): the real, licence-clean photos that `make photos`
+# (scripts/fetch_photos.py) puts in .cache/photos. Missing photos fail, they are never skipped.
+# ---------------------------------------------------------------------------------------------
+
+PHOTOS_DIR = Path(__file__).resolve().parents[1] / ".cache" / "photos"
+
+
+@pytest.fixture(scope="session")
+def photos_dir() -> Path:
+    """The folder of real photos (with manifest.csv); fails with the fix if it is missing."""
+    if not (PHOTOS_DIR / ".ready").exists():
+        pytest.fail(f"no real photos in {PHOTOS_DIR}: run `make photos` first", pytrace=False)
+    return PHOTOS_DIR
+
+
+@pytest.fixture(scope="session")
+def real_photos(photos_dir: Path) -> list[Path]:
+    """Every photo listed in the manifest, sorted (about 45 JPEGs of 1 to 16 megapixels)."""
+    import csv
+
+    with (photos_dir / "manifest.csv").open(newline="") as fh:
+        photos = sorted(photos_dir / row["file"] for row in csv.DictReader(fh))
+    missing = [p for p in photos if not p.exists()]
+    if missing or not photos:
+        reason = f"photo manifest and files disagree ({missing[:3]}); run `make photos`"
+        pytest.fail(reason, pytrace=False)
+    return photos
+
+
+# ------------------------------------ end of photo fixtures ------------------------------------
