@@ -1,0 +1,171 @@
+"""The matching methods compared by the robustness benchmark, behind one small interface.
+
+Each method registers the untouched photos (`register`), then answers one query image
+with its best guess (`query` -> `Answer`): which photo, a score (higher = surer, used
+for recall at fixed precision) and whether it matches at the method's shipped default.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import imagehash
+import numpy as np
+from PIL import Image
+
+from childguard.robust.protected import (
+    ProtectedIndex,
+    QueryFeatures,
+    compute_signature,
+    hit_score,
+    orb_features,
+)
+from childguard.robust.query import QueryHash, query_hashes
+from childguard.signals.pdq import DEFAULT_THRESHOLD, hamming_many, hexes_to_array, pdq_from_pixels
+
+PHASH_THRESHOLD = 10  # of 64 bits; imagehash ships no default, 10 is the common choice
+
+
+@dataclass
+class Answer:
+    photo: str | None
+    score: float
+    match: bool
+    hash_ms: float
+    match_ms: float
+
+
+class Method(Protocol):
+    name: str
+
+    def register(self, photos: dict[str, np.ndarray]) -> None: ...
+
+    def query(self, pixels: np.ndarray, shared: dict[str, object]) -> Answer: ...
+
+
+class _PdqBank:
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.packed = np.zeros((0, 32), np.uint8)
+
+    def build(self, photos: dict[str, np.ndarray]) -> None:
+        self.ids = list(photos)
+        self.packed = hexes_to_array([pdq_from_pixels(px)[0] for px in photos.values()])
+
+    def best(self, hashes: list[str]) -> tuple[str | None, int]:
+        best_d, best_i = 257, -1
+        for h in hashes:
+            d = hamming_many(hexes_to_array([h])[0], self.packed)
+            i = int(np.argmin(d))
+            if int(d[i]) < best_d:
+                best_d, best_i = int(d[i]), i
+        return (self.ids[best_i] if best_i >= 0 else None), best_d
+
+
+class ReferencePdq:
+    """Full decode plus pdqhash, one hash per image, threshold 31."""
+
+    name = "pdq"
+
+    def __init__(self) -> None:
+        self.bank = _PdqBank()
+
+    def register(self, photos: dict[str, np.ndarray]) -> None:
+        self.bank.build(photos)
+
+    def query(self, pixels: np.ndarray, shared: dict[str, object]) -> Answer:
+        t0 = time.perf_counter()
+        h, _ = pdq_from_pixels(pixels)
+        t1 = time.perf_counter()
+        photo, d = self.bank.best([h])
+        t2 = time.perf_counter()
+        return Answer(photo, -float(d), d <= DEFAULT_THRESHOLD, 1e3 * (t1 - t0), 1e3 * (t2 - t1))
+
+
+class PHash:
+    """imagehash's pHash (64 bits), threshold PHASH_THRESHOLD."""
+
+    name = "phash"
+
+    def register(self, photos: dict[str, np.ndarray]) -> None:
+        self.ids = list(photos)
+        self.bits = np.array([self._hash(px) for px in photos.values()], dtype=bool)
+
+    @staticmethod
+    def _hash(pixels: np.ndarray) -> np.ndarray:
+        return np.asarray(imagehash.phash(Image.fromarray(pixels)).hash, dtype=bool).ravel()
+
+    def query(self, pixels: np.ndarray, shared: dict[str, object]) -> Answer:
+        t0 = time.perf_counter()
+        h = self._hash(pixels)
+        t1 = time.perf_counter()
+        d = (self.bits != h).sum(axis=1)
+        i = int(np.argmin(d))
+        t2 = time.perf_counter()
+        return Answer(self.ids[i], -float(d[i]), int(d[i]) <= PHASH_THRESHOLD, 1e3 * (t1 - t0), 1e3 * (t2 - t1))
+
+
+def _protected_hashes(pixels: np.ndarray, shared: dict[str, object]) -> tuple[list[QueryHash], float]:
+    """query_hashes(mode="protected") once per query; the known-abuse set is a subset of it."""
+    if "hashes" not in shared:
+        t0 = time.perf_counter()
+        shared["hashes"] = query_hashes(pixels, mode="protected")
+        shared["hashes_ms"] = 1e3 * (time.perf_counter() - t0)
+    return shared["hashes"], float(shared["hashes_ms"])  # type: ignore[return-value]
+
+
+class KnownAbuse:
+    """childguard's known-abuse pipeline: query_hashes(mode="known-abuse") against a plain PDQ bank."""
+
+    name = "childguard-known-abuse"
+
+    def __init__(self) -> None:
+        self.bank = _PdqBank()
+
+    def register(self, photos: dict[str, np.ndarray]) -> None:
+        self.bank.build(photos)
+
+    def query(self, pixels: np.ndarray, shared: dict[str, object]) -> Answer:
+        hashes, ms = _protected_hashes(pixels, shared)
+        # The same list query_hashes(mode="known-abuse") returns (checked in tests).
+        wanted = [h.pdq for h in hashes if not h.variant.startswith("quad")]
+        t1 = time.perf_counter()
+        photo, d = self.bank.best(wanted)
+        t2 = time.perf_counter()
+        return Answer(photo, -float(d), d <= DEFAULT_THRESHOLD, ms, 1e3 * (t2 - t1))
+
+
+class Protected:
+    """childguard's protected-photo pipeline: view hashes + ORB votes + RANSAC verification."""
+
+    name = "childguard-protected"
+
+    def __init__(self) -> None:
+        self.index = ProtectedIndex()
+        self.signature_ms: list[float] = []
+        self.signature_bytes: list[int] = []
+
+    def register(self, photos: dict[str, np.ndarray]) -> None:
+        for photo, px in photos.items():
+            t0 = time.perf_counter()
+            sig = compute_signature(px)
+            self.signature_ms.append(1e3 * (time.perf_counter() - t0))
+            self.signature_bytes.append(sig.nbytes)
+            self.index.add(photo, sig)
+
+    def query(self, pixels: np.ndarray, shared: dict[str, object]) -> Answer:
+        hashes, ms = _protected_hashes(pixels, shared)
+        t0 = time.perf_counter()
+        kps, desc = orb_features(pixels)
+        t1 = time.perf_counter()
+        hits = self.index.search(QueryFeatures(hashes, kps, desc))
+        t2 = time.perf_counter()
+        if not hits:
+            return Answer(None, 0.0, False, ms + 1e3 * (t1 - t0), 1e3 * (t2 - t1))
+        best = hits[0]
+        return Answer(best.photo, hit_score(best), best.match, ms + 1e3 * (t1 - t0), 1e3 * (t2 - t1))
+
+
+METHODS: dict[str, type] = {m.name: m for m in (ReferencePdq, PHash, KnownAbuse, Protected)}
