@@ -18,7 +18,10 @@ Two layers, so that redirects and DNS answers that change are covered:
 Through a proxy the proxy resolves the target; the proxy's own host is allowed
 (it is configured explicitly) and the URL checks of layer 2 still apply.
 The only way around the policy is the explicit `CHILDGUARD_ALLOW_PRIVATE` setting
-(`allow_private=True` in `run_crawl`), meant for tests and the demo on 127.0.0.1.
+(`allow_private=True` in `run_crawl`), meant for tests and the demo on 127.0.0.1, or
+its narrower form `CHILDGUARD_ALLOW_PRIVATE_HOSTS` that exempts named hosts only (the
+proxy's host is exempt the same way). Redirects *from* an exempt host to any other
+private address are still refused.
 `CHILDGUARD_STATIC_HOSTS` maps names to addresses (like curl's `--resolve`); its
 answers pass the same policy.
 """
@@ -156,6 +159,16 @@ def url_refusal(url: str) -> str | None:
     return None
 
 
+def allowed_private_hosts(settings: Any) -> list[str]:
+    """Host names exempt from the address policy: the configured proxy's host and the names in
+    CHILDGUARD_ALLOW_PRIVATE_HOSTS (allow_private scoped to named hosts, e.g. a demo site)."""
+    hosts = [h.lower() for h in settings.getlist("CHILDGUARD_ALLOW_PRIVATE_HOSTS")]
+    proxy = settings.get("CHILDGUARD_PROXY")
+    if proxy:
+        hosts.append((urlsplit(proxy).hostname or "").lower())
+    return hosts
+
+
 def _address_ip(address: IAddress) -> str | None:
     return getattr(address, "host", None)
 
@@ -227,8 +240,7 @@ class GuardedHostnameResolver(CachingHostnameResolver):
     def from_crawler(cls, crawler: Crawler, reactor: Any) -> GuardedHostnameResolver:
         s = crawler.settings
         cache = s.getint("DNSCACHE_SIZE") if s.getbool("DNSCACHE_ENABLED") else 0
-        proxy = s.get("CHILDGUARD_PROXY")
-        allowed = [urlsplit(proxy).hostname or ""] if proxy else []
+        allowed = allowed_private_hosts(s)
         return cls(
             reactor,
             cache,
@@ -265,16 +277,16 @@ class GuardedHostnameResolver(CachingHostnameResolver):
 class SsrfGuardMiddleware:
     """Downloader middleware: refuse forbidden URLs, redirects and peers (see module doc)."""
 
-    def __init__(self, allow_private: bool, proxy: str | None) -> None:
+    def __init__(self, allow_private: bool, allowed_hosts: Sequence[str] = ()) -> None:
         self.allow_private = allow_private
-        self.proxy = proxy
+        self.allowed_hosts = frozenset(allowed_hosts)
         self.stats: Any = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SsrfGuardMiddleware:
         mw = cls(
             crawler.settings.getbool("CHILDGUARD_ALLOW_PRIVATE"),
-            crawler.settings.get("CHILDGUARD_PROXY"),
+            allowed_private_hosts(crawler.settings),
         )
         mw.stats = crawler.stats
         crawler.signals.connect(mw._opened, signal=signals.spider_opened)
@@ -305,6 +317,8 @@ class SsrfGuardMiddleware:
         self, request: Request, response: Response, spider: Spider | None = None
     ) -> Response:
         if self.allow_private or request.meta.get("proxy") or response.ip_address is None:
+            return response
+        if (urlsplit(request.url).hostname or "").lower() in self.allowed_hosts:
             return response
         reason = forbidden_reason(response.ip_address)
         if reason:
