@@ -1,0 +1,325 @@
+"""`childguard protect register|list|show|remove|check|alerts` and `childguard org add|list|show`:
+organisations, their protected photos, the pre-publish check and alert delivery."""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from childguard.cli import EXIT_FOUND, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, app
+from childguard.errors import ChildguardError
+from childguard.store import Store, open_store
+
+protect_app = typer.Typer(help="Protect an organisation's published photos.")
+org_app = typer.Typer(help="Organisations that protect their photos, and their contacts.")
+app.add_typer(protect_app, name="protect")
+app.add_typer(org_app, name="org")
+
+out = Console()
+err = Console(stderr=True)
+
+DbOption = typer.Option(None, "--db", help="Database URL or SQLite path.")
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(EXIT_USAGE)
+
+
+@contextmanager
+def _store(db: str | None) -> Iterator[Store]:
+    try:
+        store = open_store(db)
+    except ChildguardError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        yield store
+    except ChildguardError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        store.close()
+
+
+def _parse_when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise _fail(
+            f"--published-at must be an ISO date or time, e.g. 2024-06-01: {value!r}"
+        ) from None
+    if when.tzinfo is None:
+        from datetime import UTC
+
+        when = when.replace(tzinfo=UTC)
+    return when
+
+
+@org_app.command("add")
+def org_add(
+    name: str = typer.Argument(..., help="Organisation name."),
+    email: list[str] = typer.Option([], "--email", help="Contact email (repeatable)."),
+    webhook: str | None = typer.Option(None, "--webhook", help="Webhook URL for alerts."),
+    secret: str | None = typer.Option(
+        None, "--webhook-secret", help="HMAC secret (default: a new random one)."
+    ),
+    digest: bool = typer.Option(False, "--daily-digest", help="One digest a day, not each alert."),
+    db: str | None = DbOption,
+) -> None:
+    """Add an organisation; it gets its own bank of kind `protected`."""
+    from childguard.protect.organisations import create_organisation
+
+    with _store(db) as store, store.session() as s:
+        org = create_organisation(
+            s,
+            name,
+            emails=email,
+            webhook_url=webhook,
+            webhook_secret=secret,
+            alert_mode="daily" if digest else "immediate",
+            actor=_actor(),
+        )
+        out.print(f"organisation {org.name!r} added (bank {org.bank.name!r})", highlight=False)
+        if org.webhook_secret and not secret:
+            out.print(f"webhook secret: {org.webhook_secret}", highlight=False)
+
+
+def _org_dict(org: Any, photos: int) -> dict[str, Any]:
+    return {
+        "name": org.name,
+        "emails": org.emails,
+        "webhook_url": org.webhook_url,
+        "alert_mode": org.alert_mode,
+        "bank": org.bank.name,
+        "photos": photos,
+        "created_at": org.created_at.isoformat(),
+    }
+
+
+@org_app.command("list")
+def org_list(db: str | None = DbOption, as_json: bool = JsonOption) -> None:
+    """List organisations."""
+    from childguard.protect.organisations import list_organisations
+    from childguard.protect.register import list_photos
+
+    with _store(db) as store, store.session() as s:
+        rows = [_org_dict(o, len(list_photos(s, o))) for o in list_organisations(s)]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("name", "emails", "webhook", "alerts", "photos")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            ", ".join(r["emails"]),
+            r["webhook_url"] or "-",
+            r["alert_mode"],
+            str(r["photos"]),
+        )
+    out.print(table)
+
+
+@org_app.command("show")
+def org_show(
+    name: str, db: str | None = DbOption, reveal_secret: bool = typer.Option(False, "--secret")
+) -> None:
+    """Show one organisation (with --secret, its webhook secret too)."""
+    from childguard.protect.organisations import get_organisation
+    from childguard.protect.register import list_photos
+
+    with _store(db) as store, store.session() as s:
+        org = get_organisation(s, name)
+        data = _org_dict(org, len(list_photos(s, org)))
+        if reveal_secret:
+            data["webhook_secret"] = org.webhook_secret
+    out.print_json(json.dumps(data))
+
+
+@protect_app.command("register")
+def protect_register(
+    directory: Path = typer.Argument(..., exists=True, help="Folder (or file) of photos."),
+    org: str = typer.Option(..., "--org", help="Organisation name."),
+    title: list[str] = typer.Option([], "--title", help="FILE=TITLE (repeatable)."),
+    published_url: str | None = typer.Option(
+        None, "--published-url", help="Where it is published."
+    ),
+    published_at: str | None = typer.Option(None, "--published-at", help="When (ISO date)."),
+    db: str | None = DbOption,
+) -> None:
+    """Hash the photos here and store their signatures (never the images) for ORG."""
+    from childguard.protect.organisations import get_organisation
+    from childguard.protect.register import register_photos
+
+    titles: dict[str, str] = {}
+    for item in title:
+        if "=" not in item:
+            raise _fail(f"--title wants FILE=TITLE, got {item!r}")
+        k, v = item.split("=", 1)
+        titles[k.strip()] = v.strip()
+    when = _parse_when(published_at)
+    with _store(db) as store, store.session() as s:
+        organisation = get_organisation(s, org)
+        report = register_photos(
+            s,
+            directory,
+            organisation,
+            titles=titles,
+            published_url=published_url,
+            published_at=when,
+            actor=_actor(),
+        )
+        out.print(
+            f"registered {len(report.registered)}, already registered {len(report.already)}, "
+            f"failed {len(report.failed)}",
+            highlight=False,
+        )
+    for path, reason in report.failed:
+        err.print(f"  skipped {path}: {reason}", highlight=False)
+    raise typer.Exit(EXIT_PARTIAL if report.failed else EXIT_OK)
+
+
+def _photo_dict(p: Any) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "organisation": p.organisation.name,
+        "file_name": p.file_name,
+        "title": p.title,
+        "published_url": p.published_url,
+        "published_at": p.published_at.isoformat() if p.published_at else None,
+        "registered_at": p.registered_at.isoformat(),
+        "size": f"{p.width}x{p.height}",
+        "pdq": p.pdq,
+        "pdq_quality": p.pdq_quality,
+        "sha256": p.sha256,
+    }
+
+
+@protect_app.command("list")
+def protect_list(
+    org: str | None = typer.Option(None, "--org"),
+    db: str | None = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """List protected photos."""
+    from childguard.protect.organisations import get_organisation
+    from childguard.protect.register import list_photos
+
+    with _store(db) as store, store.session() as s:
+        photos = [_photo_dict(p) for p in list_photos(s, get_organisation(s, org) if org else None)]
+    if as_json:
+        out.print_json(json.dumps(photos))
+        return
+    table = Table("id", "organisation", "file", "title", "pdq", "registered")
+    for p in photos:
+        table.add_row(
+            str(p["id"]),
+            p["organisation"],
+            p["file_name"],
+            p["title"] or "",
+            p["pdq"][:16] + "…",
+            p["registered_at"][:19],
+        )
+    out.print(table)
+
+
+@protect_app.command("show")
+def protect_show(photo_id: int, db: str | None = DbOption) -> None:
+    """Show one protected photo and the bank entries registered for it."""
+    from childguard.protect.register import get_photo, photo_signals
+
+    with _store(db) as store, store.session() as s:
+        photo = get_photo(s, photo_id)
+        data = _photo_dict(photo)
+        data["signals"] = [
+            {"role": role, "entry_id": e.id, "signal_type": e.signal_type, "value": e.value}
+            for role, e in photo_signals(s, photo)
+        ]
+    out.print_json(json.dumps(data))
+
+
+@protect_app.command("remove")
+def protect_remove(photo_id: int, db: str | None = DbOption) -> None:
+    """Remove a protected photo and its bank entries."""
+    from childguard.protect.register import get_photo, remove_photo
+
+    with _store(db) as store, store.session() as s:
+        photo = get_photo(s, photo_id)
+        n = remove_photo(s, photo, actor=_actor())
+        out.print(f"removed photo {photo_id} and {n} bank entries", highlight=False)
+
+
+@protect_app.command("check")
+def protect_check(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False),
+    strip: Path | None = typer.Option(None, "--strip", help="Write a copy without metadata here."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Check a photo before publishing: GPS, serial numbers, owner names, dates.
+
+    Exit code 3 when identifying metadata was found (0 when clean, or when --strip wrote a clean
+    copy)."""
+    from childguard.protect.prepublish import check_before_publishing, write_stripped_copy
+
+    try:
+        report = check_before_publishing(path)
+        stripped = write_stripped_copy(path, strip) if strip else None
+    except (ChildguardError, FileExistsError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        out.print_json(json.dumps([f.__dict__ for f in report.findings]))
+    elif report.clean:
+        out.print(f"{path}: no identifying metadata found", highlight=False)
+    else:
+        table = Table("severity", "field", "value", "why", title=str(path))
+        for f in report.findings:
+            table.add_row(f.severity, f.field, f.value, f.why)
+        out.print(table)
+    if stripped is not None:
+        out.print(f"wrote {strip} ({'clean' if stripped.clean else 'NOT clean'})", highlight=False)
+        raise typer.Exit(EXIT_OK if stripped.clean else EXIT_FOUND)
+    raise typer.Exit(EXIT_OK if report.clean else EXIT_FOUND)
+
+
+@protect_app.command("alerts")
+def protect_alerts(
+    db: str | None = DbOption,
+    send: bool = typer.Option(True, "--send/--queue-only", help="Also deliver pending alerts."),
+    force_digest: bool = typer.Option(False, "--force-digest", help="Send daily digests now."),
+) -> None:
+    """Queue alerts for new sightings of protected photos and deliver them (SMTP settings come
+    from CHILDGUARD_SMTP_* variables)."""
+    import os
+
+    from childguard.alerts.dispatch import AlertTransport, deliver, queue_sighting_alerts
+    from childguard.alerts.email import SmtpSettings
+
+    smtp = SmtpSettings.from_env() if os.environ.get("CHILDGUARD_SMTP_HOST") else None
+    with _store(db) as store, store.session() as s:
+        queued = queue_sighting_alerts(s)
+        out.print(f"queued {len(queued)} new alert(s)", highlight=False)
+        if send:
+            report = deliver(s, AlertTransport(smtp=smtp), force_digest=force_digest)
+            out.print(
+                f"sent {len(report.sent)}, waiting {report.waiting}, failed {len(report.failed)}",
+                highlight=False,
+            )
+            if report.failed:
+                raise typer.Exit(EXIT_PARTIAL)
