@@ -3,14 +3,15 @@ threaded http.server started once per module. Images are synthetic (numpy/Pillow
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,7 +74,7 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: object) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             with site.lock:
                 site.hits.append((self.path, dict(self.headers.items())))
             route = site.routes.get(self.path)
@@ -96,10 +97,8 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
             for k, v in route.headers.items():
                 self.send_header(k, v)
             self.end_headers()
-            try:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.wfile.write(route.body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
 
     return Handler
 
@@ -155,12 +154,21 @@ class BankMatcher:
         if pdq is None:
             return []
         out = []
-        for eid, value in self.entries.items():
+        for value in self.entries.values():
             assert value is not None
             d = PdqSignal.distance(pdq, value)
             if d <= self.threshold:
-                out.append(CrawlMatch(signal_type="pdq", distance=d, entry_id=None, bank="protected-test",
-                                      bank_kind="protected", organisation="scouts", value=value))
+                out.append(
+                    CrawlMatch(
+                        signal_type="pdq",
+                        distance=d,
+                        entry_id=None,
+                        bank="protected-test",
+                        bank_kind="protected",
+                        organisation="scouts",
+                        value=value,
+                    )
+                )
         return out
 
 

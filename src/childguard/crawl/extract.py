@@ -222,7 +222,7 @@ def read_counters(html: str, url: str, profile: SiteProfile) -> PageCounters:
     per_image: dict[str, int] = {}
     if profile.item and profile.item_views:
         try:
-            blocks = sel.css(profile.item)
+            blocks: list[Selector] = list(sel.css(profile.item))
         except Exception:
             blocks = []
         for block in blocks:

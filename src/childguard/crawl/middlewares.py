@@ -61,20 +61,16 @@ class BackoffRetryMiddleware(RetryMiddleware):
             await asyncio.sleep(min(self.backoff_max, self.backoff * 2 ** (n - 1)))
         return result
 
-    async def process_response(
-        self,
-        request: Request,
-        response: Response,  # type: ignore[override]
-        spider: Any = None,
+    async def process_response(  # type: ignore[override]
+        self, request: Request, response: Response, spider: Any = None
     ) -> Request | Response:
         result = super().process_response(request, response)
-        return await self._pause(result)  # type: ignore[no-any-return]
+        paused: Request | Response = await self._pause(result)
+        return paused
 
-    async def process_exception(
-        self,
-        request: Request,
-        exception: Exception,  # type: ignore[override]
-        spider: Any = None,
+    async def process_exception(  # type: ignore[override]
+        self, request: Request, exception: Exception, spider: Any = None
     ) -> Request | Response | None:
         result = super().process_exception(request, exception)
-        return await self._pause(result)  # type: ignore[no-any-return]
+        paused: Request | Response | None = await self._pause(result)
+        return paused

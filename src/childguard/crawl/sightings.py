@@ -269,7 +269,9 @@ class SightingRecorder:
         now = utcnow()
         changes = {"removed": 0, "changed": 0}
         with self.store.session() as s:
-            conditions = [Sighting.page_url.in_(list(self._pages))] if self._pages else []
+            conditions: list[Any] = (
+                [Sighting.page_url.in_(list(self._pages))] if self._pages else []
+            )
             if self.watch_name is not None:
                 conditions.append(Sighting.watch_name == self.watch_name)
             if not conditions:

@@ -162,7 +162,7 @@ class WatchSpider(scrapy.Spider):
             log.info(
                 "page_not_html",
                 url=url,
-                content_type=response.headers.get("Content-Type", b"").decode("latin-1"),
+                content_type=(response.headers.get("Content-Type") or b"").decode("latin-1"),
             )
             self._stat("pages_not_html")
             yield PageItem(url=url, status=response.status)
@@ -211,7 +211,7 @@ class WatchSpider(scrapy.Spider):
             return
         body = response.body
         if sniff_format(body[:16]) is None:
-            ctype = response.headers.get("Content-Type", b"").decode("latin-1")
+            ctype = (response.headers.get("Content-Type") or b"").decode("latin-1")
             self._stat("images_not_an_image")
             log.warning(
                 "image_not_an_image", url=url, page=page, content_type=ctype, bytes=len(body)

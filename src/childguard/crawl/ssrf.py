@@ -44,7 +44,7 @@ from twisted.internet.interfaces import (
     IHostResolution,
     IResolutionReceiver,
 )
-from zope.interface import implementer, provider
+from zope.interface import implementer
 
 from childguard.log import get_logger
 
@@ -182,21 +182,21 @@ class _Resolution:
         pass
 
 
-@provider(IResolutionReceiver)
+@implementer(IResolutionReceiver)
 class _FilteringReceiver:
     """Passes on only the addresses the policy allows; remembers why others were dropped."""
 
-    def __init__(self, receiver: IResolutionReceiver, host: str, allow_private: bool) -> None:
+    def __init__(self, receiver: Any, host: str, allow_private: bool) -> None:
         self.receiver = receiver
         self.host = host
         self.allow_private = allow_private
         self.allowed = 0
         self.refused: list[str] = []
 
-    def resolutionBegan(self, resolution: IHostResolution) -> None:
+    def resolutionBegan(self, resolution: Any) -> None:
         self.receiver.resolutionBegan(resolution)
 
-    def addressResolved(self, address: IAddress) -> None:
+    def addressResolved(self, address: Any) -> None:
         ip = _address_ip(address)
         reason = None
         if ip is not None and not self.allow_private:
@@ -258,10 +258,10 @@ class GuardedHostnameResolver(CachingHostnameResolver):
         transportSemantics: str = "TCP",
     ) -> IHostResolution:
         allow = self.allow_private or hostName.lower() in self.allowed_hosts
-        receiver = _FilteringReceiver(resolutionReceiver, hostName, allow)
+        receiver: Any = _FilteringReceiver(resolutionReceiver, hostName, allow)
         static = self.static_hosts.get(hostName.lower())
         if static is not None:
-            resolution = _Resolution(hostName)
+            resolution: Any = _Resolution(hostName)
             receiver.resolutionBegan(resolution)
             for ip in static:
                 cls = IPv6Address if ":" in ip else IPv4Address
