@@ -160,9 +160,8 @@ def decode_image(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise MediaError("too-many-pixels", f"decompression bomb refused: {exc}") from exc
     except UnidentifiedImageError as exc:
-        raise MediaError(
-            "not-an-image", f"cannot identify image ({sniffed} header): {exc}"
-        ) from exc
+        # The magic bytes said image, the decoder disagrees: a damaged file.
+        raise MediaError("corrupt", f"{sniffed} header but no readable image: {exc}") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         msg = str(exc)
         reason = "truncated" if "truncated" in msg or "broken data stream" in msg else "corrupt"

@@ -1,0 +1,159 @@
+"""Safe decoding: formats, EXIF orientation, limits and every kind of bad input."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from childguard.errors import MediaError
+from childguard.media import Limits, decode_image, fast_size, sniff_format
+from childguard.signals.pdq import PdqSignal, pdq_from_pixels
+
+
+def scene(w: int = 320, h: int = 240, seed: int = 0) -> np.ndarray:
+    """A synthetic picture with structure at several scales (gradients, blocks, a disc)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    img = np.zeros((h, w, 3), np.float64)
+    img[..., 0] = 255 * x / w
+    img[..., 1] = 255 * y / h
+    img[..., 2] = 128 + 100 * np.sin(x / 17.0) * np.cos(y / 23.0)
+    for _ in range(6):
+        cx, cy, r = rng.integers(0, w), rng.integers(0, h), rng.integers(10, h // 3)
+        img[(x - cx) ** 2 + (y - cy) ** 2 < r**2] = rng.integers(0, 255, 3)
+    return img.clip(0, 255).astype(np.uint8)
+
+
+def encode(pixels: np.ndarray, fmt: str, **kw: object) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF"])
+def test_every_format_decodes_to_the_same_picture(fmt: str) -> None:
+    pixels = scene()
+    reference, _ = pdq_from_pixels(pixels)
+    kw: dict[str, object] = {"quality": 95} if fmt in ("JPEG", "WEBP", "HEIF", "AVIF") else {}
+    decoded = decode_image(encode(pixels, fmt, **kw))
+    assert decoded.format in (fmt, "MPO")
+    assert (decoded.width, decoded.height) == (320, 240)
+    assert decoded.pixels.shape == (240, 320, 3)
+    pdq, _ = pdq_from_pixels(decoded.pixels)
+    # GIF quantises to 256 colours; everything else is (near) lossless at this quality.
+    assert PdqSignal.distance(reference, pdq) <= (24 if fmt == "GIF" else 12)
+
+
+def test_gif_uses_the_first_frame() -> None:
+    first, second = scene(seed=1), scene(seed=2)
+    buf = io.BytesIO()
+    Image.fromarray(first).save(buf, "GIF", save_all=True, append_images=[Image.fromarray(second)])
+    decoded = decode_image(buf.getvalue())
+    want = decode_image(encode(first, "GIF")).pixels
+    assert np.array_equal(decoded.pixels, want)
+
+
+def test_exif_orientation_is_applied_before_hashing() -> None:
+    pixels = scene(400, 300)
+    upright = Image.fromarray(np.rot90(pixels, k=-1).copy())  # what a viewer shows: 300x400
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    stored = encode(pixels, "PNG", exif=exif.tobytes())
+    decoded = decode_image(stored)
+    assert (decoded.width, decoded.height) == (300, 400)
+    assert np.array_equal(decoded.pixels, np.asarray(upright))
+
+
+def test_transparency_is_composited_on_white() -> None:
+    rgba = np.zeros((10, 10, 4), np.uint8)
+    decoded = decode_image(encode(rgba, "PNG"))
+    assert (decoded.pixels == 255).all()
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped() -> None:
+    grey = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16).astype(np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(grey).save(buf, "PNG")
+    pixels = decode_image(buf.getvalue()).pixels
+    assert pixels.min() == 0 and pixels.max() == 255
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty"),
+        (b"hello, not an image at all", "not-an-image"),
+        (b"\x00\x00\x00\x18ftypmif1" + b"\x00" * 40, "corrupt"),
+    ],
+)
+def test_bad_bytes_are_refused_with_a_reason(data: bytes, reason: str) -> None:
+    with pytest.raises(MediaError) as err:
+        decode_image(data)
+    assert err.value.reason == reason
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+def test_truncated_files_are_errors_never_grey_padding(fmt: str) -> None:
+    data = encode(scene(), fmt, **({"quality": 90} if fmt in ("JPEG", "WEBP") else {}))
+    with pytest.raises(MediaError) as err:
+        decode_image(data[: len(data) // 2])
+    assert err.value.reason in ("truncated", "corrupt")
+
+
+def test_decompression_bomb_is_refused_before_decoding() -> None:
+    # A 20000x20000 PNG of zeros compresses to a few hundred KB but is 400 MP.
+    big = Image.new("L", (20000, 20000))
+    buf = io.BytesIO()
+    big.save(buf, "PNG", compress_level=1)
+    with pytest.raises(MediaError) as err:
+        decode_image(buf.getvalue())
+    assert err.value.reason == "too-many-pixels"
+    assert "decompression bomb" in err.value.message
+
+
+def test_pixel_and_byte_limits_are_configurable() -> None:
+    data = encode(scene(), "PNG")
+    with pytest.raises(MediaError) as err:
+        decode_image(data, Limits(max_pixels=1000))
+    assert err.value.reason == "too-many-pixels"
+    with pytest.raises(MediaError) as err:
+        decode_image(data, Limits(max_bytes=100))
+    assert err.value.reason == "too-large"
+
+
+def test_sniffing_knows_the_supported_containers() -> None:
+    assert sniff_format(b"\xff\xd8\xff\xe0") == "JPEG"
+    assert sniff_format(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "WEBP"
+    assert sniff_format(b"\x00\x00\x00\x1cftypavif") == "AVIF"
+    assert sniff_format(b"%PDF-1.7") is None
+
+
+@pytest.mark.parametrize(("w", "h"), [(4352, 2448), (2560, 1600), (5120, 2880), (1000, 700)])
+def test_fast_size_keeps_pdq_blur_the_same_fraction_of_each_side(w: int, h: int) -> None:
+    limits = Limits()
+    rw, rh = fast_size(w, h, limits)
+    for full, reduced in ((w, rw), (h, rh)):
+        if math.ceil(full / 128) > limits.pdq_window:
+            assert math.ceil(reduced / 128) == limits.pdq_window
+            rel_full, rel_reduced = math.ceil(full / 128) / full, limits.pdq_window / reduced
+            assert abs(rel_full - rel_reduced) / rel_full < 0.01
+        else:
+            assert reduced == full
+    assert rw * rh <= limits.work_pixels
+
+
+def test_small_images_are_not_reduced() -> None:
+    decoded = decode_image(encode(scene(320, 240), "JPEG", quality=90))
+    assert not decoded.reduced and decoded.pixels.shape == (240, 320, 3)
+
+
+def test_fast_path_reduces_large_jpegs_but_reports_original_size() -> None:
+    pixels = np.asarray(Image.fromarray(scene(800, 600)).resize((3200, 2400)))
+    decoded = decode_image(encode(pixels, "JPEG", quality=90))
+    assert decoded.reduced
+    assert (decoded.width, decoded.height) == (3200, 2400)
+    assert decoded.pixels.shape[0] * decoded.pixels.shape[1] < 200_000
