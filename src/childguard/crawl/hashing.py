@@ -1,19 +1,18 @@
 """The one function the crawler hashes image bytes with, and the record it produces.
 
-`hash_image_bytes` decodes safely (`childguard.media.decode_image`) and computes
-PDQ plus md5/sha1/sha256. It is a plain top-level function so a process pool can
-run it off the reactor. When `childguard.hashing.hash_bytes` lands, this is the
-only place to swap.
+`hash_image_bytes` runs `childguard.hashing.hash_bytes` (safe decode, PDQ plus
+md5/sha1/sha256: the engine behind `childguard hash`) and keeps the fields the
+crawler needs. It is a plain top-level function so a process pool can run it off
+the reactor.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from childguard.errors import MediaError
-from childguard.media import Limits, decode_image
+from childguard.hashing import hash_bytes
+from childguard.media import DEFAULT_LIMITS, Limits
 from childguard.signals.exact import exact_hashes
-from childguard.signals.pdq import pdq_from_pixels
 
 
 @dataclass(frozen=True)
@@ -39,25 +38,20 @@ class ImageHashes:
         return out
 
 
-def hash_image_bytes(data: bytes, limits: Limits | None = None) -> ImageHashes:
-    """Hash image bytes; a decode failure is recorded in `error`, never raised."""
-    exact = exact_hashes(data)
-    try:
-        decoded = decode_image(data, limits) if limits else decode_image(data)
-    except MediaError as exc:
-        return ImageHashes(
-            sha256=exact["sha256"],
-            md5=exact["md5"],
-            sha1=exact["sha1"],
-            error=f"{exc.reason}: {exc.message}"[:500],
-        )
-    pdq, quality = pdq_from_pixels(decoded.pixels)
+def hash_image_bytes(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ImageHashes:
+    """Hash image bytes with the same engine as `childguard hash`; a decode failure is
+    recorded in `error`, never raised."""
+    r = hash_bytes(data, limits=limits)
+    if not r.sha256:  # over the byte limit: exact hashes of what we have, for the cache key
+        ex = exact_hashes(data)
+        r.md5, r.sha1, r.sha256 = ex["md5"], ex["sha1"], ex["sha256"]
     return ImageHashes(
-        sha256=exact["sha256"],
-        md5=exact["md5"],
-        sha1=exact["sha1"],
-        pdq=pdq,
-        pdq_quality=quality,
-        width=decoded.width,
-        height=decoded.height,
+        sha256=r.sha256 or "",
+        md5=r.md5 or "",
+        sha1=r.sha1 or "",
+        pdq=r.pdq,
+        pdq_quality=r.pdq_quality,
+        width=r.width,
+        height=r.height,
+        error=(r.error or None) and str(r.error)[:500],
     )
