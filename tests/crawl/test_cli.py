@@ -24,11 +24,19 @@ def test_watch_crawl_and_sightings_commands(site: Any, db_url: str, make_photo: 
         bank = Bank(name="scouts-protected", kind="protected", owner="scouts")
         s.add(bank)
         s.flush()
-        s.add(BankEntry(bank_id=bank.id, signal_type="pdq", value=hash_image_bytes(protected).pdq,
-                        organisation="scouts"))
+        s.add(
+            BankEntry(
+                bank_id=bank.id,
+                signal_type="pdq",
+                value=hash_image_bytes(protected).pdq,
+                organisation="scouts",
+            )
+        )
     runner = CliRunner()
-    res = runner.invoke(app, ["crawl", "watch", "add", "site", "--seed", site.url("/"), "--delay", "0",
-                              "--db", db_url])
+    res = runner.invoke(
+        app,
+        ["crawl", "watch", "add", "site", "--seed", site.url("/"), "--delay", "0", "--db", db_url],
+    )
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["crawl", "watch", "add", "bad", "--seed", "ftp://x/", "--db", db_url])
     assert res.exit_code == 2 and "http(s)" in res.output
@@ -37,13 +45,19 @@ def test_watch_crawl_and_sightings_commands(site: Any, db_url: str, make_photo: 
     res = runner.invoke(app, ["crawl", "run", "site", "--allow-private", "--json", "--db", db_url])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)[0]["new_sightings"] == 1
-    res = runner.invoke(app, ["sightings", "list", "--format", "json", "--org", "scouts", "--db", db_url])
+    res = runner.invoke(
+        app, ["sightings", "list", "--format", "json", "--org", "scouts", "--db", db_url]
+    )
     rows = json.loads(res.output)
     assert len(rows) == 1 and rows[0]["image_url"] == site.url("/r.jpg")
     assert rows[0]["bank"] == "scouts-protected" and rows[0]["page_title"] == "Re-posts"
-    res = runner.invoke(app, ["sightings", "list", "--format", "json", "--org", "other", "--db", db_url])
+    res = runner.invoke(
+        app, ["sightings", "list", "--format", "json", "--org", "other", "--db", db_url]
+    )
     assert json.loads(res.output) == []
-    res = runner.invoke(app, ["sightings", "export", "--format", "csv", "--status", "online", "--db", db_url])
+    res = runner.invoke(
+        app, ["sightings", "export", "--format", "csv", "--status", "online", "--db", db_url]
+    )
     exported = list(csv.DictReader(io.StringIO(res.output)))
     assert [r["image_url"] for r in exported] == [site.url("/r.jpg")]
     res = runner.invoke(app, ["sightings", "show", str(rows[0]["id"]), "--db", db_url])
