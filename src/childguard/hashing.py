@@ -25,6 +25,7 @@ from typing import Any
 from childguard.errors import MediaError
 from childguard.log import get_logger
 from childguard.media import DEFAULT_LIMITS, Limits, decode_image, read_bytes
+from childguard.robust.query import QueryHash, query_hashes
 from childguard.signals.exact import exact_hashes
 from childguard.signals.pdq import pdq_dihedral_from_pixels, pdq_from_pixels
 
@@ -67,6 +68,9 @@ class HashRecord:
     format: str | None = None
     error: str | None = None
     pdq_dihedral: list[str] | None = field(default=None)
+    # With robust=True: every PDQ hash to search for this item (original first), see
+    # childguard.robust.query. Not part of the hash output formats.
+    queries: list[QueryHash] | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -129,9 +133,17 @@ def _read_member(archive: Path, member: str, limits: Limits) -> bytes:
 
 
 def hash_bytes(
-    data: bytes, *, path: str = "", dihedral: bool = False, limits: Limits = DEFAULT_LIMITS
+    data: bytes,
+    *,
+    path: str = "",
+    dihedral: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+    robust: bool = False,
 ) -> HashRecord:
-    """Hash one item's bytes. Never raises for bad content: the record carries `error`."""
+    """Hash one item's bytes. Never raises for bad content: the record carries `error`.
+
+    With `robust`, `record.queries` also gets the robust query variants (borders removed,
+    regions of screenshots and collages, dihedral views) for the matcher."""
     record = HashRecord(path=path, size=len(data))
     if data and len(data) <= limits.max_bytes:
         hashes = exact_hashes(data)
@@ -143,6 +155,8 @@ def hash_bytes(
             record.pdq, record.pdq_dihedral = variants[0], variants
         else:
             record.pdq, quality = pdq_from_pixels(image.pixels)
+        if robust:
+            record.queries = query_hashes(image.pixels)
     except MediaError as exc:
         record.error = str(exc)
         return record
@@ -152,14 +166,24 @@ def hash_bytes(
 
 
 def hash_file(
-    path: Path | str, *, dihedral: bool = False, limits: Limits = DEFAULT_LIMITS
+    path: Path | str,
+    *,
+    dihedral: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+    robust: bool = False,
 ) -> HashRecord:
     """Hash one file. Unreadable or oversize files give a record with `error`."""
-    return hash_source(Source(path=str(path), file=Path(path)), dihedral=dihedral, limits=limits)
+    return hash_source(
+        Source(path=str(path), file=Path(path)), dihedral=dihedral, limits=limits, robust=robust
+    )
 
 
 def hash_source(
-    source: Source, *, dihedral: bool = False, limits: Limits = DEFAULT_LIMITS
+    source: Source,
+    *,
+    dihedral: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+    robust: bool = False,
 ) -> HashRecord:
     """Hash one `Source` (a file, an archive member, or a walk error)."""
     if source.error is not None:
@@ -168,7 +192,7 @@ def hash_source(
         data = source.read(limits)
     except MediaError as exc:
         return HashRecord(path=source.path, error=str(exc))
-    return hash_bytes(data, path=source.path, dihedral=dihedral, limits=limits)
+    return hash_bytes(data, path=source.path, dihedral=dihedral, limits=limits, robust=robust)
 
 
 # --- walking -----------------------------------------------------------------------------
@@ -258,6 +282,7 @@ def hash_many(
     progress: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     total: int | None = None,
+    robust: bool = False,
 ) -> Iterator[HashRecord]:
     """Hash `sources` on a process pool and stream records back in input order.
 
@@ -272,9 +297,9 @@ def hash_many(
     if total is None and hasattr(sources, "__len__"):
         total = len(sources)  # type: ignore[arg-type]
     records = (
-        _hash_serial(sources, dihedral, limits)
+        _hash_serial(sources, dihedral, limits, robust)
         if n_workers == 1
-        else _hash_pool(sources, n_workers, dihedral, limits)
+        else _hash_pool(sources, n_workers, dihedral, limits, robust)
     )
     if not progress:
         yield from records
@@ -305,13 +330,15 @@ def hash_many(
             yield record
 
 
-def _hash_serial(sources: Iterable[Source], dihedral: bool, limits: Limits) -> Iterator[HashRecord]:
+def _hash_serial(
+    sources: Iterable[Source], dihedral: bool, limits: Limits, robust: bool = False
+) -> Iterator[HashRecord]:
     for source in sources:
-        yield hash_source(source, dihedral=dihedral, limits=limits)
+        yield hash_source(source, dihedral=dihedral, limits=limits, robust=robust)
 
 
 def _hash_pool(
-    sources: Iterable[Source], workers: int, dihedral: bool, limits: Limits
+    sources: Iterable[Source], workers: int, dihedral: bool, limits: Limits, robust: bool = False
 ) -> Iterator[HashRecord]:
     max_in_flight = workers * 4
     pending: deque[tuple[Source, Future[HashRecord]]] = deque()
@@ -330,7 +357,9 @@ def _hash_pool(
                     done.set_result(HashRecord(path=source.path, error=source.error))
                     pending.append((source, done))
                 else:
-                    job = pool.submit(hash_source, source, dihedral=dihedral, limits=limits)
+                    job = pool.submit(
+                        hash_source, source, dihedral=dihedral, limits=limits, robust=robust
+                    )
                     pending.append((source, job))
             if not pending:
                 return
@@ -339,14 +368,19 @@ def _hash_pool(
                 yield future.result()
             except BrokenProcessPool:
                 # Some in-flight item killed its worker; retry the head alone to find out.
-                yield _hash_isolated(source, dihedral, limits)
+                yield _hash_isolated(source, dihedral, limits, robust)
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = ProcessPoolExecutor(max_workers=workers)
                 retry = [s for s, _ in pending]
                 pending.clear()
                 for s in retry:
                     pending.append(
-                        (s, pool.submit(hash_source, s, dihedral=dihedral, limits=limits))
+                        (
+                            s,
+                            pool.submit(
+                                hash_source, s, dihedral=dihedral, limits=limits, robust=robust
+                            ),
+                        )
                     )
             except Exception as exc:  # a bug, not bad input: keep the batch going, say so
                 log.error("hashing failed", path=source.path, error=repr(exc))
@@ -355,11 +389,14 @@ def _hash_pool(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _hash_isolated(source: Source, dihedral: bool, limits: Limits) -> HashRecord:
+def _hash_isolated(
+    source: Source, dihedral: bool, limits: Limits, robust: bool = False
+) -> HashRecord:
     """Hash one source in a fresh single-worker pool; a crash there is that item's fault."""
     with ProcessPoolExecutor(max_workers=1) as solo:
         try:
-            return solo.submit(hash_source, source, dihedral=dihedral, limits=limits).result()
+            job = solo.submit(hash_source, source, dihedral=dihedral, limits=limits, robust=robust)
+            return job.result()
         except BrokenProcessPool:
             log.error("hashing worker died", path=source.path)
             return HashRecord(path=source.path, error="worker-crashed: the decoder process died")
