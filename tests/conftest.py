@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-
 # ---------------------------------------------------------------------------------------------
 # Store fixtures (owner: helper B, issue 4): a throwaway PostgreSQL cluster for the session, and
 # `store_url` / `store`, parametrized so every store test runs on SQLite and on PostgreSQL.

@@ -273,8 +273,10 @@ def _row(
         "bank_id": bank_id,
         "signal_type": rec.signal_type,
         "value": rec.value,
-        "source": rec.source if rec.source is not None else source,
-        "organisation": rec.organisation if rec.organisation is not None else organisation,
+        "source": rec.source if rec.source is not None else (source or None),
+        "organisation": rec.organisation
+        if rec.organisation is not None
+        else (organisation or None),
         "imported_at": rec.imported_at or now,
         "original_id": rec.original_id,
         "classification_scheme": rec.classification_scheme,
@@ -406,7 +408,7 @@ def import_file(
     """Import a hash-list file into a bank (one transaction; see `import_records`).
 
     `fmt` is plain, te, csv or vics (guessed from the file when None). `source` defaults to the
-    file name. `progress(bytes_read, total_bytes)` is called as the file is read.
+    file name (pass "" for none). `progress(bytes_read, total_bytes)` is called as the file is read.
     """
     path = Path(path)
     if not path.is_file():
@@ -636,9 +638,12 @@ def export_bank(
     if isinstance(out, str | Path):
         target = Path(out)
         partial = target.with_name(target.name + ".partial")
-        with partial.open("w", encoding="utf-8", newline="") as stream:
-            result = writer.write(records, stream, opts)
-        partial.replace(target)  # a failed export leaves no half-written file behind
+        try:
+            with partial.open("w", encoding="utf-8", newline="") as stream:
+                result = writer.write(records, stream, opts)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)  # a failed export leaves no half-written file
     else:
         result = writer.write(records, out, opts)
     with store.session() as session:

@@ -141,12 +141,14 @@ class ThrowawayPostgres:
         ) as conn:
             conn.execute(sql)
 
-    def create_database(self, name: str | None = None) -> str:
-        """Create an empty database and return its SQLAlchemy URL."""
+    def create_database(self, name: str | None = None, *, template: str | None = None) -> str:
+        """Create a database (empty, or a copy of `template`) and return its SQLAlchemy URL."""
         name = name or f"t_{uuid.uuid4().hex[:12]}"
-        if not name.replace("_", "").isalnum():
-            raise ValueError(f"bad database name {name!r}")
-        self._admin(f'CREATE DATABASE "{name}"')
+        for n in (name, template or "x"):
+            if not n.replace("_", "").isalnum():
+                raise ValueError(f"bad database name {n!r}")
+        copy = f' TEMPLATE "{template}"' if template else ""
+        self._admin(f'CREATE DATABASE "{name}"{copy} STRATEGY = FILE_COPY')
         return self.url(name)
 
     def drop_database(self, name: str) -> None:

@@ -10,7 +10,8 @@ segment after `2.0.xml` is the category *profile* (US, UK, Default, ...): the sa
 number means different things under different profiles, so every entry is classified under
 scheme `vics-<profile>` with the Category as its label. Each media record becomes one entry per
 hash it carries (md5 and sha1, sharing `original_id` = MediaID); every other field of the record
-is kept in the entry's metadata under `vics`, and export puts them back.
+is kept in the entry's metadata under `vics`, and export puts them back. Export writes hex
+digits in upper case, as Project VIC distributes them.
 """
 
 from __future__ import annotations
@@ -146,6 +147,8 @@ class VicsFormat:
         meta: dict[str, Any] = {"media": rest}
         if media_id is not None:
             meta["media_id"] = media_id  # keeps its JSON type (number or string) for export
+        if category is not None and not isinstance(category, int):
+            meta["category"] = category  # a Category given as a string is written back as one
         if case:
             meta["case"] = case
         out: list[EntryRecord] = []
@@ -189,10 +192,11 @@ class VicsFormat:
                     category = int(rec.classification_label)
             case = vics.get("case") if isinstance(vics.get("case"), dict) else None
             # md5 and sha1 entries of one media record share its MediaID: group them back together.
+            case_key = json.dumps(case, sort_keys=True) if case is not None else ""
             key: tuple[Any, ...] = (
-                ("id", json.dumps(case, sort_keys=True), rec.original_id)
+                (case_key, "id", rec.original_id)
                 if rec.original_id is not None
-                else ("entry", rec.signal_type, rec.value)
+                else (case_key, "entry", rec.signal_type, rec.value)
             )
             out = media.get(key)
             if out is None:
@@ -201,11 +205,14 @@ class VicsFormat:
                 if media_id is not None:
                     out["MediaID"] = media_id
                 if category is not None:
-                    out["Category"] = category
+                    raw = vics.get("category")
+                    out["Category"] = (
+                        raw if raw is not None and str(raw).strip() == str(category) else category
+                    )
                 out.update(vics.get("media") or {})
                 media[key] = out
                 if case is not None:
-                    cases.setdefault(json.dumps(case, sort_keys=True), case)
+                    cases.setdefault(case_key, case)
             out[field] = rec.value.upper()
         profile = options.vics_profile
         if profile is None:
@@ -224,7 +231,7 @@ class VicsFormat:
         if options.vics_container == "cases":
             by_case: dict[str, list[dict[str, Any]]] = {}
             for key, m in media.items():
-                by_case.setdefault(key[1] if key[0] == "id" else "null", []).append(m)
+                by_case.setdefault(key[0], []).append(m)
             value = []
             for case_key, items in by_case.items():
                 case = cases.get(case_key) or {
