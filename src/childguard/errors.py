@@ -22,7 +22,11 @@ class InputFormatError(ChildguardError):
     """A file given to childguard (hash list, config) is malformed. Carries where."""
 
     def __init__(self, message: str, *, line: int | None = None, record: int | None = None) -> None:
-        where = f"line {line}: " if line is not None else (f"record {record}: " if record is not None else "")
+        where = (
+            f"line {line}: "
+            if line is not None
+            else (f"record {record}: " if record is not None else "")
+        )
         super().__init__(f"{where}{message}")
         self.line = line
         self.record = record

@@ -19,7 +19,10 @@ EXIT_FOUND = 3
 
 app = typer.Typer(
     name="childguard",
-    help="Protect children's images online: hash, match against banks, crawl for re-posts, run a hotline.",
+    help=(
+        "Protect children's images online: hash, match against banks, "
+        "crawl for re-posts, run a hotline."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -36,7 +39,9 @@ def _version(value: bool) -> None:
 def _root(
     log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
     log_json: bool = typer.Option(False, "--log-json", help="Force JSON log lines on stderr."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     _log.configure(level=log_level.upper(), json=True if log_json else None)
 

@@ -19,7 +19,9 @@ class _ExactSignal(SignalType):
     def validate(cls, value: str) -> str:
         v = value.strip().lower()
         if len(v) != cls.hex_len or not set(v) <= _HEX:
-            raise InvalidSignal(f"not a {cls.name} hash (want {cls.hex_len} hex digits): {value[:80]!r}")
+            raise InvalidSignal(
+                f"not a {cls.name} hash (want {cls.hex_len} hex digits): {value[:80]!r}"
+            )
         return v
 
     @classmethod

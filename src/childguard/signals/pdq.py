@@ -18,7 +18,16 @@ PDQ_BITS = 256
 DEFAULT_THRESHOLD = 31
 MIN_QUALITY = 50
 # Order of pdqhash.compute_dihedral's outputs.
-DIHEDRAL_NAMES = ("original", "rot90", "rot180", "rot270", "flipx", "flipy", "flip_plus1", "flip_minus1")
+DIHEDRAL_NAMES = (
+    "original",
+    "rot90",
+    "rot180",
+    "rot270",
+    "flipx",
+    "flipy",
+    "flip_plus1",
+    "flip_minus1",
+)
 
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
@@ -32,7 +41,9 @@ class PdqSignal(SignalType):
     def validate(cls, value: str) -> str:
         v = value.strip().lower()
         if len(v) != 64:
-            raise InvalidSignal(f"not a PDQ hash (want 64 hex digits, got {len(v)}): {value[:80]!r}")
+            raise InvalidSignal(
+                f"not a PDQ hash (want 64 hex digits, got {len(v)}): {value[:80]!r}"
+            )
         try:
             bytes.fromhex(v)
         except ValueError:
