@@ -102,3 +102,16 @@ def test_memory_within_64_bytes_per_hash() -> None:
         index.add(ids, rng.integers(0, 256, (n, 32), dtype=np.uint8))
         assert index.stats()["delta_rows"] == 0
         assert index.memory_bytes() / n <= 64
+
+
+def test_build_and_first_bulk_add_give_the_same_answers() -> None:
+    rng = np.random.default_rng(11)
+    hashes = rng.integers(0, 256, (3_000, 32), dtype=np.uint8)
+    ids = rng.permutation(3_000).astype(np.int64)
+    built = PdqIndex.build(ids, hashes)
+    added = PdqIndex(min_merge=100)
+    added.add(ids, hashes)  # bigger than min_merge: goes straight to the main segment
+    assert built.stats() == added.stats() and added.stats()["delta_rows"] == 0
+    queries = flip_exactly(hashes[:30], 25, rng)
+    check_against_reference(built, ids, hashes, queries, 31)
+    assert len(PdqIndex.build(np.zeros(0, np.int64), np.zeros((0, 32), np.uint8))) == 0

@@ -188,11 +188,22 @@ class PdqIndex:
 
     # ------------------------------------------------------------------ public API
 
+    @classmethod
+    def build(cls, ids: np.ndarray, hashes: np.ndarray, **options: float | int | None) -> PdqIndex:
+        """A new index over (ids, hashes), built in one pass (options: see `__init__`)."""
+        index = cls(**options)  # type: ignore[arg-type]
+        h = _check_hashes(hashes)
+        index._set_main(h, _check_ids(ids, h.shape[0]))
+        return index
+
     def add(self, ids: np.ndarray, hashes: np.ndarray) -> None:
         """Add entries; they are searchable at once. No rebuild: they go to the delta."""
         h = _check_hashes(hashes)
         i = _check_ids(ids, h.shape[0])
         if not h.shape[0]:
+            return
+        if not len(self) and h.shape[0] > self.min_merge:
+            self._set_main(h, i)  # first bulk load: build directly, skip the delta copy
             return
         self._delta.append(i, h)
         self._maybe_merge()
@@ -255,6 +266,11 @@ class PdqIndex:
 
     def __len__(self) -> int:
         return self._ids.shape[0] - self._n_dead + self._delta.n
+
+    def live_ids(self) -> np.ndarray:
+        """The ids of every entry the index holds (int64, unordered, with repeats if added so)."""
+        _, main_ids = self._live_main()
+        return np.concatenate([main_ids.astype(np.int64), self._delta.view()[1].astype(np.int64)])
 
     @property
     def prefix_bits(self) -> int:
