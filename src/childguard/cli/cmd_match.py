@@ -1,0 +1,110 @@
+"""`childguard match`: hash files and match them against every enabled bank in one pass."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from childguard.cli import EXIT_FOUND, EXIT_OK, EXIT_PARTIAL, app
+from childguard.cli.common import DbOption, ProgressOption, store_or_exit, want_progress
+from childguard.hashing import HashRecord, hash_many, iter_files
+from childguard.matcher import Matcher
+from childguard.signals.pdq import MIN_QUALITY
+
+BATCH = 64
+
+
+@app.command("match")
+def match_cmd(
+    paths: list[Path] = typer.Argument(..., help="Files or folders (recursive)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON Lines, one object per file."),
+    dihedral: bool = typer.Option(False, "--dihedral", help="Also match rotated/flipped copies."),
+    robust: bool = typer.Option(
+        True,
+        "--robust/--plain",
+        help="Also search robust views (borders removed, screenshot and collage regions).",
+    ),
+    min_quality: int = typer.Option(
+        MIN_QUALITY, "--min-quality", help="Ignore PDQ hashes of lower quality (0-100)."
+    ),
+    all_files: bool = typer.Option(
+        False, "--all", help="Report every file, not only the ones that matched."
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Hashing processes (default: all cores)."
+    ),
+    progress: bool | None = ProgressOption,
+    db: str | None = DbOption,
+) -> None:
+    """Hash PATHs and match each file against the banks.
+
+    Exit code: 0 no match, 3 at least one match, 1 some files could not be read (and no match),
+    2 usage error.
+    """
+    out = Console()
+    table = Table("file", "bank", "kind", "signal", "dist", "view", "classification", "source")
+    matched = failed = 0
+    with store_or_exit(db) as store:
+        matcher = Matcher(store, min_quality=min_quality, dihedral=dihedral)
+        records = hash_many(
+            iter_files(paths),
+            workers=workers,
+            dihedral=dihedral,
+            robust=robust,
+            progress=want_progress(progress) and not as_json,
+        )
+        batch: list[HashRecord] = []
+
+        def flush() -> None:
+            nonlocal matched, failed
+            for record, outcome in zip(batch, matcher.match_records(batch), strict=True):
+                failed += record.error is not None
+                matched += outcome.matched
+                if as_json:
+                    if outcome.matched or all_files or record.error:
+                        line = {
+                            "path": record.path,
+                            "error": record.error,
+                            "pdq": record.pdq,
+                            "pdq_quality": record.pdq_quality,
+                            "sha256": record.sha256,
+                            "matches": [m.to_dict() for m in outcome.matches],
+                            "suppressed": [m.to_dict() for m in outcome.suppressed],
+                            "skipped_pdq": outcome.skipped_pdq,
+                        }
+                        typer.echo(json.dumps(line, default=str))
+                    continue
+                if record.error:
+                    table.add_row(record.path, "", "", "", "", "", f"[red]{record.error}[/red]", "")
+                for m in outcome.matches:
+                    table.add_row(
+                        record.path,
+                        m.bank_name,
+                        m.bank_kind,
+                        m.signal_type,
+                        str(m.distance),
+                        m.variant,
+                        m.classification or "",
+                        m.source or "",
+                    )
+                if all_files and not outcome.matches and not record.error:
+                    note = "allowed" if outcome.suppressed else (outcome.skipped_pdq or "no match")
+                    table.add_row(record.path, "", "", "", "", "", note, "")
+            batch.clear()
+
+        for record in records:
+            batch.append(record)
+            if len(batch) >= BATCH:
+                flush()
+        if batch:
+            flush()
+    if not as_json:
+        out.print(table)
+        out.print(f"{matched} file(s) matched, {failed} failed.")
+    if matched:
+        raise typer.Exit(EXIT_FOUND)
+    raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)

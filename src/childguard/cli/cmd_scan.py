@@ -1,0 +1,81 @@
+"""`childguard scan`: the bulk review of a seized disk or an archive, with an HTML report and a
+VICS JSON export of the matched media."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from childguard.cli import EXIT_FOUND, EXIT_OK, EXIT_PARTIAL, app
+from childguard.cli.common import DbOption, ProgressOption, fail, store_or_exit, want_progress
+from childguard.matcher import Matcher
+from childguard.scan import ScanOptions, run_scan
+from childguard.signals.pdq import MIN_QUALITY
+
+
+@app.command("scan")
+def scan_cmd(
+    roots: list[Path] = typer.Argument(
+        ..., help="Folders or files to scan (zip archives included)."
+    ),
+    report: Path = typer.Option(..., "--report", help="Folder for the report files."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue a scan into the same report folder, skipping done files."
+    ),
+    dihedral: bool = typer.Option(False, "--dihedral", help="Also match rotated/flipped copies."),
+    robust: bool = typer.Option(True, "--robust/--plain", help="Search robust views too."),
+    archives: bool = typer.Option(True, "--archives/--no-archives", help="Look inside zip files."),
+    min_quality: int = typer.Option(MIN_QUALITY, "--min-quality", help="PDQ quality floor."),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Hashing processes (default: all cores)."
+    ),
+    progress: bool | None = ProgressOption,
+    db: str | None = DbOption,
+) -> None:
+    """Hash and match every file under ROOTS; write summary.json, matches.jsonl, report.html and
+    vics*.json into --report.
+
+    Exit code: 0 nothing matched, 3 matches found, 1 some files failed (and nothing matched),
+    2 usage error.
+    """
+    missing = [str(r) for r in roots if not r.exists()]
+    if missing:
+        raise fail(f"not found: {', '.join(missing)}")
+    if report.exists() and not report.is_dir():
+        raise fail(f"--report {report} exists and is not a folder")
+    with store_or_exit(db) as store:
+        matcher = Matcher(store, min_quality=min_quality, dihedral=dihedral)
+        summary = run_scan(
+            ScanOptions(
+                roots=roots,
+                report_dir=report,
+                resume=resume,
+                workers=workers,
+                robust=robust,
+                dihedral=dihedral,
+                archives=archives,
+                progress=want_progress(progress),
+            ),
+            matcher,
+        )
+    out = Console()
+    table = Table("", "count")
+    for label, value in (
+        ("files", summary.files),
+        ("hashed", summary.hashed),
+        ("failed", summary.failed),
+        ("matched files", summary.matched_files),
+        ("suppressed (allow banks)", summary.suppressed_files),
+        ("skipped (resume)", summary.skipped_resume),
+    ):
+        table.add_row(label, str(value))
+    for category, n in summary.by_category.items():
+        table.add_row(f"category {category}", str(n))
+    out.print(table)
+    out.print(f"report: {report / 'report.html'}")
+    if summary.matched_files:
+        raise typer.Exit(EXIT_FOUND)
+    raise typer.Exit(EXIT_PARTIAL if summary.failed else EXIT_OK)
