@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from childguard.crawl.hashing import ImageHashes
 from childguard.store.base import utcnow
@@ -36,14 +36,38 @@ class ImageCache:
         self._content: dict[str, ImageHashes] = {}
         self._dirty_urls: dict[str, tuple[Validators, datetime]] = {}
         self._dirty_content: dict[str, ImageHashes] = {}
+        # After `preload`, URLs and content hashes absent from memory are known to be absent.
+        self._urls_complete = False
+        self._known_sha: set[str] | None = None
+
+    def preload(self, max_rows: int = 500_000) -> bool:
+        """Load every URL's validators and the set of known sha256 in two queries, so the
+        crawl asks the database nothing per image. Skipped (False) for caches over `max_rows`."""
+        with self.store.session() as s:
+            if (s.scalar(select(func.count()).select_from(CrawledImage)) or 0) > max_rows:
+                return False
+            for url, etag, lm, sha in s.execute(
+                select(
+                    CrawledImage.url,
+                    CrawledImage.etag,
+                    CrawledImage.last_modified,
+                    CrawledImage.sha256,
+                )
+            ):
+                self._urls[url] = Validators(etag, lm, sha)
+            self._known_sha = set(s.scalars(select(ContentHashes.sha256)))
+        self._urls_complete = True
+        return True
 
     def validators(self, url: str) -> Validators | None:
         if url in self._urls:
             return self._urls[url]
+        if self._urls_complete:
+            return None
         with self.store.session() as s:
             row = s.scalar(select(CrawledImage).where(CrawledImage.url == url))
             found = Validators(row.etag, row.last_modified, row.sha256) if row else None
-        if len(self._urls) > 50_000:
+        if len(self._urls) > 50_000 and not self._urls_complete:
             self._urls.clear()
         self._urls[url] = found
         return found
@@ -51,6 +75,8 @@ class ImageCache:
     def hashes(self, sha256: str) -> ImageHashes | None:
         if sha256 in self._content:
             return self._content[sha256]
+        if self._known_sha is not None and sha256 not in self._known_sha:
+            return None
         with self.store.session() as s:
             row = s.get(ContentHashes, sha256)
             if row is None:

@@ -231,10 +231,12 @@ def _crawl_here(
         store, run_id=run_id, watch_name=watch.name, on_sighting=on_sighting
     )
     pool = _make_pool(hash_workers)
+    cache = ImageCache(store)
+    cache.preload()
     context = CrawlContext(
         watch=watch,
         store=store,
-        cache=ImageCache(store),
+        cache=cache,
         matcher=matcher,
         recorder=recorder,
         hash_pool=pool,
@@ -245,7 +247,7 @@ def _crawl_here(
     status = "failed"
     stats = CrawlStats(run_id=run_id, watch=watch.name)
     try:
-        process = CrawlerProcess(settings, install_root_handler=False)
+        process = CrawlerProcess({**settings, "LOG_INSTALL_ROOT_HANDLER": False})
         crawler = process.create_crawler(WatchSpider)
         process.crawl(crawler, context=context)
         process.start()
