@@ -266,23 +266,39 @@ def _insert_statement(store: Store) -> Any:
     raise StoreError(f"bulk import supports SQLite and PostgreSQL, not {store.dialect}")
 
 
-def _row(
-    bank_id: int, rec: EntryRecord, source: str | None, organisation: str | None, now: datetime
-) -> dict[str, Any]:
-    return {
-        "bank_id": bank_id,
-        "signal_type": rec.signal_type,
-        "value": rec.value,
-        "source": rec.source if rec.source is not None else (source or None),
-        "organisation": rec.organisation
-        if rec.organisation is not None
-        else (organisation or None),
-        "imported_at": rec.imported_at or now,
-        "original_id": rec.original_id,
-        "classification_scheme": rec.classification_scheme,
-        "classification_label": rec.classification_label,
-        "metadata": rec.metadata or None,
-    }
+def _row(rec: EntryRecord, source: str | None, organisation: str | None) -> dict[str, Any]:
+    """The non-empty columns of one entry (bank_id and a shared imported_at are added per batch)."""
+    row: dict[str, Any] = {"signal_type": rec.signal_type, "value": rec.value}
+    src = rec.source if rec.source is not None else (source or None)
+    org = rec.organisation if rec.organisation is not None else (organisation or None)
+    optional = (
+        ("source", src),
+        ("organisation", org),
+        ("imported_at", rec.imported_at),
+        ("original_id", rec.original_id),
+        ("classification_scheme", rec.classification_scheme),
+        ("classification_label", rec.classification_label),
+        ("metadata", rec.metadata or None),
+    )
+    for key, value in optional:
+        if value is not None:
+            row[key] = value
+    return row
+
+
+def _insert_batch(
+    session: Session, insert: Any, rows: Iterable[dict[str, Any]], bank_id: int, now: datetime
+) -> None:
+    """executemany per shape of row: the columns every row lacks are left out (NULL), and
+    bank_id / imported_at go in once as constants, which keeps per-row work small."""
+    shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row in rows:
+        shapes.setdefault(frozenset(row), []).append(row)
+    for keys, group in shapes.items():
+        constants: dict[str, Any] = {"bank_id": bank_id}
+        if "imported_at" not in keys:
+            constants["imported_at"] = now
+        session.execute(insert.values(**constants), group)
 
 
 def _count_entries(session: Session, bank_id: int) -> int:
@@ -300,6 +316,7 @@ def import_records(
     organisation: str | None = None,
     audit_details: dict[str, Any] | None = None,
     progress: Callable[[int], None] | None = None,
+    prevalidated: bool = False,
 ) -> ImportResult:
     """Add records to a bank in one transaction, idempotently.
 
@@ -307,18 +324,20 @@ def import_records(
     InputFormatError with its line or record number and nothing is imported, unless
     `skip_invalid`, where it is left out and listed in the result. `source` and `organisation`
     fill in provenance that the records do not carry. `progress` is called after each batch
-    with the number of records read so far.
+    with the number of records read so far. `prevalidated` skips re-validating records that
+    come from a `childguard.banks.formats` reader (they validate as they read).
     """
     insert = _insert_statement(store)
     skipped: list[InvalidRecord] = []
     read = 0
     now = utcnow()
+    check = (lambda r: r) if prevalidated else validated
     with store.session() as session:
         found = _find_bank(session, bank)
         before = _count_entries(session, found.id)
         batch: dict[tuple[str, str], dict[str, Any]] = {}
         for item in records:
-            checked = item if isinstance(item, InvalidRecord) else validated(item)
+            checked = item if isinstance(item, InvalidRecord) else check(item)
             if isinstance(checked, InvalidRecord):
                 if not skip_invalid:
                     raise checked.error()
@@ -327,14 +346,14 @@ def import_records(
             read += 1
             key = (checked.signal_type, checked.value)
             if key not in batch:
-                batch[key] = _row(found.id, checked, source, organisation, now)
+                batch[key] = _row(checked, source, organisation)
             if len(batch) >= BATCH_SIZE:
-                session.execute(insert, list(batch.values()))
+                _insert_batch(session, insert, batch.values(), found.id, now)
                 batch.clear()
                 if progress is not None:
                     progress(read)
         if batch:
-            session.execute(insert, list(batch.values()))
+            _insert_batch(session, insert, batch.values(), found.id, now)
         added = _count_entries(session, found.id) - before
         result = ImportResult(found.name, read, added, read - added, skipped)
         audit.record(
@@ -436,6 +455,7 @@ def import_file(
                 source=source if source is not None else path.name,
                 organisation=organisation,
                 audit_details={"file": str(path), "format": chosen.name},
+                prevalidated=True,
                 progress=(lambda _n: progress(counter.count, total)) if progress else None,
             )
         except UnicodeDecodeError as exc:

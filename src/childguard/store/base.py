@@ -21,8 +21,8 @@ NAMING_CONVENTION = {
 
 # 64-bit ids on PostgreSQL; INTEGER on SQLite, where only INTEGER PRIMARY KEY auto-increments.
 BigId: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
-# Portable JSON (JSON on SQLite, json on PostgreSQL).
-JsonDict: TypeEngine[Any] = JSON()
+# Portable JSON (JSON on SQLite, json on PostgreSQL); Python None is stored as SQL NULL.
+JsonDict: TypeEngine[Any] = JSON(none_as_null=True)
 
 
 def utcnow() -> datetime:
