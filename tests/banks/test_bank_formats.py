@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from childguard.banks.formats import (
     ExportError,
@@ -290,3 +293,49 @@ def test_guess_format(tmp_path) -> None:  # type: ignore[no-untyped-def]
         "b.txt": "te",
         "c.txt": "plain",
     }
+
+
+_text = (
+    st.text(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+        min_size=1,
+        max_size=30,
+    )
+    .map(str.strip)
+    .filter(bool)
+)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.lists(
+        st.builds(
+            EntryRecord,
+            signal_type=st.sampled_from(["md5", "sha1", "pdq", "sha256"]),
+            value=st.integers(0, 2**128),
+            source=st.none() | _text,
+            organisation=st.none() | _text,
+            original_id=st.none() | _text,
+            classification_scheme=st.none() | _text,
+            classification_label=st.none() | _text,
+            metadata=st.none()
+            | st.dictionaries(st.text(max_size=8), _json, min_size=1, max_size=4),
+            imported_at=st.none()
+            | st.datetimes(
+                timezones=st.just(UTC),
+                min_value=datetime(1990, 1, 1),
+                max_value=datetime(2100, 1, 1),
+            ),
+        ).map(lambda r: replace(r, value=fake_hash(r.signal_type, int(r.value)))),
+        max_size=8,
+    )
+)
+def test_csv_round_trip_property(rows: list[EntryRecord]) -> None:
+    assert read("csv", write("csv", rows)) == rows

@@ -199,7 +199,7 @@ class CsvFormat:
     def write(
         self, records: Iterable[EntryRecord], stream: TextIO, options: WriteOptions
     ) -> WriteResult:
-        writer = csv.writer(stream, lineterminator="\n")
+        writer = csv.writer(stream, lineterminator="\r\n")  # RFC 4180; quotes any \r or \n
         writer.writerow(FIELDS)
         n = 0
         for rec in records:
