@@ -684,6 +684,17 @@ def export_bank(
     return result
 
 
+def entry_counts(store: Store) -> dict[int, int]:
+    """Number of entries per bank id, in one grouped query (banks without entries are absent)."""
+    with store.session() as session:
+        return {
+            bank_id: n
+            for bank_id, n in session.execute(
+                select(BankEntry.bank_id, func.count()).group_by(BankEntry.bank_id)
+            )
+        }
+
+
 def bank_stats(store: Store, bank: str | int) -> BankStats:
     """Counts per signal type, classification and source, and the import time range."""
     with store.session() as session:

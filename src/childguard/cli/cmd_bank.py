@@ -127,7 +127,8 @@ def list_(
     """List banks with their entry counts."""
     with _store(db) as store:
         banks = service.list_banks(store, kind=kind)
-        counts = {b.id: service.bank_stats(store, b.id).total for b in banks}
+        by_bank = service.entry_counts(store)
+        counts = {b.id: by_bank.get(b.id, 0) for b in banks}
     if as_json:
         _print_json([{**_bank_dict(b), "entries": counts[b.id]} for b in banks])
         return
