@@ -12,12 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-from sqlalchemy import select
-
 from childguard.crawl.hashing import ImageHashes
-from childguard.signals.pdq import hamming_many, hexes_to_array
-from childguard.store.db import Store
 
 
 @dataclass(frozen=True)
@@ -78,56 +73,3 @@ def as_crawl_match(obj: Any) -> CrawlMatch:
 def no_matches(_: ImageHashes) -> list[CrawlMatch]:
     """A matcher that never matches (crawl to fill the cache, or to benchmark)."""
     return []
-
-
-class BankMatcher:
-    """Matches against every enabled bank in the store (PDQ within each bank's threshold,
-    exact hashes by equality). Loaded once; used by the CLI when no other matcher is given.
-    `childguard.matcher.Matcher` replaces it once the shared matcher offers the same call."""
-
-    def __init__(self, store: Store) -> None:
-        from childguard.store.models import Bank, BankEntry
-
-        self._pdq_meta: list[tuple[int, str, str, str | None, int, str]] = []
-        pdq_values: list[str] = []
-        self._exact: dict[tuple[str, str], list[tuple[int, str, str, str | None]]] = {}
-        with store.session() as s:
-            rows = s.execute(
-                select(
-                    BankEntry.id,
-                    BankEntry.signal_type,
-                    BankEntry.value,
-                    BankEntry.organisation,
-                    Bank.name,
-                    Bank.kind,
-                    Bank.owner,
-                    Bank.pdq_threshold,
-                )
-                .join(Bank, Bank.id == BankEntry.bank_id)
-                .where(Bank.enabled.is_(True))
-            )
-            for eid, stype, value, org, bank, kind, owner, threshold in rows:
-                organisation = org or owner or None
-                if stype == "pdq":
-                    pdq_values.append(value)
-                    self._pdq_meta.append((eid, bank, kind, organisation, threshold, value))
-                else:
-                    self._exact.setdefault((stype, value), []).append(
-                        (eid, bank, kind, organisation)
-                    )
-        self._pdq = hexes_to_array(pdq_values)
-        self._thresholds = np.array([m[4] for m in self._pdq_meta], dtype=np.int32)
-
-    def __call__(self, hashes: ImageHashes) -> list[CrawlMatch]:
-        out: list[CrawlMatch] = []
-        for stype, value in hashes.signals.items():
-            if stype == "pdq":
-                continue
-            for eid, bank, kind, org in self._exact.get((stype, value), []):
-                out.append(CrawlMatch(stype, 0, eid, bank, kind, org, value))
-        if hashes.pdq is not None and len(self._pdq):
-            d = hamming_many(hexes_to_array([hashes.pdq])[0], self._pdq)
-            for i in np.flatnonzero(d <= self._thresholds):
-                eid, bank, kind, org, _, value = self._pdq_meta[int(i)]
-                out.append(CrawlMatch("pdq", int(d[i]), eid, bank, kind, org, value))
-        return out
