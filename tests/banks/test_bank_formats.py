@@ -160,6 +160,8 @@ def test_csv_errors_name_lines() -> None:
         and "columns" in bad[5]
         and "sha1" in bad[6]
     )
+    long_label = read("csv", f"signal_type,value,label\nmd5,{MD5},{'x' * 65}\n")
+    assert isinstance(long_label[0], InvalidRecord) and "longer than 64" in long_label[0].reason
 
 
 # VICS -----------------------------------------------------------------------------------------

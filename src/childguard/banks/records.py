@@ -57,8 +57,23 @@ def canonical_signal(signal_type: str, value: str) -> tuple[str, str]:
     return cls.name, cls.validate(value)
 
 
+# Column widths of the store (childguard.store.models.BankEntry).
+FIELD_LIMITS = {
+    "source": 500,
+    "organisation": 200,
+    "original_id": 200,
+    "classification_scheme": 64,
+    "classification_label": 64,
+}
+
+
 def validated(record: EntryRecord) -> EntryRecord | InvalidRecord:
     """`record` with a canonical type and value, or an InvalidRecord at its position."""
+    for name, limit in FIELD_LIMITS.items():
+        text = getattr(record, name)
+        if text is not None and len(text) > limit:
+            reason = f"{name} is longer than {limit} characters"
+            return InvalidRecord(record.position or 0, reason, record.position_kind)
     try:
         t, v = canonical_signal(record.signal_type, record.value)
     except InvalidSignal as exc:

@@ -9,6 +9,7 @@ plain dataclasses (EntryView, ImportResult, BankStats), safe to use after the ca
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -291,6 +292,9 @@ def _insert_batch(
 ) -> None:
     """executemany per shape of row: the columns every row lacks are left out (NULL), and
     bank_id / imported_at go in once as constants, which keeps per-row work small."""
+    if session.get_bind().dialect.name == "postgresql":
+        _copy_batch(session, rows, bank_id, now)
+        return
     shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
     for row in rows:
         shapes.setdefault(frozenset(row), []).append(row)
@@ -299,6 +303,59 @@ def _insert_batch(
         if "imported_at" not in keys:
             constants["imported_at"] = now
         session.execute(insert.values(**constants), group)
+
+
+_COPY_COLUMNS = (
+    "bank_id",
+    "signal_type",
+    "value",
+    "source",
+    "organisation",
+    "imported_at",
+    "original_id",
+    "classification_scheme",
+    "classification_label",
+    "metadata",
+)
+
+
+def _copy_batch(
+    session: Session, rows: Iterable[dict[str, Any]], bank_id: int, now: datetime
+) -> None:
+    """PostgreSQL: COPY the batch into a temporary table, then one INSERT ... SELECT ... ON
+    CONFLICT DO NOTHING. Several times faster than executemany on large imports."""
+    conn = session.connection().connection.driver_connection
+    cols = ", ".join(_COPY_COLUMNS)
+    with conn.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS _childguard_import ("
+            "seq bigint GENERATED ALWAYS AS IDENTITY, bank_id integer, signal_type text, "
+            "value text, source text, organisation text, imported_at timestamptz, "
+            "original_id text, classification_scheme text, classification_label text, "
+            "metadata json) ON COMMIT DROP"
+        )
+        cur.execute("TRUNCATE _childguard_import")
+        with cur.copy(f"COPY _childguard_import ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                meta = row.get("metadata")
+                copy.write_row(
+                    (
+                        bank_id,
+                        row["signal_type"],
+                        row["value"],
+                        row.get("source"),
+                        row.get("organisation"),
+                        row.get("imported_at") or now,
+                        row.get("original_id"),
+                        row.get("classification_scheme"),
+                        row.get("classification_label"),
+                        None if meta is None else json.dumps(meta, ensure_ascii=False),
+                    )
+                )
+        cur.execute(
+            f"INSERT INTO bank_entry ({cols}) SELECT {cols} FROM _childguard_import "
+            "ORDER BY seq ON CONFLICT ON CONSTRAINT uq_bank_entry_value DO NOTHING"
+        )
 
 
 def _count_entries(session: Session, bank_id: int) -> int:
