@@ -1,47 +1,78 @@
-"""`childguard demo`: the main job on embedded defaults (for now: hash the bundled photos)."""
+"""`childguard demo`: the core story on embedded defaults (see `childguard.demo.story`)."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from childguard.cli import EXIT_OK, EXIT_PARTIAL, app
-from childguard.demo import ASSETS
-from childguard.hashing import HashRecord, hash_many, iter_files
+from childguard.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, app
+from childguard.errors import ChildguardError
 
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".avif"}
-)
-
-
-def hash_table(records: list[HashRecord], root: Path) -> Table:
-    """A Rich table of hash records, paths shown relative to `root`."""
-    table = Table(title=f"childguard hashes of {root}")
-    for column in ("file", "size", "pdq", "quality", "pixels", "format", "sha256 / error"):
-        table.add_column(column, overflow="fold")
-    for r in records:
-        name = str(Path(r.path).relative_to(root)) if Path(r.path).is_relative_to(root) else r.path
-        table.add_row(
-            name,
-            "" if r.size is None else f"{r.size:,}",
-            f"{r.pdq[:16]}…" if r.pdq else "",
-            "" if r.pdq_quality is None else str(r.pdq_quality),
-            f"{r.width}x{r.height}" if r.width else "",
-            r.format or "",
-            r.error if r.error else f"{(r.sha256 or '')[:12]}…",
-        )
-    return table
+out = Console()
+err = Console(stderr=True)
 
 
 @app.command("demo")
 def demo_command(
-    folder: Path = typer.Argument(ASSETS, help="Folder of photos (default: the bundled samples)."),
+    workdir: Path | None = typer.Option(
+        None,
+        "--workdir",
+        help="Empty folder for the demo's store, sites and report (default: a new temp folder).",
+    ),
+    keep: bool = typer.Option(
+        False,
+        "--keep",
+        help="Keep the whole work folder (store, sites); by default only the HTML report is kept.",
+    ),
+    photos: Path | None = typer.Option(
+        None,
+        "--photos",
+        help="Folder of benign photos for the album (default: .cache/photos from `make photos`, "
+        "else the bundled samples).",
+    ),
 ) -> None:
-    """Hash a folder of sample photos and print the hashes as a table."""
-    sources = [s for s in iter_files([folder]) if Path(s.path).suffix.lower() in IMAGE_SUFFIXES]
-    records = list(hash_many(sources, workers=1))
-    Console().print(hash_table(records, folder))
-    raise typer.Exit(EXIT_PARTIAL if any(r.error for r in records) else EXIT_OK)
+    """Run the core story on this machine: an organisation registers its album, a crawler finds
+    the transformed re-posts on a local image-sharing site, the organisation is alerted, two
+    re-posts are taken down and show as removed, and a view spike on the album raises an alert.
+
+    Everything is served on 127.0.0.1 and stored in a SQLite database in the work folder; your
+    own childguard store is never touched. Exit 0 when the story ran, 1 when it ran but a step
+    fell short (no re-post found, no spike alert), 2 on an error.
+    """
+    from childguard.demo.story import run_demo
+
+    own_folder = workdir is None
+    folder = Path(tempfile.mkdtemp(prefix="childguard-demo-")) if workdir is None else workdir
+    if folder.exists() and not folder.is_dir():
+        err.print(f"[red]error:[/red] --workdir {folder} is not a folder", highlight=False)
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        result = run_demo(folder, out=out, photos=photos)
+    except ChildguardError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    finally:
+        if own_folder and not keep:
+            _keep_only_report(folder)
+    out.print(
+        f"\n[bold]Done in {result.elapsed_s:.0f}s.[/bold] Report: {result.report_path}"
+        + ("" if keep or not own_folder else " (rerun with --keep to keep the demo's store)"),
+        highlight=False,
+    )
+    short = not result.found or not result.spike_alerts or not result.removed_sightings
+    raise typer.Exit(EXIT_PARTIAL if short else EXIT_OK)
+
+
+def _keep_only_report(folder: Path) -> None:
+    """Delete the demo's store and sites; leave the report (if one was written)."""
+    for child in folder.iterdir():
+        if child.name == "report.html":
+            continue
+        if child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
