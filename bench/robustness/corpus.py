@@ -120,6 +120,10 @@ def _plasma(root: Path) -> Iterator[Path]:
 SourceItem = tuple[str, str, Callable[[], bytes]]  # (group, path, loader)
 
 
+def _constant(data: bytes) -> Callable[[], bytes]:
+    return lambda: data
+
+
 def _rcc_sources(root: Path) -> Iterator[SourceItem]:
     for bundle in sorted((root / "usr/share/gcompris-qt/rcc").glob("*.rcc")):
         try:
@@ -129,7 +133,7 @@ def _rcc_sources(root: Path) -> Iterator[SourceItem]:
         for entry in entries:
             if entry.path.lower().endswith((".webp", ".jpg", ".jpeg")):
                 rel = f"{bundle.relative_to(root)}!{entry.path}"
-                yield "general", rel, (lambda d=entry.data: d)
+                yield "general", rel, _constant(entry.data)
 
 
 def iter_sources(cache: Path) -> Iterator[tuple[str, SourceItem]]:
@@ -149,12 +153,14 @@ def iter_sources(cache: Path) -> Iterator[tuple[str, SourceItem]]:
             for item in _rcc_sources(root):
                 yield pkg, item
             continue
-        paths = _plasma(root) if pkg == "plasma-workspace-wallpapers" else (
-            p for g in globs[pkg] for p in _files(root, g)
+        paths = (
+            _plasma(root)
+            if pkg == "plasma-workspace-wallpapers"
+            else (p for g in globs[pkg] for p in _files(root, g))
         )
         group = "astro" if pkg == "stellarium-data" else "general"
         for p in paths:
-            yield pkg, (group, str(p.relative_to(root)), (lambda p=p: p.read_bytes()))
+            yield pkg, (group, str(p.relative_to(root)), p.read_bytes)
 
 
 def _accept(img: Image.Image, group: str) -> bool:
@@ -178,7 +184,9 @@ def load_pixels(photo: Photo, cache: Path = CACHE) -> np.ndarray:
         return np.asarray(img.convert("RGB"))
 
 
-def build_corpus(cache: Path = CACHE, *, seed: int = 5, log: Callable[[str], None] = print) -> list[Photo]:
+def build_corpus(
+    cache: Path = CACHE, *, seed: int = 5, log: Callable[[str], None] = print
+) -> list[Photo]:
     """Fetch, prepare, dedupe and split; reuse and re-verify an existing manifest."""
     versions = fetch_packages(cache)
     manifest = cache / "manifest.json"
@@ -207,8 +215,13 @@ def build_corpus(cache: Path = CACHE, *, seed: int = 5, log: Callable[[str], Non
             log(f"skip {pkg}:{path}: {exc}")
             img = None
         photo = Photo(
-            id=f"{pkg[:8]}-{digest[:12]}", group=group, package=pkg, version=versions[pkg],
-            path=path, licence=licences[pkg], source_sha256=digest,
+            id=f"{pkg[:8]}-{digest[:12]}",
+            group=group,
+            package=pkg,
+            version=versions[pkg],
+            path=path,
+            licence=licences[pkg],
+            source_sha256=digest,
         )
         if img is not None:
             buf = io.BytesIO()
@@ -240,8 +253,8 @@ def _dedupe_and_split(photos: list[Photo], seed: int) -> None:
         if kept:
             dist = hamming_many(hexes_to_array([p.pdq])[0], hexes_to_array([k.pdq for k in kept]))
             aspect = p.width / p.height
-            for i in np.flatnonzero(dist <= NEAR_DUP_DISTANCE):
-                k = kept[int(i)]
+            for close in np.flatnonzero(dist <= NEAR_DUP_DISTANCE).tolist():
+                k = kept[close]
                 if abs(k.width / k.height - aspect) / aspect < 0.03:
                     p.split = "duplicate"
                     break

@@ -17,10 +17,9 @@ from PIL import Image
 
 from childguard.robust.protected import (
     ProtectedIndex,
-    QueryFeatures,
     compute_signature,
     hit_score,
-    orb_features,
+    query_features,
 )
 from childguard.robust.query import QueryHash, query_hashes
 from childguard.signals.pdq import DEFAULT_THRESHOLD, hamming_many, hexes_to_array, pdq_from_pixels
@@ -104,20 +103,30 @@ class PHash:
         d = (self.bits != h).sum(axis=1)
         i = int(np.argmin(d))
         t2 = time.perf_counter()
-        return Answer(self.ids[i], -float(d[i]), int(d[i]) <= PHASH_THRESHOLD, 1e3 * (t1 - t0), 1e3 * (t2 - t1))
+        return Answer(
+            self.ids[i],
+            -float(d[i]),
+            int(d[i]) <= PHASH_THRESHOLD,
+            1e3 * (t1 - t0),
+            1e3 * (t2 - t1),
+        )
 
 
-def _protected_hashes(pixels: np.ndarray, shared: dict[str, object]) -> tuple[list[QueryHash], float]:
-    """query_hashes(mode="protected") once per query; the known-abuse set is a subset of it."""
+def _protected_hashes(
+    pixels: np.ndarray, shared: dict[str, object]
+) -> tuple[list[QueryHash], float]:
+    """query_hashes() once per query, shared by the two childguard methods."""
     if "hashes" not in shared:
         t0 = time.perf_counter()
         shared["hashes"] = query_hashes(pixels, mode="protected")
         shared["hashes_ms"] = 1e3 * (time.perf_counter() - t0)
-    return shared["hashes"], float(shared["hashes_ms"])  # type: ignore[return-value]
+    hashes: list[QueryHash] = shared["hashes"]  # type: ignore[assignment]
+    ms: float = shared["hashes_ms"]  # type: ignore[assignment]
+    return hashes, ms
 
 
 class KnownAbuse:
-    """childguard's known-abuse pipeline: query_hashes(mode="known-abuse") against a plain PDQ bank."""
+    """childguard's known-abuse pipeline: query_hashes() against a plain PDQ bank."""
 
     name = "childguard-known-abuse"
 
@@ -129,8 +138,8 @@ class KnownAbuse:
 
     def query(self, pixels: np.ndarray, shared: dict[str, object]) -> Answer:
         hashes, ms = _protected_hashes(pixels, shared)
-        # The same list query_hashes(mode="known-abuse") returns (checked in tests).
-        wanted = [h.pdq for h in hashes if not h.variant.startswith("quad")]
+        # query_hashes returns the same list in both modes (checked in tests).
+        wanted = [h.pdq for h in hashes]
         t1 = time.perf_counter()
         photo, d = self.bank.best(wanted)
         t2 = time.perf_counter()
@@ -158,14 +167,12 @@ class Protected:
     def query(self, pixels: np.ndarray, shared: dict[str, object]) -> Answer:
         hashes, ms = _protected_hashes(pixels, shared)
         t0 = time.perf_counter()
-        kps, desc = orb_features(pixels)
+        hits = self.index.search(query_features(pixels, hashes))  # ORB features are computed lazily
         t1 = time.perf_counter()
-        hits = self.index.search(QueryFeatures(hashes, kps, desc))
-        t2 = time.perf_counter()
         if not hits:
-            return Answer(None, 0.0, False, ms + 1e3 * (t1 - t0), 1e3 * (t2 - t1))
+            return Answer(None, 0.0, False, ms, 1e3 * (t1 - t0))
         best = hits[0]
-        return Answer(best.photo, hit_score(best), best.match, ms + 1e3 * (t1 - t0), 1e3 * (t2 - t1))
+        return Answer(best.photo, hit_score(best), best.match, ms, 1e3 * (t1 - t0))
 
 
 METHODS: dict[str, type] = {m.name: m for m in (ReferencePdq, PHash, KnownAbuse, Protected)}

@@ -41,7 +41,9 @@ class Cell:
     match_ms: float
 
 
-def recall_at_precision(scored: list[tuple[float, bool]], n_positive: int, precision: float = TARGET_PRECISION) -> float:
+def recall_at_precision(
+    scored: list[tuple[float, bool]], n_positive: int, precision: float = TARGET_PRECISION
+) -> float:
     """Best recall over score thresholds whose precision is >= `precision`.
 
     `scored`: (score, is_true_positive) for every answer that could be accepted.

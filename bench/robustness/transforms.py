@@ -19,7 +19,9 @@ Transform = Callable[[Image.Image, np.random.Generator, Sequence[Image.Image]], 
 
 
 def rng_for(transform: str, photo_id: str, seed: int = 5) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(transform.encode()), zlib.crc32(photo_id.encode())])
+    return np.random.default_rng(
+        [seed, zlib.crc32(transform.encode()), zlib.crc32(photo_id.encode())]
+    )
 
 
 @lru_cache(maxsize=16)
@@ -37,7 +39,9 @@ def jpeg(img: Image.Image, quality: int) -> Image.Image:
 
 def scale(img: Image.Image, factor: float) -> Image.Image:
     w, h = img.size
-    return img.resize((max(8, round(w * factor)), max(8, round(h * factor))), Image.Resampling.BILINEAR)
+    return img.resize(
+        (max(8, round(w * factor)), max(8, round(h * factor))), Image.Resampling.BILINEAR
+    )
 
 
 def thumbnail(img: Image.Image, side: int) -> Image.Image:
@@ -68,15 +72,17 @@ def crop(img: Image.Image, rng: np.random.Generator, fraction: float, centred: b
 
 
 def pad(img: Image.Image, rng: np.random.Generator, fraction: float, blurred: bool) -> Image.Image:
-    """Grow the canvas by `fraction` of each side, filled with a solid colour or a blur of the photo."""
+    """Grow the canvas by `fraction` of each side: a solid colour or a blur of the photo."""
     w, h = img.size
     pw, ph = round(w * fraction / 2), round(h * fraction / 2)
     size = (w + 2 * pw, h + 2 * ph)
     if blurred:
-        canvas = img.resize(size, Image.Resampling.BILINEAR).filter(ImageFilter.GaussianBlur(radius=max(size) / 30))
+        canvas = img.resize(size, Image.Resampling.BILINEAR).filter(
+            ImageFilter.GaussianBlur(radius=max(size) / 30)
+        )
     else:
         colour = tuple(int(c) for c in rng.integers(0, 256, 3)) if rng.random() < 0.5 else (0, 0, 0)
-        canvas = Image.new("RGB", size, colour)  # type: ignore[arg-type]
+        canvas = Image.new("RGB", size, colour)
     canvas.paste(img, (pw, ph))
     return canvas
 
@@ -99,7 +105,14 @@ def watermark(img: Image.Image, rng: np.random.Generator) -> Image.Image:
     text = f"@user{int(rng.integers(1000, 9999))} repost"
     x = int(rng.integers(0, max(1, img.width // 3)))
     y = int(rng.integers(img.height // 2, max(img.height // 2 + 1, img.height - size * 2)))
-    draw.text((x, y), text, font=_font(size), fill=(255, 255, 255, 170), stroke_width=1, stroke_fill=(0, 0, 0, 170))
+    draw.text(
+        (x, y),
+        text,
+        font=_font(size),
+        fill=(255, 255, 255, 170),
+        stroke_width=1,
+        stroke_fill=(0, 0, 0, 170),
+    )
     return Image.alpha_composite(out, layer).convert("RGB")
 
 
@@ -111,11 +124,23 @@ def stickers(img: Image.Image, rng: np.random.Generator, count: int = 3) -> Imag
     for _ in range(count):
         cx = int(rng.integers(r, max(r + 1, img.width - r)))
         cy = int(rng.integers(r, max(r + 1, img.height - r)))
-        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(250, 204, 21), outline=(120, 80, 0), width=2)
+        draw.ellipse(
+            (cx - r, cy - r, cx + r, cy + r), fill=(250, 204, 21), outline=(120, 80, 0), width=2
+        )
         e = max(1, r // 5)
-        draw.ellipse((cx - r // 2 - e, cy - r // 3 - e, cx - r // 2 + e, cy - r // 3 + e), fill=(40, 30, 0))
-        draw.ellipse((cx + r // 2 - e, cy - r // 3 - e, cx + r // 2 + e, cy - r // 3 + e), fill=(40, 30, 0))
-        draw.arc((cx - r // 2, cy - r // 4, cx + r // 2, cy + r // 2), 20, 160, fill=(40, 30, 0), width=max(1, e))
+        draw.ellipse(
+            (cx - r // 2 - e, cy - r // 3 - e, cx - r // 2 + e, cy - r // 3 + e), fill=(40, 30, 0)
+        )
+        draw.ellipse(
+            (cx + r // 2 - e, cy - r // 3 - e, cx + r // 2 + e, cy - r // 3 + e), fill=(40, 30, 0)
+        )
+        draw.arc(
+            (cx - r // 2, cy - r // 4, cx + r // 2, cy + r // 2),
+            20,
+            160,
+            fill=(40, 30, 0),
+            width=max(1, e),
+        )
     return out
 
 
@@ -127,7 +152,7 @@ def screenshot(img: Image.Image, rng: np.random.Generator) -> Image.Image:
     page_h = header + photo.height + round(page_w * 0.35)
     page = Image.new("RGB", (page_w, page_h), (255, 255, 255))
     draw = ImageDraw.Draw(page)
-    draw.rectangle((0, 0, page_w, header), fill=tuple(int(c) for c in rng.integers(0, 120, 3)))  # type: ignore[arg-type]
+    draw.rectangle((0, 0, page_w, header), fill=tuple(int(c) for c in rng.integers(0, 120, 3)))
     left = int(rng.integers(page_w // 40, page_w - photo.width - page_w // 40 + 1))
     top = header + round(page_w * 0.05)
     page.paste(photo, (left, top))
@@ -141,7 +166,9 @@ def screenshot(img: Image.Image, rng: np.random.Generator) -> Image.Image:
     return page
 
 
-def collage(img: Image.Image, rng: np.random.Generator, fillers: Sequence[Image.Image]) -> Image.Image:
+def collage(
+    img: Image.Image, rng: np.random.Generator, fillers: Sequence[Image.Image]
+) -> Image.Image:
     """2x2 grid: the photo in a random cell, three filler photos in the others, white gutters."""
     cell_w, cell_h = img.size
     gutter = max(2, cell_w // 50)
@@ -150,7 +177,11 @@ def collage(img: Image.Image, rng: np.random.Generator, fillers: Sequence[Image.
     picks = list(rng.choice(len(fillers), size=3, replace=len(fillers) < 3)) if fillers else []
     others = [fillers[int(i)] for i in picks]
     for cell in range(4):
-        tile = img if cell == slot else (others.pop() if others else Image.new("RGB", img.size, (128, 128, 128)))
+        tile = (
+            img
+            if cell == slot
+            else (others.pop() if others else Image.new("RGB", img.size, (128, 128, 128)))
+        )
         tile = ImageOps.fit(tile, (cell_w, cell_h)) if tile is not img else tile
         x = gutter + (cell % 2) * (cell_w + gutter)
         y = gutter + (cell // 2) * (cell_h + gutter)
@@ -197,7 +228,9 @@ TRANSFORMS: dict[str, Transform] = {
     "grey": lambda im, r, f: im.convert("L").convert("RGB"),
     "brightness": lambda im, r, f: ImageEnhance.Brightness(im).enhance(float(r.choice([0.7, 1.3]))),
     "contrast": lambda im, r, f: ImageEnhance.Contrast(im).enhance(float(r.choice([0.6, 1.4]))),
-    "blur": lambda im, r, f: im.filter(ImageFilter.GaussianBlur(radius=max(1.0, max(im.size) / 250))),
+    "blur": lambda im, r, f: im.filter(
+        ImageFilter.GaussianBlur(radius=max(1.0, max(im.size) / 250))
+    ),
     "noise": lambda im, r, f: noise(im, r),
     "watermark": lambda im, r, f: watermark(im, r),
     "stickers": lambda im, r, f: stickers(im, r),
@@ -208,9 +241,25 @@ TRANSFORMS: dict[str, Transform] = {
 
 # Transforms whose protected-photo target is 80% instead of 95%.
 RELAXED = frozenset({"collage2x2", "rot+10", "rot-10"})
-QUICK = ("jpeg50", "resize0.25", "crop10-off", "crop20", "pad20", "pad20-blur", "rot+5",
-         "rot-10", "hflip", "rot90", "stickers", "screenshot", "collage2x2", "repost-chain")
+QUICK = (
+    "jpeg50",
+    "resize0.25",
+    "crop10-off",
+    "crop20",
+    "pad20",
+    "pad20-blur",
+    "rot+5",
+    "rot-10",
+    "hflip",
+    "rot90",
+    "stickers",
+    "screenshot",
+    "collage2x2",
+    "repost-chain",
+)
 
 
-def apply(name: str, img: Image.Image, photo_id: str, fillers: Sequence[Image.Image] = (), seed: int = 5) -> Image.Image:
+def apply(
+    name: str, img: Image.Image, photo_id: str, fillers: Sequence[Image.Image] = (), seed: int = 5
+) -> Image.Image:
     return TRANSFORMS[name](img, rng_for(name, photo_id, seed), fillers)

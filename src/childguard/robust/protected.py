@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import cv2
+import faiss
 import numpy as np
 
 from childguard.robust.query import QueryHash, query_hashes
@@ -26,10 +27,12 @@ from childguard.signals.pdq import hamming_many, hexes_to_array, pdq_from_pixels
 
 ORB_FEATURES = 300
 _WORK_SIDE = 512
-# A candidate is verified when at least this many keypoint matches agree on one similarity transform.
+# A candidate is verified when this many keypoint matches agree on one similarity transform.
 MIN_INLIERS = 15
-# PDQ alone is enough only at this distance or closer (a stricter bar than the generic 31).
-PDQ_ONLY_DISTANCE = 20
+# PDQ alone is enough at this distance or closer (the generic PDQ threshold).
+PDQ_ONLY_DISTANCE = 31
+# Query views too speculative to match on PDQ alone; they only nominate candidates for verification.
+UNTRUSTED_VARIANTS = ("quad",)
 # Hamming distance under which two ORB descriptors (256 bits) are a candidate match.
 DESCRIPTOR_MATCH = 64
 # View crops registered per photo: label -> (x0, y0, x1, y1) as fractions.
@@ -80,37 +83,82 @@ class ProtectedSignature:
         return kps, desc
 
     def to_json(self) -> str:
-        return json.dumps({"pdq": [[lbl, h] for lbl, h in self.pdq], "features": self.features_blob()})
+        return json.dumps(
+            {"pdq": [[lbl, h] for lbl, h in self.pdq], "features": self.features_blob()}
+        )
 
     @classmethod
     def from_json(cls, text: str) -> ProtectedSignature:
         data = json.loads(text)
         kps, desc = cls.parse_features(data["features"])
-        return cls(pdq=[(str(lbl), str(h)) for lbl, h in data["pdq"]], keypoints=kps, descriptors=desc)
+        return cls(
+            pdq=[(str(lbl), str(h)) for lbl, h in data["pdq"]], keypoints=kps, descriptors=desc
+        )
 
 
-@dataclass
 class QueryFeatures:
-    hashes: list[QueryHash]
-    keypoints: np.ndarray  # (n, 2) float32, in the coordinates of the work-size image
-    descriptors: np.ndarray  # (n, 32) uint8
+    """A query's PDQ hashes, and its ORB features computed only when first needed."""
+
+    def __init__(
+        self,
+        hashes: list[QueryHash],
+        pixels: np.ndarray | None = None,
+        keypoints: np.ndarray | None = None,
+        descriptors: np.ndarray | None = None,
+    ) -> None:
+        self.hashes = hashes
+        self._pixels = pixels
+        self._features = (
+            None if keypoints is None or descriptors is None else (keypoints, descriptors)
+        )
+
+    def _orb(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._features is None:
+            if self._pixels is None:
+                self._features = (np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
+            else:
+                self._features = orb_features(self._pixels, query=True)
+        return self._features
+
+    @property
+    def keypoints(self) -> np.ndarray:  # (n, 2) float32, work-image coordinates
+        return self._orb()[0]
+
+    @property
+    def descriptors(self) -> np.ndarray:  # (n, 32) uint8
+        return self._orb()[1]
 
 
-def _work(pixels: np.ndarray) -> np.ndarray:
+def _work(pixels: np.ndarray, max_side: int) -> np.ndarray:
+    """Grey image, longest side at most `max_side` and at least _MIN_SIDE (small ones upscaled)."""
     h, w = pixels.shape[:2]
-    f = min(1.0, _WORK_SIDE / max(h, w))
+    f = min(1.0, max_side / max(h, w))
+    if max(h, w) * f < _MIN_SIDE:
+        f = _MIN_SIDE / max(h, w)
     grey = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
-    if f < 1.0:
-        grey = cv2.resize(grey, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    if f != 1.0:
+        interp = cv2.INTER_AREA if f < 1.0 else cv2.INTER_LINEAR
+        grey = cv2.resize(grey, (max(1, round(w * f)), max(1, round(h * f))), interpolation=interp)
     return grey
 
 
-_ORB = cv2.ORB_create(nfeatures=ORB_FEATURES, fastThreshold=10)
+_MIN_SIDE = 384
+_ORB = cv2.ORB.create(nfeatures=ORB_FEATURES, fastThreshold=10)
+# Queries may hold the photo in a part of a larger picture: more features, larger work size.
+_ORB_QUERY = cv2.ORB.create(nfeatures=2 * ORB_FEATURES, fastThreshold=10)
+_QUERY_SIDE = 768
 
 
-def orb_features(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """ORB keypoints (n, 2) float32 and descriptors (n, 32) uint8 of the work-size grey image."""
-    kps, desc = _ORB.detectAndCompute(_work(pixels), None)
+def orb_features(pixels: np.ndarray, *, query: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """ORB keypoints (n, 2) float32 and descriptors (n, 32) uint8 of the work-size grey image.
+
+    Keypoint coordinates are in work-image pixels; RANSAC fits a similarity
+    transform, so the two sides' scales need not agree.
+    """
+    if query:
+        kps, desc = _ORB_QUERY.detectAndCompute(_work(pixels, _QUERY_SIDE), None)
+    else:
+        kps, desc = _ORB.detectAndCompute(_work(pixels, _WORK_SIDE), None)
     if desc is None or not kps:
         return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
     return np.array([k.pt for k in kps], np.float32), desc
@@ -123,29 +171,41 @@ def compute_signature(pixels: np.ndarray) -> ProtectedSignature:
     h, w = pixels.shape[:2]
     hashes: list[tuple[str, str]] = []
     for label, (x0, y0, x1, y1) in VIEWS.items():
-        view = np.ascontiguousarray(pixels[round(y0 * h) : round(y1 * h), round(x0 * w) : round(x1 * w)])
+        view = np.ascontiguousarray(
+            pixels[round(y0 * h) : round(y1 * h), round(x0 * w) : round(x1 * w)]
+        )
         hashes.append((label, pdq_from_pixels(view)[0]))
     kps, desc = orb_features(pixels)
-    return ProtectedSignature(pdq=hashes, keypoints=np.round(kps).astype(np.uint16), descriptors=desc)
+    return ProtectedSignature(
+        pdq=hashes, keypoints=np.round(kps).astype(np.uint16), descriptors=desc
+    )
 
 
-def query_features(pixels: np.ndarray) -> QueryFeatures:
-    kps, desc = orb_features(pixels)
-    return QueryFeatures(query_hashes(pixels, mode="protected"), kps, desc)
+def query_features(pixels: np.ndarray, hashes: list[QueryHash] | None = None) -> QueryFeatures:
+    """Everything a protected search needs about one query (ORB features lazily)."""
+    if hashes is None:
+        hashes = query_hashes(pixels, mode="protected")
+    return QueryFeatures(hashes, pixels=np.ascontiguousarray(pixels))
 
 
 def verify(query: QueryFeatures | np.ndarray, signature: ProtectedSignature) -> VerifyResult:
-    """Geometric check: do the query's keypoints map onto the photo's by one similarity transform?"""
+    """Geometric check: do the query's keypoints map onto the photo's by one similarity?"""
     q = query if isinstance(query, QueryFeatures) else query_features(query)
     if len(q.descriptors) < 4 or len(signature.descriptors) < 4:
         return VerifyResult(0.0, False)
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
-    matches = [m for m in matcher.match(q.descriptors, signature.descriptors) if m.distance <= DESCRIPTOR_MATCH]
+    matches = [
+        m
+        for m in matcher.match(q.descriptors, signature.descriptors)
+        if m.distance <= DESCRIPTOR_MATCH
+    ]
     if len(matches) < 4:
         return VerifyResult(float(len(matches) if len(matches) < MIN_INLIERS else 0), False)
-    src = np.float32([q.keypoints[m.queryIdx] for m in matches])
-    dst = np.float32([signature.keypoints[m.trainIdx] for m in matches])
-    _model, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=6.0)
+    src = q.keypoints[[m.queryIdx for m in matches]].astype(np.float32)
+    dst = signature.keypoints[[m.trainIdx for m in matches]].astype(np.float32)
+    _model, inliers = cv2.estimateAffinePartial2D(
+        src, dst, method=cv2.RANSAC, ransacReprojThreshold=6.0
+    )
     count = int(inliers.sum()) if inliers is not None else 0
     return VerifyResult(float(count), count >= MIN_INLIERS)
 
@@ -165,55 +225,90 @@ def decide(distance: int, inliers: float) -> bool:
 
 
 class ProtectedIndex:
-    """In-memory index of protected signatures: PDQ views (brute force) and ORB descriptors (votes)."""
+    """In-memory index of protected signatures.
+
+    PDQ views are searched by brute force; ORB descriptors through faiss (votes).
+    """
 
     def __init__(self) -> None:
         self.signatures: dict[str, ProtectedSignature] = {}
         self._hash_owner: list[tuple[str, str]] = []
+        self._hash_parts: list[np.ndarray] = []
         self._hashes = np.zeros((0, 32), np.uint8)
         self._desc_owner: list[str] = []
-        self._desc = np.zeros((0, 32), np.uint8)
-        self._matcher: cv2.BFMatcher | None = None
+        # HNSW over binary descriptors: no training, incremental adds, ~10x faster than flat here.
+        self._faiss = faiss.IndexBinaryHNSW(256, 16)
+        self._dirty = True
 
     def add(self, photo: str, signature: ProtectedSignature) -> None:
+        if photo in self.signatures:
+            raise ValueError(f"photo {photo!r} is already in the index")
         self.signatures[photo] = signature
         self._hash_owner.extend((photo, label) for label, _ in signature.pdq)
-        self._hashes = np.vstack([self._hashes, hexes_to_array([h for _, h in signature.pdq])])
-        self._desc_owner.extend([photo] * len(signature.descriptors))
-        self._desc = np.vstack([self._desc, signature.descriptors])
-        self._matcher = None
+        self._hash_parts.append(hexes_to_array([h for _, h in signature.pdq]))
+        if len(signature.descriptors):
+            self._desc_owner.extend([photo] * len(signature.descriptors))
+            self._faiss.add(np.ascontiguousarray(signature.descriptors))
+        self._dirty = True
 
-    def candidates(self, q: QueryFeatures, *, pdq_radius: int = 80, votes: int = 3) -> dict[str, tuple[int, str]]:
-        """Photos worth verifying: best PDQ view within `pdq_radius`, plus the `votes` most voted by descriptors."""
+    def _ready(self) -> None:
+        if self._dirty:
+            self._hashes = (
+                np.vstack(self._hash_parts) if self._hash_parts else np.zeros((0, 32), np.uint8)
+            )
+            self._dirty = False
+
+    def pdq_hits(self, q: QueryFeatures, *, radius: int = 80) -> dict[str, tuple[int, str]]:
+        """photo -> (best distance, registered view) over the query's hashes within `radius`.
+
+        Quadrant query hashes only nominate candidates: their distance is reported as 256.
+        """
+        self._ready()
         out: dict[str, tuple[int, str]] = {}
-        if len(self._hashes):
-            for qh in q.hashes:
-                dist = hamming_many(hexes_to_array([qh.pdq])[0], self._hashes)
-                for i in np.flatnonzero(dist <= pdq_radius):
-                    photo, label = self._hash_owner[int(i)]
-                    if photo not in out or dist[i] < out[photo][0]:
-                        out[photo] = (int(dist[i]), label)
-        if len(self._desc) and len(q.descriptors):
-            if self._matcher is None:
-                self._matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-                self._matcher.add([self._desc])
-            tally: Counter[str] = Counter()
-            for m in self._matcher.match(q.descriptors):
-                if m.distance <= DESCRIPTOR_MATCH:
-                    tally[self._desc_owner[m.trainIdx]] += 1
-            for photo, _n in tally.most_common(votes):
-                out.setdefault(photo, (256, ""))
+        if not len(self._hashes):
+            return out
+        for qh in q.hashes:
+            dist = hamming_many(hexes_to_array([qh.pdq])[0], self._hashes)
+            for i in np.flatnonzero(dist <= radius):
+                photo, label = self._hash_owner[int(i)]
+                d = 256 if qh.variant.startswith(UNTRUSTED_VARIANTS) else int(dist[i])
+                if photo not in out or d < out[photo][0]:
+                    out[photo] = (d, label)
         return out
 
-    def search(self, pixels_or_features: np.ndarray | QueryFeatures, *, limit: int = 6) -> list[ProtectedHit]:
-        """Hits sorted best first; `match` applies `decide`."""
-        q = pixels_or_features if isinstance(pixels_or_features, QueryFeatures) else query_features(pixels_or_features)
-        cands = sorted(self.candidates(q).items(), key=lambda kv: kv[1][0])[:limit]
+    def voted(self, q: QueryFeatures, *, votes: int = 3) -> list[str]:
+        """The photos most voted for by the query's ORB descriptors (nearest neighbours)."""
+        if self._faiss.ntotal == 0 or not len(q.descriptors):
+            return []
+        dist, idx = self._faiss.search(np.ascontiguousarray(q.descriptors), 1)
+        tally: Counter[str] = Counter(
+            self._desc_owner[int(i)]
+            for d, i in zip(dist[:, 0], idx[:, 0], strict=True)
+            if i >= 0 and d <= DESCRIPTOR_MATCH
+        )
+        return [photo for photo, _n in tally.most_common(votes)]
+
+    def search(self, query: np.ndarray | QueryFeatures, *, limit: int = 4) -> list[ProtectedHit]:
+        """Hits sorted best first; `match` applies `decide`.
+
+        A trusted PDQ hit within PDQ_ONLY_DISTANCE answers at once (its photo is
+        still verified, for the score); otherwise PDQ candidates and descriptor
+        votes are verified geometrically.
+        """
+        q = query if isinstance(query, QueryFeatures) else query_features(query)
+        cands = self.pdq_hits(q)
+        ranked = sorted(cands.items(), key=lambda kv: kv[1][0])
+        if not ranked or ranked[0][1][0] > PDQ_ONLY_DISTANCE:
+            for photo in self.voted(q):
+                cands.setdefault(photo, (256, ""))
+            ranked = sorted(cands.items(), key=lambda kv: kv[1][0])
+        else:
+            ranked = ranked[:1]
         hits: list[ProtectedHit] = []
-        for photo, (dist, label) in cands:
+        for photo, (dist, label) in ranked[:limit]:
             inliers = verify(q, self.signatures[photo]).score
             hits.append(ProtectedHit(photo, dist, label, inliers, decide(dist, inliers)))
-        hits.sort(key=lambda h: (-h.match, -h.inliers, h.distance))
+        hits.sort(key=lambda h: (-h.match, -hit_score(h)))
         return hits
 
 

@@ -1,0 +1,94 @@
+"""Protected signatures: storage, verification, and the index + decision rule on edited photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from childguard.media import load_image
+from childguard.robust.protected import (
+    MIN_INLIERS,
+    ProtectedIndex,
+    ProtectedSignature,
+    compute_signature,
+    decide,
+    query_features,
+    verify,
+)
+
+
+def _edit(pixels: np.ndarray, how: str) -> np.ndarray:
+    img = Image.fromarray(pixels)
+    w, h = img.size
+    if how == "crop30-off":
+        out = img.crop((0, int(h * 0.16), int(w * 0.84), h))
+    elif how == "rot10":
+        out = img.rotate(10, expand=True, resample=Image.Resampling.BILINEAR)
+    elif how == "collage":
+        out = Image.new("RGB", (2 * w + 12, 2 * h + 12), (255, 255, 255))
+        out.paste(img, (w + 8, 4))
+    elif how == "thumb":
+        out = img.copy()
+        out.thumbnail((150, 150))
+    else:
+        raise AssertionError(how)
+    return np.asarray(out.convert("RGB"))
+
+
+def test_signature_round_trip_and_size(photos: list[np.ndarray]) -> None:
+    sig = compute_signature(photos[0])
+    labels = [label for label, _ in sig.pdq]
+    assert labels[0] == "full" and len(set(labels)) == len(labels)
+    assert 50 <= len(sig.descriptors) == len(sig.keypoints)
+    assert sig.nbytes == 32 * len(sig.pdq) + 36 * len(sig.descriptors)
+    back = ProtectedSignature.from_json(sig.to_json())
+    assert back.pdq == sig.pdq
+    assert np.array_equal(back.keypoints, sig.keypoints)
+    assert np.array_equal(back.descriptors, sig.descriptors)
+
+
+def test_feature_blob_rejects_damage(photos: list[np.ndarray]) -> None:
+    blob = compute_signature(photos[0]).features_blob()
+    with pytest.raises(ValueError):
+        ProtectedSignature.parse_features(blob[:-8])
+
+
+def test_verify_accepts_the_same_photo_and_rejects_another(photos: list[np.ndarray]) -> None:
+    sig = compute_signature(photos[1])
+    same = verify(_edit(photos[1], "rot10"), sig)
+    other = verify(photos[2], sig)
+    assert same.match and same.score >= MIN_INLIERS
+    assert not other.match and other.score < same.score
+
+
+def test_decide() -> None:
+    assert decide(10, 0)
+    assert not decide(60, MIN_INLIERS - 1)
+    assert decide(256, MIN_INLIERS)
+
+
+@pytest.fixture(scope="module")
+def real_pixels(real_photos: list[Path]) -> list[np.ndarray]:
+    return [load_image(p).pixels for p in real_photos[:8]]
+
+
+@pytest.mark.parametrize("how", ["crop30-off", "rot10", "collage", "thumb"])
+def test_index_finds_edited_real_photos(real_pixels: list[np.ndarray], how: str) -> None:
+    index = ProtectedIndex()
+    for i, px in enumerate(real_pixels[:6]):
+        index.add(f"photo{i}", compute_signature(px))
+    for i in (0, 3):
+        hits = index.search(_edit(real_pixels[i], how))
+        assert hits and hits[0].match and hits[0].photo == f"photo{i}", (how, hits[:2])
+    for stranger in real_pixels[6:8]:
+        assert not any(h.match for h in index.search(query_features(stranger)))
+
+
+def test_index_rejects_duplicate_ids(photos: list[np.ndarray]) -> None:
+    index = ProtectedIndex()
+    index.add("a", compute_signature(photos[0]))
+    with pytest.raises(ValueError, match="already"):
+        index.add("a", compute_signature(photos[1]))
