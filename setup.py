@@ -20,6 +20,16 @@ def kernels() -> list[Extension]:
                 extra_compile_args=["-O3", "-march=x86-64-v2", "-std=c11"],
             )
         )
+    jpegdc = HERE / "src" / "childguard" / "_jpegdc.c"
+    if jpegdc.exists():
+        exts.append(
+            Extension(
+                "childguard._jpegdc",
+                sources=[str(jpegdc.relative_to(HERE))],
+                include_dirs=[numpy.get_include()],
+                extra_compile_args=["-O3", "-march=x86-64-v2", "-std=c11"],
+            )
+        )
     return exts
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,12 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from childguard.errors import MediaError
+
+_decode_dc: Callable[[bytes, int], np.ndarray | None] | None
+try:  # the DC-only progressive JPEG kernel (src/childguard/_jpegdc.c), where it was built
+    from childguard._jpegdc import decode_dc as _decode_dc
+except ImportError:  # pragma: no cover - a checkout without compiled kernels
+    _decode_dc = None
 
 try:  # HEIC/AVIF through the well-kept pillow-heif plugin, where it is installed.
     import pillow_heif
@@ -50,6 +57,10 @@ class Limits:
     work_pixels: int = 1024 * 1024
     # Images whose short side is at most this are never reduced.
     draft_min_side: int = 384
+    # Progressive JPEGs are decoded from their DC scans alone (the 1/8-scale image, see
+    # `childguard._jpegdc`) when that image is at least this fraction of the fast-path
+    # target on each side; it is then resized up to the target.
+    dc_min_fraction: float = 0.7
 
 
 DEFAULT_LIMITS = Limits()
@@ -140,6 +151,10 @@ def decode_image(
                 )
             reduced = False
             target = fast_size(width, height, limits) if fast else (width, height)
+            if _wants_dc_decode(img, fmt, target, limits):
+                small = _dc_image(data, img, target, limits)
+                if small is not None:
+                    return small
             if target != (width, height) and fmt in ("JPEG", "MPO"):
                 # libjpeg DCT scaling: decode at 1/2, 1/4 or 1/8, never below the target.
                 img.draft("RGB", target)
@@ -193,6 +208,60 @@ def fast_size(width: int, height: int, limits: Limits = DEFAULT_LIMITS) -> tuple
         scale = math.sqrt(limits.work_pixels / (w * h))
         w, h = max(1, int(w * scale)), max(1, int(h * scale))
     return w, h
+
+
+def _wants_dc_decode(img: Image.Image, fmt: str, target: tuple[int, int], limits: Limits) -> bool:
+    """Whether the DC-only kernel should decode this image (a big enough progressive JPEG)."""
+    width, height = img.size
+    if _decode_dc is None or fmt != "JPEG" or target == (width, height):
+        return False
+    if not img.info.get("progressive"):
+        return False  # sequential JPEGs decode fast through libjpeg's own DCT scaling
+    return (
+        math.ceil(width / 8) >= limits.dc_min_fraction * target[0]
+        and math.ceil(height / 8) >= limits.dc_min_fraction * target[1]
+    )
+
+
+# EXIF orientation -> the transpose that shows the image upright (as ImageOps.exif_transpose).
+_ORIENTATION_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _dc_image(
+    data: bytes, img: Image.Image, target: tuple[int, int], limits: Limits
+) -> DecodedImage | None:
+    """The fast-path image of a progressive JPEG from its DC scans (None: use the full decoder).
+
+    The kernel's 1/8-scale image (one pixel per 8x8 block, the block mean) is resized to
+    `target` with the box aligned on the original's pixels, then EXIF-oriented.
+    """
+    assert _decode_dc is not None
+    eighth = _decode_dc(data, limits.max_pixels)
+    if eighth is None:
+        return None
+    width, height = img.size
+    small = Image.fromarray(eighth).resize(
+        target, Image.Resampling.LANCZOS, box=(0.0, 0.0, width / 8, height / 8)
+    )
+    orientation = _orientation(img)
+    if orientation in _ORIENTATION_TRANSPOSE:
+        small = small.transpose(_ORIENTATION_TRANSPOSE[orientation])
+    disp_w, disp_h = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+    return DecodedImage(
+        pixels=np.asarray(small, dtype=np.uint8),
+        width=disp_w,
+        height=disp_h,
+        format="JPEG",
+        reduced=True,
+    )
 
 
 def _orientation(img: Image.Image) -> int:

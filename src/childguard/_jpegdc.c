@@ -1,0 +1,556 @@
+/* DC-only decoder for progressive JPEGs: the 1/8-scale image from the DC scans alone.
+ *
+ * A progressive JPEG (SOF2) carries the DC coefficient of every 8x8 block in its first
+ * scan(s); the DC coefficient is the block mean. Reading only those scans (and skipping the
+ * AC scans by searching for the next marker, without entropy decoding them) yields the
+ * 1/8-scale image that perceptual hashing needs, at a small fraction of a full decode.
+ *
+ * Scope: 8-bit Huffman progressive JPEGs with 1 (grey) or 3 (YCbCr) components and any
+ * sampling factors that divide the maximum (4:4:4, 4:2:2, 4:2:0, 4:4:0, ...); interleaved and
+ * non-interleaved DC scans; DC refinement scans; restart intervals; byte stuffing.
+ * Anything else (baseline, arithmetic coding, CMYK/Adobe RGB, 12-bit, DNL, a missing EOI,
+ * corrupt or truncated entropy data, ...) returns None so that the caller falls back to a full
+ * decoder. Every read is bounds-checked; the caller caps the pixel count; the GIL is
+ * released while decoding.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOOKAHEAD 9
+#define MAX_COMPONENTS 3
+
+typedef struct {
+    int present;
+    int32_t maxcode[18];  /* largest code of each length, -1 when none */
+    int32_t valoffset[17];
+    int nvals;
+    uint8_t vals[256];
+    uint16_t lookup[1 << LOOKAHEAD]; /* (length << 8) | symbol, 0 for longer codes */
+} HuffTable;
+
+typedef struct {
+    int id, h, v, tq;
+    int bw, bh;          /* blocks covering the component (non-interleaved scan extent) */
+    int stride, rows;    /* allocated block grid (MCU-padded) */
+    int32_t *coef;       /* DC coefficient per block */
+    int have_dc;         /* a first DC scan covered this component */
+    int al;              /* current successive-approximation low bit of its DC */
+    int q0;              /* DC quantiser latched at the first DC scan */
+    int32_t pred;
+} Component;
+
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+    size_t pos;
+    long long max_pixels;
+    uint16_t qt[4][64];
+    int qt_present[4];
+    HuffTable dc[4];
+    int restart_interval;
+    int have_sof;
+    int width, height, ncomp, hmax, vmax, mcux, mcuy;
+    Component comp[MAX_COMPONENTS];
+    int adobe_transform; /* -1 when no Adobe marker */
+} Decoder;
+
+typedef struct {
+    const uint8_t *p, *end;
+    uint64_t acc;
+    int bits;
+    int marker_hit;
+    int pad; /* zero bits appended past the end of the entropy-coded data */
+} BitReader;
+
+static int build_huff(HuffTable *t, const uint8_t counts[16], const uint8_t *vals, int nvals) {
+    memset(t, 0, sizeof(*t));
+    int32_t code = 0;
+    int k = 0;
+    for (int l = 1; l <= 16; l++) {
+        int n = counts[l - 1];
+        t->valoffset[l] = k - code;
+        for (int i = 0; i < n; i++) {
+            /* Over-subscribed, or the all-ones code: rejected, as libjpeg does. */
+            if (code >= ((int32_t)1 << l) - 1) return 0;
+            if (l <= LOOKAHEAD) {
+                int shift = LOOKAHEAD - l;
+                int32_t base = code << shift;
+                for (int j = 0; j < (1 << shift); j++) {
+                    t->lookup[base + j] = (uint16_t)((l << 8) | vals[k]);
+                }
+            }
+            code++;
+            k++;
+        }
+        t->maxcode[l] = n ? code - 1 : -1;
+        code <<= 1;
+    }
+    t->maxcode[17] = 0x7fffffff;
+    memcpy(t->vals, vals, (size_t)nvals);
+    t->nvals = nvals;
+    t->present = 1;
+    return 1;
+}
+
+static inline void br_fill(BitReader *b) {
+    while (b->bits <= 56) {
+        uint32_t byte = 0;
+        if (!b->marker_hit && b->p < b->end) {
+            byte = *b->p;
+            if (byte == 0xFF) {
+                if (b->p + 1 < b->end && b->p[1] == 0x00) {
+                    b->p += 2;
+                } else {
+                    b->marker_hit = 1; /* p stays on the marker */
+                    byte = 0;
+                    b->pad += 8;
+                }
+            } else {
+                b->p++;
+            }
+        } else {
+            b->pad += 8;
+        }
+        b->acc |= (uint64_t)byte << (56 - b->bits);
+        b->bits += 8;
+    }
+}
+
+static inline uint32_t br_get(BitReader *b, int n) {
+    if (n == 0) return 0;
+    br_fill(b);
+    uint32_t v = (uint32_t)(b->acc >> (64 - n));
+    b->acc <<= n;
+    b->bits -= n;
+    return v;
+}
+
+/* Zero bits consumed beyond the real data: the stream was cut short or corrupt. */
+static inline int br_overrun(const BitReader *b) { return b->pad > b->bits; }
+
+static inline int huff_decode(BitReader *b, const HuffTable *t) {
+    br_fill(b);
+    uint32_t v = (uint32_t)(b->acc >> 48);
+    uint16_t e = t->lookup[v >> (16 - LOOKAHEAD)];
+    if (e) {
+        int l = e >> 8;
+        b->acc <<= l;
+        b->bits -= l;
+        return e & 0xFF;
+    }
+    for (int l = LOOKAHEAD + 1; l <= 16; l++) {
+        int32_t code = (int32_t)(v >> (16 - l));
+        if (code <= t->maxcode[l]) {
+            int32_t idx = code + t->valoffset[l];
+            if (idx < 0 || idx >= t->nvals) return -1;
+            b->acc <<= l;
+            b->bits -= l;
+            return t->vals[idx];
+        }
+    }
+    return -1;
+}
+
+/* Position of the next marker (0xFF followed by neither 0x00, 0xFF nor RSTn) at or after pos. */
+static size_t next_marker(const uint8_t *d, size_t size, size_t pos) {
+    while (pos + 1 < size) {
+        const uint8_t *hit = memchr(d + pos, 0xFF, size - pos - 1);
+        if (!hit) return size;
+        pos = (size_t)(hit - d);
+        uint8_t nx = d[pos + 1];
+        if (nx == 0x00 || (nx >= 0xD0 && nx <= 0xD7)) {
+            pos += 2;
+        } else if (nx == 0xFF) {
+            pos += 1;
+        } else {
+            return pos;
+        }
+    }
+    return size;
+}
+
+static inline uint16_t be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+
+static int parse_dqt(Decoder *d, const uint8_t *p, size_t len) {
+    size_t i = 0;
+    while (i < len) {
+        int pq = p[i] >> 4, tq = p[i] & 15;
+        i++;
+        if (tq > 3 || pq > 1) return 0;
+        size_t need = pq ? 128 : 64;
+        if (i + need > len) return 0;
+        for (int k = 0; k < 64; k++) d->qt[tq][k] = pq ? be16(p + i + 2 * k) : p[i + k];
+        d->qt_present[tq] = 1;
+        i += need;
+    }
+    return 1;
+}
+
+static int parse_dht(Decoder *d, const uint8_t *p, size_t len) {
+    size_t i = 0;
+    while (i < len) {
+        if (i + 17 > len) return 0;
+        int tc = p[i] >> 4, th = p[i] & 15;
+        if (tc > 1 || th > 3) return 0;
+        const uint8_t *counts = p + i + 1;
+        int total = 0;
+        for (int k = 0; k < 16; k++) total += counts[k];
+        if (total > 256 || i + 17 + (size_t)total > len) return 0;
+        if (tc == 0 && !build_huff(&d->dc[th], counts, p + i + 17, total)) return 0;
+        /* AC tables are never needed: AC scans are skipped, not decoded. */
+        i += 17 + (size_t)total;
+    }
+    return 1;
+}
+
+static int parse_sof2(Decoder *d, const uint8_t *p, size_t len) {
+    if (d->have_sof || len < 6) return 0;
+    if (p[0] != 8) return 0; /* 8-bit samples only */
+    d->height = be16(p + 1);
+    d->width = be16(p + 3);
+    d->ncomp = p[5];
+    if (d->height == 0 || d->width == 0) return 0; /* DNL: not supported */
+    if ((long long)d->width * d->height > d->max_pixels) return 0;
+    if (d->ncomp != 1 && d->ncomp != 3) return 0;
+    if (len < 6 + 3 * (size_t)d->ncomp) return 0;
+    d->hmax = d->vmax = 1;
+    for (int c = 0; c < d->ncomp; c++) {
+        Component *k = &d->comp[c];
+        k->id = p[6 + 3 * c];
+        k->h = p[7 + 3 * c] >> 4;
+        k->v = p[7 + 3 * c] & 15;
+        k->tq = p[8 + 3 * c];
+        if (k->h < 1 || k->h > 4 || k->v < 1 || k->v > 4 || k->tq > 3) return 0;
+        for (int o = 0; o < c; o++)
+            if (d->comp[o].id == k->id) return 0;
+        if (k->h > d->hmax) d->hmax = k->h;
+        if (k->v > d->vmax) d->vmax = k->v;
+    }
+    if (d->ncomp == 1) { /* a lone component is never interleaved: its sampling is moot */
+        d->comp[0].h = d->comp[0].v = 1;
+        d->hmax = d->vmax = 1;
+    }
+    d->mcux = (d->width + 8 * d->hmax - 1) / (8 * d->hmax);
+    d->mcuy = (d->height + 8 * d->vmax - 1) / (8 * d->vmax);
+    for (int c = 0; c < d->ncomp; c++) {
+        Component *k = &d->comp[c];
+        if (d->hmax % k->h || d->vmax % k->v) return 0;
+        int cw = (int)(((long long)d->width * k->h + d->hmax - 1) / d->hmax);
+        int ch = (int)(((long long)d->height * k->v + d->vmax - 1) / d->vmax);
+        k->bw = (cw + 7) / 8;
+        k->bh = (ch + 7) / 8;
+        k->stride = d->mcux * k->h;
+        k->rows = d->mcuy * k->v;
+        k->coef = calloc((size_t)k->stride * (size_t)k->rows, sizeof(int32_t));
+        if (!k->coef) return 0;
+    }
+    d->have_sof = 1;
+    return 1;
+}
+
+/* One block of a DC scan: first pass (ah == 0) or refinement (ah > 0). */
+static inline int dc_block(BitReader *b, Component *k, const HuffTable *t, int ah, int al,
+                           int32_t *cell) {
+    if (ah == 0) {
+        int s = huff_decode(b, t);
+        if (s < 0 || s > 15) return 0;
+        int32_t diff = 0;
+        if (s) {
+            uint32_t v = br_get(b, s);
+            diff = (v < (1u << (s - 1))) ? (int32_t)v - (int32_t)(1u << s) + 1 : (int32_t)v;
+        }
+        k->pred += diff;
+        if (k->pred > 65535 || k->pred < -65535) return 0;
+        *cell = k->pred * (1 << al);
+    } else if (br_get(b, 1)) {
+        *cell |= (1 << al);
+    }
+    return 1;
+}
+
+/* Decode a DC scan starting at d->pos (just after the SOS header); leave pos on the next marker. */
+static int decode_dc_scan(Decoder *d, Component **sc, const int *td, int ns, int ah, int al) {
+    BitReader b = {d->data + d->pos, d->data + d->size, 0, 0, 0, 0};
+    long long total;
+    int mcux = 0;
+    if (ns == 1) {
+        mcux = sc[0]->bw;
+        total = (long long)sc[0]->bw * sc[0]->bh;
+    } else {
+        mcux = d->mcux;
+        total = (long long)d->mcux * d->mcuy;
+    }
+    int next_rst = 0;
+    long long todo = d->restart_interval;
+    const HuffTable *tab[MAX_COMPONENTS];
+    for (int c = 0; c < ns; c++) {
+        sc[c]->pred = 0;
+        tab[c] = &d->dc[td[c]];
+    }
+    long long rows = total / mcux;
+    for (long long my = 0; my < rows; my++) {
+        for (int mx = 0; mx < mcux; mx++) {
+            if (d->restart_interval) {
+                if (todo == 0) {
+                    if (br_overrun(&b)) return 0;
+                    /* Bytes left before the marker are extraneous (libjpeg skips them). */
+                    const uint8_t *q = b.p;
+                    while (q + 1 < b.end && !(q[0] == 0xFF && q[1] != 0x00 && q[1] != 0xFF)) q++;
+                    if (q + 1 >= b.end || q[1] != (0xD0 | next_rst)) return 0;
+                    b.p = q + 2;
+                    b.acc = 0;
+                    b.bits = 0;
+                    b.pad = 0;
+                    b.marker_hit = 0;
+                    next_rst = (next_rst + 1) & 7;
+                    for (int c = 0; c < ns; c++) sc[c]->pred = 0;
+                    todo = d->restart_interval;
+                }
+                todo--;
+            }
+            if (ns == 1) {
+                Component *k = sc[0];
+                if (!dc_block(&b, k, tab[0], ah, al, &k->coef[my * k->stride + mx])) return 0;
+                continue;
+            }
+            for (int c = 0; c < ns; c++) {
+                Component *k = sc[c];
+                for (int v = 0; v < k->v; v++) {
+                    int32_t *row = &k->coef[(my * k->v + v) * k->stride + (long long)mx * k->h];
+                    for (int h = 0; h < k->h; h++) {
+                        if (!dc_block(&b, k, tab[c], ah, al, &row[h])) return 0;
+                    }
+                }
+            }
+        }
+    }
+    if (br_overrun(&b)) return 0;
+    d->pos = next_marker(d->data, d->size, (size_t)(b.p - d->data));
+    return 1;
+}
+
+static int parse_sos(Decoder *d, const uint8_t *p, size_t len) {
+    if (!d->have_sof || len < 1) return 0;
+    int ns = p[0];
+    if (ns < 1 || ns > d->ncomp || len != 4 + 2 * (size_t)ns) return 0;
+    Component *sc[MAX_COMPONENTS];
+    int td[MAX_COMPONENTS];
+    int blocks = 0;
+    for (int i = 0; i < ns; i++) {
+        int id = p[1 + 2 * i];
+        sc[i] = NULL;
+        for (int c = 0; c < d->ncomp; c++)
+            if (d->comp[c].id == id) sc[i] = &d->comp[c];
+        if (!sc[i]) return 0;
+        for (int o = 0; o < i; o++)
+            if (sc[o] == sc[i]) return 0;
+        td[i] = p[2 + 2 * i] >> 4;
+        if (td[i] > 3) return 0;
+        blocks += sc[i]->h * sc[i]->v;
+    }
+    int ss = p[1 + 2 * ns], se = p[2 + 2 * ns];
+    int ah = p[3 + 2 * ns] >> 4, al = p[3 + 2 * ns] & 15;
+    if (ss != 0) { /* AC scan: skip its entropy-coded data */
+        if (se > 63 || se < ss || ns != 1) return 0;
+        d->pos = next_marker(d->data, d->size, d->pos);
+        return 1;
+    }
+    if (se != 0 || al > 13 || (ns > 1 && blocks > 10)) return 0;
+    for (int i = 0; i < ns; i++) {
+        Component *k = sc[i];
+        if (ah == 0) {
+            if (k->have_dc || !d->qt_present[k->tq]) return 0;
+            if (!d->dc[td[i]].present) return 0;
+            k->q0 = d->qt[k->tq][0];
+            k->have_dc = 1;
+            k->al = al;
+        } else {
+            if (!k->have_dc || ah != k->al || al >= ah) return 0;
+            k->al = al;
+        }
+    }
+    return decode_dc_scan(d, sc, td, ns, ah, al);
+}
+
+/* Walk the markers; 1 when the whole file was understood and every component has its DC. */
+static int decode(Decoder *d) {
+    const uint8_t *data = d->data;
+    if (d->size < 4 || data[0] != 0xFF || data[1] != 0xD8) return 0;
+    d->pos = 2;
+    for (;;) {
+        if (d->pos + 1 >= d->size) return 0; /* no EOI: truncated */
+        if (data[d->pos] != 0xFF) {
+            d->pos = next_marker(data, d->size, d->pos);
+            continue;
+        }
+        uint8_t m = data[d->pos + 1];
+        if (m == 0xFF) {
+            d->pos++;
+            continue;
+        }
+        d->pos += 2;
+        if (m == 0xD9) break; /* EOI */
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue; /* TEM, stray RSTn */
+        if (m == 0x00 || m == 0xD8) return 0;
+        if (d->pos + 2 > d->size) return 0;
+        size_t len = be16(data + d->pos);
+        if (len < 2 || d->pos + len > d->size) return 0;
+        const uint8_t *p = data + d->pos + 2;
+        size_t n = len - 2;
+        d->pos += len;
+        int ok = 1;
+        switch (m) {
+        case 0xC2: ok = parse_sof2(d, p, n); break;
+        case 0xC4: ok = parse_dht(d, p, n); break;
+        case 0xDB: ok = parse_dqt(d, p, n); break;
+        case 0xDD:
+            ok = n >= 2;
+            if (ok) d->restart_interval = be16(p);
+            break;
+        case 0xDA: ok = parse_sos(d, p, n); break;
+        case 0xEE:
+            if (n >= 12 && memcmp(p, "Adobe", 5) == 0) d->adobe_transform = p[11];
+            break;
+        default:
+            /* Every other SOFn (baseline, lossless, arithmetic), DAC, DNL: not ours. */
+            if ((m >= 0xC0 && m <= 0xCF) || m == 0xDC) ok = 0;
+            break;
+        }
+        if (!ok) return 0;
+    }
+    if (!d->have_sof) return 0;
+    for (int c = 0; c < d->ncomp; c++)
+        if (!d->comp[c].have_dc) return 0;
+    if (d->ncomp == 3) {
+        if (d->adobe_transform == 0) return 0; /* Adobe RGB */
+        if (d->adobe_transform < 0 && d->comp[0].id == 'R' && d->comp[1].id == 'G' &&
+            d->comp[2].id == 'B')
+            return 0;
+    }
+    return 1;
+}
+
+static inline double dc_mean(const Component *k, int bx, int by) {
+    double v = (double)k->coef[(size_t)by * k->stride + bx] * k->q0 / 8.0 + 128.0;
+    return v < 0.0 ? 0.0 : (v > 255.0 ? 255.0 : v);
+}
+
+static inline uint8_t to_u8(double v) {
+    v = floor(v + 0.5);
+    return (uint8_t)(v < 0.0 ? 0.0 : (v > 255.0 ? 255.0 : v));
+}
+
+/* Linear interpolation of a subsampled component's block means at an output block centre. */
+static inline double sample(const Component *k, double fx, double fy) {
+    int x0 = (int)floor(fx), y0 = (int)floor(fy);
+    double ax = fx - x0, ay = fy - y0;
+    int x1 = x0 + 1, y1 = y0 + 1;
+    if (x0 < 0) x0 = 0;
+    if (y0 < 0) y0 = 0;
+    if (x1 > k->bw - 1) x1 = k->bw - 1;
+    if (y1 > k->bh - 1) y1 = k->bh - 1;
+    if (x0 > x1) x0 = x1;
+    if (y0 > y1) y0 = y1;
+    double top = dc_mean(k, x0, y0) * (1.0 - ax) + dc_mean(k, x1, y0) * ax;
+    double bottom = dc_mean(k, x0, y1) * (1.0 - ax) + dc_mean(k, x1, y1) * ax;
+    return top * (1.0 - ay) + bottom * ay;
+}
+
+/* The 1/8-scale RGB image: one pixel per block of the full-resolution sampling grid. */
+static void render(const Decoder *d, uint8_t *out, int ow, int oh) {
+    for (int y = 0; y < oh; y++) {
+        for (int x = 0; x < ow; x++) {
+            uint8_t *px = out + ((size_t)y * ow + x) * 3;
+            double v[MAX_COMPONENTS];
+            for (int c = 0; c < d->ncomp; c++) {
+                const Component *k = &d->comp[c];
+                if (k->h == d->hmax && k->v == d->vmax) {
+                    v[c] = dc_mean(k, x < k->bw ? x : k->bw - 1, y < k->bh ? y : k->bh - 1);
+                } else {
+                    double fx = (x + 0.5) * k->h / d->hmax - 0.5;
+                    double fy = (y + 0.5) * k->v / d->vmax - 0.5;
+                    v[c] = sample(k, fx, fy);
+                }
+            }
+            if (d->ncomp == 1) {
+                px[0] = px[1] = px[2] = to_u8(v[0]);
+            } else {
+                double yy = v[0], cb = v[1] - 128.0, cr = v[2] - 128.0;
+                px[0] = to_u8(yy + 1.402 * cr);
+                px[1] = to_u8(yy - 0.344136286 * cb - 0.714136286 * cr);
+                px[2] = to_u8(yy + 1.772 * cb);
+            }
+        }
+    }
+}
+
+static void free_decoder(Decoder *d) {
+    for (int c = 0; c < MAX_COMPONENTS; c++) {
+        free(d->comp[c].coef);
+        d->comp[c].coef = NULL;
+    }
+}
+
+static PyObject *decode_dc(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer view;
+    long long max_pixels;
+    if (!PyArg_ParseTuple(args, "y*L", &view, &max_pixels)) return NULL;
+    Decoder *d = calloc(1, sizeof(Decoder));
+    if (!d) {
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    d->data = view.buf;
+    d->size = (size_t)view.len;
+    d->max_pixels = max_pixels;
+    d->adobe_transform = -1;
+    int ok;
+    uint8_t *out = NULL;
+    int ow = 0, oh = 0;
+    Py_BEGIN_ALLOW_THREADS
+    ok = decode(d);
+    if (ok) {
+        ow = (d->width + 7) / 8;
+        oh = (d->height + 7) / 8;
+        out = malloc((size_t)ow * oh * 3);
+        if (out) render(d, out, ow, oh);
+        else ok = 0;
+    }
+    free_decoder(d);
+    Py_END_ALLOW_THREADS
+    free(d);
+    PyBuffer_Release(&view);
+    if (!ok) {
+        free(out);
+        Py_RETURN_NONE;
+    }
+    npy_intp dims[3] = {oh, ow, 3};
+    PyObject *arr = PyArray_SimpleNew(3, dims, NPY_UINT8);
+    if (arr) memcpy(PyArray_DATA((PyArrayObject *)arr), out, (size_t)ow * oh * 3);
+    free(out);
+    return arr;
+}
+
+static PyMethodDef methods[] = {
+    {"decode_dc", decode_dc, METH_VARARGS,
+     "decode_dc(data, max_pixels) -> ndarray | None\n\n"
+     "The 1/8-scale RGB image (ceil(H/8), ceil(W/8), 3) uint8 of a progressive JPEG from its DC\n"
+     "scans only, or None when the file is not one this kernel handles (the caller falls back)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_jpegdc",
+                                    "DC-only progressive JPEG decoder.", -1, methods};
+
+PyMODINIT_FUNC PyInit__jpegdc(void) {
+    import_array();
+    return PyModule_Create(&module);
+}
