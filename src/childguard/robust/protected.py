@@ -28,7 +28,9 @@ from childguard.signals.pdq import hamming_many, hexes_to_array, pdq_from_pixels
 ORB_FEATURES = 300
 _WORK_SIDE = 512
 # A candidate is verified when this many keypoint matches agree on one similarity transform.
-MIN_INLIERS = 15
+MIN_INLIERS = 18
+# ... and those keypoints span at least this share of the area the photo's keypoints cover.
+MIN_SPREAD = 0.05
 # PDQ alone is enough at this distance or closer (the generic PDQ threshold).
 PDQ_ONLY_DISTANCE = 31
 # Query views too speculative to match on PDQ alone; they only nominate candidates for verification.
@@ -200,14 +202,30 @@ def verify(query: QueryFeatures | np.ndarray, signature: ProtectedSignature) -> 
         if m.distance <= DESCRIPTOR_MATCH
     ]
     if len(matches) < 4:
-        return VerifyResult(float(len(matches) if len(matches) < MIN_INLIERS else 0), False)
+        return VerifyResult(0.0, False)
     src = q.keypoints[[m.queryIdx for m in matches]].astype(np.float32)
     dst = signature.keypoints[[m.trainIdx for m in matches]].astype(np.float32)
     _model, inliers = cv2.estimateAffinePartial2D(
         src, dst, method=cv2.RANSAC, ransacReprojThreshold=6.0
     )
-    count = int(inliers.sum()) if inliers is not None else 0
-    return VerifyResult(float(count), count >= MIN_INLIERS)
+    if inliers is None:
+        return VerifyResult(0.0, False)
+    agreeing = dst[inliers.ravel() == 1]
+    count = len(agreeing)
+    spread = _spread(agreeing, signature.keypoints)
+    # Agreement packed into a small patch (repeated texture, a logo) is discounted.
+    score = float(count) * min(1.0, spread / MIN_SPREAD)
+    return VerifyResult(score, count >= MIN_INLIERS and spread >= MIN_SPREAD)
+
+
+def _spread(points: np.ndarray, reference: np.ndarray) -> float:
+    """Area of the points' convex hull over the area spanned by all the photo's keypoints."""
+    if len(points) < 3 or len(reference) < 3:
+        return 0.0
+    ref = reference.astype(np.float32)
+    ref_area = float(np.ptp(ref[:, 0])) * float(np.ptp(ref[:, 1]))
+    hull = float(cv2.contourArea(cv2.convexHull(points.astype(np.float32))))
+    return hull / max(ref_area, 1.0)
 
 
 @dataclass
@@ -276,7 +294,7 @@ class ProtectedIndex:
                     out[photo] = (d, label)
         return out
 
-    def voted(self, q: QueryFeatures, *, votes: int = 3) -> list[str]:
+    def voted(self, q: QueryFeatures, *, votes: int = 2) -> list[str]:
         """The photos most voted for by the query's ORB descriptors (nearest neighbours)."""
         if self._faiss.ntotal == 0 or not len(q.descriptors):
             return []
