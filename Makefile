@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PHOTOS := .cache/photos/.ready
 
-.PHONY: help venv build photos demo test lint typecheck bench bench-hash bench-match bench-robustness clean
+.PHONY: help venv build photos demo test lint typecheck bench bench-hash bench-match bench-demo bench-robustness clean
 
 help:
 	@echo "make demo              run the main job on embedded defaults (SQLite, local files)"
@@ -35,7 +35,7 @@ $(PHOTOS): scripts/fetch_photos.py
 
 photos: $(PHOTOS)
 
-demo: $(STAMP)
+demo: $(STAMP) $(PHOTOS)
 	$(VENV)/bin/childguard demo
 
 test: $(STAMP) $(PHOTOS)
@@ -50,6 +50,9 @@ bench-hash: $(STAMP) $(PHOTOS)
 
 bench-match: $(STAMP) $(PHOTOS)
 	$(PY) bench/bench_match.py
+
+bench-demo: $(STAMP) $(PHOTOS)
+	$(PY) bench/bench_demo.py
 
 bench-robustness: $(STAMP)
 	$(PY) -m bench.robustness.run

@@ -76,6 +76,8 @@ class DemoResult:
     spike_photo: str
     spike_alerts: list[dict[str, Any]]
     webhook_deliveries: list[dict[str, Any]] = field(default_factory=list)
+    transforms: dict[str, str] = field(default_factory=dict)  # album photo -> how re-posted
+    thumbnails_found: list[str] = field(default_factory=list)  # re-posts found by thumbnail too
     elapsed_s: float = 0.0
 
     @property
@@ -304,6 +306,11 @@ class _Story:
         false = [r.sighting for r in rows if by_url.get(r.sighting.image_url) != r.photo]
         return sorted(found), [p for p in reposted if p not in found], false
 
+    def thumbnails_found(self, rows: Sequence[SightingRow]) -> list[str]:
+        """Album photos whose re-post's 240-pixel thumbnail matched as well."""
+        thumbs = {self.share.url(f"/t/{p.id}.jpg"): p.source for p in self.share.reposts}
+        return sorted({r.photo for r in rows if thumbs.get(r.sighting.image_url) == r.photo})
+
 
 def run_demo(
     workdir: Path,
@@ -365,6 +372,7 @@ def _run_steps(story: _Story, started: float) -> DemoResult:
     alerts = story.send_alerts()
     rows = story.rows()
     found, missed, false = story.scored(rows)
+    thumbnails = story.thumbnails_found(rows)
     story.out.print(story.sightings_table(rows, f"Sightings of {ORGANISATION}'s photos"))
     reposted = len(story.share.reposts)
     say(
@@ -442,4 +450,6 @@ def _run_steps(story: _Story, started: float) -> DemoResult:
         spike_alerts=spike_alerts,
         webhook_deliveries=deliveries,
         elapsed_s=time.perf_counter() - started,
+        transforms={p.source or "": p.transform or "" for p in story.share.reposts},
+        thumbnails_found=thumbnails,
     )
