@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,50 +16,20 @@ from rich.table import Table
 from childguard.banks import service
 from childguard.banks.formats import FORMATS, ExportError, WriteOptions, parse_column_map
 from childguard.cli import EXIT_OK, EXIT_USAGE, app
-from childguard.errors import ChildguardError
-from childguard.store import BANK_KINDS, DEFAULT_PDQ_THRESHOLD, Bank, Store, open_store
+from childguard.cli.common import DbOption, JsonOption, err
+from childguard.cli.common import actor_name as _actor
+from childguard.cli.common import store_or_exit as _store
+from childguard.store import BANK_KINDS, DEFAULT_PDQ_THRESHOLD, Bank
 
 bank_app = typer.Typer(help="Manage hash banks: create, list, show, import, export, stats, delete.")
 app.add_typer(bank_app, name="bank")
 
 out = Console()
-err = Console(stderr=True)
-
 PROGRESS_MIN_BYTES = 4 << 20  # show a progress bar for files from 4 MiB
 
-DbOption = typer.Option(
-    None, "--db", help="Database URL or SQLite path (default: CHILDGUARD_DB or the data dir)."
-)
-JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
 ActorOption = typer.Option(
     None, "--actor", help="Who is acting, for the audit log (default: the OS user)."
 )
-
-
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # no user name in some containers
-        return "cli"
-
-
-@contextmanager
-def _store(db: str | None) -> Iterator[Store]:
-    """Open the store; any childguard error ends the command with exit code 2 and the reason."""
-    try:
-        store = open_store(db)
-    except ChildguardError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(EXIT_USAGE) from None
-    try:
-        yield store
-    except ChildguardError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(EXIT_USAGE) from None
-    finally:
-        store.close()
 
 
 def _bank_dict(bank: Bank) -> dict[str, Any]:

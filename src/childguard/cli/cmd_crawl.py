@@ -6,8 +6,6 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +13,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from childguard.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, app
+from childguard.cli import EXIT_OK, EXIT_PARTIAL, app
+from childguard.cli.common import DbOption, err
+from childguard.cli.common import fail as _fail
+from childguard.cli.common import store_or_exit as _store
 from childguard.errors import ChildguardError
-from childguard.store import Store, open_store
 
 crawl_app = typer.Typer(help="Crawl watched sites for re-posted photos.")
 watch_app = typer.Typer(help="Watches: what the crawler looks at, and how often.")
@@ -27,8 +27,6 @@ app.add_typer(crawl_app, name="crawl")
 app.add_typer(sightings_app, name="sightings")
 
 out = Console()
-err = Console(stderr=True)
-DbOption = typer.Option(None, "--db", help="Database URL or SQLite path.")
 SIGHTING_COLUMNS = (
     "id",
     "status",
@@ -47,25 +45,6 @@ SIGHTING_COLUMNS = (
     "entry_id",
     "watch_name",
 )
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(EXIT_USAGE)
-
-
-@contextmanager
-def _store(db: str | None) -> Iterator[Store]:
-    try:
-        store = open_store(db)
-    except ChildguardError as exc:
-        raise _fail(str(exc)) from None
-    try:
-        yield store
-    except ChildguardError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        store.close()
 
 
 @watch_app.command("add")

@@ -3,10 +3,7 @@ organisations, their protected photos, the pre-publish check and alert delivery.
 
 from __future__ import annotations
 
-import getpass
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,9 +12,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from childguard.cli import EXIT_FOUND, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, app
+from childguard.cli import EXIT_FOUND, EXIT_OK, EXIT_PARTIAL, app
+from childguard.cli.common import DbOption, JsonOption, err
+from childguard.cli.common import actor_name as _actor
+from childguard.cli.common import fail as _fail
+from childguard.cli.common import store_or_exit as _store
 from childguard.errors import ChildguardError
-from childguard.store import Store, open_store
 
 protect_app = typer.Typer(help="Protect an organisation's published photos.")
 org_app = typer.Typer(help="Organisations that protect their photos, and their contacts.")
@@ -25,36 +25,6 @@ app.add_typer(protect_app, name="protect")
 app.add_typer(org_app, name="org")
 
 out = Console()
-err = Console(stderr=True)
-
-DbOption = typer.Option(None, "--db", help="Database URL or SQLite path.")
-JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return "cli"
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(EXIT_USAGE)
-
-
-@contextmanager
-def _store(db: str | None) -> Iterator[Store]:
-    try:
-        store = open_store(db)
-    except ChildguardError as exc:
-        raise _fail(str(exc)) from None
-    try:
-        yield store
-    except ChildguardError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        store.close()
 
 
 def _parse_when(value: str | None) -> datetime | None:

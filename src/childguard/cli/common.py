@@ -28,7 +28,7 @@ ProgressOption = typer.Option(
 )
 
 
-def actor_name(actor: str | None) -> str:
+def actor_name(actor: str | None = None) -> str:
     if actor:
         return actor
     try:
