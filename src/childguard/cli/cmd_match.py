@@ -11,7 +11,7 @@ from rich.table import Table
 
 from childguard.cli import EXIT_FOUND, EXIT_OK, EXIT_PARTIAL, app
 from childguard.cli.common import DbOption, ProgressOption, store_or_exit, want_progress
-from childguard.hashing import HashRecord, hash_many, iter_files
+from childguard.hashing import hash_many, iter_files
 from childguard.matcher import Matcher
 from childguard.signals.pdq import MIN_QUALITY
 
@@ -57,51 +57,39 @@ def match_cmd(
             robust=robust,
             progress=want_progress(progress) and not as_json,
         )
-        batch: list[HashRecord] = []
-
-        def flush() -> None:
-            nonlocal matched, failed
-            for record, outcome in zip(batch, matcher.match_records(batch), strict=True):
-                failed += record.error is not None
-                matched += outcome.matched
-                if as_json:
-                    if outcome.matched or all_files or record.error:
-                        line = {
-                            "path": record.path,
-                            "error": record.error,
-                            "pdq": record.pdq,
-                            "pdq_quality": record.pdq_quality,
-                            "sha256": record.sha256,
-                            "matches": [m.to_dict() for m in outcome.matches],
-                            "suppressed": [m.to_dict() for m in outcome.suppressed],
-                            "skipped_pdq": outcome.skipped_pdq,
-                        }
-                        typer.echo(json.dumps(line, default=str))
-                    continue
-                if record.error:
-                    table.add_row(record.path, "", "", "", "", "", f"[red]{record.error}[/red]", "")
-                for m in outcome.matches:
-                    table.add_row(
-                        record.path,
-                        m.bank_name,
-                        m.bank_kind,
-                        m.signal_type,
-                        str(m.distance),
-                        m.variant,
-                        m.classification or "",
-                        m.source or "",
-                    )
-                if all_files and not outcome.matches and not record.error:
-                    note = "allowed" if outcome.suppressed else (outcome.skipped_pdq or "no match")
-                    table.add_row(record.path, "", "", "", "", "", note, "")
-            batch.clear()
-
-        for record in records:
-            batch.append(record)
-            if len(batch) >= BATCH:
-                flush()
-        if batch:
-            flush()
+        for record, outcome in matcher.match_stream(records, batch_size=BATCH):
+            failed += record.error is not None
+            matched += outcome.matched
+            if as_json:
+                if outcome.matched or all_files or record.error:
+                    line = {
+                        "path": record.path,
+                        "error": record.error,
+                        "pdq": record.pdq,
+                        "pdq_quality": record.pdq_quality,
+                        "sha256": record.sha256,
+                        "matches": [m.to_dict() for m in outcome.matches],
+                        "suppressed": [m.to_dict() for m in outcome.suppressed],
+                        "skipped_pdq": outcome.skipped_pdq,
+                    }
+                    typer.echo(json.dumps(line, default=str))
+                continue
+            if record.error:
+                table.add_row(record.path, "", "", "", "", "", f"[red]{record.error}[/red]", "")
+            for m in outcome.matches:
+                table.add_row(
+                    record.path,
+                    m.bank_name,
+                    m.bank_kind,
+                    m.signal_type,
+                    str(m.distance),
+                    m.variant,
+                    m.classification or "",
+                    m.source or "",
+                )
+            if all_files and not outcome.matches and not record.error:
+                note = "allowed" if outcome.suppressed else (outcome.skipped_pdq or "no match")
+                table.add_row(record.path, "", "", "", "", "", note, "")
     if not as_json:
         out.print(table)
         out.print(f"{matched} file(s) matched, {failed} failed.")

@@ -13,7 +13,7 @@ Semantics (see docs/matching.md):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,6 +137,19 @@ class Matcher:
 
     def match_records(self, records: Sequence[Any]) -> list[MatchOutcome]:
         return self.match_many([query_from_record(r, dihedral=self.dihedral) for r in records])
+
+    def match_stream(
+        self, records: Iterable[Any], *, batch_size: int = 128
+    ) -> Iterator[tuple[Any, MatchOutcome]]:
+        """(record, outcome) for each HashRecord-like object, matched in batches, in order."""
+        batch: list[Any] = []
+        for record in records:
+            batch.append(record)
+            if len(batch) >= batch_size:
+                yield from zip(batch, self.match_records(batch), strict=True)
+                batch = []
+        if batch:
+            yield from zip(batch, self.match_records(batch), strict=True)
 
     def match_hash(self, signal_type: str, value: str, *, quality: int = 100) -> MatchOutcome:
         """Match one bare hash (as platforms send over the API)."""

@@ -136,28 +136,14 @@ def run_scan(
         hashes_path.open("a", encoding="utf-8") as hfh,
         matches_path.open("a", encoding="utf-8") as mfh,
     ):
-        batch: list[HashRecord] = []
-
-        def flush() -> None:
-            outcomes = matcher.match_records(batch)
-            for record, outcome in zip(batch, outcomes, strict=True):
-                if outcome.matches or outcome.suppressed:
-                    mfh.write(json.dumps(_match_line(record, outcome), default=str) + "\n")
-                if on_record is not None:
-                    on_record(record, outcome)
-            mfh.flush()
-            # The checkpoint is written after the matches, so a resumed scan never loses one.
-            for record in batch:
-                hfh.write(json.dumps(record.to_dict(dihedral=False)) + "\n")
-            hfh.flush()
-            batch.clear()
-
-        for record in records:
-            batch.append(record)
-            if len(batch) >= BATCH:
-                flush()
-        if batch:
-            flush()
+        for record, outcome in matcher.match_stream(records, batch_size=BATCH):
+            if outcome.matches or outcome.suppressed:
+                mfh.write(json.dumps(_match_line(record, outcome), default=str) + "\n")
+                mfh.flush()
+            if on_record is not None:
+                on_record(record, outcome)
+            # The checkpoint line goes after the file's matches, so a resumed scan never loses one.
+            hfh.write(json.dumps(record.to_dict(dihedral=False)) + "\n")
     _summarise(summary, hashes_path, matches_path)
     summary.finished_at = datetime.now(UTC).isoformat()
     (out / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
@@ -180,7 +166,10 @@ def _summarise(summary: ScanSummary, hashes_path: Path, matches_path: Path) -> N
             summary.hashed += 1
     categories: Counter[str] = Counter()
     banks: Counter[str] = Counter()
-    for line in _iter_jsonl(matches_path):
+    # A file re-matched after a crash between its match line and its checkpoint line has two
+    # match lines: the last one counts.
+    latest = {line.get("path"): line for line in _iter_jsonl(matches_path)}
+    for line in latest.values():
         matches = line.get("matches") or []
         if matches:
             summary.matched_files += 1

@@ -23,7 +23,8 @@ _TEMPLATE = (resources.files("childguard.scan") / "report.html.j2").read_text("u
 def _matches(out: Path) -> list[dict[str, Any]]:
     from childguard.scan.job import MATCHES, _iter_jsonl
 
-    return [line for line in _iter_jsonl(out / MATCHES) if line.get("matches")]
+    latest = {line.get("path"): line for line in _iter_jsonl(out / MATCHES)}
+    return [line for line in latest.values() if line.get("matches")]
 
 
 def write_html_report(out: Path, summary: ScanSummary) -> Path:
