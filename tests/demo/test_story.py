@@ -4,6 +4,7 @@ real Scrapy crawls, a real SQLite store and a real webhook receiver."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,9 +30,13 @@ BASE64_RUN = re.compile(r"[A-Za-z0-9+/=]{120,}")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DemoResult, str]]:
     workdir = tmp_path_factory.mktemp("demo")
     console = Console(record=True, width=160)
+    env_before = {k: os.environ.get(k) for k in ("CHILDGUARD_HOME", "CHILDGUARD_DB")}
     result = run_demo(
         workdir, out=console, photos=ASSETS, album_size=4, reposts=3, unrelated=0, synthetic=8
     )
+    # The demo's store is its own; the environment pointing at it is restored afterwards.
+    assert result.store_url == f"sqlite:///{workdir / 'childguard.db'}"
+    assert {k: os.environ.get(k) for k in env_before} == env_before
     yield result, console.export_text()
 
 
