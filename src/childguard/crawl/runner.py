@@ -13,6 +13,7 @@ CPU count) so the reactor keeps downloading while images are decoded and hashed.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import time
@@ -213,6 +214,18 @@ def _collect(
     )
 
 
+class _ScrapyLevelFilter(logging.Filter):
+    """Drops Scrapy's and Twisted's records under LOG_LEVEL: Scrapy resets its loggers to DEBUG,
+    and without its own root handler its records would reach ours."""
+
+    def __init__(self, level: str) -> None:
+        super().__init__()
+        self.level = logging.getLevelNamesMapping().get(level.upper(), logging.WARNING)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.level or not record.name.startswith(("scrapy", "twisted"))
+
+
 def _crawl_here(
     watch: Watch,
     store_url: str | None,
@@ -246,6 +259,9 @@ def _crawl_here(
     started = time.perf_counter()
     status = "failed"
     stats = CrawlStats(run_id=run_id, watch=watch.name)
+    quiet = _ScrapyLevelFilter(str(settings.get("LOG_LEVEL", "WARNING")))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(quiet)
     try:
         process = CrawlerProcess({**settings, "LOG_INSTALL_ROOT_HANDLER": False})
         crawler = process.create_crawler(WatchSpider)
@@ -258,6 +274,8 @@ def _crawl_here(
         status = "finished"
         return stats
     finally:
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(quiet)
         pool.shutdown(wait=True, cancel_futures=True)
         _finish_run(store, run_id, status, stats)
         store.close()

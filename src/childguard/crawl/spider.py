@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import scrapy
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
@@ -125,16 +127,31 @@ class WatchSpider(scrapy.Spider):
             ),
         )
 
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> WatchSpider:
+        spider: WatchSpider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._recheck_when_idle, signal=signals.spider_idle)
+        return spider
+
     async def start(self) -> AsyncIterator[Any]:
         for url in self.watch.seeds:
             req = self.image_request(url, url) if is_image_url(url) else self.page_request(url, 0)
             if req is not None:
                 yield req
-        # Pages of earlier sightings are always revisited, so removals are seen.
-        for url in self.context.recheck_pages:
+
+    def _recheck_when_idle(self) -> None:
+        """Pages of earlier sightings are always revisited, so removals are seen. They are
+        queued once the walk from the seeds is done, so that a page the walk reaches is fetched
+        at its own depth (and its links followed), not claimed early as a leaf."""
+        pending, self.context.recheck_pages = self.context.recheck_pages, []
+        queued = False
+        for url in pending:
             req = self.page_request(url, self.watch.max_depth)
             if req is not None:
-                yield req
+                self.crawler.engine.crawl(req)
+                queued = True
+        if queued:
+            raise DontCloseSpider
 
     # -- responses ----------------------------------------------------------------------
     @staticmethod
