@@ -167,9 +167,9 @@ def crawl_run(
     db: str | None = DbOption,
 ) -> None:
     """Crawl watches now; every crawl runs in its own process. Exit 1 if a crawl failed."""
+    from childguard.crawl.matching import StoreMatcher
     from childguard.crawl.runner import CrawlError, run_crawl
     from childguard.crawl.watchstore import due_watches, get_watch
-    from childguard.matcher import Matcher
 
     with _store(db) as store:
         watches = due_watches(store) if due else [get_watch(store, n) for n in names or []]
@@ -178,7 +178,7 @@ def crawl_run(
                 raise _fail("name at least one watch, or use --due")
             out.print("no watch is due")
             return
-        matcher = Matcher(store)
+        matcher = StoreMatcher(store.url)
         url = store.url
     failed = 0
     results: list[dict[str, Any]] = []

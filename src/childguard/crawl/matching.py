@@ -73,3 +73,21 @@ def as_crawl_match(obj: Any) -> CrawlMatch:
 def no_matches(_: ImageHashes) -> list[CrawlMatch]:
     """A matcher that never matches (crawl to fill the cache, or to benchmark)."""
     return []
+
+
+class StoreMatcher:
+    """The crawler's matcher over a store's banks: opens the store and a
+    `childguard.matcher.Matcher` on first use, so it is built inside the crawl's own process
+    and nothing (connections, index arrays) is shared across the fork."""
+
+    def __init__(self, store_url: str) -> None:
+        self.store_url = store_url
+        self._matcher: Any = None
+
+    def __call__(self, hashes: ImageHashes) -> list[Any]:
+        if self._matcher is None:
+            from childguard.matcher import Matcher
+            from childguard.store.db import open_store
+
+            self._matcher = Matcher(open_store(self.store_url))
+        return list(self._matcher(hashes))

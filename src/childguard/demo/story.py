@@ -35,7 +35,7 @@ from rich.table import Table
 
 from childguard.alerts.dispatch import AlertTransport, deliver, queue_sighting_alerts
 from childguard.alerts.webhook import RetryPolicy
-from childguard.crawl.hashing import ImageHashes
+from childguard.crawl.matching import StoreMatcher
 from childguard.crawl.runner import run_crawl
 from childguard.crawl.sightings import SightingView, list_sightings
 from childguard.crawl.watch import SiteProfile, Watch
@@ -124,22 +124,6 @@ def _photo_files(folder: Path) -> list[Path]:
         for p in folder.iterdir()
         if p.suffix.lower() in IMAGE_SUFFIXES - {".png"} and not p.name.startswith(".")
     )
-
-
-class StoreMatcher:
-    """The crawler's matcher: opens its own store and `childguard.matcher.Matcher` on first
-    use, so it is built inside the crawl's own process (nothing is shared across the fork)."""
-
-    def __init__(self, store_url: str) -> None:
-        self.store_url = store_url
-        self._matcher: Any = None
-
-    def __call__(self, hashes: ImageHashes) -> list[Any]:
-        if self._matcher is None:
-            from childguard.matcher import Matcher
-
-            self._matcher = Matcher(open_store(self.store_url), persist=False)
-        return list(self._matcher(hashes))
 
 
 # --------------------------------------------------------------------------- the story
