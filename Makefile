@@ -19,7 +19,7 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip setuptools wheel
 
-$(STAMP): $(VENV)/bin/python pyproject.toml setup.py $(wildcard src/childguard/*/*.c)
+$(STAMP): $(VENV)/bin/python pyproject.toml setup.py $(wildcard src/childguard/*.c src/childguard/*/*.c)
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
@@ -60,4 +60,4 @@ bench-robustness: $(STAMP)
 bench: bench-hash bench-match
 
 clean:
-	rm -rf $(VENV) build .cache/photos src/childguard/*/*.so
+	rm -rf $(VENV) build .cache/photos src/childguard/*.so src/childguard/*/*.so
