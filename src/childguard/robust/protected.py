@@ -23,12 +23,12 @@ import faiss
 import numpy as np
 
 from childguard.robust.query import QueryHash, query_hashes
-from childguard.signals.pdq import hamming_many, hexes_to_array, pdq_from_pixels
+from childguard.signals.pdq import MIN_QUALITY, hamming_many, hexes_to_array, pdq_from_pixels
 
 ORB_FEATURES = 300
 _WORK_SIDE = 512
 # A candidate is verified when this many keypoint matches agree on one similarity transform.
-MIN_INLIERS = 18
+MIN_INLIERS = 24
 # ... and those keypoints span at least this share of the area the photo's keypoints cover.
 MIN_SPREAD = 0.05
 # PDQ alone is enough at this distance or closer (the generic PDQ threshold).
@@ -289,7 +289,8 @@ class ProtectedIndex:
     def pdq_hits(self, q: QueryFeatures, *, radius: int = 80) -> dict[str, tuple[int, str]]:
         """photo -> (best distance, registered view) over the query's hashes within `radius`.
 
-        Quadrant query hashes only nominate candidates: their distance is reported as 256.
+        Quadrant query hashes and weak ones (quality under 50) only nominate
+        candidates: their distance is reported as 256.
         """
         self._ready()
         out: dict[str, tuple[int, str]] = {}
@@ -299,7 +300,10 @@ class ProtectedIndex:
             dist = hamming_many(hexes_to_array([qh.pdq])[0], self._hashes)
             for i in np.flatnonzero(dist <= radius):
                 photo, label = self._hash_owner[int(i)]
-                d = 256 if qh.variant.startswith(UNTRUSTED_VARIANTS) else int(dist[i])
+                trusted = qh.quality >= MIN_QUALITY and not qh.variant.startswith(
+                    UNTRUSTED_VARIANTS
+                )
+                d = int(dist[i]) if trusted else 256
                 if photo not in out or d < out[photo][0]:
                     out[photo] = (d, label)
         return out

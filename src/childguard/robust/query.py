@@ -273,8 +273,9 @@ def _changed(box: Box, w: int, h: int) -> bool:
 def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[QueryHash]:
     """All the PDQ hashes to search for one RGB query image; the original comes first.
 
-    Variants: `original` and the 7 other dihedral views (`rot90`, ... as in
-    DIHEDRAL_NAMES); `trimmed` (flat or blurred bands removed at the edges);
+    Variants: `original` and, when its quality is at least MIN_QUALITY, the 7 other
+    dihedral views (`rot90`, ... as in DIHEDRAL_NAMES); `trimmed` (flat or blurred
+    bands removed at the edges);
     `framed` (inside the straight steps a pasted photo leaves); `deskewed` (a
     tilted photo on a flat background turned upright); `region<i>` (photo-like
     rectangles in a screenshot or collage, by XY-cut); `quad<i>` (the 2x2 grid
@@ -292,8 +293,14 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
     pixels = _bounded(pixels)
     h, w = pixels.shape[:2]
     hashes, quality = pdq_dihedral_from_pixels(pixels)
-    out = [QueryHash(pdq, quality, name) for pdq, name in zip(hashes, DIHEDRAL_NAMES, strict=True)]
-    seen = set(hashes)
+    # Dihedral variants of a weak hash (quality under 50: dark, flat, symmetric images such
+    # as deep-sky photos) matched other such images in the benchmark; only the original stays.
+    keep = len(hashes) if quality >= MIN_QUALITY else 1
+    out = [
+        QueryHash(pdq, quality, name)
+        for pdq, name in zip(hashes[:keep], DIHEDRAL_NAMES[:keep], strict=True)
+    ]
+    seen = set(hashes[:keep])
 
     def add(view: np.ndarray, variant: str) -> None:
         if min(view.shape[:2]) < 16:
