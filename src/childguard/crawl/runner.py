@@ -99,7 +99,7 @@ def crawl_settings(
         "CONCURRENT_REQUESTS": 32,
         "CONCURRENT_REQUESTS_PER_DOMAIN": watch.concurrency_per_domain,
         "DOWNLOAD_DELAY": watch.download_delay,
-        "RANDOMIZE_DOWNLOAD_DELAY": True,
+        "DOWNLOAD_DELAY_JITTER": 0.5,  # ±50% around DOWNLOAD_DELAY
         "AUTOTHROTTLE_ENABLED": watch.download_delay > 0,
         "AUTOTHROTTLE_START_DELAY": max(watch.download_delay, 0.1),
         "AUTOTHROTTLE_TARGET_CONCURRENCY": float(watch.concurrency_per_domain),
