@@ -20,7 +20,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from childguard.errors import MediaError
 from childguard.log import get_logger
@@ -28,6 +28,9 @@ from childguard.media import DEFAULT_LIMITS, Limits, decode_image, read_bytes
 from childguard.robust.query import QueryHash, query_hashes
 from childguard.signals.exact import exact_hashes
 from childguard.signals.pdq import pdq_dihedral_from_pixels, pdq_from_pixels
+
+if TYPE_CHECKING:  # faiss and ORB load only when features are asked for
+    from childguard.robust.protected import QueryFeatures
 
 log = get_logger(__name__)
 
@@ -71,6 +74,9 @@ class HashRecord:
     # With robust=True: every PDQ hash to search for this item (original first), see
     # childguard.robust.query. Not part of the hash output formats.
     queries: list[QueryHash] | None = field(default=None, repr=False)
+    # With features=True: the query's ORB keypoints and descriptors (compact arrays, no
+    # pixels) for verification against protected photos, see childguard.matcher.protected.
+    features: QueryFeatures | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -139,11 +145,15 @@ def hash_bytes(
     dihedral: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     robust: bool = False,
+    features: bool = False,
 ) -> HashRecord:
     """Hash one item's bytes. Never raises for bad content: the record carries `error`.
 
     With `robust`, `record.queries` also gets the robust query variants (borders removed,
-    regions of screenshots and collages, dihedral views) for the matcher."""
+    regions of screenshots and collages, dihedral views) for the matcher. With `features`
+    (implies `robust`), `record.features` gets the ORB keypoints and descriptors that
+    protected-photo verification needs (about 20-30 ms more per image: ask for them only
+    when `Matcher.needs_features` says so)."""
     record = HashRecord(path=path, size=len(data))
     if data and len(data) <= limits.max_bytes:
         hashes = exact_hashes(data)
@@ -155,8 +165,10 @@ def hash_bytes(
             record.pdq, record.pdq_dihedral = variants[0], variants
         else:
             record.pdq, quality = pdq_from_pixels(image.pixels)
-        if robust:
+        if robust or features:
             record.queries = query_hashes(image.pixels)
+        if features:
+            record.features = compact_features(image.pixels, record.queries or [])
     except MediaError as exc:
         record.error = str(exc)
         return record
@@ -165,16 +177,29 @@ def hash_bytes(
     return record
 
 
+def compact_features(pixels: Any, hashes: list[QueryHash]) -> QueryFeatures:
+    """The query's ORB features computed now, without the pixels (small and picklable)."""
+    from childguard.robust.protected import QueryFeatures, query_features
+
+    full = query_features(pixels, hashes)
+    return QueryFeatures(hashes, keypoints=full.keypoints, descriptors=full.descriptors)
+
+
 def hash_file(
     path: Path | str,
     *,
     dihedral: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     robust: bool = False,
+    features: bool = False,
 ) -> HashRecord:
     """Hash one file. Unreadable or oversize files give a record with `error`."""
     return hash_source(
-        Source(path=str(path), file=Path(path)), dihedral=dihedral, limits=limits, robust=robust
+        Source(path=str(path), file=Path(path)),
+        dihedral=dihedral,
+        limits=limits,
+        robust=robust,
+        features=features,
     )
 
 
@@ -184,6 +209,7 @@ def hash_source(
     dihedral: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     robust: bool = False,
+    features: bool = False,
 ) -> HashRecord:
     """Hash one `Source` (a file, an archive member, or a walk error)."""
     if source.error is not None:
@@ -192,7 +218,9 @@ def hash_source(
         data = source.read(limits)
     except MediaError as exc:
         return HashRecord(path=source.path, error=str(exc))
-    return hash_bytes(data, path=source.path, dihedral=dihedral, limits=limits, robust=robust)
+    return hash_bytes(
+        data, path=source.path, dihedral=dihedral, limits=limits, robust=robust, features=features
+    )
 
 
 # --- walking -----------------------------------------------------------------------------
@@ -283,6 +311,7 @@ def hash_many(
     limits: Limits = DEFAULT_LIMITS,
     total: int | None = None,
     robust: bool = False,
+    features: bool = False,
 ) -> Iterator[HashRecord]:
     """Hash `sources` on a process pool and stream records back in input order.
 
@@ -297,9 +326,9 @@ def hash_many(
     if total is None and hasattr(sources, "__len__"):
         total = len(sources)  # type: ignore[arg-type]
     records = (
-        _hash_serial(sources, dihedral, limits, robust)
+        _hash_serial(sources, dihedral, limits, robust, features)
         if n_workers == 1
-        else _hash_pool(sources, n_workers, dihedral, limits, robust)
+        else _hash_pool(sources, n_workers, dihedral, limits, robust, features)
     )
     if not progress:
         yield from records
@@ -331,15 +360,32 @@ def hash_many(
 
 
 def _hash_serial(
-    sources: Iterable[Source], dihedral: bool, limits: Limits, robust: bool = False
+    sources: Iterable[Source],
+    dihedral: bool,
+    limits: Limits,
+    robust: bool = False,
+    features: bool = False,
 ) -> Iterator[HashRecord]:
     for source in sources:
-        yield hash_source(source, dihedral=dihedral, limits=limits, robust=robust)
+        yield hash_source(
+            source, dihedral=dihedral, limits=limits, robust=robust, features=features
+        )
 
 
 def _hash_pool(
-    sources: Iterable[Source], workers: int, dihedral: bool, limits: Limits, robust: bool = False
+    sources: Iterable[Source],
+    workers: int,
+    dihedral: bool,
+    limits: Limits,
+    robust: bool = False,
+    features: bool = False,
 ) -> Iterator[HashRecord]:
+    options: dict[str, Any] = {
+        "dihedral": dihedral,
+        "limits": limits,
+        "robust": robust,
+        "features": features,
+    }
     max_in_flight = workers * 4
     pending: deque[tuple[Source, Future[HashRecord]]] = deque()
     it = iter(sources)
@@ -357,9 +403,7 @@ def _hash_pool(
                     done.set_result(HashRecord(path=source.path, error=source.error))
                     pending.append((source, done))
                 else:
-                    job = pool.submit(
-                        hash_source, source, dihedral=dihedral, limits=limits, robust=robust
-                    )
+                    job = pool.submit(hash_source, source, **options)
                     pending.append((source, job))
             if not pending:
                 return
@@ -368,20 +412,13 @@ def _hash_pool(
                 yield future.result()
             except BrokenProcessPool:
                 # Some in-flight item killed its worker; retry the head alone to find out.
-                yield _hash_isolated(source, dihedral, limits, robust)
+                yield _hash_isolated(source, options)
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = ProcessPoolExecutor(max_workers=workers)
                 retry = [s for s, _ in pending]
                 pending.clear()
                 for s in retry:
-                    pending.append(
-                        (
-                            s,
-                            pool.submit(
-                                hash_source, s, dihedral=dihedral, limits=limits, robust=robust
-                            ),
-                        )
-                    )
+                    pending.append((s, pool.submit(hash_source, s, **options)))
             except Exception as exc:  # a bug, not bad input: keep the batch going, say so
                 log.error("hashing failed", path=source.path, error=repr(exc))
                 yield HashRecord(path=source.path, error=f"internal-error: {exc!r}")
@@ -389,13 +426,11 @@ def _hash_pool(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _hash_isolated(
-    source: Source, dihedral: bool, limits: Limits, robust: bool = False
-) -> HashRecord:
+def _hash_isolated(source: Source, options: dict[str, Any]) -> HashRecord:
     """Hash one source in a fresh single-worker pool; a crash there is that item's fault."""
     with ProcessPoolExecutor(max_workers=1) as solo:
         try:
-            job = solo.submit(hash_source, source, dihedral=dihedral, limits=limits, robust=robust)
+            job = solo.submit(hash_source, source, **options)
             return job.result()
         except BrokenProcessPool:
             log.error("hashing worker died", path=source.path)

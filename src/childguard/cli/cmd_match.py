@@ -26,7 +26,8 @@ def match_cmd(
     robust: bool = typer.Option(
         True,
         "--robust/--plain",
-        help="Also search robust views (borders removed, screenshot and collage regions).",
+        help="Also search robust views (borders removed, screenshot and collage regions) and "
+        "verify protected photos by their features.",
     ),
     min_quality: int = typer.Option(
         MIN_QUALITY, "--min-quality", help="Ignore PDQ hashes of lower quality (0-100)."
@@ -55,6 +56,7 @@ def match_cmd(
             workers=workers,
             dihedral=dihedral,
             robust=robust,
+            features=robust and matcher.needs_features,
             progress=want_progress(progress) and not as_json,
         )
         for record, outcome in matcher.match_stream(records, batch_size=BATCH):

@@ -26,7 +26,11 @@ def scan_cmd(
         False, "--resume", help="Continue a scan into the same report folder, skipping done files."
     ),
     dihedral: bool = typer.Option(False, "--dihedral", help="Also match rotated/flipped copies."),
-    robust: bool = typer.Option(True, "--robust/--plain", help="Search robust views too."),
+    robust: bool = typer.Option(
+        True,
+        "--robust/--plain",
+        help="Search robust views too, and verify protected photos by their features.",
+    ),
     archives: bool = typer.Option(True, "--archives/--no-archives", help="Look inside zip files."),
     min_quality: int = typer.Option(MIN_QUALITY, "--min-quality", help="PDQ quality floor."),
     workers: int | None = typer.Option(

@@ -7,6 +7,10 @@ Semantics (see docs/matching.md):
 - PDQ hashes with quality under `min_quality` (default 50) are not searched;
 - the query views searched are the original hash, its dihedral variants with `dihedral`, and the
   robust views (borders removed, regions of screenshots/collages) when the record carries them;
+- protected banks also match on verified features: a query that carries ORB features
+  (`record.features`) is checked against the registered photos' keypoints (see
+  `childguard.matcher.protected`), so crops, rotations and screenshots of a protected photo
+  match even when no PDQ view is within the bank's threshold;
 - a match in an `allow` bank silences the content's other matches (a known false positive);
 - for each entry only the closest view is reported.
 """
@@ -23,6 +27,7 @@ from sqlalchemy import select
 
 from childguard.banks.service import EntryView, get_entries
 from childguard.matcher.bank_index import BankIndex, SyncReport
+from childguard.matcher.protected import ProtectedVerifier, verified_match
 from childguard.matcher.results import Match, MatchOutcome
 from childguard.signals import EXACT_SIGNAL_TYPES
 from childguard.signals.pdq import DIHEDRAL_NAMES, MIN_QUALITY, hexes_to_array
@@ -52,6 +57,8 @@ class MatchQuery:
     exact: dict[str, str]
     views: list[QueryView]
     pdq_quality: int | None = None
+    # ORB features (childguard.robust.protected.QueryFeatures) for protected verification.
+    features: Any = None
 
 
 def query_from_record(record: Any, *, dihedral: bool = False) -> MatchQuery:
@@ -74,7 +81,9 @@ def query_from_record(record: Any, *, dihedral: bool = False) -> MatchQuery:
         ]
     if not dihedral:
         views = [v for v in views if v.variant not in _DIHEDRAL_EXTRA]
-    return MatchQuery(exact=exact, views=views, pdq_quality=quality)
+    return MatchQuery(
+        exact=exact, views=views, pdq_quality=quality, features=getattr(record, "features", None)
+    )
 
 
 class Matcher:
@@ -95,6 +104,7 @@ class Matcher:
         self.min_quality = min_quality
         self.dihedral = dihedral
         self._entries: dict[int, EntryView] = {}
+        self.protected = ProtectedVerifier(store)
         self.bank_index: BankIndex
         self.last_sync: SyncReport
         self.refresh()
@@ -107,12 +117,20 @@ class Matcher:
             self.store, base=self.index_base, persist=self.persist
         )
         self._entries.clear()
+        self.protected.invalidate()
         with self.store.session() as session:
             banks = session.scalars(select(Bank)).all()
             self._banks = {b.id: (b.name, b.kind, b.pdq_threshold, b.enabled) for b in banks}
         enabled = [t for (_, _, t, on) in self._banks.values() if on]
         self.radius = max(enabled, default=0)
         return self.last_sync
+
+    @property
+    def needs_features(self) -> bool:
+        """Whether queries should carry ORB features (`hash_bytes(..., features=True)`): true
+        when an enabled protected bank holds photos registered with features."""
+        live = {bank_id for bank_id, (_, _, _, on) in self._banks.items() if on}
+        return bool(self.protected.bank_ids() & live)
 
     def _entry_views(self, ids: Iterable[int]) -> dict[int, EntryView]:
         wanted = [i for i in dict.fromkeys(ids) if i not in self._entries]
@@ -171,6 +189,7 @@ class Matcher:
         outcomes = [MatchOutcome() for _ in queries]
         self._match_exact(queries, found)
         self._match_pdq(queries, found, outcomes)
+        self._match_verified(queries, found)
         for outcome, by_entry in zip(outcomes, found, strict=True):
             matches = sorted(by_entry.values(), key=lambda m: (m.distance, m.entry_id))
             allow = [m for m in matches if m.bank_kind == "allow"]
@@ -270,3 +289,28 @@ class Matcher:
                     threshold=threshold,
                 ),
             )
+
+    def _match_verified(self, queries: Sequence[MatchQuery], found: list[dict[int, Match]]) -> None:
+        """Protected photos confirmed by their features, for queries that carry features.
+
+        A photo already matched through one of its PDQ entries is not reported twice."""
+        wanted = [(qi, q.features) for qi, q in enumerate(queries) if q.features is not None]
+        if not wanted or not self.protected.bank_ids():
+            return
+        for qi, features in wanted:
+            hits = self.protected.search(features)
+            if not hits:
+                continue
+            views = self._entry_views(h.photo.entry_id for h in hits)
+            matched_photos = {
+                (m.metadata or {}).get("photo_id")
+                for m in found[qi].values()
+                if m.bank_kind == "protected"
+            }
+            for hit in hits:
+                entry = views.get(hit.photo.entry_id)
+                if entry is None or hit.photo.photo_id in matched_photos:
+                    continue
+                enabled, threshold = self._bank_live(entry)
+                if enabled:
+                    self._keep(found[qi], verified_match(entry, hit, threshold=threshold))

@@ -130,6 +130,8 @@ def run_scan(
         workers=options.workers,
         dihedral=options.dihedral,
         robust=options.robust,
+        # ORB features only where a protected bank can use them (they cost ~25 ms a file).
+        features=options.robust and matcher.needs_features,
         progress=options.progress,
     )
     with (
