@@ -96,6 +96,9 @@ def build_site(root: Path, n: int, seed: int = 7) -> None:
 
 
 class _Quiet(SimpleHTTPRequestHandler):
+    # Keep-alive, as real web servers do: without it every image costs a new TCP connection.
+    protocol_version = "HTTP/1.1"
+
     def log_message(self, *args: object) -> None:
         pass
 
