@@ -38,7 +38,7 @@ photos: $(PHOTOS)
 demo: $(STAMP) $(PHOTOS)
 	$(VENV)/bin/childguard demo
 
-test: $(STAMP) $(PHOTOS)
+test: $(STAMP) $(PHOTOS) lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 lint: $(STAMP)

@@ -36,4 +36,4 @@ def _current_stderr_logger(*_args: object) -> structlog.PrintLogger:
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
-    return structlog.get_logger(name)  # type: ignore[no-any-return]
+    return structlog.get_logger(name)
