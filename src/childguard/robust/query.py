@@ -30,6 +30,19 @@ QUERY_SIDE = 640
 _ANALYSIS_SIDE = 512
 # Sobel |gx|+|gy| above this (on 0-255 grey) counts as fine detail.
 _DETAIL = 24.0
+# A row or column whose grey values vary less than this (standard deviation) is uniform.
+_UNIFORM_STD = 2.0
+# A pasted photo's side: a grey step above this, at least 1.5x the change just outside it ...
+_STEP = 3.0
+_STEP_RATIO = 1.5
+# ... where the mean change just outside stays under this (smooth surround) ...
+_CALM = 2.0
+# ... along at least this share of the image's height (width).
+_EDGE_SHARE = 0.3
+# ... or where the mean change jumps this many times over the one just outside;
+_SPIKE = 6.0
+# the side opposite an accepted one, at the mirrored position, needs this much of either.
+_PAIRED = 0.3
 
 
 @dataclass(frozen=True)
@@ -96,38 +109,92 @@ def content_box(pixels: np.ndarray) -> Box:
 
 
 def framed_box(pixels: np.ndarray) -> Box:
-    """The box inside a frame: the outermost straight edges running the full height or width.
+    """The box inside a frame: the straight edges a pasted photo leaves along its sides.
 
-    A pasted photo leaves a step all along its sides, whatever the frame holds
-    (solid colour, a blurred copy, a pattern). Columns (rows) whose mean
-    horizontal (vertical) gradient stands far above the typical one mark those
-    sides; only the outer 30% on each side is searched.
+    A photo pasted on a smoother surround (a solid colour, a blurred copy of
+    itself, a page) leaves, along each side, a line of pixels that step sharply
+    while the pixels just outside barely change. For every column (row) in the
+    outer 35% on each side, the share of rows (columns) showing such a step is
+    measured; the strongest line on each side, if shared by enough of the image,
+    is that side.
     """
     h, w = pixels.shape[:2]
     grey, f = _grey_small(pixels)
-    gx = np.abs(np.diff(grey, axis=1)).mean(axis=0)  # between column i and i+1
-    gy = np.abs(np.diff(grey, axis=0)).mean(axis=1)
-    x0, x1 = _step(gx)
-    y0, y1 = _step(gy)
+    x0, x1 = _edges(grey)
+    y0, y1 = _edges(grey.T)
     if x1 - x0 < 8 or y1 - y0 < 8:
         return Box(0, 0, w, h)
     box = Box(x0, y0, x1, y1).scaled(1 / f)
     return Box(max(0, box.x0), max(0, box.y0), min(w, box.x1), min(h, box.y1))
 
 
-def _step(profile: np.ndarray) -> tuple[int, int]:
-    """Start and end (exclusive) between the strongest steps in the two outer bands of a profile."""
-    n = len(profile) + 1
-    band = max(1, int(0.3 * n))
-    level = max(float(np.median(profile)), 1e-3)
-    start, end = 0, n
-    lo = profile[:band]
-    if len(lo) and float(lo.max()) > 4.0 * level:
-        start = int(np.argmax(lo)) + 1
-    hi = profile[-band:]
-    if len(hi) and float(hi.max()) > 4.0 * level:
-        end = len(profile) - band + int(np.argmax(hi)) + 1
-    return start, end
+def _edges(grey: np.ndarray) -> tuple[int, int]:
+    """Left and right (exclusive) columns of a pasted rectangle's sides; (0, width) if none.
+
+    Sides need strength 1 (see _side_strength). Pasted photos are usually centred:
+    a pair of sides at mirrored positions (within 3 px) wins; otherwise the
+    outermost side on each edge. When only one edge has a side, the other is looked
+    for at the mirrored position with the lower bar _PAIRED (blurred padding fades
+    into photos with smooth edges), and assumed there if the surround is calm.
+    """
+    n = grey.shape[1]
+    left = _side_strength(grey)
+    right = _side_strength(grey[:, ::-1])
+    if not len(left):
+        return 0, n
+    ls = np.flatnonzero(left >= 1.0)
+    rs = np.flatnonzero(right >= 1.0)
+    if len(ls) and len(rs):
+        gap = np.abs(ls[:, None] - rs[None, :])
+        i, j = np.unravel_index(int(np.argmin(gap)), gap.shape)
+        if gap[i, j] <= 3:
+            return int(ls[i]), n - int(rs[j])
+        return int(ls[0]), n - int(rs[0])
+    if len(ls):
+        return int(ls[0]), n - _paired(right, int(ls[0]))
+    if len(rs):
+        return _paired(left, int(rs[0])), n - int(rs[0])
+    return 0, n
+
+
+def _paired(strength: np.ndarray, at: int) -> int:
+    """The side opposite one found at `at`: the best nearby candidate, else `at` itself if calm."""
+    lo, hi = max(0, at - 3), min(len(strength), at + 4)
+    if lo >= hi:
+        return 0
+    best = lo + int(np.argmax(strength[lo:hi]))
+    if strength[best] >= _PAIRED:
+        return best
+    return at if strength[at] >= 0.0 and at < len(strength) else 0
+
+
+def _side_strength(grey: np.ndarray) -> np.ndarray:
+    """For each column c near the left edge (index = c): how strongly a pasted side sits there.
+
+    A side at column c: the step between columns c-1 and c (or c-2 and c-1, for a
+    step spread by resampling) stands out against the change 2-3 columns further
+    out, in many rows (share of rows, 1 at _EDGE_SHARE) or on average (ratio of mean
+    changes, 1 at _SPIKE); and the surround (columns c-8 .. c-4) is smooth on average.
+    Columns under 8 and beyond the outer 35% score 0.
+    """
+    n = grey.shape[1]
+    band = int(0.35 * n)
+    if band <= 8:
+        return np.zeros(0)
+    d = np.abs(np.diff(grey, axis=1))  # d[:, i]: change between columns i and i+1
+    c = np.arange(8, band)
+    step = np.maximum(d[:, c - 1], d[:, c - 2])
+    outside = np.maximum(d[:, c - 3], d[:, c - 4])
+    share = (step > _STEP_RATIO * outside + _STEP).mean(axis=0)
+    m = d.mean(axis=0)
+    spike = np.maximum(m[c - 1], m[c - 2]) / (np.maximum(m[c - 3], m[c - 4]) + 0.1)
+    spike[np.maximum(m[c - 1], m[c - 2]) < 1.0] = 0.0
+    cum = np.concatenate([[0.0], np.cumsum(m)])
+    calm = (cum[c - 3] - cum[c - 8]) / 5  # mean change over columns c-8 .. c-4
+    strength = np.full(band, -1.0)
+    strength[8:] = np.maximum(share / _EDGE_SHARE, spike / _SPIKE)
+    strength[8:][calm > _CALM] = -1.0  # busy surround: no side can sit here
+    return strength
 
 
 def _run(flat: np.ndarray) -> int:
@@ -161,13 +228,25 @@ def _segments(flat_line: np.ndarray, min_gap: int) -> list[tuple[int, int]]:
     return out
 
 
-def _xy_cut(flat: np.ndarray, box: Box, depth: int, leaves: list[Box]) -> None:
-    sub = flat[box.y0 : box.y1, box.x0 : box.x1]
+def _uniform(grey: np.ndarray, axis: int) -> np.ndarray:
+    """Per row (axis=1) or column (axis=0): is the line one uniform colour (a gutter)?
+
+    Uniform means the grey values barely vary along the line: page background and
+    gutters qualify; a row through a photo's sky does not, because the sky and
+    the page beside it differ.
+    """
+    if grey.shape[axis] == 0:
+        return np.ones(grey.shape[1 - axis], bool)
+    return np.asarray(grey.std(axis=axis) < _UNIFORM_STD)
+
+
+def _xy_cut(grey: np.ndarray, box: Box, depth: int, leaves: list[Box]) -> None:
+    sub = grey[box.y0 : box.y1, box.x0 : box.x1]
     if depth == 0 or sub.size == 0:
         leaves.append(box)
         return
-    rows = _segments(sub.mean(axis=1) > 0.97, 2)
-    cols = _segments(sub.mean(axis=0) > 0.97, 2)
+    rows = _segments(_uniform(sub, 1), 2)
+    cols = _segments(_uniform(sub, 0), 2)
     if len(rows) <= 1 and len(cols) <= 1:
         r = rows[0] if rows else (0, sub.shape[0])
         c = cols[0] if cols else (0, sub.shape[1])
@@ -178,31 +257,30 @@ def _xy_cut(flat: np.ndarray, box: Box, depth: int, leaves: list[Box]) -> None:
     else:
         parts = [Box(box.x0 + a, box.y0, box.x0 + b, box.y1) for a, b in cols]
     for part in parts:
-        _xy_cut(flat, part, depth - 1, leaves)
+        _xy_cut(grey, part, depth - 1, leaves)
 
 
 def photo_regions(pixels: np.ndarray) -> list[Box]:
     """Photo-like rectangles inside a larger picture (screenshot, collage), largest first.
 
-    Recursive XY-cut: rows and columns of uniform colour (page background,
-    gutters) split the picture; leaves that are large and dense with detail
-    (not blocks of text) are regions.
+    Recursive XY-cut: rows and columns of one uniform colour (page background,
+    gutters) split the picture; leaves that are large, not too elongated (text
+    lines are) and carry some detail are regions.
     """
     h, w = pixels.shape[:2]
     grey, f = _grey_small(pixels)
-    local_var = cv2.blur(grey * grey, (3, 3)) - cv2.blur(grey, (3, 3)) ** 2
-    flat = local_var < 2.0
     detailed = _detail_map(grey) > _DETAIL
     leaves: list[Box] = []
-    _xy_cut(flat, Box(0, 0, grey.shape[1], grey.shape[0]), 4, leaves)
+    _xy_cut(grey, Box(0, 0, grey.shape[1], grey.shape[0]), 5, leaves)
     total = grey.shape[0] * grey.shape[1]
     boxes: list[Box] = []
     for leaf in leaves:
         if leaf.area < MIN_REGION_AREA * total or leaf.area > 0.95 * total:
             continue
-        if float(flat[leaf.y0 : leaf.y1, leaf.x0 : leaf.x1].mean()) > 0.5:
-            continue  # mostly background: text lines, icons
-        if float(detailed[leaf.y0 : leaf.y1, leaf.x0 : leaf.x1].mean()) < 0.05:
+        lw, lh = leaf.x1 - leaf.x0, leaf.y1 - leaf.y0
+        if max(lw, lh) > 4 * min(lw, lh):
+            continue  # a strip: text lines, a banner
+        if float(detailed[leaf.y0 : leaf.y1, leaf.x0 : leaf.x1].mean()) < 0.02:
             continue
         box = leaf.scaled(1 / f)
         boxes.append(Box(max(0, box.x0), max(0, box.y0), min(w, box.x1), min(h, box.y1)))
