@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from childguard.crawl.hashing import ImageHashes
+from childguard.crawl.hashing import ImageHashes, robust_from_json
 from childguard.store.base import utcnow
 from childguard.store.crawl_models import ContentHashes, CrawledImage
 from childguard.store.db import Store
@@ -90,6 +90,7 @@ class ImageCache:
                 width=row.width,
                 height=row.height,
                 error=row.error,
+                **robust_from_json(row.robust),
             )
         self._content[sha256] = found
         return found
@@ -101,7 +102,12 @@ class ImageCache:
         v = Validators(etag, last_modified, hashes.sha256)
         self._urls[url] = v
         self._dirty_urls[url] = (v, utcnow())
-        if hashes.sha256 not in self._content:
+        old = self._content.get(hashes.sha256)
+        richer = old is not None and (
+            (hashes.queries is not None and old.queries is None)
+            or (hashes.features is not None and old.features is None)
+        )
+        if old is None or richer:  # new content, or hashed again for its robust views
             self._dirty_content[hashes.sha256] = hashes
         self._content[hashes.sha256] = hashes
         if len(self._dirty_urls) + len(self._dirty_content) >= self.flush_every:
@@ -120,13 +126,17 @@ class ImageCache:
         self._dirty_urls, self._dirty_content = {}, {}
         with self.store.session() as s:
             if content:
-                have = set(
-                    s.scalars(
-                        select(ContentHashes.sha256).where(ContentHashes.sha256.in_(list(content)))
+                have = {
+                    row.sha256: row
+                    for row in s.scalars(
+                        select(ContentHashes).where(ContentHashes.sha256.in_(list(content)))
                     )
-                )
+                }
                 for sha, h in content.items():
-                    if sha not in have:
+                    if sha in have:
+                        if h.queries is not None:
+                            have[sha].robust = h.robust_json()
+                    else:
                         s.add(
                             ContentHashes(
                                 sha256=sha,
@@ -137,6 +147,7 @@ class ImageCache:
                                 width=h.width,
                                 height=h.height,
                                 error=h.error,
+                                robust=h.robust_json(),
                             )
                         )
             if urls:

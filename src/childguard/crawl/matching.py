@@ -1,6 +1,7 @@
 """How the crawler asks for matches: any callable `match(ImageHashes) -> list[CrawlMatch-like]`.
 
-The store's matcher (`childguard.matcher.Matcher`) or a test's function both fit:
+The store's matcher (`childguard.matcher.Matcher`) or a test's function both fit; a matcher
+may say `needs_features` (the hash stage then computes ORB features for protected verification):
 `as_crawl_match` reads the usual attribute names off whatever a matcher returns
 (entry id, distance, signal type, bank, bank kind, organisation), so the crawler
 does not depend on one matcher's result class.
@@ -84,10 +85,20 @@ class StoreMatcher:
         self.store_url = store_url
         self._matcher: Any = None
 
-    def __call__(self, hashes: ImageHashes) -> list[Any]:
+    def _open(self) -> Any:
         if self._matcher is None:
             from childguard.matcher import Matcher
             from childguard.store.db import open_store
 
             self._matcher = Matcher(open_store(self.store_url))
-        return list(self._matcher(hashes))
+        return self._matcher
+
+    @property
+    def needs_features(self) -> bool:
+        """Whether images should carry ORB features (protected photos registered with them)."""
+        return bool(self._open().needs_features)
+
+    def __call__(self, hashes: ImageHashes) -> list[Any]:
+        """Matches of one image: its robust views and, for protected banks, its features
+        (`Matcher.match_record` semantics)."""
+        return list(self._open()(hashes))

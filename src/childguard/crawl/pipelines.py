@@ -3,7 +3,10 @@
 - `HashPipeline` reuses the cache: a `304 Not Modified` or bytes whose sha256 is
   already known cost no decode; anything else is hashed in a process pool (or
   threads) off the reactor, so downloads go on while images are hashed.
-  The image bytes are dropped from the item as soon as they are hashed.
+  The image bytes are dropped from the item as soon as they are hashed. With the
+  crawl's `robust` option (default on) images also get robust views, and ORB features
+  when the matcher says it needs them (`needs_features`); cached hashes that lack them
+  are computed again (a 304 for such content is fetched once more, unconditionally).
 - `MatchPipeline` calls the crawl's matcher (`match(ImageHashes) -> matches`).
 - `SightingPipeline` feeds the `SightingRecorder` and reconciles at close.
 The crawl context (store, cache, matcher, recorder) hangs off the spider (`spider.context`).
@@ -12,10 +15,11 @@ The crawl context (store, cache, matcher, recorder) hangs off the spider (`spide
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from childguard.crawl.hashing import hash_image_bytes
+from childguard.crawl.hashing import ImageHashes, hash_image_bytes
 from childguard.crawl.items import ImageItem, PageItem
 from childguard.crawl.matching import as_crawl_match
 from childguard.log import get_logger
@@ -47,10 +51,40 @@ class _ContextPipeline:
 
 
 class HashPipeline(_ContextPipeline):
+    _options: tuple[bool, bool] | None = None
+
+    def options(self) -> tuple[bool, bool]:
+        """(robust, features) for this crawl; asks the matcher once whether it needs features."""
+        if self._options is None:
+            robust = self.context.robust
+            features = robust and bool(getattr(self.context.matcher, "needs_features", False))
+            self._options = (robust, features)
+        return self._options
+
+    async def _hash(self, body: bytes) -> ImageHashes:
+        robust, features = self.options()
+        job = functools.partial(hash_image_bytes, robust=robust, features=features)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.context.hash_pool, job, body)
+
+    async def _refetch(self, url: str) -> bytes | None:
+        """The image's bytes, fetched again without validators (None if that fails)."""
+        from scrapy import Request
+
+        assert self.crawler.engine is not None
+        request = Request(url, dont_filter=True, meta={"cg_refetch": True})
+        try:
+            response = await self.crawler.engine.download_async(request)
+        except Exception as exc:  # keep the cached hashes; the crawl goes on
+            log.warning("image_refetch_failed", url=url, error=str(exc))
+            return None
+        return response.body if response.status == 200 and response.body else None
+
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, ImageItem) or item.gone or item.error:
             return item
         cache = self.context.cache
+        robust, features = self.options()
         if item.not_modified:
             cache.touch(item.url)
             v = cache.validators(item.url)
@@ -58,6 +92,15 @@ class HashPipeline(_ContextPipeline):
             self.inc("images_not_modified")
             if item.hashes is None:
                 item.error = "304 for an image the cache does not know"
+            elif not item.hashes.has(robust=robust, features=features):
+                # Hashed before robust views or features were wanted: fetch it once more.
+                body = await self._refetch(item.url)
+                if body is not None and hashlib.sha256(body).hexdigest() == item.hashes.sha256:
+                    item.hashes = await self._hash(body)
+                    item.rehashed = True
+                    self.inc("images_rehashed_robust")
+                    assert v is not None  # the hashes came through these validators
+                    cache.remember(item.url, v.etag, v.last_modified, item.hashes)
             return item
         body, item.body = item.body, None
         if not body:
@@ -65,15 +108,15 @@ class HashPipeline(_ContextPipeline):
             return item
         sha = hashlib.sha256(body).hexdigest()
         known = cache.hashes(sha)
-        if known is not None:
+        if known is not None and known.has(robust=robust, features=features):
             item.hashes = known
             self.inc("images_cached_content")
         else:
-            pool = self.context.hash_pool
-            loop = asyncio.get_running_loop()
-            item.hashes = await loop.run_in_executor(pool, hash_image_bytes, body)
+            item.hashes = await self._hash(body)
             item.rehashed = True
             self.inc("images_hashed")
+            if known is not None:
+                self.inc("images_rehashed_robust")
         cache.remember(item.url, item.etag, item.last_modified, item.hashes)
         if item.hashes.error:
             self.inc("images_undecodable")

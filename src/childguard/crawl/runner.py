@@ -9,6 +9,9 @@ instead, which works once per process (useful under a debugger or profiler).
 
 Inside the crawl, hashing runs in a process pool (`hash_workers`, default the
 CPU count) so the reactor keeps downloading while images are decoded and hashed.
+`robust=True` (the default) gives every image the robust query views and, when the
+matcher needs them, ORB features; `robust=False` hashes like plain `childguard hash`
+(the throughput benchmark compares the two).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class CrawlContext:
     run_id: int | None
     recheck_pages: list[str] = field(default_factory=list)
     page_maxsize: int = PAGE_MAXSIZE
+    robust: bool = True
 
 
 @dataclass
@@ -233,6 +237,7 @@ def _crawl_here(
     settings: dict[str, Any],
     hash_workers: int | None,
     on_sighting: SightingHook | None,
+    robust: bool = True,
 ) -> CrawlStats:
     from scrapy.crawler import CrawlerProcess
 
@@ -255,6 +260,7 @@ def _crawl_here(
         hash_pool=pool,
         run_id=run_id,
         recheck_pages=pages_to_recheck(store, watch.name),
+        robust=robust,
     )
     started = time.perf_counter()
     status = "failed"
@@ -303,6 +309,7 @@ def run_crawl(
     on_sighting: SightingHook | None = None,
     in_process: bool = False,
     timeout_s: float | None = None,
+    robust: bool = True,
 ) -> CrawlStats:
     """Crawl `watch` once, record sightings in the store at `store_url`, return the run's stats.
 
@@ -310,11 +317,12 @@ def run_crawl(
     `allow_private` lifts the SSRF policy (tests, the demo on 127.0.0.1); `static_hosts`
     maps host names to addresses. `on_sighting(view, is_new)` is called for every
     sighting written (in the crawl process). `hash_workers=0` hashes in threads.
+    `robust=False` skips the robust views and features (plain PDQ, as `childguard hash`).
     """
     settings = crawl_settings(
         watch, allow_private=allow_private, static_hosts=static_hosts, overrides=settings_overrides
     )
-    args = (watch, store_url, matcher or no_matches, settings, hash_workers, on_sighting)
+    args = (watch, store_url, matcher or no_matches, settings, hash_workers, on_sighting, robust)
     if in_process:
         return _crawl_here(*args)
     ctx = multiprocessing.get_context("fork")

@@ -82,6 +82,8 @@ class ContentHashes(Base):
     height: Mapped[int | None] = mapped_column(Integer, default=None)
     error: Mapped[str | None] = mapped_column(String(500), default=None)
     hashed_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # Robust query views and ORB features (childguard.crawl.hashing.ImageHashes.robust_json).
+    robust: Mapped[dict[str, Any] | None] = mapped_column(JsonDict, default=None)
 
 
 class Sighting(Base):
