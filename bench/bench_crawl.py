@@ -157,6 +157,7 @@ def main() -> None:
                 allow_private=True,
                 hash_workers=args.workers,
                 settings_overrides=overrides,
+                robust=False,  # plain PDQ + exact hashes, the same work as `childguard hash`
             )
             crawl_s = time.perf_counter() - t0
             t0 = time.perf_counter()
@@ -166,6 +167,7 @@ def main() -> None:
                 allow_private=True,
                 hash_workers=args.workers,
                 settings_overrides=overrides,
+                robust=False,  # plain PDQ + exact hashes, the same work as `childguard hash`
             )
             recrawl_s = time.perf_counter() - t0
         finally:

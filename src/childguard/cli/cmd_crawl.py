@@ -163,6 +163,11 @@ def crawl_run(
     allow_private: bool = typer.Option(
         False, "--allow-private", help="Allow private/loopback addresses (tests and the demo only)."
     ),
+    robust: bool = typer.Option(
+        True,
+        "--robust/--plain",
+        help="Also hash robust views (borders, regions, mirrors) of every image (~10 ms each).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the run stats as JSON."),
     db: str | None = DbOption,
 ) -> None:
@@ -184,7 +189,9 @@ def crawl_run(
     results: list[dict[str, Any]] = []
     for watch in watches:
         try:
-            stats = run_crawl(watch, store_url=url, matcher=matcher, allow_private=allow_private)
+            stats = run_crawl(
+                watch, store_url=url, matcher=matcher, allow_private=allow_private, robust=robust
+            )
         except CrawlError as exc:
             failed += 1
             err.print(f"[red]crawl {watch.name} failed:[/red] {exc}", highlight=False)
