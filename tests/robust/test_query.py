@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from childguard.robust.query import QueryHash, content_box, deskew, photo_regions, query_hashes
+from childguard.robust.query import (
+    QueryHash,
+    content_box,
+    deskew,
+    framed_box,
+    photo_regions,
+    query_hashes,
+)
 from childguard.signals.pdq import DEFAULT_THRESHOLD, PdqSignal, pdq_from_pixels
 
 
@@ -101,3 +108,75 @@ def test_tilted_photo_is_deskewed(angle: float, make_photo: Callable[[int], np.n
 def test_untouched_photo_gets_no_speculative_crops_from_borders(photos: list[np.ndarray]) -> None:
     variants = {h.variant for h in query_hashes(photos[5])}
     assert "trimmed" not in variants and "deskewed" not in variants
+
+
+def _smooth_edged_photo(make_photo: Callable[[int], np.ndarray]) -> np.ndarray:
+    """A photo whose outer band is smooth (sky, studio backdrop): a blurred copy hides its sides."""
+    photo = make_photo(11).copy()
+    soft = np.asarray(Image.fromarray(photo).filter(ImageFilter.GaussianBlur(12)))
+    h, w = photo.shape[:2]
+    photo[: h // 5] = soft[: h // 5]
+    photo[:, : w // 6] = soft[:, : w // 6]
+    return photo
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.2])
+def test_framed_box_finds_a_photo_pasted_on_its_own_blur(
+    make_photo: Callable[[int], np.ndarray], fraction: float
+) -> None:
+    photo = _smooth_edged_photo(make_photo)
+    h, w = photo.shape[:2]
+    pw, ph = round(w * fraction / 2), round(h * fraction / 2)
+    size = (w + 2 * pw, h + 2 * ph)
+    canvas = Image.fromarray(photo).resize(size).filter(ImageFilter.GaussianBlur(max(size) / 30))
+    canvas.paste(Image.fromarray(photo), (pw, ph))
+    box = framed_box(np.asarray(canvas))
+    assert abs(box.x0 - pw) <= 3 and abs(box.y0 - ph) <= 3, box
+    assert abs(box.x1 - (pw + w)) <= 3 and abs(box.y1 - (ph + h)) <= 3, box
+    d, _ = _best(np.asarray(canvas), photo)
+    assert d <= DEFAULT_THRESHOLD
+
+
+def test_framed_box_leaves_an_unframed_photo_whole(photos: list[np.ndarray]) -> None:
+    for photo in photos[:4]:
+        h, w = photo.shape[:2]
+        box = framed_box(photo)
+        assert box.x0 <= 0.02 * w and box.y0 <= 0.02 * h, box
+        assert box.x1 >= 0.98 * w and box.y1 >= 0.98 * h, box
+
+
+def test_screenshot_region_survives_a_flat_sky(make_photo: Callable[[int], np.ndarray]) -> None:
+    """A photo whose top third is one flat colour: its rows are uniform only within the photo."""
+    photo = make_photo(12).copy()
+    h, w = photo.shape[:2]
+    photo[: h // 3] = (110, 160, 230)
+    page = np.full((h + 400, w + 300, 3), 250, np.uint8)
+    page[:60] = (30, 30, 60)
+    page[100 : 100 + h, 80 : 80 + w] = photo
+    for y in range(100 + h + 20, page.shape[0] - 20, 22):
+        page[y : y + 7, 80 : 80 + int(w * 0.9) : 3] = 20
+    regions = photo_regions(page)
+    assert regions, "no region found"
+    r = regions[0]
+    assert (
+        abs(r.x0 - 80) <= 4
+        and abs(r.y0 - 100) <= 4
+        and abs(r.x1 - (80 + w)) <= 4
+        and abs(r.y1 - (100 + h)) <= 4
+    ), r
+    d, variant = _best(page, photo)
+    assert d <= DEFAULT_THRESHOLD and variant.startswith("region")
+
+
+def test_every_collage_cell_is_a_region(make_photo: Callable[[int], np.ndarray]) -> None:
+    cells = [make_photo(20 + i) for i in range(4)]
+    h, w = cells[0].shape[:2]
+    g = 8
+    canvas = np.full((2 * h + 3 * g, 2 * w + 3 * g, 3), 255, np.uint8)
+    for i, cell in enumerate(cells):
+        y, x = g + (i // 2) * (h + g), g + (i % 2) * (w + g)
+        canvas[y : y + h, x : x + w] = cell
+    assert len(photo_regions(canvas)) == 4
+    for cell in cells:
+        d, variant = _best(canvas, cell)
+        assert d <= DEFAULT_THRESHOLD and variant.startswith("region"), (d, variant)

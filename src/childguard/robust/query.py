@@ -41,8 +41,11 @@ _CALM = 2.0
 _EDGE_SHARE = 0.3
 # ... or where the mean change jumps this many times over the one just outside;
 _SPIKE = 6.0
+_CLIP = 8.0
 # the side opposite an accepted one, at the mirrored position, needs this much of either.
 _PAIRED = 0.3
+# A side with no partner at the mirrored position counts only from this strength.
+_LONE = 1.5
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,8 @@ def _edges(grey: np.ndarray) -> tuple[int, int]:
     a pair of sides at mirrored positions (within 3 px) wins; otherwise the
     outermost side on each edge. When only one edge has a side, the other is looked
     for at the mirrored position with the lower bar _PAIRED (blurred padding fades
-    into photos with smooth edges), and assumed there if the surround is calm.
+    into photos with smooth edges), and assumed there if the surround is calm and
+    the side found is strong (_LONE).
     """
     n = grey.shape[1]
     left = _side_strength(grey)
@@ -151,21 +155,30 @@ def _edges(grey: np.ndarray) -> tuple[int, int]:
             return int(ls[i]), n - int(rs[j])
         return int(ls[0]), n - int(rs[0])
     if len(ls):
-        return int(ls[0]), n - _paired(right, int(ls[0]))
+        lc = int(ls[0])
+        rc = _paired(right, lc, lone=left[lc] >= _LONE)
+        return (lc, n - rc) if rc else (0, n)
     if len(rs):
-        return _paired(left, int(rs[0])), n - int(rs[0])
+        rc = int(rs[0])
+        lc = _paired(left, rc, lone=right[rc] >= _LONE)
+        return (lc, n - rc) if lc else (0, n)
     return 0, n
 
 
-def _paired(strength: np.ndarray, at: int) -> int:
-    """The side opposite one found at `at`: the best nearby candidate, else `at` itself if calm."""
+def _paired(strength: np.ndarray, at: int, *, lone: bool) -> int:
+    """The side opposite one found at `at` (0: none).
+
+    The best candidate within 3 px of the mirrored position, at strength _PAIRED;
+    failing that, when the found side is strong enough to stand alone (`lone`) and
+    the mirrored position's surround is calm, the mirrored position itself.
+    """
     lo, hi = max(0, at - 3), min(len(strength), at + 4)
     if lo >= hi:
         return 0
     best = lo + int(np.argmax(strength[lo:hi]))
     if strength[best] >= _PAIRED:
         return best
-    return at if strength[at] >= 0.0 and at < len(strength) else 0
+    return at if lone and at < len(strength) and strength[at] >= 0.0 else 0
 
 
 def _side_strength(grey: np.ndarray) -> np.ndarray:
@@ -186,7 +199,8 @@ def _side_strength(grey: np.ndarray) -> np.ndarray:
     step = np.maximum(d[:, c - 1], d[:, c - 2])
     outside = np.maximum(d[:, c - 3], d[:, c - 4])
     share = (step > _STEP_RATIO * outside + _STEP).mean(axis=0)
-    m = d.mean(axis=0)
+    # Clipped, so that one short strong edge (an object's side) cannot make a spike alone.
+    m = np.minimum(d, _CLIP).mean(axis=0)
     spike = np.maximum(m[c - 1], m[c - 2]) / (np.maximum(m[c - 3], m[c - 4]) + 0.1)
     spike[np.maximum(m[c - 1], m[c - 2]) < 1.0] = 0.0
     cum = np.concatenate([[0.0], np.cumsum(m)])
