@@ -57,9 +57,9 @@ class Limits:
     work_pixels: int = 1024 * 1024
     # Images whose short side is at most this are never reduced.
     draft_min_side: int = 384
-    # Progressive JPEGs are decoded from their DC scans alone (the 1/8-scale image, see
-    # `childguard._jpegdc`) when that image is at least this fraction of the fast-path
-    # target on each side; it is then resized up to the target.
+    # A reduced JPEG decode (libjpeg DCT scaling for sequential files; the DC scans alone,
+    # the 1/8-scale image of `childguard._jpegdc`, for progressive ones) may be as small as
+    # this fraction of the fast-path target on each side; it is then resized up to the target.
     dc_min_fraction: float = 0.7
 
 
@@ -156,8 +156,10 @@ def decode_image(
                 if small is not None:
                     return small
             if target != (width, height) and fmt in ("JPEG", "MPO"):
-                # libjpeg DCT scaling: decode at 1/2, 1/4 or 1/8, never below the target.
-                img.draft("RGB", target)
+                # libjpeg DCT scaling: decode at 1/2, 1/4 or 1/8, never below
+                # `dc_min_fraction` of the target (the resize below brings it to the target).
+                floor = limits.dc_min_fraction
+                img.draft("RGB", (math.ceil(target[0] * floor), math.ceil(target[1] * floor)))
             if getattr(img, "n_frames", 1) > 1:
                 img.seek(0)  # first frame of animations
             img.load()
