@@ -6,11 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from childguard.media import load_image
 from childguard.robust.protected import (
     MIN_INLIERS,
+    PDQ_CLOSE,
+    PDQ_ONLY_DISTANCE,
+    PDQ_SUPPORT,
     ProtectedIndex,
     ProtectedSignature,
     compute_signature,
@@ -30,6 +33,15 @@ def _edit(pixels: np.ndarray, how: str) -> np.ndarray:
     elif how == "collage":
         out = Image.new("RGB", (2 * w + 12, 2 * h + 12), (255, 255, 255))
         out.paste(img, (w + 8, 4))
+    elif how == "flip":
+        out = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    elif how == "screenshot":
+        out = Image.new("RGB", (int(w * 1.7), int(h * 2.0)), (250, 250, 250))
+        out.paste(Image.new("RGB", (out.width, h // 6), (30, 40, 80)), (0, 0))
+        out.paste(img, (w // 5, h // 4))
+        draw = ImageDraw.Draw(out)
+        for y in range(h // 4 + h + 16, out.height - 12, 18):
+            draw.text((w // 5, y), "look at this photo shared from the weekend", fill=(20, 20, 20))
     elif how == "thumb":
         out = img.copy()
         out.thumbnail((150, 150))
@@ -66,6 +78,11 @@ def test_verify_accepts_the_same_photo_and_rejects_another(photos: list[np.ndarr
 
 def test_decide() -> None:
     assert decide(10, 0)
+    assert decide(PDQ_CLOSE, 0)
+    # Between PDQ_CLOSE and the PDQ threshold a hit needs a few agreeing keypoints.
+    assert not decide(PDQ_CLOSE + 1, PDQ_SUPPORT - 1)
+    assert decide(PDQ_CLOSE + 1, PDQ_SUPPORT)
+    assert not decide(PDQ_ONLY_DISTANCE + 1, PDQ_SUPPORT)
     assert not decide(60, MIN_INLIERS - 1)
     assert decide(256, MIN_INLIERS)
 
@@ -75,7 +92,7 @@ def real_pixels(real_photos: list[Path]) -> list[np.ndarray]:
     return [load_image(p).pixels for p in real_photos[:8]]
 
 
-@pytest.mark.parametrize("how", ["crop30-off", "rot10", "collage", "thumb"])
+@pytest.mark.parametrize("how", ["crop30-off", "rot10", "collage", "thumb", "flip", "screenshot"])
 def test_index_finds_edited_real_photos(real_pixels: list[np.ndarray], how: str) -> None:
     index = ProtectedIndex()
     for i, px in enumerate(real_pixels[:6]):
@@ -92,3 +109,20 @@ def test_index_rejects_duplicate_ids(photos: list[np.ndarray]) -> None:
     index.add("a", compute_signature(photos[0]))
     with pytest.raises(ValueError, match="already"):
         index.add("a", compute_signature(photos[1]))
+
+
+def test_mirrored_query_verifies_a_flipped_photo(photos: list[np.ndarray]) -> None:
+    sig = compute_signature(photos[3])
+    flipped = query_features(np.ascontiguousarray(photos[3][:, ::-1]))
+    assert not verify(flipped, sig).match  # ORB descriptors are not mirror-invariant
+    mirror = flipped.mirrored()
+    assert mirror is not None and verify(mirror, sig).match
+
+
+def test_region_queries_focus_on_the_photo_in_a_screenshot(photos: list[np.ndarray]) -> None:
+    sig = compute_signature(photos[4])
+    page = np.asarray(_edit(photos[4], "screenshot"))
+    regions = query_features(page).regions()
+    assert regions, "the photo was not found as a region"
+    best = max(verify(r, sig).score for r in regions)
+    assert best >= MIN_INLIERS and best > verify(page, sig).score

@@ -22,7 +22,7 @@ import cv2
 import faiss
 import numpy as np
 
-from childguard.robust.query import QueryHash, query_hashes
+from childguard.robust.query import QueryHash, photo_regions, query_hashes
 from childguard.signals.pdq import MIN_QUALITY, hamming_many, hexes_to_array, pdq_from_pixels
 
 ORB_FEATURES = 300
@@ -31,10 +31,15 @@ _WORK_SIDE = 512
 MIN_INLIERS = 24
 # ... and those keypoints span at least this share of the area the photo's keypoints cover.
 MIN_SPREAD = 0.05
-# PDQ alone is enough at this distance or closer (the generic PDQ threshold).
+# PDQ alone is enough at this distance or closer ...
+PDQ_CLOSE = 16
+# ... and up to the generic PDQ threshold with this many agreeing keypoints (RANSAC inliers).
 PDQ_ONLY_DISTANCE = 31
+PDQ_SUPPORT = 6
 # Query views too speculative to match on PDQ alone; they only nominate candidates for verification.
 UNTRUSTED_VARIANTS = ("quad",)
+# Screenshot/collage regions whose own ORB features are tried when the whole query found nothing.
+MAX_REGION_QUERIES = 4
 # Hamming distance under which two ORB descriptors (256 bits) are a candidate match.
 DESCRIPTOR_MATCH = 64
 # View crops registered per photo: label -> (x0, y0, x1, y1) as fractions.
@@ -113,6 +118,8 @@ class QueryFeatures:
         self._features = (
             None if keypoints is None or descriptors is None else (keypoints, descriptors)
         )
+        self._mirror: QueryFeatures | None = None
+        self._regions: list[QueryFeatures] | None = None
 
     def _orb(self) -> tuple[np.ndarray, np.ndarray]:
         if self._features is None:
@@ -121,6 +128,36 @@ class QueryFeatures:
             else:
                 self._features = orb_features(self._pixels, query=True)
         return self._features
+
+    def mirrored(self) -> QueryFeatures | None:
+        """The query flipped left-right, for ORB only (ORB descriptors are not mirror-invariant).
+
+        With rotation handled by the similarity fit, this one mirror covers every
+        flipped dihedral variant. None when the query's pixels are not at hand.
+        """
+        if self._pixels is None:
+            return None
+        if self._mirror is None:
+            self._mirror = QueryFeatures([], pixels=np.ascontiguousarray(self._pixels[:, ::-1]))
+        return self._mirror
+
+    def regions(self) -> list[QueryFeatures]:
+        """The photo-like regions of a screenshot or collage, each its own query for ORB.
+
+        In the whole picture, text and the other photos take most of the keypoints;
+        in the region's crop, the photo gets them all. Largest first, at most
+        MAX_REGION_QUERIES; empty when the pixels are not at hand.
+        """
+        if self._pixels is None:
+            return []
+        if self._regions is None:
+            px = self._pixels
+            self._regions = [
+                QueryFeatures([], pixels=np.ascontiguousarray(px[b.y0 : b.y1, b.x0 : b.x1]))
+                for b in photo_regions(px)[:MAX_REGION_QUERIES]
+                if min(b.x1 - b.x0, b.y1 - b.y0) >= 32
+            ]
+        return self._regions
 
     @property
     def keypoints(self) -> np.ndarray:  # (n, 2) float32, work-image coordinates
@@ -248,8 +285,16 @@ class ProtectedHit:
 
 
 def decide(distance: int, inliers: float) -> bool:
-    """The rule for a protected match: a very close PDQ hit, or a verified geometric match."""
-    return distance <= PDQ_ONLY_DISTANCE or inliers >= MIN_INLIERS
+    """The rule for a protected match.
+
+    A PDQ hit within PDQ_CLOSE; a PDQ hit within PDQ_ONLY_DISTANCE that at least
+    PDQ_SUPPORT keypoints confirm (look-alike low-texture photos, deep-sky images
+    above all, meet at PDQ distances of 18-30 with no keypoint in common); or a
+    verified geometric match (MIN_INLIERS).
+    """
+    if distance <= PDQ_CLOSE or inliers >= MIN_INLIERS:
+        return True
+    return distance <= PDQ_ONLY_DISTANCE and inliers >= PDQ_SUPPORT
 
 
 class ProtectedIndex:
@@ -323,25 +368,58 @@ class ProtectedIndex:
     def search(self, query: np.ndarray | QueryFeatures, *, limit: int = 4) -> list[ProtectedHit]:
         """Hits sorted best first; `match` applies `decide`.
 
-        A trusted PDQ hit within PDQ_ONLY_DISTANCE answers at once (its photo is
-        still verified, for the score); otherwise PDQ candidates and descriptor
-        votes are verified geometrically.
+        The closest trusted PDQ hit within PDQ_ONLY_DISTANCE is verified first and
+        answers at once if `decide` accepts it; otherwise PDQ candidates and
+        descriptor votes are verified geometrically, then the mirrored query (flips)
+        and the query's photo-like regions (screenshots, collages).
         """
         q = query if isinstance(query, QueryFeatures) else query_features(query)
         cands = self.pdq_hits(q)
         ranked = sorted(cands.items(), key=lambda kv: kv[1][0])
-        if not ranked or ranked[0][1][0] > PDQ_ONLY_DISTANCE:
-            for photo in self.voted(q):
-                cands.setdefault(photo, (256, ""))
-            ranked = sorted(cands.items(), key=lambda kv: kv[1][0])
-        else:
-            ranked = ranked[:1]
         hits: list[ProtectedHit] = []
-        for photo, (dist, label) in ranked[:limit]:
+        if ranked and ranked[0][1][0] <= PDQ_ONLY_DISTANCE:
+            photo, (dist, label) = ranked[0]
             inliers = verify(q, self.signatures[photo]).score
             hits.append(ProtectedHit(photo, dist, label, inliers, decide(dist, inliers)))
+            if hits[0].match:
+                return hits
+        for photo in self.voted(q):
+            cands.setdefault(photo, (256, ""))
+        ranked = sorted(cands.items(), key=lambda kv: kv[1][0])
+        done = {h.photo for h in hits}
+        for photo, (dist, label) in ranked[:limit]:
+            if photo in done:
+                continue
+            inliers = verify(q, self.signatures[photo]).score
+            hits.append(ProtectedHit(photo, dist, label, inliers, decide(dist, inliers)))
+        # A flipped re-post, or a photo inside a larger picture: the alternative query's
+        # own votes and the candidates so far are verified with its features.
+        mirror = q.mirrored()
+        if mirror is not None and not any(h.match for h in hits):
+            hits = self._verify_more(mirror, hits, cands)
+        if not any(h.match for h in hits):
+            for region in q.regions():
+                hits = self._verify_more(region, hits, cands)
+                if any(h.match for h in hits):
+                    break
         hits.sort(key=lambda h: (-h.match, -hit_score(h)))
         return hits
+
+    def _verify_more(
+        self, alt: QueryFeatures, hits: list[ProtectedHit], cands: dict[str, tuple[int, str]]
+    ) -> list[ProtectedHit]:
+        scored = {h.photo: h for h in hits}
+        for photo in dict.fromkeys(self.voted(alt) + [h.photo for h in hits]):
+            old = scored.get(photo)
+            inliers = verify(alt, self.signatures[photo]).score
+            if old is None:
+                dist, label = cands.get(photo, (256, ""))
+                scored[photo] = ProtectedHit(photo, dist, label, inliers, decide(dist, inliers))
+            elif inliers > old.inliers:
+                scored[photo] = ProtectedHit(
+                    photo, old.distance, old.region, inliers, decide(old.distance, inliers)
+                )
+        return list(scored.values())
 
 
 def hit_score(hit: ProtectedHit) -> float:
