@@ -5,4 +5,6 @@ functions of the modules below them. See docs/ and ../shared/DESIGN.md for the
 vocabulary (content, signal, bank, match, sighting, report, item, assessment).
 """
 
+from childguard import forksafe as _forksafe  # noqa: F401  (installs the fork hook)
+
 __version__ = "0.1.0"
