@@ -38,8 +38,19 @@ PDQ_ONLY_DISTANCE = 31
 PDQ_SUPPORT = 6
 # Query views too speculative to match on PDQ alone; they only nominate candidates for verification.
 UNTRUSTED_VARIANTS = ("quad",)
+# Dihedral query views that mirror the picture (see childguard.signals.pdq.DIHEDRAL_NAMES).
+FLIP_VARIANTS = frozenset({"flipx", "flipy", "flip_plus1", "flip_minus1"})
 # Screenshot/collage regions whose own ORB features are tried when the whole query found nothing.
-MAX_REGION_QUERIES = 4
+MAX_REGION_QUERIES = 2
+# A descriptor votes only when its nearest photo is this much nearer than the next photo's.
+VOTE_RATIO = 0.8
+_VOTE_NEIGHBOURS = 4
+# The whole query's most voted photos that are verified.
+_VOTES = 2
+# Only the strongest query descriptors vote (the search is the costly step); all of them verify.
+VOTERS = 1000
+# The mirrored and region queries verify their own top vote and the closest PDQ candidate.
+_ALT_PDQ_CANDIDATES = 1
 # Hamming distance under which two ORB descriptors (256 bits) are a candidate match.
 DESCRIPTOR_MATCH = 64
 # View crops registered per photo: label -> (x0, y0, x1, y1) as fractions.
@@ -184,8 +195,10 @@ def _work(pixels: np.ndarray, max_side: int) -> np.ndarray:
 _MIN_SIDE = 384
 _ORB = cv2.ORB.create(nfeatures=ORB_FEATURES, fastThreshold=10)
 # Queries may hold the photo in a part of a larger picture: more features, larger work size.
-_ORB_QUERY = cv2.ORB.create(nfeatures=2 * ORB_FEATURES, fastThreshold=10)
 _QUERY_SIDE = 768
+# Query features: a watermark or text in the query takes many of them; 1000 leave the photo enough.
+_QUERY_FEATURES = 1000
+_ORB_QUERY = cv2.ORB.create(nfeatures=_QUERY_FEATURES, fastThreshold=10)
 
 
 def orb_features(pixels: np.ndarray, *, query: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -200,7 +213,8 @@ def orb_features(pixels: np.ndarray, *, query: bool = False) -> tuple[np.ndarray
         kps, desc = _ORB.detectAndCompute(_work(pixels, _WORK_SIDE), None)
     if desc is None or not kps:
         return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
-    return np.array([k.pt for k in kps], np.float32), desc
+    order = np.argsort([-k.response for k in kps], kind="stable")  # strongest first
+    return np.array([k.pt for k in kps], np.float32)[order], desc[order]
 
 
 def compute_signature(pixels: np.ndarray) -> ProtectedSignature:
@@ -288,13 +302,15 @@ def decide(distance: int, inliers: float) -> bool:
     """The rule for a protected match.
 
     A PDQ hit within PDQ_CLOSE; a PDQ hit within PDQ_ONLY_DISTANCE that at least
-    PDQ_SUPPORT keypoints confirm (look-alike low-texture photos, deep-sky images
-    above all, meet at PDQ distances of 18-30 with no keypoint in common); or a
-    verified geometric match (MIN_INLIERS).
+    PDQ_SUPPORT keypoints confirm, one more per 3 bits of distance (look-alike
+    low-texture photos, deep-sky images above all, meet at PDQ distances of 18-30
+    with next to no keypoint in common); or a verified geometric match (MIN_INLIERS).
     """
     if distance <= PDQ_CLOSE or inliers >= MIN_INLIERS:
         return True
-    return distance <= PDQ_ONLY_DISTANCE and inliers >= PDQ_SUPPORT
+    # The further the PDQ hit, the more keypoints must confirm it (6 at 17, 11 at 31).
+    needed = PDQ_SUPPORT + (distance - PDQ_CLOSE - 1) // 3
+    return distance <= PDQ_ONLY_DISTANCE and inliers >= needed
 
 
 class ProtectedIndex:
@@ -309,6 +325,8 @@ class ProtectedIndex:
         self._hash_parts: list[np.ndarray] = []
         self._hashes = np.zeros((0, 32), np.uint8)
         self._desc_owner: list[str] = []
+        self._photo_no: dict[str, int] = {}
+        self._owner_ids: np.ndarray | None = None
         # HNSW over binary descriptors: no training, incremental adds, ~10x faster than flat here.
         self._faiss = faiss.IndexBinaryHNSW(256, 16)
         self._dirty = True
@@ -316,6 +334,7 @@ class ProtectedIndex:
     def add(self, photo: str, signature: ProtectedSignature) -> None:
         if photo in self.signatures:
             raise ValueError(f"photo {photo!r} is already in the index")
+        self._photo_no[photo] = len(self.signatures)
         self.signatures[photo] = signature
         self._hash_owner.extend((photo, label) for label, _ in signature.pdq)
         self._hash_parts.append(hexes_to_array([h for _, h in signature.pdq]))
@@ -353,16 +372,49 @@ class ProtectedIndex:
                     out[photo] = (d, label)
         return out
 
+    def _maybe_flipped(self, q: QueryFeatures, *, radius: int = 80) -> bool:
+        """Worth verifying the mirrored query: a mirrored PDQ view of it comes near a registered
+        view, or its hash is too weak to have dihedral views at all."""
+        if not q.hashes or q.hashes[0].quality < MIN_QUALITY:
+            return True
+        self._ready()
+        for qh in q.hashes:
+            if (
+                qh.variant in FLIP_VARIANTS
+                and len(self._hashes)
+                and int(hamming_many(hexes_to_array([qh.pdq])[0], self._hashes).min()) <= radius
+            ):
+                return True
+        return False
+
     def voted(self, q: QueryFeatures, *, votes: int = 2) -> list[str]:
-        """The photos most voted for by the query's ORB descriptors (nearest neighbours)."""
+        """The photos most voted for by the query's ORB descriptors.
+
+        A query descriptor votes for the photo of its nearest registered descriptor
+        only when that one is distinctive: within DESCRIPTOR_MATCH and clearly
+        nearer than the second nearest of another photo (Lowe's ratio test). Photos
+        full of generic corners (star fields, text) otherwise collect votes from
+        every query.
+        """
         if self._faiss.ntotal == 0 or not len(q.descriptors):
             return []
-        dist, idx = self._faiss.search(np.ascontiguousarray(q.descriptors), 1)
-        tally: Counter[str] = Counter(
-            self._desc_owner[int(i)]
-            for d, i in zip(dist[:, 0], idx[:, 0], strict=True)
-            if i >= 0 and d <= DESCRIPTOR_MATCH
+        k = min(_VOTE_NEIGHBOURS, self._faiss.ntotal)
+        dist, idx = self._faiss.search(np.ascontiguousarray(q.descriptors[:VOTERS]), k)
+        if self._owner_ids is None or len(self._owner_ids) != len(self._desc_owner):
+            self._owner_ids = np.array([self._photo_no[p] for p in self._desc_owner], np.int64)
+        owner = np.where(idx >= 0, self._owner_ids[np.maximum(idx, 0)], -1)
+        other = (owner != owner[:, :1]) & (owner >= 0)
+        other[:, 0] = False
+        # Distance to the nearest descriptor of another photo (none among the k: the bar itself).
+        second = np.where(
+            other.any(axis=1),
+            dist[np.arange(len(dist)), np.argmax(other, axis=1)],
+            DESCRIPTOR_MATCH / VOTE_RATIO,
         )
+        good = (owner[:, 0] >= 0) & (dist[:, 0] <= DESCRIPTOR_MATCH)
+        good &= dist[:, 0] < VOTE_RATIO * second
+        photos = list(self.signatures)
+        tally: Counter[str] = Counter(photos[int(o)] for o in owner[good, 0])
         return [photo for photo, _n in tally.most_common(votes)]
 
     def search(self, query: np.ndarray | QueryFeatures, *, limit: int = 4) -> list[ProtectedHit]:
@@ -383,7 +435,7 @@ class ProtectedIndex:
             hits.append(ProtectedHit(photo, dist, label, inliers, decide(dist, inliers)))
             if hits[0].match:
                 return hits
-        for photo in self.voted(q):
+        for photo in self.voted(q, votes=_VOTES):
             cands.setdefault(photo, (256, ""))
         ranked = sorted(cands.items(), key=lambda kv: kv[1][0])
         done = {h.photo for h in hits}
@@ -395,7 +447,7 @@ class ProtectedIndex:
         # A flipped re-post, or a photo inside a larger picture: the alternative query's
         # own votes and the candidates so far are verified with its features.
         mirror = q.mirrored()
-        if mirror is not None and not any(h.match for h in hits):
+        if mirror is not None and not any(h.match for h in hits) and self._maybe_flipped(q):
             hits = self._verify_more(mirror, hits, cands)
         if not any(h.match for h in hits):
             for region in q.regions():
@@ -409,7 +461,8 @@ class ProtectedIndex:
         self, alt: QueryFeatures, hits: list[ProtectedHit], cands: dict[str, tuple[int, str]]
     ) -> list[ProtectedHit]:
         scored = {h.photo: h for h in hits}
-        for photo in dict.fromkeys(self.voted(alt) + [h.photo for h in hits]):
+        closest = [h.photo for h in sorted(hits, key=lambda h: h.distance)[:_ALT_PDQ_CANDIDATES]]
+        for photo in dict.fromkeys(self.voted(alt, votes=1) + closest):
             old = scored.get(photo)
             inliers = verify(alt, self.signatures[photo]).score
             if old is None:
