@@ -16,6 +16,7 @@ from childguard.robust.protected import (
     PDQ_SUPPORT,
     ProtectedIndex,
     ProtectedSignature,
+    QueryFeatures,
     compute_signature,
     decide,
     query_features,
@@ -126,3 +127,26 @@ def test_region_queries_focus_on_the_photo_in_a_screenshot(photos: list[np.ndarr
     assert regions, "the photo was not found as a region"
     best = max(verify(r, sig).score for r in regions)
     assert best >= MIN_INLIERS and best > verify(page, sig).score
+
+
+def test_flipped_query_without_pixels_uses_precomputed_mirror_features(
+    photos: list[np.ndarray],
+) -> None:
+    """Features only (no hashes, no pixels), as a query arrives from a hashing worker."""
+    index = ProtectedIndex()
+    for i, px in enumerate(photos[:4]):
+        index.add(f"p{i}", compute_signature(px))
+    full = query_features(np.ascontiguousarray(photos[2][:, ::-1]))
+    mirror = full.mirrored()
+    assert mirror is not None
+    plain = QueryFeatures([], keypoints=full.keypoints, descriptors=full.descriptors)
+    assert not any(h.match for h in index.search(plain))
+    travelled = QueryFeatures(
+        [],
+        keypoints=full.keypoints,
+        descriptors=full.descriptors,
+        mirror=QueryFeatures([], keypoints=mirror.keypoints, descriptors=mirror.descriptors),
+    )
+    hits = index.search(travelled)
+    assert hits and hits[0].match and hits[0].photo == "p2"
+    assert hits[0].inliers >= MIN_INLIERS

@@ -123,14 +123,19 @@ class QueryFeatures:
         pixels: np.ndarray | None = None,
         keypoints: np.ndarray | None = None,
         descriptors: np.ndarray | None = None,
+        *,
+        mirror: QueryFeatures | None = None,
+        regions: list[QueryFeatures] | None = None,
     ) -> None:
+        """`mirror` and `regions` may be given precomputed (features of the flipped query and
+        of its photo-like regions) when the pixels do not travel with the query."""
         self.hashes = hashes
         self._pixels = pixels
         self._features = (
             None if keypoints is None or descriptors is None else (keypoints, descriptors)
         )
-        self._mirror: QueryFeatures | None = None
-        self._regions: list[QueryFeatures] | None = None
+        self._mirror: QueryFeatures | None = mirror
+        self._regions: list[QueryFeatures] | None = regions
 
     def _orb(self) -> tuple[np.ndarray, np.ndarray]:
         if self._features is None:
@@ -146,9 +151,9 @@ class QueryFeatures:
         With rotation handled by the similarity fit, this one mirror covers every
         flipped dihedral variant. None when the query's pixels are not at hand.
         """
-        if self._pixels is None:
+        if self._mirror is None and self._pixels is None:
             return None
-        if self._mirror is None:
+        if self._mirror is None and self._pixels is not None:
             self._mirror = QueryFeatures([], pixels=np.ascontiguousarray(self._pixels[:, ::-1]))
         return self._mirror
 
@@ -159,15 +164,16 @@ class QueryFeatures:
         in the region's crop, the photo gets them all. Largest first, at most
         MAX_REGION_QUERIES; empty when the pixels are not at hand.
         """
+        if self._regions is not None:
+            return self._regions
         if self._pixels is None:
             return []
-        if self._regions is None:
-            px = self._pixels
-            self._regions = [
-                QueryFeatures([], pixels=np.ascontiguousarray(px[b.y0 : b.y1, b.x0 : b.x1]))
-                for b in photo_regions(px)[:MAX_REGION_QUERIES]
-                if min(b.x1 - b.x0, b.y1 - b.y0) >= 32
-            ]
+        px = self._pixels
+        self._regions = [
+            QueryFeatures([], pixels=np.ascontiguousarray(px[b.y0 : b.y1, b.x0 : b.x1]))
+            for b in photo_regions(px)[:MAX_REGION_QUERIES]
+            if min(b.x1 - b.x0, b.y1 - b.y0) >= 32
+        ]
         return self._regions
 
     @property
@@ -454,8 +460,26 @@ class ProtectedIndex:
                 hits = self._verify_more(region, hits, cands)
                 if any(h.match for h in hits):
                     break
+        if hits and not any(h.match for h in hits) and hits[0].distance <= PDQ_ONLY_DISTANCE:
+            hits[0] = self._unverifiable(q, hits[0])
         hits.sort(key=lambda h: (-h.match, -hit_score(h)))
         return hits
+
+    def _unverifiable(self, q: QueryFeatures, hit: ProtectedHit) -> ProtectedHit:
+        """A PDQ hit from a mirrored or region view, when that view's features are not at hand
+        (a query that travelled without its pixels), keeps the plain PDQ rule."""
+        photo_hashes = hexes_to_array([h for _, h in self.signatures[hit.photo].pdq])
+        best = min(
+            (int(hamming_many(hexes_to_array([qh.pdq])[0], photo_hashes).min()), qh.variant)
+            for qh in q.hashes
+            if qh.quality >= MIN_QUALITY and not qh.variant.startswith(UNTRUSTED_VARIANTS)
+        )
+        variant = best[1]
+        if variant in FLIP_VARIANTS and q.mirrored() is None:
+            return ProtectedHit(hit.photo, hit.distance, hit.region, hit.inliers, True)
+        if variant.startswith("region") and not q.regions():
+            return ProtectedHit(hit.photo, hit.distance, hit.region, hit.inliers, True)
+        return hit
 
     def _verify_more(
         self, alt: QueryFeatures, hits: list[ProtectedHit], cands: dict[str, tuple[int, str]]
