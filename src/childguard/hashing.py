@@ -178,11 +178,25 @@ def hash_bytes(
 
 
 def compact_features(pixels: Any, hashes: list[QueryHash]) -> QueryFeatures:
-    """The query's ORB features computed now, without the pixels (small and picklable)."""
+    """The query's ORB features computed now, without the pixels (small and picklable).
+
+    The features of the mirrored query (flipped copies) and of its photo-like regions
+    (screenshots, collages) are computed here too, while the pixels are at hand, so the
+    matcher can run the same verification passes as the robustness benchmark."""
     from childguard.robust.protected import QueryFeatures, query_features
 
+    def without_pixels(q: QueryFeatures, keep: list[QueryHash]) -> QueryFeatures:
+        return QueryFeatures(keep, keypoints=q.keypoints, descriptors=q.descriptors)
+
     full = query_features(pixels, hashes)
-    return QueryFeatures(hashes, keypoints=full.keypoints, descriptors=full.descriptors)
+    mirror = full.mirrored()
+    return QueryFeatures(
+        hashes,
+        keypoints=full.keypoints,
+        descriptors=full.descriptors,
+        mirror=without_pixels(mirror, []) if mirror is not None else None,
+        regions=[without_pixels(r, []) for r in full.regions()],
+    )
 
 
 def hash_file(
