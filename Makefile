@@ -5,13 +5,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PHOTOS := .cache/photos/.ready
 
-.PHONY: help venv build photos demo test lint typecheck bench bench-hash bench-match bench-demo bench-robustness clean
+.PHONY: help venv build photos demo test lint bench bench-hash bench-match bench-crawl bench-bank-import bench-demo bench-robustness clean
 
 help:
 	@echo "make demo              run the main job on embedded defaults (SQLite, local files)"
 	@echo "make test              set everything up and run the whole suite"
 	@echo "make lint              ruff + mypy"
-	@echo "make bench             all benchmarks (results go to docs/benchmarks.md)"
+	@echo "make bench             hash, match, crawl, bank-import and demo benchmarks (docs/benchmarks.md)"
 	@echo "make bench-robustness  the robustness benchmark"
 
 $(VENV)/bin/python:
@@ -54,10 +54,16 @@ bench-match: $(STAMP) $(PHOTOS)
 bench-demo: $(STAMP) $(PHOTOS)
 	$(PY) bench/bench_demo.py
 
+bench-crawl: $(STAMP) $(PHOTOS)
+	$(PY) bench/bench_crawl.py
+
+bench-bank-import: $(STAMP)
+	$(PY) bench/bench_bank_import.py
+
 bench-robustness: $(STAMP)
 	$(PY) -m bench.robustness.run
 
-bench: bench-hash bench-match
+bench: bench-hash bench-match bench-crawl bench-bank-import bench-demo
 
 clean:
 	rm -rf $(VENV) build .cache/photos src/childguard/*.so src/childguard/*/*.so
