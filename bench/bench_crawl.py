@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import machine_info, record_section
 from childguard.crawl.runner import run_crawl
 from childguard.crawl.watch import Watch
+from childguard.demo.sites import LocalHTTPServer
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT / ".cache" / "photos"
@@ -122,8 +123,7 @@ def main() -> None:
         print(
             f"built a site of {args.images} images in {time.perf_counter() - t0:.1f}s", flush=True
         )
-        server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(site_dir)))
-        server.daemon_threads = True
+        server = LocalHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(site_dir)))
         threading.Thread(target=server.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{server.server_address[1]}"
         try:

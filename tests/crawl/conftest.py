@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from PIL import Image
 
 from childguard.crawl.hashing import hash_image_bytes
 from childguard.crawl.matching import CrawlMatch
+from childguard.demo.sites import LocalHTTPServer
 from childguard.signals.pdq import PdqSignal
 
 
@@ -106,8 +107,7 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture(scope="module")
 def _server() -> Iterator[Site]:
     site = Site()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(site))
-    server.daemon_threads = True
+    server = LocalHTTPServer(("127.0.0.1", 0), _handler(site))
     site.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
