@@ -178,7 +178,8 @@ def hash_bytes(
 
 
 def compact_features(pixels: Any, hashes: list[QueryHash]) -> QueryFeatures:
-    """The query's ORB features computed now, without the pixels (small and picklable).
+    """The query's ORB features computed now, without the pixels (small and picklable; the
+    grey copy of at most 256 px that the aligned check warps travels with them).
 
     The features of the mirrored query (flipped copies) and of its photo-like regions
     (screenshots, collages) are computed here too, while the pixels are at hand, so the
@@ -186,7 +187,7 @@ def compact_features(pixels: Any, hashes: list[QueryHash]) -> QueryFeatures:
     from childguard.robust.protected import QueryFeatures, query_features
 
     def without_pixels(q: QueryFeatures, keep: list[QueryHash]) -> QueryFeatures:
-        return QueryFeatures(keep, keypoints=q.keypoints, descriptors=q.descriptors)
+        return QueryFeatures(keep, keypoints=q.keypoints, descriptors=q.descriptors, check=q.check)
 
     full = query_features(pixels, hashes)
     mirror = full.mirrored()
@@ -196,6 +197,7 @@ def compact_features(pixels: Any, hashes: list[QueryHash]) -> QueryFeatures:
         descriptors=full.descriptors,
         mirror=without_pixels(mirror, []) if mirror is not None else None,
         regions=[without_pixels(r, []) for r in full.regions()],
+        check=full.check,
     )
 
 

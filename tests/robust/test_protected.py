@@ -6,17 +6,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from childguard.media import load_image
 from childguard.robust.protected import (
+    ALIGNED_REJECT,
+    CHECK_SIDE,
     MIN_INLIERS,
+    NOT_COVERED,
     PDQ_CLOSE,
     PDQ_ONLY_DISTANCE,
     PDQ_SUPPORT,
+    STRONG_INLIERS,
     ProtectedIndex,
     ProtectedSignature,
     QueryFeatures,
+    aligned_distance,
+    check_image,
     compute_signature,
     decide,
     query_features,
@@ -56,9 +62,11 @@ def test_signature_round_trip_and_size(photos: list[np.ndarray]) -> None:
     labels = [label for label, _ in sig.pdq]
     assert labels[0] == "full" and len(set(labels)) == len(labels)
     assert 50 <= len(sig.descriptors) == len(sig.keypoints)
-    assert sig.nbytes == 32 * len(sig.pdq) + 36 * len(sig.descriptors)
+    assert sig.nbytes == 32 * len(sig.pdq) + 36 * len(sig.descriptors) + 4  # + the frame size
+    assert sig.size is not None and max(sig.size) <= 512
+    assert sig.keypoints[:, 0].max() < sig.size[0] and sig.keypoints[:, 1].max() < sig.size[1]
     back = ProtectedSignature.from_json(sig.to_json())
-    assert back.pdq == sig.pdq
+    assert back.pdq == sig.pdq and back.size == sig.size
     assert np.array_equal(back.keypoints, sig.keypoints)
     assert np.array_equal(back.descriptors, sig.descriptors)
 
@@ -150,3 +158,56 @@ def test_flipped_query_without_pixels_uses_precomputed_mirror_features(
     hits = index.search(travelled)
     assert hits and hits[0].match and hits[0].photo == "p2"
     assert hits[0].inliers >= MIN_INLIERS
+
+
+def _grid(size: tuple[int, int]) -> np.ndarray:
+    w, h = size
+    xs, ys = np.meshgrid(np.linspace(10, w - 10, 6), np.linspace(10, h - 10, 6))
+    return np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
+
+
+def test_aligned_check_tells_a_copy_from_another_photo_of_the_subject(
+    real_pixels: list[np.ndarray],
+) -> None:
+    """The query warped onto the photo: a copy gives nearly the registered view hashes; another
+    photo that merely contains the same subject (the photo's centre pasted in) does not."""
+    photo = np.asarray(Image.fromarray(real_pixels[0]).resize((512, 341)))
+    other = np.asarray(Image.fromarray(real_pixels[1]).resize((512, 341)))
+    sig = compute_signature(photo)
+    assert sig.size == (512, 341)
+    points = _grid(sig.size)  # same frame on both sides: the identity transform
+    copy = np.asarray(Image.fromarray(photo).filter(ImageFilter.GaussianBlur(1)))
+    copy_distance = aligned_distance(check_image(copy), sig, points, points)
+    assert copy_distance is not None and copy_distance <= 24
+    subject = other.copy()
+    subject[120:220, 190:320] = photo[120:220, 190:320]
+    subject_distance = aligned_distance(check_image(subject), sig, points, points)
+    assert subject_distance is not None and subject_distance > ALIGNED_REJECT
+    # The query mapped onto a corner of the photo covers none of its views.
+    corner = points * 0.3
+    assert aligned_distance(check_image(copy), sig, points, corner) == NOT_COVERED
+    # Nothing to compare: a signature without its frame, or a query without its check image.
+    assert aligned_distance(None, sig, points, points) is None
+    old = ProtectedSignature(sig.pdq, sig.keypoints, sig.descriptors)
+    assert aligned_distance(check_image(copy), old, points, points) is None
+    assert ProtectedSignature.from_json(old.to_json()).size is None
+
+
+def test_decide_with_the_aligned_check() -> None:
+    assert not decide(256, MIN_INLIERS, aligned=ALIGNED_REJECT + 1)
+    assert decide(256, MIN_INLIERS, aligned=ALIGNED_REJECT)
+    assert decide(256, STRONG_INLIERS, aligned=128)  # overlays (stickers) on a strong match
+    assert decide(PDQ_CLOSE, 0, aligned=128)  # a close PDQ hit stands on its own
+    assert not decide(PDQ_CLOSE + 1, PDQ_SUPPORT + 5, aligned=ALIGNED_REJECT + 1)
+
+
+def test_compact_query_features_carry_the_check_image(real_pixels: list[np.ndarray]) -> None:
+    from childguard.hashing import compact_features
+    from childguard.robust.query import query_hashes
+
+    px = real_pixels[2]
+    features = compact_features(px, query_hashes(px))
+    assert features.check is not None and max(features.check.grey.shape) <= CHECK_SIDE
+    mirror = features.mirrored()
+    assert mirror is not None and mirror.check is not None
+    assert np.array_equal(mirror.check.grey, features.check.grey[:, ::-1])

@@ -31,6 +31,11 @@ _WORK_SIDE = 512
 MIN_INLIERS = 24
 # ... and those keypoints span at least this share of the area the photo's keypoints cover.
 MIN_SPREAD = 0.05
+# Scale of the fitted transform (photo work frame over query work frame) a copy can have: the
+# query shows the photo zoomed in at most 4x, or shrunk to an eighth. Copies measured 0.56-3.0;
+# chance fits on dark deep-sky photos collapse to 0.01-0.25.
+MIN_SCALE = 0.25
+MAX_SCALE = 8.0
 # PDQ alone is enough at this distance or closer ...
 PDQ_CLOSE = 16
 # ... and up to the generic PDQ threshold with this many agreeing keypoints (RANSAC inliers).
@@ -53,6 +58,19 @@ VOTERS = 1000
 _ALT_PDQ_CANDIDATES = 1
 # Hamming distance under which two ORB descriptors (256 bits) are a candidate match.
 DESCRIPTOR_MATCH = 64
+# The aligned check: the query warped onto the registered photo by the transform its inliers
+# fit must give, for a view it covers, a PDQ near the registered one. Another photo of the same
+# subject (a second shot of a tower, the other set of toy blocks) agrees on the subject's
+# keypoints (19-25 inliers) but not on the rest of the view: 68-112 bits, where copies with
+# fewer than STRONG_INLIERS inliers gave 0-58 (overlays such as stickers give more, but with
+# many inliers).
+CHECK_SIDE = 256  # the query's small grey copy used for it
+ALIGN_COVER = 0.97  # share of a view the warped query must cover for the view to be compared
+ALIGNED_REJECT = 64  # above this a match resting on fewer than STRONG_INLIERS inliers is refused
+# A query that covers none of the photo's views cannot be compared: counted as this far (a chance
+# fit onto a photo whose keypoints sit in one small blob maps the query onto a corner of it).
+NOT_COVERED = 256
+STRONG_INLIERS = 40
 # View crops registered per photo: label -> (x0, y0, x1, y1) as fractions.
 VIEWS: dict[str, tuple[float, float, float, float]] = {
     "full": (0.0, 0.0, 1.0, 1.0),
@@ -70,6 +88,17 @@ VIEWS: dict[str, tuple[float, float, float, float]] = {
 class VerifyResult:
     score: float  # RANSAC inliers of the best similarity transform
     match: bool
+    # PDQ distance between a registered view and the query warped onto the photo by the fitted
+    # transform (None: not measured, see aligned_distance).
+    aligned: int | None = None
+
+
+@dataclass(frozen=True)
+class CheckImage:
+    """A query's small grey copy (longest side at most CHECK_SIDE) for the aligned check."""
+
+    grey: np.ndarray  # (h, w) uint8
+    scale: float  # query work-image coordinates times this are check-image coordinates
 
 
 @dataclass
@@ -79,11 +108,17 @@ class ProtectedSignature:
     pdq: list[tuple[str, str]]  # (label, hex hash)
     keypoints: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.uint16))
     descriptors: np.ndarray = field(default_factory=lambda: np.zeros((0, 32), np.uint8))
+    # Width and height of the frame the keypoints are in (None in signatures made before it
+    # was recorded: the aligned check is then skipped).
+    size: tuple[int, int] | None = None
 
     @property
     def nbytes(self) -> int:
         """Stored size: 32 bytes per PDQ hash, 4 per keypoint, 32 per descriptor."""
-        return 32 * len(self.pdq) + int(self.keypoints.nbytes) + int(self.descriptors.nbytes)
+        frame = 4 if self.size else 0
+        return (
+            32 * len(self.pdq) + int(self.keypoints.nbytes) + int(self.descriptors.nbytes) + frame
+        )
 
     def features_blob(self) -> str:
         """Keypoints and descriptors as one base64 string (for bank entry metadata)."""
@@ -101,16 +136,24 @@ class ProtectedSignature:
         return kps, desc
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"pdq": [[lbl, h] for lbl, h in self.pdq], "features": self.features_blob()}
-        )
+        data: dict[str, object] = {
+            "pdq": [[lbl, h] for lbl, h in self.pdq],
+            "features": self.features_blob(),
+        }
+        if self.size:
+            data["size"] = list(self.size)
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str) -> ProtectedSignature:
         data = json.loads(text)
         kps, desc = cls.parse_features(data["features"])
+        size = data.get("size")
         return cls(
-            pdq=[(str(lbl), str(h)) for lbl, h in data["pdq"]], keypoints=kps, descriptors=desc
+            pdq=[(str(lbl), str(h)) for lbl, h in data["pdq"]],
+            keypoints=kps,
+            descriptors=desc,
+            size=(int(size[0]), int(size[1])) if size else None,
         )
 
 
@@ -126,11 +169,14 @@ class QueryFeatures:
         *,
         mirror: QueryFeatures | None = None,
         regions: list[QueryFeatures] | None = None,
+        check: CheckImage | None = None,
     ) -> None:
-        """`mirror` and `regions` may be given precomputed (features of the flipped query and
-        of its photo-like regions) when the pixels do not travel with the query."""
+        """`mirror`, `regions` and `check` may be given precomputed (features of the flipped
+        query and of its photo-like regions, the small grey copy for the aligned check) when
+        the pixels do not travel with the query."""
         self.hashes = hashes
         self._pixels = pixels
+        self._check = check
         self._features = (
             None if keypoints is None or descriptors is None else (keypoints, descriptors)
         )
@@ -177,6 +223,13 @@ class QueryFeatures:
         return self._regions
 
     @property
+    def check(self) -> CheckImage | None:
+        """The query's small grey copy for the aligned check (None without pixels)."""
+        if self._check is None and self._pixels is not None:
+            self._check = check_image(self._pixels)
+        return self._check
+
+    @property
     def keypoints(self) -> np.ndarray:  # (n, 2) float32, work-image coordinates
         return self._orb()[0]
 
@@ -185,12 +238,18 @@ class QueryFeatures:
         return self._orb()[1]
 
 
-def _work(pixels: np.ndarray, max_side: int) -> np.ndarray:
-    """Grey image, longest side at most `max_side` and at least _MIN_SIDE (small ones upscaled)."""
-    h, w = pixels.shape[:2]
+def _work_factor(h: int, w: int, max_side: int) -> float:
+    """Scale of the work image: longest side at most `max_side`, at least _MIN_SIDE."""
     f = min(1.0, max_side / max(h, w))
     if max(h, w) * f < _MIN_SIDE:
         f = _MIN_SIDE / max(h, w)
+    return f
+
+
+def _work(pixels: np.ndarray, max_side: int) -> np.ndarray:
+    """Grey image, longest side at most `max_side` and at least _MIN_SIDE (small ones upscaled)."""
+    h, w = pixels.shape[:2]
+    f = _work_factor(h, w, max_side)
     grey = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
     if f != 1.0:
         interp = cv2.INTER_AREA if f < 1.0 else cv2.INTER_LINEAR
@@ -199,28 +258,94 @@ def _work(pixels: np.ndarray, max_side: int) -> np.ndarray:
 
 
 _MIN_SIDE = 384
-_ORB = cv2.ORB.create(nfeatures=ORB_FEATURES, fastThreshold=10)
+# FAST corner thresholds: the usual one, and the low one for images that give too few corners
+# at it (dark deep-sky photos, small thumbnails upscaled to _MIN_SIDE: 6-60 keypoints instead
+# of hundreds, too few to verify).
+_FAST = 10
+_FAST_LOW = 2
+_ORB = cv2.ORB.create(nfeatures=ORB_FEATURES, fastThreshold=_FAST)
+_ORB_LOW = cv2.ORB.create(nfeatures=ORB_FEATURES, fastThreshold=_FAST_LOW)
 # Queries may hold the photo in a part of a larger picture: more features, larger work size.
 _QUERY_SIDE = 768
 # Query features: a watermark or text in the query takes many of them; 1000 leave the photo enough.
 _QUERY_FEATURES = 1000
-_ORB_QUERY = cv2.ORB.create(nfeatures=_QUERY_FEATURES, fastThreshold=10)
+_ORB_QUERY = cv2.ORB.create(nfeatures=_QUERY_FEATURES, fastThreshold=_FAST)
+_ORB_QUERY_LOW = cv2.ORB.create(nfeatures=_QUERY_FEATURES, fastThreshold=_FAST_LOW)
+# Fewer keypoints than this at the usual threshold: detect again at the low one.
+_FEW_KEYPOINTS = 300
 
 
 def orb_features(pixels: np.ndarray, *, query: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """ORB keypoints (n, 2) float32 and descriptors (n, 32) uint8 of the work-size grey image.
 
     Keypoint coordinates are in work-image pixels; RANSAC fits a similarity
-    transform, so the two sides' scales need not agree.
+    transform, so the two sides' scales need not agree. Images with fewer than
+    _FEW_KEYPOINTS corners at the usual FAST threshold are detected again at the
+    low one.
     """
-    if query:
-        kps, desc = _ORB_QUERY.detectAndCompute(_work(pixels, _QUERY_SIDE), None)
-    else:
-        kps, desc = _ORB.detectAndCompute(_work(pixels, _WORK_SIDE), None)
+    usual, low = (_ORB_QUERY, _ORB_QUERY_LOW) if query else (_ORB, _ORB_LOW)
+    grey = _work(pixels, _QUERY_SIDE if query else _WORK_SIDE)
+    kps, desc = usual.detectAndCompute(grey, None)
+    if len(kps) < _FEW_KEYPOINTS:
+        kps, desc = low.detectAndCompute(grey, None)
     if desc is None or not kps:
         return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
     order = np.argsort([-k.response for k in kps], kind="stable")  # strongest first
     return np.array([k.pt for k in kps], np.float32)[order], desc[order]
+
+
+def check_image(pixels: np.ndarray) -> CheckImage:
+    """The query's small grey copy, in step with its work image's coordinates."""
+    h, w = pixels.shape[:2]
+    f = _work_factor(h, w, _QUERY_SIDE)
+    c = min(1.0, CHECK_SIDE / (max(h, w) * f))
+    size = (max(1, round(w * f * c)), max(1, round(h * f * c)))
+    grey = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
+    interp = cv2.INTER_AREA if size[0] < w else cv2.INTER_LINEAR
+    return CheckImage(cv2.resize(grey, size, interpolation=interp), c)
+
+
+def aligned_distance(
+    check: CheckImage | None, signature: ProtectedSignature, src: np.ndarray, dst: np.ndarray
+) -> int | None:
+    """Smallest PDQ distance between a registered view and the query warped onto the photo.
+
+    `src`/`dst`: matched keypoints (query work image, photo). An affine transform
+    (stretches too) is fitted to them and the check image warped into the photo's
+    keypoint frame; each registered view the warped query covers (ALIGN_COVER) is
+    hashed. NOT_COVERED when the warped query covers no view; None when there is
+    nothing to compare with: no check image (features that travelled without it, such
+    as the crawl cache's), a signature without its frame size, or no fit.
+    """
+    if check is None or signature.size is None or len(src) < 3:
+        return None
+    model, _ = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=6.0)
+    if model is None:
+        return None
+    model = np.asarray(model, np.float64).copy()
+    model[:, :2] = model[:, :2] / check.scale
+    w, h = signature.size
+    warped = cv2.warpAffine(check.grey, model, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    cover = cv2.warpAffine(
+        np.full(check.grey.shape, 255, np.uint8), model, (w, h), flags=cv2.INTER_NEAREST
+    )
+    best: int | None = None
+    for label, value in signature.pdq:
+        if label not in VIEWS:
+            continue
+        x0, y0, x1, y1 = VIEWS[label]
+        rows = slice(round(y0 * h), round(y1 * h))
+        cols = slice(round(x0 * w), round(x1 * w))
+        if min(rows.stop - rows.start, cols.stop - cols.start) < 16:
+            continue
+        if float((cover[rows, cols] > 0).mean()) < ALIGN_COVER:
+            continue
+        view = np.ascontiguousarray(np.repeat(warped[rows, cols][:, :, None], 3, axis=2))
+        d = int(
+            hamming_many(hexes_to_array([pdq_from_pixels(view)[0]])[0], hexes_to_array([value]))[0]
+        )
+        best = d if best is None else min(best, d)
+    return NOT_COVERED if best is None else best
 
 
 def compute_signature(pixels: np.ndarray) -> ProtectedSignature:
@@ -245,8 +370,12 @@ def compute_signature(pixels: np.ndarray) -> ProtectedSignature:
         )
         hashes.append((label, pdq_from_pixels(view)[0]))
     kps, desc = orb_features(pixels)
+    f = _work_factor(h, w, _WORK_SIDE)
     return ProtectedSignature(
-        pdq=hashes, keypoints=np.round(kps).astype(np.uint16), descriptors=desc
+        pdq=hashes,
+        keypoints=np.round(kps).astype(np.uint16),
+        descriptors=desc,
+        size=(max(1, round(w * f)), max(1, round(h * f))),
     )
 
 
@@ -272,17 +401,24 @@ def verify(query: QueryFeatures | np.ndarray, signature: ProtectedSignature) -> 
         return VerifyResult(0.0, False)
     src = q.keypoints[[m.queryIdx for m in matches]].astype(np.float32)
     dst = signature.keypoints[[m.trainIdx for m in matches]].astype(np.float32)
-    _model, inliers = cv2.estimateAffinePartial2D(
+    model, inliers = cv2.estimateAffinePartial2D(
         src, dst, method=cv2.RANSAC, ransacReprojThreshold=6.0
     )
-    if inliers is None:
+    if model is None or inliers is None:
+        return VerifyResult(0.0, False)
+    if not MIN_SCALE <= float(np.hypot(model[0, 0], model[1, 0])) <= MAX_SCALE:
+        # A collapsed fit: the matched points all land in one small patch of the photo (a
+        # central blob, a star), so many agree within the tolerance by accident.
         return VerifyResult(0.0, False)
     agreeing = dst[inliers.ravel() == 1]
     count = len(agreeing)
     spread = _spread(agreeing, signature.keypoints)
     # Agreement packed into a small patch (repeated texture, a logo) is discounted.
     score = float(count) * min(1.0, spread / MIN_SPREAD)
-    return VerifyResult(score, count >= MIN_INLIERS and spread >= MIN_SPREAD)
+    aligned = None
+    if PDQ_SUPPORT <= score < STRONG_INLIERS:  # only there can the aligned check change the rule
+        aligned = aligned_distance(q.check, signature, src, dst)
+    return VerifyResult(score, decide(256, score, aligned), aligned)
 
 
 def _spread(points: np.ndarray, reference: np.ndarray) -> float:
@@ -302,17 +438,24 @@ class ProtectedHit:
     region: str  # which registered view gave that distance
     inliers: float  # verification score (0 when not verified)
     match: bool
+    aligned: int | None = None  # the aligned check's PDQ distance, when measured
 
 
-def decide(distance: int, inliers: float) -> bool:
+def decide(distance: int, inliers: float, aligned: int | None = None) -> bool:
     """The rule for a protected match.
 
     A PDQ hit within PDQ_CLOSE; a PDQ hit within PDQ_ONLY_DISTANCE that at least
     PDQ_SUPPORT keypoints confirm, one more per 3 bits of distance (look-alike
     low-texture photos, deep-sky images above all, meet at PDQ distances of 18-30
     with next to no keypoint in common); or a verified geometric match (MIN_INLIERS).
+    Keypoint support under STRONG_INLIERS is refused when the aligned check
+    (`aligned`, see aligned_distance) measured more than ALIGNED_REJECT bits.
     """
-    if distance <= PDQ_CLOSE or inliers >= MIN_INLIERS:
+    if distance <= PDQ_CLOSE:
+        return True
+    if aligned is not None and aligned > ALIGNED_REJECT and inliers < STRONG_INLIERS:
+        return False
+    if inliers >= MIN_INLIERS:
         return True
     # The further the PDQ hit, the more keypoints must confirm it (6 at 17, 11 at 31).
     needed = PDQ_SUPPORT + (distance - PDQ_CLOSE - 1) // 3
@@ -437,19 +580,23 @@ class ProtectedIndex:
         hits: list[ProtectedHit] = []
         if ranked and ranked[0][1][0] <= PDQ_ONLY_DISTANCE:
             photo, (dist, label) = ranked[0]
-            inliers = verify(q, self.signatures[photo]).score
-            hits.append(ProtectedHit(photo, dist, label, inliers, decide(dist, inliers)))
+            hits.append(self._hit(q, photo, dist, label))
             if hits[0].match:
                 return hits
-        for photo in self.voted(q, votes=_VOTES):
+        # The most voted photos are always verified, then the PDQ-closest up to `limit`:
+        # look-alike photos (deep-sky images) crowd the PDQ candidates within 80 bits.
+        voted = self.voted(q, votes=_VOTES)
+        for photo in voted:
             cands.setdefault(photo, (256, ""))
         ranked = sorted(cands.items(), key=lambda kv: kv[1][0])
+        order = list(dict.fromkeys(voted + [photo for photo, _ in ranked]))
+        order = order[: max(limit, len(voted))]
         done = {h.photo for h in hits}
-        for photo, (dist, label) in ranked[:limit]:
+        for photo in order:
+            dist, label = cands[photo]
             if photo in done:
                 continue
-            inliers = verify(q, self.signatures[photo]).score
-            hits.append(ProtectedHit(photo, dist, label, inliers, decide(dist, inliers)))
+            hits.append(self._hit(q, photo, dist, label))
         # A flipped re-post, or a photo inside a larger picture: the alternative query's
         # own votes and the candidates so far are verified with its features.
         mirror = q.mirrored()
@@ -464,6 +611,11 @@ class ProtectedIndex:
             hits[0] = self._unverifiable(q, hits[0])
         hits.sort(key=lambda h: (-h.match, -hit_score(h)))
         return hits
+
+    def _hit(self, q: QueryFeatures, photo: str, dist: int, label: str) -> ProtectedHit:
+        v = verify(q, self.signatures[photo])
+        match = decide(dist, v.score, v.aligned)
+        return ProtectedHit(photo, dist, label, v.score, match, v.aligned)
 
     def _unverifiable(self, q: QueryFeatures, hit: ProtectedHit) -> ProtectedHit:
         """A PDQ hit from a mirrored or region view, when that view's features are not at hand
@@ -488,14 +640,13 @@ class ProtectedIndex:
         closest = [h.photo for h in sorted(hits, key=lambda h: h.distance)[:_ALT_PDQ_CANDIDATES]]
         for photo in dict.fromkeys(self.voted(alt, votes=1) + closest):
             old = scored.get(photo)
-            inliers = verify(alt, self.signatures[photo]).score
             if old is None:
                 dist, label = cands.get(photo, (256, ""))
-                scored[photo] = ProtectedHit(photo, dist, label, inliers, decide(dist, inliers))
-            elif inliers > old.inliers:
-                scored[photo] = ProtectedHit(
-                    photo, old.distance, old.region, inliers, decide(old.distance, inliers)
-                )
+                scored[photo] = self._hit(alt, photo, dist, label)
+                continue
+            hit = self._hit(alt, photo, old.distance, old.region)
+            if hit.inliers > old.inliers:
+                scored[photo] = hit
         return list(scored.values())
 
 
