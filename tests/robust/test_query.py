@@ -13,6 +13,7 @@ from childguard.robust.query import (
     content_box,
     deskew,
     framed_box,
+    padding_box,
     photo_regions,
     query_hashes,
 )
@@ -64,7 +65,7 @@ def test_borders_are_trimmed(photos: list[np.ndarray], blurred: bool) -> None:
     assert pdq_from_pixels(padded)[0] != pdq_from_pixels(photos[2])[0]
     d, variant = _best(padded, photos[2])
     assert d <= DEFAULT_THRESHOLD, (d, variant)
-    assert variant in ("trimmed", "framed")
+    assert variant in ("trimmed", "unpadded", "framed")
 
 
 def test_content_box_of_letterbox(photos: list[np.ndarray]) -> None:
@@ -180,3 +181,52 @@ def test_every_collage_cell_is_a_region(make_photo: Callable[[int], np.ndarray])
     for cell in cells:
         d, variant = _best(canvas, cell)
         assert d <= DEFAULT_THRESHOLD and variant.startswith("region"), (d, variant)
+
+
+def _star_field(seed: int, side: int = 400) -> np.ndarray:
+    """A synthetic deep-sky picture: dark noisy sky, a faint nebula, a few bright stars."""
+    rng = np.random.default_rng(seed)
+    sky = rng.normal(12, 3, (side, side)).clip(4, 255)
+    yy, xx = np.mgrid[:side, :side]
+    cx, cy = rng.uniform(0.3, 0.7, 2) * side
+    sky += 120 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * (side / 5) ** 2))
+    for x, y in rng.integers(10, side - 10, (40, 2)):
+        sky[y - 1 : y + 2, x - 1 : x + 2] = 255
+    grey = sky.clip(0, 255).astype(np.uint8)
+    return np.ascontiguousarray(np.stack([grey, grey, (grey * 0.8).astype(np.uint8)], axis=2))
+
+
+@pytest.mark.parametrize("colour", [(0, 0, 0), (230, 180, 40)])
+def test_dark_photo_on_solid_padding_is_unpadded(colour: tuple[int, int, int]) -> None:
+    photo = _star_field(3)
+    h, w = photo.shape[:2]
+    canvas = np.empty((h + 80, w + 80, 3), np.uint8)
+    canvas[:] = colour
+    canvas[40 : 40 + h, 40 : 40 + w] = photo
+    box = padding_box(canvas)
+    assert (box.x0, box.y0, box.x1, box.y1) == (40, 40, 40 + w, 40 + h), box
+    d, _ = _best(canvas, photo)
+    assert d <= 8, d
+
+
+def test_padding_box_leaves_an_unpadded_photo_whole(photos: list[np.ndarray]) -> None:
+    h, w = photos[0].shape[:2]
+    box = padding_box(photos[0])
+    assert (box.x1 - box.x0, box.y1 - box.y0) == (w, h), box
+
+
+def test_dark_photo_on_a_white_page_is_one_region() -> None:
+    """A dark photo's own uniform rows and columns must not split it: gutters are page-coloured."""
+    photo = _star_field(5, 300)
+    photo[:, :40] = 6  # a band of flat dark sky, uniform down the photo
+    page = np.full((640, 500, 3), 255, np.uint8)
+    page[:50] = (40, 90, 60)
+    page[80:380, 30:330] = photo
+    for y in range(400, 620, 20):
+        page[y : y + 7, 30:300:3] = 30
+    regions = photo_regions(page)
+    assert regions, "no region found"
+    r = regions[0]
+    assert max(abs(r.x0 - 30), abs(r.y0 - 80), abs(r.x1 - 330), abs(r.y1 - 380)) <= 4, r
+    d, variant = _best(page, photo)
+    assert d <= DEFAULT_THRESHOLD, (d, variant)

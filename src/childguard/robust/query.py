@@ -3,7 +3,8 @@
 Known-abuse banks hold only outside hash lists, so all the help has to come from
 the query: the original hash, its dihedral variants (rotations by 90 degrees and
 flips, free with pdqhash), the photo with borders/letterboxing/blurred padding
-trimmed, and the photo-like regions found inside a screenshot or a collage.
+trimmed, the photo with solid padding removed exactly, and the photo-like regions
+found inside a screenshot or a collage.
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ _CLIP = 8.0
 _PAIRED = 0.3
 # A side with no partner at the mirrored position counts only from this strength.
 _LONE = 1.5
+# Solid padding: a line whose pixels (this share of them) all lie within this many levels
+# (each channel) of the corner colour. Padding is one exact colour; a dark sky is not.
+_SOLID_TOL = 3
+_SOLID_SHARE = 0.995
+# A separator (gutter) line's mean grey lies within this of the page colour (the median of
+# the picture's outer border): a dark photo's own uniform rows do not split it.
+_PAGE_TOL = 12.0
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,30 @@ def content_box(pixels: np.ndarray) -> Box:
         return Box(0, 0, w, h)
     box = Box(x0, y0, x1, y1).scaled(1 / f)
     return Box(max(0, box.x0), max(0, box.y0), min(w, box.x1), min(h, box.y1))
+
+
+def padding_box(pixels: np.ndarray) -> Box:
+    """The box left after removing solid padding: bands of the corner colour at each edge.
+
+    Works at full resolution and needs one exact colour (within _SOLID_TOL, for JPEG), so
+    it stops at the photo's first row even when the photo is as dark as a black pad,
+    where the detail-based `content_box` cuts deep into a dark sky. The whole image when
+    the corners do not share one colour.
+    """
+    h, w = pixels.shape[:2]
+    px = pixels.astype(np.int16)
+    corners = np.stack([px[0, 0], px[0, -1], px[-1, 0], px[-1, -1]])
+    colour = np.median(corners, axis=0)
+    if np.abs(corners - colour).max() > _SOLID_TOL:
+        return Box(0, 0, w, h)
+    near = np.abs(px - colour).max(axis=2) <= _SOLID_TOL
+    solid_rows = near.mean(axis=1) >= _SOLID_SHARE
+    solid_cols = near.mean(axis=0) >= _SOLID_SHARE
+    y0, y1 = _run(solid_rows), h - _run(solid_rows[::-1])
+    x0, x1 = _run(solid_cols), w - _run(solid_cols[::-1])
+    if y1 - y0 < 16 or x1 - x0 < 16:
+        return Box(0, 0, w, h)
+    return Box(x0, y0, x1, y1)
 
 
 def framed_box(pixels: np.ndarray) -> Box:
@@ -242,25 +274,33 @@ def _segments(flat_line: np.ndarray, min_gap: int) -> list[tuple[int, int]]:
     return out
 
 
-def _uniform(grey: np.ndarray, axis: int) -> np.ndarray:
-    """Per row (axis=1) or column (axis=0): is the line one uniform colour (a gutter)?
+def _uniform(grey: np.ndarray, axis: int, page: float) -> np.ndarray:
+    """Per row (axis=1) or column (axis=0): is the line a gutter of the page colour?
 
-    Uniform means the grey values barely vary along the line: page background and
-    gutters qualify; a row through a photo's sky does not, because the sky and
-    the page beside it differ.
+    A gutter's grey values barely vary along the line and lie near the `page`
+    colour: page background and gutters qualify; a row through a photo's sky does
+    not, because the sky and the page beside it differ; nor does a column through
+    a dark photo alone (after the rows split it off), being far from a light page.
     """
     if grey.shape[axis] == 0:
         return np.ones(grey.shape[1 - axis], bool)
-    return np.asarray(grey.std(axis=axis) < _UNIFORM_STD)
+    flat = grey.std(axis=axis) < _UNIFORM_STD
+    return np.asarray(flat & (np.abs(grey.mean(axis=axis) - page) <= _PAGE_TOL))
 
 
-def _xy_cut(grey: np.ndarray, box: Box, depth: int, leaves: list[Box]) -> None:
+def _page_colour(grey: np.ndarray) -> float:
+    """The page (background) grey: the median of the picture's outermost rows and columns."""
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    return float(np.median(border))
+
+
+def _xy_cut(grey: np.ndarray, box: Box, depth: int, leaves: list[Box], page: float) -> None:
     sub = grey[box.y0 : box.y1, box.x0 : box.x1]
     if depth == 0 or sub.size == 0:
         leaves.append(box)
         return
-    rows = _segments(_uniform(sub, 1), 2)
-    cols = _segments(_uniform(sub, 0), 2)
+    rows = _segments(_uniform(sub, 1, page), 2)
+    cols = _segments(_uniform(sub, 0, page), 2)
     if len(rows) <= 1 and len(cols) <= 1:
         r = rows[0] if rows else (0, sub.shape[0])
         c = cols[0] if cols else (0, sub.shape[1])
@@ -271,21 +311,21 @@ def _xy_cut(grey: np.ndarray, box: Box, depth: int, leaves: list[Box]) -> None:
     else:
         parts = [Box(box.x0 + a, box.y0, box.x0 + b, box.y1) for a, b in cols]
     for part in parts:
-        _xy_cut(grey, part, depth - 1, leaves)
+        _xy_cut(grey, part, depth - 1, leaves, page)
 
 
 def photo_regions(pixels: np.ndarray) -> list[Box]:
     """Photo-like rectangles inside a larger picture (screenshot, collage), largest first.
 
-    Recursive XY-cut: rows and columns of one uniform colour (page background,
-    gutters) split the picture; leaves that are large, not too elongated (text
-    lines are) and carry some detail are regions.
+    Recursive XY-cut: rows and columns of one uniform colour close to the page
+    colour (page background, gutters) split the picture; leaves that are large,
+    not too elongated (text lines are) and carry some detail are regions.
     """
     h, w = pixels.shape[:2]
     grey, f = _grey_small(pixels)
     detailed = _detail_map(grey) > _DETAIL
     leaves: list[Box] = []
-    _xy_cut(grey, Box(0, 0, grey.shape[1], grey.shape[0]), 5, leaves)
+    _xy_cut(grey, Box(0, 0, grey.shape[1], grey.shape[0]), 5, leaves, _page_colour(grey))
     total = grey.shape[0] * grey.shape[1]
     boxes: list[Box] = []
     for leaf in leaves:
@@ -367,7 +407,8 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
 
     Variants: `original` and, when its quality is at least MIN_QUALITY, the 7 other
     dihedral views (`rot90`, ... as in DIHEDRAL_NAMES); `trimmed` (flat or blurred
-    bands removed at the edges);
+    bands removed at the edges); `unpadded` (solid padding of one exact colour
+    removed, see `padding_box`);
     `framed` (inside the straight steps a pasted photo leaves); `deskewed` (a
     tilted photo on a flat background turned upright); `region<i>` (photo-like
     rectangles in a screenshot or collage, by XY-cut); `quad<i>` (the 2x2 grid
@@ -406,6 +447,9 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
     trimmed = _crop(pixels, box) if _changed(box, w, h) else pixels
     if trimmed is not pixels:
         add(trimmed, "trimmed")
+    unpadded = padding_box(pixels)
+    if unpadded != Box(0, 0, w, h) and unpadded != box:
+        add(_crop(pixels, unpadded), "unpadded")
     frame = framed_box(pixels)
     if _changed(frame, w, h) and frame != box:
         add(_crop(pixels, frame), "framed")
