@@ -23,7 +23,13 @@ import faiss
 import numpy as np
 
 from childguard.robust.query import QueryHash, photo_regions, query_hashes
-from childguard.signals.pdq import MIN_QUALITY, hamming_many, hexes_to_array, pdq_from_pixels
+from childguard.signals.pdq import (
+    MIN_QUALITY,
+    PdqSignal,
+    hamming_many,
+    hexes_to_array,
+    pdq_from_pixels,
+)
 
 ORB_FEATURES = 300
 _WORK_SIDE = 512
@@ -82,6 +88,12 @@ VIEWS: dict[str, tuple[float, float, float, float]] = {
     "bl85": (0.0, 0.15, 0.85, 1.0),
     "br85": (0.15, 0.15, 1.0, 1.0),
 }
+
+
+def view_slices(label: str, w: int, h: int) -> tuple[slice, slice]:
+    """Rows and columns of the registered view `label` (see VIEWS) in a w x h frame."""
+    x0, y0, x1, y1 = VIEWS[label]
+    return slice(round(y0 * h), round(y1 * h)), slice(round(x0 * w), round(x1 * w))
 
 
 @dataclass
@@ -333,17 +345,13 @@ def aligned_distance(
     for label, value in signature.pdq:
         if label not in VIEWS:
             continue
-        x0, y0, x1, y1 = VIEWS[label]
-        rows = slice(round(y0 * h), round(y1 * h))
-        cols = slice(round(x0 * w), round(x1 * w))
+        rows, cols = view_slices(label, w, h)
         if min(rows.stop - rows.start, cols.stop - cols.start) < 16:
             continue
         if float((cover[rows, cols] > 0).mean()) < ALIGN_COVER:
             continue
         view = np.ascontiguousarray(np.repeat(warped[rows, cols][:, :, None], 3, axis=2))
-        d = int(
-            hamming_many(hexes_to_array([pdq_from_pixels(view)[0]])[0], hexes_to_array([value]))[0]
-        )
+        d = PdqSignal.distance(pdq_from_pixels(view)[0], value)
         best = d if best is None else min(best, d)
     return NOT_COVERED if best is None else best
 
@@ -364,10 +372,9 @@ def compute_signature(pixels: np.ndarray) -> ProtectedSignature:
         h, w = max(1, round(h * f)), max(1, round(w * f))
         pixels = cv2.resize(pixels, (w, h), interpolation=cv2.INTER_AREA)
     hashes: list[tuple[str, str]] = []
-    for label, (x0, y0, x1, y1) in VIEWS.items():
-        view = np.ascontiguousarray(
-            pixels[round(y0 * h) : round(y1 * h), round(x0 * w) : round(x1 * w)]
-        )
+    for label in VIEWS:
+        rows, cols = view_slices(label, w, h)
+        view = np.ascontiguousarray(pixels[rows, cols])
         hashes.append((label, pdq_from_pixels(view)[0]))
     kps, desc = orb_features(pixels)
     f = _work_factor(h, w, _WORK_SIDE)
