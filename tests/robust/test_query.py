@@ -9,7 +9,9 @@ import pytest
 from PIL import Image, ImageFilter
 
 from childguard.robust.query import (
+    Box,
     QueryHash,
+    centred_guesses,
     content_box,
     deskew,
     framed_box,
@@ -65,7 +67,7 @@ def test_borders_are_trimmed(photos: list[np.ndarray], blurred: bool) -> None:
     assert pdq_from_pixels(padded)[0] != pdq_from_pixels(photos[2])[0]
     d, variant = _best(padded, photos[2])
     assert d <= DEFAULT_THRESHOLD, (d, variant)
-    assert variant in ("trimmed", "unpadded", "framed")
+    assert variant in ("trimmed", "unpadded", "framed") or variant.startswith("centred")
 
 
 def test_content_box_of_letterbox(photos: list[np.ndarray]) -> None:
@@ -207,6 +209,49 @@ def test_dark_photo_on_solid_padding_is_unpadded(colour: tuple[int, int, int]) -
     assert (box.x0, box.y0, box.x1, box.y1) == (40, 40, 40 + w, 40 + h), box
     d, _ = _best(canvas, photo)
     assert d <= 8, d
+
+
+def _black_edged_star_field() -> np.ndarray:
+    """A star field whose own left, right and top edges are pure black, as deep-sky photos are."""
+    photo = _star_field(7)
+    photo[:30] = 0
+    photo[:, :50] = 0
+    photo[:, -20:] = 0
+    return photo
+
+
+@pytest.mark.parametrize("blurred", [False, True])
+def test_centred_pad_running_into_a_black_edged_photo_is_guessed(blurred: bool) -> None:
+    """The pad's colour runs on into the photo by a different amount on three sides; the
+    narrowest band (the bottom, where the photo reaches its frame) gives the pad."""
+    photo = _black_edged_star_field()
+    h, w = photo.shape[:2]
+    size = (w + 80, h + 80)
+    if blurred:
+        canvas = np.array(
+            Image.fromarray(photo).resize(size).filter(ImageFilter.GaussianBlur(size[0] / 30))
+        )
+    else:
+        canvas = np.zeros((size[1], size[0], 3), np.uint8)
+    canvas[40 : 40 + h, 40 : 40 + w] = photo
+    truth = Box(40, 40, 40 + w, 40 + h)
+    solid = padding_box(canvas)
+    if not blurred:  # the exact solid trim runs past the pad on three sides
+        assert (solid.x0, solid.y0) == (90, 70) and solid.x1 == 40 + w - 20, solid
+    guesses = centred_guesses(canvas)
+    assert any(
+        max(abs(g.x0 - truth.x0), abs(g.y0 - truth.y0), abs(g.x1 - truth.x1), abs(g.y1 - truth.y1))
+        <= 1
+        for g in guesses
+    ), guesses
+    assert pdq_from_pixels(canvas)[0] != pdq_from_pixels(photo)[0]
+    d, variant = _best(canvas, photo)
+    assert d <= DEFAULT_THRESHOLD, (d, variant)
+
+
+def test_no_centred_guesses_for_a_photo_with_detail_to_its_edges(photos: list[np.ndarray]) -> None:
+    for photo in photos[:3]:
+        assert centred_guesses(photo) == []
 
 
 def test_padding_box_leaves_an_unpadded_photo_whole(photos: list[np.ndarray]) -> None:

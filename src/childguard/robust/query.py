@@ -54,6 +54,11 @@ _SOLID_SHARE = 0.995
 # A separator (gutter) line's mean grey lies within this of the page colour (the median of
 # the picture's outer border): a dark photo's own uniform rows do not split it.
 _PAGE_TOL = 12.0
+# A pixel is sharp (a star, noise, a pasted photo's first line) when its 3x3 Laplacian
+# exceeds this; blurred and solid pads have none.
+_SHARP = 8.0
+# Centred un-padding guesses trim at most this share of each side.
+_MAX_GUESS = 0.25
 
 
 @dataclass(frozen=True)
@@ -128,19 +133,79 @@ def padding_box(pixels: np.ndarray) -> Box:
     the corners do not share one colour.
     """
     h, w = pixels.shape[:2]
+    bands = _solid_bands(pixels)
+    if bands is None:
+        return Box(0, 0, w, h)
+    left, right, top, bottom = bands
+    box = Box(left, top, w - right, h - bottom)
+    if box.y1 - box.y0 < 16 or box.x1 - box.x0 < 16:
+        return Box(0, 0, w, h)
+    return box
+
+
+def _solid_bands(pixels: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Widths (left, right, top, bottom) of the bands of the corner colour; None without one."""
     px = pixels.astype(np.int16)
     corners = np.stack([px[0, 0], px[0, -1], px[-1, 0], px[-1, -1]])
     colour = np.median(corners, axis=0)
     if np.abs(corners - colour).max() > _SOLID_TOL:
-        return Box(0, 0, w, h)
+        return None
     near = np.abs(px - colour).max(axis=2) <= _SOLID_TOL
     solid_rows = near.mean(axis=1) >= _SOLID_SHARE
     solid_cols = near.mean(axis=0) >= _SOLID_SHARE
-    y0, y1 = _run(solid_rows), h - _run(solid_rows[::-1])
-    x0, x1 = _run(solid_cols), w - _run(solid_cols[::-1])
-    if y1 - y0 < 16 or x1 - x0 < 16:
-        return Box(0, 0, w, h)
-    return Box(x0, y0, x1, y1)
+    return (
+        _run(solid_cols),
+        _run(solid_cols[::-1]),
+        _run(solid_rows),
+        _run(solid_rows[::-1]),
+    )
+
+
+def _sharp_bands(pixels: np.ndarray) -> tuple[int, int, int, int]:
+    """Widths (left, right, top, bottom) of the edge bands holding no sharp pixel at all.
+
+    Sharp: |3x3 Laplacian| of the grey image above _SHARP. A solid pad and a blurred
+    pad hold none, while stars, noise and the step where a pasted photo begins do; the
+    step also marks the pad's last line, hence the +1. Unlike `content_box` a single
+    sharp pixel ends a band, so the sparse stars of a deep-sky photo count.
+    """
+    grey = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    sharp = np.abs(cv2.Laplacian(grey, cv2.CV_32F, ksize=1)) > _SHARP
+    cols = np.asarray(~sharp.any(axis=0))
+    rows = np.asarray(~sharp.any(axis=1))
+    left, right, top, bottom = (_run(cols), _run(cols[::-1]), _run(rows), _run(rows[::-1]))
+    return (left and left + 1, right and right + 1, top and top + 1, bottom and bottom + 1)
+
+
+def centred_guesses(pixels: np.ndarray) -> list[Box]:
+    """Where a photo padded in its own edge colour may sit, assuming it was centred.
+
+    A deep-sky photo's own edges are as black as a black pad, and a blurred pad of a
+    dark photo is dark too: the pad's bands (solid colour, or no sharp pixel) run on
+    into the photo, by different amounts on each side. A centred pad is the same on
+    every side (in pixels or in share of the side), so it is at most the narrowest
+    band; it is exactly that when the photo reaches its frame on that side. Guesses,
+    for both kinds of band: trim every side by the narrowest band, in pixels and in
+    share of the side, and by the second narrowest share (the narrowest may be a
+    bright object's blur reaching into the pad). Trims beyond _MAX_GUESS of a side are
+    left out; so are guesses that trim nothing.
+    """
+    h, w = pixels.shape[:2]
+    out: list[Box] = []
+    for bands in (_solid_bands(pixels), _sharp_bands(pixels)):
+        if bands is None:
+            continue
+        left, right, top, bottom = bands
+        shares = sorted((left / w, right / w, top / h, bottom / h))
+        px = min(bands)
+        for share_x, share_y in ((px / w, px / h), (shares[0], shares[0]), (shares[1], shares[1])):
+            if share_x > _MAX_GUESS or share_y > _MAX_GUESS:
+                continue
+            dx, dy = round(share_x * w), round(share_y * h)
+            box = Box(dx, dy, w - dx, h - dy)
+            if (dx or dy) and box not in out:
+                out.append(box)
+    return out
 
 
 def framed_box(pixels: np.ndarray) -> Box:
@@ -408,7 +473,8 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
     Variants: `original` and, when its quality is at least MIN_QUALITY, the 7 other
     dihedral views (`rot90`, ... as in DIHEDRAL_NAMES); `trimmed` (flat or blurred
     bands removed at the edges); `unpadded` (solid padding of one exact colour
-    removed, see `padding_box`);
+    removed, see `padding_box`); `centred<i>` (guesses at a centred pad that runs on
+    into the photo's own dark edges, see `centred_guesses`);
     `framed` (inside the straight steps a pasted photo leaves); `deskewed` (a
     tilted photo on a flat background turned upright); `region<i>` (photo-like
     rectangles in a screenshot or collage, by XY-cut); `quad<i>` (the 2x2 grid
@@ -450,6 +516,9 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
     unpadded = padding_box(pixels)
     if unpadded != Box(0, 0, w, h) and unpadded != box:
         add(_crop(pixels, unpadded), "unpadded")
+    for i, guess in enumerate(centred_guesses(pixels)):
+        if guess not in (box, unpadded):
+            add(_crop(pixels, guess), f"centred{i}")
     frame = framed_box(pixels)
     if _changed(frame, w, h) and frame != box:
         add(_crop(pixels, frame), "framed")
