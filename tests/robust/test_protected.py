@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from childguard.media import load_image
+from childguard.robust import protected
 from childguard.robust.protected import (
     ALIGNED_REJECT,
     CHECK_SIDE,
@@ -25,6 +26,7 @@ from childguard.robust.protected import (
     check_image,
     compute_signature,
     decide,
+    orb_features,
     query_features,
     verify,
 )
@@ -211,3 +213,60 @@ def test_compact_query_features_carry_the_check_image(real_pixels: list[np.ndarr
     mirror = features.mirrored()
     assert mirror is not None and mirror.check is not None
     assert np.array_equal(mirror.check.grey, features.check.grey[:, ::-1])
+
+
+def _star_sky(seed: int, side: int = 600) -> np.ndarray:
+    """A dark sky with 400 faint to bright stars: corners only at the usual-to-low FAST levels."""
+    rng = np.random.default_rng(seed)
+    sky = rng.normal(10, 2, (side, side))
+    star = np.array([[0.3, 0.6, 0.3], [0.6, 1.0, 0.6], [0.3, 0.6, 0.3]])
+    for x, y in rng.integers(5, side - 5, (400, 2)):
+        sky[y - 1 : y + 2, x - 1 : x + 2] += rng.uniform(15, 120) * star
+    grey = sky.clip(0, 255).astype(np.uint8)
+    return np.ascontiguousarray(np.stack([grey, grey, grey], axis=2))
+
+
+def _watermarked_repost(photo: np.ndarray) -> np.ndarray:
+    """Cropped, shrunk, and a line of white outlined text across it (the repost chain's look)."""
+    img = Image.fromarray(photo[30:, 20:]).resize((348, 342))
+    ImageDraw.Draw(img).text(
+        (5, 250),
+        "@user1234 repost @user",
+        font=ImageFont.load_default(size=30),
+        fill=(255, 255, 255),
+        stroke_width=1,
+        stroke_fill=(0, 0, 0),
+    )
+    return np.asarray(img)
+
+
+def test_query_keypoints_are_topped_up_where_a_watermark_took_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    photo = _star_sky(1)
+    signature = compute_signature(photo)
+    query = _watermarked_repost(photo)
+    assert verify(query_features(query), signature).match
+    # Without the top-up (one cell: the text's corners fill its quota) the stars are lost.
+    monkeypatch.setattr(protected, "_TOPUP_CELLS", 1)
+    assert not verify(query_features(query), signature).match
+
+
+def test_top_up_only_adds_low_threshold_corners_to_thin_cells() -> None:
+    query = _watermarked_repost(_star_sky(2))
+    points, desc = orb_features(query, query=True)
+    # The plain reference: the usual detection alone, strongest first.
+    grey = protected._work(query, protected._QUERY_SIDE)
+    kps, usual_desc = protected._ORB_QUERY.detectAndCompute(grey, None)
+    n = len(kps)
+    assert n >= protected._FEW_KEYPOINTS and len(points) > n
+    order = np.argsort([-k.response for k in kps], kind="stable")
+    assert np.array_equal(points[:n], np.array([k.pt for k in kps], np.float32)[order])
+    assert np.array_equal(desc[:n], usual_desc[order])
+    h, w = grey.shape
+    cells = protected._TOPUP_CELLS**2
+    quota = protected._QUERY_FEATURES // cells
+    usual = np.bincount(protected._grid_cells(points[:n], w, h), minlength=cells)
+    added = np.bincount(protected._grid_cells(points[n:], w, h), minlength=cells)
+    assert (added[usual >= quota] == 0).all()
+    assert (usual + added <= np.maximum(usual, quota)).all()
