@@ -183,10 +183,12 @@ class QueryFeatures:
         mirror: QueryFeatures | None = None,
         regions: list[QueryFeatures] | None = None,
         check: CheckImage | None = None,
+        top_up: bool = True,
     ) -> None:
         """`mirror`, `regions` and `check` may be given precomputed (features of the flipped
         query and of its photo-like regions, the small grey copy for the aligned check) when
-        the pixels do not travel with the query."""
+        the pixels do not travel with the query. `top_up`: see `orb_features`."""
+        self._top_up = top_up
         self.hashes = hashes
         self._pixels = pixels
         self._check = check
@@ -201,7 +203,7 @@ class QueryFeatures:
             if self._pixels is None:
                 self._features = (np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
             else:
-                self._features = orb_features(self._pixels, query=True)
+                self._features = orb_features(self._pixels, query=True, top_up=self._top_up)
         return self._features
 
     def mirrored(self) -> QueryFeatures | None:
@@ -213,7 +215,9 @@ class QueryFeatures:
         if self._mirror is None and self._pixels is None:
             return None
         if self._mirror is None and self._pixels is not None:
-            self._mirror = QueryFeatures([], pixels=np.ascontiguousarray(self._pixels[:, ::-1]))
+            self._mirror = QueryFeatures(
+                [], pixels=np.ascontiguousarray(self._pixels[:, ::-1]), top_up=False
+            )
         return self._mirror
 
     def regions(self) -> list[QueryFeatures]:
@@ -229,7 +233,9 @@ class QueryFeatures:
             return []
         px = self._pixels
         self._regions = [
-            QueryFeatures([], pixels=np.ascontiguousarray(px[b.y0 : b.y1, b.x0 : b.x1]))
+            QueryFeatures(
+                [], pixels=np.ascontiguousarray(px[b.y0 : b.y1, b.x0 : b.x1]), top_up=False
+            )
             for b in photo_regions(px)[:MAX_REGION_QUERIES]
             if min(b.x1 - b.x0, b.y1 - b.y0) >= 32
         ]
@@ -294,18 +300,22 @@ _TOPUP_CELLS = 8
 _ORB_TOPUP = cv2.ORB.create(nfeatures=2 * _QUERY_FEATURES, fastThreshold=_FAST_LOW)
 
 
-def orb_features(pixels: np.ndarray, *, query: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def orb_features(
+    pixels: np.ndarray, *, query: bool = False, top_up: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """ORB keypoints (n, 2) float32 and descriptors (n, 32) uint8 of the work-size grey image.
 
     Keypoint coordinates are in work-image pixels; RANSAC fits a similarity
     transform, so the two sides' scales need not agree. Images with fewer than
     _FEW_KEYPOINTS corners at the usual FAST threshold are detected again at the
     low one. Strongest first; a query's top-up keypoints (see `_top_up`) come last.
+    The fallback queries (the mirror, the regions of a screenshot) go without the top-up:
+    its second detection costs 6-9 ms each, and those passes already frame the photo.
     """
     usual, low = (_ORB_QUERY, _ORB_QUERY_LOW) if query else (_ORB, _ORB_LOW)
     grey = _work(pixels, _QUERY_SIDE if query else _WORK_SIDE)
     kps, desc = usual.detectAndCompute(grey, None)
-    topped = query and len(kps) >= _FEW_KEYPOINTS
+    topped = query and top_up and len(kps) >= _FEW_KEYPOINTS
     if len(kps) < _FEW_KEYPOINTS:
         kps, desc = low.detectAndCompute(grey, None)
     points, desc = _strongest_first(kps, desc)
