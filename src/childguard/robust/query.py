@@ -133,7 +133,10 @@ def padding_box(pixels: np.ndarray) -> Box:
     the corners do not share one colour.
     """
     h, w = pixels.shape[:2]
-    bands = _solid_bands(pixels)
+    return _inside_padding(_solid_bands(pixels), w, h)
+
+
+def _inside_padding(bands: tuple[int, int, int, int] | None, w: int, h: int) -> Box:
     if bands is None:
         return Box(0, 0, w, h)
     left, right, top, bottom = bands
@@ -190,9 +193,14 @@ def centred_guesses(pixels: np.ndarray) -> list[Box]:
     bright object's blur reaching into the pad). Trims beyond _MAX_GUESS of a side are
     left out; so are guesses that trim nothing.
     """
+    return _centred(pixels, _solid_bands(pixels))
+
+
+def _centred(pixels: np.ndarray, solid: tuple[int, int, int, int] | None) -> list[Box]:
+    """`centred_guesses`, given the solid bands already measured (`_solid_bands`)."""
     h, w = pixels.shape[:2]
     out: list[Box] = []
-    for bands in (_solid_bands(pixels), _sharp_bands(pixels)):
+    for bands in (solid, _sharp_bands(pixels)):
         if bands is None:
             continue
         left, right, top, bottom = bands
@@ -513,10 +521,11 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
     trimmed = _crop(pixels, box) if _changed(box, w, h) else pixels
     if trimmed is not pixels:
         add(trimmed, "trimmed")
-    unpadded = padding_box(pixels)
+    solid = _solid_bands(pixels)
+    unpadded = _inside_padding(solid, w, h)
     if unpadded != Box(0, 0, w, h) and unpadded != box:
         add(_crop(pixels, unpadded), "unpadded")
-    for i, guess in enumerate(centred_guesses(pixels)):
+    for i, guess in enumerate(_centred(pixels, solid)):
         if guess not in (box, unpadded):
             add(_crop(pixels, guess), f"centred{i}")
     frame = framed_box(pixels)
