@@ -1,13 +1,17 @@
-"""The robustness corpus: fetch Debian packages, pick their photos, prepare, dedupe, split.
+"""The robustness corpus: fetch Debian packages and PyPI wheels, pick their photos, prepare,
+dedupe, split.
 
 Everything lands under `.cache/robustness/`: `debs/` (the .deb files as fetched with
-`apt-get download`), `pkgs/` (their contents, `dpkg-deb -x`), `prepared/` (one
-JPEG-95 per photo, longest side at most `MAX_SIDE`) and `manifest.json` (package,
-version, path, sha256 of the source bytes and of the prepared file, licence, group,
-split). On reuse every sha256 is checked again; a mismatch rebuilds that photo.
+`apt-get download`), `pkgs/` (their contents, `dpkg-deb -x`), `wheels/` (the pinned
+scikit-image and scikit-learn wheels as fetched with `pip download`; their sample photos
+are read straight from the zip), `prepared/` (one JPEG-95 per photo, longest side at most
+`MAX_SIDE`) and `manifest.json` (package, version, path, sha256 of the source bytes and of
+the prepared file, licence, group, split). On reuse every sha256 is checked again; a
+mismatch rebuilds that photo.
 
 Groups: `general` (everyday photos and wallpapers) and `astro` (Stellarium deep-sky
-images, which look alike and often have low PDQ quality). Tiles are not built.
+images and the Hubble deep field, which look alike and often have low PDQ quality).
+Tiles are not built.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import json
 import random
 import re
 import subprocess
+import sys
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,6 +48,49 @@ PACKAGES = (
     "stellarium-data",
 )
 _IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp")
+
+# Sample photos inside PyPI wheels: distribution -> (pinned version, {path in the wheel:
+# (group, licence)}). The licences are those the libraries' own docstrings and README give
+# for each image; where they give none, the wheel's licence covers it. Drawings, synthetic
+# test patterns, text scans and tiny images are left out.
+_SKIMAGE = "BSD-3-Clause (scikit-image wheel LICENSE.txt, Files: *)"
+WHEELS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
+    "scikit-image": (
+        "0.26.0",
+        {
+            f"skimage/data/{name}": (group, licence)
+            for name, group, licence in (
+                ("astronaut.png", "general", "public domain (skimage.data.astronaut)"),
+                ("brick.png", "general", "CC0-1.0 (skimage.data.brick)"),
+                ("camera.png", "general", "CC0-1.0 (skimage.data.camera)"),
+                ("cell.png", "general", "CC0-1.0 (skimage.data.cell)"),
+                ("chelsea.png", "general", "CC0-1.0 (skimage.data.chelsea)"),
+                ("clock_motion.png", "general", "public domain (skimage.data.clock)"),
+                ("coffee.png", "general", "CC0-1.0 (skimage.data.coffee)"),
+                ("coins.png", "general", "no known copyright restrictions (skimage.data.coins)"),
+                ("grass.png", "general", "CC0-1.0 (skimage.data.grass)"),
+                ("gravel.png", "general", "CC0-1.0 (skimage.data.gravel)"),
+                ("ihc.png", "general", "no known copyright restrictions (skimage.data.ihc)"),
+                ("moon.png", "general", _SKIMAGE),
+                ("motorcycle_left.png", "general", _SKIMAGE),
+                ("motorcycle_right.png", "general", _SKIMAGE),
+                ("retina.jpg", "general", "CC0-1.0 (skimage.data.retina)"),
+                ("rocket.jpg", "general", "public domain (skimage.data.rocket)"),
+                ("hubble_deep_field.jpg", "astro", "public domain, NASA (skimage.data)"),
+            )
+        },
+    ),
+    "scikit-learn": (
+        "1.9.1",
+        {
+            f"sklearn/datasets/images/{name}": (
+                "general",
+                "CC-BY-2.0 (sklearn/datasets/images/README.txt)",
+            )
+            for name in ("china.jpg", "flower.jpg")
+        },
+    ),
+}
 
 
 @dataclass
@@ -93,6 +142,35 @@ def fetch_packages(cache: Path, packages: tuple[str, ...] = PACKAGES) -> dict[st
     return versions
 
 
+def fetch_wheels(cache: Path) -> dict[str, Path]:
+    """Download each pinned wheel once (no dependencies); return {distribution: wheel path}."""
+    dest = cache / "wheels"
+    dest.mkdir(parents=True, exist_ok=True)
+    wheels: dict[str, Path] = {}
+    for dist, (version, _) in WHEELS.items():
+        pattern = f"{dist.replace('-', '_')}-{version}-*.whl"
+        found = sorted(dest.glob(pattern))
+        if not found:
+            cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+            cmd += ["--only-binary=:all:", "--dest", str(dest), f"{dist}=={version}"]
+            subprocess.run(cmd, check=True, capture_output=True)
+            found = sorted(dest.glob(pattern))
+            if not found:
+                raise RuntimeError(f"pip download {dist}=={version} left no wheel in {dest}")
+        wheels[dist] = found[-1]
+    return wheels
+
+
+def _wheel_sources(wheel: Path, wanted: dict[str, tuple[str, str]]) -> Iterator[Source]:
+    with zipfile.ZipFile(wheel) as archive:
+        missing = sorted(set(wanted) - set(archive.namelist()))
+        if missing:
+            raise RuntimeError(f"{wheel.name} lacks {', '.join(missing)}")
+        for path in sorted(wanted):
+            group, licence = wanted[path]
+            yield Source(group, path, _constant(archive.read(path)), licence)
+
+
 def package_licence(root: Path, pkg: str) -> str:
     """The first `License:` field of the package's Debian copyright file."""
     copyright_file = root / "usr/share/doc" / pkg / "copyright"
@@ -117,14 +195,22 @@ def _plasma(root: Path) -> Iterator[Path]:
             yield max(images, key=lambda p: p.stat().st_size)
 
 
-SourceItem = tuple[str, str, Callable[[], bytes]]  # (group, path, loader)
+@dataclass(frozen=True)
+class Source:
+    """One candidate image: its group, its path in the package, how to read it, and a
+    licence of its own where the package's licence does not say it (wheel samples)."""
+
+    group: str
+    path: str
+    load: Callable[[], bytes]
+    licence: str | None = None
 
 
 def _constant(data: bytes) -> Callable[[], bytes]:
     return lambda: data
 
 
-def _rcc_sources(root: Path) -> Iterator[SourceItem]:
+def _rcc_sources(root: Path) -> Iterator[Source]:
     for bundle in sorted((root / "usr/share/gcompris-qt/rcc").glob("*.rcc")):
         try:
             entries = read_rcc(bundle.read_bytes())
@@ -133,11 +219,13 @@ def _rcc_sources(root: Path) -> Iterator[SourceItem]:
         for entry in entries:
             if entry.path.lower().endswith((".webp", ".jpg", ".jpeg")):
                 rel = f"{bundle.relative_to(root)}!{entry.path}"
-                yield "general", rel, _constant(entry.data)
+                yield Source("general", rel, _constant(entry.data))
 
 
-def iter_sources(cache: Path) -> Iterator[tuple[str, SourceItem]]:
-    """(package, (group, path, loader)) for every candidate image in the corpus packages."""
+def iter_sources(
+    cache: Path, wheels: dict[str, Path] | None = None
+) -> Iterator[tuple[str, Source]]:
+    """(package, source) for every candidate image in the corpus packages and wheels."""
     pkgs = cache / "pkgs"
     globs: dict[str, list[str]] = {
         "scratch": ["usr/share/scratch/Media/Backgrounds/**/*"],
@@ -160,7 +248,10 @@ def iter_sources(cache: Path) -> Iterator[tuple[str, SourceItem]]:
         )
         group = "astro" if pkg == "stellarium-data" else "general"
         for p in paths:
-            yield pkg, (group, str(p.relative_to(root)), p.read_bytes)
+            yield pkg, Source(group, str(p.relative_to(root)), p.read_bytes)
+    for dist, wheel in sorted((wheels or {}).items()):
+        for source in _wheel_sources(wheel, WHEELS[dist][1]):
+            yield dist, source
 
 
 def _accept(img: Image.Image, group: str) -> bool:
@@ -189,6 +280,8 @@ def build_corpus(
 ) -> list[Photo]:
     """Fetch, prepare, dedupe and split; reuse and re-verify an existing manifest."""
     versions = fetch_packages(cache)
+    wheels = fetch_wheels(cache)
+    versions.update({dist: version for dist, (version, _) in WHEELS.items()})
     manifest = cache / "manifest.json"
     known: dict[str, Photo] = {}
     if manifest.exists():
@@ -198,8 +291,9 @@ def build_corpus(
     licences = {pkg: package_licence(cache / "pkgs" / pkg, pkg) for pkg in PACKAGES}
     photos: list[Photo] = []
     rebuilt = 0
-    for pkg, (group, path, loader) in iter_sources(cache):
-        data = loader()
+    for pkg, source in iter_sources(cache, wheels):
+        group, path = source.group, source.path
+        data = source.load()
         digest = sha256(data)
         old = known.get(digest + path)
         if old is not None and old.prepared_sha256:
@@ -220,7 +314,7 @@ def build_corpus(
             package=pkg,
             version=versions[pkg],
             path=path,
-            licence=licences[pkg],
+            licence=source.licence or licences[pkg],
             source_sha256=digest,
         )
         if img is not None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import zipfile
+from pathlib import Path
 
 import numpy as np
-from bench.robustness.corpus import Photo, _dedupe_and_split, prepare_photo
+import pytest
+from bench.robustness.corpus import WHEELS, Photo, _dedupe_and_split, iter_sources, prepare_photo
 from PIL import Image
 
 
@@ -63,3 +66,25 @@ def test_dedupe_and_split() -> None:
     again = [_p(int(p.id[1:]), p.pdq, p.source_sha256, (p.width, p.height)) for p in photos]
     _dedupe_and_split(again, seed=5)
     assert {p.id: p.split for p in again} == by_id
+
+
+def test_wheel_samples_are_read_from_the_zip_with_their_own_licence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheel = tmp_path / "sample-1.0-py3-none-any.whl"
+    photo = _encoded("RGB", (300, 200))
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("pkg/data/cat.png", photo)
+        archive.writestr("pkg/data/drawing.png", b"not wanted")
+    wanted = {"pkg/data/cat.png": ("general", "CC0-1.0 (docstring)")}
+    monkeypatch.setitem(WHEELS, "sample", ("1.0", wanted))
+    (tmp_path / "pkgs").mkdir()
+    found = [(pkg, s) for pkg, s in iter_sources(tmp_path, {"sample": wheel}) if pkg == "sample"]
+    assert [(s.group, s.path, s.licence) for _, s in found] == [
+        ("general", "pkg/data/cat.png", "CC0-1.0 (docstring)")
+    ]
+    assert found[0][1].load() == photo
+
+    monkeypatch.setitem(WHEELS, "sample", ("1.0", {"pkg/data/gone.png": ("general", "x")}))
+    with pytest.raises(RuntimeError, match=r"lacks pkg/data/gone\.png"):
+        list(iter_sources(tmp_path, {"sample": wheel}))
