@@ -8,17 +8,16 @@ and with `features` the ORB features that protected-photo verification needs. It
 plain top-level function so a process pool can run it off the reactor.
 
 `ImageHashes.robust_json()` / `robust_from_json()` carry the views and features
-through the crawl's content cache (`content_hashes.robust`), so a re-crawl that gets
-`304 Not Modified` still matches with them.
+through the crawl's content cache (`content_hashes.robust`; the features in the layout
+of `childguard.robust.features_codec`, mirror, regions and check image included), so a
+re-crawl that gets `304 Not Modified` still matches with them as a fresh fetch would.
 """
 
 from __future__ import annotations
 
-import base64
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from childguard.hashing import hash_bytes
 from childguard.media import DEFAULT_LIMITS, Limits
@@ -69,31 +68,27 @@ class ImageHashes:
             return None
         data: dict[str, Any] = {"queries": [[q.pdq, q.quality, q.variant] for q in self.queries]}
         if self.features is not None:
-            kps = np.ascontiguousarray(self.features.keypoints, dtype="<f4")
-            desc = np.ascontiguousarray(self.features.descriptors, dtype=np.uint8)
-            data["features"] = base64.b64encode(kps.tobytes() + desc.tobytes()).decode("ascii")
+            from childguard.robust.features_codec import features_to_json
+
+            data["features"] = features_to_json(self.features)
         return data
 
 
 def robust_from_json(data: dict[str, Any] | None) -> dict[str, Any]:
     """`queries` and `features` keyword arguments of ImageHashes from `robust_json()` output;
-    empty for None or anything unreadable (the content is then hashed again when needed)."""
+    empty for None or anything unreadable, and without `features` when those are unreadable
+    or in an older layout (the content is then hashed again when needed)."""
     if not data or "queries" not in data:
         return {}
     try:
         queries = tuple(QueryHash(str(h), int(q), str(v)) for h, q, v in data["queries"])
         out: dict[str, Any] = {"queries": queries}
-        blob = data.get("features")
-        if blob is not None:
-            from childguard.robust.protected import QueryFeatures
+        stored = data.get("features")
+        if stored is not None:
+            from childguard.robust.features_codec import FeaturesCodecError, features_from_json
 
-            raw = base64.b64decode(str(blob).encode("ascii"), validate=True)
-            if len(raw) % 40:
-                return {"queries": queries}
-            n = len(raw) // 40
-            kps = np.frombuffer(raw[: 8 * n], dtype="<f4").reshape(n, 2).astype(np.float32)
-            desc = np.frombuffer(raw[8 * n :], dtype=np.uint8).reshape(n, 32).copy()
-            out["features"] = QueryFeatures(list(queries), keypoints=kps, descriptors=desc)
+            with contextlib.suppress(FeaturesCodecError):
+                out["features"] = features_from_json(stored, list(queries))
         return out
     except (ValueError, TypeError):
         return {}
