@@ -99,8 +99,9 @@ def make_bank(kind: str, n: int, rng: np.random.Generator, bases: np.ndarray) ->
     return out
 
 
-def make_queries(kind: str, bank: np.ndarray, q: int, rng: np.random.Generator,
-                 bases: np.ndarray) -> np.ndarray:
+def make_queries(
+    kind: str, bank: np.ndarray, q: int, rng: np.random.Generator, bases: np.ndarray
+) -> np.ndarray:
     """Near copies of content in the bank: what a match query looks like when it matters."""
     if kind == "uniform":
         return flip_bits(bank[rng.integers(0, bank.shape[0], q)], 0, 20, rng)
@@ -303,8 +304,17 @@ def main() -> None:
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         for kind in args.kinds.split(","):
-            cmd = [sys.executable, __file__, "--one", str(size), kind, "--queries",
-                   str(args.queries), "--single", str(args.single)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--one",
+                str(size),
+                kind,
+                "--queries",
+                str(args.queries),
+                "--single",
+                str(args.single),
+            ]
             out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
             if out.returncode:
                 sys.exit(f"bench run {size} {kind} failed:\n{out.stderr}")

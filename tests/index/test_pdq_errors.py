@@ -60,8 +60,20 @@ def test_search_rejects_bad_radius_strategy_and_queries() -> None:
 def test_kernel_rejects_inconsistent_arrays() -> None:
     index = _index()
     q = index._hashes[:1].copy()
-    args = [index._hashes, index._ids, index._offsets, index._rows, 3, index.prefix_bits, None,
-            np.zeros((0, 32), np.uint8), np.zeros(0, np.int64), q, 31, 0]
+    args = [
+        index._hashes,
+        index._ids,
+        index._offsets,
+        index._rows,
+        3,
+        index.prefix_bits,
+        None,
+        np.zeros((0, 32), np.uint8),
+        np.zeros(0, np.int64),
+        q,
+        31,
+        0,
+    ]
     bad_rows = list(args)
     bad_rows[3] = index._rows[:, :-3].copy()
     with pytest.raises(ValueError, match="inconsistent"):

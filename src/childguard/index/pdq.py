@@ -167,9 +167,7 @@ class PdqIndex:
     def _live_main(self) -> tuple[np.ndarray, np.ndarray]:
         if not self._n_dead:
             return self._hashes, self._ids
-        alive = ~np.unpackbits(self._dead, count=self._ids.shape[0], bitorder="little").astype(
-            bool
-        )
+        alive = ~np.unpackbits(self._dead, count=self._ids.shape[0], bitorder="little").astype(bool)
         return self._hashes[alive], self._ids[alive]
 
     def compact(self) -> None:
