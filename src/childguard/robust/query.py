@@ -26,7 +26,9 @@ MODES = ("known-abuse", "protected")
 # down to this PDQ quality, not MIN_QUALITY: they are the photo itself, so a photo whose own
 # hash is weak (deep-sky images at 20-49) gives a weak view, as a plain PDQ query of the photo
 # would. With MIN_QUALITY, every padded copy of such a photo was missed (held-out deep-sky
-# photos: blurred 10% padding 89.8% -> 94.5%, false positives 6 -> 5 of 4,736).
+# photos: blurred 10% padding 89.8% -> 94.5%). The cost is look-alike matches between weak
+# hashes, which PDQ cannot tell apart (two elongated galaxies, one turned 90 degrees, at 6
+# bits): deep-sky false positives 17 -> 20 of 5,550 in the full run (reference PDQ: 12).
 PAD_VIEW_QUALITY = 20
 # Regions smaller than this share of the (trimmed) image are not hashed.
 MIN_REGION_AREA = 0.06
