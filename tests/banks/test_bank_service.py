@@ -190,6 +190,22 @@ def test_delete_entries_returns_ids(store: Store) -> None:
     assert audit_actions(store)[-1] == "bank.delete_entries"
 
 
+def test_delete_entries_in_batches_across_signal_types(store: Store) -> None:
+    service.create_bank(store, "a", "known-abuse", actor="t")
+    records = [EntryRecord("md5", fake_hash("md5", i)) for i in range(1200)]
+    records += [EntryRecord("sha1", fake_hash("sha1", i)) for i in range(5)]
+    service.add_entries(store, "a", records, actor="t")
+    ids = {(t, v): i for i, t, v in service.iter_signals(store)}
+    wanted = [("md5", fake_hash("md5", i)) for i in range(0, 1200, 2)]
+    wanted += [("sha1", fake_hash("sha1", 3)), ("md5", fake_hash("md5", 0))]  # a repeat
+    wanted += [("sha256", fake_hash("sha256", 1))]  # never stored
+    removed = service.delete_entries(store, "a", wanted, actor="t")
+    expected = {ids[pair] for pair in wanted if pair in ids}
+    assert len(removed) == len(expected) == 601
+    assert set(removed) == expected
+    assert set(ids.values()) - expected == {i for i, _, _ in service.iter_signals(store)}
+
+
 @pytest.mark.parametrize("fmt", ["plain", "te", "csv", "vics"])
 def test_export_then_import_round_trips(store: Store, tmp_path: Path, fmt: str) -> None:
     service.create_bank(store, "src", "known-abuse", actor="t")

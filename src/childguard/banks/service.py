@@ -531,17 +531,21 @@ def delete_entries(
     with store.session() as session:
         found = _find_bank(session, bank)
         pairs = list(signals)
-        for start in range(0, len(pairs), 500):
-            chunk = pairs[start : start + 500]
-            for signal_type, value in chunk:
-                ids = session.scalars(
-                    select(BankEntry.id).where(
-                        BankEntry.bank_id == found.id,
-                        BankEntry.signal_type == signal_type,
-                        BankEntry.value == value,
-                    )
-                ).all()
-                removed.extend(ids)
+        by_type: dict[str, list[str]] = {}
+        for signal_type, value in pairs:
+            by_type.setdefault(signal_type, []).append(value)
+        for signal_type, values in by_type.items():
+            unique = list(dict.fromkeys(values))
+            for start in range(0, len(unique), 500):
+                removed.extend(
+                    session.scalars(
+                        select(BankEntry.id).where(
+                            BankEntry.bank_id == found.id,
+                            BankEntry.signal_type == signal_type,
+                            BankEntry.value.in_(unique[start : start + 500]),
+                        )
+                    ).all()
+                )
         for start in range(0, len(removed), 500):
             session.execute(delete(BankEntry).where(BankEntry.id.in_(removed[start : start + 500])))
         audit.record(
