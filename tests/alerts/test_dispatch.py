@@ -206,3 +206,29 @@ def test_view_spike_alerts_carry_the_series_once(
         assert (
             queue_view_spike_alerts(s, org, "http://own.example/album", detect_spikes(album)) == []
         )
+
+
+def test_each_later_spike_of_a_long_photo_url_is_its_own_alert(
+    store: Store, tmp_path: Path, webhook_receiver: WebhookReceiver
+) -> None:
+    """A photo URL longer than the dedupe key used to be cut, losing the time in the key, so
+    every spike after the first one was taken for a repeat and never alerted."""
+    _setup(store, tmp_path, webhook_receiver)
+    day = timedelta(days=1)
+    camp = "https://cdn.own.example/photos/camp.jpg?sig=" + "7f" * 200
+    album_url = "https://own.example/album?session=" + "ab" * 200
+    quiet = {k: [(T0 + day * i, 100 + 50 * i) for i in range(4)] for k in ("a", "b", "c")}
+    made = []
+    with store.session() as s:
+        org = get_organisation(s, "Scouts")
+        for last in (1, 3):  # a spike seen on day 1, another on day 3
+            series = [
+                (T0 + day * i, 100 + (200_000 if i >= last else 0) * i) for i in range(last + 1)
+            ]
+            album = {k: v[: last + 1] for k, v in quiet.items()} | {camp: series}
+            made += queue_view_spike_alerts(s, org, album_url, detect_spikes(album))
+            assert queue_view_spike_alerts(s, org, album_url, detect_spikes(album)) == []
+    spikes = [a for a in made if a.kind == "view-spike"]
+    assert [a.payload["photo"] for a in spikes] == [camp, camp]
+    assert len({a.dedupe_key for a in made}) == len(made)
+    assert all(len(a.dedupe_key) <= 300 for a in made)

@@ -26,10 +26,12 @@ from childguard.store.base import utcnow
 from childguard.store.crawl_models import Sighting
 from childguard.store.models import BankEntry
 from childguard.store.protect_models import Alert, Organisation, ProtectedPhoto, ProtectedSignal
+from childguard.store.url_keys import url_key
 
 log = get_logger(__name__)
 DIGEST_PERIOD = timedelta(days=1)
 MAX_ATTEMPTS = 8
+DEDUPE_KEY_MAX = 300  # the length of Alert.dedupe_key
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ def queue_view_spike_alerts(
     created: list[Alert] = []
     for spike in report.spikes:
         last_at = spike.series[-1][0]
-        key = f"view-spike:{spike.photo_key}:{last_at.isoformat()}"[:300]
+        key = _dedupe_key("view-spike", spike.photo_key, last_at.isoformat())
         payload = {
             "type": "view-spike",
             "organisation": org.name,
@@ -145,7 +147,7 @@ def queue_view_spike_alerts(
         created += _add_once(session, org, "view-spike", key, payload)
     if report.surge is not None:
         surge = report.surge
-        key = f"album-surge:{album}:{utcnow().date().isoformat()}"[:300]
+        key = _dedupe_key("album-surge", album, utcnow().date().isoformat())
         payload = {
             "type": "album-surge",
             "organisation": org.name,
@@ -157,6 +159,16 @@ def queue_view_spike_alerts(
         created += _add_once(session, org, "album-surge", key, payload)
     session.flush()
     return created
+
+
+def _dedupe_key(kind: str, url: str, when: str) -> str:
+    """`kind:url:when`, or `kind:sha256=<url_key(url)>:when` where that would not fit the
+    column: cutting the text instead would drop `when` and merge every later alert of a long
+    URL into its first."""
+    key = f"{kind}:{url}:{when}"
+    if len(key) <= DEDUPE_KEY_MAX:
+        return key
+    return f"{kind}:sha256={url_key(url)}:{when}"
 
 
 def _add_once(
