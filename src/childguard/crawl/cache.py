@@ -6,6 +6,9 @@
 - Per sha256 it keeps the computed signals, so bytes already seen (under any URL)
   are never decoded and hashed again.
 Writes are buffered and flushed in batches (and on close); reads see unflushed writes.
+URLs are looked up through their `url_key`, so any length is kept. A validator longer than
+its column (a hostile or broken server) is dropped, not stored: that URL is simply fetched
+unconditionally next time, and nothing else in the batch is lost.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ from childguard.crawl.hashing import ImageHashes, robust_from_json
 from childguard.store.base import utcnow
 from childguard.store.crawl_models import ContentHashes, CrawledImage
 from childguard.store.db import Store
+from childguard.store.url_keys import url_key
+
+ETAG_MAX = 500  # the lengths of CrawledImage.etag and .last_modified
+LAST_MODIFIED_MAX = 100
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,7 @@ class ImageCache:
         if self._urls_complete:
             return None
         with self.store.session() as s:
-            row = s.scalar(select(CrawledImage).where(CrawledImage.url == url))
+            row = s.scalar(select(CrawledImage).where(CrawledImage.url_key == url_key(url)))
             found = Validators(row.etag, row.last_modified, row.sha256) if row else None
         if len(self._urls) > 50_000 and not self._urls_complete:
             self._urls.clear()
@@ -99,7 +106,13 @@ class ImageCache:
         self, url: str, etag: str | None, last_modified: str | None, hashes: ImageHashes
     ) -> None:
         """Record what `url` served now (validators and content) and its hashes."""
-        v = Validators(etag, last_modified, hashes.sha256)
+        v = Validators(
+            etag if etag is None or len(etag) <= ETAG_MAX else None,
+            last_modified
+            if last_modified is None or len(last_modified) <= LAST_MODIFIED_MAX
+            else None,
+            hashes.sha256,
+        )
         self._urls[url] = v
         self._dirty_urls[url] = (v, utcnow())
         old = self._content.get(hashes.sha256)
@@ -151,9 +164,10 @@ class ImageCache:
                             )
                         )
             if urls:
+                keys = [url_key(url) for url in urls]
                 rows = {
                     r.url: r
-                    for r in s.scalars(select(CrawledImage).where(CrawledImage.url.in_(list(urls))))
+                    for r in s.scalars(select(CrawledImage).where(CrawledImage.url_key.in_(keys)))
                 }
                 for url, (v, at) in urls.items():
                     row = rows.get(url)
@@ -161,6 +175,7 @@ class ImageCache:
                         s.add(
                             CrawledImage(
                                 url=url,
+                                url_key=url_key(url),
                                 etag=v.etag,
                                 last_modified=v.last_modified,
                                 sha256=v.sha256,

@@ -39,6 +39,8 @@ log = get_logger("childguard.crawl.runner")
 
 PAGE_MAXSIZE = 8 * 1024 * 1024
 IMAGE_MAXSIZE = 40 * 1024 * 1024
+# Longer URLs are skipped; Scrapy counts them as urllength/request_ignored_count.
+URL_MAX_LENGTH = 32_768
 
 
 class CrawlError(ChildguardError):
@@ -117,6 +119,9 @@ def crawl_settings(
         "RETRY_TIMES": 2,
         "CHILDGUARD_RETRY_BACKOFF": 0.5,
         "REDIRECT_MAX_TIMES": 5,
+        # Scrapy skips URLs over 2,083 characters by default (an old browser's limit); signed
+        # CDN links and tracking query strings pass it, and the store keeps any length.
+        "URLLENGTH_LIMIT": URL_MAX_LENGTH,
         "DEPTH_LIMIT": 0,  # the spider applies the watch's depth to pages only
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,

@@ -32,6 +32,7 @@ from childguard.log import get_logger
 from childguard.store.base import utcnow
 from childguard.store.crawl_models import PageCounter, Sighting
 from childguard.store.db import Store
+from childguard.store.url_keys import url_key
 
 log = get_logger("childguard.crawl.sightings")
 
@@ -170,8 +171,8 @@ class SightingRecorder:
                 self._done.add(key)
                 row = s.scalar(
                     select(Sighting).where(
-                        Sighting.page_url == page_url,
-                        Sighting.image_url == image_url,
+                        Sighting.page_key == url_key(page_url),
+                        Sighting.image_key == url_key(image_url),
                         Sighting.match_key == m.key,
                     )
                 )
@@ -181,8 +182,10 @@ class SightingRecorder:
                         watch_name=self.watch_name,
                         site=(urlsplit(page_url).hostname or ""),
                         page_url=page_url,
+                        page_key=url_key(page_url),
                         page_title=(title or None) and title[:1000],
                         image_url=image_url,
+                        image_key=url_key(image_url),
                         entry_id=m.entry_id,
                         match_key=m.key,
                         bank=m.bank,
@@ -246,7 +249,8 @@ class SightingRecorder:
             have = set(
                 s.scalars(
                     select(PageCounter.image_url).where(
-                        PageCounter.run_id == self.run_id, PageCounter.page_url == page_url
+                        PageCounter.run_id == self.run_id,
+                        PageCounter.page_key == url_key(page_url),
                     )
                 )
             )
@@ -256,7 +260,9 @@ class SightingRecorder:
                         PageCounter(
                             run_id=self.run_id,
                             page_url=page_url,
+                            page_key=url_key(page_url),
                             image_url=image_url,
+                            image_key=url_key(image_url),
                             observed_at=now,
                             views=views,
                             comments=comments,
@@ -268,16 +274,21 @@ class SightingRecorder:
         """Reconcile earlier sightings with this run. Returns counts by new status."""
         now = utcnow()
         changes = {"removed": 0, "changed": 0}
+        page_keys = [url_key(page) for page in self._pages]
+        conditions: list[Any] = [
+            Sighting.page_key.in_(page_keys[start : start + 1000])
+            for start in range(0, len(page_keys), 1000)
+        ]
+        if self.watch_name is not None:
+            conditions.append(Sighting.watch_name == self.watch_name)
         with self.store.session() as s:
-            conditions: list[Any] = (
-                [Sighting.page_url.in_(list(self._pages))] if self._pages else []
-            )
-            if self.watch_name is not None:
-                conditions.append(Sighting.watch_name == self.watch_name)
-            if not conditions:
-                return changes
-            rows = s.scalars(select(Sighting).where(Sighting.status != "removed", or_(*conditions)))
-            for row in rows:
+            rows: dict[int, Sighting] = {}
+            for condition in conditions:  # one query each: a query's parameters are limited
+                for row in s.scalars(
+                    select(Sighting).where(Sighting.status != "removed", condition)
+                ):
+                    rows[row.id] = row
+            for row in rows.values():
                 if (row.page_url, row.image_url, row.match_key) in self._done:
                     continue
                 new_status = self._verdict(row)
@@ -356,8 +367,8 @@ def get_sighting(store: Store, sighting_id: int) -> SightingView | None:
             for c in s.scalars(
                 select(PageCounter)
                 .where(
-                    PageCounter.page_url == row.page_url,
-                    PageCounter.image_url.in_(["", row.image_url]),
+                    PageCounter.page_key == row.page_key,
+                    PageCounter.image_key.in_([url_key(""), row.image_key]),
                 )
                 .order_by(PageCounter.observed_at)
             )

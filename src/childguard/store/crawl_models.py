@@ -9,6 +9,8 @@
   status (`online`, `removed`, `changed`). Unique per (page, image, entry): re-crawls update it.
 - `PageCounter`: a view counter / comment count reading of a page (and optionally one photo on
   it) per crawl run, read through a site profile; the series shows growth over time.
+URLs are stored whole as text and indexed through their fixed-length `url_key`
+(`childguard.store.url_keys`), so a URL of any length is kept on every database.
 Image bytes are never stored.
 """
 
@@ -21,6 +23,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from childguard.store.base import Base, BigId, JsonDict, UtcDateTime, utcnow
+from childguard.store.url_keys import URL_KEY_LENGTH, key_default
 
 SIGHTING_STATUSES = ("online", "removed", "changed")
 RUN_STATUSES = ("running", "finished", "failed")
@@ -62,7 +65,10 @@ class CrawledImage(Base):
     __tablename__ = "crawled_image"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    url: Mapped[str] = mapped_column(String(2000), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    url_key: Mapped[str] = mapped_column(
+        String(URL_KEY_LENGTH), unique=True, default=key_default("url")
+    )
     etag: Mapped[str | None] = mapped_column(String(500), default=None)
     last_modified: Mapped[str | None] = mapped_column(String(100), default=None)
     sha256: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
@@ -89,7 +95,7 @@ class ContentHashes(Base):
 class Sighting(Base):
     __tablename__ = "sighting"
     __table_args__ = (
-        UniqueConstraint("page_url", "image_url", "match_key", name="uq_sighting_page_image_match"),
+        UniqueConstraint("page_key", "image_key", "match_key", name="uq_sighting_page_image_match"),
         CheckConstraint("status IN ('online', 'removed', 'changed')", name="status"),
         Index("ix_sighting_status_site", "status", "site"),
         Index("ix_sighting_watch", "watch_name", "status"),
@@ -98,9 +104,11 @@ class Sighting(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     watch_name: Mapped[str | None] = mapped_column(String(100), default=None)
     site: Mapped[str] = mapped_column(String(300))
-    page_url: Mapped[str] = mapped_column(String(2000))
+    page_url: Mapped[str] = mapped_column(Text)
+    page_key: Mapped[str] = mapped_column(String(URL_KEY_LENGTH), default=key_default("page_url"))
     page_title: Mapped[str | None] = mapped_column(String(1000), default=None)
-    image_url: Mapped[str] = mapped_column(String(2000))
+    image_url: Mapped[str] = mapped_column(Text)
+    image_key: Mapped[str] = mapped_column(String(URL_KEY_LENGTH), default=key_default("image_url"))
     # The matched bank entry; provenance is copied so the sighting survives the entry's deletion.
     entry_id: Mapped[int | None] = mapped_column(
         BigId, ForeignKey("bank_entry.id", ondelete="SET NULL"), default=None, index=True
@@ -126,14 +134,16 @@ class Sighting(Base):
 class PageCounter(Base):
     __tablename__ = "page_counter"
     __table_args__ = (
-        UniqueConstraint("run_id", "page_url", "image_url", name="uq_page_counter_run_page_image"),
-        Index("ix_page_counter_page", "page_url", "observed_at"),
+        UniqueConstraint("run_id", "page_key", "image_key", name="uq_page_counter_run_page_image"),
+        Index("ix_page_counter_page", "page_key", "observed_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     run_id: Mapped[int] = mapped_column(BigId, ForeignKey("crawl_run.id", ondelete="CASCADE"))
-    page_url: Mapped[str] = mapped_column(String(2000))
-    image_url: Mapped[str] = mapped_column(String(2000), default="")  # "" = the page itself
+    page_url: Mapped[str] = mapped_column(Text)
+    page_key: Mapped[str] = mapped_column(String(URL_KEY_LENGTH), default=key_default("page_url"))
+    image_url: Mapped[str] = mapped_column(Text, default="")  # "" = the page itself
+    image_key: Mapped[str] = mapped_column(String(URL_KEY_LENGTH), default=key_default("image_url"))
     observed_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     views: Mapped[int | None] = mapped_column(Integer, default=None)
     comments: Mapped[int | None] = mapped_column(Integer, default=None)
