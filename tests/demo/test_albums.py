@@ -122,3 +122,39 @@ def test_a_run_without_per_photo_counters_records_nothing(store: Store) -> None:
         s.add(PageCounter(run_id=run.id, page_url=ALBUM, image_url="", observed_at=T0, views=9))
         run_id = run.id
     assert check(store, run_id) == (0, [], [])
+
+
+def test_album_and_photo_urls_of_any_length(store_url: str) -> None:
+    """On SQLite and PostgreSQL alike: URLs longer than any B-tree row keep their series."""
+    import secrets
+
+    album = "https://album.example.org/camp/?session=" + secrets.token_hex(1300)
+    photo = album.replace("/camp/", "/camp/b.jpg") + "&v=" + secrets.token_hex(200)
+    others = {f"https://album.example.org/{n}.jpg": 300 for n in ("a", "c", "d")}
+    opened = open_store(store_url)
+    try:
+        with opened.session() as s:
+            create_organisation(s, "Scouts")
+        runs = []
+        for day, views in enumerate((310, 330, 200_330)):
+            with opened.session() as s:
+                run = CrawlRun(watch_name="scouts-album")
+                s.add(run)
+                s.flush()
+                at = T0 + timedelta(days=day)
+                for url, v in [(photo, views)] + [(u, v + 10 * day) for u, v in others.items()]:
+                    s.add(
+                        PageCounter(
+                            run_id=run.id, page_url=album, image_url=url, observed_at=at, views=v
+                        )
+                    )
+                runs.append(run.id)
+        with opened.session() as s:
+            org = get_organisation(s, "Scouts")
+            results = [check_album_run(s, org, run_id) for run_id in runs]
+            assert [r.observations_added for r in results] == [4, 4, 4]
+            assert [spike.photo_key for _, spike in results[-1].spikes] == [photo]
+            assert [v for _, v in album_series(s, org, album)[photo]] == [310, 330, 200_330]
+            assert record_album_views(s, org, runs[-1])[0] == 0  # nothing twice
+    finally:
+        opened.close()

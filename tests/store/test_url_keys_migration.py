@@ -6,18 +6,28 @@ Runs on SQLite and PostgreSQL, from a database with no schema at all.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from alembic import command
 from sqlalchemy import MetaData, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from childguard.crawl.cache import ImageCache
 from childguard.crawl.hashing import hash_image_bytes
 from childguard.crawl.matching import CrawlMatch
 from childguard.crawl.sightings import SightingRecorder, get_sighting, list_sightings
-from childguard.store.db import alembic_config, create_store_engine, open_store, upgrade
+from childguard.protect.albums import album_series
+from childguard.protect.organisations import get_organisation
+from childguard.store.db import (
+    alembic_config,
+    create_store_engine,
+    migration_connection,
+    open_store,
+    upgrade,
+)
+from childguard.store.protect_models import ViewObservation
 from childguard.store.url_keys import url_key
 
 BEFORE = "0004_content_robust"
@@ -40,7 +50,7 @@ def bare_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def _downgrade(url: str, revision: str) -> None:
     engine = create_store_engine(url)
     cfg = alembic_config()
-    with engine.begin() as conn:
+    with migration_connection(engine) as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
     engine.dispose()
@@ -89,6 +99,37 @@ def _store_rows_as_before(url: str) -> None:
                 last_run_id=run_id,
             )
         )
+        bank_id = conn.execute(
+            insert(meta.tables["bank"])
+            .values(
+                name="protected-scouts",
+                kind="protected",
+                description="",
+                owner="",
+                pdq_threshold=31,
+                enabled=True,
+                created_at=T0,
+                updated_at=T0,
+            )
+            .returning(meta.tables["bank"].c.id)
+        ).scalar_one()
+        org_id = conn.execute(
+            insert(meta.tables["organisation"])
+            .values(
+                name="Scouts", emails=[], alert_mode="immediate", bank_id=bank_id, created_at=T0
+            )
+            .returning(meta.tables["organisation"].c.id)
+        ).scalar_one()
+        for day, views in ((0, 100), (1, 180)):
+            conn.execute(
+                insert(meta.tables["view_observation"]).values(
+                    organisation_id=org_id,
+                    album=PAGE,
+                    photo_key=IMAGE,
+                    observed_at=T0 + timedelta(days=day),
+                    views=views,
+                )
+            )
         for image_url, views in (("", 40), (IMAGE, 25)):
             conn.execute(
                 insert(meta.tables["page_counter"]).values(
@@ -114,6 +155,9 @@ def test_rows_stored_before_the_keys_are_keyed_and_found(bare_url: str) -> None:
             assert [tuple(k) for k in keys] == [(url_key(PAGE), url_key(IMAGE))]
             counter_keys = set(s.scalars(select(PageCounter.image_key)))
             assert counter_keys == {url_key(""), url_key(IMAGE)}
+        with store.session() as s:
+            series = album_series(s, get_organisation(s, "Scouts"), PAGE)
+            assert series == {IMAGE: [(T0, 100), (T0 + timedelta(days=1), 180)]}
         validators = ImageCache(store).validators(IMAGE)
         assert validators is not None and validators.etag == '"v1"'
 
@@ -137,5 +181,16 @@ def test_rows_stored_before_the_keys_are_keyed_and_found(bare_url: str) -> None:
     try:
         (row,) = list_sightings(store)
         assert (row.page_url, row.image_url, row.times_seen) == (PAGE, IMAGE, 2)
+        # Rebuilding the organisation table on SQLite must not cascade into its children.
+        with store.session() as s:
+            series = album_series(s, get_organisation(s, "Scouts"), PAGE)
+            assert [views for _, views in series[IMAGE]] == [100, 180]
+        # Foreign keys are enforced again after migrating.
+        with pytest.raises(IntegrityError), store.session() as s:
+            s.add(
+                ViewObservation(
+                    organisation_id=999, album=PAGE, photo_key=IMAGE, observed_at=T0, views=1
+                )
+            )
     finally:
         store.close()

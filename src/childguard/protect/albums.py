@@ -31,6 +31,7 @@ from childguard.protect.organisations import get_organisation
 from childguard.protect.viewspike import SpikeReport, SpikeRule, detect_spikes
 from childguard.store.crawl_models import PageCounter
 from childguard.store.protect_models import Organisation, ProtectedPhoto, ViewObservation
+from childguard.store.url_keys import url_key
 
 
 @dataclass
@@ -86,7 +87,7 @@ def record_album_views(session: Session, org: Organisation, run_id: int) -> tupl
         for key, at in session.execute(
             select(ViewObservation.photo_key, ViewObservation.observed_at).where(
                 ViewObservation.organisation_id == org.id,
-                ViewObservation.album.in_(sorted(albums)),
+                ViewObservation.album_url_key.in_(sorted(url_key(a) for a in albums)),
             )
         )
     )
@@ -119,7 +120,10 @@ def album_series(
     series: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
     rows = session.execute(
         select(ViewObservation.photo_key, ViewObservation.observed_at, ViewObservation.views)
-        .where(ViewObservation.organisation_id == org.id, ViewObservation.album == album)
+        .where(
+            ViewObservation.organisation_id == org.id,
+            ViewObservation.album_url_key == url_key(album),
+        )
         .order_by(ViewObservation.observed_at, ViewObservation.id)
     )
     for key, at, views in rows:

@@ -1,5 +1,6 @@
 """ORM models of the protect story: organisations, their protected photos (signatures and
-metadata only, never image bytes), view-count observations of their own albums, and alerts."""
+metadata only, never image bytes), view-count observations of their own albums, and alerts.
+URLs are text of any length; the view observations index them through `url_key`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from childguard.store.base import Base, BigId, JsonDict, UtcDateTime, utcnow
 from childguard.store.models import Bank
+from childguard.store.url_keys import URL_KEY_LENGTH, key_default
 
 ALERT_MODES = ("immediate", "daily")
 ALERT_KINDS = ("sighting", "view-spike", "album-surge")
@@ -34,7 +36,7 @@ class Organisation(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     emails: Mapped[list[str]] = mapped_column(JsonDict, default=list)
-    webhook_url: Mapped[str | None] = mapped_column(String(2000), default=None)
+    webhook_url: Mapped[str | None] = mapped_column(Text, default=None)
     webhook_secret: Mapped[str | None] = mapped_column(String(200), default=None)
     alert_mode: Mapped[str] = mapped_column(String(16), default="immediate")
     bank_id: Mapped[int] = mapped_column(ForeignKey("bank.id", ondelete="RESTRICT"), unique=True)
@@ -59,7 +61,7 @@ class ProtectedPhoto(Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
     file_name: Mapped[str] = mapped_column(String(500))
     title: Mapped[str | None] = mapped_column(String(500), default=None)
-    published_url: Mapped[str | None] = mapped_column(String(2000), default=None)
+    published_url: Mapped[str | None] = mapped_column(Text, default=None)
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
     registered_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     width: Mapped[int] = mapped_column(Integer)
@@ -99,14 +101,20 @@ class ViewObservation(Base):
 
     __tablename__ = "view_observation"
     __table_args__ = (
-        UniqueConstraint("organisation_id", "photo_key", "observed_at", name="uq_view_observation"),
-        Index("ix_view_observation_album", "organisation_id", "album", "observed_at"),
+        UniqueConstraint(
+            "organisation_id", "photo_url_key", "observed_at", name="uq_view_observation"
+        ),
+        Index("ix_view_observation_album", "organisation_id", "album_url_key", "observed_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"))
-    album: Mapped[str] = mapped_column(String(2000))
-    photo_key: Mapped[str] = mapped_column(String(2000))
+    album: Mapped[str] = mapped_column(Text)  # the album page's URL
+    album_url_key: Mapped[str] = mapped_column(String(URL_KEY_LENGTH), default=key_default("album"))
+    photo_key: Mapped[str] = mapped_column(Text)  # the photo's image URL
+    photo_url_key: Mapped[str] = mapped_column(
+        String(URL_KEY_LENGTH), default=key_default("photo_key")
+    )
     protected_photo_id: Mapped[int | None] = mapped_column(
         ForeignKey("protected_photo.id", ondelete="SET NULL"), default=None
     )

@@ -1,9 +1,11 @@
-"""Crawl tables keep URLs of any length: URLs become TEXT, indexes move to fixed-length keys.
+"""URLs of any length are kept: URL columns become TEXT, indexes move to fixed-length keys.
 
 PostgreSQL refused a crawled URL over 2,000 characters (`VARCHAR(2000)`) and a sighting whose
 page and image URLs together passed its B-tree row limit (about 2.7 KB), so such sightings
-were lost. Each URL column gets a `*_key` column (`childguard.store.url_keys.url_key`, the hex
-SHA-256 of the URL), computed here for existing rows; unique constraints and lookups use it.
+were lost. Each indexed URL column (crawl image cache, sightings, page counters, album view
+observations) gets a key column (`childguard.store.url_keys.url_key`, the hex SHA-256 of the
+URL), computed here for existing rows; unique constraints and lookups use it. The URLs that
+are not indexed (published photo, webhook) just become TEXT.
 
 Downgrading narrows the URLs back to `VARCHAR(2000)`, which fails if longer URLs were stored.
 
@@ -102,8 +104,58 @@ def upgrade() -> None:
         )
     op.create_index("ix_page_counter_page", "page_counter", ["page_key", "observed_at"])
 
+    op.drop_index("ix_view_observation_album", table_name="view_observation")
+    with op.batch_alter_table("view_observation") as batch:
+        batch.add_column(sa.Column("album_url_key", KEY, nullable=True))
+        batch.add_column(sa.Column("photo_url_key", KEY, nullable=True))
+    _fill_keys("view_observation", {"album": "album_url_key", "photo_key": "photo_url_key"})
+    with op.batch_alter_table("view_observation") as batch:
+        batch.drop_constraint("uq_view_observation", type_="unique")
+        for column in ("album", "photo_key"):
+            batch.alter_column(
+                column, type_=sa.Text(), existing_type=OLD_URL, existing_nullable=False
+            )
+        for column in ("album_url_key", "photo_url_key"):
+            batch.alter_column(column, existing_type=KEY, nullable=False)
+        batch.create_unique_constraint(
+            "uq_view_observation", ["organisation_id", "photo_url_key", "observed_at"]
+        )
+    op.create_index(
+        "ix_view_observation_album",
+        "view_observation",
+        ["organisation_id", "album_url_key", "observed_at"],
+    )
+
+    for table, column in (("protected_photo", "published_url"), ("organisation", "webhook_url")):
+        with op.batch_alter_table(table) as batch:
+            batch.alter_column(
+                column, type_=sa.Text(), existing_type=OLD_URL, existing_nullable=True
+            )
+
 
 def downgrade() -> None:
+    for table, column in (("protected_photo", "published_url"), ("organisation", "webhook_url")):
+        with op.batch_alter_table(table) as batch:
+            batch.alter_column(
+                column, type_=OLD_URL, existing_type=sa.Text(), existing_nullable=True
+            )
+
+    op.drop_index("ix_view_observation_album", table_name="view_observation")
+    with op.batch_alter_table("view_observation") as batch:
+        batch.drop_constraint("uq_view_observation", type_="unique")
+        for column in ("album", "photo_key"):
+            batch.alter_column(
+                column, type_=OLD_URL, existing_type=sa.Text(), existing_nullable=False
+            )
+        batch.drop_column("photo_url_key")
+        batch.drop_column("album_url_key")
+        batch.create_unique_constraint(
+            "uq_view_observation", ["organisation_id", "photo_key", "observed_at"]
+        )
+    op.create_index(
+        "ix_view_observation_album", "view_observation", ["organisation_id", "album", "observed_at"]
+    )
+
     op.drop_index("ix_page_counter_page", table_name="page_counter")
     with op.batch_alter_table("page_counter") as batch:
         batch.drop_constraint("uq_page_counter_run_page_image", type_="unique")
