@@ -12,6 +12,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -127,9 +129,18 @@ def migration_connection(engine: Engine) -> Iterator[Connection]:
                 conn.commit()
 
 
+def _at_heads(engine: Engine, cfg: Config) -> bool:
+    with engine.connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    return current == set(ScriptDirectory.from_config(cfg).get_heads())
+
+
 def upgrade(engine: Engine, revision: str = "heads") -> None:
-    """Bring the schema to `revision` (default: the latest of every branch)."""
+    """Bring the schema to `revision` (default: the latest of every branch). A store already
+    there is left alone (no transaction, and no foreign key check over a large SQLite file)."""
     cfg = alembic_config()
+    if revision == "heads" and _at_heads(engine, cfg):
+        return
     with migration_connection(engine) as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
