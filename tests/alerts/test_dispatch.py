@@ -172,6 +172,34 @@ def test_daily_digest_batches_and_waits_a_day(
     assert len(smtp_server.messages) == 2
 
 
+def test_a_digest_retry_sends_only_on_the_channel_that_failed(
+    store: Store, tmp_path: Path, smtp_server: SmtpInbox, webhook_receiver: WebhookReceiver
+) -> None:
+    _setup(store, tmp_path, webhook_receiver, mode="daily")
+    for n in range(2):
+        _sighting(store, n, T0)
+    transport = AlertTransport(
+        SmtpSettings(smtp_server.host, smtp_server.port), RetryPolicy(2, 0.01)
+    )
+    webhook_receiver.fail_first = 2  # both tries of the first delivery fail
+    with store.session() as s:
+        queue_sighting_alerts(s)
+        first = deliver(s, transport, now=T0 + timedelta(hours=1))
+        assert first.sent == [] and first.waiting == 2 and first.digests == 0
+        assert len(smtp_server.messages) == 1  # the email went out
+    _sighting(store, 5, T0 + timedelta(hours=2))  # a new alert joins before the retry
+    with store.session() as s:
+        queue_sighting_alerts(s)
+        retry = deliver(s, transport, now=T0 + timedelta(hours=3))
+        assert retry.digests == 1 and len(retry.sent) == 3
+        alerts = s.scalars(select(Alert).order_by(Alert.id)).all()
+        assert [a.attempts for a in alerts] == [2, 2, 1]
+        assert all(a.status == "sent" and a.webhook_sent_at is not None for a in alerts)
+    # The email digest of the retry carries only the new alert; the webhook carries all three.
+    assert len(smtp_server.messages) == 2 and "1 new alert" in smtp_server.messages[1]["Subject"]
+    assert len(webhook_receiver.payloads()[-1]["alerts"]) == 3
+
+
 def test_unreachable_channels_keep_alerts_pending_for_retry(
     store: Store, tmp_path: Path, webhook_receiver: WebhookReceiver
 ) -> None:

@@ -234,7 +234,7 @@ def _send(
     body: str,
     payload: dict[str, Any],
     delivery_id: str,
-    state: Alert | None,
+    state: Alert | _ChannelState | None,
     now: datetime,
 ) -> None:
     """Send on each channel the organisation has and that has not already gone out."""
@@ -339,10 +339,75 @@ def _deliver_digest(
     force: bool,
     report: DeliveryReport,
 ) -> None:
+    """One digest per channel, of the alerts that channel has not carried yet: when one
+    channel failed last time, a retry sends only on that one, so nobody gets a digest twice."""
     due = org.last_digest_at is None or now - org.last_digest_at >= DIGEST_PERIOD
     if not (due or force):
         report.waiting += len(alerts)
         return
+    channels = {
+        "email": [a for a in alerts if a.email_sent_at is None] if org.emails else [],
+        "webhook": (
+            [a for a in alerts if a.webhook_sent_at is None]
+            if org.webhook_url and org.webhook_secret
+            else []
+        ),
+    }
+    failed: dict[int, AlertDeliveryError] = {}
+    for channel, group in channels.items():
+        if not group:
+            continue
+        # The other channel counts as done, so `_send` sends on this one only.
+        state = _ChannelState(
+            email_sent_at=None if channel == "email" else now,
+            webhook_sent_at=None if channel == "webhook" else now,
+        )
+        try:
+            _send(org, transport, *_digest(org, group, now), state, now)
+        except AlertDeliveryError as exc:
+            for alert in group:
+                before = failed.get(alert.id)
+                failed[alert.id] = (
+                    exc
+                    if before is None
+                    else AlertDeliveryError(
+                        f"{before}; {exc}", retryable=before.retryable and exc.retryable
+                    )
+                )
+            continue
+        for alert in group:
+            if channel == "email":
+                alert.email_sent_at = now
+            else:
+                alert.webhook_sent_at = now
+    errors: dict[str, tuple[AlertDeliveryError, list[Alert]]] = {}
+    for alert in alerts:
+        if alert.id in failed:
+            error = failed[alert.id]
+            errors.setdefault(str(error), (error, []))[1].append(alert)
+            continue
+        alert.attempts += 1
+        alert.status, alert.sent_at, alert.last_error = "sent", now, None
+        report.sent.append(alert.id)
+    for error, group in errors.values():
+        _fail(group, error, report)
+    if not failed:
+        org.last_digest_at = now
+        report.digests += 1
+
+
+@dataclass
+class _ChannelState:
+    """Which channels a delivery has already gone out on (as `Alert` records it)."""
+
+    email_sent_at: datetime | None
+    webhook_sent_at: datetime | None
+
+
+def _digest(
+    org: Organisation, alerts: list[Alert], now: datetime
+) -> tuple[str, str, dict[str, Any], str]:
+    """Subject, plain-text body, webhook payload and delivery id of a digest of `alerts`."""
     parts = [describe(a.payload) for a in alerts]
     subject = f"[childguard] Daily digest for {org.name}: {len(alerts)} new alert(s)"
     body = "\n\n----\n\n".join(f"{s}\n\n{b}" for s, b in parts)
@@ -352,17 +417,4 @@ def _deliver_digest(
         "period_end": now.isoformat(),
         "alerts": [a.payload for a in alerts],
     }
-    delivery_id = f"digest-{org.id}-{alerts[0].id}-{alerts[-1].id}"
-    try:
-        _send(org, transport, subject, body, payload, delivery_id, None, now)
-    except AlertDeliveryError as exc:
-        _fail(alerts, exc, report)
-        return
-    for alert in alerts:
-        alert.attempts += 1
-        alert.status, alert.sent_at, alert.last_error = "sent", now, None
-        alert.email_sent_at = now if org.emails else None
-        alert.webhook_sent_at = now if org.webhook_url else None
-        report.sent.append(alert.id)
-    org.last_digest_at = now
-    report.digests += 1
+    return subject, body, payload, f"digest-{org.id}-{alerts[0].id}-{alerts[-1].id}"
