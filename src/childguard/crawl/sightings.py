@@ -161,6 +161,7 @@ class SightingRecorder:
 
     def _record(self, page_url: str, image_url: str, outcome: _ImageOutcome) -> None:
         title = self._pages.get(page_url, (False, set(), ""))[2] or None
+        page_key, image_key = url_key(page_url), url_key(image_url)
         now = utcnow()
         events: list[tuple[SightingView, bool]] = []
         with self.store.session() as s:
@@ -171,8 +172,8 @@ class SightingRecorder:
                 self._done.add(key)
                 row = s.scalar(
                     select(Sighting).where(
-                        Sighting.page_key == url_key(page_url),
-                        Sighting.image_key == url_key(image_url),
+                        Sighting.page_key == page_key,
+                        Sighting.image_key == image_key,
                         Sighting.match_key == m.key,
                     )
                 )
@@ -182,10 +183,10 @@ class SightingRecorder:
                         watch_name=self.watch_name,
                         site=(urlsplit(page_url).hostname or ""),
                         page_url=page_url,
-                        page_key=url_key(page_url),
+                        page_key=page_key,
                         page_title=(title or None) and title[:1000],
                         image_url=image_url,
-                        image_key=url_key(image_url),
+                        image_key=image_key,
                         entry_id=m.entry_id,
                         match_key=m.key,
                         bank=m.bank,
@@ -245,12 +246,13 @@ class SightingRecorder:
         readings += [(img, views, None) for img, views in counters.per_image_views.items()]
         if not readings:
             return
+        page_key = url_key(page_url)
         with self.store.session() as s:
             have = set(
                 s.scalars(
                     select(PageCounter.image_url).where(
                         PageCounter.run_id == self.run_id,
-                        PageCounter.page_key == url_key(page_url),
+                        PageCounter.page_key == page_key,
                     )
                 )
             )
@@ -260,7 +262,7 @@ class SightingRecorder:
                         PageCounter(
                             run_id=self.run_id,
                             page_url=page_url,
-                            page_key=url_key(page_url),
+                            page_key=page_key,
                             image_url=image_url,
                             image_key=url_key(image_url),
                             observed_at=now,

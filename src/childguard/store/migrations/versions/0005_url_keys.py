@@ -17,6 +17,7 @@ Create Date: 2026-11-23
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from alembic import op
@@ -60,73 +61,87 @@ def _fill_keys(table: str, columns: dict[str, str]) -> None:
         last = rows[-1][0]
 
 
-def upgrade() -> None:
-    with op.batch_alter_table("crawled_image") as batch:
-        batch.add_column(sa.Column("url_key", KEY, nullable=True))
-    _fill_keys("crawled_image", {"url": "url_key"})
-    with op.batch_alter_table("crawled_image") as batch:
-        batch.drop_constraint("uq_crawled_image_url", type_="unique")
-        batch.alter_column("url", type_=sa.Text(), existing_type=OLD_URL, existing_nullable=False)
-        batch.alter_column("url_key", existing_type=KEY, nullable=False)
-        batch.create_unique_constraint("uq_crawled_image_url_key", ["url_key"])
+class _Keyed(NamedTuple):
+    """One table whose URL columns get keys: its unique constraint (and index) before/after.
+    (A NamedTuple: Alembic loads this file outside sys.modules, where dataclasses fail.)"""
 
-    with op.batch_alter_table("sighting") as batch:
-        batch.add_column(sa.Column("page_key", KEY, nullable=True))
-        batch.add_column(sa.Column("image_key", KEY, nullable=True))
-    _fill_keys("sighting", {"page_url": "page_key", "image_url": "image_key"})
-    with op.batch_alter_table("sighting") as batch:
-        batch.drop_constraint("uq_sighting_page_image_match", type_="unique")
-        for column in ("page_url", "image_url"):
-            batch.alter_column(
-                column, type_=sa.Text(), existing_type=OLD_URL, existing_nullable=False
-            )
-        for column in ("page_key", "image_key"):
-            batch.alter_column(column, existing_type=KEY, nullable=False)
-        batch.create_unique_constraint(
-            "uq_sighting_page_image_match", ["page_key", "image_key", "match_key"]
-        )
+    table: str
+    keys: dict[str, str]  # URL column -> its key column
+    unique_before: tuple[str, list[str]]  # (name, columns)
+    unique_after: tuple[str, list[str]]
+    index_change: tuple[str, list[str], list[str]] | None = None  # (name, columns before, after)
 
-    op.drop_index("ix_page_counter_page", table_name="page_counter")
-    with op.batch_alter_table("page_counter") as batch:
-        batch.add_column(sa.Column("page_key", KEY, nullable=True))
-        batch.add_column(sa.Column("image_key", KEY, nullable=True))
-    _fill_keys("page_counter", {"page_url": "page_key", "image_url": "image_key"})
-    with op.batch_alter_table("page_counter") as batch:
-        batch.drop_constraint("uq_page_counter_run_page_image", type_="unique")
-        for column in ("page_url", "image_url"):
-            batch.alter_column(
-                column, type_=sa.Text(), existing_type=OLD_URL, existing_nullable=False
-            )
-        for column in ("page_key", "image_key"):
-            batch.alter_column(column, existing_type=KEY, nullable=False)
-        batch.create_unique_constraint(
-            "uq_page_counter_run_page_image", ["run_id", "page_key", "image_key"]
-        )
-    op.create_index("ix_page_counter_page", "page_counter", ["page_key", "observed_at"])
 
-    op.drop_index("ix_view_observation_album", table_name="view_observation")
-    with op.batch_alter_table("view_observation") as batch:
-        batch.add_column(sa.Column("album_url_key", KEY, nullable=True))
-        batch.add_column(sa.Column("photo_url_key", KEY, nullable=True))
-    _fill_keys("view_observation", {"album": "album_url_key", "photo_key": "photo_url_key"})
-    with op.batch_alter_table("view_observation") as batch:
-        batch.drop_constraint("uq_view_observation", type_="unique")
-        for column in ("album", "photo_key"):
-            batch.alter_column(
-                column, type_=sa.Text(), existing_type=OLD_URL, existing_nullable=False
-            )
-        for column in ("album_url_key", "photo_url_key"):
-            batch.alter_column(column, existing_type=KEY, nullable=False)
-        batch.create_unique_constraint(
-            "uq_view_observation", ["organisation_id", "photo_url_key", "observed_at"]
-        )
-    op.create_index(
-        "ix_view_observation_album",
+KEYED = (
+    _Keyed(
+        "crawled_image",
+        {"url": "url_key"},
+        ("uq_crawled_image_url", ["url"]),
+        ("uq_crawled_image_url_key", ["url_key"]),
+    ),
+    _Keyed(
+        "sighting",
+        {"page_url": "page_key", "image_url": "image_key"},
+        ("uq_sighting_page_image_match", ["page_url", "image_url", "match_key"]),
+        ("uq_sighting_page_image_match", ["page_key", "image_key", "match_key"]),
+    ),
+    _Keyed(
+        "page_counter",
+        {"page_url": "page_key", "image_url": "image_key"},
+        ("uq_page_counter_run_page_image", ["run_id", "page_url", "image_url"]),
+        ("uq_page_counter_run_page_image", ["run_id", "page_key", "image_key"]),
+        ("ix_page_counter_page", ["page_url", "observed_at"], ["page_key", "observed_at"]),
+    ),
+    _Keyed(
         "view_observation",
-        ["organisation_id", "album_url_key", "observed_at"],
-    )
+        {"album": "album_url_key", "photo_key": "photo_url_key"},
+        ("uq_view_observation", ["organisation_id", "photo_key", "observed_at"]),
+        ("uq_view_observation", ["organisation_id", "photo_url_key", "observed_at"]),
+        (
+            "ix_view_observation_album",
+            ["organisation_id", "album", "observed_at"],
+            ["organisation_id", "album_url_key", "observed_at"],
+        ),
+    ),
+)
+# URL columns that no index holds: they only become TEXT.
+PLAIN = (("protected_photo", "published_url"), ("organisation", "webhook_url"))
 
-    for table, column in (("protected_photo", "published_url"), ("organisation", "webhook_url")):
+
+def _add_keys(t: _Keyed) -> None:
+    if t.index_change:
+        op.drop_index(t.index_change[0], table_name=t.table)
+    with op.batch_alter_table(t.table) as batch:
+        for key in t.keys.values():
+            batch.add_column(sa.Column(key, KEY, nullable=True))
+    _fill_keys(t.table, t.keys)
+    with op.batch_alter_table(t.table) as batch:
+        batch.drop_constraint(t.unique_before[0], type_="unique")
+        for url, key in t.keys.items():
+            batch.alter_column(url, type_=sa.Text(), existing_type=OLD_URL, existing_nullable=False)
+            batch.alter_column(key, existing_type=KEY, nullable=False)
+        batch.create_unique_constraint(*t.unique_after)
+    if t.index_change:
+        op.create_index(t.index_change[0], t.table, t.index_change[2])
+
+
+def _drop_keys(t: _Keyed) -> None:
+    if t.index_change:
+        op.drop_index(t.index_change[0], table_name=t.table)
+    with op.batch_alter_table(t.table) as batch:
+        batch.drop_constraint(t.unique_after[0], type_="unique")
+        for url, key in t.keys.items():
+            batch.alter_column(url, type_=OLD_URL, existing_type=sa.Text(), existing_nullable=False)
+            batch.drop_column(key)
+        batch.create_unique_constraint(*t.unique_before)
+    if t.index_change:
+        op.create_index(t.index_change[0], t.table, t.index_change[1])
+
+
+def upgrade() -> None:
+    for keyed in KEYED:
+        _add_keys(keyed)
+    for table, column in PLAIN:
         with op.batch_alter_table(table) as batch:
             batch.alter_column(
                 column, type_=sa.Text(), existing_type=OLD_URL, existing_nullable=True
@@ -134,56 +149,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table, column in (("protected_photo", "published_url"), ("organisation", "webhook_url")):
+    for table, column in PLAIN:
         with op.batch_alter_table(table) as batch:
             batch.alter_column(
                 column, type_=OLD_URL, existing_type=sa.Text(), existing_nullable=True
             )
-
-    op.drop_index("ix_view_observation_album", table_name="view_observation")
-    with op.batch_alter_table("view_observation") as batch:
-        batch.drop_constraint("uq_view_observation", type_="unique")
-        for column in ("album", "photo_key"):
-            batch.alter_column(
-                column, type_=OLD_URL, existing_type=sa.Text(), existing_nullable=False
-            )
-        batch.drop_column("photo_url_key")
-        batch.drop_column("album_url_key")
-        batch.create_unique_constraint(
-            "uq_view_observation", ["organisation_id", "photo_key", "observed_at"]
-        )
-    op.create_index(
-        "ix_view_observation_album", "view_observation", ["organisation_id", "album", "observed_at"]
-    )
-
-    op.drop_index("ix_page_counter_page", table_name="page_counter")
-    with op.batch_alter_table("page_counter") as batch:
-        batch.drop_constraint("uq_page_counter_run_page_image", type_="unique")
-        for column in ("page_url", "image_url"):
-            batch.alter_column(
-                column, type_=OLD_URL, existing_type=sa.Text(), existing_nullable=False
-            )
-        batch.drop_column("image_key")
-        batch.drop_column("page_key")
-        batch.create_unique_constraint(
-            "uq_page_counter_run_page_image", ["run_id", "page_url", "image_url"]
-        )
-    op.create_index("ix_page_counter_page", "page_counter", ["page_url", "observed_at"])
-
-    with op.batch_alter_table("sighting") as batch:
-        batch.drop_constraint("uq_sighting_page_image_match", type_="unique")
-        for column in ("page_url", "image_url"):
-            batch.alter_column(
-                column, type_=OLD_URL, existing_type=sa.Text(), existing_nullable=False
-            )
-        batch.drop_column("image_key")
-        batch.drop_column("page_key")
-        batch.create_unique_constraint(
-            "uq_sighting_page_image_match", ["page_url", "image_url", "match_key"]
-        )
-
-    with op.batch_alter_table("crawled_image") as batch:
-        batch.drop_constraint("uq_crawled_image_url_key", type_="unique")
-        batch.drop_column("url_key")
-        batch.alter_column("url", type_=OLD_URL, existing_type=sa.Text(), existing_nullable=False)
-        batch.create_unique_constraint("uq_crawled_image_url", ["url"])
+    for keyed in reversed(KEYED):
+        _drop_keys(keyed)
