@@ -198,13 +198,28 @@ def _star_field(seed: int, side: int = 400, stars: int = 40) -> np.ndarray:
     return np.ascontiguousarray(np.stack([grey, grey, (grey * 0.8).astype(np.uint8)], axis=2))
 
 
+def _padded(
+    photo: np.ndarray, *, blurred: bool = False, colour: tuple[int, int, int] = (0, 0, 0)
+) -> np.ndarray:
+    """`photo` in a 40 px pad: a blurred, enlarged copy of itself, or solid `colour`."""
+    h, w = photo.shape[:2]
+    size = (w + 80, h + 80)
+    if blurred:
+        canvas = np.array(
+            Image.fromarray(photo).resize(size).filter(ImageFilter.GaussianBlur(size[0] / 30))
+        )
+    else:
+        canvas = np.empty((size[1], size[0], 3), np.uint8)
+        canvas[:] = colour
+    canvas[40 : 40 + h, 40 : 40 + w] = photo
+    return canvas
+
+
 @pytest.mark.parametrize("colour", [(0, 0, 0), (230, 180, 40)])
 def test_dark_photo_on_solid_padding_is_unpadded(colour: tuple[int, int, int]) -> None:
     photo = _star_field(3)
     h, w = photo.shape[:2]
-    canvas = np.empty((h + 80, w + 80, 3), np.uint8)
-    canvas[:] = colour
-    canvas[40 : 40 + h, 40 : 40 + w] = photo
+    canvas = _padded(photo, colour=colour)
     box = padding_box(canvas)
     assert (box.x0, box.y0, box.x1, box.y1) == (40, 40, 40 + w, 40 + h), box
     d, _ = _best(canvas, photo)
@@ -218,15 +233,7 @@ def test_weak_photo_is_still_unpadded(blurred: bool, monkeypatch: pytest.MonkeyP
     photo = _star_field(3, stars=10)
     quality = pdq_from_pixels(photo)[1]
     assert 20 <= quality < 50, quality
-    h, w = photo.shape[:2]
-    size = (w + 80, h + 80)
-    if blurred:
-        canvas = np.array(
-            Image.fromarray(photo).resize(size).filter(ImageFilter.GaussianBlur(size[0] / 30))
-        )
-    else:
-        canvas = np.full((size[1], size[0], 3), 255, np.uint8)
-    canvas[40 : 40 + h, 40 : 40 + w] = photo
+    canvas = _padded(photo, blurred=blurred, colour=(255, 255, 255))
     d, variant = _best(canvas, photo)
     assert d <= 8 and variant in ("unpadded", "centred0"), (d, variant)
     # With the floor of the other derived views, that view is dropped: the best left is far
@@ -250,14 +257,7 @@ def test_centred_pad_running_into_a_black_edged_photo_is_guessed(blurred: bool) 
     narrowest band (the bottom, where the photo reaches its frame) gives the pad."""
     photo = _black_edged_star_field()
     h, w = photo.shape[:2]
-    size = (w + 80, h + 80)
-    if blurred:
-        canvas = np.array(
-            Image.fromarray(photo).resize(size).filter(ImageFilter.GaussianBlur(size[0] / 30))
-        )
-    else:
-        canvas = np.zeros((size[1], size[0], 3), np.uint8)
-    canvas[40 : 40 + h, 40 : 40 + w] = photo
+    canvas = _padded(photo, blurred=blurred)
     truth = Box(40, 40, 40 + w, 40 + h)
     solid = padding_box(canvas)
     if not blurred:  # the exact solid trim runs past the pad on three sides
