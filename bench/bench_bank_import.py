@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import machine_info, record_section
-from childguard.banks import service
+from childguard import banks
 from childguard.store import BankEntry, Store, open_store
 from childguard.store.throwaway_pg import ThrowawayPostgres
 
@@ -31,7 +31,7 @@ def write_list(path: Path, n: int) -> None:
 
 
 def naive_rate(store: Store, n: int) -> float:
-    bank = service.create_bank(store, "naive", "known-abuse", actor="bench")
+    bank = banks.create_bank(store, "naive", "known-abuse", actor="bench")
     values = [os.urandom(32).hex() for _ in range(n)]
     t0 = time.perf_counter()
     with store.session() as s:
@@ -40,17 +40,17 @@ def naive_rate(store: Store, n: int) -> float:
 
 
 def run(store: Store, path: Path, n: int, naive_n: int) -> dict[str, float]:
-    service.create_bank(store, "bench", "known-abuse", actor="bench")
+    banks.create_bank(store, "bench", "known-abuse", actor="bench")
     t0 = time.perf_counter()
-    first = service.import_file(store, "bench", path, actor="bench", signal_type="pdq")
+    first = banks.import_file(store, "bench", path, actor="bench", signal_type="pdq")
     t_import = time.perf_counter() - t0
     assert first.added == n, first
     t0 = time.perf_counter()
-    again = service.import_file(store, "bench", path, actor="bench", signal_type="pdq")
+    again = banks.import_file(store, "bench", path, actor="bench", signal_type="pdq")
     t_again = time.perf_counter() - t0
     assert again.added == 0 and again.already_present == n
     t0 = time.perf_counter()
-    streamed = sum(1 for _ in service.iter_signals(store, banks=["bench"]))
+    streamed = sum(1 for _ in banks.iter_signals(store, banks=["bench"]))
     t_stream = time.perf_counter() - t0
     assert streamed == n
     return {

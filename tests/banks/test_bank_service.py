@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from childguard.banks import service
+from childguard import banks
+from childguard.banks.entries import BATCH_SIZE
 from childguard.banks.formats import WriteOptions
 from childguard.banks.records import EntryRecord
 from childguard.errors import InputFormatError
@@ -30,27 +31,27 @@ def audit_actions(store: Store) -> list[str]:
 
 
 def count(store: Store, bank: str) -> int:
-    return service.bank_stats(store, bank).total
+    return banks.bank_stats(store, bank).total
 
 
 def test_bank_lifecycle_is_audited(store: Store) -> None:
-    b = service.create_bank(store, "iwf", "known-abuse", owner="IWF", actor="alice")
+    b = banks.create_bank(store, "iwf", "known-abuse", owner="IWF", actor="alice")
     assert (b.name, b.kind, b.pdq_threshold, b.enabled) == ("iwf", "known-abuse", 31, True)
-    with pytest.raises(service.BankExists):
-        service.create_bank(store, "iwf", "allow", actor="alice")
+    with pytest.raises(banks.BankExists):
+        banks.create_bank(store, "iwf", "allow", actor="alice")
     with pytest.raises(InputFormatError, match="kind"):
-        service.create_bank(store, "x", "evil", actor="alice")
+        banks.create_bank(store, "x", "evil", actor="alice")
     with pytest.raises(InputFormatError, match="threshold"):
-        service.create_bank(store, "x", "allow", pdq_threshold=300, actor="alice")
-    service.create_bank(store, "fp", "allow", actor="bob")
-    assert [x.name for x in service.list_banks(store)] == ["fp", "iwf"]
-    assert [x.name for x in service.list_banks(store, kind="allow")] == ["fp"]
-    changed = service.update_bank(store, "iwf", actor="carol", pdq_threshold=20, enabled=False)
+        banks.create_bank(store, "x", "allow", pdq_threshold=300, actor="alice")
+    banks.create_bank(store, "fp", "allow", actor="bob")
+    assert [x.name for x in banks.list_banks(store)] == ["fp", "iwf"]
+    assert [x.name for x in banks.list_banks(store, kind="allow")] == ["fp"]
+    changed = banks.update_bank(store, "iwf", actor="carol", pdq_threshold=20, enabled=False)
     assert (changed.pdq_threshold, changed.enabled) == (20, False)
-    assert service.list_banks(store, enabled=True)[0].name == "fp"
-    assert service.delete_bank(store, "fp", actor="dave") == 0
-    with pytest.raises(service.BankNotFound):
-        service.get_bank(store, "fp")
+    assert banks.list_banks(store, enabled=True)[0].name == "fp"
+    assert banks.delete_bank(store, "fp", actor="dave") == 0
+    with pytest.raises(banks.BankNotFound):
+        banks.get_bank(store, "fp")
     with store.session() as s:
         events = list(s.scalars(select(AuditEvent).order_by(AuditEvent.id)))
     assert [(e.actor, e.action) for e in events] == [
@@ -63,25 +64,25 @@ def test_bank_lifecycle_is_audited(store: Store) -> None:
 
 
 def test_import_is_idempotent_and_counts(store: Store, tmp_path: Path) -> None:
-    service.create_bank(store, "b", "known-abuse", actor="t")
+    banks.create_bank(store, "b", "known-abuse", actor="t")
     lines = [fake_hash("md5", i) for i in range(1200)] + [fake_hash("sha1", i) for i in range(300)]
     path = tmp_path / "list.txt"
     path.write_text("\n".join(lines + lines[:5]) + "\n")  # 5 duplicates inside the file
-    first = service.import_file(store, "b", path, actor="t", organisation="Hotline X")
+    first = banks.import_file(store, "b", path, actor="t", organisation="Hotline X")
     assert (first.read, first.added, first.already_present) == (1505, 1500, 5)
-    second = service.import_file(store, "b", path, actor="t")
+    second = banks.import_file(store, "b", path, actor="t")
     assert (second.added, second.already_present) == (0, 1505)
     assert count(store, "b") == 1500
-    entry = service.find_exact(store, "md5", lines[0].upper())[0]
+    entry = banks.find_exact(store, "md5", lines[0].upper())[0]
     assert (entry.source, entry.organisation, entry.bank_name) == ("list.txt", "Hotline X", "b")
     assert audit_actions(store).count("bank.import") == 2
 
 
 def test_same_hash_may_sit_in_two_banks(store: Store) -> None:
     for name in ("a", "b"):
-        service.create_bank(store, name, "known-abuse", actor="t")
-        service.add_entries(store, name, [EntryRecord("md5", fake_hash("md5", 1))], actor="t")
-    assert sorted(e.bank_name for e in service.find_exact(store, "md5", fake_hash("md5", 1))) == [
+        banks.create_bank(store, name, "known-abuse", actor="t")
+        banks.add_entries(store, name, [EntryRecord("md5", fake_hash("md5", 1))], actor="t")
+    assert sorted(e.bank_name for e in banks.find_exact(store, "md5", fake_hash("md5", 1))) == [
         "a",
         "b",
     ]
@@ -108,108 +109,108 @@ def test_same_hash_may_sit_in_two_banks(store: Store) -> None:
 def test_malformed_file_imports_nothing_unless_skip_invalid(
     store: Store, tmp_path: Path, fmt: str, body: str, where: str
 ) -> None:
-    service.create_bank(store, "b", "known-abuse", actor="t")
+    banks.create_bank(store, "b", "known-abuse", actor="t")
     path = tmp_path / f"bad.{fmt}"
     path.write_text(body)
     with pytest.raises(InputFormatError, match=where):
-        service.import_file(store, "b", path, actor="t", fmt=fmt)
+        banks.import_file(store, "b", path, actor="t", fmt=fmt)
     assert count(store, "b") == 0
     assert "bank.import" not in audit_actions(store)
-    result = service.import_file(store, "b", path, actor="t", fmt=fmt, skip_invalid=True)
+    result = banks.import_file(store, "b", path, actor="t", fmt=fmt, skip_invalid=True)
     assert result.added == 1
     assert [s.describe().split(":")[0] for s in result.skipped] == [where]
     assert count(store, "b") == 1
 
 
 def test_failure_midway_rolls_back_earlier_batches(store: Store, tmp_path: Path) -> None:
-    service.create_bank(store, "b", "known-abuse", actor="t")
-    good = [fake_hash("md5", i) for i in range(service.BATCH_SIZE * 2 + 10)]
+    banks.create_bank(store, "b", "known-abuse", actor="t")
+    good = [fake_hash("md5", i) for i in range(BATCH_SIZE * 2 + 10)]
     path = tmp_path / "big.txt"
     path.write_text("\n".join([*good, "oops"]) + "\n")
     with pytest.raises(InputFormatError, match=f"line {len(good) + 1}"):
-        service.import_file(store, "b", path, actor="t")
+        banks.import_file(store, "b", path, actor="t")
     assert count(store, "b") == 0
 
 
 def test_bad_signal_type_and_missing_file(store: Store, tmp_path: Path) -> None:
-    service.create_bank(store, "b", "known-abuse", actor="t")
+    banks.create_bank(store, "b", "known-abuse", actor="t")
     (tmp_path / "x.txt").write_text(fake_hash("pdq", 1) + "\n")
     with pytest.raises(InputFormatError, match="unknown signal type"):
-        service.import_file(store, "b", tmp_path / "x.txt", actor="t", signal_type="sha3")
+        banks.import_file(store, "b", tmp_path / "x.txt", actor="t", signal_type="sha3")
     with pytest.raises(InputFormatError, match="no such file"):
-        service.import_file(store, "b", tmp_path / "missing.txt", actor="t")
+        banks.import_file(store, "b", tmp_path / "missing.txt", actor="t")
     (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00garbage\x80\n")
     with pytest.raises(InputFormatError):
-        service.import_file(store, "b", tmp_path / "bin.txt", actor="t")
-    with pytest.raises(service.BankNotFound):
-        service.import_file(store, "nope", tmp_path / "x.txt", actor="t", signal_type="pdq")
+        banks.import_file(store, "b", tmp_path / "bin.txt", actor="t")
+    with pytest.raises(banks.BankNotFound):
+        banks.import_file(store, "nope", tmp_path / "x.txt", actor="t", signal_type="pdq")
 
 
 def test_streaming_signals_filters(store: Store) -> None:
-    service.create_bank(store, "a", "known-abuse", actor="t")
-    service.create_bank(store, "off", "allow", enabled=False, actor="t")
-    service.add_entries(
+    banks.create_bank(store, "a", "known-abuse", actor="t")
+    banks.create_bank(store, "off", "allow", enabled=False, actor="t")
+    banks.add_entries(
         store,
         "a",
         [EntryRecord("pdq", fake_hash("pdq", i)) for i in range(25)]
         + [EntryRecord("md5", fake_hash("md5", i)) for i in range(5)],
         actor="t",
     )
-    service.add_entries(store, "off", [EntryRecord("pdq", fake_hash("pdq", 99))], actor="t")
-    everything = list(service.iter_signals(store))
+    banks.add_entries(store, "off", [EntryRecord("pdq", fake_hash("pdq", 99))], actor="t")
+    everything = list(banks.iter_signals(store))
     assert len(everything) == 31
     assert [e[0] for e in everything] == sorted(e[0] for e in everything)
-    pdq_on = list(service.iter_signals(store, signal_types=["pdq"], enabled_only=True))
+    pdq_on = list(banks.iter_signals(store, signal_types=["pdq"], enabled_only=True))
     assert {v for _, _, v in pdq_on} == {fake_hash("pdq", i) for i in range(25)}
-    assert [len(b) for b in service.iter_signal_batches(store, banks=["a"], batch_size=10)] == [
+    assert [len(b) for b in banks.iter_signal_batches(store, banks=["a"], batch_size=10)] == [
         10,
         10,
         10,
     ]
     last = everything[20][0]
-    assert [e[0] for e in service.iter_signals(store, after_id=last)] == [
+    assert [e[0] for e in banks.iter_signals(store, after_id=last)] == [
         e[0] for e in everything[21:]
     ]
-    views = service.get_entries(store, [everything[0][0], everything[-1][0], 10**9])
+    views = banks.get_entries(store, [everything[0][0], everything[-1][0], 10**9])
     assert set(views) == {everything[0][0], everything[-1][0]}
     assert views[everything[-1][0]].bank_name == "off"
     assert views[everything[-1][0]].bank_enabled is False
 
 
 def test_delete_entries_returns_ids(store: Store) -> None:
-    service.create_bank(store, "a", "known-abuse", actor="t")
-    service.add_entries(
+    banks.create_bank(store, "a", "known-abuse", actor="t")
+    banks.add_entries(
         store, "a", [EntryRecord("md5", fake_hash("md5", i)) for i in range(3)], actor="t"
     )
-    ids = [i for i, _, _ in service.iter_signals(store)]
-    removed = service.delete_entries(
+    ids = [i for i, _, _ in banks.iter_signals(store)]
+    removed = banks.delete_entries(
         store, "a", [("md5", fake_hash("md5", 1)), ("md5", fake_hash("md5", 7))], actor="t"
     )
     assert removed == [ids[1]]
-    assert [i for i, _, _ in service.iter_signals(store)] == [ids[0], ids[2]]
+    assert [i for i, _, _ in banks.iter_signals(store)] == [ids[0], ids[2]]
     assert audit_actions(store)[-1] == "bank.delete_entries"
 
 
 def test_delete_entries_in_batches_across_signal_types(store: Store) -> None:
-    service.create_bank(store, "a", "known-abuse", actor="t")
+    banks.create_bank(store, "a", "known-abuse", actor="t")
     records = [EntryRecord("md5", fake_hash("md5", i)) for i in range(1200)]
     records += [EntryRecord("sha1", fake_hash("sha1", i)) for i in range(5)]
-    service.add_entries(store, "a", records, actor="t")
-    ids = {(t, v): i for i, t, v in service.iter_signals(store)}
+    banks.add_entries(store, "a", records, actor="t")
+    ids = {(t, v): i for i, t, v in banks.iter_signals(store)}
     wanted = [("md5", fake_hash("md5", i)) for i in range(0, 1200, 2)]
     wanted += [("sha1", fake_hash("sha1", 3)), ("md5", fake_hash("md5", 0))]  # a repeat
     wanted += [("sha256", fake_hash("sha256", 1))]  # never stored
-    removed = service.delete_entries(store, "a", wanted, actor="t")
+    removed = banks.delete_entries(store, "a", wanted, actor="t")
     expected = {ids[pair] for pair in wanted if pair in ids}
     assert len(removed) == len(expected) == 601
     assert set(removed) == expected
-    assert set(ids.values()) - expected == {i for i, _, _ in service.iter_signals(store)}
+    assert set(ids.values()) - expected == {i for i, _, _ in banks.iter_signals(store)}
 
 
 @pytest.mark.parametrize("fmt", ["plain", "te", "csv", "vics"])
 def test_export_then_import_round_trips(store: Store, tmp_path: Path, fmt: str) -> None:
-    service.create_bank(store, "src", "known-abuse", actor="t")
-    service.create_bank(store, "dst", "known-abuse", actor="t")
+    banks.create_bank(store, "src", "known-abuse", actor="t")
+    banks.create_bank(store, "dst", "known-abuse", actor="t")
     md5s = [fake_hash("md5", i) for i in range(4)]
     if fmt == "vics":
         records = [
@@ -234,11 +235,11 @@ def test_export_then_import_round_trips(store: Store, tmp_path: Path, fmt: str) 
         records = [EntryRecord("md5", v) for v in md5s] + [
             EntryRecord("sha1", fake_hash("sha1", 1))
         ]
-    service.add_entries(store, "src", records, actor="t")
+    banks.add_entries(store, "src", records, actor="t")
     path = tmp_path / f"out.{fmt}"
-    written = service.export_bank(store, "src", path, fmt, actor="t")
+    written = banks.export_bank(store, "src", path, fmt, actor="t")
     assert written.written == len(records)
-    service.import_file(store, "dst", path, actor="t", fmt=fmt, source="")
+    banks.import_file(store, "dst", path, actor="t", fmt=fmt, source="")
 
     def key(r: EntryRecord) -> tuple[object, ...]:
         kept = (r.signal_type, r.value)
@@ -253,15 +254,15 @@ def test_export_then_import_round_trips(store: Store, tmp_path: Path, fmt: str) 
             kept += (r.source, r.organisation, r.imported_at)
         return kept
 
-    before = sorted(map(key, service.iter_entry_records(store, "src")))
-    after = sorted(map(key, service.iter_entry_records(store, "dst")))
+    before = sorted(map(key, banks.iter_entry_records(store, "src")))
+    after = sorted(map(key, banks.iter_entry_records(store, "dst")))
     assert before == after
     assert "bank.export" in audit_actions(store)
 
 
 def test_failed_export_leaves_no_file(store: Store, tmp_path: Path) -> None:
-    service.create_bank(store, "a", "known-abuse", actor="t")
-    service.add_entries(
+    banks.create_bank(store, "a", "known-abuse", actor="t")
+    banks.add_entries(
         store,
         "a",
         [EntryRecord("md5", fake_hash("md5", 1)), EntryRecord("pdq", fake_hash("pdq", 1))],
@@ -272,19 +273,19 @@ def test_failed_export_leaves_no_file(store: Store, tmp_path: Path) -> None:
     out = tmp_path / "exports"
     out.mkdir()
     with pytest.raises(ExportError):
-        service.export_bank(store, "a", out / "x.txt", "plain", actor="t")
+        banks.export_bank(store, "a", out / "x.txt", "plain", actor="t")
     assert list(out.iterdir()) == []
     buf = io.StringIO()
-    service.export_bank(store, "a", buf, "plain", actor="t", signal_types=["pdq"])
+    banks.export_bank(store, "a", buf, "plain", actor="t", signal_types=["pdq"])
     assert buf.getvalue() == fake_hash("pdq", 1) + "\n"
     buf = io.StringIO()
-    service.export_bank(store, "a", buf, "vics", actor="t", options=WriteOptions(vics_profile="US"))
+    banks.export_bank(store, "a", buf, "vics", actor="t", options=WriteOptions(vics_profile="US"))
     assert "2.0.xml/US/" in buf.getvalue()
 
 
 def test_stats(store: Store) -> None:
-    service.create_bank(store, "a", "protected", actor="t")
-    service.add_entries(
+    banks.create_bank(store, "a", "protected", actor="t")
+    banks.add_entries(
         store,
         "a",
         [
@@ -305,7 +306,7 @@ def test_stats(store: Store) -> None:
         actor="t",
         source="list-1",
     )
-    st = service.bank_stats(store, "a")
+    st = banks.bank_stats(store, "a")
     assert st.total == 3
     assert st.by_signal_type == {"md5": 2, "pdq": 1}
     assert st.by_classification == {"vics-US:1": 2, "unclassified": 1}

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from childguard.banks.records import EntryRecord
-from childguard.banks.service import create_bank, delete_entries, import_records, update_bank
+from childguard.banks import EntryRecord, create_bank, delete_entries, import_records, update_bank
 from childguard.hashing import hash_bytes, hash_file
 from childguard.matcher import Matcher, index_path
 from childguard.signals.pdq import PdqSignal

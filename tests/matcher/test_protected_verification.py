@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from childguard.banks.records import EntryRecord
-from childguard.banks.service import create_bank, import_records, update_bank
+from childguard.banks import EntryRecord, create_bank, import_records, update_bank
 from childguard.hashing import hash_bytes, hash_file
 from childguard.matcher import Matcher
 from childguard.protect.organisations import create_organisation

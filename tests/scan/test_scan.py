@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from childguard.banks.records import EntryRecord
-from childguard.banks.service import create_bank, import_records
+from childguard.banks import EntryRecord, create_bank, import_records
 from childguard.cli import EXIT_FOUND, EXIT_OK, app
 from childguard.hashing import hash_file
 from childguard.matcher import Matcher

@@ -1,7 +1,10 @@
 """Hash banks: named lists of signals with provenance, their service functions and file formats.
 
 This package is the only writer of bank entries. Import the API from `childguard.banks` and the
-file formats from `childguard.banks.formats`.
+file formats from `childguard.banks.formats`. Modules: `catalog` (the banks: create, list, get,
+update, delete), `entries` (every entry write), `bulk` (the fast insert path behind imports),
+`files` (import from and export to hash-list files), `reads` (streams and look-ups of entries),
+`stats` (counts), `records` (the records that flow between formats and the service).
 
 Session convention, for every function here: the first parameter says who owns the transaction.
 - A function that takes a `Store` opens its own session, commits on success (rolls back on any
@@ -11,32 +14,35 @@ Session convention, for every function here: the first parameter says who owns t
   commits or rolls back, and writes no audit event (the caller records what the change was for).
 """
 
-from childguard.banks.entries import ensure_entries, remove_entries_by_id
-from childguard.banks.records import EntryRecord, InvalidRecord
-from childguard.banks.service import (
+from childguard.banks.catalog import (
     BankExists,
     BankNotFound,
-    BankStats,
-    EntryView,
-    ImportResult,
-    add_entries,
-    bank_stats,
     create_bank,
     delete_bank,
-    delete_entries,
-    entry_counts,
-    export_bank,
-    find_exact,
+    find_bank,
     get_bank,
-    get_entries,
-    import_file,
-    import_records,
-    iter_entry_records,
-    iter_signal_batches,
-    iter_signals,
     list_banks,
     update_bank,
 )
+from childguard.banks.entries import (
+    ImportResult,
+    add_entries,
+    delete_entries,
+    ensure_entries,
+    import_records,
+    remove_entries_by_id,
+)
+from childguard.banks.files import export_bank, import_file
+from childguard.banks.reads import (
+    EntryView,
+    find_exact,
+    get_entries,
+    iter_entry_records,
+    iter_signal_batches,
+    iter_signals,
+)
+from childguard.banks.records import EntryRecord, InvalidRecord
+from childguard.banks.stats import BankStats, bank_stats, entry_counts
 
 __all__ = [
     "BankExists",
@@ -54,6 +60,7 @@ __all__ = [
     "ensure_entries",
     "entry_counts",
     "export_bank",
+    "find_bank",
     "find_exact",
     "get_bank",
     "get_entries",

@@ -1,19 +1,173 @@
 # Owns every write of bank entries: adding, importing and removing entries.
-"""Bank entry writes. `ensure_entries` and `remove_entries_by_id` work in the caller's session
-(the caller owns the transaction and the audit event that explains the change, e.g.
-`protect.register`)."""
+"""Bank entry writes. `import_records`, `add_entries` and `delete_entries` take a `Store`, run in
+one transaction of their own and are audited; `ensure_entries` and `remove_entries_by_id` work
+in the caller's session (the caller owns the transaction and the audit event that explains the
+change, e.g. `protect.register`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from childguard.banks.bulk import entry_row, insert_batch, insert_statement
+from childguard.banks.catalog import find_bank
+from childguard.banks.records import EntryRecord, InvalidRecord, validated
+from childguard.store import audit
+from childguard.store.base import utcnow
+from childguard.store.db import Store
 from childguard.store.models import BankEntry
 
+BATCH_SIZE = 5_000
 _CHUNK = 500
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import did. `already_present` counts valid records that added nothing (re-imports
+    and duplicates within the file); `skipped` lists invalid records left out (--skip-invalid)."""
+
+    bank: str
+    read: int
+    added: int
+    already_present: int
+    skipped: list[InvalidRecord] = field(default_factory=list)
+
+
+def _count_entries(session: Session, bank_id: int) -> int:
+    return session.scalar(select(func.count()).where(BankEntry.bank_id == bank_id)) or 0
+
+
+def import_records(
+    store: Store,
+    bank: str | int,
+    records: Iterable[EntryRecord | InvalidRecord],
+    *,
+    actor: str,
+    skip_invalid: bool = False,
+    source: str | None = None,
+    organisation: str | None = None,
+    audit_details: dict[str, Any] | None = None,
+    progress: Callable[[int], None] | None = None,
+    prevalidated: bool = False,
+) -> ImportResult:
+    """Add records to a bank in one transaction, idempotently.
+
+    Each record is validated (type and canonical value). An invalid record raises
+    InputFormatError with its line or record number and nothing is imported, unless
+    `skip_invalid`, where it is left out and listed in the result. `source` and `organisation`
+    fill in provenance that the records do not carry. `progress` is called after each batch
+    with the number of records read so far. `prevalidated` skips re-validating records that
+    come from a `childguard.banks.formats` reader (they validate as they read).
+    """
+    insert = insert_statement(store)
+    skipped: list[InvalidRecord] = []
+    read = 0
+    now = utcnow()
+    check = (lambda r: r) if prevalidated else validated
+    with store.session() as session:
+        found = find_bank(session, bank)
+        before = _count_entries(session, found.id)
+        batch: dict[tuple[str, str], dict[str, Any]] = {}
+        for item in records:
+            checked = item if isinstance(item, InvalidRecord) else check(item)
+            if isinstance(checked, InvalidRecord):
+                if not skip_invalid:
+                    raise checked.error()
+                skipped.append(checked)
+                continue
+            read += 1
+            key = (checked.signal_type, checked.value)
+            if key not in batch:
+                batch[key] = entry_row(checked, source, organisation)
+            if len(batch) >= BATCH_SIZE:
+                insert_batch(session, insert, batch.values(), found.id, now)
+                batch.clear()
+                if progress is not None:
+                    progress(read)
+        if batch:
+            insert_batch(session, insert, batch.values(), found.id, now)
+        added = _count_entries(session, found.id) - before
+        result = ImportResult(found.name, read, added, read - added, skipped)
+        audit.record(
+            session,
+            actor=actor,
+            action="bank.import",
+            object_type="bank",
+            object_id=found.id,
+            details={
+                "name": found.name,
+                "read": read,
+                "added": added,
+                "already_present": read - added,
+                "skipped": len(skipped),
+                "skipped_first": [s.describe() for s in skipped[:20]],
+                **(audit_details or {}),
+            },
+        )
+    if progress is not None:
+        progress(read)
+    return result
+
+
+def add_entries(
+    store: Store,
+    bank: str | int,
+    records: Iterable[EntryRecord],
+    *,
+    actor: str,
+    source: str | None = None,
+    organisation: str | None = None,
+) -> ImportResult:
+    """Add entries from code (not a file); an invalid one raises and nothing is added."""
+    return import_records(
+        store, bank, records, actor=actor, source=source, organisation=organisation
+    )
+
+
+def delete_entries(
+    store: Store,
+    bank: str | int,
+    signals: Iterable[tuple[str, str]],
+    *,
+    actor: str,
+) -> list[int]:
+    """Remove (signal_type, value) pairs from a bank; returns the ids removed (for the index)."""
+    removed: list[int] = []
+    with store.session() as session:
+        found = find_bank(session, bank)
+        pairs = list(signals)
+        by_type: dict[str, list[str]] = {}
+        for signal_type, value in pairs:
+            by_type.setdefault(signal_type, []).append(value)
+        for signal_type, values in by_type.items():
+            unique = list(dict.fromkeys(values))
+            for start in range(0, len(unique), _CHUNK):
+                removed.extend(
+                    session.scalars(
+                        select(BankEntry.id).where(
+                            BankEntry.bank_id == found.id,
+                            BankEntry.signal_type == signal_type,
+                            BankEntry.value.in_(unique[start : start + _CHUNK]),
+                        )
+                    ).all()
+                )
+        for start in range(0, len(removed), _CHUNK):
+            session.execute(
+                delete(BankEntry).where(BankEntry.id.in_(removed[start : start + _CHUNK]))
+            )
+        audit.record(
+            session,
+            actor=actor,
+            action="bank.delete_entries",
+            object_type="bank",
+            object_id=found.id,
+            details={"name": found.name, "requested": len(pairs), "removed": len(removed)},
+        )
+    return removed
 
 
 def ensure_entries(

@@ -13,7 +13,17 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from childguard.banks import service
+from childguard.banks import (
+    BankStats,
+    bank_stats,
+    create_bank,
+    delete_bank,
+    entry_counts,
+    export_bank,
+    get_bank,
+    import_file,
+    list_banks,
+)
 from childguard.banks.formats import FORMATS, ExportError, WriteOptions, parse_column_map
 from childguard.cli import EXIT_OK, EXIT_USAGE, app
 from childguard.cli.common import DbOption, JsonOption, err
@@ -66,7 +76,7 @@ def create(
 ) -> None:
     """Create a bank."""
     with _store(db) as store:
-        bank = service.create_bank(
+        bank = create_bank(
             store,
             name,
             kind,
@@ -93,8 +103,8 @@ def list_(
 ) -> None:
     """List banks with their entry counts."""
     with _store(db) as store:
-        banks = service.list_banks(store, kind=kind)
-        by_bank = service.entry_counts(store)
+        banks = list_banks(store, kind=kind)
+        by_bank = entry_counts(store)
         counts = {b.id: by_bank.get(b.id, 0) for b in banks}
     if as_json:
         _print_json([{**_bank_dict(b), "entries": counts[b.id]} for b in banks])
@@ -115,11 +125,11 @@ def list_(
     out.print(table)
 
 
-def _stats_dict(stats: service.BankStats) -> dict[str, Any]:
+def _stats_dict(stats: BankStats) -> dict[str, Any]:
     return dataclasses.asdict(stats)
 
 
-def _print_stats(stats: service.BankStats) -> None:
+def _print_stats(stats: BankStats) -> None:
     table = Table(title=f"Bank {stats.bank}", show_header=False)
     table.add_column("field")
     table.add_column("value")
@@ -146,8 +156,8 @@ def show(
 ) -> None:
     """Show one bank's settings and counts."""
     with _store(db) as store:
-        bank = service.get_bank(store, name)
-        stats = service.bank_stats(store, bank.id)
+        bank = get_bank(store, name)
+        stats = bank_stats(store, bank.id)
     if as_json:
         _print_json({**_bank_dict(bank), "stats": _stats_dict(stats)})
         return
@@ -164,7 +174,7 @@ def stats(
 ) -> None:
     """Counts per signal type, classification and source."""
     with _store(db) as store:
-        result = service.bank_stats(store, name)
+        result = bank_stats(store, name)
     if as_json:
         _print_json(_stats_dict(result))
     else:
@@ -218,7 +228,7 @@ def import_(
             disable=not show_bar,
         ) as bar:
             task = bar.add_task(f"importing {path.name}", total=size)
-            result = service.import_file(
+            result = import_file(
                 store,
                 name,
                 path,
@@ -274,7 +284,7 @@ def export(
     with _store(db) as store:
         try:
             target: Any = sys.stdout if path == "-" else Path(path)
-            result = service.export_bank(
+            result = export_bank(
                 store,
                 name,
                 target,
@@ -301,9 +311,9 @@ def delete(
 ) -> None:
     """Delete a bank and its entries (audited)."""
     with _store(db) as store:
-        bank = service.get_bank(store, name)
+        bank = get_bank(store, name)
         if not yes and not typer.confirm(f"delete bank {bank.name!r} and all its entries?"):
             err.print("nothing deleted")
             raise typer.Exit(EXIT_USAGE)
-        removed = service.delete_bank(store, bank.id, actor=_actor(actor))
+        removed = delete_bank(store, bank.id, actor=_actor(actor))
     out.print(f"deleted bank [bold]{name}[/bold] and {removed:,} entries")

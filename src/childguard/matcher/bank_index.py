@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import func, select
 
-from childguard.banks.service import iter_signal_batches
+from childguard.banks import iter_signal_batches
 from childguard.config import index_dir
 from childguard.index.pdq import PdqIndex
 from childguard.log import get_logger

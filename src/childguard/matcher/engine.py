@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from childguard.banks.service import EntryView, get_entries
+from childguard.banks import EntryView, get_entries
 from childguard.matcher.bank_index import BankIndex, SyncReport
 from childguard.matcher.protected import ProtectedVerifier, verified_match
 from childguard.matcher.results import Match, MatchOutcome

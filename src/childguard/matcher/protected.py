@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sqlalchemy import select
 
-from childguard.banks.service import EntryView
+from childguard.banks import EntryView
 from childguard.log import get_logger
 from childguard.matcher.results import Match
 from childguard.signals.pdq import hamming_many, hexes_to_array

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from childguard.banks.service import EntryView
+from childguard.banks import EntryView
 
 
 @dataclass(frozen=True)

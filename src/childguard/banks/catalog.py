@@ -1,0 +1,176 @@
+# Owns the banks themselves: create, list, get, update and delete, and their field rules.
+"""Bank CRUD. Every change writes an audit event in the same transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from childguard.errors import ChildguardError, InputFormatError
+from childguard.store import audit
+from childguard.store.base import utcnow
+from childguard.store.db import Store
+from childguard.store.models import BANK_KINDS, DEFAULT_PDQ_THRESHOLD, Bank, BankEntry
+
+_UNSET: Any = object()
+
+
+class BankNotFound(ChildguardError):
+    """No bank has that name or id."""
+
+
+class BankExists(ChildguardError):
+    """A bank with that name exists already."""
+
+
+def _validate_bank_fields(name: str | None, kind: str | None, pdq_threshold: int | None) -> None:
+    if name is not None and (
+        not name or name != name.strip() or len(name) > 200 or not name.isprintable()
+    ):
+        raise InputFormatError(
+            f"bad bank name {name!r}: want 1-200 printable characters, no outer spaces"
+        )
+    if kind is not None and kind not in BANK_KINDS:
+        raise InputFormatError(f"bad bank kind {kind!r}; kinds: {', '.join(BANK_KINDS)}")
+    if pdq_threshold is not None and not 0 <= pdq_threshold <= 256:
+        raise InputFormatError(f"PDQ threshold {pdq_threshold} is outside 0-256")
+
+
+def find_bank(session: Session, bank: str | int) -> Bank:
+    """The bank with that name (str) or id (int) in the caller's session; BankNotFound otherwise."""
+    if isinstance(bank, int):
+        found = session.get(Bank, bank)
+    else:
+        found = session.scalars(select(Bank).where(Bank.name == bank)).one_or_none()
+    if found is None:
+        raise BankNotFound(f"no bank {bank!r}")
+    return found
+
+
+def create_bank(
+    store: Store,
+    name: str,
+    kind: str,
+    *,
+    description: str = "",
+    owner: str = "",
+    pdq_threshold: int = DEFAULT_PDQ_THRESHOLD,
+    enabled: bool = True,
+    actor: str,
+) -> Bank:
+    """Create a bank; BankExists if the name is taken, InputFormatError for bad fields."""
+    _validate_bank_fields(name, kind, pdq_threshold)
+    with store.session() as session:
+        if session.scalars(select(Bank.id).where(Bank.name == name)).first() is not None:
+            raise BankExists(f"a bank named {name!r} exists already")
+        bank = Bank(
+            name=name,
+            kind=kind,
+            description=description,
+            owner=owner,
+            pdq_threshold=pdq_threshold,
+            enabled=enabled,
+        )
+        session.add(bank)
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="bank.create",
+            object_type="bank",
+            object_id=bank.id,
+            details={
+                "name": name,
+                "kind": kind,
+                "owner": owner,
+                "pdq_threshold": pdq_threshold,
+                "enabled": enabled,
+            },
+        )
+    return bank
+
+
+def list_banks(store: Store, *, kind: str | None = None, enabled: bool | None = None) -> list[Bank]:
+    """All banks, by name, optionally only one kind or only enabled/disabled ones."""
+    query = select(Bank).order_by(Bank.name)
+    if kind is not None:
+        query = query.where(Bank.kind == kind)
+    if enabled is not None:
+        query = query.where(Bank.enabled == enabled)
+    with store.session() as session:
+        return list(session.scalars(query))
+
+
+def get_bank(store: Store, bank: str | int) -> Bank:
+    """The bank with that name (str) or id (int); BankNotFound otherwise."""
+    with store.session() as session:
+        return find_bank(session, bank)
+
+
+def update_bank(
+    store: Store,
+    bank: str | int,
+    *,
+    actor: str,
+    name: str = _UNSET,
+    kind: str = _UNSET,
+    description: str = _UNSET,
+    owner: str = _UNSET,
+    pdq_threshold: int = _UNSET,
+    enabled: bool = _UNSET,
+) -> Bank:
+    """Change the given fields of a bank; the audit event records old and new values."""
+    wanted = {
+        "name": name,
+        "kind": kind,
+        "description": description,
+        "owner": owner,
+        "pdq_threshold": pdq_threshold,
+        "enabled": enabled,
+    }
+    changes: dict[str, Any] = {k: v for k, v in wanted.items() if v is not _UNSET}
+    _validate_bank_fields(changes.get("name"), changes.get("kind"), changes.get("pdq_threshold"))
+    with store.session() as session:
+        found = find_bank(session, bank)
+        if "name" in changes and changes["name"] != found.name:
+            taken = session.scalars(select(Bank.id).where(Bank.name == changes["name"])).first()
+            if taken is not None:
+                raise BankExists(f"a bank named {changes['name']!r} exists already")
+        diff = {
+            k: {"old": getattr(found, k), "new": v}
+            for k, v in changes.items()
+            if getattr(found, k) != v
+        }
+        for k, v in changes.items():
+            setattr(found, k, v)
+        if diff:
+            found.updated_at = utcnow()
+            audit.record(
+                session,
+                actor=actor,
+                action="bank.update",
+                object_type="bank",
+                object_id=found.id,
+                details={"name": found.name, "changes": diff},
+            )
+    return found
+
+
+def delete_bank(store: Store, bank: str | int, *, actor: str) -> int:
+    """Delete a bank and all its entries; returns how many entries went with it."""
+    with store.session() as session:
+        found = find_bank(session, bank)
+        count = session.scalar(select(func.count()).where(BankEntry.bank_id == found.id)) or 0
+        session.execute(delete(BankEntry).where(BankEntry.bank_id == found.id))
+        session.execute(delete(Bank).where(Bank.id == found.id))
+        audit.record(
+            session,
+            actor=actor,
+            action="bank.delete",
+            object_type="bank",
+            object_id=found.id,
+            details={"name": found.name, "kind": found.kind, "entries": count},
+        )
+    return count

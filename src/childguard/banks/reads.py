@@ -1,0 +1,179 @@
+# Owns reading bank entries: streaming signals for indexes, entries by id, exact look-up, and
+# entries as records for exporters.
+"""Bank entry reads. Streams use a server-side cursor and build no ORM objects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from childguard.banks.catalog import find_bank
+from childguard.banks.records import EntryRecord, canonical_signal
+from childguard.store.db import Store
+from childguard.store.models import Bank, BankEntry
+
+STREAM_BATCH = 50_000
+
+
+@dataclass(frozen=True)
+class EntryView:
+    """One bank entry with the bank facts a match needs (name, kind, threshold, enabled)."""
+
+    id: int
+    bank_id: int
+    bank_name: str
+    bank_kind: str
+    bank_pdq_threshold: int
+    bank_enabled: bool
+    signal_type: str
+    value: str
+    source: str | None
+    organisation: str | None
+    imported_at: datetime
+    original_id: str | None
+    classification_scheme: str | None
+    classification_label: str | None
+    metadata: dict[str, Any] | None
+
+
+def _signal_query(
+    session: Session,
+    banks: Sequence[str | int] | None,
+    signal_types: Sequence[str] | None,
+    enabled_only: bool,
+    after_id: int | None,
+) -> Select[int, str, str]:
+    query = select(BankEntry.id, BankEntry.signal_type, BankEntry.value).order_by(BankEntry.id)
+    if banks is not None:
+        ids = [find_bank(session, b).id for b in banks]
+        query = query.where(BankEntry.bank_id.in_(ids))
+    if signal_types is not None:
+        query = query.where(BankEntry.signal_type.in_(list(signal_types)))
+    if enabled_only:
+        query = query.join(Bank, Bank.id == BankEntry.bank_id).where(Bank.enabled.is_(True))
+    if after_id is not None:
+        query = query.where(BankEntry.id > after_id)
+    return query
+
+
+def iter_signal_batches(
+    store: Store,
+    *,
+    banks: Sequence[str | int] | None = None,
+    signal_types: Sequence[str] | None = None,
+    enabled_only: bool = False,
+    after_id: int | None = None,
+    batch_size: int = STREAM_BATCH,
+) -> Iterator[list[tuple[int, str, str]]]:
+    """Lists of (entry_id, signal_type, value) in id order, streamed with a server-side cursor.
+
+    No ORM objects are built, so 10M rows stream in constant memory. `after_id` gives only
+    entries added after that id (ids only grow), for incremental index updates.
+    """
+    with Session(store.engine) as session:
+        query = _signal_query(session, banks, signal_types, enabled_only, after_id)
+        result = session.execute(query, execution_options={"yield_per": batch_size})
+        for part in result.partitions():
+            yield [(int(r[0]), r[1], r[2]) for r in part]
+
+
+def iter_signals(
+    store: Store,
+    *,
+    banks: Sequence[str | int] | None = None,
+    signal_types: Sequence[str] | None = None,
+    enabled_only: bool = False,
+    after_id: int | None = None,
+) -> Iterator[tuple[int, str, str]]:
+    """(entry_id, signal_type, value) for every matching entry, in id order; see the batches."""
+    for batch in iter_signal_batches(
+        store, banks=banks, signal_types=signal_types, enabled_only=enabled_only, after_id=after_id
+    ):
+        yield from batch
+
+
+def _view(entry: BankEntry, bank: Bank) -> EntryView:
+    return EntryView(
+        id=entry.id,
+        bank_id=bank.id,
+        bank_name=bank.name,
+        bank_kind=bank.kind,
+        bank_pdq_threshold=bank.pdq_threshold,
+        bank_enabled=bank.enabled,
+        signal_type=entry.signal_type,
+        value=entry.value,
+        source=entry.source,
+        organisation=entry.organisation,
+        imported_at=entry.imported_at,
+        original_id=entry.original_id,
+        classification_scheme=entry.classification_scheme,
+        classification_label=entry.classification_label,
+        metadata=entry.meta,
+    )
+
+
+def get_entries(store: Store, entry_ids: Iterable[int]) -> dict[int, EntryView]:
+    """Entries by id, with their bank; ids that no longer exist are left out."""
+    wanted = list(dict.fromkeys(int(i) for i in entry_ids))
+    out: dict[int, EntryView] = {}
+    with store.session() as session:
+        for start in range(0, len(wanted), 500):
+            rows = session.execute(
+                select(BankEntry, Bank)
+                .join(Bank, Bank.id == BankEntry.bank_id)
+                .where(BankEntry.id.in_(wanted[start : start + 500]))
+            )
+            for entry, bank in rows:
+                out[entry.id] = _view(entry, bank)
+    return out
+
+
+def find_exact(
+    store: Store, signal_type: str, value: str, *, enabled_only: bool = True
+) -> list[EntryView]:
+    """Entries holding exactly this signal, across banks (uses the (signal_type, value) index)."""
+    t, v = canonical_signal(signal_type, value)
+    query = (
+        select(BankEntry, Bank)
+        .join(Bank, Bank.id == BankEntry.bank_id)
+        .where(BankEntry.signal_type == t, BankEntry.value == v)
+        .order_by(BankEntry.id)
+    )
+    if enabled_only:
+        query = query.where(Bank.enabled.is_(True))
+    with store.session() as session:
+        return [_view(e, b) for e, b in session.execute(query)]
+
+
+def iter_entry_records(
+    store: Store,
+    bank: str | int,
+    *,
+    signal_types: Sequence[str] | None = None,
+    batch_size: int = 10_000,
+) -> Iterator[EntryRecord]:
+    """Every entry of a bank as an EntryRecord (what exporters write), in id order, streamed."""
+    cols = [
+        BankEntry.signal_type,
+        BankEntry.value,
+        BankEntry.source,
+        BankEntry.organisation,
+        BankEntry.original_id,
+        BankEntry.classification_scheme,
+        BankEntry.classification_label,
+        BankEntry.meta,
+        BankEntry.imported_at,
+    ]
+    with Session(store.engine) as session:
+        found = find_bank(session, bank)
+        query = select(*cols).where(BankEntry.bank_id == found.id).order_by(BankEntry.id)
+        if signal_types is not None:
+            query = query.where(BankEntry.signal_type.in_(list(signal_types)))
+        result = session.execute(query, execution_options={"yield_per": batch_size})
+        for row in result:
+            yield EntryRecord(*row)
