@@ -4,14 +4,15 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PHOTOS := .cache/photos/.ready
+FFMPEG := .cache/.ffmpeg-dev
 
-.PHONY: help venv build photos demo test lint bench bench-hash bench-match bench-crawl bench-bank-import bench-demo bench-robustness bench-robustness-held-out clean
+.PHONY: help venv build photos demo test lint bench bench-hash bench-match bench-crawl bench-bank-import bench-demo bench-robustness bench-robustness-held-out bench-video clean
 
 help:
 	@echo "make demo              run the main job on embedded defaults (SQLite, local files)"
 	@echo "make test              set everything up and run the whole suite"
 	@echo "make lint              ruff + mypy"
-	@echo "make bench             hash, match, crawl, bank-import and demo benchmarks (docs/benchmarks.md)"
+	@echo "make bench             hash, match, crawl, bank-import, demo and video benchmarks (docs/benchmarks.md)"
 	@echo "make bench-robustness  the robustness benchmark (about 26 minutes on 2 cores)"
 	@echo "make bench-robustness-held-out  the same on the photos the full run leaves out"
 
@@ -20,7 +21,19 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip setuptools wheel
 
-$(STAMP): $(VENV)/bin/python pyproject.toml setup.py $(wildcard src/childguard/*.c src/childguard/*/*.c)
+# FFmpeg and its development libraries from Debian: vpdq builds against them, the video tests
+# and benchmark make their clips with the ffmpeg command. Installed only when missing.
+$(FFMPEG):
+	@if pkg-config --exists libavcodec libavformat libswscale 2>/dev/null && command -v ffmpeg >/dev/null 2>&1; then \
+		echo "ffmpeg and its dev libraries are present"; \
+	else \
+		apt-get update && apt-get install -y --no-install-recommends ffmpeg pkg-config cmake g++ \
+			libavcodec-dev libavformat-dev libavdevice-dev libavutil-dev libswscale-dev \
+			libswresample-dev libavfilter-dev; \
+	fi
+	@mkdir -p $(dir $(FFMPEG)) && touch $(FFMPEG)
+
+$(STAMP): $(FFMPEG) $(VENV)/bin/python pyproject.toml setup.py $(wildcard src/childguard/*.c src/childguard/*/*.c)
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
@@ -68,7 +81,10 @@ bench-robustness: $(STAMP)
 bench-robustness-held-out: $(STAMP)
 	$(PY) -m bench.robustness.run --held-out
 
-bench: bench-hash bench-match bench-crawl bench-bank-import bench-demo
+bench-video: $(STAMP) $(PHOTOS)
+	$(PY) bench/bench_video.py
+
+bench: bench-hash bench-match bench-crawl bench-bank-import bench-demo bench-video
 
 clean:
 	rm -rf $(VENV) build .cache/photos src/childguard/*.so src/childguard/*/*.so
