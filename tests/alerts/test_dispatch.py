@@ -10,12 +10,7 @@ from pathlib import Path
 from alert_servers import SmtpInbox, WebhookReceiver
 from sqlalchemy import func, select
 
-from childguard.alerts.dispatch import (
-    AlertTransport,
-    deliver,
-    queue_sighting_alerts,
-    queue_view_spike_alerts,
-)
+from childguard.alerts.dispatch import AlertTransport, deliver, queue_sighting_alerts
 from childguard.alerts.email import SmtpSettings
 from childguard.alerts.webhook import (
     SIGNATURE_HEADER,
@@ -23,6 +18,7 @@ from childguard.alerts.webhook import (
     RetryPolicy,
     verify_signature,
 )
+from childguard.protect.albums import queue_view_spike_alerts
 from childguard.protect.organisations import create_organisation, get_organisation
 from childguard.protect.register import photo_signals, register_photos
 from childguard.protect.viewspike import detect_spikes

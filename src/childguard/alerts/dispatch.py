@@ -1,6 +1,9 @@
-"""The alert dispatcher: turns NEW sightings of protected photos (and view spikes) into alerts,
-one per sighting, and delivers them by email and signed webhook, immediately or as a daily
-digest, as each organisation chose.
+# Owns the alert queue and its delivery: queueing alerts (sightings here, other kinds through
+# `queue_alert`), sending them by email and webhook, digests and retries.
+"""The alert dispatcher: turns NEW sightings of protected photos into alerts, one per sighting,
+queues alerts of other kinds that callers build (`queue_alert`, e.g. the view spikes of
+`childguard.protect.albums`), and delivers them by email and signed webhook, immediately or as
+a daily digest, as each organisation chose.
 
 Idempotent: an alert's `dedupe_key` (`sighting:<id>`) is unique per organisation, so
 re-checks of a sighting never make a second alert, and each channel's send time is recorded so
@@ -21,7 +24,6 @@ from sqlalchemy.orm import Session
 from childguard.alerts.email import AlertDeliveryError, SmtpSettings, send_email
 from childguard.alerts.webhook import RetryPolicy, send_webhook
 from childguard.log import get_logger
-from childguard.protect.viewspike import SpikeReport
 from childguard.store.base import utcnow
 from childguard.store.crawl_models import Sighting
 from childguard.store.models import BankEntry
@@ -124,44 +126,7 @@ def queue_sighting_alerts(session: Session) -> list[Alert]:
     return created
 
 
-def queue_view_spike_alerts(
-    session: Session, org: Organisation, album: str, report: SpikeReport
-) -> list[Alert]:
-    """One alert per spiking photo per observation (and one per album surge), with the series."""
-    created: list[Alert] = []
-    for spike in report.spikes:
-        last_at = spike.series[-1][0]
-        key = _dedupe_key("view-spike", spike.photo_key, last_at.isoformat())
-        payload = {
-            "type": "view-spike",
-            "organisation": org.name,
-            "album": album,
-            "photo": spike.photo_key,
-            "latest_increase": spike.latest_increase,
-            "rate_per_hour": round(spike.rate_per_hour, 2),
-            "album_norm_per_hour": round(spike.album_norm_per_hour, 2),
-            "robust_z": round(spike.robust_z, 1),
-            "ratio": round(spike.ratio, 1),
-            "series": [[at.isoformat(), views] for at, views in spike.series],
-        }
-        created += _add_once(session, org, "view-spike", key, payload)
-    if report.surge is not None:
-        surge = report.surge
-        key = _dedupe_key("album-surge", album, utcnow().date().isoformat())
-        payload = {
-            "type": "album-surge",
-            "organisation": org.name,
-            "album": album,
-            "median_rate_per_hour": round(surge.median_rate_per_hour, 2),
-            "earlier_median_rate_per_hour": round(surge.earlier_median_rate_per_hour, 2),
-            "total_increase": surge.total_increase,
-        }
-        created += _add_once(session, org, "album-surge", key, payload)
-    session.flush()
-    return created
-
-
-def _dedupe_key(kind: str, url: str, when: str) -> str:
+def dedupe_key(kind: str, url: str, when: str) -> str:
     """`kind:url:when`, or `kind:sha256=<url_key(url)>:when` where that would not fit the
     column: cutting the text instead would drop `when` and merge every later alert of a long
     URL into its first."""
@@ -171,17 +136,19 @@ def _dedupe_key(kind: str, url: str, when: str) -> str:
     return f"{kind}:sha256={url_key(url)}:{when}"
 
 
-def _add_once(
+def queue_alert(
     session: Session, org: Organisation, kind: str, key: str, payload: dict[str, Any]
-) -> list[Alert]:
+) -> Alert | None:
+    """Queue one alert of `kind` for `org`, unless one with this dedupe key exists already
+    (then None). `payload` is what `describe` and the webhook carry."""
     exists = session.scalar(
         select(Alert.id).where(Alert.organisation_id == org.id, Alert.dedupe_key == key)
     )
     if exists is not None:
-        return []
+        return None
     alert = Alert(organisation_id=org.id, kind=kind, dedupe_key=key, payload=payload)
     session.add(alert)
-    return [alert]
+    return alert
 
 
 def describe(payload: dict[str, Any]) -> tuple[str, str]:
@@ -299,6 +266,33 @@ def deliver(
                 _deliver_one(org, alert, transport, now, report)
     session.flush()
     return report
+
+
+@dataclass
+class AlertRound:
+    """What one round did: the alerts it queued, and the delivery (None when only queued)."""
+
+    queued: list[Alert]
+    delivery: DeliveryReport | None = None
+
+
+def queue_and_deliver(
+    session: Session,
+    transport: AlertTransport | None,
+    *,
+    now: datetime | None = None,
+    force_digest: bool = False,
+    organisations: Sequence[Organisation] | None = None,
+) -> AlertRound:
+    """One alert round: queue an alert for every new sighting of a protected photo, then, unless
+    `transport` is None, deliver the pending alerts (see `deliver`)."""
+    queued = queue_sighting_alerts(session)
+    if transport is None:
+        return AlertRound(queued)
+    report = deliver(
+        session, transport, now=now, force_digest=force_digest, organisations=organisations
+    )
+    return AlertRound(queued, report)
 
 
 def _fail(alerts: Sequence[Alert], exc: AlertDeliveryError, report: DeliveryReport) -> None:

@@ -172,41 +172,40 @@ def crawl_run(
     db: str | None = DbOption,
 ) -> None:
     """Crawl watches now; every crawl runs in its own process. Exit 1 if a crawl failed."""
-    from childguard.crawl.matching import StoreMatcher
-    from childguard.crawl.runner import CrawlError, run_crawl
+    from childguard.crawl.runner import CrawlOutcome, crawl_watches
     from childguard.crawl.watchstore import due_watches, get_watch
 
     with _store(db) as store:
         watches = due_watches(store) if due else [get_watch(store, n) for n in names or []]
-        if not watches:
-            if not due:
-                raise _fail("name at least one watch, or use --due")
-            out.print("no watch is due")
-            return
-        matcher = StoreMatcher(store.url)
         url = store.url
-    failed = 0
+    if not watches:
+        if not due:
+            raise _fail("name at least one watch, or use --due")
+        out.print("no watch is due")
+        return
     results: list[dict[str, Any]] = []
-    for watch in watches:
-        try:
-            stats = run_crawl(
-                watch, store_url=url, matcher=matcher, allow_private=allow_private, robust=robust
-            )
-        except CrawlError as exc:
-            failed += 1
-            err.print(f"[red]crawl {watch.name} failed:[/red] {exc}", highlight=False)
-            continue
+
+    def report(outcome: CrawlOutcome) -> None:
+        stats = outcome.stats
+        if stats is None:
+            err.print(f"[red]crawl {outcome.watch} failed:[/red] {outcome.error}", highlight=False)
+            return
         data = stats.to_dict()
         data.pop("scrapy")
         results.append(data)
         if not as_json:
             out.print(
-                f"{watch.name}: {stats.pages} pages, {stats.images} images "
+                f"{outcome.watch}: {stats.pages} pages, {stats.images} images "
                 f"({stats.images_hashed} hashed, {stats.images_cached + stats.images_not_modified} "
                 f"from cache), {stats.new_sightings} new sightings, "
                 f"{stats.sightings_removed} removed, "
                 f"{stats.ssrf_refused} refused by the SSRF policy, {stats.elapsed_s:.1f}s"
             )
+
+    outcomes = crawl_watches(
+        url, watches, allow_private=allow_private, robust=robust, on_outcome=report
+    )
+    failed = sum(1 for o in outcomes if o.stats is None)
     if as_json:
         typer.echo(json.dumps(results, indent=2))
     raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)

@@ -278,18 +278,19 @@ def protect_alerts(
     from CHILDGUARD_SMTP_* variables)."""
     import os
 
-    from childguard.alerts.dispatch import AlertTransport, deliver, queue_sighting_alerts
+    from childguard.alerts.dispatch import AlertTransport, queue_and_deliver
     from childguard.alerts.email import SmtpSettings
 
     smtp = SmtpSettings.from_env() if os.environ.get("CHILDGUARD_SMTP_HOST") else None
+    transport = AlertTransport(smtp=smtp) if send else None
     with _store(db) as store, store.session() as s:
-        queued = queue_sighting_alerts(s)
-        out.print(f"queued {len(queued)} new alert(s)", highlight=False)
-        if send:
-            report = deliver(s, AlertTransport(smtp=smtp), force_digest=force_digest)
-            out.print(
-                f"sent {len(report.sent)}, waiting {report.waiting}, failed {len(report.failed)}",
-                highlight=False,
-            )
-            if report.failed:
-                raise typer.Exit(EXIT_PARTIAL)
+        done = queue_and_deliver(s, transport, force_digest=force_digest)
+    out.print(f"queued {len(done.queued)} new alert(s)", highlight=False)
+    report = done.delivery
+    if report is not None:
+        out.print(
+            f"sent {len(report.sent)}, waiting {report.waiting}, failed {len(report.failed)}",
+            highlight=False,
+        )
+        if report.failed:
+            raise typer.Exit(EXIT_PARTIAL)

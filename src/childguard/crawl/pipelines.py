@@ -27,7 +27,7 @@ from childguard.log import get_logger
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from childguard.crawl.runner import CrawlContext
+    from childguard.crawl.context import CrawlContext
 
 log = get_logger("childguard.crawl.pipelines")
 

@@ -21,13 +21,15 @@ import multiprocessing
 import os
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from childguard import __version__
 from childguard.crawl.cache import ImageCache
-from childguard.crawl.matching import MatchFn, no_matches
+from childguard.crawl.context import CrawlContext, CrawlStats
+from childguard.crawl.matching import MatchFn, StoreMatcher, no_matches
 from childguard.crawl.sightings import SightingHook, SightingRecorder, pages_to_recheck
 from childguard.crawl.watch import Watch
 from childguard.errors import ChildguardError
@@ -37,7 +39,6 @@ from childguard.store.db import Store, open_store
 
 log = get_logger("childguard.crawl.runner")
 
-PAGE_MAXSIZE = 8 * 1024 * 1024
 IMAGE_MAXSIZE = 40 * 1024 * 1024
 # Longer URLs are skipped; Scrapy counts them as urllength/request_ignored_count.
 URL_MAX_LENGTH = 32_768
@@ -45,49 +46,6 @@ URL_MAX_LENGTH = 32_768
 
 class CrawlError(ChildguardError):
     """The crawl could not run (bad settings, store unreachable, the crawl process died)."""
-
-
-@dataclass
-class CrawlContext:
-    """What the spider, middlewares and pipelines of one crawl share."""
-
-    watch: Watch
-    store: Store
-    cache: ImageCache
-    matcher: MatchFn
-    recorder: SightingRecorder
-    hash_pool: Executor
-    run_id: int | None
-    recheck_pages: list[str] = field(default_factory=list)
-    page_maxsize: int = PAGE_MAXSIZE
-    robust: bool = True
-
-
-@dataclass
-class CrawlStats:
-    run_id: int | None
-    watch: str
-    pages: int = 0
-    pages_gone: int = 0
-    pages_failed: int = 0
-    images: int = 0
-    images_hashed: int = 0
-    images_cached: int = 0
-    images_not_modified: int = 0
-    images_failed: int = 0
-    images_matched: int = 0
-    new_sightings: int = 0
-    updated_sightings: int = 0
-    sightings_removed: int = 0
-    sightings_changed: int = 0
-    ssrf_refused: int = 0
-    image_bytes: int = 0
-    elapsed_s: float = 0.0
-    finish_reason: str = ""
-    scrapy: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def crawl_settings(
@@ -357,3 +315,44 @@ def run_crawl(
         raise CrawlError(f"crawl of {watch.name!r} failed: {payload}")
     result: CrawlStats = payload
     return result
+
+
+@dataclass(frozen=True)
+class CrawlOutcome:
+    """One watch's crawl in a series: its stats, or why it failed."""
+
+    watch: str
+    stats: CrawlStats | None = None
+    error: str | None = None
+
+
+def crawl_watches(
+    store_url: str,
+    watches: Sequence[Watch],
+    *,
+    matcher: MatchFn | None = None,
+    allow_private: bool = False,
+    robust: bool = True,
+    on_outcome: Callable[[CrawlOutcome], None] | None = None,
+) -> list[CrawlOutcome]:
+    """Crawl each watch once, in turn, each in its own process, matching against the banks of
+    the store at `store_url` (or with `matcher`). A failed crawl is reported in its outcome and
+    the others still run; `on_outcome` is called as each one ends."""
+    match = matcher if matcher is not None else StoreMatcher(store_url)
+    outcomes: list[CrawlOutcome] = []
+    for watch in watches:
+        try:
+            stats = run_crawl(
+                watch,
+                store_url=store_url,
+                matcher=match,
+                allow_private=allow_private,
+                robust=robust,
+            )
+            outcome = CrawlOutcome(watch.name, stats=stats)
+        except CrawlError as exc:
+            outcome = CrawlOutcome(watch.name, error=str(exc))
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+    return outcomes

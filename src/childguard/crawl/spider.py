@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import scrapy
@@ -23,13 +23,11 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
+from childguard.crawl.context import CrawlContext
 from childguard.crawl.extract import extract_page, is_image_url, read_counters
 from childguard.crawl.items import ImageItem, PageItem
 from childguard.log import get_logger
 from childguard.media import sniff_format
-
-if TYPE_CHECKING:
-    from childguard.crawl.runner import CrawlContext
 
 log = get_logger("childguard.crawl.spider")
 

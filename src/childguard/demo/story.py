@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 from rich.console import Console
 from rich.table import Table
 
-from childguard.alerts.dispatch import AlertTransport, deliver, queue_sighting_alerts
+from childguard.alerts.dispatch import AlertTransport, queue_and_deliver
 from childguard.alerts.webhook import RetryPolicy
 from childguard.crawl.matching import StoreMatcher
 from childguard.crawl.runner import run_crawl
@@ -242,13 +242,12 @@ class _Story:
 
     def send_alerts(self) -> int:
         with self.store.session() as s:
-            queued = queue_sighting_alerts(s)
             org = get_organisation(s, ORGANISATION)
             policy = RetryPolicy(attempts=3, base_delay_s=0.2, timeout_s=5)
-            report = deliver(s, AlertTransport(webhook_policy=policy), organisations=[org])
-        if report.failed:
-            raise DemoError(f"alert delivery failed: {report.failed}")
-        return len(queued)
+            done = queue_and_deliver(s, AlertTransport(webhook_policy=policy), organisations=[org])
+        if done.delivery is not None and done.delivery.failed:
+            raise DemoError(f"alert delivery failed: {done.delivery.failed}")
+        return len(done.queued)
 
     def rows(self) -> list[SightingRow]:
         views = list_sightings(self.store, organisation=ORGANISATION)

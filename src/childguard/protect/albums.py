@@ -1,3 +1,5 @@
+# Owns album monitoring: view-count series per photo, the spike check over them, and the
+# view-spike and album-surge alerts it queues.
 """An organisation's own album pages: view counts per photo, over time, and the view-spike check.
 
 The crawler reads each photo's view counter through the watch's site profile
@@ -6,7 +8,8 @@ crawl run. `record_album_views` copies one run's readings into the organisation'
 `ViewObservation` series (album = the page URL, photo key = the image URL, linked to the
 registered photo published there when there is one); `check_album_run` then applies the
 view-spike rule (`childguard.protect.viewspike`) to every album the run saw and queues one
-view-spike alert per spiking photo, with the series as evidence. `monitor_album` does the
+view-spike alert per spiking photo, with the series as evidence (`queue_view_spike_alerts`,
+through `childguard.alerts.dispatch.queue_alert`). `monitor_album` does the
 whole round: crawl the album watch (without matching: the album is the organisation's own),
 record, check.
 
@@ -25,12 +28,13 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from childguard.alerts.dispatch import queue_view_spike_alerts
+from childguard.alerts.dispatch import dedupe_key, queue_alert
 from childguard.crawl.watch import Watch
 from childguard.protect.organisations import get_organisation
 from childguard.protect.viewspike import SpikeReport, SpikeRule, detect_spikes
+from childguard.store.base import utcnow
 from childguard.store.crawl_models import PageCounter
-from childguard.store.protect_models import Organisation, ProtectedPhoto, ViewObservation
+from childguard.store.protect_models import Alert, Organisation, ProtectedPhoto, ViewObservation
 from childguard.store.url_keys import url_key
 
 
@@ -129,6 +133,45 @@ def album_series(
     for key, at, views in rows:
         series[key].append((at, views))
     return dict(series)
+
+
+def queue_view_spike_alerts(
+    session: Session, org: Organisation, album: str, report: SpikeReport
+) -> list[Alert]:
+    """One alert per spiking photo per observation (and one per album surge), with the series."""
+    created: list[Alert] = []
+    for spike in report.spikes:
+        last_at = spike.series[-1][0]
+        key = dedupe_key("view-spike", spike.photo_key, last_at.isoformat())
+        payload = {
+            "type": "view-spike",
+            "organisation": org.name,
+            "album": album,
+            "photo": spike.photo_key,
+            "latest_increase": spike.latest_increase,
+            "rate_per_hour": round(spike.rate_per_hour, 2),
+            "album_norm_per_hour": round(spike.album_norm_per_hour, 2),
+            "robust_z": round(spike.robust_z, 1),
+            "ratio": round(spike.ratio, 1),
+            "series": [[at.isoformat(), views] for at, views in spike.series],
+        }
+        alert = queue_alert(session, org, "view-spike", key, payload)
+        created += [alert] if alert is not None else []
+    if report.surge is not None:
+        surge = report.surge
+        key = dedupe_key("album-surge", album, utcnow().date().isoformat())
+        payload = {
+            "type": "album-surge",
+            "organisation": org.name,
+            "album": album,
+            "median_rate_per_hour": round(surge.median_rate_per_hour, 2),
+            "earlier_median_rate_per_hour": round(surge.earlier_median_rate_per_hour, 2),
+            "total_increase": surge.total_increase,
+        }
+        alert = queue_alert(session, org, "album-surge", key, payload)
+        created += [alert] if alert is not None else []
+    session.flush()
+    return created
 
 
 def check_album_run(

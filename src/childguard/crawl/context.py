@@ -1,0 +1,60 @@
+# Owns what one crawl's spider, middlewares and pipelines share (CrawlContext) and what a crawl
+# reports when it is done (CrawlStats).
+"""The shared state and the result of one crawl of one watch."""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from childguard.crawl.cache import ImageCache
+from childguard.crawl.matching import MatchFn
+from childguard.crawl.sightings import SightingRecorder
+from childguard.crawl.watch import Watch
+from childguard.store.db import Store
+
+PAGE_MAXSIZE = 8 * 1024 * 1024
+
+
+@dataclass
+class CrawlContext:
+    """What the spider, middlewares and pipelines of one crawl share."""
+
+    watch: Watch
+    store: Store
+    cache: ImageCache
+    matcher: MatchFn
+    recorder: SightingRecorder
+    hash_pool: Executor
+    run_id: int | None
+    recheck_pages: list[str] = field(default_factory=list)
+    page_maxsize: int = PAGE_MAXSIZE
+    robust: bool = True
+
+
+@dataclass
+class CrawlStats:
+    run_id: int | None
+    watch: str
+    pages: int = 0
+    pages_gone: int = 0
+    pages_failed: int = 0
+    images: int = 0
+    images_hashed: int = 0
+    images_cached: int = 0
+    images_not_modified: int = 0
+    images_failed: int = 0
+    images_matched: int = 0
+    new_sightings: int = 0
+    updated_sightings: int = 0
+    sightings_removed: int = 0
+    sightings_changed: int = 0
+    ssrf_refused: int = 0
+    image_bytes: int = 0
+    elapsed_s: float = 0.0
+    finish_reason: str = ""
+    scrapy: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
