@@ -19,7 +19,9 @@ from childguard.robust.features_codec import (
     features_from_json,
     features_to_json,
 )
-from childguard.robust.protected import ProtectedIndex, QueryFeatures, compute_signature
+from childguard.robust.protected import ProtectedIndex
+from childguard.robust.query_features import QueryFeatures
+from childguard.robust.signature import compute_signature
 
 CONF = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "pdq" / "images"
 

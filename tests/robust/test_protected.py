@@ -9,25 +9,21 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from childguard.media import load_image
-from childguard.robust import protected
-from childguard.robust.protected import (
+from childguard.robust import orb
+from childguard.robust.orb import orb_features
+from childguard.robust.protected import ProtectedIndex
+from childguard.robust.query_features import CHECK_SIDE, QueryFeatures, check_image, query_features
+from childguard.robust.signature import ProtectedSignature, compute_signature
+from childguard.robust.verify import (
     ALIGNED_REJECT,
-    CHECK_SIDE,
     MIN_INLIERS,
     NOT_COVERED,
     PDQ_CLOSE,
     PDQ_ONLY_DISTANCE,
     PDQ_SUPPORT,
     STRONG_INLIERS,
-    ProtectedIndex,
-    ProtectedSignature,
-    QueryFeatures,
     aligned_distance,
-    check_image,
-    compute_signature,
     decide,
-    orb_features,
-    query_features,
     verify,
 )
 
@@ -248,7 +244,7 @@ def test_query_keypoints_are_topped_up_where_a_watermark_took_them(
     query = _watermarked_repost(photo)
     assert verify(query_features(query), signature).match
     # Without the top-up (one cell: the text's corners fill its quota) the stars are lost.
-    monkeypatch.setattr(protected, "_TOPUP_CELLS", 1)
+    monkeypatch.setattr(orb, "_TOPUP_CELLS", 1)
     assert not verify(query_features(query), signature).match
 
 
@@ -256,17 +252,17 @@ def test_top_up_only_adds_low_threshold_corners_to_thin_cells() -> None:
     query = _watermarked_repost(_star_sky(2))
     points, desc = orb_features(query, query=True)
     # The plain reference: the usual detection alone, strongest first.
-    grey = protected._work(query, protected._QUERY_SIDE)
-    kps, usual_desc = protected._ORB_QUERY.detectAndCompute(grey, None)
+    grey = orb._work(query, orb.QUERY_SIDE)
+    kps, usual_desc = orb._ORB_QUERY.detectAndCompute(grey, None)
     n = len(kps)
-    assert n >= protected._FEW_KEYPOINTS and len(points) > n
+    assert n >= orb._FEW_KEYPOINTS and len(points) > n
     order = np.argsort([-k.response for k in kps], kind="stable")
     assert np.array_equal(points[:n], np.array([k.pt for k in kps], np.float32)[order])
     assert np.array_equal(desc[:n], usual_desc[order])
     h, w = grey.shape
-    cells = protected._TOPUP_CELLS**2
-    quota = protected._QUERY_FEATURES // cells
-    usual = np.bincount(protected._grid_cells(points[:n], w, h), minlength=cells)
-    added = np.bincount(protected._grid_cells(points[n:], w, h), minlength=cells)
+    cells = orb._TOPUP_CELLS**2
+    quota = orb._QUERY_FEATURES // cells
+    usual = np.bincount(orb._grid_cells(points[:n], w, h), minlength=cells)
+    added = np.bincount(orb._grid_cells(points[n:], w, h), minlength=cells)
     assert (added[usual >= quota] == 0).all()
     assert (usual + added <= np.maximum(usual, quota)).all()

@@ -25,7 +25,7 @@ from childguard.robust.query import QueryHash
 from childguard.signals.exact import exact_hashes
 
 if TYPE_CHECKING:
-    from childguard.robust.protected import QueryFeatures
+    from childguard.robust.query_features import QueryFeatures
 
 
 @dataclass(frozen=True)

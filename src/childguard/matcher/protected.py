@@ -28,7 +28,8 @@ from childguard.store.db import Store
 from childguard.store.protect_models import Organisation, ProtectedPhoto, ProtectedSignal
 
 if TYPE_CHECKING:
-    from childguard.robust.protected import ProtectedHit, ProtectedIndex, QueryFeatures
+    from childguard.robust.protected import ProtectedHit, ProtectedIndex
+    from childguard.robust.query_features import QueryFeatures
 
 log = get_logger(__name__)
 
@@ -71,7 +72,8 @@ class ProtectedVerifier:
         self._photos = {}
 
     def _load(self) -> ProtectedIndex:
-        from childguard.robust.protected import ProtectedIndex, ProtectedSignature
+        from childguard.robust.protected import ProtectedIndex
+        from childguard.robust.signature import ProtectedSignature
 
         index = ProtectedIndex()
         photos: dict[str, PhotoRef] = {}

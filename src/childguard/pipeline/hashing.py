@@ -30,7 +30,7 @@ from childguard.signals.exact import exact_hashes
 from childguard.signals.pdq import pdq_dihedral_from_pixels, pdq_from_pixels
 
 if TYPE_CHECKING:  # faiss and ORB load only when features are asked for
-    from childguard.robust.protected import QueryFeatures
+    from childguard.robust.query_features import QueryFeatures
 
 log = get_logger(__name__)
 
@@ -184,7 +184,7 @@ def compact_features(pixels: Any, hashes: list[QueryHash]) -> QueryFeatures:
     The features of the mirrored query (flipped copies) and of its photo-like regions
     (screenshots, collages) are computed here too, while the pixels are at hand, so the
     matcher can run the same verification passes as the robustness benchmark."""
-    from childguard.robust.protected import QueryFeatures, query_features
+    from childguard.robust.query_features import QueryFeatures, query_features
 
     def without_pixels(q: QueryFeatures, keep: list[QueryHash]) -> QueryFeatures:
         return QueryFeatures(keep, keypoints=q.keypoints, descriptors=q.descriptors, check=q.check)

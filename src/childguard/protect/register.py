@@ -77,7 +77,7 @@ def _robust_signature(pixels: Any) -> tuple[tuple[tuple[str, str], ...], dict[st
     """Labelled region PDQ hashes and the keypoint features of the robust signature (E's
     `childguard.robust.protected`), or nothing where that module is not installed."""
     try:
-        from childguard.robust.protected import compute_signature
+        from childguard.robust.signature import compute_signature
     except ImportError:  # pragma: no cover - the robust work is part of the package
         return (), {}
     sig = compute_signature(pixels)

@@ -23,8 +23,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from childguard.robust.protected import CheckImage, QueryFeatures
 from childguard.robust.query import QueryHash
+from childguard.robust.query_features import CheckImage, QueryFeatures
 
 VERSION = 2
 _ORB_ROW = 8 + 32  # two float32 coordinates and a 32-byte descriptor per keypoint

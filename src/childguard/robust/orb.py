@@ -1,0 +1,116 @@
+# Owns ORB keypoint features of an image: the grey work image, detection at two FAST
+# thresholds, strongest-first order and the per-cell top-up of query keypoints.
+"""ORB keypoints and descriptors, as protected signatures and queries use them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+ORB_FEATURES = 300
+WORK_SIDE = 512
+
+
+def work_factor(h: int, w: int, max_side: int) -> float:
+    """Scale of the work image: longest side at most `max_side`, at least _MIN_SIDE."""
+    f = min(1.0, max_side / max(h, w))
+    if max(h, w) * f < _MIN_SIDE:
+        f = _MIN_SIDE / max(h, w)
+    return f
+
+
+def _work(pixels: np.ndarray, max_side: int) -> np.ndarray:
+    """Grey image, longest side at most `max_side` and at least _MIN_SIDE (small ones upscaled)."""
+    h, w = pixels.shape[:2]
+    f = work_factor(h, w, max_side)
+    grey = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
+    if f != 1.0:
+        interp = cv2.INTER_AREA if f < 1.0 else cv2.INTER_LINEAR
+        grey = cv2.resize(grey, (max(1, round(w * f)), max(1, round(h * f))), interpolation=interp)
+    return grey
+
+
+_MIN_SIDE = 384
+# FAST corner thresholds: the usual one, and the low one for images that give too few corners
+# at it (dark deep-sky photos, small thumbnails upscaled to _MIN_SIDE: 6-60 keypoints instead
+# of hundreds, too few to verify).
+_FAST = 10
+_FAST_LOW = 2
+_ORB = cv2.ORB.create(nfeatures=ORB_FEATURES, fastThreshold=_FAST)
+_ORB_LOW = cv2.ORB.create(nfeatures=ORB_FEATURES, fastThreshold=_FAST_LOW)
+# Queries may hold the photo in a part of a larger picture: more features, larger work size.
+QUERY_SIDE = 768
+# Query features: a watermark or text in the query takes many of them; 1000 leave the photo enough.
+_QUERY_FEATURES = 1000
+_ORB_QUERY = cv2.ORB.create(nfeatures=_QUERY_FEATURES, fastThreshold=_FAST)
+_ORB_QUERY_LOW = cv2.ORB.create(nfeatures=_QUERY_FEATURES, fastThreshold=_FAST_LOW)
+# Fewer keypoints than this at the usual threshold: detect again at the low one.
+_FEW_KEYPOINTS = 300
+# Query keypoints are topped up cell by cell: a watermark's letters hold most of the strongest
+# corners of a dark photo, leaving few on its stars (astro repost chains verified the right photo
+# at 0-18 inliers). On a _TOPUP_CELLS x _TOPUP_CELLS grid, a cell holding fewer than its share
+# of _QUERY_FEATURES gets the strongest low-threshold corners in it, up to that share.
+_TOPUP_CELLS = 8
+_ORB_TOPUP = cv2.ORB.create(nfeatures=2 * _QUERY_FEATURES, fastThreshold=_FAST_LOW)
+
+
+def orb_features(
+    pixels: np.ndarray, *, query: bool = False, top_up: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """ORB keypoints (n, 2) float32 and descriptors (n, 32) uint8 of the work-size grey image.
+
+    Keypoint coordinates are in work-image pixels; RANSAC fits a similarity
+    transform, so the two sides' scales need not agree. Images with fewer than
+    _FEW_KEYPOINTS corners at the usual FAST threshold are detected again at the
+    low one. Strongest first; a query's top-up keypoints (see `_top_up`) come last.
+    The fallback queries (the mirror, the regions of a screenshot) go without the top-up:
+    its second detection costs 6-9 ms each, and those passes already frame the photo.
+    """
+    usual, low = (_ORB_QUERY, _ORB_QUERY_LOW) if query else (_ORB, _ORB_LOW)
+    grey = _work(pixels, QUERY_SIDE if query else WORK_SIDE)
+    kps, desc = usual.detectAndCompute(grey, None)
+    topped = query and top_up and len(kps) >= _FEW_KEYPOINTS
+    if len(kps) < _FEW_KEYPOINTS:
+        kps, desc = low.detectAndCompute(grey, None)
+    points, desc = _strongest_first(kps, desc)
+    if topped:
+        points, desc = _top_up(grey, points, desc)
+    return points, desc
+
+
+def _strongest_first(
+    kps: Sequence[cv2.KeyPoint], desc: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    if desc is None or not kps:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
+    order = np.argsort([-k.response for k in kps], kind="stable")
+    return np.array([k.pt for k in kps], np.float32)[order], desc[order]
+
+
+def _grid_cells(points: np.ndarray, w: int, h: int) -> np.ndarray:
+    n = _TOPUP_CELLS
+    gx = np.minimum((points[:, 0] * n / w).astype(np.int64), n - 1)
+    gy = np.minimum((points[:, 1] * n / h).astype(np.int64), n - 1)
+    return np.asarray(gy * n + gx)
+
+
+def _top_up(
+    grey: np.ndarray, points: np.ndarray, desc: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`points` plus low-threshold corners in the grid cells that hold fewer than their share."""
+    h, w = grey.shape[:2]
+    quota = _QUERY_FEATURES // _TOPUP_CELLS**2
+    have = np.bincount(_grid_cells(points, w, h), minlength=_TOPUP_CELLS**2)
+    if (have >= quota).all():
+        return points, desc
+    more_pts, more_desc = _strongest_first(*_ORB_TOPUP.detectAndCompute(grey, None))
+    take: list[int] = []
+    for i, cell in enumerate(_grid_cells(more_pts, w, h)):
+        if have[cell] < quota:
+            have[cell] += 1
+            take.append(i)
+    if not take:
+        return points, desc
+    return np.concatenate([points, more_pts[take]]), np.concatenate([desc, more_desc[take]])

@@ -1,0 +1,132 @@
+# Owns what a protected search knows about one query: its PDQ hashes, its ORB features (lazily),
+# its mirror and photo-like regions, and the small grey copy for the aligned check.
+"""The query side of protected matching: `query_features` computes the query's hashes (via
+`query_hashes(mode="protected")`) once, and its ORB features when first needed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from childguard.robust.orb import QUERY_SIDE, orb_features, work_factor
+from childguard.robust.query import QueryHash, photo_regions, query_hashes
+
+# Screenshot/collage regions whose own ORB features are tried when the whole query found nothing.
+MAX_REGION_QUERIES = 2
+# The query's small grey copy for the aligned check (`childguard.robust.verify`).
+CHECK_SIDE = 256
+
+
+@dataclass(frozen=True)
+class CheckImage:
+    """A query's small grey copy (longest side at most CHECK_SIDE) for the aligned check."""
+
+    grey: np.ndarray  # (h, w) uint8
+    scale: float  # query work-image coordinates times this are check-image coordinates
+
+
+class QueryFeatures:
+    """A query's PDQ hashes, and its ORB features computed only when first needed."""
+
+    def __init__(
+        self,
+        hashes: list[QueryHash],
+        pixels: np.ndarray | None = None,
+        keypoints: np.ndarray | None = None,
+        descriptors: np.ndarray | None = None,
+        *,
+        mirror: QueryFeatures | None = None,
+        regions: list[QueryFeatures] | None = None,
+        check: CheckImage | None = None,
+        top_up: bool = True,
+    ) -> None:
+        """`mirror`, `regions` and `check` may be given precomputed (features of the flipped
+        query and of its photo-like regions, the small grey copy for the aligned check) when
+        the pixels do not travel with the query. `top_up`: see `orb_features`."""
+        self._top_up = top_up
+        self.hashes = hashes
+        self._pixels = pixels
+        self._check = check
+        self._features = (
+            None if keypoints is None or descriptors is None else (keypoints, descriptors)
+        )
+        self._mirror: QueryFeatures | None = mirror
+        self._regions: list[QueryFeatures] | None = regions
+
+    def _orb(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._features is None:
+            if self._pixels is None:
+                self._features = (np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
+            else:
+                self._features = orb_features(self._pixels, query=True, top_up=self._top_up)
+        return self._features
+
+    def mirrored(self) -> QueryFeatures | None:
+        """The query flipped left-right, for ORB only (ORB descriptors are not mirror-invariant).
+
+        With rotation handled by the similarity fit, this one mirror covers every
+        flipped dihedral variant. None when the query's pixels are not at hand.
+        """
+        if self._mirror is None and self._pixels is None:
+            return None
+        if self._mirror is None and self._pixels is not None:
+            self._mirror = QueryFeatures(
+                [], pixels=np.ascontiguousarray(self._pixels[:, ::-1]), top_up=False
+            )
+        return self._mirror
+
+    def regions(self) -> list[QueryFeatures]:
+        """The photo-like regions of a screenshot or collage, each its own query for ORB.
+
+        In the whole picture, text and the other photos take most of the keypoints;
+        in the region's crop, the photo gets them all. Largest first, at most
+        MAX_REGION_QUERIES; empty when the pixels are not at hand.
+        """
+        if self._regions is not None:
+            return self._regions
+        if self._pixels is None:
+            return []
+        px = self._pixels
+        self._regions = [
+            QueryFeatures(
+                [], pixels=np.ascontiguousarray(px[b.y0 : b.y1, b.x0 : b.x1]), top_up=False
+            )
+            for b in photo_regions(px)[:MAX_REGION_QUERIES]
+            if min(b.x1 - b.x0, b.y1 - b.y0) >= 32
+        ]
+        return self._regions
+
+    @property
+    def check(self) -> CheckImage | None:
+        """The query's small grey copy for the aligned check (None without pixels)."""
+        if self._check is None and self._pixels is not None:
+            self._check = check_image(self._pixels)
+        return self._check
+
+    @property
+    def keypoints(self) -> np.ndarray:  # (n, 2) float32, work-image coordinates
+        return self._orb()[0]
+
+    @property
+    def descriptors(self) -> np.ndarray:  # (n, 32) uint8
+        return self._orb()[1]
+
+
+def check_image(pixels: np.ndarray) -> CheckImage:
+    """The query's small grey copy, in step with its work image's coordinates."""
+    h, w = pixels.shape[:2]
+    f = work_factor(h, w, QUERY_SIDE)
+    c = min(1.0, CHECK_SIDE / (max(h, w) * f))
+    size = (max(1, round(w * f * c)), max(1, round(h * f * c)))
+    grey = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
+    interp = cv2.INTER_AREA if size[0] < w else cv2.INTER_LINEAR
+    return CheckImage(cv2.resize(grey, size, interpolation=interp), c)
+
+
+def query_features(pixels: np.ndarray, hashes: list[QueryHash] | None = None) -> QueryFeatures:
+    """Everything a protected search needs about one query (ORB features lazily)."""
+    if hashes is None:
+        hashes = query_hashes(pixels, mode="protected")
+    return QueryFeatures(hashes, pixels=np.ascontiguousarray(pixels))
