@@ -1,10 +1,14 @@
-"""What a page links to: image URLs (every way a page can show an image) and page links.
+"""What a page links to: image and video URLs (every way a page can show one) and page links.
 
 `extract_page(html, url)` is a pure function over the page text. It finds
 `<img src>`, the largest `srcset` candidate (by `w`, else `x` descriptor), lazy
 attributes (`data-src`, `data-original`, `data-lazy-src`, `data-srcset`),
 `<a href>` to image files, `og:image` / `twitter:image`, `<picture><source srcset>`
-and CSS `background-image: url(...)` in style attributes and `<style>` blocks.
+and CSS `background-image: url(...)` in style attributes and `<style>` blocks. Videos:
+`<video src>`, `<source src>` inside `<video>`, `<video poster>` (an image), `og:video`
+(`:url`, `:secure_url`), `twitter:player:stream` and `<a href>` to video files; they join the
+same list (`PageExtract.images`, each `how` saying where), so the spider fetches and hands on
+every piece of media the same way.
 Relative URLs are resolved against `<base href>` or the page URL. Every other
 http(s) `<a href>` (and `<link rel=next>`) is returned as a page link, so the
 spider can follow pagination and galleries within its limits. Broken HTML is
@@ -35,6 +39,9 @@ IMAGE_SUFFIXES = (
     ".heif",
     ".avif",
 )
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
+META_VIDEO_KEYS = ("og:video", "og:video:url", "og:video:secure_url", "twitter:player:stream")
+VIDEO_HOWS = frozenset({"video", "video-source", "og:video", "a-href-video"})
 LAZY_ATTRIBUTES = ("data-src", "data-original", "data-lazy-src", "data-lazy", "data-url")
 LAZY_SRCSET_ATTRIBUTES = ("data-srcset", "data-lazy-srcset")
 META_IMAGE_KEYS = (
@@ -50,7 +57,8 @@ _NUMBER = re.compile(r"(\d[\d,.\s' ]*)\s*([kmb]?)", re.I)
 
 @dataclass(frozen=True)
 class ImageRef:
-    """One image the page shows; `how` says where it was found (img, srcset, lazy, ...)."""
+    """One image or video the page shows; `how` says where it was found (img, srcset, lazy,
+    video, og:video, ...)."""
 
     url: str
     how: str
@@ -64,7 +72,12 @@ class PageExtract:
 
     @property
     def image_urls(self) -> list[str]:
+        """Every media URL (images and videos), in page order."""
         return list(dict.fromkeys(ref.url for ref in self.images))
+
+    @property
+    def video_urls(self) -> list[str]:
+        return list(dict.fromkeys(ref.url for ref in self.images if ref.how in VIDEO_HOWS))
 
 
 @dataclass(frozen=True)
@@ -78,6 +91,15 @@ class PageCounters:
 
 def is_image_url(url: str) -> bool:
     return urlsplit(url).path.lower().endswith(IMAGE_SUFFIXES)
+
+
+def is_video_url(url: str) -> bool:
+    return urlsplit(url).path.lower().endswith(VIDEO_SUFFIXES)
+
+
+def is_media_url(url: str) -> bool:
+    """An image or video file by its name (what the spider fetches as media, not as a page)."""
+    return is_image_url(url) or is_video_url(url)
 
 
 def _http_url(base: str, raw: str | None) -> str | None:
@@ -159,10 +181,17 @@ def extract_page(html: str, url: str) -> PageExtract:
         for attr in ("srcset", *LAZY_SRCSET_ATTRIBUTES):
             if source.attrib.get(attr):
                 add(largest_srcset_candidate(source.attrib[attr]), "picture")
+    for video in sel.css("video"):
+        add(video.attrib.get("src"), "video")
+        for source in video.css("source"):
+            add(source.attrib.get("src"), "video-source")
+        add(video.attrib.get("poster"), "poster")
     for meta in sel.css("meta"):
         key = (meta.attrib.get("property") or meta.attrib.get("name") or "").lower()
         if key in META_IMAGE_KEYS:
             add(meta.attrib.get("content"), "og:image")
+        elif key in META_VIDEO_KEYS:
+            add(meta.attrib.get("content"), "og:video")
     for style_attr in sel.css("[style]::attr(style)").getall():
         for m in _CSS_URL.finditer(style_attr):
             add(m.group(2), "css")
@@ -181,6 +210,8 @@ def extract_page(html: str, url: str) -> PageExtract:
             continue
         if is_image_url(absolute):
             add(absolute, "a-href")
+        elif is_video_url(absolute):
+            add(absolute, "a-href-video")
         elif absolute not in seen_links:
             seen_links.add(absolute)
             links.append(absolute)
