@@ -59,6 +59,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench scripts
 	$(VENV)/bin/ruff format --check src tests bench scripts
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench-hash: $(STAMP) $(PHOTOS)
 	$(PY) bench/bench_hash.py
