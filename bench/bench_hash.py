@@ -6,7 +6,7 @@ kernel for progressive JPEGs, and the PDQ-window-matched reduction) + `pdqhash`.
 the same process, on the same photos (`make photos`), interleaved; single-core timings are the
 best of a few runs.
 Throughput on every core is measured with a process pool for the baseline and with
-`childguard.hashing.hash_many` (which also computes md5/sha1/sha256) for childguard.
+`childguard.pipeline.hash_many` (which also computes md5/sha1/sha256) for childguard.
 Results go to the `hash` section of docs/benchmarks.md.
 """
 
@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for `bench._common` when run as a script
 
 from bench._common import best_of, machine_info, record_section  # noqa: E402
-from childguard.hashing import default_workers, hash_many, iter_files  # noqa: E402
 from childguard.media import load_image  # noqa: E402
+from childguard.pipeline import default_workers, hash_many, iter_files  # noqa: E402
 from childguard.signals.pdq import PdqSignal, pdq_from_pixels  # noqa: E402
 
 PHOTOS = ROOT / ".cache" / "photos"

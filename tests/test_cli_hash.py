@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from childguard.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, app
-from childguard.hashing import RECORD_FIELDS
+from childguard.signals.content import output_fields
 from test_media import encode, scene
 
 runner = CliRunner()
@@ -37,7 +37,7 @@ def test_jsonl_to_stdout_and_exit_zero(folder: Path) -> None:
     assert result.exit_code == EXIT_OK, result.output
     rows = records(result.stdout)
     assert len(rows) == 4
-    assert all(list(r) == list(RECORD_FIELDS) for r in rows)
+    assert all(list(r) == list(output_fields()) for r in rows)
     assert all(r["error"] is None and len(str(r["pdq"])) == 64 for r in rows)
 
 
@@ -60,7 +60,7 @@ def test_csv_output_with_dihedral(folder: Path, tmp_path: Path) -> None:
     with out.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 4
-    assert list(rows[0]) == [*RECORD_FIELDS, "pdq_dihedral"]
+    assert list(rows[0]) == [*output_fields(), "pdq_dihedral"]
     variants = rows[0]["pdq_dihedral"].split()
     assert len(variants) == 8 and variants[0] == rows[0]["pdq"]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from childguard.hashing import hash_file
 from childguard.media import load_image
+from childguard.pipeline import hash_file
 from childguard.signals.pdq import PdqSignal, pdq_from_pixels
 
 CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "pdq"
@@ -46,7 +46,7 @@ def test_pdq_matches_the_reference_hashes(fast: bool) -> None:
 def test_hash_records_carry_the_conformant_hash() -> None:
     image, want = _expected()[0]
     record = hash_file(image)
-    assert record.pdq is not None and PdqSignal.distance(record.pdq, want) <= 16
+    assert record.value("pdq") is not None and PdqSignal.distance(record.value("pdq"), want) <= 16
 
 
 @pytest.mark.slow

@@ -1,5 +1,7 @@
 """Exception types shared across childguard; each carries a message a user can act on."""
 
+from __future__ import annotations
+
 
 class ChildguardError(Exception):
     """Base class for every error childguard raises on purpose."""
@@ -12,6 +14,12 @@ class MediaError(ChildguardError):
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.message = message
+
+    @classmethod
+    def parse(cls, text: str) -> MediaError:
+        """The error a record's `error` text ("reason: message") stands for."""
+        reason, _, message = text.partition(": ")
+        return cls(reason, message or reason)
 
 
 class InvalidSignal(ChildguardError):

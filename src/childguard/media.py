@@ -1,5 +1,6 @@
-"""Safe image loading: byte and pixel limits, format sniffing, EXIF orientation,
-and the fast reduced-scale decode that feeds perceptual hashers.
+"""Safe media loading: byte and pixel limits, format sniffing, EXIF orientation, the fast
+reduced-scale decode that feeds perceptual hashers, and `Content`, one piece of content with
+its decoded forms made once.
 
 Every decode in childguard goes through `decode_image`, so the limits that stop
 decompression bombs and oversize inputs live in exactly one place.
@@ -7,11 +8,14 @@ decompression bombs and oversize inputs live in exactly one place.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
+import os
+import tempfile
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +65,14 @@ class Limits:
     # the 1/8-scale image of `childguard._jpegdc`, for progressive ones) may be as small as
     # this fraction of the fast-path target on each side; it is then resized up to the target.
     dc_min_fraction: float = 0.7
+    # Video (`childguard.media_video`): a probe that breaks one of these refuses the file
+    # before any frame is decoded; decoding runs in a worker process under the memory and
+    # wall-clock bounds, which also catch headers that lie.
+    max_video_seconds: float = 3600.0
+    max_video_frame_pixels: int = 8192 * 4320  # one frame's width * height (8K UHD)
+    max_video_frames: int = 250_000  # frames decoded (an hour at about 70 fps)
+    video_timeout: float = 600.0  # wall-clock seconds to probe and hash one video
+    max_video_memory: int = 4 * 1024**3  # address space decoding one video may add, in bytes
 
 
 DEFAULT_LIMITS = Limits()
@@ -101,6 +113,142 @@ def sniff_format(head: bytes) -> str | None:
             return "AVIF"
         return "HEIF"
     return None
+
+
+# Content types: what a signal type says it hashes. Every piece of content is BYTES (exact
+# hashes apply to anything); it is also PHOTO or VIDEO where it sniffs as one.
+BYTES = "bytes"
+PHOTO = "photo"
+VIDEO = "video"
+CONTENT_TYPES = (BYTES, PHOTO, VIDEO)
+
+# ISO base media brands that are still images (HEIF/AVIF), not video.
+_IMAGE_BRANDS = frozenset({b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1"})
+
+
+def sniff_video_format(head: bytes) -> str | None:
+    """Guess a video container from magic bytes: MP4, MOV, MKV, WEBM, AVI. (An animated GIF is
+    a video too, but only its frames say so: see `is_animated_gif`.)"""
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in _IMAGE_BRANDS:
+            return None
+        return "MOV" if brand == b"qt  " else "MP4"
+    if head[4:8] in (b"moov", b"mdat", b"wide", b"free"):
+        return "MOV"
+    if head.startswith(b"\x1aE\xdf\xa3"):
+        return "MKV" if b"matroska" in head[:64] else "WEBM"  # the EBML DocType
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "AVI"
+    return None
+
+
+def sniff_content_type(head: bytes) -> str | None:
+    """ "photo", "video" or None (neither) from the first bytes of some content."""
+    if sniff_video_format(head) is not None:
+        return VIDEO
+    if sniff_format(head) is not None:
+        return PHOTO
+    return None
+
+
+def gif_frame_count(data: bytes, stop: int = 2) -> int:
+    """How many frames a GIF holds, counting no further than `stop` (0: not a readable GIF).
+
+    Walks the block structure (image descriptors, extensions, their sub-blocks) without
+    decoding any pixels."""
+    if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
+        return 0
+    n = len(data)
+
+    def skip_sub_blocks(pos: int) -> int:
+        while pos < n:
+            size = data[pos]
+            pos += 1 + size
+            if size == 0:
+                break
+        return pos
+
+    flags = data[10]
+    pos = 13 + (3 * (2 << (flags & 7)) if flags & 0x80 else 0)
+    frames = 0
+    while pos < n and frames < stop:
+        block = data[pos]
+        if block == 0x21:  # extension: label, then sub-blocks
+            pos = skip_sub_blocks(pos + 2)
+        elif block == 0x2C:  # image descriptor, local colour table, LZW code size, data
+            if pos + 10 > n:
+                break
+            local = data[pos + 9]
+            pos += 10 + (3 * (2 << (local & 7)) if local & 0x80 else 0) + 1
+            pos = skip_sub_blocks(pos)
+            frames += 1
+        else:  # the trailer (0x3B) or damage
+            break
+    return frames
+
+
+def is_animated_gif(data: bytes) -> bool:
+    """Whether `data` is a GIF of more than one frame (which is both a photo and a video)."""
+    return gif_frame_count(data, stop=2) >= 2
+
+
+@dataclass
+class Content:
+    """One piece of content on its way through the pipeline: its bytes, where it came from
+    (`origin`: a path, an archive member or a URL) and its decoded forms, each made once.
+
+    `path` is a file holding exactly `data` where there is one (decoders that need a file,
+    such as video's, use it instead of writing a temporary copy)."""
+
+    data: bytes
+    origin: str = ""
+    limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
+    path: Path | None = None
+    _image: DecodedImage | MediaError | None = field(default=None, init=False, repr=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def content_type(self) -> str | None:
+        """PHOTO, VIDEO, or None for bytes that are neither."""
+        return sniff_content_type(self.data[:16])
+
+    @property
+    def content_types(self) -> frozenset[str]:
+        """The content types this content is: BYTES, plus PHOTO or VIDEO where it is one."""
+        kind = self.content_type
+        if kind == PHOTO and is_animated_gif(self.data):
+            return frozenset({BYTES, PHOTO, VIDEO})
+        return frozenset({BYTES} if kind is None else {BYTES, kind})
+
+    def image(self) -> DecodedImage:
+        """The decoded image (fast path), decoded once; raises MediaError every time it fails."""
+        if self._image is None:
+            try:
+                self._image = decode_image(self.data, self.limits, fast=True)
+            except MediaError as exc:
+                self._image = exc
+        if isinstance(self._image, MediaError):
+            raise self._image
+        return self._image
+
+    @contextlib.contextmanager
+    def file(self) -> Iterator[Path]:
+        """A path to the content's bytes: `path` itself, or a private temporary file."""
+        if self.path is not None:
+            yield self.path
+            return
+        fd, name = tempfile.mkstemp(prefix="childguard-", suffix=".media")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(self.data)
+            yield Path(name)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
 
 
 def read_bytes(path: Path, limits: Limits = DEFAULT_LIMITS) -> bytes:

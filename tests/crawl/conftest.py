@@ -8,7 +8,7 @@ import hashlib
 import io
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from childguard.crawl.hashing import hash_image_bytes
-from childguard.crawl.matching import CrawlMatch
+from childguard.banks import EntryRecord, create_bank, import_records
+from childguard.crawl.hashing import hash_fetched
+from childguard.crawl.matching import StoreMatcher
 from childguard.demo.sites import LocalHTTPServer
-from childguard.signals.pdq import PdqSignal
+from childguard.store.db import open_store
 
 
 @dataclass
@@ -142,36 +143,6 @@ def synthetic_photo(seed: int, size: tuple[int, int] = (320, 240), fmt: str = "J
     return out.getvalue()
 
 
-class BankMatcher:
-    """A real in-memory matcher over PDQ hashes of given images (the crawl's `match` callable)."""
-
-    def __init__(self, images: dict[int, bytes], threshold: int = 31) -> None:
-        self.entries = {eid: hash_image_bytes(data).pdq for eid, data in images.items()}
-        self.threshold = threshold
-
-    def __call__(self, hashes: object) -> list[CrawlMatch]:
-        pdq = getattr(hashes, "pdq", None)
-        if pdq is None:
-            return []
-        out = []
-        for value in self.entries.values():
-            assert value is not None
-            d = PdqSignal.distance(pdq, value)
-            if d <= self.threshold:
-                out.append(
-                    CrawlMatch(
-                        signal_type="pdq",
-                        distance=d,
-                        entry_id=None,
-                        bank="protected-test",
-                        bank_kind="protected",
-                        organisation="scouts",
-                        value=value,
-                    )
-                )
-        return out
-
-
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/crawl.db"
@@ -183,5 +154,19 @@ def make_photo() -> object:
 
 
 @pytest.fixture
-def bank_matcher() -> type[BankMatcher]:
-    return BankMatcher
+def bank_matcher(db_url: str) -> Callable[..., StoreMatcher]:
+    """A factory of the store's real matcher over a protected bank holding the PDQ hashes of
+    given images (`{entry label: image bytes}`), in the crawl's store (`db_url` unless the
+    test crawls into another)."""
+
+    def make(images: dict[int, bytes], threshold: int = 31, url: str = db_url) -> StoreMatcher:
+        with open_store(url) as store:
+            create_bank(store, "protected-test", "protected", actor="t", pdq_threshold=threshold)
+            records = [
+                EntryRecord("pdq", hash_fetched(data).value("pdq") or "", original_id=str(label))
+                for label, data in images.items()
+            ]
+            import_records(store, "protected-test", records, actor="t", organisation="scouts")
+        return StoreMatcher(url)
+
+    return make

@@ -10,7 +10,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from childguard.cli import app
-from childguard.crawl.hashing import hash_image_bytes
+from childguard.crawl.hashing import hash_fetched
 from childguard.store.db import open_store
 from childguard.store.models import Bank, BankEntry
 
@@ -28,7 +28,7 @@ def test_watch_crawl_and_sightings_commands(site: Any, db_url: str, make_photo: 
             BankEntry(
                 bank_id=bank.id,
                 signal_type="pdq",
-                value=hash_image_bytes(protected).pdq,
+                value=hash_fetched(protected).value("pdq"),
                 organisation="scouts",
             )
         )

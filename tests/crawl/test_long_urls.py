@@ -11,14 +11,14 @@ from typing import Any
 
 from childguard.crawl.cache import ImageCache
 from childguard.crawl.extract import PageCounters
-from childguard.crawl.hashing import hash_image_bytes
-from childguard.crawl.matching import CrawlMatch
+from childguard.crawl.hashing import hash_fetched
 from childguard.crawl.runner import run_crawl
 from childguard.crawl.sightings import SightingRecorder, get_sighting, list_sightings
 from childguard.crawl.watch import Watch
 from childguard.store import Store
 from childguard.store.crawl_models import CrawlRun
 from childguard.store.db import open_store
+from match_factory import entry_match
 
 
 def _long(prefix: str, length: int) -> str:
@@ -38,7 +38,7 @@ def test_a_crawl_keeps_sightings_of_long_urls(
     long_etag = '"' + "e" * 700 + '"'  # longer than the store keeps: dropped, not fatal
     site.image(image_path, protected, headers={"ETag": long_etag})
     watch = Watch(name="long", seeds=(site.url("/"),), download_delay=0)
-    matcher = bank_matcher({1: protected})
+    matcher = bank_matcher({1: protected}, url=store_url)
     for run in (1, 2):
         stats = run_crawl(
             watch, store_url=store_url, matcher=matcher, allow_private=True, hash_workers=0
@@ -58,8 +58,8 @@ def test_a_crawl_keeps_sightings_of_long_urls(
 def test_recorder_and_cache_key_long_urls(store: Store, make_photo: Any) -> None:
     page, image = _long("https://example.org/p", 5000), _long("https://cdn.example.org/i", 4000)
     twin = image[:-1] + ("0" if image[-1] != "0" else "1")  # differs in the last character only
-    hashes = hash_image_bytes(make_photo(32))
-    match = CrawlMatch(signal_type="pdq", distance=3, bank="b", bank_kind="protected", value="0")
+    hashes = hash_fetched(make_photo(32))
+    match = entry_match(store, distance=3, bank="b", bank_kind="protected")
     for run_id in (None, None):
         recorder = SightingRecorder(store, run_id=run_id, watch_name="w")
         recorder.page(page, title="t", image_urls=[image, twin], gone=False)
@@ -85,7 +85,7 @@ def test_recorder_and_cache_key_long_urls(store: Store, make_photo: Any) -> None
     assert got is not None and got_twin is not None
     assert (got.etag, got.last_modified) == (None, "Mon, 01 Jan 2024 00:00:00 GMT")
     assert (got_twin.etag, got_twin.last_modified) == ('"short"', None)
-    assert got.sha256 == hashes.sha256
+    assert got.sha256 == hashes.value("sha256")
     preloaded = ImageCache(store)
     assert preloaded.preload() and preloaded.validators(twin) == got_twin
 
@@ -101,8 +101,8 @@ def test_page_counters_of_long_urls(store: Store) -> None:
     counters = PageCounters(views=10, comments=2, per_image_views={image: 7})
     recorder.page(page, title="", image_urls=[image], gone=False, counters=counters)
     recorder.page(page, title="", image_urls=[image], gone=False, counters=counters)  # no dup
-    hashes = hash_image_bytes(b"not an image")
-    match = CrawlMatch(signal_type="sha256", distance=0, bank="b", value=hashes.sha256)
+    hashes = hash_fetched(b"not an image")
+    match = entry_match(store, signal_type="sha256", value=hashes.value("sha256") or "")
     recorder.image(image, page_url=page, gone=False, hashes=hashes, matches=[match])
     (row,) = list_sightings(store)
     view = get_sighting(store, row.id)

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from childguard.protect.albums import album_series, check_album_run, record_album_views
 from childguard.protect.organisations import create_organisation, get_organisation
-from childguard.protect.register import PhotoSignature, store_signature
+from childguard.protect.register import store_signature
+from childguard.signals.content import ContentSignals
 from childguard.store import Store, open_store
 from childguard.store.crawl_models import CrawlRun, PageCounter
 from childguard.store.protect_models import Alert, ViewObservation
@@ -26,7 +27,10 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
     with s.session() as session:
         org = create_organisation(session, "Scouts")
-        sig = PhotoSignature("b.jpg", 10, 10, 100, "0" * 32, "0" * 40, "1" * 64, "f" * 64, 100)
+        sig = ContentSignals(path="b.jpg", size=100, width=10, height=10)
+        for name, value in (("md5", "0" * 32), ("sha1", "0" * 40), ("sha256", "1" * 64)):
+            sig.set(name, value)
+        sig.set("pdq", "f" * 64, 100)
         store_signature(session, org, sig, published_url=ALBUM + "b.jpg")
     yield s
     s.close()

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from childguard.banks import EntryRecord, create_bank, delete_entries, import_records, update_bank
-from childguard.hashing import hash_bytes, hash_file
 from childguard.matcher import Matcher, index_path
+from childguard.pipeline import hash_bytes, hash_file
 from childguard.signals.pdq import PdqSignal
 from childguard.store.db import Store
 
@@ -37,8 +37,8 @@ def pdq_entry(value: str, **kw: object) -> EntryRecord:
 @pytest.fixture
 def bridge_pdq() -> str:
     record = hash_file(BRIDGE)
-    assert record.pdq is not None
-    return record.pdq
+    assert record.value("pdq") is not None
+    return record.value("pdq")
 
 
 def test_per_bank_thresholds_and_provenance(store: Store, tmp_path: Path, bridge_pdq: str) -> None:
@@ -56,9 +56,9 @@ def test_per_bank_thresholds_and_provenance(store: Store, tmp_path: Path, bridge
     import_records(store, "loose", [pdq_entry(far), pdq_entry(near)], actor="t", organisation="org")
 
     matcher = Matcher(store, index_base=tmp_path)
-    outcome = matcher.match_record(hash_file(BRIDGE))
+    outcome = matcher.match(hash_file(BRIDGE))
     got = {(m.bank_name, m.value): m for m in outcome.matches}
-    record_pdq = hash_file(BRIDGE).pdq
+    record_pdq = hash_file(BRIDGE).value("pdq")
     assert record_pdq is not None
     d_far = PdqSignal.distance(record_pdq, far)
     assert ("loose", far) in got and got[("loose", far)].distance == d_far
@@ -70,7 +70,7 @@ def test_per_bank_thresholds_and_provenance(store: Store, tmp_path: Path, bridge
 
     update_bank(store, "strict", pdq_threshold=45, actor="t")
     matcher.refresh()
-    strict = [m for m in matcher.match_record(hash_file(BRIDGE)).matches if m.bank_name == "strict"]
+    strict = [m for m in matcher.match(hash_file(BRIDGE)).matches if m.bank_name == "strict"]
     assert len(strict) == 1
     assert strict[0].classification == "uk:A"
     assert strict[0].source == "list-x" and strict[0].original_id == "s-1"
@@ -81,14 +81,14 @@ def test_exact_signals_match_bytes(store: Store, tmp_path: Path) -> None:
     record = hash_bytes(data)
     create_bank(store, "exact", "known-abuse", actor="t")
     import_records(
-        store, "exact", [EntryRecord(signal_type="md5", value=record.md5 or "")], actor="t"
+        store, "exact", [EntryRecord(signal_type="md5", value=record.value("md5") or "")], actor="t"
     )
-    outcome = Matcher(store, index_base=tmp_path).match_record(record)
+    outcome = Matcher(store, index_base=tmp_path).match(record)
     got = [(m.signal_type, m.distance, m.variant) for m in outcome.matches]
     assert got == [("md5", 0, "bytes")]
     # One changed byte at the end: md5 no longer matches.
     other = hash_bytes(data[:-1] + bytes([data[-1] ^ 1]))
-    assert not Matcher(store, index_base=tmp_path).match_record(other).matches
+    assert not Matcher(store, index_base=tmp_path).match(other).matches
 
 
 def test_allow_bank_suppresses(store: Store, tmp_path: Path, bridge_pdq: str) -> None:
@@ -96,11 +96,11 @@ def test_allow_bank_suppresses(store: Store, tmp_path: Path, bridge_pdq: str) ->
     create_bank(store, "fp", "allow", pdq_threshold=8, actor="t")
     import_records(store, "abuse", [pdq_entry(flip_bits(bridge_pdq, 12))], actor="t")
     matcher = Matcher(store, index_base=tmp_path)
-    assert matcher.match_record(hash_file(BRIDGE)).matched
+    assert matcher.match(hash_file(BRIDGE)).matched
 
     import_records(store, "fp", [pdq_entry(bridge_pdq)], actor="t")
     matcher.refresh()
-    outcome = matcher.match_record(hash_file(BRIDGE))
+    outcome = matcher.match(hash_file(BRIDGE))
     assert not outcome.matches
     assert [m.bank_name for m in outcome.suppressed] == ["abuse"]
     assert [m.bank_name for m in outcome.allowed_by] == ["fp"]
@@ -112,26 +112,39 @@ def test_disabled_bank_and_low_quality(store: Store, tmp_path: Path) -> None:
     buf = tmp_path / "flat.png"
     Image.fromarray(flat).save(buf)
     record = hash_file(buf)
-    assert record.pdq_quality is not None and record.pdq_quality < 50
+    assert record.quality("pdq") is not None and record.quality("pdq") < 50
     create_bank(store, "b", "known-abuse", actor="t")
-    import_records(store, "b", [pdq_entry(record.pdq or "")], actor="t")
+    import_records(store, "b", [pdq_entry(record.value("pdq") or "")], actor="t")
     matcher = Matcher(store, index_base=tmp_path)
-    outcome = matcher.match_record(record)
-    assert not outcome.matches and "quality" in (outcome.skipped_pdq or "")
+    outcome = matcher.match(record)
+    assert not outcome.matches and "quality" in (outcome.skipped or "")
     lenient = Matcher(store, index_base=tmp_path, min_quality=0)
-    assert lenient.match_record(record).matched
+    assert lenient.match(record).matched
     update_bank(store, "b", enabled=False, actor="t")
     lenient.refresh()
-    assert not lenient.match_record(record).matched
+    assert not lenient.match(record).matched
 
 
 def test_dihedral_matches_rotated_copy(store: Store, tmp_path: Path, bridge_pdq: str) -> None:
     create_bank(store, "b", "known-abuse", actor="t")
     import_records(store, "b", [pdq_entry(bridge_pdq)], actor="t")
     rotated = hash_file(BRIDGE_ROT, dihedral=True)
-    assert not Matcher(store, index_base=tmp_path).match_record(rotated).matched
-    outcome = Matcher(store, index_base=tmp_path, dihedral=True).match_record(rotated)
-    assert outcome.matched and outcome.matches[0].variant != "original"
+    # Known-abuse banks match rotated and flipped copies by default...
+    outcome = Matcher(store, index_base=tmp_path).match(rotated)
+    assert outcome.matched and outcome.matches[0].variant not in ("original", "bytes")
+    assert Matcher(store, index_base=tmp_path, dihedral=True).match(rotated).matched
+    # ...and not when dihedral views are turned off.
+    assert not Matcher(store, index_base=tmp_path, dihedral=False).match(rotated).matched
+
+
+def test_dihedral_views_do_not_match_protected_banks_by_default(
+    store: Store, tmp_path: Path, bridge_pdq: str
+) -> None:
+    create_bank(store, "p", "protected", actor="t")
+    import_records(store, "p", [pdq_entry(bridge_pdq)], actor="t")
+    rotated = hash_file(BRIDGE_ROT, dihedral=True)
+    assert not Matcher(store, index_base=tmp_path).match(rotated).matched
+    assert Matcher(store, index_base=tmp_path, dihedral=True).match(rotated).matched
 
 
 def test_robust_views_find_bordered_copy(store: Store, tmp_path: Path, bridge_pdq: str) -> None:
@@ -145,9 +158,11 @@ def test_robust_views_find_bordered_copy(store: Store, tmp_path: Path, bridge_pd
     import_records(store, "b", [pdq_entry(bridge_pdq)], actor="t")
     matcher = Matcher(store, index_base=tmp_path)
     plain = hash_file(path)
-    assert plain.pdq is not None and PdqSignal.distance(plain.pdq, bridge_pdq) > 31
-    assert not matcher.match_record(plain).matched
-    outcome = matcher.match_record(hash_file(path, robust=True))
+    assert (
+        plain.value("pdq") is not None and PdqSignal.distance(plain.value("pdq"), bridge_pdq) > 31
+    )
+    assert not matcher.match(plain).matched
+    outcome = matcher.match(hash_file(path, robust=True))
     assert outcome.matched and outcome.matches[0].variant != "original"
 
 
@@ -157,19 +172,19 @@ def test_index_is_saved_and_synced_incrementally(store: Store, tmp_path: Path) -
     create_bank(store, "b", "known-abuse", actor="t")
     import_records(store, "b", [pdq_entry(v) for v in values[:200]], actor="t")
     first = Matcher(store, index_base=tmp_path)
-    assert first.last_sync.rebuilt and first.last_sync.size == 200
+    assert first.last_sync["pdq"].rebuilt and first.last_sync["pdq"].size == 200
     assert (index_path(store, tmp_path) / "manifest.json").exists()
 
     import_records(store, "b", [pdq_entry(v) for v in values[200:]], actor="t")
     second = Matcher(store, index_base=tmp_path)
-    assert not second.last_sync.rebuilt
-    assert (second.last_sync.added, second.last_sync.removed) == (100, 0)
+    assert not second.last_sync["pdq"].rebuilt
+    assert (second.last_sync["pdq"].added, second.last_sync["pdq"].removed) == (100, 0)
     assert second.match_hash("pdq", values[250]).matched
 
     removed = delete_entries(store, "b", [("pdq", values[5]), ("pdq", values[250])], actor="t")
     assert len(removed) == 2
     third = Matcher(store, index_base=tmp_path)
-    sync = third.last_sync
+    sync = third.last_sync["pdq"]
     assert (sync.rebuilt, sync.removed, sync.size) == (False, 2, 298)
     assert not third.match_hash("pdq", values[250]).matched
     assert not third.match_hash("pdq", values[5]).matched
@@ -182,5 +197,5 @@ def test_corrupt_saved_index_is_rebuilt(store: Store, tmp_path: Path, bridge_pdq
     Matcher(store, index_base=tmp_path)
     (index_path(store, tmp_path) / "pdq" / "meta.json").write_text("{not json")
     again = Matcher(store, index_base=tmp_path)
-    assert again.last_sync.rebuilt
+    assert again.last_sync["pdq"].rebuilt
     assert again.match_hash("pdq", bridge_pdq).matched

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from childguard.banks import EntryRecord, create_bank, import_records, update_bank
-from childguard.hashing import hash_bytes, hash_file
 from childguard.matcher import Matcher
+from childguard.pipeline import hash_bytes, hash_file
 from childguard.protect.organisations import create_organisation
 from childguard.protect.register import register_photos
 from childguard.scan.job import ScanOptions, run_scan
@@ -88,14 +88,14 @@ def test_verification_finds_what_pdq_views_miss(
         original = Image.open(photo_sets["album"] / name)
         for transform in (off_centre_crop, tilted, screenshot):
             data = jpeg(transform(original))
-            without = matcher.match_record(hash_bytes(data, robust=True))
+            without = matcher.match(hash_bytes(data, robust=True))
             record = hash_bytes(data, robust=True, features=True)
             assert record.features is not None and len(record.features.descriptors) > 0
-            outcome = matcher.match_record(record)
+            outcome = matcher.match(record)
             assert outcome.matched, f"{name} {transform.__name__} not found"
             best = outcome.matches[0]
             assert best.bank_kind == "protected"
-            assert best.bank_name == matcher._banks[best.bank_id][0]
+            assert best.bank_name == matcher._banks[best.bank_id].name
             assert best.organisation == "Scouts Example"
             assert (best.metadata or {}).get("photo_id") == photo_id
             if transform is not screenshot:
@@ -117,30 +117,30 @@ def test_unrelated_photos_do_not_match(store: Store, tmp_path: Path, photo_sets:
     matcher = Matcher(store, index_base=tmp_path)
     for path in photo_sets["others"]:
         for data in (path.read_bytes(), jpeg(off_centre_crop(Image.open(path)))):
-            outcome = matcher.match_record(hash_bytes(data, robust=True, features=True))
+            outcome = matcher.match(hash_bytes(data, robust=True, features=True))
             assert not outcome.matched, [m.variant for m in outcome.matches]
 
 
 def test_known_abuse_banks_are_not_verified(store: Store, tmp_path: Path, photo_sets: dict) -> None:
     register(store, photo_sets["album"])
     first = sorted(photo_sets["album"].glob("*.jpg"))[0]
-    pdq = hash_file(first).pdq
+    pdq = hash_file(first).value("pdq")
     assert pdq is not None
     create_bank(store, "hotline-list", "known-abuse", actor="t")
     import_records(store, "hotline-list", [EntryRecord(signal_type="pdq", value=pdq)], actor="t")
     matcher = Matcher(store, index_base=tmp_path)
     # The untouched photo matches both banks; the crop only the protected one (verified).
-    whole = matcher.match_record(hash_file(first, robust=True, features=True))
+    whole = matcher.match(hash_file(first, robust=True, features=True))
     assert {m.bank_kind for m in whole.matches} == {"known-abuse", "protected"}
     crop = jpeg(off_centre_crop(Image.open(first)))
-    outcome = matcher.match_record(hash_bytes(crop, robust=True, features=True))
+    outcome = matcher.match(hash_bytes(crop, robust=True, features=True))
     assert [m.bank_kind for m in outcome.matches] == ["protected"]
     # A disabled protected bank is not verified against either.
     org_bank = outcome.matches[0].bank_name
     update_bank(store, org_bank, enabled=False, actor="t")
     matcher.refresh()
     assert not matcher.needs_features
-    assert not matcher.match_record(hash_bytes(crop, robust=True, features=True)).matched
+    assert not matcher.match(hash_bytes(crop, robust=True, features=True)).matched
 
 
 def test_features_only_when_protected_features_exist(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from childguard.hashing import hash_file
+from childguard.pipeline import hash_file
 
 CONF = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "pdq" / "images"
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageOps
 
-from childguard.crawl.hashing import ImageHashes, robust_from_json
-from childguard.hashing import hash_file
+from childguard.crawl.hashing import extras_from_json, extras_json, has_extras
+from childguard.pipeline import hash_file
 from childguard.robust.features_codec import (
     FeaturesCodecError,
     features_from_json,
@@ -22,6 +22,7 @@ from childguard.robust.features_codec import (
 from childguard.robust.protected import ProtectedIndex
 from childguard.robust.query_features import QueryFeatures
 from childguard.robust.signature import compute_signature
+from childguard.signals.content import ContentSignals
 
 CONF = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "pdq" / "images"
 
@@ -137,14 +138,11 @@ def test_cache_row_with_unreadable_features_keeps_its_views(
     path = tmp_path / "p.jpg"
     photo.save(path, quality=90)
     record = hash_file(path, robust=True, features=True)
-    hashes = ImageHashes(
-        sha256="s", md5="m", sha1="h", pdq=record.pdq, queries=tuple(record.queries or ())
-    )
-    row = hashes.robust_json()
+    hashes = ContentSignals(path="", signals=dict(record.signals), views=record.views)
+    row = extras_json(hashes)
     assert row is not None and "features" not in row
-    restored = robust_from_json({**row, "features": "AAAA"})  # the old layout
-    assert restored["queries"] == hashes.queries and "features" not in restored
+    blank = ContentSignals(path="", signals=dict(record.signals))
+    restored = extras_from_json(blank, {**row, "features": "AAAA"})  # the old layout
+    assert restored.query_views() == hashes.query_views() and restored.features is None
     # so a crawl that wants features fetches and hashes this content once more
-    assert not ImageHashes(sha256="s", md5="m", sha1="h", pdq="0" * 64, **restored).has(
-        robust=True, features=True
-    )
+    assert not has_extras(restored, robust=True, features=True)

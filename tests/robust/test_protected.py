@@ -200,7 +200,7 @@ def test_decide_with_the_aligned_check() -> None:
 
 
 def test_compact_query_features_carry_the_check_image(real_pixels: list[np.ndarray]) -> None:
-    from childguard.hashing import compact_features
+    from childguard.pipeline import compact_features
     from childguard.robust.query import query_hashes
 
     px = real_pixels[2]

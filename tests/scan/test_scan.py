@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from childguard.banks import EntryRecord, create_bank, import_records
 from childguard.cli import EXIT_FOUND, EXIT_OK, app
-from childguard.hashing import hash_file
 from childguard.matcher import Matcher
+from childguard.pipeline import hash_file
 from childguard.scan import ScanOptions, run_scan
 from childguard.store.db import Store
 
@@ -47,10 +47,16 @@ def banks(store: Store) -> Store:
         "vics-list",
         [
             EntryRecord(
-                "pdq", bridge.pdq or "", classification_scheme="vics-UK", classification_label="1"
+                "pdq",
+                bridge.value("pdq") or "",
+                classification_scheme="vics-UK",
+                classification_label="1",
             ),
             EntryRecord(
-                "md5", inner.md5 or "", classification_scheme="vics-UK", classification_label="2"
+                "md5",
+                inner.value("md5") or "",
+                classification_scheme="vics-UK",
+                classification_label="2",
             ),
         ],
         actor="t",

@@ -15,8 +15,7 @@ from sqlalchemy import MetaData, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from childguard.crawl.cache import ImageCache
-from childguard.crawl.hashing import hash_image_bytes
-from childguard.crawl.matching import CrawlMatch
+from childguard.crawl.hashing import hash_fetched
 from childguard.crawl.sightings import SightingRecorder, get_sighting, list_sightings
 from childguard.protect.albums import album_series
 from childguard.protect.organisations import get_organisation
@@ -29,6 +28,7 @@ from childguard.store.db import (
 )
 from childguard.store.protect_models import ViewObservation
 from childguard.store.url_keys import url_key
+from match_factory import entry_match
 
 BEFORE = "0004_content_robust"
 PAGE, IMAGE = "https://example.org/album?id=7", "https://cdn.example.org/a.jpg"
@@ -80,13 +80,33 @@ def _store_rows_as_before(url: str) -> None:
                 url=IMAGE, etag='"v1"', sha256=sha, first_fetched_at=T0, last_checked_at=T0
             )
         )
+        b_id = conn.execute(
+            insert(meta.tables["bank"])
+            .values(
+                name="b",
+                kind="protected",
+                description="",
+                owner="",
+                pdq_threshold=31,
+                enabled=True,
+                created_at=T0,
+                updated_at=T0,
+            )
+            .returning(meta.tables["bank"].c.id)
+        ).scalar_one()
+        entry_id = conn.execute(
+            insert(meta.tables["bank_entry"])
+            .values(bank_id=b_id, signal_type="sha256", value=sha, imported_at=T0)
+            .returning(meta.tables["bank_entry"].c.id)
+        ).scalar_one()
         conn.execute(
             insert(meta.tables["sighting"]).values(
                 watch_name="w",
                 site="example.org",
                 page_url=PAGE,
                 image_url=IMAGE,
-                match_key="b:sha256:" + sha,
+                entry_id=entry_id,
+                match_key=f"entry:{entry_id}",
                 bank="b",
                 signal_type="sha256",
                 distance=0,
@@ -162,8 +182,8 @@ def test_rows_stored_before_the_keys_are_keyed_and_found(bare_url: str) -> None:
         assert validators is not None and validators.etag == '"v1"'
 
         # A re-crawl finds the old sighting and updates it instead of adding a second one.
-        hashes = hash_image_bytes(b"bytes")
-        match = CrawlMatch(signal_type="sha256", distance=0, bank="b", value="ab" * 32)
+        hashes = hash_fetched(b"bytes")
+        match = entry_match(store, signal_type="sha256", value="ab" * 32)
         recorder = SightingRecorder(store, run_id=None, watch_name="w")
         recorder.page(PAGE, title="", image_urls=[IMAGE], gone=False)
         recorder.image(IMAGE, page_url=PAGE, gone=False, hashes=hashes, matches=[match])

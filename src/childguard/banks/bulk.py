@@ -13,7 +13,7 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from childguard.banks.records import EntryRecord
+from childguard.banks.records import EntryRecord, stored_form
 from childguard.store.db import Store, StoreError
 from childguard.store.models import BankEntry
 
@@ -35,7 +35,10 @@ def insert_statement(store: Store) -> Any:
 
 def entry_row(rec: EntryRecord, source: str | None, organisation: str | None) -> dict[str, Any]:
     """The non-empty columns of one entry (bank_id and a shared imported_at are added per batch)."""
-    row: dict[str, Any] = {"signal_type": rec.signal_type, "value": rec.value}
+    key, payload = stored_form(rec.signal_type, rec.value)
+    row: dict[str, Any] = {"signal_type": rec.signal_type, "value": key}
+    if payload is not None:
+        row["payload"] = payload
     src = rec.source if rec.source is not None else (source or None)
     org = rec.organisation if rec.organisation is not None else (organisation or None)
     optional = (
@@ -75,6 +78,7 @@ _COPY_COLUMNS = (
     "bank_id",
     "signal_type",
     "value",
+    "payload",
     "source",
     "organisation",
     "imported_at",
@@ -96,7 +100,7 @@ def _copy_batch(
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS _childguard_import ("
             "seq bigint GENERATED ALWAYS AS IDENTITY, bank_id integer, signal_type text, "
-            "value text, source text, organisation text, imported_at timestamptz, "
+            "value text, payload text, source text, organisation text, imported_at timestamptz, "
             "original_id text, classification_scheme text, classification_label text, "
             "metadata json) ON COMMIT DROP"
         )
@@ -109,6 +113,7 @@ def _copy_batch(
                         bank_id,
                         row["signal_type"],
                         row["value"],
+                        row.get("payload"),
                         row.get("source"),
                         row.get("organisation"),
                         row.get("imported_at") or now,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from childguard.banks.bulk import entry_row, insert_batch, insert_statement
 from childguard.banks.catalog import find_bank
-from childguard.banks.records import EntryRecord, InvalidRecord, validated
+from childguard.banks.records import EntryRecord, InvalidRecord, lookup_key, stored_form, validated
 from childguard.store import audit
 from childguard.store.base import utcnow
 from childguard.store.db import Store
@@ -142,7 +142,7 @@ def delete_entries(
         pairs = list(signals)
         by_type: dict[str, list[str]] = {}
         for signal_type, value in pairs:
-            by_type.setdefault(signal_type, []).append(value)
+            by_type.setdefault(signal_type, []).append(lookup_key(signal_type, value))
         for signal_type, values in by_type.items():
             unique = list(dict.fromkeys(values))
             for start in range(0, len(unique), _CHUNK):
@@ -187,8 +187,10 @@ def ensure_entries(
     same id twice.
     """
     wanted = list(dict.fromkeys((str(t), str(v)) for t, v in signals))
+    stored = {pair: stored_form(*pair) for pair in wanted}
+    by_key = {(t, stored[(t, v)][0]): (t, v) for t, v in wanted}
     ids: dict[tuple[str, str], int] = {}
-    values = list(dict.fromkeys(v for _, v in wanted))
+    values = list(dict.fromkeys(key for _, key in by_key))
     for start in range(0, len(values), _CHUNK):
         rows = session.execute(
             select(BankEntry.id, BankEntry.signal_type, BankEntry.value).where(
@@ -196,13 +198,15 @@ def ensure_entries(
                 BankEntry.value.in_(values[start : start + _CHUNK]),
             )
         )
-        for entry_id, signal_type, value in rows:
-            ids[(signal_type, value)] = int(entry_id)
+        for entry_id, signal_type, key in rows:
+            if (signal_type, key) in by_key:
+                ids[by_key[(signal_type, key)]] = int(entry_id)
     new = [
         BankEntry(
             bank_id=bank_id,
             signal_type=signal_type,
-            value=value,
+            value=stored[(signal_type, value)][0],
+            payload=stored[(signal_type, value)][1],
             source=source,
             organisation=organisation,
             meta=dict(metadata) if metadata is not None else None,
@@ -214,7 +218,7 @@ def ensure_entries(
         session.add_all(new)
         session.flush()
         for entry in new:
-            ids[(entry.signal_type, entry.value)] = entry.id
+            ids[by_key[(entry.signal_type, entry.value)]] = entry.id
     return [ids[(str(t), str(v))] for t, v in signals]
 
 

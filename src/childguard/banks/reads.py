@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from childguard.banks.catalog import find_bank
-from childguard.banks.records import EntryRecord, canonical_signal
+from childguard.banks.records import EntryRecord, canonical_signal, lookup_key
 from childguard.store.db import Store
 from childguard.store.models import Bank, BankEntry
 
@@ -48,7 +48,8 @@ def _signal_query(
     enabled_only: bool,
     after_id: int | None,
 ) -> Select[int, str, str]:
-    query = select(BankEntry.id, BankEntry.signal_type, BankEntry.value).order_by(BankEntry.id)
+    value = func.coalesce(BankEntry.payload, BankEntry.value)
+    query = select(BankEntry.id, BankEntry.signal_type, value).order_by(BankEntry.id)
     if banks is not None:
         ids = [find_bank(session, b).id for b in banks]
         query = query.where(BankEntry.bank_id.in_(ids))
@@ -106,7 +107,7 @@ def _view(entry: BankEntry, bank: Bank) -> EntryView:
         bank_pdq_threshold=bank.pdq_threshold,
         bank_enabled=bank.enabled,
         signal_type=entry.signal_type,
-        value=entry.value,
+        value=entry.payload if entry.payload is not None else entry.value,
         source=entry.source,
         organisation=entry.organisation,
         imported_at=entry.imported_at,
@@ -141,7 +142,7 @@ def find_exact(
     query = (
         select(BankEntry, Bank)
         .join(Bank, Bank.id == BankEntry.bank_id)
-        .where(BankEntry.signal_type == t, BankEntry.value == v)
+        .where(BankEntry.signal_type == t, BankEntry.value == lookup_key(t, v))
         .order_by(BankEntry.id)
     )
     if enabled_only:
@@ -160,7 +161,7 @@ def iter_entry_records(
     """Every entry of a bank as an EntryRecord (what exporters write), in id order, streamed."""
     cols = [
         BankEntry.signal_type,
-        BankEntry.value,
+        func.coalesce(BankEntry.payload, BankEntry.value),
         BankEntry.source,
         BankEntry.organisation,
         BankEntry.original_id,

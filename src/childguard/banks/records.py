@@ -57,6 +57,18 @@ def canonical_signal(signal_type: str, value: str) -> tuple[str, str]:
     return cls.name, cls.validate(value)
 
 
+def stored_form(signal_type: str, value: str) -> tuple[str, str | None]:
+    """(key, payload) a canonical value is stored as: the type's `store_key` in
+    `bank_entry.value`, and the whole value in `payload` where the key is not the value."""
+    key = get_signal_type(signal_type).store_key(value)
+    return key, (None if key == value else value)
+
+
+def lookup_key(signal_type: str, value: str) -> str:
+    """The key an entry holding this canonical value is found under."""
+    return stored_form(signal_type, value)[0]
+
+
 # Column widths of the store (childguard.store.models.BankEntry).
 FIELD_LIMITS = {
     "source": 500,

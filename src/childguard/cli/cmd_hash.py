@@ -1,6 +1,6 @@
 """`childguard hash PATH...`: hash files and folders into JSON Lines or CSV records.
 
-The work is `childguard.hashing`; this module owns the command line: output
+The work is `childguard.pipeline` (with no matcher); this module owns the command line: output
 formats, `--resume` against an existing output file, the progress-bar choice
 and the exit code (0 all hashed, 1 some inputs failed, 2 usage error).
 """
@@ -17,7 +17,16 @@ from typing import IO, Protocol
 import typer
 
 from childguard.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, app
-from childguard.hashing import RECORD_FIELDS, HashRecord, hash_many, iter_files
+from childguard.pipeline import Pipeline, iter_files, pdq_dihedral
+from childguard.signals.content import ContentSignals, output_fields
+
+
+def record_row(record: ContentSignals, dihedral: bool) -> dict[str, object]:
+    """The record in the output layout, plus `pdq_dihedral` with `dihedral`."""
+    row: dict[str, object] = record.to_dict()
+    if dihedral:
+        row["pdq_dihedral"] = pdq_dihedral(record)
+    return row
 
 
 class OutputFormat(StrEnum):
@@ -26,17 +35,17 @@ class OutputFormat(StrEnum):
 
 
 class RecordWriter(Protocol):
-    def write(self, record: HashRecord) -> None: ...
+    def write(self, record: ContentSignals) -> None: ...
 
 
 class JsonLinesWriter:
-    """One JSON object per line, keys in `RECORD_FIELDS` order."""
+    """One JSON object per line, keys in `output_fields()` order."""
 
     def __init__(self, fh: IO[str], dihedral: bool) -> None:
         self.fh, self.dihedral = fh, dihedral
 
-    def write(self, record: HashRecord) -> None:
-        self.fh.write(json.dumps(record.to_dict(dihedral=self.dihedral), ensure_ascii=False) + "\n")
+    def write(self, record: ContentSignals) -> None:
+        self.fh.write(json.dumps(record_row(record, self.dihedral), ensure_ascii=False) + "\n")
         self.fh.flush()
 
 
@@ -45,15 +54,15 @@ class CsvWriter:
 
     def __init__(self, fh: IO[str], dihedral: bool, *, header: bool) -> None:
         self.fh, self.dihedral = fh, dihedral
-        self.fields = list(RECORD_FIELDS) + (["pdq_dihedral"] if dihedral else [])
+        self.fields = list(output_fields()) + (["pdq_dihedral"] if dihedral else [])
         self.writer = csv.DictWriter(fh, fieldnames=self.fields, lineterminator="\n")
         if header:
             self.writer.writeheader()
 
-    def write(self, record: HashRecord) -> None:
-        row = record.to_dict(dihedral=self.dihedral)
+    def write(self, record: ContentSignals) -> None:
+        row = record_row(record, self.dihedral)
         if self.dihedral:
-            row["pdq_dihedral"] = " ".join(record.pdq_dihedral or [])
+            row["pdq_dihedral"] = " ".join(pdq_dihedral(record) or [])
         self.writer.writerow({k: "" if v is None else v for k, v in row.items()})
         self.fh.flush()
 
@@ -129,7 +138,8 @@ def hash_command(
         help="Progress bar (default: only on a terminal, never when piped).",
     ),
 ) -> None:
-    """Hash images: md5, sha1, sha256 and PDQ, one record per file.
+    """Hash images and videos: md5, sha1, sha256, PDQ (photos) and vPDQ (videos), one
+    record per file.
 
     Bad files never stop the batch: they get a record whose `error` says why.
     Exit code 0 when every file hashed, 1 when some failed, 2 on usage errors.
@@ -159,7 +169,8 @@ def hash_command(
     )
     hashed = failed = 0
     try:
-        for record in hash_many(sources, workers=workers, dihedral=dihedral, progress=progress):
+        pipeline = Pipeline(robust=False, dihedral=dihedral, workers=workers, progress=progress)
+        for record in pipeline.signals(sources):
             writer.write(record)
             hashed += 1
             failed += record.error is not None

@@ -11,9 +11,8 @@ from rich.table import Table
 
 from childguard.cli import EXIT_FOUND, EXIT_OK, EXIT_PARTIAL, app
 from childguard.cli.common import DbOption, ProgressOption, store_or_exit, want_progress
-from childguard.hashing import hash_many, iter_files
 from childguard.matcher import Matcher
-from childguard.signals.pdq import MIN_QUALITY
+from childguard.pipeline import Pipeline, iter_files
 
 BATCH = 64
 
@@ -22,15 +21,22 @@ BATCH = 64
 def match_cmd(
     paths: list[Path] = typer.Argument(..., help="Files or folders (recursive)."),
     as_json: bool = typer.Option(False, "--json", help="JSON Lines, one object per file."),
-    dihedral: bool = typer.Option(False, "--dihedral", help="Also match rotated/flipped copies."),
+    dihedral: bool | None = typer.Option(
+        None,
+        "--dihedral/--no-dihedral",
+        help="Match rotated and flipped copies against every bank (default: known-abuse and "
+        "allow banks only); --no-dihedral: against none.",
+    ),
     robust: bool = typer.Option(
         True,
         "--robust/--plain",
         help="Also search robust views (borders removed, screenshot and collage regions) and "
         "verify protected photos by their features.",
     ),
-    min_quality: int = typer.Option(
-        MIN_QUALITY, "--min-quality", help="Ignore PDQ hashes of lower quality (0-100)."
+    min_quality: int | None = typer.Option(
+        None,
+        "--min-quality",
+        help="Ignore perceptual hashes of lower quality, 0-100 (default: each type's own, PDQ 50).",
     ),
     all_files: bool = typer.Option(
         False, "--all", help="Report every file, not only the ones that matched."
@@ -51,15 +57,15 @@ def match_cmd(
     matched = failed = 0
     with store_or_exit(db) as store:
         matcher = Matcher(store, min_quality=min_quality, dihedral=dihedral)
-        records = hash_many(
-            iter_files(paths),
-            workers=workers,
-            dihedral=dihedral,
+        pipeline = Pipeline(
+            matcher,
             robust=robust,
-            features=robust and matcher.needs_features,
+            dihedral=bool(dihedral) or (dihedral is None and not robust),
+            workers=workers,
             progress=want_progress(progress) and not as_json,
+            batch_size=BATCH,
         )
-        for record, outcome in matcher.match_stream(records, batch_size=BATCH):
+        for record, outcome in pipeline.run(iter_files(paths)):
             failed += record.error is not None
             matched += outcome.matched
             if as_json:
@@ -67,12 +73,10 @@ def match_cmd(
                     line = {
                         "path": record.path,
                         "error": record.error,
-                        "pdq": record.pdq,
-                        "pdq_quality": record.pdq_quality,
-                        "sha256": record.sha256,
+                        **{k: v for k, v in record.to_dict().items() if k not in ("path", "error")},
                         "matches": [m.to_dict() for m in outcome.matches],
                         "suppressed": [m.to_dict() for m in outcome.suppressed],
-                        "skipped_pdq": outcome.skipped_pdq,
+                        "skipped": outcome.skipped,
                     }
                     typer.echo(json.dumps(line, default=str))
                 continue
@@ -90,7 +94,7 @@ def match_cmd(
                     m.source or "",
                 )
             if all_files and not outcome.matches and not record.error:
-                note = "allowed" if outcome.suppressed else (outcome.skipped_pdq or "no match")
+                note = "allowed" if outcome.suppressed else (outcome.skipped or "no match")
                 table.add_row(record.path, "", "", "", "", "", note, "")
     if not as_json:
         out.print(table)

@@ -13,7 +13,6 @@ from childguard.cli import EXIT_FOUND, EXIT_OK, EXIT_PARTIAL, app
 from childguard.cli.common import DbOption, ProgressOption, fail, store_or_exit, want_progress
 from childguard.matcher import Matcher
 from childguard.scan import ScanOptions, run_scan
-from childguard.signals.pdq import MIN_QUALITY
 
 
 @app.command("scan")
@@ -25,14 +24,21 @@ def scan_cmd(
     resume: bool = typer.Option(
         False, "--resume", help="Continue a scan into the same report folder, skipping done files."
     ),
-    dihedral: bool = typer.Option(False, "--dihedral", help="Also match rotated/flipped copies."),
+    dihedral: bool | None = typer.Option(
+        None,
+        "--dihedral/--no-dihedral",
+        help="Match rotated and flipped copies against every bank (default: known-abuse and "
+        "allow banks only); --no-dihedral: against none.",
+    ),
     robust: bool = typer.Option(
         True,
         "--robust/--plain",
         help="Search robust views too, and verify protected photos by their features.",
     ),
     archives: bool = typer.Option(True, "--archives/--no-archives", help="Look inside zip files."),
-    min_quality: int = typer.Option(MIN_QUALITY, "--min-quality", help="PDQ quality floor."),
+    min_quality: int | None = typer.Option(
+        None, "--min-quality", help="Perceptual hash quality floor (default: PDQ's 50)."
+    ),
     workers: int | None = typer.Option(
         None, "--workers", help="Hashing processes (default: all cores)."
     ),

@@ -18,7 +18,9 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from childguard.crawl.hashing import ImageHashes, robust_from_json
+from childguard.crawl.hashing import extras_from_json, extras_json, sha256_of
+from childguard.signals.content import ContentSignals
+from childguard.signals.pdq import PdqSignal
 from childguard.store.base import utcnow
 from childguard.store.crawl_models import ContentHashes, CrawledImage
 from childguard.store.db import Store
@@ -26,6 +28,21 @@ from childguard.store.url_keys import url_key
 
 ETAG_MAX = 500  # the lengths of CrawledImage.etag and .last_modified
 LAST_MODIFIED_MAX = 100
+
+
+def _record_of(row: ContentHashes) -> ContentSignals:
+    """The cached record: every signal where the row has them, else its fixed columns."""
+    if row.signals:
+        return ContentSignals.from_dict(row.signals)
+    record = ContentSignals(
+        path="", width=row.width, height=row.height, error=row.error, content_type=None
+    )
+    record.set("sha256", row.sha256)
+    record.set("md5", row.md5)
+    record.set("sha1", row.sha1)
+    if row.pdq:
+        record.set(PdqSignal.name, row.pdq, row.pdq_quality)
+    return record
 
 
 @dataclass(frozen=True)
@@ -40,9 +57,9 @@ class ImageCache:
         self.store = store
         self.flush_every = flush_every
         self._urls: dict[str, Validators | None] = {}
-        self._content: dict[str, ImageHashes] = {}
+        self._content: dict[str, ContentSignals] = {}
         self._dirty_urls: dict[str, tuple[Validators, datetime]] = {}
-        self._dirty_content: dict[str, ImageHashes] = {}
+        self._dirty_content: dict[str, ContentSignals] = {}
         # After `preload`, URLs and content hashes absent from memory are known to be absent.
         self._urls_complete = False
         self._known_sha: set[str] | None = None
@@ -79,7 +96,7 @@ class ImageCache:
         self._urls[url] = found
         return found
 
-    def hashes(self, sha256: str) -> ImageHashes | None:
+    def hashes(self, sha256: str) -> ContentSignals | None:
         if sha256 in self._content:
             return self._content[sha256]
         if self._known_sha is not None and sha256 not in self._known_sha:
@@ -88,22 +105,12 @@ class ImageCache:
             row = s.get(ContentHashes, sha256)
             if row is None:
                 return None
-            found = ImageHashes(
-                sha256=row.sha256,
-                md5=row.md5,
-                sha1=row.sha1,
-                pdq=row.pdq,
-                pdq_quality=row.pdq_quality,
-                width=row.width,
-                height=row.height,
-                error=row.error,
-                **robust_from_json(row.robust),
-            )
+            found = extras_from_json(_record_of(row), row.robust)
         self._content[sha256] = found
         return found
 
     def remember(
-        self, url: str, etag: str | None, last_modified: str | None, hashes: ImageHashes
+        self, url: str, etag: str | None, last_modified: str | None, hashes: ContentSignals
     ) -> None:
         """Record what `url` served now (validators and content) and its hashes."""
         v = Validators(
@@ -111,18 +118,19 @@ class ImageCache:
             last_modified
             if last_modified is None or len(last_modified) <= LAST_MODIFIED_MAX
             else None,
-            hashes.sha256,
+            sha256_of(hashes),
         )
         self._urls[url] = v
         self._dirty_urls[url] = (v, utcnow())
-        old = self._content.get(hashes.sha256)
+        sha = sha256_of(hashes)
+        old = self._content.get(sha)
         richer = old is not None and (
-            (hashes.queries is not None and old.queries is None)
+            (hashes.views is not None and old.views is None)
             or (hashes.features is not None and old.features is None)
         )
         if old is None or richer:  # new content, or hashed again for its robust views
-            self._dirty_content[hashes.sha256] = hashes
-        self._content[hashes.sha256] = hashes
+            self._dirty_content[sha] = hashes
+        self._content[sha] = hashes
         if len(self._dirty_urls) + len(self._dirty_content) >= self.flush_every:
             self.flush()
 
@@ -147,20 +155,21 @@ class ImageCache:
                 }
                 for sha, h in content.items():
                     if sha in have:
-                        if h.queries is not None:
-                            have[sha].robust = h.robust_json()
+                        if h.views is not None:
+                            have[sha].robust = extras_json(h)
                     else:
                         s.add(
                             ContentHashes(
                                 sha256=sha,
-                                md5=h.md5,
-                                sha1=h.sha1,
-                                pdq=h.pdq,
-                                pdq_quality=h.pdq_quality,
+                                md5=h.value("md5") or "",
+                                sha1=h.value("sha1") or "",
+                                pdq=h.value(PdqSignal.name),
+                                pdq_quality=h.quality(PdqSignal.name),
                                 width=h.width,
                                 height=h.height,
                                 error=h.error,
-                                robust=h.robust_json(),
+                                robust=extras_json(h),
+                                signals=h.to_dict(),
                             )
                         )
             if urls:

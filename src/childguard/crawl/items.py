@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from childguard.crawl.extract import PageCounters
-from childguard.crawl.hashing import ImageHashes
-from childguard.crawl.matching import CrawlMatch
+from childguard.matcher.results import Match
+from childguard.signals.content import ContentSignals
 
 
 @dataclass
@@ -34,6 +34,6 @@ class ImageItem:
     not_modified: bool = False
     gone: bool = False
     error: str | None = None
-    hashes: ImageHashes | None = None
+    hashes: ContentSignals | None = None
     rehashed: bool = False
-    matches: list[CrawlMatch] = field(default_factory=list)
+    matches: list[Match] = field(default_factory=list)

@@ -7,7 +7,7 @@
   crawl's `robust` option (default on) images also get robust views, and ORB features
   when the matcher says it needs them (`needs_features`); cached hashes that lack them
   are computed again (a 304 for such content is fetched once more, unconditionally).
-- `MatchPipeline` calls the crawl's matcher (`match(ImageHashes) -> matches`).
+- `MatchPipeline` calls the crawl's matcher (`match(ContentSignals) -> list[Match]`).
 - `SightingPipeline` feeds the `SightingRecorder` and reconciles at close.
 The crawl context (store, cache, matcher, recorder) hangs off the spider (`spider.context`).
 """
@@ -19,10 +19,10 @@ import functools
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from childguard.crawl.hashing import ImageHashes, hash_image_bytes
+from childguard.crawl.hashing import has_extras, hash_fetched, sha256_of
 from childguard.crawl.items import ImageItem, PageItem
-from childguard.crawl.matching import as_crawl_match
 from childguard.log import get_logger
+from childguard.signals.content import ContentSignals
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -61,9 +61,9 @@ class HashPipeline(_ContextPipeline):
             self._options = (robust, features)
         return self._options
 
-    async def _hash(self, body: bytes) -> ImageHashes:
+    async def _hash(self, body: bytes) -> ContentSignals:
         robust, features = self.options()
-        job = functools.partial(hash_image_bytes, robust=robust, features=features)
+        job = functools.partial(hash_fetched, robust=robust, features=features)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.context.hash_pool, job, body)
 
@@ -92,10 +92,10 @@ class HashPipeline(_ContextPipeline):
             self.inc("images_not_modified")
             if item.hashes is None:
                 item.error = "304 for an image the cache does not know"
-            elif not item.hashes.has(robust=robust, features=features):
+            elif not has_extras(item.hashes, robust=robust, features=features):
                 # Hashed before robust views or features were wanted: fetch it once more.
                 body = await self._refetch(item.url)
-                if body is not None and hashlib.sha256(body).hexdigest() == item.hashes.sha256:
+                if body is not None and hashlib.sha256(body).hexdigest() == sha256_of(item.hashes):
                     item.hashes = await self._hash(body)
                     item.rehashed = True
                     self.inc("images_rehashed_robust")
@@ -108,7 +108,7 @@ class HashPipeline(_ContextPipeline):
             return item
         sha = hashlib.sha256(body).hexdigest()
         known = cache.hashes(sha)
-        if known is not None and known.has(robust=robust, features=features):
+        if known is not None and has_extras(known, robust=robust, features=features):
             item.hashes = known
             self.inc("images_cached_content")
         else:
@@ -133,7 +133,7 @@ class MatchPipeline(_ContextPipeline):
     def process_item(self, item: Any) -> Any:
         if isinstance(item, ImageItem) and item.hashes is not None:
             try:
-                item.matches = [as_crawl_match(m) for m in self.context.matcher(item.hashes)]
+                item.matches = list(self.context.matcher(item.hashes))
             except Exception as exc:  # a matcher failure loses one image, not the crawl
                 item.error = f"matcher failed: {exc}"
                 log.error("match_failed", url=item.url, error=str(exc))

@@ -280,7 +280,7 @@ def run_crawl(
 ) -> CrawlStats:
     """Crawl `watch` once, record sightings in the store at `store_url`, return the run's stats.
 
-    `matcher(ImageHashes)` returns the bank entries an image matches (default: none).
+    `matcher(ContentSignals)` returns the `Match`es of a piece of content (default: none).
     `allow_private` lifts the SSRF policy (tests, the demo on 127.0.0.1); `static_hosts`
     maps host names to addresses. `on_sighting(view, is_new)` is called for every
     sighting written (in the crawl process). `hash_workers=0` hashes in threads.

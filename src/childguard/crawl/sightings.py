@@ -26,9 +26,11 @@ from urllib.parse import urlsplit
 from sqlalchemy import or_, select
 
 from childguard.crawl.extract import PageCounters
-from childguard.crawl.hashing import ImageHashes
-from childguard.crawl.matching import CrawlMatch
+from childguard.crawl.hashing import sha256_of
 from childguard.log import get_logger
+from childguard.matcher.results import Match
+from childguard.signals.content import ContentSignals
+from childguard.signals.pdq import PdqSignal
 from childguard.store.base import utcnow
 from childguard.store.crawl_models import PageCounter, Sighting
 from childguard.store.db import Store
@@ -99,8 +101,8 @@ SightingHook = Callable[[SightingView, bool], None]  # (sighting, is_new)
 @dataclass
 class _ImageOutcome:
     gone: bool = False
-    hashes: ImageHashes | None = None
-    matches: list[CrawlMatch] = field(default_factory=list)
+    hashes: ContentSignals | None = None
+    matches: list[Match] = field(default_factory=list)
 
 
 class SightingRecorder:
@@ -149,8 +151,8 @@ class SightingRecorder:
         *,
         page_url: str,
         gone: bool,
-        hashes: ImageHashes | None,
-        matches: list[CrawlMatch],
+        hashes: ContentSignals | None,
+        matches: list[Match],
     ) -> None:
         outcome = _ImageOutcome(gone=gone, hashes=hashes, matches=matches)
         self._images[url] = outcome
@@ -189,7 +191,7 @@ class SightingRecorder:
                         image_key=image_key,
                         entry_id=m.entry_id,
                         match_key=m.key,
-                        bank=m.bank,
+                        bank=m.bank_name,
                         bank_kind=m.bank_kind,
                         organisation=m.organisation,
                         signal_type=m.signal_type,
@@ -216,8 +218,9 @@ class SightingRecorder:
                         row.status, row.status_changed_at, row.removed_at = "online", now, None
                     self.updated_sightings += 1
                 if outcome.hashes is not None:
-                    row.image_sha256 = outcome.hashes.sha256
-                    row.image_pdq = outcome.hashes.pdq
+                    row.image_sha256 = sha256_of(outcome.hashes)
+                    row.image_pdq = outcome.hashes.value(PdqSignal.name)
+                row.match = m.to_dict()
                 s.flush()
                 events.append((_view(row), is_new))
         for view, is_new in events:

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 import childguard.index._mih as _mih
+from childguard.index.base import Candidate, SignalComparison, SignalIndex
 from childguard.index.result import SearchResult
 
 HASH_BYTES = 32
@@ -108,7 +110,14 @@ class _Growable:
         return self.hashes[: self.n], self.ids[: self.n]
 
 
-class PdqIndex:
+def pack_hex(values: Sequence[str]) -> np.ndarray:
+    """Hex PDQ hashes packed into an (n, 32) uint8 array, the layout the index uses."""
+    if not values:
+        return np.zeros((0, HASH_BYTES), dtype=np.uint8)
+    return np.frombuffer(bytes.fromhex("".join(values)), dtype=np.uint8).reshape(-1, HASH_BYTES)
+
+
+class PdqIndex(SignalIndex):
     """Every entry within a Hamming radius of each query; incremental add and remove.
 
     Ids are the caller's int64 keys (e.g. bank entry ids); they need not be unique, and
@@ -205,6 +214,26 @@ class PdqIndex:
             return
         self._delta.append(i, h)
         self._maybe_merge()
+
+    @classmethod
+    def from_values(cls, ids: np.ndarray, values: Sequence[str]) -> PdqIndex:
+        return cls.build(np.asarray(ids, dtype=np.int64), pack_hex(values))
+
+    def add_values(self, ids: np.ndarray, values: Sequence[str]) -> None:
+        self.add(np.asarray(ids, dtype=np.int64), pack_hex(values))
+
+    def query(self, values: Sequence[str], threshold: Any) -> list[list[Candidate]]:
+        """Every entry within Hamming distance `threshold` of each hex value."""
+        radius = int(threshold)
+        out: list[list[Candidate]] = [[] for _ in values]
+        if not values or not len(self):
+            return out
+        result = self.search(pack_hex(values), radius)
+        for qi, entry_id, dist in zip(
+            result.query_index.tolist(), result.ids.tolist(), result.distances.tolist(), strict=True
+        ):
+            out[qi].append((entry_id, SignalComparison(match=True, distance=dist)))
+        return out
 
     def remove(self, ids: np.ndarray) -> int:
         """Remove every entry carrying one of `ids`; returns how many rows went. O(n) per call,

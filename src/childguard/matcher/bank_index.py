@@ -1,7 +1,8 @@
-"""The PDQ index over every bank entry, derived from the store and kept in sync with it.
+"""The index of one near signal type over every bank entry of that type, derived from the store
+and kept in sync with it. The index class is the signal type's own (`SignalType.index_class`).
 
-The index lives on disk under the index directory, keyed by the database URL, with a
-manifest of the highest entry id it holds. Opening it applies only what changed since:
+The index lives on disk under the index directory, keyed by the signal type and the database
+URL, with a manifest of the highest entry id it holds. Opening it applies only what changed since:
 entries added after that id are added, entries deleted from the store are removed. A
 full rebuild happens only when there is no saved index or it cannot be read. Disabled
 banks stay in the index; the matcher filters their hits, so toggling a bank costs nothing.
@@ -20,9 +21,10 @@ from sqlalchemy import func, select
 
 from childguard.banks import iter_signal_batches
 from childguard.config import index_dir
-from childguard.index.pdq import PdqIndex
+from childguard.index.base import SignalIndex
 from childguard.log import get_logger
-from childguard.signals.pdq import hexes_to_array
+from childguard.signals.base import SignalType
+from childguard.signals.registry import get_signal_type, near_types
 from childguard.store.db import Store
 from childguard.store.models import BankEntry
 
@@ -45,66 +47,83 @@ def _store_key(store: Store) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
-def index_path(store: Store, base: Path | None = None) -> Path:
-    """Directory of the saved PDQ index that belongs to this store."""
-    return (base or index_dir()) / f"pdq-{_store_key(store)}"
+def index_path(store: Store, base: Path | None = None, signal_type: str = "pdq") -> Path:
+    """Directory of the saved index of `signal_type` that belongs to this store."""
+    return (base or index_dir()) / f"{signal_type}-{_store_key(store)}"
 
 
-def _pdq_rows(store: Store, after_id: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, packed hashes) of PDQ entries, optionally only those after an id."""
+def _rows(store: Store, signal_type: str, after_id: int | None) -> tuple[np.ndarray, list[str]]:
+    """(ids, values) of one type's entries, optionally only those after an id."""
     id_parts: list[np.ndarray] = []
-    hash_parts: list[np.ndarray] = []
-    for batch in iter_signal_batches(store, signal_types=["pdq"], after_id=after_id):
+    values: list[str] = []
+    for batch in iter_signal_batches(store, signal_types=[signal_type], after_id=after_id):
         id_parts.append(np.fromiter((r[0] for r in batch), dtype=np.int64, count=len(batch)))
-        hash_parts.append(hexes_to_array([r[2] for r in batch]))
+        values += [r[2] for r in batch]
     if not id_parts:
-        return np.zeros(0, np.int64), np.zeros((0, 32), np.uint8)
-    return np.concatenate(id_parts), np.concatenate(hash_parts)
+        return np.zeros(0, np.int64), []
+    return np.concatenate(id_parts), values
 
 
-def _store_pdq_ids(store: Store, up_to: int) -> np.ndarray:
+def _store_ids(store: Store, signal_type: str, up_to: int) -> np.ndarray:
     with store.session() as session:
         rows = session.execute(
-            select(BankEntry.id).where(BankEntry.signal_type == "pdq", BankEntry.id <= up_to)
+            select(BankEntry.id).where(BankEntry.signal_type == signal_type, BankEntry.id <= up_to)
         )
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
 
-def _store_pdq_count(store: Store, up_to: int) -> int:
+def _store_count(store: Store, signal_type: str, up_to: int) -> int:
     with store.session() as session:
         return int(
             session.scalar(
                 select(func.count())
                 .select_from(BankEntry)
-                .where(BankEntry.signal_type == "pdq", BankEntry.id <= up_to)
+                .where(BankEntry.signal_type == signal_type, BankEntry.id <= up_to)
             )
             or 0
         )
 
 
-class BankIndex:
-    """A PdqIndex whose ids are bank entry ids, plus the watermark that keeps it in sync."""
+def _index_class(signal_type: type[SignalType]) -> type[SignalIndex]:
+    found = signal_type.index_class()
+    if found is None:
+        raise ValueError(f"{signal_type.name} signals are exact and have no index")
+    return found
 
-    def __init__(self, index: PdqIndex, max_entry_id: int, path: Path | None) -> None:
+
+class BankIndex:
+    """A signal type's index whose ids are bank entry ids, plus the watermark that keeps it
+    in sync with the store."""
+
+    def __init__(
+        self, signal_type: str, index: SignalIndex, max_entry_id: int, path: Path | None
+    ) -> None:
+        self.signal_type = signal_type
         self.index = index
         self.max_entry_id = max_entry_id
         self.path = path
 
     @classmethod
-    def build(cls, store: Store, path: Path | None = None) -> BankIndex:
-        ids, hashes = _pdq_rows(store, None)
-        index = PdqIndex.build(ids, hashes)
-        return cls(index, int(ids.max()) if ids.size else 0, path)
+    def build(cls, store: Store, path: Path | None = None, signal_type: str = "pdq") -> BankIndex:
+        ids, values = _rows(store, signal_type, None)
+        index = _index_class(get_signal_type(signal_type)).from_values(ids, values)
+        return cls(signal_type, index, int(ids.max()) if ids.size else 0, path)
 
     @classmethod
     def open(
-        cls, store: Store, *, base: Path | None = None, persist: bool = True
+        cls,
+        store: Store,
+        *,
+        base: Path | None = None,
+        persist: bool = True,
+        signal_type: str = "pdq",
     ) -> tuple[BankIndex, SyncReport]:
-        """Load the saved index for `store` and bring it up to date, or build it."""
-        path = index_path(store, base) if persist else None
-        loaded = cls._load(path) if path is not None else None
+        """Load the saved index of `signal_type` for `store` and bring it up to date, or
+        build it."""
+        path = index_path(store, base, signal_type) if persist else None
+        loaded = cls._load(path, signal_type) if path is not None else None
         if loaded is None:
-            built = cls.build(store, path)
+            built = cls.build(store, path, signal_type)
             if path is not None:
                 built.save()
             return built, SyncReport(True, len(built.index), 0, len(built.index))
@@ -114,14 +133,14 @@ class BankIndex:
         return loaded, SyncReport(False, added, removed, len(loaded.index))
 
     @classmethod
-    def _load(cls, path: Path) -> BankIndex | None:
+    def _load(cls, path: Path, signal_type: str) -> BankIndex | None:
         manifest = path / MANIFEST
         if not manifest.exists():
             return None
         try:
             meta = json.loads(manifest.read_text())
-            index = PdqIndex.load(path / "pdq")
-            return cls(index, int(meta["max_entry_id"]), path)
+            index = _index_class(get_signal_type(signal_type)).load(path / signal_type)
+            return cls(signal_type, index, int(meta["max_entry_id"]), path)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("index.unreadable", path=str(path), error=str(exc))
             shutil.rmtree(path, ignore_errors=True)
@@ -130,15 +149,15 @@ class BankIndex:
     def sync(self, store: Store) -> tuple[int, int]:
         """Apply store changes since the watermark; returns (added, removed)."""
         removed = 0
-        if _store_pdq_count(store, self.max_entry_id) != len(self.index):
-            present = _store_pdq_ids(store, self.max_entry_id)
+        if _store_count(store, self.signal_type, self.max_entry_id) != len(self.index):
+            present = _store_ids(store, self.signal_type, self.max_entry_id)
             held = self.index.live_ids()
             gone = np.setdiff1d(held, present, assume_unique=False)
             if gone.size:
                 removed = self.index.remove(gone)
-        ids, hashes = _pdq_rows(store, self.max_entry_id)
+        ids, values = _rows(store, self.signal_type, self.max_entry_id)
         if ids.size:
-            self.index.add(ids, hashes)
+            self.index.add_values(ids, values)
             self.max_entry_id = int(ids.max())
         return int(ids.size), removed
 
@@ -146,7 +165,17 @@ class BankIndex:
         if self.path is None:
             return
         self.path.mkdir(parents=True, exist_ok=True)
-        self.index.save(self.path / "pdq")
+        self.index.save(self.path / self.signal_type)
         tmp = self.path / f".{MANIFEST}.tmp"
         tmp.write_text(json.dumps({"max_entry_id": self.max_entry_id, "size": len(self.index)}))
         tmp.replace(self.path / MANIFEST)
+
+
+def open_indexes(
+    store: Store, *, base: Path | None = None, persist: bool = True
+) -> dict[str, tuple[BankIndex, SyncReport]]:
+    """The index of every registered near signal type, each opened and synced."""
+    return {
+        name: BankIndex.open(store, base=base, persist=persist, signal_type=name)
+        for name in near_types()
+    }

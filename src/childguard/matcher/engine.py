@@ -1,12 +1,17 @@
-"""The matcher: signals of content in, matches against every enabled bank out.
+"""The matcher: the signals of content (`ContentSignals`) in, matches against every enabled bank
+out. It loops over the registered signal types; nothing here knows one type from another
+except through `SignalType`.
 
 Semantics (see docs/matching.md):
-- exact signals (md5, sha1, sha256) match on equality, through the store's (type, value) index;
-- PDQ hashes are searched in the derived `BankIndex` at the largest enabled threshold, then
-  each hit is kept only within its own bank's threshold;
-- PDQ hashes with quality under `min_quality` (default 50) are not searched;
-- the query views searched are the original hash, its dihedral variants with `dihedral`, and the
-  robust views (borders removed, regions of screenshots/collages) when the record carries them;
+- exact signals (md5, sha1, sha256) match on equality, through the store's (type, key) index;
+- each near signal type (PDQ, vPDQ) is searched in its own derived index (`BankIndex`) at the
+  loosest enabled threshold, then each hit is kept only within its own bank's threshold
+  (`SignalType.within`);
+- values whose quality is under the type's minimum (PDQ: 50) are not searched;
+- the views searched are each type's original value plus the record's `views` (robust PDQ
+  views: borders removed, regions of screenshots and collages, rotations and flips);
+  rotations and flips match known-abuse and allow banks by default (`dihedral=None`), every
+  bank with `dihedral=True`, none with `dihedral=False`;
 - protected banks also match on verified features: a query that carries ORB features
   (`record.features`) is checked against the registered photos' keypoints (see
   `childguard.matcher.protected`), so crops, rotations and screenshots of a protected photo
@@ -22,19 +27,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from sqlalchemy import select
 
 from childguard.banks import EntryView, get_entries
-from childguard.matcher.bank_index import BankIndex, SyncReport
+from childguard.matcher.bank_index import BankIndex, SyncReport, open_indexes
 from childguard.matcher.protected import ProtectedVerifier, verified_match
 from childguard.matcher.results import Match, MatchOutcome
-from childguard.signals import EXACT_SIGNAL_TYPES
-from childguard.signals.pdq import DIHEDRAL_NAMES, MIN_QUALITY, hexes_to_array
+from childguard.signals.base import SignalType
+from childguard.signals.content import ContentSignals, QueryView
+from childguard.signals.pdq import DIHEDRAL_NAMES, PdqSignal
+from childguard.signals.registry import SIGNAL_TYPES, get_signal_type
 from childguard.store.db import Store
 from childguard.store.models import Bank, BankEntry
 
 _DIHEDRAL_EXTRA = frozenset(DIHEDRAL_NAMES[1:])
+# Bank kinds that rotated and flipped views match by default: lists of known images, where
+# the query side is the only help. Protected photos find their mirrors through features.
+_DIHEDRAL_KINDS = frozenset({"known-abuse", "allow"})
 # Views that only make a candidate (a quarter of the image) and never a match on their own
 # in protected banks: a collage cell is verified by its own region views instead.
 _UNTRUSTED_FOR_PROTECTED = ("quad",)
@@ -42,48 +51,24 @@ _CACHE_LIMIT = 200_000
 
 
 @dataclass(frozen=True)
-class QueryView:
-    """One PDQ hash to search for a piece of content."""
+class BankSettings:
+    """A bank's matching settings as of the last refresh."""
 
-    pdq: str
-    quality: int
-    variant: str
-
-
-@dataclass
-class MatchQuery:
-    """The signals of one piece of content, as the matcher wants them."""
-
-    exact: dict[str, str]
-    views: list[QueryView]
-    pdq_quality: int | None = None
-    # ORB features (childguard.robust.protected.QueryFeatures) for protected verification.
-    features: Any = None
+    name: str
+    kind: str
+    enabled: bool
+    thresholds: dict[str, Any]  # signal type -> threshold in that type's form
 
 
-def query_from_record(record: Any, *, dihedral: bool = False) -> MatchQuery:
-    """Build a MatchQuery from a `HashRecord` (or any object with the same attributes).
-
-    Uses `record.queries` (robust views) when present, else `record.pdq` and, with
-    `dihedral`, `record.pdq_dihedral`. Dihedral views are dropped unless `dihedral`."""
-    exact = {t: v for t in EXACT_SIGNAL_TYPES if (v := getattr(record, t, None))}
-    quality = getattr(record, "pdq_quality", None)
-    views: list[QueryView] = []
-    robust = getattr(record, "queries", None)
-    if robust:
-        views = [QueryView(q.pdq, q.quality, q.variant) for q in robust]
-    elif getattr(record, "pdq", None):
-        views.append(QueryView(record.pdq, quality or 0, "original"))
-        variants = getattr(record, "pdq_dihedral", None) or []
-        views += [
-            QueryView(h, quality or 0, name)
-            for h, name in zip(variants[1:], DIHEDRAL_NAMES[1:], strict=False)
-        ]
-    if not dihedral:
-        views = [v for v in views if v.variant not in _DIHEDRAL_EXTRA]
-    return MatchQuery(
-        exact=exact, views=views, pdq_quality=quality, features=getattr(record, "features", None)
-    )
+def bank_thresholds(bank: Bank) -> dict[str, Any]:
+    """The bank's threshold for every near signal type (PDQ's in its own column)."""
+    stored = dict(bank.thresholds or {})
+    stored.setdefault(PdqSignal.name, bank.pdq_threshold)
+    return {
+        name: cls.parse_threshold(stored.get(name))
+        for name, cls in SIGNAL_TYPES.items()
+        if not cls.exact
+    }
 
 
 class Matcher:
@@ -95,41 +80,54 @@ class Matcher:
         *,
         index_base: Path | None = None,
         persist: bool = True,
-        min_quality: int = MIN_QUALITY,
-        dihedral: bool = False,
+        min_quality: int | None = None,
+        dihedral: bool | None = None,
     ) -> None:
         self.store = store
         self.index_base = index_base
         self.persist = persist
+        # None: each signal type's own minimum (PDQ 50); a number overrides it for every type
+        # that has a quality.
         self.min_quality = min_quality
         self.dihedral = dihedral
         self._entries: dict[int, EntryView] = {}
         self.protected = ProtectedVerifier(store)
-        self.bank_index: BankIndex
-        self.last_sync: SyncReport
+        self.indexes: dict[str, BankIndex] = {}
+        self.last_sync: dict[str, SyncReport] = {}
+        self._banks: dict[int, BankSettings] = {}
         self.refresh()
 
     # ------------------------------------------------------------------ state
 
-    def refresh(self) -> SyncReport:
-        """Bring the index and the bank settings up to date with the store."""
-        self.bank_index, self.last_sync = BankIndex.open(
-            self.store, base=self.index_base, persist=self.persist
-        )
+    def refresh(self) -> dict[str, SyncReport]:
+        """Bring every index and the bank settings up to date with the store."""
+        opened = open_indexes(self.store, base=self.index_base, persist=self.persist)
+        self.indexes = {name: index for name, (index, _) in opened.items()}
+        self.last_sync = {name: report for name, (_, report) in opened.items()}
         self._entries.clear()
         self.protected.invalidate()
         with self.store.session() as session:
             banks = session.scalars(select(Bank)).all()
-            self._banks = {b.id: (b.name, b.kind, b.pdq_threshold, b.enabled) for b in banks}
-        enabled = [t for (_, _, t, on) in self._banks.values() if on]
-        self.radius = max(enabled, default=0)
+            self._banks = {
+                b.id: BankSettings(b.name, b.kind, b.enabled, bank_thresholds(b)) for b in banks
+            }
         return self.last_sync
 
     @property
+    def bank_index(self) -> BankIndex:
+        """The PDQ index (the one most callers ask about)."""
+        return self.indexes[PdqSignal.name]
+
+    def loosest(self, signal_type: type[SignalType]) -> Any:
+        """The threshold an index search of `signal_type` runs at: the loosest enabled one."""
+        enabled = [b.thresholds[signal_type.name] for b in self._banks.values() if b.enabled]
+        return signal_type.loosest(enabled) if enabled else None
+
+    @property
     def needs_features(self) -> bool:
-        """Whether queries should carry ORB features (`hash_bytes(..., features=True)`): true
-        when an enabled protected bank holds photos registered with features."""
-        live = {bank_id for bank_id, (_, _, _, on) in self._banks.items() if on}
+        """Whether queries should carry ORB features (`HashOptions(features=True)`): true when
+        an enabled protected bank holds photos registered with features."""
+        live = {bank_id for bank_id, b in self._banks.items() if b.enabled}
         return bool(self.protected.bank_ids() & live)
 
     def _entry_views(self, ids: Iterable[int]) -> dict[int, EntryView]:
@@ -140,56 +138,61 @@ class Matcher:
             self._entries.update(get_entries(self.store, wanted))
         return self._entries
 
-    def _bank_live(self, entry: EntryView) -> tuple[bool, int]:
-        """(enabled now, threshold now) for an entry's bank, from the refreshed settings."""
+    def _live(self, entry: EntryView) -> BankSettings | None:
+        """The entry's bank settings if the bank is enabled now."""
         found = self._banks.get(entry.bank_id)
-        if found is None:
-            return False, 0
-        return found[3], found[2]
+        return found if found is not None and found.enabled else None
+
+    def _min_quality(self, signal_type: type[SignalType]) -> int | None:
+        if signal_type.min_quality is None:
+            return None
+        return signal_type.min_quality if self.min_quality is None else self.min_quality
+
+    def _view_allowed(self, view: QueryView, bank_kind: str) -> bool:
+        if view.variant in _DIHEDRAL_EXTRA:
+            allowed = bank_kind in _DIHEDRAL_KINDS if self.dihedral is None else self.dihedral
+            if not allowed:
+                return False
+        return not (bank_kind == "protected" and view.variant.startswith(_UNTRUSTED_FOR_PROTECTED))
 
     # ------------------------------------------------------------------ matching
 
-    def match_record(self, record: Any) -> MatchOutcome:
-        """Match one HashRecord-like object (see `query_from_record`)."""
-        return self.match_many([query_from_record(record, dihedral=self.dihedral)])[0]
+    def match(self, record: ContentSignals) -> MatchOutcome:
+        """Match one piece of content."""
+        return self.match_many([record])[0]
 
-    def match_records(self, records: Sequence[Any]) -> list[MatchOutcome]:
-        return self.match_many([query_from_record(r, dihedral=self.dihedral) for r in records])
+    def __call__(self, record: ContentSignals) -> list[Match]:
+        """The crawler's interface: the matches of one piece of content."""
+        return self.match(record).matches
 
     def match_stream(
-        self, records: Iterable[Any], *, batch_size: int = 128
-    ) -> Iterator[tuple[Any, MatchOutcome]]:
-        """(record, outcome) for each HashRecord-like object, matched in batches, in order."""
-        batch: list[Any] = []
+        self, records: Iterable[ContentSignals], *, batch_size: int = 128
+    ) -> Iterator[tuple[ContentSignals, MatchOutcome]]:
+        """(record, outcome) for each record, matched in batches, in order."""
+        batch: list[ContentSignals] = []
         for record in records:
             batch.append(record)
             if len(batch) >= batch_size:
-                yield from zip(batch, self.match_records(batch), strict=True)
+                yield from zip(batch, self.match_many(batch), strict=True)
                 batch = []
         if batch:
-            yield from zip(batch, self.match_records(batch), strict=True)
+            yield from zip(batch, self.match_many(batch), strict=True)
 
     def match_hash(self, signal_type: str, value: str, *, quality: int = 100) -> MatchOutcome:
         """Match one bare hash (as platforms send over the API)."""
-        if signal_type == "pdq":
-            q = MatchQuery(
-                exact={}, views=[QueryView(value, quality, "original")], pdq_quality=quality
-            )
-        else:
-            q = MatchQuery(exact={signal_type: value}, views=[])
-        return self.match_many([q])[0]
+        cls = get_signal_type(signal_type)
+        record = ContentSignals(path="")
+        record.set(cls.name, cls.validate(value), quality if cls.min_quality is not None else None)
+        return self.match(record)
 
-    def __call__(self, hashes: Any) -> list[Match]:
-        """The crawler's interface: an object with exact hashes, `pdq` and `pdq_quality`."""
-        return self.match_record(hashes).matches
-
-    def match_many(self, queries: Sequence[MatchQuery]) -> list[MatchOutcome]:
-        """Match a batch of queries; PDQ views of the whole batch go to the index at once."""
-        found: list[dict[int, Match]] = [{} for _ in queries]
-        outcomes = [MatchOutcome() for _ in queries]
-        self._match_exact(queries, found)
-        self._match_pdq(queries, found, outcomes)
-        self._match_verified(queries, found)
+    def match_many(self, records: Sequence[ContentSignals]) -> list[MatchOutcome]:
+        """Match a batch; each type's views of the whole batch go to its index at once."""
+        found: list[dict[int, Match]] = [{} for _ in records]
+        outcomes = [MatchOutcome() for _ in records]
+        self._match_exact(records, found)
+        for name, index in self.indexes.items():
+            self._match_near(get_signal_type(name), index, records, found, outcomes)
+        self._match_verified(records, found)
         for outcome, by_entry in zip(outcomes, found, strict=True):
             matches = sorted(by_entry.values(), key=lambda m: (m.distance, m.entry_id))
             allow = [m for m in matches if m.bank_kind == "allow"]
@@ -205,10 +208,12 @@ class Matcher:
         if old is None or match.distance < old.distance:
             found[match.entry_id] = match
 
-    def _match_exact(self, queries: Sequence[MatchQuery], found: list[dict[int, Match]]) -> None:
+    def _match_exact(
+        self, records: Sequence[ContentSignals], found: list[dict[int, Match]]
+    ) -> None:
         wanted: dict[tuple[str, str], list[int]] = {}
-        for qi, q in enumerate(queries):
-            for t, v in q.exact.items():
+        for qi, record in enumerate(records):
+            for t, v in record.exact().items():
                 wanted.setdefault((t, v.lower()), []).append(qi)
         if not wanted:
             return
@@ -229,10 +234,7 @@ class Matcher:
         views = self._entry_views(h[0] for h in hits)
         for entry_id, t, v in hits:
             entry = views.get(entry_id)
-            if entry is None:
-                continue
-            enabled, _ = self._bank_live(entry)
-            if not enabled:
+            if entry is None or self._live(entry) is None:
                 continue
             for qi in wanted[(t, v)]:
                 self._keep(
@@ -240,61 +242,66 @@ class Matcher:
                     Match.of(entry, distance=0, query_value=v, variant="bytes", threshold=0),
                 )
 
-    def _match_pdq(
+    def _match_near(
         self,
-        queries: Sequence[MatchQuery],
+        signal_type: type[SignalType],
+        index: BankIndex,
+        records: Sequence[ContentSignals],
         found: list[dict[int, Match]],
         outcomes: list[MatchOutcome],
     ) -> None:
+        name = signal_type.name
+        floor = self._min_quality(signal_type)
         flat: list[tuple[int, QueryView]] = []
-        for qi, q in enumerate(queries):
-            if not q.views:
-                outcomes[qi].skipped_pdq = "no PDQ hash"
+        for qi, record in enumerate(records):
+            views = [v for v in record.query_views() if v.signal_type == name]
+            if not views:
                 continue
-            original_quality = q.pdq_quality if q.pdq_quality is not None else q.views[0].quality
-            if original_quality < self.min_quality:
-                outcomes[
-                    qi
-                ].skipped_pdq = (
-                    f"PDQ quality {original_quality} is under the minimum {self.min_quality}"
+            if floor is not None:
+                original = record.quality(name)
+                quality = original if original is not None else (views[0].quality or 0)
+                if quality < floor:
+                    outcomes[
+                        qi
+                    ].skipped = f"{name.upper()} quality {quality} is under the minimum {floor}"
+                    continue
+                views = [v for v in views if (v.quality or 0) >= floor]
+            flat += [(qi, v) for v in views]
+        loosest = self.loosest(signal_type)
+        if not flat or loosest is None or len(index.index) == 0:
+            return
+        results = index.index.query([v.value for _, v in flat], loosest)
+        views_by_id = self._entry_views(e for hits in results for e, _ in hits)
+        for (qi, view), hits in zip(flat, results, strict=True):
+            for entry_id, comparison in hits:
+                entry = views_by_id.get(entry_id)
+                bank = self._live(entry) if entry is not None else None
+                if entry is None or bank is None:
+                    continue
+                threshold = bank.thresholds[name]
+                if not signal_type.within(comparison, threshold):
+                    continue
+                if not self._view_allowed(view, bank.kind):
+                    continue
+                self._keep(
+                    found[qi],
+                    Match.of(
+                        entry,
+                        distance=comparison.distance,
+                        query_value=view.value,
+                        variant=view.variant,
+                        threshold=threshold,
+                        detail=comparison.detail,
+                    ),
                 )
-                continue
-            flat += [(qi, v) for v in q.views if v.quality >= self.min_quality]
-        if not flat or not self._banks or len(self.bank_index.index) == 0:
-            return
-        packed = hexes_to_array([v.pdq for _, v in flat])
-        result = self.bank_index.index.search(packed, self.radius)
-        if not len(result):
-            return
-        views = self._entry_views(int(i) for i in np.unique(result.ids))
-        for row, entry_id, dist in zip(
-            result.query_index.tolist(), result.ids.tolist(), result.distances.tolist(), strict=True
-        ):
-            entry = views.get(entry_id)
-            if entry is None:
-                continue
-            enabled, threshold = self._bank_live(entry)
-            if not enabled or dist > threshold:
-                continue
-            qi, view = flat[row]
-            if entry.bank_kind == "protected" and view.variant.startswith(_UNTRUSTED_FOR_PROTECTED):
-                continue
-            self._keep(
-                found[qi],
-                Match.of(
-                    entry,
-                    distance=int(dist),
-                    query_value=view.pdq,
-                    variant=view.variant,
-                    threshold=threshold,
-                ),
-            )
 
-    def _match_verified(self, queries: Sequence[MatchQuery], found: list[dict[int, Match]]) -> None:
-        """Protected photos confirmed by their features, for queries that carry features.
+    def _match_verified(
+        self, records: Sequence[ContentSignals], found: list[dict[int, Match]]
+    ) -> None:
+        """Protected photos confirmed by their features, for records that carry features.
 
         A photo already matched through one of its PDQ entries is not reported twice."""
-        wanted = [(qi, q.features) for qi, q in enumerate(queries) if q.features is not None]
+        wanted = [(qi, r.features) for qi, r in enumerate(records) if r.features is not None]
         if not wanted or not self.protected.bank_ids():
             return
         for qi, features in wanted:
@@ -311,6 +318,7 @@ class Matcher:
                 entry = views.get(hit.photo.entry_id)
                 if entry is None or hit.photo.photo_id in matched_photos:
                     continue
-                enabled, threshold = self._bank_live(entry)
-                if enabled:
+                bank = self._live(entry)
+                if bank is not None:
+                    threshold = bank.thresholds[PdqSignal.name]
                     self._keep(found[qi], verified_match(entry, hit, threshold=threshold))

@@ -5,7 +5,7 @@ A protected photo's PDQ views are ordinary bank entries and match through the PD
 any other. What that misses (heavy or off-centre crops, rotations, a photo inside a screenshot)
 is caught here, exactly as the benchmark's protected pipeline does it: the photos' stored
 signatures (`protected_photo.signatures["robust"]`) are loaded once into a
-`childguard.robust.protected.ProtectedIndex`; a query carrying features (`HashRecord.features`)
+`childguard.robust.protected.ProtectedIndex`; a query carrying features (`ContentSignals.features`)
 is searched there (PDQ view candidates at a loose radius plus ORB descriptor votes, RANSAC
 verification, `decide`), and each decided hit becomes a `Match` on the photo's PDQ entry with
 variant `verified:<n> inliers`.

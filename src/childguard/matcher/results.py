@@ -1,8 +1,10 @@
 """What matching returns: `Match` (one query signal near one bank entry) and `MatchOutcome`
-(all matches of one piece of content, plus what an allow bank suppressed)."""
+(all matches of one piece of content, plus what an allow bank suppressed). One `Match` is
+carried unchanged to every action: sightings, alerts, scan reports, API responses."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,7 +24,7 @@ class Match:
     bank_id: int
     bank_name: str
     bank_kind: str
-    threshold: int
+    threshold: Any  # the bank's threshold for this signal type, in the type's form
     value: str
     source: str | None
     organisation: str | None
@@ -31,10 +33,19 @@ class Match:
     classification_scheme: str | None
     classification_label: str | None
     metadata: dict[str, Any] | None
+    # What the comparison measured beyond the distance (vPDQ: the share of frames matched).
+    detail: Mapping[str, float] | None = None
 
     @classmethod
     def of(
-        cls, entry: EntryView, *, distance: int, query_value: str, variant: str, threshold: int
+        cls,
+        entry: EntryView,
+        *,
+        distance: int,
+        query_value: str,
+        variant: str,
+        threshold: Any,
+        detail: Mapping[str, float] | None = None,
     ) -> Match:
         return cls(
             signal_type=entry.signal_type,
@@ -54,11 +65,17 @@ class Match:
             classification_scheme=entry.classification_scheme,
             classification_label=entry.classification_label,
             metadata=entry.metadata,
+            detail=dict(detail) if detail is not None else None,
         )
 
     @property
     def bank(self) -> str:
         return self.bank_name
+
+    @property
+    def key(self) -> str:
+        """Identity of the matched entry, stable across runs (sightings are keyed by it)."""
+        return f"entry:{self.entry_id}"
 
     @property
     def classification(self) -> str | None:
@@ -77,12 +94,12 @@ class MatchOutcome:
     """Every match of one piece of content.
 
     `suppressed` holds matches that an `allow` bank silenced (the content is a known false
-    positive); `skipped_pdq` says why PDQ was not searched (low quality, no hash)."""
+    positive); `skipped` says why a near signal was not searched (quality too low)."""
 
     matches: list[Match] = field(default_factory=list)
     suppressed: list[Match] = field(default_factory=list)
     allowed_by: list[Match] = field(default_factory=list)
-    skipped_pdq: str | None = None
+    skipped: str | None = None
 
     @property
     def matched(self) -> bool:

@@ -1,10 +1,12 @@
-"""Registering an organisation's published photos: signatures are computed here, on the
-owner's machine, and only signatures and metadata reach the store (file name, optional title,
-where and when it was published). Image bytes are never stored.
+"""Registering an organisation's published photos (and videos): signatures are computed here,
+on the owner's machine, through the one pipeline's signals stage, and only signatures and
+metadata reach the store (file name, optional title, where and when it was published). Image
+bytes are never stored.
 
-Each photo gets bank entries in its organisation's `protected` bank: its PDQ hash, its md5,
-sha1 and sha256, and, where the robust signature (`childguard.robust.protected`) is available,
-one PDQ entry per region hash so that crops of the photo match too.
+Each photo gets bank entries in its organisation's `protected` bank, written by
+`childguard.banks.ensure_entries`: every signal of the content (md5, sha1, sha256, PDQ of a
+photo, vPDQ of a video) and, for photos, one PDQ entry per region of the robust signature
+(`childguard.robust.protected`) so that crops of the photo match too.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from childguard.banks import ensure_entries, remove_entries_by_id
 from childguard.errors import ChildguardError, MediaError
-from childguard.media import DEFAULT_LIMITS, Limits, decode_image, read_bytes
-from childguard.signals.exact import exact_hashes
-from childguard.signals.pdq import pdq_from_pixels
+from childguard.media import DEFAULT_LIMITS, Content, Limits, read_bytes
+from childguard.pipeline.hashing import HashOptions, signals_of
+from childguard.signals.content import ContentSignals, QueryView
+from childguard.signals.pdq import PdqSignal
 from childguard.store import audit
 from childguard.store.models import BankEntry
 from childguard.store.protect_models import Organisation, ProtectedPhoto, ProtectedSignal
@@ -30,27 +34,14 @@ from childguard.store.protect_models import Organisation, ProtectedPhoto, Protec
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
 )
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi"})
+MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
+REGION_PREFIX = "region:"
+SOURCE = "protect-register"
 
 
 class PhotoNotFound(ChildguardError):
     """No protected photo has that id (in that organisation)."""
-
-
-@dataclass(frozen=True)
-class PhotoSignature:
-    """Everything registration keeps about one photo: hashes and metadata, no pixels."""
-
-    file_name: str
-    width: int
-    height: int
-    byte_size: int
-    md5: str
-    sha1: str
-    sha256: str
-    pdq: str
-    pdq_quality: int
-    region_pdq: tuple[tuple[str, str], ...] = ()  # (view label, PDQ hex)
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -61,7 +52,8 @@ class RegisterReport:
 
 
 def iter_image_files(root: Path) -> Iterator[Path]:
-    """Image files under `root` (or `root` itself), sorted, skipping hidden files and folders."""
+    """Photo and video files under `root` (or `root` itself), sorted, skipping hidden files and
+    folders."""
     if root.is_file():
         yield root
         return
@@ -69,70 +61,48 @@ def iter_image_files(root: Path) -> Iterator[Path]:
         rel = path.relative_to(root)
         if any(part.startswith(".") for part in rel.parts):
             continue
-        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        if path.is_file() and path.suffix.lower() in MEDIA_SUFFIXES:
             yield path
 
 
-def _robust_signature(pixels: Any) -> tuple[tuple[tuple[str, str], ...], dict[str, Any]]:
-    """Labelled region PDQ hashes and the keypoint features of the robust signature (E's
-    `childguard.robust.protected`), or nothing where that module is not installed."""
-    try:
-        from childguard.robust.signature import compute_signature
-    except ImportError:  # pragma: no cover - the robust work is part of the package
-        return (), {}
-    sig = compute_signature(pixels)
-    regions = tuple((str(label), str(value)) for label, value in sig.pdq)
-    return regions, {"robust": json.loads(sig.to_json())}
+def _robust_signature(content: Content) -> tuple[list[QueryView], dict[str, Any]]:
+    """The region PDQ views and the keypoint features of a photo's robust signature."""
+    from childguard.robust.signature import compute_signature
+
+    sig = compute_signature(content.image().pixels)
+    views = [QueryView(PdqSignal.name, str(value), None, str(label)) for label, value in sig.pdq]
+    return views, {"robust": json.loads(sig.to_json())}
 
 
-def compute_photo_signature(path: Path, limits: Limits = DEFAULT_LIMITS) -> PhotoSignature:
-    """Hash one photo on this machine. Raises MediaError for anything that is not a safe image."""
-    data = read_bytes(path, limits)
-    decoded = decode_image(data, limits)
-    pdq, quality = pdq_from_pixels(decoded.pixels)
-    exact = exact_hashes(data)
-    regions, extra = _robust_signature(decoded.pixels)
-    return PhotoSignature(
-        file_name=path.name,
-        width=decoded.width,
-        height=decoded.height,
-        byte_size=len(data),
-        md5=exact["md5"],
-        sha1=exact["sha1"],
-        sha256=exact["sha256"],
-        pdq=pdq,
-        pdq_quality=quality,
-        region_pdq=tuple((label, h) for label, h in regions if h != pdq),
-        extra=extra,
-    )
+def compute_photo_signature(path: Path, limits: Limits = DEFAULT_LIMITS) -> ContentSignals:
+    """Hash one photo or video on this machine: its signals, and for photos the region views
+    (`views`) and robust signature (`features`). Raises MediaError for anything that is not a
+    safe photo or video."""
+    content = Content(read_bytes(path, limits), origin=path.name, limits=limits, path=path)
+    record = signals_of(content, HashOptions(limits=limits))
+    if record.error is not None or not record.query_views():
+        raise MediaError.parse(record.error or "not-an-image: no perceptual signal")
+    if PdqSignal.name in record.signals:
+        original = record.value(PdqSignal.name)
+        views, extra = _robust_signature(content)
+        record.views = [v for v in views if v.value != original]
+        record.features = extra
+    return record
 
 
-def _entry(session: Session, org: Organisation, signal_type: str, value: str) -> BankEntry:
-    found = session.scalar(
-        select(BankEntry).where(
-            BankEntry.bank_id == org.bank_id,
-            BankEntry.signal_type == signal_type,
-            BankEntry.value == value,
-        )
-    )
-    if found is not None:
-        return found
-    entry = BankEntry(
-        bank_id=org.bank_id,
-        signal_type=signal_type,
-        value=value,
-        source="protect-register",
-        organisation=org.name,
-    )
-    session.add(entry)
-    session.flush()
-    return entry
+def _signals_to_store(record: ContentSignals) -> list[tuple[str, str, str]]:
+    """(role, signal type, value) of every bank entry a registration links to its photo."""
+    roles = [(name, name, value.value) for name, value in record.signals.items()]
+    roles += [
+        (f"{REGION_PREFIX}{v.variant}"[:32], v.signal_type, v.value) for v in record.views or []
+    ]
+    return roles
 
 
 def store_signature(
     session: Session,
     org: Organisation,
-    sig: PhotoSignature,
+    record: ContentSignals,
     *,
     title: str | None = None,
     published_url: str | None = None,
@@ -140,45 +110,49 @@ def store_signature(
     actor: str = "cli",
 ) -> tuple[ProtectedPhoto, bool]:
     """Store one computed signature. Returns (photo, created); the same bytes twice is a no-op."""
+    sha256 = record.value("sha256") or ""
     existing = session.scalar(
         select(ProtectedPhoto).where(
-            ProtectedPhoto.organisation_id == org.id, ProtectedPhoto.sha256 == sig.sha256
+            ProtectedPhoto.organisation_id == org.id, ProtectedPhoto.sha256 == sha256
         )
     )
     if existing is not None:
         return existing, False
+    regions = [[v.variant, v.value] for v in record.views or []]
+    extra = dict(record.features or {})
     photo = ProtectedPhoto(
         organisation_id=org.id,
-        file_name=sig.file_name,
+        file_name=record.path,
         title=title,
         published_url=published_url,
         published_at=published_at,
-        width=sig.width,
-        height=sig.height,
-        byte_size=sig.byte_size,
-        md5=sig.md5,
-        sha1=sig.sha1,
-        sha256=sig.sha256,
-        pdq=sig.pdq,
-        pdq_quality=sig.pdq_quality,
-        signatures={"region_pdq": list(sig.region_pdq), **sig.extra}
-        if sig.region_pdq or sig.extra
-        else None,
+        width=record.width or 0,
+        height=record.height or 0,
+        byte_size=record.size or 0,
+        md5=record.value("md5") or "",
+        sha1=record.value("sha1") or "",
+        sha256=sha256,
+        pdq=record.value(PdqSignal.name),
+        pdq_quality=record.quality(PdqSignal.name),
+        signatures={"region_pdq": regions, **extra} if regions or extra else None,
     )
     session.add(photo)
     session.flush()
-    roles = [("pdq", "pdq", sig.pdq), ("md5", "md5", sig.md5), ("sha1", "sha1", sig.sha1)]
-    roles += [("sha256", "sha256", sig.sha256)]
-    roles += [(f"region:{label}"[:32], "pdq", h) for label, h in sig.region_pdq]
+    roles = _signals_to_store(record)
+    entry_ids = ensure_entries(
+        session,
+        org.bank_id,
+        [(t, v) for _, t, v in roles],
+        source=SOURCE,
+        organisation=org.name,
+        metadata={"photo_id": photo.id, "file_name": record.path, "title": title},
+    )
     linked: set[int] = set()
-    for role, signal_type, value in roles:
-        entry = _entry(session, org, signal_type, value)
-        if entry.id in linked:
+    for (role, _, _), entry_id in zip(roles, entry_ids, strict=True):
+        if entry_id in linked:
             continue
-        linked.add(entry.id)
-        if entry.meta is None:
-            entry.meta = {"photo_id": photo.id, "file_name": sig.file_name, "title": title}
-        session.add(ProtectedSignal(photo_id=photo.id, bank_entry_id=entry.id, role=role))
+        linked.add(entry_id)
+        session.add(ProtectedSignal(photo_id=photo.id, bank_entry_id=entry_id, role=role))
     session.flush()
     audit.record(
         session,
@@ -186,7 +160,7 @@ def store_signature(
         action="protect.register",
         object_type="protected_photo",
         object_id=photo.id,
-        details={"organisation": org.name, "file_name": sig.file_name, "sha256": sig.sha256},
+        details={"organisation": org.name, "file_name": record.path, "sha256": sha256},
     )
     return photo, True
 
@@ -202,26 +176,27 @@ def register_photos(
     limits: Limits = DEFAULT_LIMITS,
     actor: str = "cli",
 ) -> RegisterReport:
-    """Register every image under `source` (a folder, a file, or a list of files) for `org`.
+    """Register every photo and video under `source` (a folder, a file, or a list of files)
+    for `org`.
 
     All signatures are computed before anything is written; files that cannot be decoded
     safely are reported in `failed` with the reason, and the rest are still registered.
     `titles` maps a file name to its title.
     """
     paths: Iterable[Path] = iter_image_files(source) if isinstance(source, Path) else source
-    computed: list[PhotoSignature] = []
+    computed: list[ContentSignals] = []
     report = RegisterReport()
     for path in paths:
         try:
             computed.append(compute_photo_signature(path, limits))
         except MediaError as exc:
             report.failed.append((str(path), f"{exc.reason}: {exc.message}"))
-    for sig in computed:
-        title = (titles or {}).get(sig.file_name)
+    for record in computed:
+        title = (titles or {}).get(record.path)
         photo, created = store_signature(
             session,
             org,
-            sig,
+            record,
             title=title,
             published_url=published_url,
             published_at=published_at,
@@ -282,7 +257,7 @@ def remove_photo(session: Session, photo: ProtectedPhoto, *, actor: str = "cli")
     )
     orphans = [i for i in entry_ids if i not in shared]
     if orphans:
-        session.execute(delete(BankEntry).where(BankEntry.id.in_(orphans)))
+        remove_entries_by_id(session, orphans)
     audit.record(
         session,
         actor=actor,

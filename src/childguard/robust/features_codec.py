@@ -1,6 +1,6 @@
 """The JSON form of a query's compact features, for caches that outlive the pixels.
 
-A `QueryFeatures` made by `childguard.hashing.compact_features` carries, without the
+A `QueryFeatures` made by `childguard.pipeline.compact_features` carries, without the
 pixels: ORB keypoints and descriptors, the small grey check image of the aligned check,
 and the same three for the mirrored query and for each photo-like region of a screenshot
 or collage. `features_to_json` keeps all of it, so features read back from the crawl's

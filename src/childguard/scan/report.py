@@ -13,17 +13,16 @@ from jinja2 import Environment, select_autoescape
 from childguard.banks.formats import WriteOptions, get_format
 from childguard.banks.formats.vics import SCHEME_PREFIX
 from childguard.banks.records import EntryRecord
+from childguard.scan.files import MATCHES, iter_jsonl
 
 if TYPE_CHECKING:
-    from childguard.scan.job import ScanSummary
+    from childguard.scan.summary import ScanSummary
 
 _TEMPLATE = (resources.files("childguard.scan") / "report.html.j2").read_text("utf-8")
 
 
 def _matches(out: Path) -> list[dict[str, Any]]:
-    from childguard.scan.job import MATCHES, _iter_jsonl
-
-    latest = {line.get("path"): line for line in _iter_jsonl(out / MATCHES)}
+    latest = {line.get("path"): line for line in iter_jsonl(out / MATCHES)}
     return [line for line in latest.values() if line.get("matches")]
 
 

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import hashlib
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from childguard.errors import InvalidSignal
-from childguard.signals.base import SignalType
+from childguard.signals.base import BYTES, SignalComparison, SignalType, SignalValue
+
+if TYPE_CHECKING:
+    from childguard.media import Content
 
 _HEX = frozenset("0123456789abcdef")
 
 
 class _ExactSignal(SignalType):
     exact: ClassVar[bool] = True
+    content_types: ClassVar[frozenset[str]] = frozenset({BYTES})
     hex_len: ClassVar[int]
+    # Bare values of this length are this type's (64 digits are also PDQ: not claimed).
+    claims_bare: ClassVar[bool] = True
 
     @classmethod
     def validate(cls, value: str) -> str:
@@ -25,12 +31,24 @@ class _ExactSignal(SignalType):
         return v
 
     @classmethod
-    def distance(cls, a: str, b: str) -> int:
-        return 0 if a == b else 1
+    def compare(cls, a: str, b: str, threshold: Any = None) -> SignalComparison:
+        same = a == b
+        return SignalComparison(match=same, distance=0 if same else 1)
+
+    @classmethod
+    def claims(cls, value: str) -> bool:
+        v = value.lower()
+        return cls.claims_bare and len(v) == cls.hex_len and set(v) <= _HEX
 
     @classmethod
     def hash_bytes(cls, data: bytes) -> str:
         return hashlib.new(cls.name, data).hexdigest()
+
+    @classmethod
+    def hash_content(cls, content: Content) -> SignalValue | None:
+        if not content.data:
+            return None
+        return SignalValue(cls.hash_bytes(content.data))
 
 
 class Md5Signal(_ExactSignal):
@@ -46,6 +64,7 @@ class Sha1Signal(_ExactSignal):
 class Sha256Signal(_ExactSignal):
     name = "sha256"
     hex_len = 64
+    claims_bare = False
 
 
 def exact_hashes(data: bytes) -> dict[str, str]:

@@ -6,13 +6,17 @@ default match threshold is 31 and hashes with quality under 50 are weak.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pdqhash
 
-from childguard.errors import InvalidSignal
-from childguard.signals.base import SignalType
+from childguard.index.pdq import PdqIndex, pack_hex
+from childguard.signals.base import PHOTO, SignalComparison, SignalType, SignalValue
+
+if TYPE_CHECKING:
+    from childguard.index.base import SignalIndex
+    from childguard.media import Content
 
 PDQ_BITS = 256
 DEFAULT_THRESHOLD = 31
@@ -34,25 +38,36 @@ _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 class PdqSignal(SignalType):
     name = "pdq"
+    content_types: ClassVar[frozenset[str]] = frozenset({PHOTO})
     exact: ClassVar[bool] = False
     default_threshold: ClassVar[int] = DEFAULT_THRESHOLD
+    min_quality: ClassVar[int | None] = MIN_QUALITY
+
+    @classmethod
+    def index_class(cls) -> type[SignalIndex]:
+        return PdqIndex
 
     @classmethod
     def validate(cls, value: str) -> str:
         v = value.strip().lower()
         if len(v) != 64:
-            raise InvalidSignal(
-                f"not a PDQ hash (want 64 hex digits, got {len(v)}): {value[:80]!r}"
-            )
+            raise cls.invalid(f"want 64 hex digits, got {len(v)}", value)
         try:
             bytes.fromhex(v)
         except ValueError:
-            raise InvalidSignal(f"not a PDQ hash (non-hex characters): {value[:80]!r}") from None
+            raise cls.invalid("non-hex characters", value) from None
         return v
 
     @classmethod
-    def distance(cls, a: str, b: str) -> int:
-        return (int(a, 16) ^ int(b, 16)).bit_count()
+    def compare(cls, a: str, b: str, threshold: Any = None) -> SignalComparison:
+        d = (int(a, 16) ^ int(b, 16)).bit_count()
+        limit = cls.default_threshold if threshold is None else int(threshold)
+        return SignalComparison(match=d <= limit, distance=d)
+
+    @classmethod
+    def hash_content(cls, content: Content) -> SignalValue | None:
+        value, quality = pdq_from_pixels(content.image().pixels)
+        return SignalValue(value, quality)
 
 
 def bits_to_hex(bits: np.ndarray) -> str:
@@ -66,9 +81,7 @@ def hex_to_bytes(value: str) -> bytes:
 
 def hexes_to_array(values: list[str]) -> np.ndarray:
     """Pack hex PDQ hashes into an (n, 32) uint8 array, the layout the indexes use."""
-    if not values:
-        return np.zeros((0, 32), dtype=np.uint8)
-    return np.frombuffer(bytes.fromhex("".join(values)), dtype=np.uint8).reshape(-1, 32)
+    return pack_hex(values)
 
 
 def hamming_many(query: np.ndarray, hashes: np.ndarray) -> np.ndarray:

@@ -88,8 +88,10 @@ class ContentHashes(Base):
     height: Mapped[int | None] = mapped_column(Integer, default=None)
     error: Mapped[str | None] = mapped_column(String(500), default=None)
     hashed_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-    # Robust query views and ORB features (childguard.crawl.hashing.ImageHashes.robust_json).
+    # Robust query views and ORB features (childguard.crawl.hashing.extras_json).
     robust: Mapped[dict[str, Any] | None] = mapped_column(JsonDict, default=None)
+    # Every signal of the content, by type (ContentSignals.to_dict layout).
+    signals: Mapped[dict[str, Any] | None] = mapped_column(JsonDict, default=None)
 
 
 class Sighting(Base):
@@ -121,6 +123,9 @@ class Sighting(Base):
     distance: Mapped[int] = mapped_column(Integer)
     image_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     image_pdq: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The match as the matcher made it (`childguard.matcher.Match.to_dict`): variant, threshold,
+    # classification and provenance of the entry, as the alerts and the hotline need them.
+    match: Mapped[dict[str, Any] | None] = mapped_column(JsonDict, default=None)
     first_seen: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     times_seen: Mapped[int] = mapped_column(Integer, default=1)

@@ -38,6 +38,9 @@ class Bank(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     owner: Mapped[str] = mapped_column(String(200), default="")
     pdq_threshold: Mapped[int] = mapped_column(Integer, default=DEFAULT_PDQ_THRESHOLD)
+    # Thresholds of other near signal types, by type name, in each type's stored form
+    # (`SignalType.parse_threshold`); a type not named here uses its default.
+    thresholds: Mapped[dict[str, Any] | None] = mapped_column(JsonDict, default=None)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
@@ -62,7 +65,10 @@ class BankEntry(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     bank_id: Mapped[int] = mapped_column(ForeignKey("bank.id", ondelete="CASCADE"))
     signal_type: Mapped[str] = mapped_column(String(32))
+    # The signal's store key (`SignalType.store_key`): the value itself, or a digest of a long
+    # value, which is then kept whole in `payload`.
     value: Mapped[str] = mapped_column(String(256))
+    payload: Mapped[str | None] = mapped_column(Text, default=None)
     # Provenance: the list it came from, the organisation that supplied it, when, and its id there.
     source: Mapped[str | None] = mapped_column(String(500), default=None)
     organisation: Mapped[str | None] = mapped_column(String(200), default=None)

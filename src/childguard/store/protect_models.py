@@ -70,8 +70,9 @@ class ProtectedPhoto(Base):
     md5: Mapped[str] = mapped_column(String(32))
     sha1: Mapped[str] = mapped_column(String(40))
     sha256: Mapped[str] = mapped_column(String(64))
-    pdq: Mapped[str] = mapped_column(String(64))
-    pdq_quality: Mapped[int] = mapped_column(Integer)
+    # PDQ of a photo; None for a video (its vPDQ is one of its bank entries).
+    pdq: Mapped[str | None] = mapped_column(String(64), default=None)
+    pdq_quality: Mapped[int | None] = mapped_column(Integer, default=None)
     # Extra signatures (robust region hashes, descriptor summaries), as plain JSON.
     signatures: Mapped[dict[str, Any] | None] = mapped_column(JsonDict, default=None)
 
