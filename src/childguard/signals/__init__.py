@@ -8,6 +8,7 @@ a bare hash string.
 from childguard.signals.base import SignalComparison, SignalType, SignalValue
 from childguard.signals.exact import Md5Signal, Sha1Signal, Sha256Signal
 from childguard.signals.pdq import PdqSignal
+from childguard.signals.vpdq import VpdqSignal
 from childguard.signals.registry import (
     SIGNAL_TYPES,
     detect_signal_type,
@@ -26,6 +27,7 @@ __all__ = [
     "SignalComparison",
     "SignalType",
     "SignalValue",
+    "VpdqSignal",
     "detect_signal_type",
     "exact_types",
     "get_signal_type",

@@ -8,10 +8,11 @@ from collections.abc import Iterable
 from childguard.signals.base import SignalType
 from childguard.signals.exact import Md5Signal, Sha1Signal, Sha256Signal
 from childguard.signals.pdq import PdqSignal
+from childguard.signals.vpdq import VpdqSignal
 
 # Output order: exact types first, then perceptual ones.
 SIGNAL_TYPES: dict[str, type[SignalType]] = {
-    cls.name: cls for cls in (Md5Signal, Sha1Signal, Sha256Signal, PdqSignal)
+    cls.name: cls for cls in (Md5Signal, Sha1Signal, Sha256Signal, PdqSignal, VpdqSignal)
 }
 
 

@@ -1,7 +1,9 @@
 """python-threatexchange `local_file` lists: one `<signal_type> <hash>` pair per line.
 
 Like threatexchange's LocalFileSignalExchangeAPI, a line without a type takes the type given in
-the options. threatexchange's `video_md5` is read as our `md5`.
+the options. threatexchange's `video_md5` is read as our `md5`. A `vpdq` signal string is a JSON
+list that may hold spaces (threatexchange writes `", "` between frames), so a value that starts
+with `[` or `{` runs to the end of the line.
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ from typing import ClassVar, TextIO
 from childguard.banks.formats.base import ReadOptions, WriteOptions, WriteResult
 from childguard.banks.records import EntryRecord, InvalidRecord, validated
 
-TYPE_ALIASES = {"video_md5": "md5", "photo_md5": "md5", "pdq_hash": "pdq"}
+TYPE_ALIASES = {
+    "video_md5": "md5",
+    "photo_md5": "md5",
+    "pdq_hash": "pdq",
+    "video_vpdq": "vpdq",
+    "hash_video_vpdq": "vpdq",
+}
 
 
 class ThreatExchangeFormat:
@@ -27,13 +35,15 @@ class ThreatExchangeFormat:
                 continue
             signal_type, _, value = text.partition(" ")
             value = value.strip()
+            if text.startswith(("[", "{")):  # a bare JSON signal string (vpdq)
+                value = ""
             if not value:
                 if options.signal_type is None:
                     yield InvalidRecord(lineno, f"want `<signal_type> <hash>`, got {text[:80]!r}")
                     continue
                 signal_type, value = options.signal_type, text
             signal_type = TYPE_ALIASES.get(signal_type.lower(), signal_type)
-            if " " in value:
+            if " " in value and not value.startswith(("[", "{")):
                 yield InvalidRecord(lineno, f"extra fields after the hash: {value[:80]!r}")
                 continue
             yield validated(EntryRecord(signal_type, value, position=lineno))
