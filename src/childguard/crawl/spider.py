@@ -1,4 +1,5 @@
-"""The watch spider: walks a watch's pages within its limits and fetches every image they show.
+"""The watch spider: walks a watch's pages within its limits and fetches every image and
+video they show.
 
 Pages stay within the watch's allowed domains, depth and page limits; endless
 link spaces (calendars, session-id loops) are cut by two guards: at most
@@ -24,10 +25,10 @@ from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
 from childguard.crawl.context import CrawlContext
-from childguard.crawl.extract import extract_page, is_image_url, read_counters
+from childguard.crawl.extract import extract_page, is_media_url, read_counters
 from childguard.crawl.items import ImageItem, PageItem
 from childguard.log import get_logger
-from childguard.media import sniff_format
+from childguard.media import sniff_content_type
 
 log = get_logger("childguard.crawl.spider")
 
@@ -133,7 +134,7 @@ class WatchSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[Any]:
         for url in self.watch.seeds:
-            req = self.image_request(url, url) if is_image_url(url) else self.page_request(url, 0)
+            req = self.image_request(url, url) if is_media_url(url) else self.page_request(url, 0)
             if req is not None:
                 yield req
 
@@ -167,8 +168,8 @@ class WatchSpider(scrapy.Spider):
         self._stat("pages_fetched")
         if not isinstance(response, TextResponse):
             if (
-                sniff_format(response.body[:16]) is not None
-            ):  # an image served where a page was linked
+                sniff_content_type(response.body[:64]) is not None
+            ):  # an image or video served where a page was linked
                 req = self.image_request(response.url, url)
                 yield PageItem(url=url, status=response.status, image_urls=[response.url])
                 if req is not None:
@@ -225,7 +226,7 @@ class WatchSpider(scrapy.Spider):
             yield ImageItem(url=url, page_url=page, status=response.status, gone=True)
             return
         body = response.body
-        if sniff_format(body[:16]) is None:
+        if sniff_content_type(body[:64]) is None:  # photos and videos go on alike
             ctype = (response.headers.get("Content-Type") or b"").decode("latin-1")
             self._stat("images_not_an_image")
             log.warning(
@@ -235,7 +236,7 @@ class WatchSpider(scrapy.Spider):
                 url=url,
                 page_url=page,
                 status=response.status,
-                error=f"not an image (Content-Type {ctype or 'missing'})",
+                error=f"not an image or video (Content-Type {ctype or 'missing'})",
             )
             return
         self._stat("image_bytes", len(body))

@@ -1,0 +1,48 @@
+"""The spider fetches videos as media and hands them on to the pipelines as it does images."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from childguard.crawl.runner import run_crawl
+from childguard.crawl.watch import Watch
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    if shutil.which("ffmpeg") is None:
+        pytest.fail("ffmpeg is not installed (make installs Debian's ffmpeg)", pytrace=False)
+    out = Path(tmp_path_factory.mktemp("clip")) / "clip.mp4"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
+         "-i", "testsrc=s=64x48:r=5:d=2", "-c:v", "libx264", "-preset", "ultrafast", str(out)],
+        check=True, timeout=60,
+    )  # fmt: skip
+    return out.read_bytes()
+
+
+def test_spider_fetches_videos_as_media(site: Any, db_url: str, clip: bytes) -> None:
+    route = type(site.routes["/robots.txt"])
+    site.page(
+        "/",
+        '<html><head><meta property="og:video" content="/og.mp4"></head><body>'
+        '<video src="/a.mp4"></video><video><source src="/b.webm"></video></body></html>',
+    )
+    for path in ("/a.mp4", "/b.webm", "/og.mp4"):
+        site.routes[path] = route(clip, 200, "video/mp4")
+    stats = run_crawl(
+        Watch(name="v", seeds=(site.url("/"),), download_delay=0),
+        store_url=db_url,
+        allow_private=True,
+        hash_workers=0,
+    )
+    for path in ("/a.mp4", "/b.webm", "/og.mp4"):
+        assert site.count(path) == 1, path
+    # Handed on to the pipelines (not refused as "not an image"), the same way images are.
+    assert stats.scrapy.get("childguard/images_not_an_image", 0) == 0
+    assert stats.image_bytes == 3 * len(clip)
