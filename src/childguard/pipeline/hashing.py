@@ -21,7 +21,7 @@ from childguard.pipeline.sources import Source
 from childguard.robust.query import QueryHash, query_hashes
 from childguard.signals.content import ContentSignals, QueryView
 from childguard.signals.pdq import DIHEDRAL_NAMES, PdqSignal, pdq_dihedral_from_pixels
-from childguard.signals.registry import types_for
+from childguard.signals.registry import get_signal_type, types_for
 
 if TYPE_CHECKING:  # faiss and ORB load only when features are asked for
     from childguard.robust.query_features import QueryFeatures
@@ -66,9 +66,21 @@ def signals_of(content: Content, options: HashOptions | None = None) -> ContentS
         record.error = errors[0]
     try:
         _photo_extras(content, record, opts)
+        if opts.robust:
+            _type_views(content, record)
     except MediaError as exc:
         record.error = record.error or str(exc)
     return record
+
+
+def _type_views(content: Content, record: ContentSignals) -> None:
+    """The query views each signal type offers for its own signal (`SignalType.query_views`)."""
+    extra: list[QueryView] = []
+    for name, signal in record.signals.items():
+        for variant, value in get_signal_type(name).query_views(content, signal):
+            extra.append(QueryView(name, value.value, value.quality, variant))
+    if extra:
+        record.views = (record.views or []) + extra
 
 
 def _undecodable(content: Content) -> str:

@@ -79,6 +79,13 @@ class SignalType(ABC):
         return None
 
     @classmethod
+    def query_views(cls, content: Content, signal: SignalValue) -> list[tuple[str, SignalValue]]:
+        """Further values to search for `content` besides its own `signal`, as (variant,
+        value): views that undo an edit which only the query side can undo (borders, bars).
+        Asked for by robust hashing; none by default. Raises MediaError like `hash_content`."""
+        return []
+
+    @classmethod
     def within(cls, comparison: SignalComparison, threshold: Any) -> bool:
         """Whether a comparison made at some looser threshold holds under `threshold`."""
         return comparison.distance <= int(threshold)
