@@ -24,7 +24,13 @@ from childguard.banks import (
     import_file,
     list_banks,
 )
-from childguard.banks.formats import FORMATS, ExportError, WriteOptions, parse_column_map
+from childguard.banks.formats import (
+    FORMATS,
+    ExportError,
+    WriteOptions,
+    format_for_output,
+    parse_column_map,
+)
 from childguard.cli import EXIT_OK, EXIT_USAGE, app
 from childguard.cli.common import DbOption, JsonOption, err
 from childguard.cli.common import actor_name as _actor
@@ -268,7 +274,9 @@ def import_(
 def export(
     name: str = typer.Argument(..., help="Bank to export."),
     path: str = typer.Argument(..., help="Output file, or - for standard output."),
-    fmt: str = typer.Option("csv", "--format", "-f", help=f"{', '.join(FORMATS)}."),
+    fmt: str | None = typer.Option(
+        None, "--format", "-f", help=f"{', '.join(FORMATS)} (default: from the suffix, else csv)."
+    ),
     signal_type: list[str] | None = typer.Option(
         None, "--signal-type", "-t", help="Only these types (repeatable)."
     ),
@@ -281,6 +289,7 @@ def export(
 ) -> None:
     """Export a bank. csv and vics keep provenance and classification; plain and te keep hashes."""
     options = WriteOptions(vics_profile=profile, vics_container=container)
+    fmt = fmt or format_for_output(None if path == "-" else Path(path))
     with _store(db) as store:
         try:
             target: Any = sys.stdout if path == "-" else Path(path)

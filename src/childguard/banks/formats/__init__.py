@@ -32,6 +32,16 @@ def get_format(name: str) -> HashListFormat:
         raise InputFormatError(f"unknown format {name!r}; formats: {', '.join(FORMATS)}") from None
 
 
+def format_for_output(path: Path | None) -> str:
+    """The format an export to `path` is written in when none is named: the one its suffix
+    says (.csv, .json, .te, .txt), else csv."""
+    suffix = path.suffix.lower() if path is not None else ""
+    for fmt in FORMATS.values():
+        if suffix and suffix in fmt.suffixes:
+            return fmt.name
+    return "csv"
+
+
 def guess_format(path: Path) -> HashListFormat:
     """By suffix (.csv, .json, .te), else by the first data line: `type hash` is te, else plain."""
     suffix = path.suffix.lower()
@@ -60,6 +70,7 @@ __all__ = [
     "VicsFormat",
     "WriteOptions",
     "WriteResult",
+    "format_for_output",
     "get_format",
     "guess_format",
     "parse_column_map",
