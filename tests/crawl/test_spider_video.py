@@ -46,3 +46,43 @@ def test_spider_fetches_videos_as_media(site: Any, db_url: str, clip: bytes) -> 
     # Handed on to the pipelines (not refused as "not an image"), the same way images are.
     assert stats.scrapy.get("childguard/images_not_an_image", 0) == 0
     assert stats.image_bytes == 3 * len(clip)
+
+
+def test_crawl_finds_a_reposted_protected_video(site: Any, db_url: str, tmp_path: Path) -> None:
+    """An organisation registers a video; a site re-posts it resized; the crawl records a
+    sighting through the same pipeline stages as for photos, matched by vPDQ."""
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from bench.video_corpus import Corpus, demo_photos
+
+    from childguard.crawl.matching import StoreMatcher
+    from childguard.crawl.sightings import list_sightings
+    from childguard.protect.organisations import create_organisation
+    from childguard.protect.register import register_photos
+    from childguard.store.db import open_store
+
+    corpus = Corpus(tmp_path / "videos")
+    original = corpus.slideshow(demo_photos()[:3])
+    with open_store(db_url) as store, store.session() as s:
+        org = create_organisation(s, "Scouts")
+        assert len(register_photos(s, original, org).registered) == 1
+    site.page("/", '<html><body><video><source src="/repost.mp4"></video></body></html>')
+    route = type(site.routes["/robots.txt"])
+    site.routes["/repost.mp4"] = route(
+        corpus.variant(original, "resized").read_bytes(), 200, "video/mp4"
+    )
+    stats = run_crawl(
+        Watch(name="v", seeds=(site.url("/"),), download_delay=0),
+        store_url=db_url,
+        matcher=StoreMatcher(db_url),
+        allow_private=True,
+        hash_workers=0,
+    )
+    assert stats.new_sightings == 1
+    with open_store(db_url) as store:
+        (sighting,) = list_sightings(store)
+    assert sighting.signal_type == "vpdq" and sighting.organisation == "Scouts"
+    assert sighting.image_url == site.url("/repost.mp4")
