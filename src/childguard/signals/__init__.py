@@ -8,7 +8,6 @@ a bare hash string.
 from childguard.signals.base import SignalComparison, SignalType, SignalValue
 from childguard.signals.exact import Md5Signal, Sha1Signal, Sha256Signal
 from childguard.signals.pdq import PdqSignal
-from childguard.signals.vpdq import VpdqSignal
 from childguard.signals.registry import (
     SIGNAL_TYPES,
     detect_signal_type,
@@ -17,6 +16,7 @@ from childguard.signals.registry import (
     near_types,
     types_for,
 )
+from childguard.signals.vpdq import VpdqSignal
 
 __all__ = [
     "SIGNAL_TYPES",
