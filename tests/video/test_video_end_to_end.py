@@ -80,3 +80,23 @@ def test_protect_register_takes_videos(slideshow: Path, corpus: Corpus, tmp_path
     (line,) = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
     assert {m["signal_type"] for m in line["matches"]} == {"vpdq"}
     assert {m["bank_kind"] for m in line["matches"]} == {"protected"}
+
+
+def test_a_bank_sets_its_own_vpdq_threshold(pan: Path, corpus: Corpus, tmp_path: Path) -> None:
+    """Every frame of a trimmed copy is in the bank video but not the other way round (4 of
+    6): a bank that also asks for 90% of its own frames does not match it."""
+    db = str(tmp_path / "store.db")
+    _, out = cli("hash", str(pan))
+    listing = tmp_path / "list.te"
+    listing.write_text(f"vpdq {json.loads(out.splitlines()[0])['vpdq']}\n")
+    for bank, extra in (("lenient", []), ("strict", ["--signal-threshold", "vpdq=80,90"])):
+        code, out = cli("bank", "create", bank, "--kind", "known-abuse", *extra, "--db", db)
+        assert code == EXIT_OK, out
+        assert cli("bank", "import", bank, str(listing), "--db", db)[0] == EXIT_OK
+    code, out = cli("bank", "create", "bad", "--kind", "known-abuse", "--signal-threshold",
+                    "vpdq=lots", "--db", db)  # fmt: skip
+    assert code == 2 and "vpdq" in out
+    code, out = cli("match", str(corpus.variant(pan, "trimmed")), "--json", "--db", db)
+    assert code == EXIT_FOUND, out
+    (line,) = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+    assert {m["bank_name"] for m in line["matches"]} == {"lenient"}

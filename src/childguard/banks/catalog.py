@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from childguard.banks.records import bank_thresholds_json
 from childguard.errors import ChildguardError, InputFormatError
 from childguard.store import audit
 from childguard.store.base import utcnow
@@ -57,11 +59,16 @@ def create_bank(
     description: str = "",
     owner: str = "",
     pdq_threshold: int = DEFAULT_PDQ_THRESHOLD,
+    thresholds: Mapping[str, Any] | None = None,
     enabled: bool = True,
     actor: str,
 ) -> Bank:
-    """Create a bank; BankExists if the name is taken, InputFormatError for bad fields."""
+    """Create a bank; BankExists if the name is taken, InputFormatError for bad fields.
+
+    `thresholds` sets the bank's threshold of other near signal types (e.g. `{"vpdq": "80,50"}`),
+    each checked by its signal type; PDQ's is `pdq_threshold`."""
     _validate_bank_fields(name, kind, pdq_threshold)
+    stored = bank_thresholds_json(thresholds) if thresholds else None
     with store.session() as session:
         if session.scalars(select(Bank.id).where(Bank.name == name)).first() is not None:
             raise BankExists(f"a bank named {name!r} exists already")
@@ -71,6 +78,7 @@ def create_bank(
             description=description,
             owner=owner,
             pdq_threshold=pdq_threshold,
+            thresholds=stored,
             enabled=enabled,
         )
         session.add(bank)
@@ -86,6 +94,7 @@ def create_bank(
                 "kind": kind,
                 "owner": owner,
                 "pdq_threshold": pdq_threshold,
+                "thresholds": stored,
                 "enabled": enabled,
             },
         )
@@ -119,15 +128,18 @@ def update_bank(
     description: str = _UNSET,
     owner: str = _UNSET,
     pdq_threshold: int = _UNSET,
+    thresholds: Mapping[str, Any] = _UNSET,
     enabled: bool = _UNSET,
 ) -> Bank:
-    """Change the given fields of a bank; the audit event records old and new values."""
+    """Change the given fields of a bank; the audit event records old and new values.
+    `thresholds` replaces the per-type thresholds of other near signal types."""
     wanted = {
         "name": name,
         "kind": kind,
         "description": description,
         "owner": owner,
         "pdq_threshold": pdq_threshold,
+        "thresholds": thresholds if thresholds is _UNSET else bank_thresholds_json(thresholds),
         "enabled": enabled,
     }
     changes: dict[str, Any] = {k: v for k, v in wanted.items() if v is not _UNSET}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -67,6 +68,24 @@ def stored_form(signal_type: str, value: str) -> tuple[str, str | None]:
 def lookup_key(signal_type: str, value: str) -> str:
     """The key an entry holding this canonical value is found under."""
     return stored_form(signal_type, value)[0]
+
+
+def bank_thresholds_json(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Per-signal-type thresholds checked by their types and in the form banks store; raises
+    InputFormatError naming the type and what is wrong."""
+    out: dict[str, Any] = {}
+    for name, value in raw.items():
+        try:
+            cls = get_signal_type(name)
+        except ValueError as exc:
+            raise InputFormatError(str(exc)) from None
+        if cls.exact:
+            raise InputFormatError(f"{cls.name} signals are exact: they take no threshold")
+        try:
+            out[cls.name] = cls.threshold_json(cls.parse_threshold(value))
+        except (TypeError, ValueError) as exc:
+            raise InputFormatError(f"bad {cls.name} threshold {value!r}: {exc}") from None
+    return out
 
 
 # Column widths of the store (childguard.store.models.BankEntry).

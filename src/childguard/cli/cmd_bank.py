@@ -34,6 +34,7 @@ from childguard.banks.formats import (
 from childguard.cli import EXIT_OK, EXIT_USAGE, app
 from childguard.cli.common import DbOption, JsonOption, err
 from childguard.cli.common import actor_name as _actor
+from childguard.cli.common import fail as _fail
 from childguard.cli.common import store_or_exit as _store
 from childguard.store import BANK_KINDS, DEFAULT_PDQ_THRESHOLD, Bank
 
@@ -56,6 +57,7 @@ def _bank_dict(bank: Bank) -> dict[str, Any]:
         "description": bank.description,
         "owner": bank.owner,
         "pdq_threshold": bank.pdq_threshold,
+        "thresholds": bank.thresholds or {},
         "enabled": bank.enabled,
         "created_at": bank.created_at.isoformat(),
         "updated_at": bank.updated_at.isoformat(),
@@ -75,12 +77,24 @@ def create(
     threshold: int = typer.Option(
         DEFAULT_PDQ_THRESHOLD, "--threshold", help="PDQ match threshold (0-256)."
     ),
+    signal_threshold: list[str] | None = typer.Option(
+        None,
+        "--signal-threshold",
+        help="TYPE=VALUE, the threshold of another near signal type, e.g. vpdq=80,50 (percent "
+        "of query frames, percent of bank frames). Repeatable.",
+    ),
     disabled: bool = typer.Option(False, "--disabled", help="Create the bank disabled."),
     db: str | None = DbOption,
     as_json: bool = JsonOption,
     actor: str | None = ActorOption,
 ) -> None:
     """Create a bank."""
+    thresholds: dict[str, str] = {}
+    for item in signal_threshold or []:
+        signal_type, sep, value = item.partition("=")
+        if not sep or not signal_type.strip() or not value.strip():
+            raise _fail(f"--signal-threshold wants TYPE=VALUE, got {item!r}")
+        thresholds[signal_type.strip()] = value.strip()
     with _store(db) as store:
         bank = create_bank(
             store,
@@ -89,6 +103,7 @@ def create(
             description=description,
             owner=owner,
             pdq_threshold=threshold,
+            thresholds=thresholds or None,
             enabled=not disabled,
             actor=_actor(actor),
         )
