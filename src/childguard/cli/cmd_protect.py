@@ -197,14 +197,14 @@ def protect_list(
     if as_json:
         out.print_json(json.dumps(photos))
         return
-    table = Table("id", "organisation", "file", "title", "pdq", "registered")
+    table = Table("id", "organisation", "file", "title", "pdq / sha256", "registered")
     for p in photos:
         table.add_row(
             str(p["id"]),
             p["organisation"],
             p["file_name"],
             p["title"] or "",
-            p["pdq"][:16] + "…",
+            (p["pdq"] or p["sha256"])[:16] + "…",
             p["registered_at"][:19],
         )
     out.print(table)

@@ -24,6 +24,7 @@ from childguard.config import index_dir
 from childguard.index.base import SignalIndex
 from childguard.log import get_logger
 from childguard.signals.base import SignalType
+from childguard.signals.pdq import PdqSignal
 from childguard.signals.registry import get_signal_type, near_types
 from childguard.store.db import Store
 from childguard.store.models import BankEntry
@@ -47,7 +48,7 @@ def _store_key(store: Store) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
-def index_path(store: Store, base: Path | None = None, signal_type: str = "pdq") -> Path:
+def index_path(store: Store, base: Path | None = None, signal_type: str = PdqSignal.name) -> Path:
     """Directory of the saved index of `signal_type` that belongs to this store."""
     return (base or index_dir()) / f"{signal_type}-{_store_key(store)}"
 
@@ -104,7 +105,9 @@ class BankIndex:
         self.path = path
 
     @classmethod
-    def build(cls, store: Store, path: Path | None = None, signal_type: str = "pdq") -> BankIndex:
+    def build(
+        cls, store: Store, path: Path | None = None, signal_type: str = PdqSignal.name
+    ) -> BankIndex:
         ids, values = _rows(store, signal_type, None)
         index = _index_class(get_signal_type(signal_type)).from_values(ids, values)
         return cls(signal_type, index, int(ids.max()) if ids.size else 0, path)
@@ -116,7 +119,7 @@ class BankIndex:
         *,
         base: Path | None = None,
         persist: bool = True,
-        signal_type: str = "pdq",
+        signal_type: str = PdqSignal.name,
     ) -> tuple[BankIndex, SyncReport]:
         """Load the saved index of `signal_type` for `store` and bring it up to date, or
         build it."""

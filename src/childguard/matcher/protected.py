@@ -23,7 +23,7 @@ from sqlalchemy import select
 from childguard.banks import EntryView
 from childguard.log import get_logger
 from childguard.matcher.results import Match
-from childguard.signals.pdq import hamming_many, hexes_to_array
+from childguard.signals.pdq import PdqSignal, hamming_many, hexes_to_array
 from childguard.store.db import Store
 from childguard.store.protect_models import Organisation, ProtectedPhoto, ProtectedSignal
 
@@ -82,7 +82,7 @@ class ProtectedVerifier:
                 photo_id: entry_id
                 for photo_id, entry_id in session.execute(
                     select(ProtectedSignal.photo_id, ProtectedSignal.bank_entry_id).where(
-                        ProtectedSignal.role == "pdq"
+                        ProtectedSignal.role == PdqSignal.name
                     )
                 )
             }
