@@ -19,7 +19,13 @@ from childguard.robust.protected import ProtectedIndex, hit_score
 from childguard.robust.query import QueryHash, query_hashes
 from childguard.robust.query_features import query_features
 from childguard.robust.signature import compute_signature
-from childguard.signals.pdq import DEFAULT_THRESHOLD, hamming_many, hexes_to_array, pdq_from_pixels
+from childguard.signals.pdq import (
+    DEFAULT_THRESHOLD,
+    DIHEDRAL_NAMES,
+    hamming_many,
+    hexes_to_array,
+    pdq_from_pixels,
+)
 
 PHASH_THRESHOLD = 10  # of 64 bits; imagehash ships no default, 10 is the common choice
 
@@ -126,6 +132,8 @@ class KnownAbuse:
     """childguard's known-abuse pipeline: query_hashes() against a plain PDQ bank."""
 
     name = "childguard-known-abuse"
+    # Views whose variant is in here are not searched (KnownAbuseNoDihedral).
+    dropped: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
         self.bank = _PdqBank()
@@ -136,11 +144,21 @@ class KnownAbuse:
     def query(self, pixels: np.ndarray, shared: dict[str, object]) -> Answer:
         hashes, ms = _protected_hashes(pixels, shared)
         # query_hashes returns the same list in both modes (checked in tests).
-        wanted = [h.pdq for h in hashes]
+        wanted = [h.pdq for h in hashes if h.variant not in self.dropped]
         t1 = time.perf_counter()
         photo, d = self.bank.best(wanted)
         t2 = time.perf_counter()
         return Answer(photo, -float(d), d <= DEFAULT_THRESHOLD, ms, 1e3 * (t2 - t1))
+
+
+class KnownAbuseNoDihedral(KnownAbuse):
+    """KnownAbuse without the 7 rotation/flip views (the matcher before dihedral variants
+    became the default against known-abuse banks): the original and the derived views only.
+    A derived view whose hash equals a dihedral variant's was deduplicated away by
+    query_hashes and is not searched here either."""
+
+    name = "childguard-known-abuse-no-dihedral"
+    dropped = frozenset(DIHEDRAL_NAMES[1:])
 
 
 class Protected:
@@ -172,4 +190,6 @@ class Protected:
         return Answer(best.photo, hit_score(best), best.match, ms, 1e3 * (t1 - t0))
 
 
-METHODS: dict[str, type] = {m.name: m for m in (ReferencePdq, PHash, KnownAbuse, Protected)}
+METHODS: dict[str, type] = {
+    m.name: m for m in (ReferencePdq, PHash, KnownAbuse, KnownAbuseNoDihedral, Protected)
+}

@@ -69,3 +69,18 @@ def test_methods_report_and_robust_pipelines_beat_reference() -> None:
     }
     text = markdown(meta, outcomes)
     assert "| pad20 |" in text and "#### Targets" in text
+
+
+def test_known_abuse_no_dihedral_drops_only_the_rotation_flip_views() -> None:
+    registered = {f"r{i}": _photo(i) for i in range(3)}
+    with_d = METHODS["childguard-known-abuse"]()
+    without = METHODS["childguard-known-abuse-no-dihedral"]()
+    for m in (with_d, without):
+        m.register(registered)
+    for pid, px in registered.items():
+        flipped = np.asarray(apply("hflip", Image.fromarray(px), pid).convert("RGB"))
+        padded = np.asarray(apply("pad20", Image.fromarray(px), pid).convert("RGB"))
+        assert with_d.query(flipped, {}).match
+        assert not without.query(flipped, {}).match
+        a = without.query(padded, {})
+        assert a.match and a.photo == pid
