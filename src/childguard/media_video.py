@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -207,6 +207,158 @@ def check_limits(info: VideoInfo, limits: Limits) -> None:
             "too-many-frames",
             f"video has {info.frames} frames, over the limit of {limits.max_video_frames}",
         )
+
+
+# ------------------------------------------------------------------------------ frames
+
+# Bars: edge bands whose every row (column) is one flat colour, the same in every sampled frame.
+BAR_SAMPLES = 8  # frames sampled across the video to find bars
+BAR_FLAT_STD = 3.0  # a bar row's luma spread (standard deviation) at most this
+BAR_COLOUR_TOLERANCE = 10.0  # a bar row's mean luma within this of the bar's outer edge
+BAR_MIN_SHARE = 0.03  # a bar is at least 3% of the frame's height (width), and 4 px
+BAR_MIN_KEEP = 0.25  # what is left is at least a quarter of each side, and 16 px
+SEEK_FRAMES = 250  # gaps between samples longer than this are seeked, not decoded
+
+
+@dataclass(frozen=True)
+class Box:
+    """A rectangle of a frame, in pixels: left, top, width, height."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+def sample_frames(path: Path, info: VideoInfo, count: int = BAR_SAMPLES) -> Iterator[Any]:
+    """Up to `count` grey (luma) frames spread over the video, the first frame first. Runs
+    inside the worker; short gaps are decoded through, long ones seeked."""
+    import cv2
+
+    if info.frames > 0:
+        targets = sorted({info.frames * k // count for k in range(count)})
+    else:  # length unknown: one frame a second from the start
+        step = max(1, round(info.fps or 25.0))
+        targets = [k * step for k in range(count)]
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        if not cap.isOpened():
+            return
+        pos = 0
+        for target in targets:
+            if target - pos > SEEK_FRAMES and cap.set(cv2.CAP_PROP_POS_FRAMES, target):
+                pos = target
+            while pos < target:
+                if not cap.grab():
+                    return
+                pos += 1
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                return
+            pos += 1
+            yield cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    finally:
+        cap.release()
+
+
+def _flat_run(means: Any, spreads: Any) -> tuple[int, float]:
+    """(how many lines from the start are one flat colour, that colour)."""
+    import numpy as np
+
+    colour = float(means[0])
+    flat = (spreads <= BAR_FLAT_STD) & (np.abs(means - colour) <= BAR_COLOUR_TOLERANCE)
+    run = int(np.argmin(flat)) if not flat.all() else len(flat)
+    return run, colour
+
+
+def frame_bars(grey: Any) -> list[tuple[int, float]] | None:
+    """The flat bands at a grey frame's edges as (depth, colour) for top, bottom, left and
+    right; None for a frame that is one flat colour throughout (it says nothing)."""
+    g = grey.astype("float32")
+    if float(g.std()) <= BAR_FLAT_STD:
+        return None
+    rows_mean, rows_std = g.mean(axis=1), g.std(axis=1)
+    cols_mean, cols_std = g.mean(axis=0), g.std(axis=0)
+    return [
+        _flat_run(rows_mean, rows_std),
+        _flat_run(rows_mean[::-1], rows_std[::-1]),
+        _flat_run(cols_mean, cols_std),
+        _flat_run(cols_mean[::-1], cols_std[::-1]),
+    ]
+
+
+def find_bars(frames: Iterable[Any]) -> Box | None:
+    """The picture inside uniform bars (letterbox, pillarbox, windowbox) that every one of
+    `frames` (grey) has, or None when there are none. Stops reading frames as soon as every
+    edge has shown a frame with no bar (a video without bars costs one frame)."""
+    depths: list[int] | None = None
+    colours: list[float] = []
+    height = width = 0
+    for grey in frames:
+        bars = frame_bars(grey)
+        if bars is None:
+            continue
+        height, width = int(grey.shape[0]), int(grey.shape[1])
+        least = [
+            max(4, round(BAR_MIN_SHARE * height)),
+            max(4, round(BAR_MIN_SHARE * height)),
+            max(4, round(BAR_MIN_SHARE * width)),
+            max(4, round(BAR_MIN_SHARE * width)),
+        ]
+        if depths is None:
+            depths = [d for d, _ in bars]
+            colours = [c for _, c in bars]
+        else:
+            depths = [
+                min(d, depth) if abs(c - colour) <= BAR_COLOUR_TOLERANCE else 0
+                for (d, c), depth, colour in zip(bars, depths, colours, strict=True)
+            ]
+        depths = [d if d >= m else 0 for d, m in zip(depths, least, strict=True)]
+        if not any(depths):
+            return None
+    if depths is None or not any(depths):
+        return None
+    top, bottom, left, right = depths
+    keep_h, keep_w = height - top - bottom, width - left - right
+    if keep_h < max(16, BAR_MIN_KEEP * height) or keep_w < max(16, BAR_MIN_KEEP * width):
+        return None
+    return Box(left, top, keep_w, keep_h)
+
+
+def read_frames(
+    path: Path, info: VideoInfo, limits: Limits, every: int
+) -> Iterator[tuple[int, float, Any]]:
+    """Every `every`-th frame of the video from the first, as (frame number, seconds, RGB
+    array), as vpdq picks them; runs inside the worker and raises MediaError when the frames
+    run past the frame or length limits (a header that understated them)."""
+    import cv2
+
+    fps = info.fps or 25.0
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        n = 0
+        while True:
+            if n % every == 0:
+                ok, frame = cap.read()
+            else:
+                ok, frame = cap.grab(), None
+            if not ok:
+                return
+            if n >= limits.max_video_frames:
+                raise MediaError(
+                    "too-many-frames",
+                    f"video has over {limits.max_video_frames} frames, the limit",
+                )
+            if n / fps > limits.max_video_seconds:
+                raise MediaError(
+                    "too-long",
+                    f"frames run past {limits.max_video_seconds:.0f} s, the limit",
+                )
+            if frame is not None:
+                yield n, n / fps, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            n += 1
+    finally:
+        cap.release()
 
 
 # ------------------------------------------------------------------------------ worker

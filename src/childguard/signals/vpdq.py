@@ -42,7 +42,9 @@ SECONDS_PER_HASH = 1.0  # vpdq's default: one feature a second
 TIMESTAMP_DECIMALS = 3
 MAX_FRAMES = 200_000  # features in one value (about 55 hours at one a second)
 # What the media worker loads before the memory limit applies to `hash_in_worker`.
-VIDEO_JOB_IMPORTS = ("vpdq",)
+VIDEO_JOB_IMPORTS = ("vpdq", "pdqhash")
+# The query view of a video with bars (letterbox, pillarbox): its frames with the bars cut off.
+UNLETTERBOXED = "unletterboxed"
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -294,9 +296,42 @@ class VpdqSignal(SignalType):
                 fmt=fmt,
                 limits=content.limits,
             )
-        frames = [_frame(i, h, q, t) for i, (h, q, t) in enumerate(rows)]
-        mean = round(sum(f.quality for f in frames) / len(frames))
-        return SignalValue(frames_to_value(frames), mean)
+        return _signal_of(rows)
+
+    @classmethod
+    def query_views(cls, content: Content, signal: SignalValue) -> list[tuple[str, SignalValue]]:
+        """`unletterboxed` for a video with uniform bars at its edges (letterbox, pillarbox,
+        both): the vPDQ of its frames with the bars cut off, which the black bars otherwise
+        push far from the bank video's. Bars are looked for in up to 8 frames spread over the
+        video; a video without them costs one decoded frame and gets no view. Runs in the media
+        worker under `content.limits`; nothing for content that is not a video."""
+        from childguard.media_video import check_video_bytes, run_video_job
+
+        if VIDEO not in content.content_types:
+            return []
+        fmt = check_video_bytes(content.data, content.limits)
+        with content.file() as path:
+            views = run_video_job(
+                path,
+                "childguard.signals.vpdq:views_in_worker",
+                {"seconds_per_hash": SECONDS_PER_HASH},
+                fmt=fmt,
+                limits=content.limits,
+            )
+        out = []
+        for variant, rows in views.items():
+            if rows:
+                value = _signal_of(rows)
+                if value.value != signal.value:
+                    out.append((str(variant), value))
+        return out
+
+
+def _signal_of(rows: Sequence[Sequence[Any]]) -> SignalValue:
+    """A value and its mean quality from a worker's [pdq_hex, quality, timestamp] rows."""
+    frames = [_frame(i, h, q, t) for i, (h, q, t) in enumerate(rows)]
+    mean = round(sum(f.quality for f in frames) / len(frames))
+    return SignalValue(frames_to_value(frames), mean)
 
 
 def hash_in_worker(
@@ -323,10 +358,34 @@ def hash_in_worker(
     return [[f.hex, int(f.quality), float(f.timestamp)] for f in features]
 
 
+def views_in_worker(
+    path: Path, info: VideoInfo, limits: Limits, params: Mapping[str, Any]
+) -> dict[str, list[list[Any]]]:
+    """The video job `VpdqSignal.query_views` runs in the media worker: {variant: rows} for
+    the views the video needs ({} for most). `unletterboxed`: when `find_bars` finds bars in
+    the sampled frames, the frames vpdq would hash (one a second), cropped to the picture and
+    hashed with the same PDQ (the uncropped frames give vpdq's own hashes exactly)."""
+    from childguard.media_video import find_bars, read_frames, sample_frames
+    from childguard.signals.pdq import pdq_from_pixels
+
+    box = find_bars(sample_frames(path, info))
+    if box is None:
+        return {}
+    seconds = float(params.get("seconds_per_hash", SECONDS_PER_HASH))
+    every = max(1, round((info.fps or 25.0) * seconds))
+    rows: list[list[Any]] = []
+    for _, timestamp, rgb in read_frames(path, info, limits, every):
+        picture = rgb[box.y : box.y + box.height, box.x : box.x + box.width]
+        pdq_hex, quality = pdq_from_pixels(picture)
+        rows.append([pdq_hex, quality, round(timestamp, TIMESTAMP_DECIMALS)])
+    return {UNLETTERBOXED: rows} if rows else {}
+
+
 __all__ = [
     "DEFAULT_VPDQ_THRESHOLD",
     "FRAME_DISTANCE",
     "QUALITY_THRESHOLD",
+    "UNLETTERBOXED",
     "VpdqFrame",
     "VpdqSignal",
     "VpdqThreshold",
@@ -335,4 +394,5 @@ __all__ = [
     "hash_in_worker",
     "match_percents",
     "parse_frames",
+    "views_in_worker",
 ]
