@@ -40,6 +40,7 @@ from childguard.banks.reads import (
     iter_entry_records,
     iter_signal_batches,
     iter_signals,
+    lookup_values,
 )
 from childguard.banks.records import EntryRecord, InvalidRecord
 from childguard.banks.stats import BankStats, bank_stats, entry_counts
@@ -70,6 +71,7 @@ __all__ = [
     "iter_signal_batches",
     "iter_signals",
     "list_banks",
+    "lookup_values",
     "remove_entries_by_id",
     "update_bank",
 ]

@@ -134,21 +134,35 @@ def get_entries(store: Store, entry_ids: Iterable[int]) -> dict[int, EntryView]:
     return out
 
 
+def lookup_values(
+    store: Store, signal_type: str, values: Sequence[str]
+) -> list[tuple[int, str]]:
+    """(entry id, value) of every entry, in any bank, that holds one of these canonical values
+    of one signal type; 500 values a query through the (signal_type, value) index. The one
+    exact look-up: the matcher and `find_exact` use it."""
+    keys = {lookup_key(signal_type, v): v for v in dict.fromkeys(values)}
+    wanted = list(keys)
+    found: list[tuple[int, str]] = []
+    with store.session() as session:
+        for start in range(0, len(wanted), 500):
+            rows = session.execute(
+                select(BankEntry.id, BankEntry.value).where(
+                    BankEntry.signal_type == signal_type,
+                    BankEntry.value.in_(wanted[start : start + 500]),
+                )
+            )
+            found += [(int(entry_id), keys[key]) for entry_id, key in rows]
+    return sorted(found)
+
+
 def find_exact(
     store: Store, signal_type: str, value: str, *, enabled_only: bool = True
 ) -> list[EntryView]:
-    """Entries holding exactly this signal, across banks (uses the (signal_type, value) index)."""
+    """Entries holding exactly this signal, across banks, by entry id."""
     t, v = canonical_signal(signal_type, value)
-    query = (
-        select(BankEntry, Bank)
-        .join(Bank, Bank.id == BankEntry.bank_id)
-        .where(BankEntry.signal_type == t, BankEntry.value == lookup_key(t, v))
-        .order_by(BankEntry.id)
-    )
-    if enabled_only:
-        query = query.where(Bank.enabled.is_(True))
-    with store.session() as session:
-        return [_view(e, b) for e, b in session.execute(query)]
+    ids = [entry_id for entry_id, _ in lookup_values(store, t, [v])]
+    views = get_entries(store, ids)
+    return [views[i] for i in ids if i in views and (views[i].bank_enabled or not enabled_only)]
 
 
 def iter_entry_records(

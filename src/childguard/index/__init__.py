@@ -1,8 +1,10 @@
-"""Indexes over bank signals: `PdqIndex` (Hamming radius, multi-index hashing) and
-`ExactIndex` (md5/sha1/sha256 lookup). Indexes are derived data, rebuildable from the store."""
+"""Indexes over the bank entries of near signal types, behind `SignalIndex` (`base`): `PdqIndex`
+(Hamming radius, multi-index hashing) and `VpdqIndex` (video frames, over a `PdqIndex`).
+Indexes are derived data, rebuildable from the store. Exact signal types have no index here:
+the store looks them up by value (`childguard.banks.lookup_values`)."""
 
-from childguard.index.exact import ExactIndex
+from childguard.index.base import SignalComparison, SignalIndex
 from childguard.index.pdq import PdqIndex, default_prefix_bits
 from childguard.index.result import SearchResult
 
-__all__ = ["ExactIndex", "PdqIndex", "SearchResult", "default_prefix_bits"]
+__all__ = ["PdqIndex", "SearchResult", "SignalComparison", "SignalIndex", "default_prefix_bits"]

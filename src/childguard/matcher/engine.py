@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from childguard.banks import EntryView, get_entries
+from childguard.banks import EntryView, get_entries, lookup_values
 from childguard.matcher.bank_index import BankIndex, SyncReport, open_indexes
 from childguard.matcher.protected import ProtectedVerifier, verified_match
 from childguard.matcher.results import Match, MatchOutcome
@@ -38,7 +38,7 @@ from childguard.signals.content import ContentSignals, QueryView
 from childguard.signals.pdq import DIHEDRAL_NAMES, PdqSignal
 from childguard.signals.registry import SIGNAL_TYPES, get_signal_type
 from childguard.store.db import Store
-from childguard.store.models import Bank, BankEntry
+from childguard.store.models import Bank
 
 _DIHEDRAL_EXTRA = frozenset(DIHEDRAL_NAMES[1:])
 # Bank kinds that rotated and flipped views match by default: lists of known images, where
@@ -220,17 +220,11 @@ class Matcher:
         by_type: dict[str, list[str]] = {}
         for t, v in wanted:
             by_type.setdefault(t, []).append(v)
-        hits: list[tuple[int, str, str]] = []
-        with self.store.session() as session:
-            for t, values in by_type.items():
-                for start in range(0, len(values), 500):
-                    rows = session.execute(
-                        select(BankEntry.id, BankEntry.signal_type, BankEntry.value).where(
-                            BankEntry.signal_type == t,
-                            BankEntry.value.in_(values[start : start + 500]),
-                        )
-                    )
-                    hits += [(int(r[0]), r[1], r[2]) for r in rows]
+        hits = [
+            (entry_id, t, value)
+            for t, values in by_type.items()
+            for entry_id, value in lookup_values(self.store, t, values)
+        ]
         views = self._entry_views(h[0] for h in hits)
         for entry_id, t, v in hits:
             entry = views.get(entry_id)
