@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import pdq_bits
 from childguard.index.vpdq import VpdqIndex, VpdqThreshold
 from childguard.signals.vpdq import VpdqFrame, VpdqSignal, frames_to_value
 
@@ -16,14 +17,11 @@ rng = random.Random(11)
 
 
 def rand_hex() -> str:
-    return f"{rng.getrandbits(256):064x}"
+    return pdq_bits.rand_hex(rng)
 
 
 def flip(hex_: str, bits: int) -> str:
-    n = int(hex_, 16)
-    for b in rng.sample(range(256), bits):
-        n ^= 1 << b
-    return f"{n:064x}"
+    return pdq_bits.flip(hex_, bits, rng)
 
 
 def video(hexes: list[str], weak: int = 0) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -56,6 +57,26 @@ def _downgrade(url: str, revision: str) -> None:
     engine.dispose()
 
 
+def _old_bank(conn: Any, meta: MetaData, name: str) -> int:
+    """A protected bank row as the schema before the URL keys held it."""
+    return int(
+        conn.execute(
+            insert(meta.tables["bank"])
+            .values(
+                name=name,
+                kind="protected",
+                description="",
+                owner="",
+                pdq_threshold=31,
+                enabled=True,
+                created_at=T0,
+                updated_at=T0,
+            )
+            .returning(meta.tables["bank"].c.id)
+        ).scalar_one()
+    )
+
+
 def _store_rows_as_before(url: str) -> None:
     """Rows as a childguard without URL keys wrote them (schema at 0004)."""
     engine = create_store_engine(url)
@@ -80,20 +101,7 @@ def _store_rows_as_before(url: str) -> None:
                 url=IMAGE, etag='"v1"', sha256=sha, first_fetched_at=T0, last_checked_at=T0
             )
         )
-        b_id = conn.execute(
-            insert(meta.tables["bank"])
-            .values(
-                name="b",
-                kind="protected",
-                description="",
-                owner="",
-                pdq_threshold=31,
-                enabled=True,
-                created_at=T0,
-                updated_at=T0,
-            )
-            .returning(meta.tables["bank"].c.id)
-        ).scalar_one()
+        b_id = _old_bank(conn, meta, "b")
         entry_id = conn.execute(
             insert(meta.tables["bank_entry"])
             .values(bank_id=b_id, signal_type="sha256", value=sha, imported_at=T0)
@@ -119,20 +127,7 @@ def _store_rows_as_before(url: str) -> None:
                 last_run_id=run_id,
             )
         )
-        bank_id = conn.execute(
-            insert(meta.tables["bank"])
-            .values(
-                name="protected-scouts",
-                kind="protected",
-                description="",
-                owner="",
-                pdq_threshold=31,
-                enabled=True,
-                created_at=T0,
-                updated_at=T0,
-            )
-            .returning(meta.tables["bank"].c.id)
-        ).scalar_one()
+        bank_id = _old_bank(conn, meta, "protected-scouts")
         org_id = conn.execute(
             insert(meta.tables["organisation"])
             .values(

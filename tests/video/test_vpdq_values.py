@@ -9,6 +9,7 @@ import random
 import pytest
 import vpdq
 
+import pdq_bits
 from childguard.errors import InvalidSignal
 from childguard.index.base import SignalComparison
 from childguard.signals.vpdq import (
@@ -24,14 +25,11 @@ rng = random.Random(7)
 
 
 def rand_hex() -> str:
-    return f"{rng.getrandbits(256):064x}"
+    return pdq_bits.rand_hex(rng)
 
 
 def flip(hex_: str, bits: int) -> str:
-    n = int(hex_, 16)
-    for b in rng.sample(range(256), bits):
-        n ^= 1 << b
-    return f"{n:064x}"
+    return pdq_bits.flip(hex_, bits, rng)
 
 
 def value(hexes: list[str], quality: int = 100) -> str:
