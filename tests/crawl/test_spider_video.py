@@ -86,3 +86,23 @@ def test_crawl_finds_a_reposted_protected_video(site: Any, db_url: str, tmp_path
         (sighting,) = list_sightings(store)
     assert sighting.signal_type == "vpdq" and sighting.organisation == "Scouts"
     assert sighting.image_url == site.url("/repost.mp4")
+
+
+def test_video_urls_have_a_download_cap_of_their_own(
+    site: Any, db_url: str, clip: bytes, make_photo: Any
+) -> None:
+    photo = make_photo(8)
+    cap = min(len(clip), len(photo)) - 1  # under both files: an image this big is cut off
+    route = type(site.routes["/robots.txt"])
+    site.page("/", '<html><body><video src="/a.mp4"></video><img src="/big.jpg"></body></html>')
+    site.routes["/a.mp4"] = route(clip, 200, "video/mp4")
+    site.image("/big.jpg", photo)
+    stats = run_crawl(
+        Watch(name="cap", seeds=(site.url("/"),), download_delay=0),
+        store_url=db_url,
+        allow_private=True,
+        hash_workers=0,
+        settings_overrides={"DOWNLOAD_MAXSIZE": cap, "DOWNLOAD_WARNSIZE": 0},
+    )
+    assert stats.images_hashed == 1  # the video; the image was refused at the cap
+    assert stats.image_bytes == len(clip)

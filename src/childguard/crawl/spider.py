@@ -25,12 +25,15 @@ from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
 from childguard.crawl.context import CrawlContext
-from childguard.crawl.extract import extract_page, is_media_url, read_counters
+from childguard.crawl.extract import extract_page, is_media_url, is_video_url, read_counters
 from childguard.crawl.items import ImageItem, PageItem
 from childguard.log import get_logger
 from childguard.media import sniff_content_type
 
 log = get_logger("childguard.crawl.spider")
+# The download cap of a URL that names a video file; other media keep the crawl's own cap
+# (DOWNLOAD_MAXSIZE). Within the media limits of `childguard.media.Limits.max_bytes`.
+VIDEO_MAXSIZE = 256 * 1024 * 1024
 
 PAGE_STATUSES = [404, 410]
 IMAGE_STATUSES = [304, 404, 410]
@@ -113,17 +116,16 @@ class WatchSpider(scrapy.Spider):
             self._stat("images_over_limit")
             return None
         self._images.add(url)
+        meta = self._meta(
+            cg_image=True,
+            cg_page=page_url,
+            allow_offsite=True,
+            handle_httpstatus_list=IMAGE_STATUSES,
+        )
+        if is_video_url(url):  # videos may be larger than the crawl's image cap
+            meta["download_maxsize"] = VIDEO_MAXSIZE
         return scrapy.Request(
-            url,
-            callback=self.parse_image,
-            errback=self.image_failed,
-            priority=10,
-            meta=self._meta(
-                cg_image=True,
-                cg_page=page_url,
-                allow_offsite=True,
-                handle_httpstatus_list=IMAGE_STATUSES,
-            ),
+            url, callback=self.parse_image, errback=self.image_failed, priority=10, meta=meta
         )
 
     @classmethod
