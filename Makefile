@@ -11,7 +11,7 @@ FFMPEG := .cache/.ffmpeg-dev
 help:
 	@echo "make demo              run the main job on embedded defaults (SQLite, local files)"
 	@echo "make test              set everything up and run the whole suite"
-	@echo "make lint              ruff + mypy"
+	@echo "make lint              ruff, mypy and the import-linter contracts"
 	@echo "make bench             hash, match, crawl, bank-import, demo and video benchmarks (docs/benchmarks.md)"
 	@echo "make bench-robustness  the robustness benchmark (about 26 minutes on 2 cores)"
 	@echo "make bench-robustness-held-out  the same on the photos the full run leaves out"
@@ -27,7 +27,7 @@ $(FFMPEG):
 	@if pkg-config --exists libavcodec libavformat libswscale 2>/dev/null && command -v ffmpeg >/dev/null 2>&1; then \
 		echo "ffmpeg and its dev libraries are present"; \
 	else \
-		apt-get update && apt-get install -y --no-install-recommends ffmpeg pkg-config cmake g++ \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ffmpeg pkg-config cmake g++ \
 			libavcodec-dev libavformat-dev libavdevice-dev libavutil-dev libswscale-dev \
 			libswresample-dev libavfilter-dev; \
 	fi
