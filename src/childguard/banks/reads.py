@@ -134,9 +134,7 @@ def get_entries(store: Store, entry_ids: Iterable[int]) -> dict[int, EntryView]:
     return out
 
 
-def lookup_values(
-    store: Store, signal_type: str, values: Sequence[str]
-) -> list[tuple[int, str]]:
+def lookup_values(store: Store, signal_type: str, values: Sequence[str]) -> list[tuple[int, str]]:
     """(entry id, value) of every entry, in any bank, that holds one of these canonical values
     of one signal type; 500 values a query through the (signal_type, value) index. The one
     exact look-up: the matcher and `find_exact` use it."""
