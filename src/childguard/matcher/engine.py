@@ -100,17 +100,32 @@ class Matcher:
     # ------------------------------------------------------------------ state
 
     def refresh(self) -> dict[str, SyncReport]:
-        """Bring every index and the bank settings up to date with the store."""
-        opened = open_indexes(self.store, base=self.index_base, persist=self.persist)
-        self.indexes = {name: index for name, (index, _) in opened.items()}
-        self.last_sync = {name: report for name, (_, report) in opened.items()}
-        self._entries.clear()
-        self.protected.invalidate()
+        """Bring every index and the bank settings up to date with the store.
+
+        The first call opens each index (from disk where it was saved); later calls sync the
+        indexes in memory by entry ids (added after the watermark, removed since), so a
+        long-running matcher (the service) follows the store without rebuilding or reloading."""
+        if self.indexes:
+            reports: dict[str, SyncReport] = {}
+            for name, index in self.indexes.items():
+                added, removed = index.sync(self.store)
+                reports[name] = SyncReport(False, added, removed, len(index.index))
+            self.last_sync = reports
+        else:
+            opened = open_indexes(self.store, base=self.index_base, persist=self.persist)
+            self.indexes = {name: index for name, (index, _) in opened.items()}
+            self.last_sync = {name: report for name, (_, report) in opened.items()}
         with self.store.session() as session:
             banks = session.scalars(select(Bank)).all()
-            self._banks = {
+            settings = {
                 b.id: BankSettings(b.name, b.kind, b.enabled, bank_thresholds(b)) for b in banks
             }
+        changed = settings != self._banks or any(r.removed for r in self.last_sync.values())
+        if changed or any(r.added for r in self.last_sync.values()):
+            self.protected.invalidate()
+        if changed:
+            self._entries.clear()
+        self._banks = settings
         return self.last_sync
 
     @property
