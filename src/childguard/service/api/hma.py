@@ -1,0 +1,160 @@
+# Owns the HMA-compatible routes (/m matching, /h hashing, /c curation), thin over `compat`.
+"""The routes HMA 2 answers, with its paths, parameters and shapes. Lookups need a `match`
+key, hashing a `hash` key, curation a `curate` key; with `allow_anonymous_hma` they also
+accept calls with no key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, File, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
+
+from childguard.service import compat
+from childguard.service.auth import Caller, owner
+from childguard.service.state import ServiceState
+
+matching = APIRouter(prefix="/m", tags=["hma: matching"])
+hashing = APIRouter(prefix="/h", tags=["hma: hashing"])
+curation = APIRouter(prefix="/c", tags=["hma: curation"])
+
+
+def _state(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.service
+    return state
+
+
+def _one_upload(photo: UploadFile | None, video: UploadFile | None) -> tuple[str, bytes]:
+    given = [(name, f) for name, f in (("photo", photo), ("video", video)) if f is not None]
+    if not given:
+        raise compat.HmaError(400, "Missing multipart/form-data file upload")
+    if len(given) > 1:
+        raise compat.HmaError(400, "Only one file allowed per request")
+    name, upload = given[0]
+    return name, upload.file.read()
+
+
+# ---------------------------------------------------------------------- /m
+
+
+@matching.get("/lookup")
+def lookup_get(
+    request: Request,
+    signal_type: str = Query(..., description="pdq, md5, sha1, sha256 or vpdq"),
+    signal: str = Query(..., description="the hash"),
+    _: Caller = owner("match", hma=True),
+) -> dict[str, Any]:
+    """Banks holding a match for one hash: `{"BANK": [{"bank_content_id", "distance"}]}`."""
+    return compat.lookup(_state(request), signal_type, signal)
+
+
+@matching.post("/lookup")
+def lookup_post(
+    request: Request,
+    photo: UploadFile | None = File(None),
+    video: UploadFile | None = File(None),
+    signal_type: str | None = Query(None),
+    _: Caller = owner("match", hma=True),
+) -> dict[str, Any]:
+    """Matches of an uploaded file, keyed by signal type: `{"pdq": {"BANK": [...]}}`."""
+    field, data = _one_upload(photo, video)
+    return compat.lookup_upload(_state(request), field, data, signal_type=signal_type)
+
+
+@matching.get("/raw_lookup")
+def raw_lookup(
+    request: Request,
+    signal_type: str = Query(...),
+    signal: str = Query(...),
+    include_distance: bool = Query(False),
+    _: Caller = owner("match", hma=True),
+) -> dict[str, Any]:
+    """Matching bank content ids: `{"matches": [ids]}`."""
+    return compat.raw_lookup(
+        _state(request), signal_type, signal, include_distance=include_distance
+    )
+
+
+@matching.get("/index/status")
+def index_status(
+    request: Request,
+    signal_type: str | None = Query(None),
+    _: Caller = owner("match", hma=True),
+) -> dict[str, Any]:
+    """Per signal type: `{"built_to", "present", "size"}`."""
+    return compat.index_status(_state(request), signal_type)
+
+
+@matching.post("/compare")
+def compare(
+    body: Any = Body(..., examples=[{"pdq": ["<64 hex>", "<64 hex>"]}]),
+    _: Caller = owner("match", hma=True),
+) -> dict[str, Any]:
+    """Compare pairs of hashes: `{"pdq": [match, {"distance": d}]}`."""
+    return compat.compare(body)
+
+
+# ---------------------------------------------------------------------- /h
+
+
+@hashing.get("/hash")
+def hash_url(
+    url: str | None = Query(None),
+    _: Caller = owner("hash", hma=True),
+) -> dict[str, str]:
+    """Hash the media at a URL (not built yet: upload the file with POST)."""
+    if url is None:
+        raise compat.HmaError(400, "url is required")
+    raise compat.HmaError(400, "hashing by URL is not available yet; POST the file instead")
+
+
+@hashing.post("/hash")
+def hash_post(
+    request: Request,
+    photo: UploadFile | None = File(None),
+    video: UploadFile | None = File(None),
+    types: str | None = Query(None, description="comma-separated signal types"),
+    _: Caller = owner("hash", hma=True),
+) -> dict[str, str]:
+    """Signals of one uploaded file (field `photo` or `video`): `{"pdq": hex, ...}`."""
+    field, data = _one_upload(photo, video)
+    return compat.hash_upload(_state(request), field, data, types=types)
+
+
+# ---------------------------------------------------------------------- /c
+
+
+@curation.get("/banks")
+def banks_index(request: Request, _: Caller = owner("curate", hma=True)) -> list[dict[str, Any]]:
+    """Every bank: `[{"matching_enabled_ratio", "name"}]`."""
+    return compat.list_banks(_state(request))
+
+
+@curation.post("/banks", status_code=201)
+def bank_create(
+    request: Request,
+    body: Any = Body(..., examples=[{"name": "MY_BANK"}]),
+    caller: Caller = owner("curate", hma=True),
+) -> JSONResponse:
+    """Create a bank (UPPER_SNAKE name): 201 and `{"matching_enabled_ratio", "name"}`."""
+    created = compat.create_bank_hma(_state(request), body, actor=caller.actor)
+    return JSONResponse(created, status_code=201)
+
+
+@curation.get("/bank/{bank_name}")
+def bank_show(
+    request: Request, bank_name: str, _: Caller = owner("curate", hma=True)
+) -> dict[str, Any]:
+    """One bank: `{"matching_enabled_ratio", "name"}`."""
+    return compat.get_bank(_state(request), bank_name)
+
+
+@curation.post("/bank/{bank_name}/signal")
+def bank_add_signal(
+    request: Request,
+    bank_name: str,
+    body: Any = Body(..., examples=[{"pdq": "<64 hex>"}]),
+    caller: Caller = owner("curate", hma=True),
+) -> dict[str, Any]:
+    """Add signals to a bank: `{"id": n, "signals": {"pdq": hex}}`."""
+    return compat.add_signals(_state(request), bank_name, body, actor=caller.actor)

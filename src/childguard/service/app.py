@@ -1,0 +1,169 @@
+# Owns the FastAPI application: its routers, error shapes, limits and lifecycle.
+"""`create_app(settings)`: the service as an ASGI app.
+
+Errors are `{"message": ...}` (HMA's shape) with the status; validation errors are 422 with
+`message` and FastAPI's `detail` list. Bodies over `max_request_bytes` are refused with 413
+before they are read whole. OpenAPI is at `/openapi.json`, its pages at `/docs`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from childguard import __version__
+from childguard.errors import ChildguardError
+from childguard.service.api import health, hma
+from childguard.service.auth import api_routes, rule_of
+from childguard.service.compat import HmaError
+from childguard.service.config import Settings
+from childguard.service.state import ServiceState
+
+# Routes FastAPI adds itself; they are public and have no rule of their own.
+PUBLIC_BUILTIN = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413: by Content-Length up front, and by
+    counting what arrives for bodies sent without one."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await _too_large(self.limit, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _BodyTooLarge:
+            await _too_large(self.limit, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(limit: int, send: Send) -> None:
+    response = JSONResponse({"message": f"request body over {limit} bytes"}, status_code=413)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": response.raw_headers,
+        }
+    )
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def _message_of(detail: Any) -> str:
+    return detail if isinstance(detail, str) else str(detail)
+
+
+def check_rules(app: FastAPI) -> None:
+    """Every API route declares one rule (`owner` or `public`); ValueError naming those
+    that do not."""
+    missing = [
+        f"{sorted(r.methods or ())} {r.path}" for r in api_routes(app.routes) if rule_of(r) is None
+    ]
+    if missing:
+        raise ValueError(f"routes without an owner role: {', '.join(missing)}")
+
+
+def create_app(settings: Settings | None = None, *, state: ServiceState | None = None) -> FastAPI:
+    """The service app. `state` is made from `settings` when the app starts, unless given."""
+    resolved = settings or (state.settings if state is not None else Settings.from_env())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = state or ServiceState(resolved)
+        app.state.service = service
+        service.start()
+        try:
+            yield
+        finally:
+            service.close()
+
+    app = FastAPI(
+        title="childguard",
+        version=__version__,
+        description="Hash, match and curate banks of signals; HMA-compatible routes.",
+        lifespan=lifespan,
+    )
+    app.state.settings = resolved
+    for router in (health.router, hma.matching, hma.hashing, hma.curation):
+        app.include_router(router)
+
+    @app.exception_handler(HmaError)
+    async def _hma_error(_: Request, exc: HmaError) -> JSONResponse:
+        return JSONResponse({"message": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"message": _message_of(exc.detail)},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        parts = [
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors
+        ]
+        body = {"message": "; ".join(parts) or "invalid request", "detail": _plain(errors)}
+        return JSONResponse(body, status_code=422)
+
+    check_rules(app)
+    app.add_middleware(BodyLimit, limit=resolved.max_request_bytes)
+    return app
+
+
+def _plain(errors: Any) -> Any:
+    """Validation errors as JSON-safe values (they may hold exceptions or bytes)."""
+    if isinstance(errors, dict):
+        return {str(k): _plain(v) for k, v in errors.items()}
+    if isinstance(errors, list | tuple):
+        return [_plain(v) for v in errors]
+    if errors is None or isinstance(errors, str | int | float | bool):
+        return errors
+    return str(errors)
+
+
+def app_from_env() -> FastAPI:
+    """The app on settings from the environment: uvicorn's factory for `childguard serve`.
+    Bad settings or a store that cannot be opened end the process with exit code 2 and the
+    reason on stderr, before anything listens."""
+    try:
+        settings = Settings.from_env()
+        state = ServiceState(settings)
+    except ChildguardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return create_app(settings, state=state)

@@ -1,0 +1,108 @@
+# Owns what one service process holds: the store, the matcher that follows it, the pipeline.
+"""The state of one service process.
+
+The matcher is opened in a background thread when the app starts (`/status` answers 503
+until it is ready), then follows the store by entry ids: every `refresh_seconds` a thread
+syncs it (signals added by other processes or workers), and a write in this process syncs it
+at once (`changed()`), so a signal added through this API is matchable on the next call.
+Matching and syncing take one lock, so no query sees an index half-way through a sync.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from childguard.log import get_logger
+from childguard.matcher import Matcher
+from childguard.pipeline import Pipeline
+from childguard.service.config import Settings
+from childguard.store import Store, open_store
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+
+class IndexNotReady(Exception):
+    """The matcher's indexes are still loading."""
+
+
+class ServiceState:
+    """Store, matcher and pipelines of one process. `start()` then `close()`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store: Store = open_store(settings.db_url)
+        self._matcher: Matcher | None = None
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.load_error: str | None = None
+        self.last_refresh: float = 0.0
+        # Hashing alone (no matcher): `/h/hash`.
+        self.hasher = Pipeline(None, robust=False)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._follow, name="matcher-follow", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.store.close()
+
+    def _follow(self) -> None:
+        try:
+            matcher = Matcher(self.store, index_base=self.settings.index_dir)
+        except Exception as exc:  # reported by /status; the process keeps serving health
+            self.load_error = str(exc)
+            log.error("matcher.load_failed", error=str(exc))
+            return
+        with self._lock:
+            self._matcher = matcher
+            self.last_refresh = time.monotonic()
+        log.info("matcher.ready", sizes={n: len(i.index) for n, i in matcher.indexes.items()})
+        while not self._stop.wait(self.settings.refresh_seconds):
+            try:
+                self.refresh()
+            except Exception as exc:  # a store hiccup must not end the follower
+                log.warning("matcher.refresh_failed", error=str(exc))
+
+    # ------------------------------------------------------------------ matching
+
+    @property
+    def ready(self) -> bool:
+        return self._matcher is not None
+
+    def refresh(self) -> None:
+        """Sync the matcher with the store now."""
+        with self._lock:
+            if self._matcher is not None:
+                self._matcher.refresh()
+                self.last_refresh = time.monotonic()
+
+    def changed(self) -> None:
+        """This process wrote to the banks: sync before the next query."""
+        self.refresh()
+
+    @contextmanager
+    def matcher(self) -> Iterator[Matcher]:
+        """The matcher, held under the lock; IndexNotReady while it loads."""
+        with self._lock:
+            if self._matcher is None:
+                raise IndexNotReady(self.load_error or "the index is loading")
+            yield self._matcher
+
+    def with_matcher(self, fn: Callable[[Matcher], T]) -> T:
+        with self.matcher() as matcher:
+            return fn(matcher)
+
+    def pipeline(self, matcher: Matcher) -> Pipeline:
+        """The matching pipeline over `matcher` (uploads to `/m/lookup`)."""
+        return Pipeline(matcher)

@@ -1,0 +1,88 @@
+"""The real service on a free 127.0.0.1 port (uvicorn in a thread), called over HTTP with
+httpx; keys of every role made through `childguard.accounts`."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from childguard.accounts import ROLES, create_key
+from childguard.service import Settings, create_app
+from childguard.store import Store, open_store
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """A running service: its base URL, its store (for setting up data) and a key per role."""
+
+    url: str
+    store: Store
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def client(self, role: str | None = None, **kwargs: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.keys[role]}"} if role else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
+
+
+@contextmanager
+def live_server(db_url: str, index_dir: Path, **settings: Any) -> Iterator[LiveServer]:
+    """Start the app under uvicorn, wait until `/status` is ready, stop it afterwards."""
+    store = open_store(db_url)  # migrated before the server starts, so only one migrates
+    port = free_port()
+    config = Settings(db_url=db_url, port=port, index_dir=index_dir, **settings)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/status", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the service did not become ready")
+            time.sleep(0.02)
+        keys = {role: create_key(store, role, actor="test")[1] for role in ROLES}
+        yield LiveServer(url=url, store=store, keys=keys)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        store.close()
+
+
+@pytest.fixture
+def server(store_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """The service on an empty store, on SQLite and on PostgreSQL."""
+    with live_server(store_url, tmp_path / "index") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One service on SQLite for a whole module (the role matrix, limits)."""
+    base = tmp_path_factory.mktemp("service")
+    with live_server(
+        f"sqlite:///{base / 'store.db'}", base / "index", max_request_bytes=256 * 1024
+    ) as running:
+        yield running

@@ -1,0 +1,190 @@
+"""The HMA-compatible routes over HTTP on the real server, on SQLite and PostgreSQL: HMA's
+shapes and errors, and a signal added through the API (or by another writer) matchable
+within a second."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+import time
+
+import numpy as np
+from PIL import Image
+
+from childguard.banks import EntryRecord, add_entries, create_bank
+from childguard.signals.pdq import PdqSignal
+
+from .conftest import LiveServer, live_server
+
+RNG = random.Random(14)
+
+
+def rand_hex() -> str:
+    return f"{RNG.getrandbits(256):064x}"
+
+
+def flip(hex_: str, bits: int) -> str:
+    n = int(hex_, 16)
+    for b in RNG.sample(range(256), bits):
+        n ^= 1 << b
+    return f"{n:064x}"
+
+
+def jpeg_bytes(seed: int = 1) -> bytes:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, size=(12, 16, 3), dtype=np.uint8)
+    image = Image.fromarray(base).resize((320, 240), Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def test_health_and_openapi(server: LiveServer) -> None:
+    with server.client() as client:
+        ready = client.get("/status")
+        assert (ready.status_code, ready.text) == (200, "I-AM-ALIVE")
+        assert ready.headers["content-type"].startswith("text/plain")
+        assert client.get("/status/live").status_code == 200
+        spec = client.get("/openapi.json").json()
+    assert spec["openapi"].startswith("3.1")
+    assert {"/m/lookup", "/m/raw_lookup", "/h/hash", "/c/banks"} <= set(spec["paths"])
+
+
+def test_banks_signals_and_lookups(server: LiveServer) -> None:
+    stored = rand_hex()
+    near = flip(stored, 5)
+    with server.client("curate") as curate, server.client("match") as match:
+        created = curate.post("/c/banks", json={"name": "TEST_BANK"})
+        assert created.status_code == 201
+        assert created.json() == {"matching_enabled_ratio": 1.0, "name": "TEST_BANK"}
+        again = curate.post("/c/banks", json={"name": "TEST_BANK"})
+        assert (again.status_code, again.json()) == (403, {"message": "Bank already exists"})
+        assert curate.post("/c/banks", json={"name": "lower case"}).status_code == 400
+        missing = curate.post("/c/banks", json={})
+        assert missing.status_code == 422 and missing.json()["message"]
+        assert curate.post("/c/banks").status_code == 422
+        assert {"matching_enabled_ratio": 1.0, "name": "TEST_BANK"} in curate.get("/c/banks").json()
+        assert curate.get("/c/bank/TEST_BANK").json()["name"] == "TEST_BANK"
+        assert curate.get("/c/bank/NOPE").status_code == 404
+
+        added = curate.post("/c/bank/TEST_BANK/signal", json={"pdq": stored.upper()})
+        started = time.monotonic()
+        assert added.status_code == 200
+        body = added.json()
+        assert body["signals"] == {"pdq": stored} and isinstance(body["id"], int)
+        found = match.get("/m/lookup", params={"signal_type": "pdq", "signal": near})
+        assert time.monotonic() - started < 1.0
+        assert found.status_code == 200
+        assert found.json() == {"TEST_BANK": [{"bank_content_id": body["id"], "distance": "5"}]}
+
+        raw = match.get("/m/raw_lookup", params={"signal_type": "pdq", "signal": near})
+        assert raw.json() == {"matches": [body["id"]]}
+        with_distance = match.get(
+            "/m/raw_lookup",
+            params={"signal_type": "pdq", "signal": near, "include_distance": "true"},
+        )
+        assert with_distance.json() == {
+            "matches": [{"bank_content_id": body["id"], "distance": "5"}]
+        }
+        far = match.get("/m/lookup", params={"signal_type": "pdq", "signal": flip(stored, 60)})
+        assert far.json() == {}
+
+        bad = match.get("/m/lookup", params={"signal_type": "pdq", "signal": "zz"})
+        assert bad.status_code == 400 and "message" in bad.json()
+        unknown = match.get("/m/lookup", params={"signal_type": "nope", "signal": stored})
+        assert unknown.json() == {"message": "No such SignalType 'nope'"}
+        no_signal = match.get("/m/lookup", params={"signal_type": "pdq"})
+        assert no_signal.status_code == 422 and "signal" in no_signal.json()["message"]
+        no_bank = curate.post("/c/bank/NOPE/signal", json={"pdq": stored})
+        assert no_bank.json() == {"message": "bank 'NOPE' not found"}
+        assert no_bank.status_code == 404
+        assert curate.post("/c/bank/TEST_BANK/signal", json={"pdq": "12"}).status_code == 400
+
+        status = match.get("/m/index/status").json()
+        assert status["pdq"]["present"] is True and status["pdq"]["size"] == 1
+        assert match.get("/m/index/status", params={"signal_type": "x"}).status_code == 400
+
+
+def test_a_signal_written_elsewhere_is_matchable_within_a_second(server: LiveServer) -> None:
+    """Another process (a CLI import, another worker) adds the entry; the server follows."""
+    create_bank(server.store, "OTHER_WRITER", "known-abuse", actor="test")
+    value = rand_hex()
+    with server.client("match") as match:
+        params = {"signal_type": "pdq", "signal": value}
+        assert match.get("/m/lookup", params=params).json() == {}
+        add_entries(server.store, "OTHER_WRITER", [EntryRecord("pdq", value)], actor="test")
+        started = time.monotonic()
+        while True:
+            found = match.get("/m/lookup", params=params).json()
+            elapsed = time.monotonic() - started
+            if found or elapsed > 2:
+                break
+            time.sleep(0.02)
+    assert "OTHER_WRITER" in found
+    assert elapsed < 1.0
+
+
+def test_compare(server: LiveServer) -> None:
+    a = rand_hex()
+    with server.client("match") as match:
+        same = match.post("/m/compare", json={"pdq": [a, flip(a, 9)]})
+        assert same.json() == {"pdq": [True, {"distance": 9}]}
+        apart = match.post("/m/compare", json={"pdq": [a, flip(a, 100)]}).json()
+        assert apart == {"pdq": [False, {"distance": 100}]}
+        assert match.post("/m/compare", json={"pdq": [a]}).status_code == 400
+        assert match.post("/m/compare", json=[a]).status_code == 400
+
+
+def test_hash_and_lookup_uploads(server: LiveServer) -> None:
+    photo = jpeg_bytes()
+    with server.client("hash") as hasher:
+        hashed = hasher.post("/h/hash", files={"photo": ("a.jpg", photo, "image/jpeg")})
+        assert hashed.status_code == 200, hashed.text
+        signals = hashed.json()
+        assert PdqSignal.validate(signals["pdq"]) == signals["pdq"]
+        assert set(signals) == {"pdq"}
+        both = hasher.post(
+            "/h/hash",
+            params={"types": "pdq,md5"},
+            files={"photo": ("a.jpg", photo, "image/jpeg")},
+        )
+        assert both.json() == {"pdq": signals["pdq"], "md5": hashlib.md5(photo).hexdigest()}
+        assert hasher.post(
+            "/h/hash", params={"types": "vpdq"}, files={"photo": ("a.jpg", photo)}
+        ).json() == {"message": "signal type 'vpdq' doesn't exist or is disabled"}
+        assert hasher.post("/h/hash", files={"file": ("a.jpg", photo)}).status_code == 400
+        not_image = hasher.post("/h/hash", files={"photo": ("a.jpg", b"not an image")})
+        assert not_image.status_code == 400 and "message" in not_image.json()
+        assert hasher.get("/h/hash").json() == {"message": "url is required"}
+    with server.client("curate") as curate, server.client("match") as match:
+        curate.post("/c/banks", json={"name": "PHOTOS"})
+        entry = curate.post("/c/bank/PHOTOS/signal", json={"pdq": signals["pdq"]}).json()
+        looked = match.post("/m/lookup", files={"photo": ("b.jpg", photo, "image/jpeg")})
+        assert looked.status_code == 200, looked.text
+        by_type = looked.json()
+        assert by_type == {"pdq": {"PHOTOS": [{"bank_content_id": entry["id"], "distance": "0"}]}}
+        one = match.post(
+            "/m/lookup", params={"signal_type": "pdq"}, files={"photo": ("b.jpg", photo)}
+        )
+        assert one.json() == by_type["pdq"]
+
+
+def test_request_size_limit(sqlite_server: LiveServer) -> None:
+    with sqlite_server.client("hash") as hasher:
+        big = hasher.post("/h/hash", files={"photo": ("a.jpg", b"\xff" * 300 * 1024)})
+    assert big.status_code == 413 and "message" in big.json()
+
+
+def test_anonymous_hma_only_when_allowed(sqlite_server: LiveServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'anon.db'}"
+    with live_server(url, tmp_path / "index", allow_anonymous_hma=True) as running:
+        with running.client() as anonymous:
+            params = {"signal_type": "pdq", "signal": rand_hex()}
+            assert anonymous.get("/m/lookup", params=params).status_code == 200
+            made = anonymous.post("/c/banks", json={"name": "ANON"})
+            assert made.status_code == 201
+        with running.client("hash") as wrong:
+            assert wrong.get("/m/lookup", params=params).status_code == 403
+    with sqlite_server.client() as anonymous:
+        assert anonymous.get("/m/lookup", params=params).status_code == 401

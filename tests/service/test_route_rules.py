@@ -1,0 +1,96 @@
+"""Every route of the app refuses no key (401) and a key of any role but its owner's (403);
+generated from the app's route table, so a route added without a rule fails here."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+
+from childguard.accounts import ROLES, create_key, revoke_key
+from childguard.service import Settings, create_app
+from childguard.service.app import PUBLIC_BUILTIN, check_rules
+from childguard.service.auth import PublicRule, RoleRule, api_routes, rule_of
+from childguard.store.base import utcnow
+
+from .conftest import LiveServer
+
+PUBLIC = {"/status", "/status/live", *PUBLIC_BUILTIN}
+APP = create_app(Settings(db_url="sqlite://"))
+ROUTES = [
+    (method, route.path, rule_of(route))
+    for route in api_routes(APP.routes)
+    for method in sorted(route.methods)
+]
+OWNED = [(m, p, r) for m, p, r in ROUTES if isinstance(r, RoleRule)]
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "NO_SUCH_BANK", path)
+
+
+def test_every_route_has_a_rule_and_only_health_is_public() -> None:
+    assert ROUTES, "the app has no routes"
+    assert all(rule is not None for _, _, rule in ROUTES)
+    public = {path for _, path, rule in ROUTES if isinstance(rule, PublicRule)}
+    assert public == {"/status", "/status/live"}
+    others = {getattr(r, "path", None) for r in APP.routes if not isinstance(r, APIRoute)}
+    assert others - {None} <= PUBLIC
+
+
+def test_a_route_without_a_rule_is_refused() -> None:
+    app = create_app(Settings(db_url="sqlite://"))
+
+    @app.get("/v1/unguarded")
+    def unguarded() -> dict[str, str]:
+        return {}
+
+    with pytest.raises(ValueError, match="/v1/unguarded"):
+        check_rules(app)
+
+
+@pytest.mark.parametrize(("method", "path", "rule"), OWNED, ids=[f"{m} {p}" for m, p, _ in OWNED])
+def test_owner_only(sqlite_server: LiveServer, method: str, path: str, rule: RoleRule) -> None:
+    url = _concrete(path)
+    with httpx.Client(base_url=sqlite_server.url, timeout=30) as anonymous:
+        refused = anonymous.request(method, url)
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["message"]
+        assert refused.headers["www-authenticate"] == "Bearer"
+        wrong = anonymous.request(method, url, headers={"Authorization": "Bearer cg_not-a-key"})
+        assert wrong.status_code == 401
+    for role in ROLES:
+        with sqlite_server.client(role) as client:
+            answer = client.request(method, url)
+        if role == rule.role:
+            assert answer.status_code not in (401, 403), (role, answer.text)
+        else:
+            assert answer.status_code == 403, (role, answer.text)
+            assert rule.role in answer.json()["message"]
+
+
+def test_public_routes_need_no_key(sqlite_server: LiveServer) -> None:
+    with httpx.Client(base_url=sqlite_server.url) as client:
+        assert client.get("/status").status_code == 200
+        assert client.get("/status/live").status_code == 200
+        assert client.get("/openapi.json").status_code == 200
+
+
+def test_revoked_and_expired_keys_are_refused(sqlite_server: LiveServer) -> None:
+    store = sqlite_server.store
+    info, revoked = create_key(store, "match", actor="test")
+    revoke_key(store, info.id, actor="test")
+    soon, expiring = create_key(
+        store, "match", actor="test", expires_at=utcnow() + timedelta(seconds=1)
+    )
+    with httpx.Client(base_url=sqlite_server.url) as client:
+        url = "/m/index/status"
+        assert client.get(url, headers={"X-API-Key": expiring}).status_code == 200
+        assert client.get(url, headers={"Authorization": f"Bearer {revoked}"}).status_code == 401
+        assert soon.expires_at is not None
+        time.sleep(max(0.0, (soon.expires_at - utcnow()).total_seconds()) + 0.05)
+        assert client.get(url, headers={"X-API-Key": expiring}).status_code == 401
