@@ -1,0 +1,117 @@
+"""`childguard key create|list|revoke`: manage API keys (shown once, stored as a hash)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from childguard.accounts import ROLES, ApiKeyInfo, create_key, list_keys, revoke_key
+from childguard.cli import app
+from childguard.cli.common import DbOption, JsonOption, actor_name
+from childguard.cli.common import fail as _fail
+from childguard.cli.common import store_or_exit as _store
+
+key_app = typer.Typer(help="Manage API keys: create, list, revoke.")
+app.add_typer(key_app, name="key")
+
+out = Console()
+_RELATIVE = re.compile(r"^(\d+)([dh])$")
+
+
+def parse_expiry(raw: str, now: datetime | None = None) -> datetime:
+    """`30d`, `12h`, a date (`2027-01-31`, midnight UTC) or an ISO time (UTC when it names no
+    zone)."""
+    text = raw.strip()
+    found = _RELATIVE.match(text)
+    if found:
+        amount, unit = int(found.group(1)), found.group(2)
+        delta = timedelta(days=amount) if unit == "d" else timedelta(hours=amount)
+        return (now or datetime.now(UTC)) + delta
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"bad --expires {raw!r}: use 30d, 12h, 2027-01-31 or an ISO time") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _row(info: ApiKeyInfo) -> dict[str, object]:
+    return {
+        "id": info.id,
+        "name": info.name,
+        "prefix": info.prefix,
+        "role": info.role,
+        "created_at": info.created_at.isoformat(),
+        "created_by": info.created_by,
+        "expires_at": info.expires_at.isoformat() if info.expires_at else None,
+        "revoked_at": info.revoked_at.isoformat() if info.revoked_at else None,
+        "last_used_at": info.last_used_at.isoformat() if info.last_used_at else None,
+        "usable": info.usable(),
+    }
+
+
+@key_app.command("create")
+def create(
+    role: str = typer.Option(..., "--role", help=f"One of: {', '.join(ROLES)}."),
+    name: str = typer.Option("", "--name", help="A label to tell keys apart."),
+    expires: str = typer.Option(None, "--expires", help="30d, 12h, 2027-01-31 or an ISO time."),
+    actor: str = typer.Option(None, "--actor", help="Who is acting, for the audit log."),
+    db: str = DbOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Create a key and print it once; only its hash is stored."""
+    expires_at = parse_expiry(expires) if expires else None
+    with _store(db) as store:
+        info, key = create_key(
+            store, role, actor=actor_name(actor), name=name, expires_at=expires_at
+        )
+    if as_json:
+        typer.echo(json.dumps({**_row(info), "key": key}))
+        return
+    typer.echo(key)
+    Console(stderr=True).print(
+        f"key {info.id} ({info.role}) created; it is shown only this once.", highlight=False
+    )
+
+
+@key_app.command("list")
+def list_(
+    db: str = DbOption,
+    as_json: bool = JsonOption,
+    all_: bool = typer.Option(True, "--all/--active", help="Include revoked keys."),
+) -> None:
+    """List keys (never the keys themselves)."""
+    with _store(db) as store:
+        keys = list_keys(store, include_revoked=all_)
+    if as_json:
+        for info in keys:
+            typer.echo(json.dumps(_row(info)))
+        return
+    table = Table("id", "name", "prefix", "role", "expires", "revoked", "last used")
+    for info in keys:
+        table.add_row(
+            str(info.id),
+            info.name,
+            info.prefix,
+            info.role,
+            f"{info.expires_at:%Y-%m-%d %H:%M}" if info.expires_at else "",
+            f"{info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "",
+            f"{info.last_used_at:%Y-%m-%d %H:%M}" if info.last_used_at else "",
+        )
+    out.print(table)
+
+
+@key_app.command("revoke")
+def revoke(
+    key_id: int = typer.Argument(..., help="The key's id (see `key list`)."),
+    actor: str = typer.Option(None, "--actor", help="Who is acting, for the audit log."),
+    db: str = DbOption,
+) -> None:
+    """Revoke a key from now on."""
+    with _store(db) as store:
+        info = revoke_key(store, key_id, actor=actor_name(actor))
+    typer.echo(f"key {info.id} revoked at {info.revoked_at:%Y-%m-%d %H:%M:%S} UTC")

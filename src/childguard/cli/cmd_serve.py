@@ -1,0 +1,53 @@
+"""`childguard serve`: run the service (the API) with uvicorn on embedded defaults."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from childguard.cli import app
+
+# The app factory, named rather than imported: the CLI and the service are independent layers.
+APP_FACTORY = "childguard.service.app:app_from_env"
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option(None, "--host", help="Address to listen on (default 127.0.0.1)."),
+    port: int = typer.Option(None, "--port", help="Port to listen on (default 8000)."),
+    db: str = typer.Option(
+        None, "--db", help="Database URL or SQLite path (default: CHILDGUARD_DB or the data dir)."
+    ),
+    allow_anonymous_hma: bool = typer.Option(
+        None,
+        "--allow-anonymous-hma/--no-anonymous-hma",
+        help="Let the HMA-compatible routes accept calls with no API key (default: off).",
+    ),
+) -> None:
+    """Serve the API. Settings come from CHILDGUARD_* variables; these options override them."""
+    import uvicorn
+
+    given = {
+        "CHILDGUARD_HOST": host,
+        "CHILDGUARD_PORT": None if port is None else str(port),
+        "CHILDGUARD_DB": db,
+        "CHILDGUARD_ALLOW_ANONYMOUS_HMA": (
+            None if allow_anonymous_hma is None else str(allow_anonymous_hma).lower()
+        ),
+    }
+    os.environ.update({k: v for k, v in given.items() if v is not None})
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=os.environ.get("CHILDGUARD_HOST", "127.0.0.1"),
+        port=_port(os.environ.get("CHILDGUARD_PORT", "8000")),
+        log_level="info",
+    )
+
+
+def _port(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise typer.BadParameter(f"CHILDGUARD_PORT={raw!r} is not a whole number") from None
