@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import random
 import time
 
@@ -188,3 +189,55 @@ def test_anonymous_hma_only_when_allowed(sqlite_server: LiveServer, tmp_path) ->
             assert wrong.get("/m/lookup", params=params).status_code == 403
     with sqlite_server.client() as anonymous:
         assert anonymous.get("/m/lookup", params=params).status_code == 401
+
+
+def test_bank_update_delete_and_content(server: LiveServer) -> None:
+    photo = jpeg_bytes(2)
+    value = rand_hex()
+    with server.client("curate") as curate, server.client("match") as match:
+        curate.post("/c/banks", json={"name": "EDIT_ME"})
+        entry = curate.post("/c/bank/EDIT_ME/signal", json={"pdq": value}).json()
+        params = {"signal_type": "pdq", "signal": value}
+        disabled = curate.put("/c/bank/EDIT_ME", json={"enabled": False})
+        assert disabled.json() == {"matching_enabled_ratio": 0.0, "name": "EDIT_ME"}
+        assert match.get("/m/lookup", params=params).json() == {}
+        renamed = curate.put("/c/bank/EDIT_ME", json={"name": "EDITED", "enabled_ratio": 1})
+        assert renamed.json() == {"matching_enabled_ratio": 1.0, "name": "EDITED"}
+        assert list(match.get("/m/lookup", params=params).json()) == ["EDITED"]
+        assert curate.put("/c/bank/NOPE", json={"enabled": True}).status_code == 404
+        assert curate.put("/c/bank/EDITED", json={"name": "bad"}).status_code == 400
+        assert curate.put("/c/bank/EDITED", json={"enabled_ratio": 0.5}).status_code == 400
+
+        content = curate.post("/c/bank/EDITED/content", files={"photo": ("p.jpg", photo)})
+        assert content.status_code == 200, content.text
+        banked = content.json()
+        assert set(banked["signals"]) == {"pdq"} and banked["id"] != entry["id"]
+        looked = match.post("/m/lookup", files={"photo": ("p.jpg", photo)}).json()
+        assert looked["pdq"]["EDITED"][0]["bank_content_id"] == banked["id"]
+        assert curate.post("/c/bank/NOPE/content", files={"photo": ("p.jpg", photo)}).json() == {
+            "message": "bank 'NOPE' not found"
+        }
+
+        gone = curate.delete(f"/c/bank/EDITED/content/{entry['id']}")
+        assert gone.json() == {"deleted": 1}
+        assert match.get("/m/lookup", params=params).json() == {}
+        assert curate.delete(f"/c/bank/EDITED/content/{entry['id']}").json() == {"deleted": 0}
+
+        assert curate.delete("/c/bank/EDITED").json() == {"message": "Done"}
+        assert curate.delete("/c/bank/EDITED").json() == {"message": "Done"}
+        assert curate.get("/c/bank/EDITED").status_code == 404
+        assert match.post("/m/lookup", files={"photo": ("p.jpg", photo)}).json() == {"pdq": {}}
+
+
+def test_a_bank_of_one_hash_matches_after_a_restart(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """HMA loses a one-hash PDQ index when it is saved and loaded again; this must not."""
+    url = f"sqlite:///{tmp_path / 'one.db'}"
+    value = rand_hex()
+    with live_server(url, tmp_path / "index") as first, first.client("curate") as curate:
+        curate.post("/c/banks", json={"name": "ONE"})
+        curate.post("/c/bank/ONE/signal", json={"pdq": value})
+    saved = json.loads(next((tmp_path / "index").glob("pdq-*/manifest.json")).read_text())
+    assert saved["size"] == 1
+    with live_server(url, tmp_path / "index") as second, second.client("match") as match:
+        found = match.get("/m/lookup", params={"signal_type": "pdq", "signal": flip(value, 3)})
+        assert list(found.json()) == ["ONE"]

@@ -128,6 +128,12 @@ class Matcher:
         self._banks = settings
         return self.last_sync
 
+    def save(self) -> None:
+        """Save every index where it was opened from (nothing when `persist` is off), so the
+        next open syncs only what changed after now."""
+        for index in self.indexes.values():
+            index.save()
+
     @property
     def bank_index(self) -> BankIndex:
         """The PDQ index (the one most callers ask about)."""

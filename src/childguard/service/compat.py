@@ -14,7 +14,19 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from childguard.banks import BankExists, BankNotFound, create_bank, ensure_entries, find_bank
+from sqlalchemy.exc import IntegrityError
+
+from childguard.banks import (
+    BankExists,
+    BankNotFound,
+    create_bank,
+    delete_bank,
+    ensure_entries,
+    find_bank,
+    get_entries,
+    remove_entries_by_id,
+    update_bank,
+)
 from childguard.banks import list_banks as _list_banks
 from childguard.banks.records import canonical_signal
 from childguard.errors import ChildguardError, InvalidSignal
@@ -261,12 +273,8 @@ def create_bank_hma(state: ServiceState, body: Any, *, actor: str) -> dict[str, 
     return _bank_json(name, enabled)
 
 
-def add_signals(state: ServiceState, bank_name: str, body: Any, *, actor: str) -> dict[str, Any]:
-    """`POST /c/bank/<name>/signal` with `{"pdq": hex, ...}`: `{"id": n, "signals": {...}}`.
-
-    Each signal is one bank entry; `id` is the first one's (the `bank_content_id` lookups
-    answer). The matcher of this process syncs before the call returns."""
-    if not isinstance(body, dict) or not body:
+def _canonical_signals(body: Mapping[Any, Any]) -> dict[str, str]:
+    if not body:
         raise HmaError(400, "No signals given")
     signals: dict[str, str] = {}
     for name, value in body.items():
@@ -277,13 +285,19 @@ def add_signals(state: ServiceState, bank_name: str, body: Any, *, actor: str) -
         except InvalidSignal as exc:
             raise HmaError(400, f"Invalid {name} signal: {exc}") from None
         signals[canon_type] = canon_value
+    return signals
+
+
+def _bank_signals(
+    state: ServiceState, bank_name: str, signals: dict[str, str], *, actor: str, source: str
+) -> dict[str, Any]:
     with state.store.session() as session:
         try:
             bank = find_bank(session, bank_name)
         except BankNotFound:
             raise HmaError(404, f"bank '{bank_name}' not found") from None
         ids = ensure_entries(
-            session, bank.id, list(signals.items()), source="api", organisation=None
+            session, bank.id, list(signals.items()), source=source, organisation=None
         )
         audit.record(
             session,
@@ -295,3 +309,88 @@ def add_signals(state: ServiceState, bank_name: str, body: Any, *, actor: str) -
         )
     state.changed()
     return {"id": ids[0], "signals": signals}
+
+
+def add_signals(state: ServiceState, bank_name: str, body: Any, *, actor: str) -> dict[str, Any]:
+    """`POST /c/bank/<name>/signal` with `{"pdq": hex, ...}`: `{"id": n, "signals": {...}}`.
+
+    Each signal is one bank entry; `id` is the first one's (the `bank_content_id` lookups
+    answer). The matcher of this process syncs before the call returns."""
+    if not isinstance(body, dict):
+        raise HmaError(400, "No signals given")
+    signals = _canonical_signals(body)
+    return _bank_signals(state, bank_name, signals, actor=actor, source="api")
+
+
+def add_content(
+    state: ServiceState, bank_name: str, field: str, data: bytes, *, actor: str
+) -> dict[str, Any]:
+    """`POST /c/bank/<name>/content` with one file: hashed through the pipeline, each signal
+    of its content type banked; `{"id": n, "signals": {...}}`."""
+    get_bank(state, bank_name)
+    signals = hash_upload(state, field, data)
+    if not signals:
+        raise HmaError(400, f"the {field} gave no signals")
+    return _bank_signals(state, bank_name, signals, actor=actor, source="api:upload")
+
+
+def update_bank_hma(
+    state: ServiceState, bank_name: str, body: Any, *, actor: str
+) -> dict[str, Any]:
+    """`PUT /c/bank/<name>` with `name`, `enabled` or `enabled_ratio`: the bank as it is now."""
+    if not isinstance(body, dict):
+        raise HmaError(400, "this endpoint expects a json object payload")
+    changes: dict[str, Any] = {}
+    if "name" in body:
+        name = body["name"]
+        if not isinstance(name, str) or not BANK_NAME.match(name):
+            raise HmaError(400, "Bank names must be UPPER_WITH_UNDERSCORE")
+        changes["name"] = name
+    if "enabled" in body or "enabled_ratio" in body:
+        changes["enabled"] = _enabled_from(body)
+    try:
+        bank = update_bank(state.store, bank_name, actor=actor, **changes)
+    except BankNotFound:
+        raise HmaError(404, "Bank not found") from None
+    except BankExists:
+        raise HmaError(403, "Bank already exists") from None
+    except ChildguardError as exc:
+        raise HmaError(400, str(exc)) from None
+    state.changed()
+    return _bank_json(bank.name, bank.enabled)
+
+
+def delete_bank_hma(state: ServiceState, bank_name: str, *, actor: str) -> dict[str, Any]:
+    """`DELETE /c/bank/<name>`: `{"message": "Done"}`, whether or not the bank existed (as
+    HMA). An organisation's protected bank cannot be deleted here (403)."""
+    try:
+        delete_bank(state.store, bank_name, actor=actor)
+    except BankNotFound:
+        return {"message": "Done"}
+    except IntegrityError:
+        raise HmaError(403, f"bank '{bank_name}' belongs to an organisation") from None
+    state.changed()
+    return {"message": "Done"}
+
+
+def delete_content(
+    state: ServiceState, bank_name: str, content_id: int, *, actor: str
+) -> dict[str, Any]:
+    """`DELETE /c/bank/<name>/content/<id>`: `{"deleted": n}` (0 when the bank holds no such
+    entry)."""
+    get_bank(state, bank_name)
+    entry = get_entries(state.store, [content_id]).get(content_id)
+    if entry is None or entry.bank_name != bank_name:
+        return {"deleted": 0}
+    with state.store.session() as session:
+        deleted = remove_entries_by_id(session, [content_id])
+        audit.record(
+            session,
+            actor=actor,
+            action="bank.delete_entries",
+            object_type="bank",
+            object_id=entry.bank_id,
+            details={"name": bank_name, "entry_ids": [content_id], "removed": deleted},
+        )
+    state.changed()
+    return {"deleted": deleted}

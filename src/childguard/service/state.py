@@ -5,17 +5,21 @@ The matcher is opened in a background thread when the app starts (`/status` answ
 until it is ready), then follows the store by entry ids: every `refresh_seconds` a thread
 syncs it (signals added by other processes or workers), and a write in this process syncs it
 at once (`changed()`), so a signal added through this API is matchable on the next call.
-Matching and syncing take one lock, so no query sees an index half-way through a sync.
+Matching and syncing take one lock, so no query sees an index half-way through a sync. On
+shutdown the indexes are saved (one process at a time), so the next start syncs only what
+was added after.
 """
 
 from __future__ import annotations
 
+import fcntl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+from childguard.config import index_dir
 from childguard.log import get_logger
 from childguard.matcher import Matcher
 from childguard.pipeline import Pipeline
@@ -52,10 +56,23 @@ class ServiceState:
         self._thread.start()
 
     def close(self) -> None:
+        """Stop following, save the indexes (one process at a time) and close the store."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        with self._lock:
+            if self._matcher is not None:
+                try:
+                    self._save(self._matcher)
+                except OSError as exc:  # the next start syncs from the older saved index
+                    log.warning("matcher.save_failed", error=str(exc))
         self.store.close()
+
+    def _save(self, matcher: Matcher) -> None:
+        base = index_dir(str(self.settings.index_dir) if self.settings.index_dir else None)
+        with (base / ".save.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            matcher.save()
 
     def _follow(self) -> None:
         try:

@@ -158,3 +158,46 @@ def bank_add_signal(
 ) -> dict[str, Any]:
     """Add signals to a bank: `{"id": n, "signals": {"pdq": hex}}`."""
     return compat.add_signals(_state(request), bank_name, body, actor=caller.actor)
+
+
+@curation.put("/bank/{bank_name}")
+def bank_update(
+    request: Request,
+    bank_name: str,
+    body: Any = Body(..., examples=[{"enabled": False}]),
+    caller: Caller = owner("curate", hma=True),
+) -> dict[str, Any]:
+    """Rename, enable or disable a bank: the bank as it is now."""
+    return compat.update_bank_hma(_state(request), bank_name, body, actor=caller.actor)
+
+
+@curation.delete("/bank/{bank_name}")
+def bank_delete(
+    request: Request, bank_name: str, caller: Caller = owner("curate", hma=True)
+) -> dict[str, Any]:
+    """Delete a bank and its entries: `{"message": "Done"}`."""
+    return compat.delete_bank_hma(_state(request), bank_name, actor=caller.actor)
+
+
+@curation.post("/bank/{bank_name}/content")
+def bank_add_content(
+    request: Request,
+    bank_name: str,
+    photo: UploadFile | None = File(None),
+    video: UploadFile | None = File(None),
+    caller: Caller = owner("curate", hma=True),
+) -> dict[str, Any]:
+    """Hash an uploaded file and bank its signals: `{"id": n, "signals": {"pdq": hex}}`."""
+    field, data = _one_upload(photo, video)
+    return compat.add_content(_state(request), bank_name, field, data, actor=caller.actor)
+
+
+@curation.delete("/bank/{bank_name}/content/{content_id}")
+def bank_delete_content(
+    request: Request,
+    bank_name: str,
+    content_id: int,
+    caller: Caller = owner("curate", hma=True),
+) -> dict[str, Any]:
+    """Remove one entry from a bank: `{"deleted": n}`."""
+    return compat.delete_content(_state(request), bank_name, content_id, actor=caller.actor)
