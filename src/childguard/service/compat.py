@@ -32,6 +32,7 @@ from childguard.banks.records import canonical_signal
 from childguard.errors import ChildguardError, InvalidSignal
 from childguard.matcher import Match, MatchOutcome
 from childguard.media import BYTES, Content, Limits
+from childguard.service.fetch import FetchRefused, fetch
 from childguard.service.state import IndexNotReady, ServiceState
 from childguard.signals import get_signal_type
 from childguard.signals.base import SignalType
@@ -214,6 +215,33 @@ def lookup_upload(
             raise HmaError(400, f"No such SignalType '{signal_type}' for this content")
         return dict(by_type[signal_type])
     return by_type
+
+
+def fetch_url(state: ServiceState, url: str, content_type: str | None = None) -> tuple[str, bytes]:
+    """(content type, bytes) of the media at `url`, fetched under the SSRF policy
+    (`childguard.service.fetch`); the type is `content_type`, or the response's Content-Type
+    (`image/*` is a photo, `video/*` a video)."""
+    try:
+        fetched = fetch(
+            url,
+            max_bytes=state.settings.max_request_bytes,
+            allow_private=state.settings.allow_private_fetch,
+        )
+    except FetchRefused as exc:
+        raise HmaError(400, str(exc)) from None
+    if content_type:
+        if content_type not in CONTENT_FIELDS:
+            raise HmaError(400, f"no such content_type: '{content_type}'")
+        return content_type, fetched.data
+    if fetched.content_type.startswith("image"):
+        return "photo", fetched.data
+    if fetched.content_type.startswith("video"):
+        return "video", fetched.data
+    raise HmaError(
+        400,
+        f"unsupported url ContentType: '{fetched.content_type}', if you know the expected "
+        "type, provide it with the content_type query param",
+    )
 
 
 # ---------------------------------------------------------------------- /c: curation

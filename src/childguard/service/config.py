@@ -12,6 +12,7 @@ what to fix:
 | `CHILDGUARD_MAX_REQUEST_BYTES` | `33554432` (32 MiB) | largest request body accepted |
 | `CHILDGUARD_INDEX_DIR` | the data dir's `index/` | where derived indexes are saved |
 | `CHILDGUARD_REFRESH_SECONDS` | `0.5` | how often the matcher follows the store |
+| `CHILDGUARD_ALLOW_PRIVATE` | `false` | fetch URLs on private addresses (tests, local demos) |
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Settings:
     max_request_bytes: int = 32 * 1024 * 1024
     index_dir: Path | None = None
     refresh_seconds: float = 0.5
+    allow_private_fetch: bool = False
 
     def __post_init__(self) -> None:
         if not self.db_url:
@@ -80,6 +82,8 @@ class Settings:
             values["index_dir"] = Path(env["CHILDGUARD_INDEX_DIR"]).expanduser()
         if "CHILDGUARD_REFRESH_SECONDS" in env:
             values["refresh_seconds"] = _float(env, "CHILDGUARD_REFRESH_SECONDS")
+        if "CHILDGUARD_ALLOW_PRIVATE" in env:
+            values["allow_private_fetch"] = _bool(env, "CHILDGUARD_ALLOW_PRIVATE")
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
         if unknown:

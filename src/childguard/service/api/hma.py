@@ -40,12 +40,23 @@ def _one_upload(photo: UploadFile | None, video: UploadFile | None) -> tuple[str
 @matching.get("/lookup")
 def lookup_get(
     request: Request,
-    signal_type: str = Query(..., description="pdq, md5, sha1, sha256 or vpdq"),
-    signal: str = Query(..., description="the hash"),
+    signal_type: str | None = Query(None, description="pdq, md5, sha1, sha256 or vpdq"),
+    signal: str | None = Query(None, description="the hash"),
+    url: str | None = Query(None, description="media to fetch, hash and look up instead"),
+    content_type: str | None = Query(None, description="photo or video, for `url`"),
     _: Caller = owner("match", hma=True),
 ) -> dict[str, Any]:
-    """Banks holding a match for one hash: `{"BANK": [{"bank_content_id", "distance"}]}`."""
-    return compat.lookup(_state(request), signal_type, signal)
+    """Banks holding a match for one hash: `{"BANK": [{"bank_content_id", "distance"}]}`;
+    for a `url`, keyed by signal type first (`{"pdq": {"BANK": [...]}}`) unless
+    `signal_type` is given."""
+    state = _state(request)
+    if url:
+        field, data = compat.fetch_url(state, url, content_type)
+        return compat.lookup_upload(state, field, data, signal_type=signal_type)
+    if signal is None or signal_type is None:
+        missing = "signal" if signal is None else "signal_type"
+        raise compat.HmaError(422, f"{missing} is required (or give a url)")
+    return compat.lookup(state, signal_type, signal)
 
 
 @matching.post("/lookup")
@@ -99,13 +110,18 @@ def compare(
 
 @hashing.get("/hash")
 def hash_url(
-    url: str | None = Query(None),
+    request: Request,
+    url: str | None = Query(None, description="media to fetch and hash"),
+    content_type: str | None = Query(None, description="photo or video (default: from the URL)"),
+    types: str | None = Query(None, description="comma-separated signal types"),
     _: Caller = owner("hash", hma=True),
 ) -> dict[str, str]:
-    """Hash the media at a URL (not built yet: upload the file with POST)."""
+    """Signals of the media at a URL, fetched under the crawler's SSRF policy."""
     if url is None:
         raise compat.HmaError(400, "url is required")
-    raise compat.HmaError(400, "hashing by URL is not available yet; POST the file instead")
+    state = _state(request)
+    field, data = compat.fetch_url(state, url, content_type)
+    return compat.hash_upload(state, field, data, types=types)
 
 
 @hashing.post("/hash")
@@ -185,11 +201,21 @@ def bank_add_content(
     bank_name: str,
     photo: UploadFile | None = File(None),
     video: UploadFile | None = File(None),
+    url: str | None = Query(None, description="media to fetch instead of an upload"),
+    content_type: str | None = Query(None, description="photo or video, for `url`"),
     caller: Caller = owner("curate", hma=True),
 ) -> dict[str, Any]:
-    """Hash an uploaded file and bank its signals: `{"id": n, "signals": {"pdq": hex}}`."""
-    field, data = _one_upload(photo, video)
-    return compat.add_content(_state(request), bank_name, field, data, actor=caller.actor)
+    """Hash an uploaded (or fetched) file and bank its signals:
+    `{"id": n, "signals": {"pdq": hex}}`."""
+    state = _state(request)
+    if url:
+        compat.get_bank(state, bank_name)
+        field, data = compat.fetch_url(state, url, content_type)
+    elif photo is None and video is None:
+        raise compat.HmaError(400, "Neither `url` nor multipart file upload was received")
+    else:
+        field, data = _one_upload(photo, video)
+    return compat.add_content(state, bank_name, field, data, actor=caller.actor)
 
 
 @curation.delete("/bank/{bank_name}/content/{content_id}")

@@ -1,0 +1,98 @@
+# Owns fetching media by URL for the API: the crawler's address policy, redirects, size caps.
+"""Fetch the media a caller names by URL (`/h/hash?url=`, `/m/lookup?url=`,
+`/c/bank/<name>/content?url=`) under the crawler's SSRF policy (`childguard.crawl.ssrf`):
+
+- the URL's spelling is checked first (scheme, literal addresses in any form, local names);
+- every address its host resolves to must be allowed, and so must the address the response
+  actually came from (a DNS answer that changed in between is caught there, and the body is
+  never read);
+- redirects are followed by hand, at most 5, each checked the same way;
+- the body is read up to `max_bytes` and no further.
+
+`allow_private` (the `CHILDGUARD_ALLOW_PRIVATE` setting, for tests and local demos) lifts the
+address checks; the scheme check stays.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from childguard.crawl.ssrf import forbidden_reason, url_refusal
+from childguard.errors import ChildguardError
+
+MAX_REDIRECTS = 5
+
+
+class FetchRefused(ChildguardError):
+    """The URL may not be fetched, or its answer is not usable; the message says why."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    url: str  # after redirects
+    data: bytes
+    content_type: str  # the response's Content-Type, lower case, without parameters
+
+
+def _check_url(url: str, allow_private: bool) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise FetchRefused(f"scheme {parts.scheme!r} is not fetched (only http and https)")
+    if allow_private:
+        return
+    reason = url_refusal(url)
+    if reason:
+        raise FetchRefused(f"{url} is not fetched: {reason}")
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise FetchRefused(f"cannot resolve {host!r}: {exc}") from None
+    for info in infos:
+        address = str(info[4][0])
+        why = forbidden_reason(address)
+        if why:
+            raise FetchRefused(f"{url} is not fetched: {host} resolves to a {why}")
+
+
+def _check_peer(response: httpx.Response, url: str) -> None:
+    stream = response.extensions.get("network_stream")
+    peer = stream.get_extra_info("server_addr") if stream is not None else None
+    if peer:
+        why = forbidden_reason(str(peer[0]))
+        if why:
+            raise FetchRefused(f"{url} is not fetched: it answered from a {why}")
+
+
+def fetch(
+    url: str, *, max_bytes: int, timeout: float = 30.0, allow_private: bool = False
+) -> Fetched:
+    """GET `url` under the policy above; FetchRefused saying why it could not."""
+    current = url
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        for _ in range(MAX_REDIRECTS + 1):
+            _check_url(current, allow_private)
+            try:
+                with client.stream("GET", current) as response:
+                    if not allow_private:
+                        _check_peer(response, current)
+                    if response.is_redirect and "location" in response.headers:
+                        current = urljoin(current, response.headers["location"])
+                        continue
+                    if response.status_code >= 400:
+                        raise FetchRefused(f"{current} answered {response.status_code}")
+                    body = bytearray()
+                    for chunk in response.iter_bytes():
+                        body += chunk
+                        if len(body) > max_bytes:
+                            raise FetchRefused(f"{current} is over {max_bytes} bytes")
+                    kind = response.headers.get("content-type", "")
+                    return Fetched(current, bytes(body), kind.split(";")[0].strip().lower())
+            except httpx.HTTPError as exc:
+                raise FetchRefused(f"cannot fetch {current}: {exc}") from None
+    raise FetchRefused(f"{url} redirected more than {MAX_REDIRECTS} times")
