@@ -56,21 +56,21 @@ def test_a_route_without_a_rule_is_refused() -> None:
 @pytest.mark.parametrize(("method", "path", "rule"), OWNED, ids=[f"{m} {p}" for m, p, _ in OWNED])
 def test_owner_only(sqlite_server: LiveServer, method: str, path: str, rule: RoleRule) -> None:
     url = _concrete(path)
-    with httpx.Client(base_url=sqlite_server.url, timeout=30) as anonymous:
-        refused = anonymous.request(method, url)
+    with httpx.Client(base_url=sqlite_server.url, timeout=30) as client:
+        refused = client.request(method, url)
         assert refused.status_code == 401, refused.text
         assert refused.json()["message"]
         assert refused.headers["www-authenticate"] == "Bearer"
-        wrong = anonymous.request(method, url, headers={"Authorization": "Bearer cg_not-a-key"})
+        wrong = client.request(method, url, headers={"Authorization": "Bearer cg_not-a-key"})
         assert wrong.status_code == 401
-    for role in ROLES:
-        with sqlite_server.client(role) as client:
-            answer = client.request(method, url)
-        if role == rule.role:
-            assert answer.status_code not in (401, 403), (role, answer.text)
-        else:
-            assert answer.status_code == 403, (role, answer.text)
-            assert rule.role in answer.json()["message"]
+        for role in ROLES:
+            key = sqlite_server.keys[role]
+            answer = client.request(method, url, headers={"Authorization": f"Bearer {key}"})
+            if role == rule.role:
+                assert answer.status_code not in (401, 403), (role, answer.text)
+            else:
+                assert answer.status_code == 403, (role, answer.text)
+                assert rule.role in answer.json()["message"]
 
 
 def test_public_routes_need_no_key(sqlite_server: LiveServer) -> None:
