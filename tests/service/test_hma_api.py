@@ -241,3 +241,28 @@ def test_a_bank_of_one_hash_matches_after_a_restart(tmp_path) -> None:  # type: 
     with live_server(url, tmp_path / "index") as second, second.client("match") as match:
         found = match.get("/m/lookup", params={"signal_type": "pdq", "signal": flip(value, 3)})
         assert list(found.json()) == ["ONE"]
+
+
+def test_lookups_side_by_side_with_writes(sqlite_server: LiveServer) -> None:
+    """Queries from several threads while signals are added: every answer is whole, and every
+    signal added is found by the next lookup."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with sqlite_server.client("curate") as curate:
+        curate.post("/c/banks", json={"name": "BUSY"})
+    values = [rand_hex() for _ in range(12)]
+
+    def query(i: int) -> int:
+        with sqlite_server.client("match") as match:
+            value = values[i % len(values)]
+            answer = match.get("/m/lookup", params={"signal_type": "pdq", "signal": value})
+            return answer.status_code
+
+    with ThreadPoolExecutor(4) as pool, sqlite_server.client("curate") as curate:
+        running = [pool.submit(query, i) for i in range(48)]
+        for value in values:
+            entry = curate.post("/c/bank/BUSY/signal", json={"pdq": value}).json()
+            with sqlite_server.client("match") as match:
+                found = match.get("/m/lookup", params={"signal_type": "pdq", "signal": value})
+            assert found.json()["BUSY"] == [{"bank_content_id": entry["id"], "distance": "0"}]
+        assert {f.result() for f in running} == {200}

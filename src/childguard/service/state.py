@@ -5,7 +5,8 @@ The matcher is opened in a background thread when the app starts (`/status` answ
 until it is ready), then follows the store by entry ids: every `refresh_seconds` a thread
 syncs it (signals added by other processes or workers), and a write in this process syncs it
 at once (`changed()`), so a signal added through this API is matchable on the next call.
-Matching and syncing take one lock, so no query sees an index half-way through a sync. On
+Queries run side by side; a sync waits for them and holds new ones back (`SharedLock`), so
+no query sees an index half-way through a sync. On
 shutdown the indexes are saved (one process at a time), so the next start syncs only what
 was added after.
 """
@@ -34,6 +35,46 @@ class IndexNotReady(Exception):
     """The matcher's indexes are still loading."""
 
 
+class SharedLock:
+    """Many readers (queries) or one writer (a sync). A waiting writer goes before readers
+    that arrive after it, so a steady stream of queries cannot hold off the sync."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            while self._writing or self._readers:
+                self._cond.wait()
+            self._writers_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
 class ServiceState:
     """Store, matcher and pipelines of one process. `start()` then `close()`."""
 
@@ -41,7 +82,7 @@ class ServiceState:
         self.settings = settings
         self.store: Store = open_store(settings.db_url)
         self._matcher: Matcher | None = None
-        self._lock = threading.RLock()
+        self._lock = SharedLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.load_error: str | None = None
@@ -60,7 +101,7 @@ class ServiceState:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        with self._lock:
+        with self._lock.exclusive():
             if self._matcher is not None:
                 try:
                     self._save(self._matcher)
@@ -81,7 +122,7 @@ class ServiceState:
             self.load_error = str(exc)
             log.error("matcher.load_failed", error=str(exc))
             return
-        with self._lock:
+        with self._lock.exclusive():
             self._matcher = matcher
             self.last_refresh = time.monotonic()
         log.info("matcher.ready", sizes={n: len(i.index) for n, i in matcher.indexes.items()})
@@ -99,7 +140,7 @@ class ServiceState:
 
     def refresh(self) -> None:
         """Sync the matcher with the store now."""
-        with self._lock:
+        with self._lock.exclusive():
             if self._matcher is not None:
                 self._matcher.refresh()
                 self.last_refresh = time.monotonic()
@@ -110,8 +151,9 @@ class ServiceState:
 
     @contextmanager
     def matcher(self) -> Iterator[Matcher]:
-        """The matcher, held under the lock; IndexNotReady while it loads."""
-        with self._lock:
+        """The matcher, shared with other queries and never in the middle of a sync;
+        IndexNotReady while it loads."""
+        with self._lock.shared():
             if self._matcher is None:
                 raise IndexNotReady(self.load_error or "the index is loading")
             yield self._matcher
