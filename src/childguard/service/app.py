@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from childguard import __version__
 from childguard.errors import ChildguardError
-from childguard.service.api import health, hma
+from childguard.service.api import health, hma, v1
 from childguard.service.auth import api_routes, rule_of
 from childguard.service.compat import HmaError
 from childguard.service.config import Settings
@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
     app.state.settings = resolved
     for router in (health.router, hma.matching, hma.hashing, hma.curation):
         app.include_router(router)
+    app.include_router(v1.router)
 
     @app.exception_handler(HmaError)
     async def _hma_error(_: Request, exc: HmaError) -> JSONResponse:

@@ -1,0 +1,136 @@
+# Owns the error shape of /v1: RFC 9457 problem details, and the route class that answers them.
+"""RFC 9457 problem details for the `/v1` routes.
+
+Every error under `/v1` is `application/problem+json` with `type`, `title`, `status` and
+`detail`; `message` repeats `detail` (the key the HMA routes and the auth layer use), and
+`errors` lists field errors where there are several. `ProblemRoute` is the route class of the
+`/v1` router: it turns what a route or its dependencies raise (`Problem`, FastAPI's
+`HTTPException` from the auth rule, validation errors, the library's errors) into a problem
+response, so the app-wide `{"message": ...}` handlers of the HMA routes stay as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from childguard.banks import BankExists, BankNotFound
+from childguard.errors import ChildguardError, InvalidSignal
+from childguard.service.state import IndexNotReady
+
+MEDIA_TYPE = "application/problem+json"
+TYPE_BASE = "tag:childguard,2026:problem/"
+
+
+def type_uri(slug: str) -> str:
+    """The `type` of a childguard problem: a tag URI (RFC 4151), stable, never fetched."""
+    return TYPE_BASE + slug
+
+
+class Problem(Exception):
+    """An error answered as a problem detail: `status`, `detail`, and a `slug` naming its
+    `type` (None: `about:blank`, whose title is the status phrase)."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        slug: str | None = None,
+        title: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.slug = slug
+        self.title = title
+        self.headers = dict(headers) if headers is not None else None
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        phrase = HTTPStatus(self.status).phrase
+        out: dict[str, Any] = {
+            "type": type_uri(self.slug) if self.slug else "about:blank",
+            "title": self.title or phrase,
+            "status": self.status,
+            "detail": self.detail,
+            "message": self.detail,
+        }
+        out.update(self.extra)
+        return out
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(
+            self.body(), status_code=self.status, media_type=MEDIA_TYPE, headers=self.headers
+        )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def from_validation(exc: RequestValidationError) -> Problem:
+    """A body that is not JSON is 400 (malformed); fields missing or of the wrong type, 422."""
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return Problem(400, "the request body is not valid JSON", slug="malformed")
+    fields = [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in errors
+    ]
+    detail = "; ".join(f"{'.'.join(f['loc'])}: {f['msg']}" for f in fields) or "invalid request"
+    return Problem(422, detail, slug="invalid-request", errors=_plain(fields))
+
+
+def from_exception(exc: Exception) -> Problem | None:
+    """The problem an exception stands for; None for one that is not an error of the request."""
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, RequestValidationError):
+        return from_validation(exc)
+    if isinstance(exc, HTTPException):
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        slug = {401: "unauthorized", 403: "forbidden"}.get(exc.status_code)
+        return Problem(exc.status_code, detail, slug=slug, headers=exc.headers)
+    if isinstance(exc, BankNotFound):
+        return Problem(404, str(exc), slug="bank-not-found")
+    if isinstance(exc, BankExists):
+        return Problem(409, str(exc), slug="bank-exists")
+    if isinstance(exc, IndexNotReady):
+        return Problem(503, f"the index is not ready: {exc}", slug="index-not-ready")
+    if isinstance(exc, InvalidSignal):
+        return Problem(422, str(exc), slug="invalid-signal")
+    if isinstance(exc, ChildguardError):
+        return Problem(422, str(exc), slug="invalid-value")
+    return None
+
+
+class ProblemRoute(APIRoute):
+    """A route whose errors, its dependencies' included, are problem details."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Exception as exc:
+                problem = from_exception(exc)
+                if problem is None:
+                    raise
+                return problem.response()
+
+        return answer
