@@ -1,0 +1,266 @@
+"""childguard's own /v1 API over HTTP on the real server, on SQLite and PostgreSQL: hashing,
+matching (by hash, batch and upload), banks with cursor pagination, entries with an
+Idempotency-Key, and RFC 9457 problem details for every error."""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+from PIL import Image
+
+from .conftest import LiveServer
+
+RNG = random.Random(1401)
+PROBLEM = "application/problem+json"
+
+
+def rand_hex() -> str:
+    return f"{RNG.getrandbits(256):064x}"
+
+
+def flip(hex_: str, bits: int) -> str:
+    n = int(hex_, 16)
+    for b in RNG.sample(range(256), bits):
+        n ^= 1 << b
+    return f"{n:064x}"
+
+
+def jpeg_bytes(seed: int = 1) -> bytes:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, size=(12, 16, 3), dtype=np.uint8)
+    image = Image.fromarray(base).resize((320, 240), Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The problem detail of an error response, checked for RFC 9457's members."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM), response.headers
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["type"] and body["title"] and body["detail"]
+    return body
+
+
+def test_hash_upload_and_its_errors(server: LiveServer) -> None:
+    photo = jpeg_bytes(3)
+    with server.client("hash") as client:
+        answer = client.post("/v1/hash", files={"file": ("a.jpg", photo, "image/jpeg")})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert len(body["pdq"]) == 64 and body["md5"] and body["sha256"]
+        assert (body["width"], body["height"], body["format"], body["error"]) == (
+            320,
+            240,
+            "JPEG",
+            None,
+        )
+        broken = client.post("/v1/hash", files={"file": ("b.jpg", photo[:60], "image/jpeg")})
+        detail = problem(broken, 422)
+        assert detail["type"].endswith("undecodable-content")
+        assert detail["signals"]["md5"] and detail["signals"]["pdq"] is None
+        problem(client.post("/v1/hash"), 422)
+        problem(client.post("/v1/hash", files={"file": ("e.jpg", b"", "image/jpeg")}), 422)
+    with server.client() as anonymous:
+        refused = problem(anonymous.post("/v1/hash", files={"file": ("a.jpg", photo)}), 401)
+        assert refused["type"].endswith("unauthorized")
+        assert anonymous.get("/v1/banks").headers["www-authenticate"] == "Bearer"
+    with server.client("match") as other:
+        assert problem(other.post("/v1/hash"), 403)["type"].endswith("forbidden")
+
+
+def test_banks_crud_and_cursor_pagination(server: LiveServer) -> None:
+    with server.client("curate") as client:
+        names = [f"bank-{i}" for i in (4, 1, 3, 0, 2)]
+        for name in names:
+            created = client.post("/v1/banks", json={"name": name, "pdq_threshold": 20})
+            assert created.status_code == 201, created.text
+            assert created.headers["location"] == f"/v1/banks/{name}"
+        assert created.json()["entries"] == 0 and created.json()["pdq_threshold"] == 20
+
+        seen: list[str] = []
+        cursor: str | None = None
+        pages = 0
+        while True:
+            params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = client.get("/v1/banks", params=params)
+            assert page.status_code == 200, page.text
+            seen += [b["name"] for b in page.json()["banks"]]
+            pages += 1
+            cursor = page.json()["next_cursor"]
+            if cursor is None:
+                break
+        assert (seen, pages) == (sorted(names), 3)
+        assert problem(client.get("/v1/banks", params={"cursor": "nonsense!"}), 400)
+        assert problem(client.get("/v1/banks", params={"limit": 0}), 422)
+
+        assert problem(client.post("/v1/banks", json={"name": "bank-1"}), 409)["type"].endswith(
+            "bank-exists"
+        )
+        problem(client.post("/v1/banks", json={"name": "x", "kind": "nope"}), 422)
+        problem(client.post("/v1/banks", json={"name": "x", "pdq_threshold": 999}), 422)
+        problem(client.post("/v1/banks", json={"kind": "allow"}), 422)
+        malformed = client.post(
+            "/v1/banks", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        problem(malformed, 400)
+        video = client.post(
+            "/v1/banks", json={"name": "videos", "thresholds": {"vpdq": "80,50"}}
+        ).json()
+        assert video["thresholds"]["vpdq"]
+        problem(client.post("/v1/banks", json={"name": "v2", "thresholds": {"md5": 3}}), 422)
+
+        shown = client.get("/v1/banks/bank-1").json()
+        assert (shown["name"], shown["kind"], shown["enabled"]) == ("bank-1", "known-abuse", True)
+        assert problem(client.get("/v1/banks/none"), 404)["type"].endswith("bank-not-found")
+        patched = client.patch("/v1/banks/bank-1", json={"pdq_threshold": 10, "enabled": False})
+        assert patched.status_code == 200, patched.text
+        assert (patched.json()["pdq_threshold"], patched.json()["enabled"]) == (10, False)
+        renamed = client.patch("/v1/banks/bank-1", json={"name": "bank-9"}).json()
+        assert renamed["name"] == "bank-9" and renamed["pdq_threshold"] == 10
+        problem(client.patch("/v1/banks/bank-9", json={"name": "bank-2"}), 409)
+        problem(client.patch("/v1/banks/bank-9", json={"enabled": None}), 422)
+        problem(client.patch("/v1/banks/bank-9", json={"colour": "red"}), 422)
+        problem(client.patch("/v1/banks/none", json={"enabled": True}), 404)
+
+        deleted = client.delete("/v1/banks/bank-9")
+        assert deleted.json() == {"deleted": "bank-9", "entries": 0}
+        problem(client.delete("/v1/banks/bank-9"), 404)
+
+
+def test_entries_idempotency_and_match(server: LiveServer) -> None:
+    stored = rand_hex()
+    near = flip(stored, 6)
+    entry = {
+        "signal_type": "pdq",
+        "value": stored.upper(),
+        "classification_scheme": "uk",
+        "classification_label": "A",
+        "original_id": "case-7",
+        "source": "hotline",
+    }
+    with server.client("curate") as curate, server.client("match") as match:
+        assert curate.post("/v1/banks", json={"name": "known"}).status_code == 201
+        url = "/v1/banks/known/entries"
+        key = {"Idempotency-Key": "req-1"}
+        started = time.monotonic()
+        first = curate.post(url, json={"entries": [entry]}, headers=key)
+        assert first.status_code == 200, first.text
+        found = match.get("/v1/match", params={"signal_type": "pdq", "value": near})
+        assert time.monotonic() - started < 1.0
+        assert found.status_code == 200, found.text
+        result = found.json()
+        assert result["query"] == {"signal_type": "pdq", "value": near}
+        assert result["signals"]["pdq"] == near
+        (hit,) = result["matches"]
+        assert (hit["distance"], hit["bank_name"], hit["variant"]) == (6, "known", "original")
+        assert (hit["classification"], hit["original_id"], hit["source"]) == (
+            "uk:A",
+            "case-7",
+            "hotline",
+        )
+        assert hit["value"] == stored and hit["threshold"] == 31
+        assert first.json() == {"bank": "known", "read": 1, "added": 1, "already_present": 0}
+
+        again = curate.post(url, json={"entries": [entry]}, headers=key)
+        assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+        other = dict(entry, value=rand_hex())
+        conflict = curate.post(url, json={"entries": [other]}, headers=key)
+        assert problem(conflict, 409)["type"].endswith("idempotency-conflict")
+        assert curate.get("/v1/banks/known").json()["entries"] == 1
+        plain = curate.post(url, json={"entries": [entry, other]})
+        assert plain.json()["added"] == 1 and plain.json()["already_present"] == 1
+        assert problem(
+            curate.post(url, json={"entries": [entry]}, headers={"Idempotency-Key": "k" * 300}), 400
+        )
+        bad = curate.post(url, json={"entries": [entry, dict(entry, value="zz")]}, headers=key)
+        assert problem(bad, 409)  # the key is taken by another body; checked before adding
+        bad = curate.post(url, json={"entries": [entry, dict(entry, value="zz")]})
+        assert problem(bad, 422)["errors"][0]["loc"] == ["entries", "1"]
+        problem(curate.post("/v1/banks/none/entries", json={"entries": [entry]}), 404)
+        retry = curate.post(
+            "/v1/banks/none/entries", json={"entries": [entry]}, headers={"Idempotency-Key": "r2"}
+        )
+        problem(retry, 404)  # a failed request does not keep its key
+        assert curate.post("/v1/banks", json={"name": "none"}).status_code == 201
+        retry = curate.post(
+            "/v1/banks/none/entries", json={"entries": [entry]}, headers={"Idempotency-Key": "r2"}
+        )
+        assert retry.status_code == 200 and retry.json()["added"] == 1
+
+        hashes = [
+            {"signal_type": "pdq", "value": near},
+            {"signal_type": "pdq", "value": rand_hex()},
+        ]
+        batch = match.post("/v1/match", json={"hashes": hashes})
+        assert batch.status_code == 200, batch.text
+        first_result, second_result = batch.json()["results"]
+        assert {m["bank_name"] for m in first_result["matches"]} == {"known", "none"}
+        assert second_result["matches"] == [] and second_result["suppressed"] == []
+        too_many = [{"signal_type": "pdq", "value": near}] * 1001
+        assert problem(match.post("/v1/match", json={"hashes": too_many}), 413)["limit"] == 1000
+        invalid = match.post("/v1/match", json={"hashes": [{"signal_type": "pdq", "value": "x"}]})
+        assert "hashes[0]" in problem(invalid, 422)["detail"]
+        problem(
+            match.post("/v1/match", json={"hashes": [{"signal_type": "nope", "value": "x"}]}), 422
+        )
+        problem(match.post("/v1/match", json={"hash": []}), 422)
+        problem(match.post("/v1/match"), 422)
+        problem(
+            match.post("/v1/match", content=b"[", headers={"content-type": "application/json"}),
+            400,
+        )
+        problem(match.get("/v1/match", params={"signal_type": "pdq"}), 422)
+
+        # An allow bank holding the hash silences the known banks' matches.
+        assert curate.post("/v1/banks", json={"name": "fp", "kind": "allow"}).status_code == 201
+        curate.post(
+            "/v1/banks/fp/entries", json={"entries": [{"signal_type": "pdq", "value": near}]}
+        )
+        silenced = match.get("/v1/match", params={"signal_type": "pdq", "value": near}).json()
+        assert silenced["matches"] == [] and {m["bank_name"] for m in silenced["suppressed"]} == {
+            "known",
+            "none",
+        }
+        assert silenced["allowed_by"][0]["bank_name"] == "fp"
+        assert curate.delete("/v1/banks/fp").status_code == 200
+
+        removed = curate.request(
+            "DELETE", url, json={"entries": [{"signal_type": "pdq", "value": stored}]}
+        )
+        assert removed.status_code == 200, removed.text
+        assert removed.json()["removed"] == 1
+        after = match.get("/v1/match", params={"signal_type": "pdq", "value": near}).json()
+        assert {m["bank_name"] for m in after["matches"]} == {"none"}
+        problem(
+            curate.request("DELETE", url, json={"entries": [{"signal_type": "pdq", "value": "x"}]}),
+            422,
+        )
+
+
+def test_match_by_upload(server: LiveServer) -> None:
+    photo = jpeg_bytes(5)
+    with server.client("hash") as hasher, server.client("curate") as curate:
+        signals = hasher.post("/v1/hash", files={"file": ("p.jpg", photo)}).json()
+        assert curate.post("/v1/banks", json={"name": "photos"}).status_code == 201
+        entries = [{"signal_type": "md5", "value": signals["md5"]}]
+        entries.append({"signal_type": "pdq", "value": signals["pdq"]})
+        assert (
+            curate.post("/v1/banks/photos/entries", json={"entries": entries}).json()["added"] == 2
+        )
+    with server.client("match") as match:
+        answer = match.post("/v1/match", files={"file": ("p.jpg", photo, "image/jpeg")})
+        assert answer.status_code == 200, answer.text
+        (result,) = answer.json()["results"]
+        assert result["signals"]["pdq"] == signals["pdq"] and result["query"] is None
+        assert {m["signal_type"] for m in result["matches"]} == {"md5", "pdq"}
+        broken = match.post("/v1/match", files={"file": ("b.jpg", photo[:50])})
+        problem(broken, 422)
+        problem(match.post("/v1/match", files={"other": ("b.jpg", photo)}), 422)
