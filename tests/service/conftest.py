@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from childguard.accounts import ROLES, create_key
 from childguard.service import Settings, create_app
@@ -41,33 +42,50 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(db_url: str, index_dir: Path, **settings: Any) -> Iterator[LiveServer]:
-    """Start the app under uvicorn, wait until `/status` is ready, stop it afterwards."""
-    store = open_store(db_url)  # migrated before the server starts, so only one migrates
+def running(app: FastAPI) -> Iterator[str]:
+    """Serve `app` with uvicorn on a free port in a thread; yields its base URL once it
+    answers `/status/live`."""
     port = free_port()
-    config = Settings(db_url=db_url, port=port, index_dir=index_dir, **settings)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/status", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the service did not become ready")
-            time.sleep(0.02)
-        keys = {role: create_key(store, role, actor="test")[1] for role in ROLES}
-        yield LiveServer(url=url, store=store, keys=keys)
+        _wait(url, "/status/live", thread)
+        yield url
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+def _wait(url: str, path: str, thread: threading.Thread) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"the service did not answer {path}")
+        time.sleep(0.02)
+
+
+@contextmanager
+def live_server(db_url: str, index_dir: Path, **settings: Any) -> Iterator[LiveServer]:
+    """Start the app under uvicorn, wait until `/status` is ready, stop it afterwards."""
+    store = open_store(db_url)  # migrated before the server starts, so only one migrates
+    config = Settings(db_url=db_url, index_dir=index_dir, **settings)
+    try:
+        with running(create_app(config)) as url:
+            deadline = time.monotonic() + 30
+            while httpx.get(f"{url}/status", timeout=2).status_code != 200:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the index did not load")
+                time.sleep(0.02)
+            keys = {role: create_key(store, role, actor="test")[1] for role in ROLES}
+            yield LiveServer(url=url, store=store, keys=keys)
+    finally:
         store.close()
 
 

@@ -10,13 +10,17 @@ import json
 import random
 import time
 
+import httpx
 import numpy as np
 from PIL import Image
 
+from childguard.accounts import create_key
 from childguard.banks import EntryRecord, add_entries, create_bank
+from childguard.service import Settings, create_app
+from childguard.service.state import ServiceState
 from childguard.signals.pdq import PdqSignal
 
-from .conftest import LiveServer, live_server
+from .conftest import LiveServer, live_server, running
 
 RNG = random.Random(14)
 
@@ -266,3 +270,26 @@ def test_lookups_side_by_side_with_writes(sqlite_server: LiveServer) -> None:
                 found = match.get("/m/lookup", params={"signal_type": "pdq", "signal": value})
             assert found.json()["BUSY"] == [{"bank_content_id": entry["id"], "distance": "0"}]
         assert {f.result() for f in running} == {200}
+
+
+def test_not_ready_until_the_index_is_loaded(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Before the matcher has loaded: /status is 503 INDEX-NOT-LOADED, lookups 503, and the
+    index status says not present; /status/live answers."""
+
+    class Loading(ServiceState):
+        def start(self) -> None:  # the matcher never finishes loading
+            pass
+
+    url = f"sqlite:///{tmp_path / 'loading.db'}"
+    state = Loading(Settings(db_url=url, index_dir=tmp_path / "index"))
+    _, key = create_key(state.store, "match", actor="test")
+    with running(create_app(state=state)) as base:
+        status = httpx.get(f"{base}/status")
+        assert (status.status_code, status.text) == (503, "INDEX-NOT-LOADED")
+        assert httpx.get(f"{base}/status/live").status_code == 200
+        headers = {"Authorization": f"Bearer {key}"}
+        params = {"signal_type": "pdq", "signal": rand_hex()}
+        lookup = httpx.get(f"{base}/m/lookup", params=params, headers=headers)
+        assert (lookup.status_code, lookup.json()) == (503, {"message": "index not yet ready"})
+        index = httpx.get(f"{base}/m/index/status", headers=headers).json()
+        assert index["pdq"] == {"built_to": -1, "present": False, "size": 0}
