@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import io
 import random
+import threading
 import time
-from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
 
 import httpx
 import numpy as np
 from PIL import Image
 
-from .conftest import LiveServer
+from .conftest import LiveServer, live_server
 
 RNG = random.Random(1401)
 PROBLEM = "application/problem+json"
@@ -264,3 +267,54 @@ def test_match_by_upload(server: LiveServer) -> None:
         broken = match.post("/v1/match", files={"file": ("b.jpg", photo[:50])})
         problem(broken, 422)
         problem(match.post("/v1/match", files={"other": ("b.jpg", photo)}), 422)
+
+
+def test_hash_and_match_by_url(tmp_path: Path, sqlite_server: LiveServer) -> None:
+    photo = jpeg_bytes(7)
+    handler = type("Site", (_Site,), {"routes": {"/p.jpg": photo, "/page": b"<html></html>"}})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    site = f"http://127.0.0.1:{httpd.server_address[1]}"
+    db = f"sqlite:///{tmp_path / 'url.db'}"
+    try:
+        with sqlite_server.client("hash") as guarded:
+            refused = guarded.post("/v1/hash", params={"url": f"{site}/p.jpg"})
+            assert "loopback" in problem(refused, 422)["detail"]
+        with live_server(db, tmp_path / "index", allow_private_fetch=True) as running:
+            with running.client("hash") as hasher:
+                hashed = hasher.post("/v1/hash", params={"url": f"{site}/p.jpg"})
+                assert hashed.status_code == 200, hashed.text
+                assert hashed.json()["path"] == f"{site}/p.jpg" and hashed.json()["pdq"]
+                problem(hasher.post("/v1/hash", params={"url": f"{site}/page"}), 422)
+                problem(hasher.post("/v1/hash", params={"url": f"{site}/none"}), 422)
+                both = hasher.post("/v1/hash", params={"url": site}, files={"file": ("a", photo)})
+                problem(both, 422)
+            with running.client("curate") as curate:
+                curate.post("/v1/banks", json={"name": "b"})
+                entry = {"signal_type": "pdq", "value": hashed.json()["pdq"]}
+                curate.post("/v1/banks/b/entries", json={"entries": [entry]})
+            with running.client("match") as match:
+                found = match.post("/v1/match", params={"url": f"{site}/p.jpg"})
+                assert found.status_code == 200, found.text
+                assert found.json()["results"][0]["matches"][0]["bank_name"] == "b"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+class _Site(BaseHTTPRequestHandler):
+    routes: ClassVar[dict[str, bytes]] = {}
+
+    def do_GET(self) -> None:
+        body = self.routes.get(self.path)
+        self.send_response(200 if body is not None else 404)
+        self.send_header(
+            "Content-Type", "image/jpeg" if body and body[:2] == b"\xff\xd8" else "text/html"
+        )
+        self.send_header("Content-Length", str(len(body or b"")))
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+    def log_message(self, *args: object) -> None:
+        pass

@@ -43,6 +43,7 @@ from childguard.matcher import Match, MatchOutcome
 from childguard.media import Content
 from childguard.service.api.problems import Problem, ProblemRoute
 from childguard.service.auth import Caller, owner
+from childguard.service.fetch import FetchRefused, fetch
 from childguard.service.state import ServiceState
 from childguard.signals import get_signal_type
 from childguard.signals.content import ContentSignals
@@ -58,6 +59,7 @@ MAX_ENTRIES = 10_000
 DEFAULT_PAGE = 50
 MAX_PAGE = 1_000
 IDEMPOTENCY_TTL = timedelta(hours=24)
+STALE_CLAIM = timedelta(minutes=10)
 UPLOAD_FIELD = "file"
 
 
@@ -204,22 +206,55 @@ def _undecodable(record: ContentSignals) -> Problem:
     )
 
 
+def fetched(state: ServiceState, url: str) -> tuple[bytes, str]:
+    """The bytes at `url` (and the URL after redirects), fetched under the crawler's SSRF
+    policy (`childguard.service.fetch`); a refused or failed fetch is 422."""
+    try:
+        got = fetch(
+            url,
+            max_bytes=state.settings.max_request_bytes,
+            allow_private=state.settings.allow_private_fetch,
+        )
+    except FetchRefused as exc:
+        raise Problem(422, str(exc), slug="fetch-refused") from None
+    return got.data, got.url
+
+
+def _one_source(has_file: bool, url: str | None) -> None:
+    if has_file and url:
+        raise Problem(422, f"send a file in {UPLOAD_FIELD!r} or a url, not both")
+    if not has_file and not url:
+        raise Problem(422, f"send the content in the multipart field {UPLOAD_FIELD!r} or a url")
+
+
+def hash_bytes(state: ServiceState, data: bytes, origin: str | None) -> dict[str, Any]:
+    """The signals of some content hashed through the pipeline (no matching)."""
+    record, _ = state.hasher.process(_upload_content(data, origin, state))
+    if record.error is not None:
+        raise _undecodable(record)
+    return record.to_dict()
+
+
+_URL = Query(None, description="media to fetch (under the SSRF policy) instead of an upload")
+
+
 @router.post("/hash")
 def hash_upload(
     request: Request,
     file: UploadFile | None = File(None, description="the photo or video"),
+    url: str | None = _URL,
     caller: Caller = owner("hash"),
 ) -> dict[str, Any]:
-    """The signals of one uploaded file (multipart field `file`), in the hash output layout
-    (`ContentSignals.to_dict()`). Content that cannot be decoded is 422, with the signals its
-    bytes gave (the exact hashes) in `signals`."""
-    if file is None:
-        raise Problem(422, f"send the content in the multipart field {UPLOAD_FIELD!r}")
+    """The signals of one uploaded file (multipart field `file`) or of the media at `url`,
+    in the hash output layout (`ContentSignals.to_dict()`). Content that cannot be decoded is
+    422, with the signals its bytes gave (the exact hashes) in `signals`."""
+    _one_source(file is not None, url)
     state = _state(request)
-    record, _ = state.hasher.process(_upload_content(file.file.read(), file.filename, state))
-    if record.error is not None:
-        raise _undecodable(record)
-    return record.to_dict()
+    if url:
+        data, origin = fetched(state, url)
+        return hash_bytes(state, data, origin)
+    assert file is not None
+    return hash_bytes(state, file.file.read(), file.filename)
 
 
 # ---------------------------------------------------------------------- match
@@ -299,11 +334,16 @@ _MATCH_BODY = {
 
 
 @router.post("/match", openapi_extra=_MATCH_BODY)
-async def match_post(request: Request, _: Caller = owner("match")) -> dict[str, Any]:
-    """Match up to 1,000 hashes (`{"hashes": [{"signal_type", "value"}]}`) or one upload
-    (multipart field `file`): `{"results": [{"query", "signals", "matches", "suppressed",
-    "allowed_by", "skipped"}]}`, one result per query, in order."""
+async def match_post(
+    request: Request, url: str | None = _URL, _: Caller = owner("match")
+) -> dict[str, Any]:
+    """Match up to 1,000 hashes (`{"hashes": [{"signal_type", "value"}]}`), one upload
+    (multipart field `file`) or the media at `url`: `{"results": [{"query", "signals",
+    "matches", "suppressed", "allowed_by", "skipped"}]}`, one result per query, in order."""
     state = _state(request)
+    if url:
+        data, origin = await run_in_threadpool(fetched, state, url)
+        return await run_in_threadpool(match_upload, state, data, origin)
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form()
         upload = form.get(UPLOAD_FIELD)
@@ -468,6 +508,13 @@ def _replay(row: IdempotencyKey) -> JSONResponse:
     )
 
 
+def _expired(row: IdempotencyKey) -> bool:
+    """A settled key older than the TTL, or a claim its request never settled (a process
+    that died while handling it)."""
+    age = utcnow() - row.created_at
+    return age > IDEMPOTENCY_TTL or (row.status is None and age > STALE_CLAIM)
+
+
 def claim_key(state: ServiceState, scope: str, key: str, digest: str) -> JSONResponse | None:
     """Claim `key` for this request: None when it is new (the caller then does the work and
     `settle_key`s it), the first answer when it was settled with the same request; 409 for a
@@ -479,7 +526,7 @@ def claim_key(state: ServiceState, scope: str, key: str, digest: str) -> JSONRes
                     IdempotencyKey.scope == scope, IdempotencyKey.key == key
                 )
             ).one_or_none()
-            if row is not None and row.created_at < utcnow() - IDEMPOTENCY_TTL:
+            if row is not None and _expired(row):
                 session.delete(row)
                 session.flush()
                 row = None
