@@ -9,6 +9,7 @@ import io
 import json
 import random
 import time
+from collections.abc import Iterator
 
 import httpx
 import numpy as np
@@ -179,6 +180,18 @@ def test_request_size_limit(sqlite_server: LiveServer) -> None:
     with sqlite_server.client("hash") as hasher:
         big = hasher.post("/h/hash", files={"photo": ("a.jpg", b"\xff" * 300 * 1024)})
     assert big.status_code == 413 and "message" in big.json()
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit counts what arrives
+        yield b'{"pdq": ["'
+        for _ in range(40):
+            yield b"0" * 8192
+        yield b'"]}'
+
+    with sqlite_server.client("match") as match:
+        chunked = match.post(
+            "/m/compare", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+    assert chunked.status_code == 413 and "message" in chunked.json()
 
 
 def test_anonymous_hma_only_when_allowed(sqlite_server: LiveServer, tmp_path) -> None:  # type: ignore[no-untyped-def]

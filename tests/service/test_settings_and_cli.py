@@ -37,10 +37,11 @@ def test_defaults_and_environment(tmp_path: Path) -> None:
     ("env", "message"),
     [
         ({"CHILDGUARD_PORT": "eighty"}, "CHILDGUARD_PORT='eighty' is not a whole number"),
-        ({"CHILDGUARD_PORT": "70000"}, "port 70000 is outside 1-65535"),
+        ({"CHILDGUARD_PORT": "70000"}, "CHILDGUARD_PORT: port 70000 is outside 1-65535"),
         ({"CHILDGUARD_ALLOW_ANONYMOUS_HMA": "maybe"}, "is not a boolean"),
-        ({"CHILDGUARD_MAX_REQUEST_BYTES": "10"}, "under 1024"),
-        ({"CHILDGUARD_HOST": "bad host"}, "not an address"),
+        ({"CHILDGUARD_MAX_REQUEST_BYTES": "10"}, "CHILDGUARD_MAX_REQUEST_BYTES: .* under 1024"),
+        ({"CHILDGUARD_HOST": "bad host"}, "CHILDGUARD_HOST: host 'bad host' is not an address"),
+        ({"CHILDGUARD_REFRESH_SECONDS": "0"}, "CHILDGUARD_REFRESH_SECONDS: .* outside 0.05-60"),
     ],
 )
 def test_bad_settings_say_what_to_fix(env: dict[str, str], message: str) -> None:

@@ -56,7 +56,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _BodyTooLarge()
+                    raise _BodyTooLarge(self.limit)
             return message
 
         try:
@@ -65,8 +65,12 @@ class BodyLimit:
             await _too_large(self.limit, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised from `receive` once a body passes the limit; an HTTP error (413), so that the
+    body parser passes it on as it is and the error handler answers `{"message"}`."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body over {limit} bytes")
 
 
 async def _too_large(limit: int, send: Send) -> None:

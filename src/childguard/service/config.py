@@ -32,7 +32,25 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 class SettingsError(ChildguardError):
-    """A service setting is invalid; the message names the variable and what it accepts."""
+    """A service setting is invalid; the message names the variable and what it accepts.
+    `field` is the setting's name in `Settings`, where one setting is at fault."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# The variable each setting is read from.
+ENV_NAMES = {
+    "db_url": "CHILDGUARD_DB",
+    "host": "CHILDGUARD_HOST",
+    "port": "CHILDGUARD_PORT",
+    "allow_anonymous_hma": "CHILDGUARD_ALLOW_ANONYMOUS_HMA",
+    "max_request_bytes": "CHILDGUARD_MAX_REQUEST_BYTES",
+    "index_dir": "CHILDGUARD_INDEX_DIR",
+    "refresh_seconds": "CHILDGUARD_REFRESH_SECONDS",
+    "allow_private_fetch": "CHILDGUARD_ALLOW_PRIVATE",
+}
 
 
 @dataclass(frozen=True)
@@ -53,14 +71,16 @@ class Settings:
             object.__setattr__(self, "db_url", config.database_url())
         _check_host(self.host, "host")
         if not 1 <= self.port <= 65535:
-            raise SettingsError(f"port {self.port} is outside 1-65535")
+            raise SettingsError(f"port {self.port} is outside 1-65535", "port")
         if self.max_request_bytes < 1024:
             raise SettingsError(
-                f"max_request_bytes {self.max_request_bytes} is under 1024; uploads need room"
+                f"max_request_bytes {self.max_request_bytes} is under 1024; uploads need room",
+                "max_request_bytes",
             )
         if not 0.05 <= self.refresh_seconds <= 60:
             raise SettingsError(
-                f"refresh_seconds {self.refresh_seconds} is outside 0.05-60 seconds"
+                f"refresh_seconds {self.refresh_seconds} is outside 0.05-60 seconds",
+                "refresh_seconds",
             )
 
     @classmethod
@@ -92,7 +112,10 @@ class Settings:
         try:
             return cls(**values)
         except SettingsError as exc:
-            raise SettingsError(f"invalid service settings: {exc}") from None
+            where = ENV_NAMES.get(exc.field or "")
+            if exc.field in overrides or where is None or where not in env:
+                raise SettingsError(f"invalid service settings: {exc}", exc.field) from None
+            raise SettingsError(f"{where}: {exc}", exc.field) from None
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -100,12 +123,12 @@ class Settings:
 
 def _check_host(host: str, what: str) -> None:
     if not host or any(c.isspace() for c in host):
-        raise SettingsError(f"{what} {host!r} is not an address or host name")
+        raise SettingsError(f"{what} {host!r} is not an address or host name", "host")
     try:
         ipaddress.ip_address(host)
     except ValueError:
         if not all(part.isalnum() or "-" in part for part in host.split(".")):
-            raise SettingsError(f"{what} {host!r} is not an address or host name") from None
+            raise SettingsError(f"{what} {host!r} is not an address or host name", "host") from None
 
 
 def _int(env: Mapping[str, str], name: str) -> int:
