@@ -265,22 +265,22 @@ def test_lookups_side_by_side_with_writes(sqlite_server: LiveServer) -> None:
     signal added is found by the next lookup."""
     from concurrent.futures import ThreadPoolExecutor
 
-    with sqlite_server.client("curate") as curate:
-        curate.post("/c/banks", json={"name": "BUSY"})
     values = [rand_hex() for _ in range(12)]
+    with (
+        sqlite_server.client("curate") as curate,
+        sqlite_server.client("match") as match,
+        ThreadPoolExecutor(4) as pool,
+    ):
+        curate.post("/c/banks", json={"name": "BUSY"})
 
-    def query(i: int) -> int:
-        with sqlite_server.client("match") as match:
-            value = values[i % len(values)]
-            answer = match.get("/m/lookup", params={"signal_type": "pdq", "signal": value})
-            return answer.status_code
+        def query(i: int) -> int:
+            params = {"signal_type": "pdq", "signal": values[i % len(values)]}
+            return match.get("/m/lookup", params=params).status_code
 
-    with ThreadPoolExecutor(4) as pool, sqlite_server.client("curate") as curate:
         running = [pool.submit(query, i) for i in range(48)]
         for value in values:
             entry = curate.post("/c/bank/BUSY/signal", json={"pdq": value}).json()
-            with sqlite_server.client("match") as match:
-                found = match.get("/m/lookup", params={"signal_type": "pdq", "signal": value})
+            found = match.get("/m/lookup", params={"signal_type": "pdq", "signal": value})
             assert found.json()["BUSY"] == [{"bank_content_id": entry["id"], "distance": "0"}]
         assert {f.result() for f in running} == {200}
 
