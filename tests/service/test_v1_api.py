@@ -8,6 +8,7 @@ import io
 import random
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -318,3 +319,27 @@ class _Site(BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
+
+
+def test_concurrent_requests_with_one_key_add_once(server: LiveServer) -> None:
+    entries = [{"signal_type": "pdq", "value": rand_hex()} for _ in range(200)]
+    with server.client("curate") as curate:
+        assert curate.post("/v1/banks", json={"name": "race"}).status_code == 201
+
+    def send(_: int) -> httpx.Response:
+        with server.client("curate") as client:
+            return client.post(
+                "/v1/banks/race/entries",
+                json={"entries": entries},
+                headers={"Idempotency-Key": "same"},
+            )
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(send, range(6)))
+    done = [a for a in answers if a.status_code == 200]
+    busy = [a for a in answers if a.status_code != 200]
+    assert done and all(a.json() == done[0].json() for a in done)
+    assert done[0].json()["added"] == 200
+    assert all(problem(a, 409)["type"].endswith("idempotency-in-progress") for a in busy)
+    with server.client("curate") as curate:
+        assert curate.get("/v1/banks/race").json()["entries"] == 200
