@@ -306,3 +306,18 @@ def test_not_ready_until_the_index_is_loaded(tmp_path) -> None:  # type: ignore[
         assert (lookup.status_code, lookup.json()) == (503, {"message": "index not yet ready"})
         index = httpx.get(f"{base}/m/index/status", headers=headers).json()
         assert index["pdq"] == {"built_to": -1, "present": False, "size": 0}
+
+
+def test_each_bank_keeps_its_own_threshold(sqlite_server: LiveServer) -> None:
+    """HMA matches every bank at PDQ distance 31; here each bank's own threshold applies."""
+    value = rand_hex()
+    create_bank(sqlite_server.store, "STRICT_8", "known-abuse", pdq_threshold=8, actor="test")
+    create_bank(sqlite_server.store, "LOOSE_40", "known-abuse", pdq_threshold=40, actor="test")
+    with sqlite_server.client("curate") as curate, sqlite_server.client("match") as match:
+        for bank in ("STRICT_8", "LOOSE_40"):
+            curate.post(f"/c/bank/{bank}/signal", json={"pdq": value})
+        near = match.get("/m/lookup", params={"signal_type": "pdq", "signal": flip(value, 6)})
+        assert set(near.json()) == {"STRICT_8", "LOOSE_40"}
+        mid = match.get("/m/lookup", params={"signal_type": "pdq", "signal": flip(value, 35)})
+        assert list(mid.json()) == ["LOOSE_40"]
+        assert mid.json()["LOOSE_40"][0]["distance"] == "35"
