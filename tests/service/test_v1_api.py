@@ -17,7 +17,11 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from .conftest import LiveServer, live_server
+from childguard.accounts import create_key
+from childguard.service import Settings, create_app
+from childguard.service.state import ServiceState
+
+from .conftest import LiveServer, live_server, running
 
 RNG = random.Random(1401)
 PROBLEM = "application/problem+json"
@@ -343,3 +347,21 @@ def test_concurrent_requests_with_one_key_add_once(server: LiveServer) -> None:
     assert all(problem(a, 409)["type"].endswith("idempotency-in-progress") for a in busy)
     with server.client("curate") as curate:
         assert curate.get("/v1/banks/race").json()["entries"] == 200
+
+
+def test_matching_is_503_until_the_index_is_loaded(tmp_path: Path) -> None:
+    class Loading(ServiceState):
+        def start(self) -> None:  # the matcher never finishes loading
+            pass
+
+    state = Loading(Settings(db_url=f"sqlite:///{tmp_path / 'l.db'}", index_dir=tmp_path / "i"))
+    _, key = create_key(state.store, "match", actor="test")
+    with running(create_app(state=state)) as base:
+        headers = {"Authorization": f"Bearer {key}"}
+        params = {"signal_type": "pdq", "value": rand_hex()}
+        one = httpx.get(f"{base}/v1/match", params=params, headers=headers)
+        assert problem(one, 503)["type"].endswith("index-not-ready")
+        batch = httpx.post(f"{base}/v1/match", json={"hashes": [params]}, headers=headers)
+        problem(batch, 503)
+        invalid = httpx.get(f"{base}/v1/match", params={**params, "value": "x"}, headers=headers)
+        assert not problem(invalid, 422)["detail"].startswith("hashes[")

@@ -275,9 +275,14 @@ def _hash_record(index: int | None, signal_type: str, value: str) -> ContentSign
     return record
 
 
-def match_hashes(state: ServiceState, queries: list[HashQuery]) -> dict[str, Any]:
-    """Each hash matched under each bank's threshold, in one batch: `{"results": [...]}`."""
-    records = [_hash_record(i, q.signal_type, q.value) for i, q in enumerate(queries)]
+def match_hashes(
+    state: ServiceState, queries: list[HashQuery], *, batch: bool = True
+) -> dict[str, Any]:
+    """Each hash matched under each bank's threshold, in one batch: `{"results": [...]}`.
+    An invalid hash is 422 naming it (`hashes[i]` in a `batch`)."""
+    records = [
+        _hash_record(i if batch else None, q.signal_type, q.value) for i, q in enumerate(queries)
+    ]
     outcomes = state.with_matcher(lambda m: m.match_many(records))
     return {
         "results": [
@@ -382,7 +387,7 @@ def match_get(
 ) -> dict[str, Any]:
     """Match one hash: one result (`query`, `signals`, `matches`, `suppressed`, ...)."""
     result: dict[str, Any] = match_hashes(
-        _state(request), [HashQuery(signal_type=signal_type, value=value)]
+        _state(request), [HashQuery(signal_type=signal_type, value=value)], batch=False
     )["results"][0]
     return result
 
