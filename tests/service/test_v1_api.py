@@ -365,3 +365,22 @@ def test_matching_is_503_until_the_index_is_loaded(tmp_path: Path) -> None:
         problem(batch, 503)
         invalid = httpx.get(f"{base}/v1/match", params={**params, "value": "x"}, headers=headers)
         assert not problem(invalid, 422)["detail"].startswith("hashes[")
+
+
+def test_openapi_lists_v1_with_problem_details(sqlite_server: LiveServer) -> None:
+    with sqlite_server.client() as client:
+        spec = client.get("/openapi.json").json()
+    v1 = {p: ops for p, ops in spec["paths"].items() if p.startswith("/v1/")}
+    assert set(v1) == {
+        "/v1/hash",
+        "/v1/match",
+        "/v1/banks",
+        "/v1/banks/{name}",
+        "/v1/banks/{name}/entries",
+    }
+    for ops in v1.values():
+        for op in ops.values():
+            for status in ("401", "403", "422"):
+                assert PROBLEM in op["responses"][status]["content"]
+    body = spec["paths"]["/v1/match"]["post"]["requestBody"]["content"]
+    assert {"application/json", "multipart/form-data"} <= set(body)

@@ -28,6 +28,38 @@ MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "tag:childguard,2026:problem/"
 
 
+# An RFC 9457 problem detail, as the OpenAPI document describes it.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "message": {"type": "string", "description": "the same as detail"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+_WHEN = {
+    400: "malformed request",
+    401: "no key, or an unknown, expired or revoked key",
+    403: "a key of another role",
+    404: "no such bank",
+    409: "conflict",
+    413: "too many items in one request",
+    422: "invalid fields, signals or content",
+    503: "the index is not ready",
+}
+# The error answers every /v1 route may give, for the OpenAPI document.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": when, "content": {MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}}
+    for status, when in _WHEN.items()
+}
+
+
 def type_uri(slug: str) -> str:
     """The `type` of a childguard problem: a tag URI (RFC 4151), stable, never fetched."""
     return TYPE_BASE + slug

@@ -41,7 +41,7 @@ from childguard.banks.records import canonical_signal, validated
 from childguard.errors import InvalidSignal
 from childguard.matcher import Match, MatchOutcome
 from childguard.media import Content
-from childguard.service.api.problems import Problem, ProblemRoute
+from childguard.service.api.problems import RESPONSES, Problem, ProblemRoute
 from childguard.service.auth import Caller, owner
 from childguard.service.fetch import FetchRefused, fetch
 from childguard.service.state import ServiceState
@@ -52,7 +52,7 @@ from childguard.store.base import utcnow
 from childguard.store.idempotency_models import IdempotencyKey
 from childguard.store.models import DEFAULT_PDQ_THRESHOLD
 
-router = APIRouter(prefix="/v1", tags=["v1"], route_class=ProblemRoute)
+router = APIRouter(prefix="/v1", tags=["v1"], route_class=ProblemRoute, responses=RESPONSES)
 
 MAX_HASHES = 1_000
 MAX_ENTRIES = 10_000
