@@ -243,7 +243,7 @@ def hash_upload(
     request: Request,
     file: UploadFile | None = File(None, description="the photo or video"),
     url: str | None = _URL,
-    caller: Caller = owner("hash"),
+    _: Caller = owner("hash"),
 ) -> dict[str, Any]:
     """The signals of one uploaded file (multipart field `file`) or of the media at `url`,
     in the hash output layout (`ContentSignals.to_dict()`). Content that cannot be decoded is
