@@ -13,8 +13,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from childguard.accounts import create_key
 from childguard.cli import app
 from childguard.service import Settings, SettingsError
+from childguard.store import open_store
 
 from .conftest import free_port
 
@@ -68,42 +70,64 @@ def test_key_commands(tmp_path: Path) -> None:
     assert runner.invoke(app, ["key", "revoke", "99", "--db", db]).exit_code == 2
 
 
-def test_serve_starts_on_embedded_defaults(tmp_path: Path) -> None:
+def test_serve_starts_on_embedded_defaults_with_two_workers(tmp_path: Path) -> None:
+    """`childguard serve --workers 2` on the default SQLite store: a signal added through one
+    worker is matched by every worker within a second."""
     port = free_port()
-    env = {**os.environ, "CHILDGUARD_HOME": str(tmp_path / "home")}
+    home = tmp_path / "home"
+    env = {**os.environ, "CHILDGUARD_HOME": str(home)}
     env.pop("CHILDGUARD_DB", None)
     cli = Path(sys.executable).with_name("childguard")
     proc = subprocess.Popen(
-        [str(cli), "serve", "--port", str(port)],
+        [str(cli), "serve", "--port", str(port), "--workers", "2"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/status", timeout=1).status_code == 200:
+                if httpx.get(f"{base}/status", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        answer = httpx.get(f"http://127.0.0.1:{port}/m/lookup?signal_type=pdq&signal=00")
-        assert answer.status_code == 401
-        assert (tmp_path / "home" / "childguard.db").exists()
+        assert httpx.get(f"{base}/m/lookup?signal_type=pdq&signal=00").status_code == 401
+        store = open_store(f"sqlite:///{home / 'childguard.db'}")
+        curate = {"Authorization": f"Bearer {create_key(store, 'curate', actor='t')[1]}"}
+        match = {"Authorization": f"Bearer {create_key(store, 'match', actor='t')[1]}"}
+        store.close()
+        value = "f" * 64
+        made = httpx.post(f"{base}/c/banks", json={"name": "B"}, headers=curate)
+        assert made.status_code == 201, made.text
+        added = httpx.post(f"{base}/c/bank/B/signal", json={"pdq": value}, headers=curate)
+        assert added.status_code == 200, added.text
+        started = time.monotonic()
+        answers: list[object] = []
+        with httpx.Client(base_url=base, headers=match) as client:
+            while len(answers) < 6 or answers[-6:] != [["B"]] * 6:  # 6 in a row: both workers
+                found = client.get(
+                    "/m/lookup",
+                    params={"signal_type": "pdq", "signal": value},
+                    headers={"Connection": "close"},  # a new connection: any worker answers
+                )
+                answers.append(list(found.json()))
+                if time.monotonic() - started > 5:
+                    break
+        elapsed = time.monotonic() - started
+        assert answers[-6:] == [["B"]] * 6, answers
+        assert elapsed < 1.5, (elapsed, answers)  # 1 s target, slack for a loaded test machine
     finally:
         proc.terminate()
-        proc.wait(timeout=15)
+        proc.wait(timeout=20)
 
 
-def test_serve_refuses_bad_settings(tmp_path: Path) -> None:
-    env = {**os.environ, "CHILDGUARD_HOME": str(tmp_path), "CHILDGUARD_MAX_REQUEST_BYTES": "x"}
-    cli = Path(sys.executable).with_name("childguard")
-    done = subprocess.run(
-        [str(cli), "serve", "--port", str(free_port())],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 2
-    assert "CHILDGUARD_MAX_REQUEST_BYTES='x' is not a whole number" in done.stderr
+def test_serve_refuses_bad_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checked before uvicorn or any worker starts: exit code 2 and the variable at fault."""
+    monkeypatch.setenv("CHILDGUARD_HOME", str(tmp_path))
+    monkeypatch.setenv("CHILDGUARD_MAX_REQUEST_BYTES", "x")
+    done = CliRunner().invoke(app, ["serve", "--workers", "2"])
+    assert done.exit_code == 2
+    assert "CHILDGUARD_MAX_REQUEST_BYTES='x' is not a whole number" in done.output
+    assert not (tmp_path / "childguard.db").exists()

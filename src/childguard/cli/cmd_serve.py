@@ -6,10 +6,15 @@ import os
 
 import typer
 
+from childguard import config
 from childguard.cli import app
+from childguard.cli.common import fail, store_or_exit
+from childguard.errors import ChildguardError
 
-# The app factory, named rather than imported: the CLI and the service are independent layers.
+# The app factory and the settings check, named rather than imported (uvicorn imports the
+# factory by name in each worker): the CLI and the service are independent layers.
 APP_FACTORY = "childguard.service.app:app_from_env"
+SETTINGS_CHECK = "childguard.service.config:check_environment"
 
 
 @app.command("serve")
@@ -19,29 +24,41 @@ def serve(
     db: str = typer.Option(
         None, "--db", help="Database URL or SQLite path (default: CHILDGUARD_DB or the data dir)."
     ),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes."),
     allow_anonymous_hma: bool = typer.Option(
         None,
         "--allow-anonymous-hma/--no-anonymous-hma",
         help="Let the HMA-compatible routes accept calls with no API key (default: off).",
     ),
 ) -> None:
-    """Serve the API. Settings come from CHILDGUARD_* variables; these options override them."""
+    """Serve the API. Settings come from CHILDGUARD_* variables; these options override them.
+
+    The store is migrated here, once, before any worker starts; each worker then loads the
+    index and follows the store on its own."""
     import uvicorn
+    from uvicorn.importer import import_from_string
 
     given = {
         "CHILDGUARD_HOST": host,
         "CHILDGUARD_PORT": None if port is None else str(port),
-        "CHILDGUARD_DB": db,
+        "CHILDGUARD_DB": config.database_url(db) if db else None,
         "CHILDGUARD_ALLOW_ANONYMOUS_HMA": (
             None if allow_anonymous_hma is None else str(allow_anonymous_hma).lower()
         ),
     }
     os.environ.update({k: v for k, v in given.items() if v is not None})
+    try:
+        import_from_string(SETTINGS_CHECK)()
+    except ChildguardError as exc:
+        raise fail(str(exc)) from None
+    with store_or_exit(os.environ.get("CHILDGUARD_DB")):
+        pass  # migrated once here, before any worker opens it
     uvicorn.run(
         APP_FACTORY,
         factory=True,
         host=os.environ.get("CHILDGUARD_HOST", "127.0.0.1"),
         port=_port(os.environ.get("CHILDGUARD_PORT", "8000")),
+        workers=workers,
         log_level="info",
     )
 

@@ -154,3 +154,8 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     if raw in _FALSE:
         return False
     raise SettingsError(f"{name}={env[name]!r} is not a boolean; use true or false")
+
+
+def check_environment() -> None:
+    """Validate the settings the environment gives; SettingsError saying what to fix."""
+    Settings.from_env()
