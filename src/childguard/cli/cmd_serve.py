@@ -11,10 +11,9 @@ from childguard.cli import app
 from childguard.cli.common import fail, store_or_exit
 from childguard.errors import ChildguardError
 
-# The app factory and the settings check, named rather than imported (uvicorn imports the
-# factory by name in each worker): the CLI and the service are independent layers.
+# uvicorn imports the app factory by name in each worker process (it needs a name, not an
+# object, to start several workers).
 APP_FACTORY = "childguard.service.app:app_from_env"
-SETTINGS_CHECK = "childguard.service.config:check_environment"
 
 
 @app.command("serve")
@@ -36,7 +35,8 @@ def serve(
     The store is migrated here, once, before any worker starts; each worker then loads the
     index and follows the store on its own."""
     import uvicorn
-    from uvicorn.importer import import_from_string
+
+    from childguard.service.config import check_environment
 
     given = {
         "CHILDGUARD_HOST": host,
@@ -48,7 +48,7 @@ def serve(
     }
     os.environ.update({k: v for k, v in given.items() if v is not None})
     try:
-        import_from_string(SETTINGS_CHECK)()
+        check_environment()
     except ChildguardError as exc:
         raise fail(str(exc)) from None
     with store_or_exit(os.environ.get("CHILDGUARD_DB")):
