@@ -4,7 +4,6 @@ Idempotency-Key, and RFC 9457 problem details for every error."""
 
 from __future__ import annotations
 
-import io
 import random
 import threading
 import time
@@ -14,12 +13,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
-import numpy as np
-from PIL import Image
 
+import pdq_bits
 from childguard.accounts import create_key
 from childguard.service import Settings, create_app
 from childguard.service.state import ServiceState
+from sample_media import jpeg_bytes
 
 from .conftest import LiveServer, live_server, running
 
@@ -28,23 +27,11 @@ PROBLEM = "application/problem+json"
 
 
 def rand_hex() -> str:
-    return f"{RNG.getrandbits(256):064x}"
+    return pdq_bits.rand_hex(RNG)
 
 
 def flip(hex_: str, bits: int) -> str:
-    n = int(hex_, 16)
-    for b in RNG.sample(range(256), bits):
-        n ^= 1 << b
-    return f"{n:064x}"
-
-
-def jpeg_bytes(seed: int = 1) -> bytes:
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 255, size=(12, 16, 3), dtype=np.uint8)
-    image = Image.fromarray(base).resize((320, 240), Image.Resampling.BICUBIC)
-    buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=90)
-    return buf.getvalue()
+    return pdq_bits.flip(hex_, bits, RNG)
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, Any]:
