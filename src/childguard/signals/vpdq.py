@@ -281,22 +281,13 @@ class VpdqSignal(SignalType):
     def hash_content(cls, content: Content) -> SignalValue | None:
         """The vPDQ value of a video (animated GIFs included); None for other content.
         Raises MediaError for a video that cannot be decoded within `content.limits`."""
-        from childguard.media_video import check_video_bytes, named_as_video, run_video_job
+        from childguard.media_video import check_video_bytes, named_as_video
 
         if VIDEO not in content.content_types:
             if named_as_video(content.path or content.origin):
                 check_video_bytes(content.data, content.limits)  # raises: empty, not-a-video
             return None
-        fmt = check_video_bytes(content.data, content.limits)
-        with content.file() as path:
-            rows = run_video_job(
-                path,
-                "childguard.signals.vpdq:hash_in_worker",
-                {"seconds_per_hash": SECONDS_PER_HASH},
-                fmt=fmt,
-                limits=content.limits,
-            )
-        return _signal_of(rows)
+        return _signal_of(_in_worker(content, "hash_in_worker"))
 
     @classmethod
     def query_views(cls, content: Content, signal: SignalValue) -> list[tuple[str, SignalValue]]:
@@ -305,19 +296,9 @@ class VpdqSignal(SignalType):
         push far from the bank video's. Bars are looked for in up to 8 frames spread over the
         video; a video without them costs one decoded frame and gets no view. Runs in the media
         worker under `content.limits`; nothing for content that is not a video."""
-        from childguard.media_video import check_video_bytes, run_video_job
-
         if VIDEO not in content.content_types:
             return []
-        fmt = check_video_bytes(content.data, content.limits)
-        with content.file() as path:
-            views = run_video_job(
-                path,
-                "childguard.signals.vpdq:views_in_worker",
-                {"seconds_per_hash": SECONDS_PER_HASH},
-                fmt=fmt,
-                limits=content.limits,
-            )
+        views = _in_worker(content, "views_in_worker")
         out = []
         for variant, rows in views.items():
             if rows:
@@ -396,3 +377,19 @@ __all__ = [
     "parse_frames",
     "views_in_worker",
 ]
+
+
+def _in_worker(content: Content, job: str) -> Any:
+    """Run one of this module's worker jobs on a video's bytes, checked first, in the media
+    worker under `content.limits`."""
+    from childguard.media_video import check_video_bytes, run_video_job
+
+    fmt = check_video_bytes(content.data, content.limits)
+    with content.file() as path:
+        return run_video_job(
+            path,
+            f"childguard.signals.vpdq:{job}",
+            {"seconds_per_hash": SECONDS_PER_HASH},
+            fmt=fmt,
+            limits=content.limits,
+        )
