@@ -42,6 +42,11 @@ class Bank(Base):
     # (`SignalType.parse_threshold`); a type not named here uses its default.
     thresholds: Mapped[dict[str, Any] | None] = mapped_column(JsonDict, default=None)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Flood control: at most this many matches a minute (None: the service's default), past
+    # which the bank is quarantined (it stops matching) until a curator releases it.
+    match_cap_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)
+    quarantined_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    quarantine_reason: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 
