@@ -36,6 +36,7 @@ class ApiKeyInfo:
     name: str
     prefix: str
     role: str
+    organisation_id: int | None
     created_at: datetime
     created_by: str
     expires_at: datetime | None
@@ -60,6 +61,7 @@ def _info(row: ApiKey) -> ApiKeyInfo:
         name=row.name,
         prefix=row.prefix,
         role=row.role,
+        organisation_id=row.organisation_id,
         created_at=row.created_at,
         created_by=row.created_by,
         expires_at=row.expires_at,
@@ -81,9 +83,11 @@ def create_key(
     actor: str,
     name: str = "",
     expires_at: datetime | None = None,
+    organisation_id: int | None = None,
 ) -> tuple[ApiKeyInfo, str]:
-    """Create a key with `role`; returns its record and the key itself (shown once, never
-    stored). InputFormatError for an unknown role, a long name or an expiry in the past."""
+    """Create a key with `role`, acting for `organisation_id` if given; returns its record
+    and the key itself (shown once, never stored). InputFormatError for an unknown role, a
+    long name or an expiry in the past."""
     check_role(role)
     if len(name) > 200 or not name.isprintable():
         raise InputFormatError("bad key name: want at most 200 printable characters")
@@ -99,6 +103,7 @@ def create_key(
             prefix=key[:_SHOWN_PREFIX],
             key_hash=hash_key(key),
             role=role,
+            organisation_id=organisation_id,
             created_by=actor,
             expires_at=expires_at,
         )
@@ -113,6 +118,7 @@ def create_key(
             details={
                 "name": name,
                 "role": role,
+                "organisation_id": organisation_id,
                 "prefix": row.prefix,
                 "expires_at": expires_at.isoformat() if expires_at else None,
             },

@@ -37,6 +37,11 @@ class Caller:
         """The caller's name in the audit log."""
         return self.key.actor if self.key is not None else ANONYMOUS
 
+    @property
+    def organisation_id(self) -> int | None:
+        """The organisation the caller acts for; None for a caller of the whole service."""
+        return self.key.organisation_id if self.key is not None else None
+
 
 def presented_key(request: Request) -> str | None:
     """The key the request carries, if any."""
