@@ -10,8 +10,6 @@ same key with another body is 409. Keys are kept per caller for `IDEMPOTENCY_TTL
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 from datetime import timedelta
@@ -41,6 +39,7 @@ from childguard.banks.records import canonical_signal, validated
 from childguard.errors import InvalidSignal
 from childguard.matcher import Match, MatchOutcome
 from childguard.media import Content
+from childguard.service.api.paging import DEFAULT_PAGE, MAX_PAGE, decode_cursor, encode_cursor
 from childguard.service.api.problems import RESPONSES, Problem, ProblemRoute
 from childguard.service.auth import Caller, owner
 from childguard.service.fetch import FetchRefused, fetch
@@ -56,8 +55,6 @@ router = APIRouter(prefix="/v1", tags=["v1"], route_class=ProblemRoute, response
 
 MAX_HASHES = 1_000
 MAX_ENTRIES = 10_000
-DEFAULT_PAGE = 50
-MAX_PAGE = 1_000
 IDEMPOTENCY_TTL = timedelta(hours=24)
 STALE_CLAIM = timedelta(minutes=10)
 UPLOAD_FIELD = "file"
@@ -395,22 +392,6 @@ def match_get(
 # ---------------------------------------------------------------------- banks
 
 
-def _encode_cursor(name: str) -> str:
-    raw = json.dumps({"after": name}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        after = json.loads(raw)["after"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise Problem(400, "the cursor is not one this API gave", slug="bad-cursor") from None
-    if not isinstance(after, str):
-        raise Problem(400, "the cursor is not one this API gave", slug="bad-cursor")
-    return after
-
-
 @router.get("/banks")
 def banks_list(
     request: Request,
@@ -423,14 +404,14 @@ def banks_list(
     store = _state(request).store
     banks = sorted(list_banks(store, kind=kind), key=lambda b: b.name)
     if cursor is not None:
-        after = _decode_cursor(cursor)
+        after = decode_cursor(cursor)
         banks = [b for b in banks if b.name > after]
     page = banks[:limit]
     counts = entry_counts(store)
     more = len(banks) > limit
     return {
         "banks": [bank_json(b, counts.get(b.id, 0)) for b in page],
-        "next_cursor": _encode_cursor(page[-1].name) if more and page else None,
+        "next_cursor": encode_cursor(page[-1].name) if more and page else None,
     }
 
 
