@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from childguard.crawl.extract import PageCounters
 from childguard.crawl.hashing import sha256_of
@@ -32,8 +32,9 @@ from childguard.matcher.results import Match
 from childguard.signals.content import ContentSignals
 from childguard.signals.pdq import PdqSignal
 from childguard.store.base import utcnow
-from childguard.store.crawl_models import PageCounter, Sighting
+from childguard.store.crawl_models import SIGHTING_STATUSES, PageCounter, Sighting
 from childguard.store.db import Store
+from childguard.store.models import BankEntry
 from childguard.store.url_keys import url_key
 
 log = get_logger("childguard.crawl.sightings")
@@ -393,3 +394,52 @@ def pages_to_recheck(store: Store, watch_name: str) -> list[str]:
                 )
             )
         )
+
+
+def _of_bank(bank_id: int) -> Any:
+    """Sightings whose matched entry is in bank `bank_id` (one organisation's protected bank)."""
+    return Sighting.entry_id.in_(select(BankEntry.id).where(BankEntry.bank_id == bank_id))
+
+
+def bank_sightings(
+    store: Store,
+    bank_id: int,
+    *,
+    status: str | None = None,
+    since: datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[SightingView]:
+    """Sightings of entries of one bank, newest first (by id), a page at a time: those first
+    seen at or after `since`, with `status`, and with ids below `before_id` (the last id of the
+    previous page). A sighting whose entry was deleted is no longer the bank's."""
+    q = select(Sighting).where(_of_bank(bank_id))
+    if status:
+        q = q.where(Sighting.status == status)
+    if since is not None:
+        q = q.where(Sighting.first_seen >= since)
+    if before_id is not None:
+        q = q.where(Sighting.id < before_id)
+    q = q.order_by(Sighting.id.desc()).limit(limit)
+    with store.session() as s:
+        return [_view(r) for r in s.scalars(q)]
+
+
+def get_bank_sighting(store: Store, bank_id: int, sighting_id: int) -> SightingView | None:
+    """One sighting of an entry of bank `bank_id`, with its counter series; None when there is
+    no such sighting or it is another bank's."""
+    with store.session() as s:
+        found = s.scalar(select(Sighting.id).where(Sighting.id == sighting_id, _of_bank(bank_id)))
+    return get_sighting(store, found) if found is not None else None
+
+
+def bank_sighting_counts(store: Store, bank_id: int) -> dict[str, int]:
+    """How many sightings of one bank's entries there are, by status (every status named)."""
+    counts = dict.fromkeys(SIGHTING_STATUSES, 0)
+    with store.session() as s:
+        rows = s.execute(
+            select(Sighting.status, func.count()).where(_of_bank(bank_id)).group_by(Sighting.status)
+        )
+        for status, n in rows:
+            counts[status] = int(n)
+    return counts

@@ -24,6 +24,10 @@ class OrganisationError(ChildguardError):
     """An organisation is unknown, already exists, or was given invalid contacts."""
 
 
+class OrganisationNotFound(OrganisationError):
+    """No organisation has that id."""
+
+
 def bank_name_for(org_name: str) -> str:
     return f"protected:{org_name}"
 
@@ -108,3 +112,26 @@ def list_organisations(session: Session) -> list[Organisation]:
 
 def list_organisation_names(session: Session) -> list[str]:
     return list(session.scalars(select(Organisation.name).order_by(Organisation.name)))
+
+
+def get_organisation_by_id(session: Session, org_id: int) -> Organisation:
+    """The organisation with id `org_id`; OrganisationNotFound if there is none."""
+    org = session.get(Organisation, org_id)
+    if org is None:
+        raise OrganisationNotFound(f"no organisation with id {org_id}")
+    return org
+
+
+def organisation_exists(session: Session, name: str) -> bool:
+    found = session.scalar(select(Organisation.id).where(Organisation.name == name.strip()))
+    return found is not None
+
+
+def organisations_page(
+    session: Session, *, after_name: str | None = None, limit: int = 50
+) -> list[Organisation]:
+    """Organisations by name, a page at a time: those named after `after_name`."""
+    query = select(Organisation).order_by(Organisation.name).limit(limit)
+    if after_name is not None:
+        query = query.where(Organisation.name > after_name)
+    return list(session.scalars(query))
