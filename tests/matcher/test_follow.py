@@ -4,9 +4,19 @@ memory and applies added and removed entries and bank changes, without reopening
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 
-from childguard.banks import EntryRecord, create_bank, delete_entries, import_records, update_bank
+import numpy as np
+
+from childguard.banks import (
+    EntryRecord,
+    create_bank,
+    delete_entries,
+    import_records,
+    set_entry_disabled,
+    update_bank,
+)
 from childguard.matcher import Matcher
 from childguard.store.db import Store
 
@@ -41,3 +51,65 @@ def test_refresh_follows_the_store_in_memory(store: Store, tmp_path: Path) -> No
     matcher.refresh()
     assert not matcher.match_hash("pdq", second).matched
     assert matcher.refresh()["pdq"].added == 0
+
+
+def test_a_saved_index_opens_memory_mapped_and_follows(store: Store, tmp_path: Path) -> None:
+    """The service's way: the saved index is mapped, not read; a restart syncs only the
+    entries added and removed since the save, and adds and removals work on the mapped index."""
+    create_bank(store, "b", "known-abuse", actor="t")
+    saved = [_hex() for _ in range(50)]
+    import_records(store, "b", [EntryRecord("pdq", v) for v in saved], actor="t")
+    Matcher(store, index_base=tmp_path).save()
+
+    tail = _hex()
+    import_records(store, "b", [EntryRecord("pdq", tail)], actor="t")
+    delete_entries(store, "b", [("pdq", saved[0])], actor="t")
+    matcher = Matcher(store, index_base=tmp_path, mmap=True)
+    report = matcher.last_sync["pdq"]
+    assert (report.rebuilt, report.added, report.removed, report.size) == (False, 1, 1, 50)
+    index = matcher.indexes["pdq"].index
+    assert isinstance(index._hashes, np.memmap)  # type: ignore[attr-defined]
+    assert matcher.match_hash("pdq", tail).matched
+    assert matcher.match_hash("pdq", saved[1]).matched
+    assert not matcher.match_hash("pdq", saved[0]).matched
+
+    delete_entries(store, "b", [("pdq", saved[2])], actor="t")
+    later = _hex()
+    import_records(store, "b", [EntryRecord("pdq", later)], actor="t")
+    assert (matcher.refresh()["pdq"].added, matcher.last_sync["pdq"].removed) == (1, 1)
+    assert not matcher.match_hash("pdq", saved[2]).matched
+    assert matcher.match_hash("pdq", later).matched
+    assert isinstance(index._hashes, np.memmap)  # type: ignore[attr-defined]
+    matcher.save()  # over the files it maps: the mapping keeps the old copy
+    again = Matcher(store, index_base=tmp_path, mmap=True)
+    assert again.last_sync["pdq"] == type(report)(False, 0, 0, 50)
+    assert again.match_hash("pdq", later).matched and matcher.match_hash("pdq", saved[3]).matched
+
+
+def test_a_disabled_entry_stops_matching_on_every_follower(store: Store, tmp_path: Path) -> None:
+    """Two matchers on one store (two workers): an entry disabled through one stops matching
+    on the other at its next refresh, and matches again once enabled or once its time passes."""
+    create_bank(store, "b", "known-abuse", actor="t")
+    value, other = _hex(), _hex()
+    import_records(store, "b", [EntryRecord("pdq", value), EntryRecord("pdq", other)], actor="t")
+    one, two = Matcher(store, index_base=tmp_path), Matcher(store, index_base=tmp_path)
+    entry_id = one.match_hash("pdq", value).matches[0].entry_id
+    assert two.match_hash("pdq", value).matched  # cached by the follower
+
+    assert set_entry_disabled(store, "b", entry_id, 0, actor="t")
+    two.refresh()
+    assert not two.match_hash("pdq", value).matched
+    assert two.match_hash("pdq", other).matched
+    assert two.refresh()["pdq"].size == 2  # still indexed: only left out of matches
+
+    assert set_entry_disabled(store, "b", entry_id, None, actor="t")
+    two.refresh()
+    assert two.match_hash("pdq", value).matched
+
+    soon = int(time.time()) + 2
+    assert set_entry_disabled(store, "b", entry_id, soon, actor="t")
+    two.refresh()
+    assert not two.match_hash("pdq", value).matched
+    time.sleep(max(0.0, soon - time.time()) + 0.05)
+    assert two.match_hash("pdq", value).matched  # no refresh needed: the time has passed
+    assert not set_entry_disabled(store, "b", entry_id + 100, 0, actor="t")

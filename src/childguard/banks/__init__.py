@@ -22,6 +22,8 @@ from childguard.banks.catalog import (
     find_bank,
     get_bank,
     list_banks,
+    quarantine_bank,
+    release_bank,
     update_bank,
 )
 from childguard.banks.entries import (
@@ -31,6 +33,7 @@ from childguard.banks.entries import (
     ensure_entries,
     import_records,
     remove_entries_by_id,
+    set_entry_disabled,
 )
 from childguard.banks.files import export_bank, import_file
 from childguard.banks.reads import (
@@ -72,6 +75,9 @@ __all__ = [
     "iter_signals",
     "list_banks",
     "lookup_values",
+    "quarantine_bank",
+    "release_bank",
     "remove_entries_by_id",
+    "set_entry_disabled",
     "update_bank",
 ]

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from childguard.banks.bulk import entry_row, insert_batch, insert_statement
 from childguard.banks.catalog import find_bank
+from childguard.banks.reads import DISABLED_UNTIL
 from childguard.banks.records import EntryRecord, InvalidRecord, lookup_key, stored_form, validated
 from childguard.store import audit
 from childguard.store.base import utcnow
@@ -232,3 +233,36 @@ def remove_entries_by_id(session: Session, entry_ids: Sequence[int]) -> int:
         )
         removed += int(getattr(result, "rowcount", 0) or 0)
     return removed
+
+
+def set_entry_disabled(
+    store: Store, bank: str | int, entry_id: int, until: int | None, *, actor: str
+) -> bool:
+    """Disable one entry of `bank` until the Unix time `until` (0: until enabled again), or
+    enable it (`until` None); False when the bank holds no such entry.
+
+    The entry stays in the store and in the indexes; matchers leave it out of their matches.
+    The bank's `updated_at` moves too, so every matcher that follows the store drops what it
+    cached of the bank's entries at its next refresh."""
+    if until is not None and until < 0:
+        raise ValueError("until must be a Unix time, or 0")
+    with store.session() as session:
+        found = find_bank(session, bank)
+        entry = session.get(BankEntry, int(entry_id))
+        if entry is None or entry.bank_id != found.id:
+            return False
+        meta = {k: v for k, v in (entry.meta or {}).items() if k != DISABLED_UNTIL}
+        old = (entry.meta or {}).get(DISABLED_UNTIL)
+        if until is not None:
+            meta[DISABLED_UNTIL] = int(until)
+        entry.meta = meta or None
+        found.updated_at = utcnow()
+        audit.record(
+            session,
+            actor=actor,
+            action="bank.enable_entry" if until is None else "bank.disable_entry",
+            object_type="bank",
+            object_id=found.id,
+            details={"name": found.name, "entry_id": int(entry_id), "old": old, "until": until},
+        )
+    return True

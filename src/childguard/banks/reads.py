@@ -18,6 +18,9 @@ from childguard.store.db import Store
 from childguard.store.models import Bank, BankEntry
 
 STREAM_BATCH = 50_000
+# The metadata key that disables one entry: a Unix time (seconds) until which it does not
+# match, or 0 for until it is enabled again. An entry without it matches.
+DISABLED_UNTIL = "disabled_until"
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,23 @@ class EntryView:
     classification_scheme: str | None
     classification_label: str | None
     metadata: dict[str, Any] | None
+
+    @property
+    def disabled_until(self) -> int | None:
+        """When the entry's disabling ends (a Unix time; 0: until it is enabled again), or
+        None for an entry that was never disabled."""
+        raw = (self.metadata or {}).get(DISABLED_UNTIL)
+        if raw is None or isinstance(raw, bool):
+            return None
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            return None
+
+    def matches_at(self, now: float) -> bool:
+        """Whether the entry may match at Unix time `now` (its bank's state aside)."""
+        until = self.disabled_until
+        return until is None or (until != 0 and until <= now)
 
 
 def _signal_query(

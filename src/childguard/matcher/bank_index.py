@@ -5,12 +5,20 @@ The index lives on disk under the index directory, keyed by the signal type and 
 URL, with a manifest of the highest entry id it holds. Opening it applies only what changed since:
 entries added after that id are added, entries deleted from the store are removed. A
 full rebuild happens only when there is no saved index or it cannot be read. Disabled
-banks stay in the index; the matcher filters their hits, so toggling a bank costs nothing.
+banks and entries stay in the index; the matcher filters their hits, so toggling one costs
+nothing.
+
+With `mmap`, a saved index whose class can map its files (PDQ) is opened memory-mapped
+read-only: it loads at once, and processes that open the same saved index (the service's
+workers) share its pages. What is added after goes to the index's in-memory delta, and
+removals to its in-memory tombstones, so the mapped files are never written.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import inspect
 import json
 import shutil
 from dataclasses import dataclass
@@ -31,6 +39,7 @@ from childguard.store.models import BankEntry
 
 log = get_logger(__name__)
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 
 
 @dataclass(frozen=True)
@@ -120,11 +129,12 @@ class BankIndex:
         base: Path | None = None,
         persist: bool = True,
         signal_type: str = PdqSignal.name,
+        mmap: bool = False,
     ) -> tuple[BankIndex, SyncReport]:
-        """Load the saved index of `signal_type` for `store` and bring it up to date, or
-        build it."""
+        """Load the saved index of `signal_type` for `store` (memory-mapped with `mmap`, where
+        the index class can) and bring it up to date, or build it."""
         path = index_path(store, base, signal_type) if persist else None
-        loaded = cls._load(path, signal_type) if path is not None else None
+        loaded = cls._load(path, signal_type, mmap=mmap) if path is not None else None
         if loaded is None:
             built = cls.build(store, path, signal_type)
             if path is not None:
@@ -136,13 +146,19 @@ class BankIndex:
         return loaded, SyncReport(False, added, removed, len(loaded.index))
 
     @classmethod
-    def _load(cls, path: Path, signal_type: str) -> BankIndex | None:
+    def _load(cls, path: Path, signal_type: str, *, mmap: bool = False) -> BankIndex | None:
         manifest = path / MANIFEST
         if not manifest.exists():
             return None
         try:
-            meta = json.loads(manifest.read_text())
-            index = _index_class(get_signal_type(signal_type)).load(path / signal_type)
+            with (path / LOCK).open("a") as lock:  # never half-way through another's save
+                fcntl.flock(lock, fcntl.LOCK_SH)
+                meta = json.loads(manifest.read_text())
+                index_class = _index_class(get_signal_type(signal_type))
+                if mmap and _can_mmap(index_class):
+                    index = index_class.load(path / signal_type, mmap=True)  # type: ignore[call-arg]
+                else:
+                    index = index_class.load(path / signal_type)
             return cls(signal_type, index, int(meta["max_entry_id"]), path)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("index.unreadable", path=str(path), error=str(exc))
@@ -165,20 +181,30 @@ class BankIndex:
         return int(ids.size), removed
 
     def save(self) -> None:
+        """Write the index and its manifest where it was opened from, one process at a time
+        (workers that start together each save what they synced)."""
         if self.path is None:
             return
         self.path.mkdir(parents=True, exist_ok=True)
-        self.index.save(self.path / self.signal_type)
-        tmp = self.path / f".{MANIFEST}.tmp"
-        tmp.write_text(json.dumps({"max_entry_id": self.max_entry_id, "size": len(self.index)}))
-        tmp.replace(self.path / MANIFEST)
+        with (self.path / LOCK).open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.index.save(self.path / self.signal_type)
+            tmp = self.path / f".{MANIFEST}.tmp"
+            manifest = {"max_entry_id": self.max_entry_id, "size": len(self.index)}
+            tmp.write_text(json.dumps(manifest))
+            tmp.replace(self.path / MANIFEST)
+
+
+def _can_mmap(index_class: type[SignalIndex]) -> bool:
+    return "mmap" in inspect.signature(index_class.load).parameters
 
 
 def open_indexes(
-    store: Store, *, base: Path | None = None, persist: bool = True
+    store: Store, *, base: Path | None = None, persist: bool = True, mmap: bool = False
 ) -> dict[str, tuple[BankIndex, SyncReport]]:
-    """The index of every registered near signal type, each opened and synced."""
+    """The index of every registered near signal type, each opened (memory-mapped with
+    `mmap`, where it can be) and synced."""
     return {
-        name: BankIndex.open(store, base=base, persist=persist, signal_type=name)
+        name: BankIndex.open(store, base=base, persist=persist, signal_type=name, mmap=mmap)
         for name in near_types()
     }

@@ -17,13 +17,17 @@ Semantics (see docs/matching.md):
   `childguard.matcher.protected`), so crops, rotations and screenshots of a protected photo
   match even when no PDQ view is within the bank's threshold;
 - a match in an `allow` bank silences the content's other matches (a known false positive);
+- a disabled entry (`childguard.banks.set_entry_disabled`) matches nothing until its time
+  passes; the bank's `updated_at` tells every follower to drop its cached entries;
 - for each entry only the closest view is reported.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +62,9 @@ class BankSettings:
     kind: str
     enabled: bool
     thresholds: dict[str, Any]  # signal type -> threshold in that type's form
+    # Moves with every change to the bank or to one of its entries' settings (an entry
+    # disabled), so a refresh drops the entries it cached.
+    updated_at: datetime | None = None
 
 
 def bank_thresholds(bank: Bank) -> dict[str, Any]:
@@ -82,10 +89,13 @@ class Matcher:
         persist: bool = True,
         min_quality: int | None = None,
         dihedral: bool | None = None,
+        mmap: bool = False,
     ) -> None:
         self.store = store
         self.index_base = index_base
         self.persist = persist
+        # Open saved indexes memory-mapped (the service: its workers share the pages).
+        self.mmap = mmap
         # None: each signal type's own minimum (PDQ 50); a number overrides it for every type
         # that has a quality.
         self.min_quality = min_quality
@@ -112,13 +122,16 @@ class Matcher:
                 reports[name] = SyncReport(False, added, removed, len(index.index))
             self.last_sync = reports
         else:
-            opened = open_indexes(self.store, base=self.index_base, persist=self.persist)
+            opened = open_indexes(
+                self.store, base=self.index_base, persist=self.persist, mmap=self.mmap
+            )
             self.indexes = {name: index for name, (index, _) in opened.items()}
             self.last_sync = {name: report for name, (_, report) in opened.items()}
         with self.store.session() as session:
             banks = session.scalars(select(Bank)).all()
             settings = {
-                b.id: BankSettings(b.name, b.kind, b.enabled, bank_thresholds(b)) for b in banks
+                b.id: BankSettings(b.name, b.kind, b.enabled, bank_thresholds(b), b.updated_at)
+                for b in banks
             }
         changed = settings != self._banks or any(r.removed for r in self.last_sync.values())
         if changed or any(r.added for r in self.last_sync.values()):
@@ -160,9 +173,11 @@ class Matcher:
         return self._entries
 
     def _live(self, entry: EntryView) -> BankSettings | None:
-        """The entry's bank settings if the bank is enabled now."""
+        """The entry's bank settings if the bank is enabled and the entry is not disabled."""
         found = self._banks.get(entry.bank_id)
-        return found if found is not None and found.enabled else None
+        if found is None or not found.enabled or not entry.matches_at(time.time()):
+            return None
+        return found
 
     def _min_quality(self, signal_type: type[SignalType]) -> int | None:
         if signal_type.min_quality is None:

@@ -2,7 +2,8 @@
 """The state of one service process.
 
 The matcher is opened in a background thread when the app starts (`/status` answers 503
-until it is ready), then follows the store by entry ids: every `refresh_seconds` a thread
+until it is ready), its saved indexes memory-mapped (every worker shares their pages), then
+follows the store by entry ids: every `refresh_seconds` a thread
 syncs it (signals added by other processes or workers), and a write in this process syncs it
 at once (`changed()`), so a signal added through this API is matchable on the next call.
 Queries run side by side; a sync waits for them and holds new ones back (`SharedLock`), so
@@ -117,7 +118,7 @@ class ServiceState:
 
     def _follow(self) -> None:
         try:
-            matcher = Matcher(self.store, index_base=self.settings.index_dir)
+            matcher = Matcher(self.store, index_base=self.settings.index_dir, mmap=True)
         except Exception as exc:  # reported by /status; the process keeps serving health
             self.load_error = str(exc)
             log.error("matcher.load_failed", error=str(exc))
