@@ -308,3 +308,89 @@ def test_each_bank_keeps_its_own_threshold(sqlite_server: LiveServer) -> None:
         mid = match.get("/m/lookup", params={"signal_type": "pdq", "signal": flip(value, 35)})
         assert list(mid.json()) == ["LOOSE_40"]
         assert mid.json()["LOOSE_40"][0]["distance"] == "35"
+
+
+def test_get_and_update_content(server: LiveServer) -> None:
+    """HMA's `BankContentConfig` over GET and PUT; disabling stops the content matching at
+    once on this server, and `disable_until_ts` 1 enables it again."""
+    value = rand_hex()
+    params = {"signal_type": "pdq", "signal": flip(value, 4)}
+    with server.client("curate") as curate, server.client("match") as match:
+        curate.post("/c/banks", json={"name": "CONTENT"})
+        curate.post("/c/banks", json={"name": "ELSEWHERE"})
+        entry = curate.post("/c/bank/CONTENT/signal", json={"pdq": value}).json()
+        url = f"/c/bank/CONTENT/content/{entry['id']}"
+        config = {
+            "id": entry["id"],
+            "disable_until_ts": 1,
+            "collab_metadata": {"api": []},
+            "original_media_uri": None,
+            "bank": {"matching_enabled_ratio": 1.0, "name": "CONTENT"},
+        }
+        assert curate.get(url).json() == config
+        with_signals = curate.get(url, params={"include_signals": "true"}).json()
+        assert with_signals == {**config, "signals": {"pdq": value}}
+        assert curate.get(f"/c/bank/ELSEWHERE/content/{entry['id']}").json() == {
+            "message": f"content '{entry['id']}' not found"
+        }
+        assert curate.get("/c/bank/NOPE/content/1").status_code == 404
+        assert curate.get(f"/c/bank/CONTENT/content/{entry['id'] + 99}").status_code == 404
+
+        disabled = curate.put(url, json={"disable_until_ts": 0})
+        assert disabled.status_code == 200, disabled.text
+        assert disabled.json() == {**config, "disable_until_ts": 0}
+        assert curate.get(url).json()["disable_until_ts"] == 0
+        assert match.get("/m/lookup", params=params).json() == {}
+        assert match.get("/m/raw_lookup", params=params).json() == {"matches": []}
+
+        later = int(time.time()) + 3600
+        assert curate.put(url, json={"disable_until_ts": later}).json()["disable_until_ts"] == later
+        assert match.get("/m/lookup", params=params).json() == {}
+        assert curate.put(url, json={"disable_until_ts": 1}).json() == config
+        assert list(match.get("/m/lookup", params=params).json()) == ["CONTENT"]
+
+        for bad in (-1, "soon", int(time.time()) + 6 * 365 * 24 * 3600):
+            refused = curate.put(url, json={"disable_until_ts": bad})
+            assert refused.status_code == 400 and refused.json()["message"], bad
+        assert curate.put(url, json=[0]).status_code == 400
+        assert curate.put(url).status_code == 422
+        assert curate.put("/c/bank/NOPE/content/1", json={"disable_until_ts": 0}).json() == {
+            "message": "bank 'NOPE' not found"
+        }
+        assert curate.put(f"{url}9", json={"disable_until_ts": 0}).status_code == 404
+        assert curate.get(url).json() == config  # refused updates changed nothing
+
+
+def test_disabled_content_stops_matching_on_every_worker(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two servers on one store, as two workers: content disabled through one stops matching
+    on the other within a second (its next refresh), and matches again once enabled."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    value = rand_hex()
+    params = {"signal_type": "pdq", "signal": value}
+    with (
+        live_server(url, tmp_path / "index") as one,
+        live_server(url, tmp_path / "index") as two,
+        one.client("curate") as curate,
+    ):
+        match_two = httpx.Client(
+            base_url=two.url, headers={"Authorization": f"Bearer {two.keys['match']}"}
+        )
+        curate.post("/c/banks", json={"name": "SHARED"})
+        entry = curate.post("/c/bank/SHARED/signal", json={"pdq": value}).json()
+
+        def seen_on_two(expected: bool) -> float:
+            started = time.monotonic()
+            while (
+                list(match_two.get("/m/lookup", params=params).json()) == ["SHARED"]
+            ) != expected:
+                assert time.monotonic() - started < 2, f"worker two still says {not expected}"
+                time.sleep(0.02)
+            return time.monotonic() - started
+
+        with match_two:
+            seen_on_two(True)
+            content = f"/c/bank/SHARED/content/{entry['id']}"
+            assert curate.put(content, json={"disable_until_ts": 0}).status_code == 200
+            assert seen_on_two(False) < 1.0
+            assert curate.put(content, json={"disable_until_ts": 1}).status_code == 200
+            assert seen_on_two(True) < 1.0

@@ -19,12 +19,14 @@ from sqlalchemy.exc import IntegrityError
 from childguard.banks import (
     BankExists,
     BankNotFound,
+    EntryView,
     create_bank,
     delete_bank,
     ensure_entries,
     find_bank,
     get_entries,
     remove_entries_by_id,
+    set_entry_disabled,
     update_bank,
 )
 from childguard.banks import list_banks as _list_banks
@@ -40,6 +42,11 @@ from childguard.signals.registry import SIGNAL_TYPES, types_for
 from childguard.store import audit
 
 BANK_NAME = re.compile(r"^[A-Z0-9_]+$")
+# HMA's `disable_until_ts`: 1 is enabled, 0 disabled until enabled again, any other value a
+# Unix time until which the content is disabled; at most five years ahead.
+CONTENT_ENABLED = 1
+CONTENT_DISABLED = 0
+MAX_DISABLE_SECONDS = 5 * 365 * 24 * 3600
 # HMA's content types, as the upload's field name and `content_type` names them.
 CONTENT_FIELDS = ("photo", "video")
 DEFAULT_BANK_KIND = "known-abuse"
@@ -422,3 +429,69 @@ def delete_content(
         )
     state.changed()
     return {"deleted": deleted}
+
+
+def _content_entry(state: ServiceState, bank_name: str, content_id: int) -> EntryView:
+    get_bank(state, bank_name)
+    entry = get_entries(state.store, [content_id]).get(content_id)
+    if entry is None or entry.bank_name != bank_name:
+        raise HmaError(404, f"content '{content_id}' not found")
+    return entry
+
+
+def _content_json(entry: EntryView, *, include_signals: bool = False) -> dict[str, Any]:
+    """HMA's `BankContentConfig`: `id`, `disable_until_ts`, `collab_metadata` (the list the
+    entry came from, with its id there), `original_media_uri` (childguard keeps no media: null)
+    and `bank`; `signals` with `include_signals`."""
+    until = entry.disabled_until
+    collab: dict[str, list[str]] = {}
+    if entry.source:
+        collab[entry.source] = [entry.original_id] if entry.original_id else []
+    out: dict[str, Any] = {
+        "id": entry.id,
+        "disable_until_ts": CONTENT_ENABLED if until is None else until,
+        "collab_metadata": collab,
+        "original_media_uri": None,
+        "bank": _bank_json(entry.bank_name, entry.bank_enabled),
+    }
+    if include_signals:
+        out["signals"] = {entry.signal_type: entry.value}
+    return out
+
+
+def get_content(
+    state: ServiceState, bank_name: str, content_id: int, *, include_signals: bool = False
+) -> dict[str, Any]:
+    """`GET /c/bank/<name>/content/<id>`: the content's config (see `_content_json`); 404 when
+    the bank holds no such content."""
+    entry = _content_entry(state, bank_name, content_id)
+    return _content_json(entry, include_signals=include_signals)
+
+
+def update_content(
+    state: ServiceState, bank_name: str, content_id: int, body: Any, *, actor: str
+) -> dict[str, Any]:
+    """`PUT /c/bank/<name>/content/<id>` with `{"disable_until_ts": n}`: disable the content
+    (0: until enabled again; a Unix time: until then) or enable it (1). Every worker stops
+    matching it at its next refresh, this one before the call returns. Answers the content's
+    config as it is now."""
+    _content_entry(state, bank_name, content_id)
+    if not isinstance(body, dict):
+        raise HmaError(400, "this endpoint expects a json object payload")
+    if "disable_until_ts" in body:
+        raw = body["disable_until_ts"]
+        try:
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise HmaError(400, f"Invalid int value: {raw!r}") from None
+        if value < 0:
+            raise HmaError(400, "disable_until_ts must be a non-negative integer")
+        if value > time.time() + MAX_DISABLE_SECONDS:
+            raise HmaError(400, "disable_until_ts must be less than 5 years in the future")
+        until = None if value == CONTENT_ENABLED else value
+        if not set_entry_disabled(state.store, bank_name, content_id, until, actor=actor):
+            raise HmaError(404, f"content '{content_id}' not found")
+        state.changed()
+    return _content_json(_content_entry(state, bank_name, content_id))

@@ -218,6 +218,35 @@ def bank_add_content(
     return compat.add_content(state, bank_name, field, data, actor=caller.actor)
 
 
+@curation.get("/bank/{bank_name}/content/{content_id}")
+def bank_get_content(
+    request: Request,
+    bank_name: str,
+    content_id: int,
+    include_signals: bool = Query(False, description="add the content's `signals`"),
+    _: Caller = owner("curate", hma=True),
+) -> dict[str, Any]:
+    """One banked content: `{"id", "disable_until_ts", "collab_metadata",
+    "original_media_uri", "bank"}`, and `signals` with `include_signals=true`."""
+    return compat.get_content(
+        _state(request), bank_name, content_id, include_signals=include_signals
+    )
+
+
+@curation.put("/bank/{bank_name}/content/{content_id}")
+def bank_update_content(
+    request: Request,
+    bank_name: str,
+    content_id: int,
+    body: Any = Body(..., examples=[{"disable_until_ts": 0}]),
+    caller: Caller = owner("curate", hma=True),
+) -> dict[str, Any]:
+    """Disable (`disable_until_ts` 0, or a Unix time to disable until) or enable (1) one
+    banked content; every worker stops matching it at its next refresh. The content as it
+    is now."""
+    return compat.update_content(_state(request), bank_name, content_id, body, actor=caller.actor)
+
+
 @curation.delete("/bank/{bank_name}/content/{content_id}")
 def bank_delete_content(
     request: Request,
