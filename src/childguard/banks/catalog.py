@@ -1,5 +1,7 @@
 # Owns the banks themselves: create, list, get, update and delete, and their field rules.
-"""Bank CRUD. Every change writes an audit event in the same transaction."""
+"""Bank CRUD, and quarantine: a bank that answered more matches in a minute than its cap is
+quarantined (`quarantine_bank`): it stops matching until a curator releases it
+(`release_bank`). Every change writes an audit event in the same transaction."""
 
 from __future__ import annotations
 
@@ -27,7 +29,12 @@ class BankExists(ChildguardError):
     """A bank with that name exists already."""
 
 
-def _validate_bank_fields(name: str | None, kind: str | None, pdq_threshold: int | None) -> None:
+def _validate_bank_fields(
+    name: str | None,
+    kind: str | None,
+    pdq_threshold: int | None,
+    match_cap_per_minute: int | None = None,
+) -> None:
     if name is not None and (
         not name or name != name.strip() or len(name) > 200 or not name.isprintable()
     ):
@@ -38,6 +45,10 @@ def _validate_bank_fields(name: str | None, kind: str | None, pdq_threshold: int
         raise InputFormatError(f"bad bank kind {kind!r}; kinds: {', '.join(BANK_KINDS)}")
     if pdq_threshold is not None and not 0 <= pdq_threshold <= 256:
         raise InputFormatError(f"PDQ threshold {pdq_threshold} is outside 0-256")
+    if match_cap_per_minute is not None and match_cap_per_minute < 0:
+        raise InputFormatError(
+            f"match cap {match_cap_per_minute} is negative; 0 means no cap, none the default"
+        )
 
 
 def find_bank(session: Session, bank: str | int) -> Bank:
@@ -61,13 +72,15 @@ def create_bank(
     pdq_threshold: int = DEFAULT_PDQ_THRESHOLD,
     thresholds: Mapping[str, Any] | None = None,
     enabled: bool = True,
+    match_cap_per_minute: int | None = None,
     actor: str,
 ) -> Bank:
     """Create a bank; BankExists if the name is taken, InputFormatError for bad fields.
 
     `thresholds` sets the bank's threshold of other near signal types (e.g. `{"vpdq": "80,50"}`),
-    each checked by its signal type; PDQ's is `pdq_threshold`."""
-    _validate_bank_fields(name, kind, pdq_threshold)
+    each checked by its signal type; PDQ's is `pdq_threshold`. `match_cap_per_minute`: None
+    for the service's default cap, 0 for none."""
+    _validate_bank_fields(name, kind, pdq_threshold, match_cap_per_minute)
     stored = bank_thresholds_json(thresholds) if thresholds else None
     with store.session() as session:
         if session.scalars(select(Bank.id).where(Bank.name == name)).first() is not None:
@@ -80,6 +93,7 @@ def create_bank(
             pdq_threshold=pdq_threshold,
             thresholds=stored,
             enabled=enabled,
+            match_cap_per_minute=match_cap_per_minute,
         )
         session.add(bank)
         session.flush()
@@ -96,6 +110,7 @@ def create_bank(
                 "pdq_threshold": pdq_threshold,
                 "thresholds": stored,
                 "enabled": enabled,
+                "match_cap_per_minute": match_cap_per_minute,
             },
         )
     return bank
@@ -130,9 +145,11 @@ def update_bank(
     pdq_threshold: int = _UNSET,
     thresholds: Mapping[str, Any] = _UNSET,
     enabled: bool = _UNSET,
+    match_cap_per_minute: int | None = _UNSET,
 ) -> Bank:
     """Change the given fields of a bank; the audit event records old and new values.
-    `thresholds` replaces the per-type thresholds of other near signal types."""
+    `thresholds` replaces the per-type thresholds of other near signal types;
+    `match_cap_per_minute` None means the service's default cap, 0 no cap."""
     wanted = {
         "name": name,
         "kind": kind,
@@ -141,9 +158,15 @@ def update_bank(
         "pdq_threshold": pdq_threshold,
         "thresholds": thresholds if thresholds is _UNSET else bank_thresholds_json(thresholds),
         "enabled": enabled,
+        "match_cap_per_minute": match_cap_per_minute,
     }
     changes: dict[str, Any] = {k: v for k, v in wanted.items() if v is not _UNSET}
-    _validate_bank_fields(changes.get("name"), changes.get("kind"), changes.get("pdq_threshold"))
+    _validate_bank_fields(
+        changes.get("name"),
+        changes.get("kind"),
+        changes.get("pdq_threshold"),
+        changes.get("match_cap_per_minute"),
+    )
     with store.session() as session:
         found = find_bank(session, bank)
         if "name" in changes and changes["name"] != found.name:
@@ -186,3 +209,51 @@ def delete_bank(store: Store, bank: str | int, *, actor: str) -> int:
             details={"name": found.name, "kind": found.kind, "entries": count},
         )
     return count
+
+
+def quarantine_bank(store: Store, bank: str | int, reason: str, *, actor: str) -> Bank:
+    """Quarantine a bank: it stops matching (the matcher treats it as disabled from its next
+    refresh) until `release_bank`. A bank already quarantined keeps its first time and reason
+    and records nothing."""
+    with store.session() as session:
+        found = find_bank(session, bank)
+        if found.quarantined_at is not None:
+            return found
+        found.quarantined_at = utcnow()
+        found.quarantine_reason = reason
+        found.updated_at = found.quarantined_at
+        audit.record(
+            session,
+            actor=actor,
+            action="bank.quarantine",
+            object_type="bank",
+            object_id=found.id,
+            details={"name": found.name, "reason": reason},
+        )
+    return found
+
+
+def release_bank(store: Store, bank: str | int, *, actor: str) -> Bank:
+    """Release a quarantined bank, so it matches again; a bank not quarantined is left as it
+    is and records nothing."""
+    with store.session() as session:
+        found = find_bank(session, bank)
+        if found.quarantined_at is None:
+            return found
+        details = {
+            "name": found.name,
+            "quarantined_at": found.quarantined_at.isoformat(),
+            "reason": found.quarantine_reason,
+        }
+        found.quarantined_at = None
+        found.quarantine_reason = None
+        found.updated_at = utcnow()
+        audit.record(
+            session,
+            actor=actor,
+            action="bank.release",
+            object_type="bank",
+            object_id=found.id,
+            details=details,
+        )
+    return found
