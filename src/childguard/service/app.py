@@ -1,9 +1,11 @@
 # Owns the FastAPI application: its routers, error shapes, limits and lifecycle.
 """`create_app(settings)`: the service as an ASGI app.
 
-Errors are `{"message": ...}` (HMA's shape) with the status; validation errors are 422 with
-`message` and FastAPI's `detail` list. Bodies over `max_request_bytes` are refused with 413
-before they are read whole. OpenAPI is at `/openapi.json`, its pages at `/docs`.
+Errors under `/v1` are RFC 9457 problem details (`api/problems.py`), FastAPI's own 404, 405,
+422 and the 413 of the body limit included; everywhere else they are `{"message": ...}` (HMA's
+shape) with the status, and validation errors are 422 with `message` and FastAPI's `detail`
+list. Bodies over `max_request_bytes` are refused with 413 before they are read whole.
+OpenAPI is at `/openapi.json`, its pages at `/docs`.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from childguard import __version__
 from childguard.errors import ChildguardError
-from childguard.service.api import health, hma, v1
+from childguard.service.api import audit, health, hma, orgs, problems, session, v1
 from childguard.service.auth import api_routes, rule_of
 from childguard.service.compat import HmaError
 from childguard.service.config import Settings
 from childguard.service.state import ServiceState
+from childguard.service.web import pages
 
 # Routes FastAPI adds itself; they are public and have no rule of their own.
 PUBLIC_BUILTIN = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
@@ -45,8 +48,9 @@ class BodyLimit:
             return
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
+        path = str(scope.get("path", ""))
         if length is not None and length.isdigit() and int(length) > self.limit:
-            await _too_large(self.limit, send)
+            await _too_large(self.limit, path, send)
             return
         seen = 0
 
@@ -62,19 +66,19 @@ class BodyLimit:
         try:
             await self.app(scope, counted, send)
         except _BodyTooLarge:
-            await _too_large(self.limit, send)
+            await _too_large(self.limit, path, send)
 
 
 class _BodyTooLarge(StarletteHTTPException):
     """Raised from `receive` once a body passes the limit; an HTTP error (413), so that the
-    body parser passes it on as it is and the error handler answers `{"message"}`."""
+    body parser passes it on as it is and the error handlers answer it in the path's shape."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"request body over {limit} bytes")
 
 
-async def _too_large(limit: int, send: Send) -> None:
-    response = JSONResponse({"message": f"request body over {limit} bytes"}, status_code=413)
+async def _too_large(limit: int, path: str, send: Send) -> None:
+    response = problems.for_path(path, 413, f"request body over {limit} bytes")
     await send(
         {
             "type": "http.response.start",
@@ -123,21 +127,32 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
     for router in (health.router, hma.matching, hma.hashing, hma.curation):
         app.include_router(router)
     app.include_router(v1.router)
+    app.include_router(session.router)
+    app.include_router(pages.router)
+    for router in (orgs.router, audit.router):
+        app.include_router(router)
 
     @app.exception_handler(HmaError)
     async def _hma_error(_: Request, exc: HmaError) -> JSONResponse:
         return JSONResponse({"message": exc.message}, status_code=exc.status)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"message": _message_of(exc.detail)},
-            status_code=exc.status_code,
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problems.for_path(
+            request.url.path,
+            exc.status_code,
+            _message_of(exc.detail),
             headers=getattr(exc, "headers", None),
         )
 
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        return problems.for_path(request.url.path, 500, "internal server error")
+
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if problems.is_v1(request.url.path):
+            return problems.from_validation(exc).response()
         errors = exc.errors()
         parts = [
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors

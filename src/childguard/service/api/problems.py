@@ -6,7 +6,9 @@ Every error under `/v1` is `application/problem+json` with `type`, `title`, `sta
 `errors` lists field errors where there are several. `ProblemRoute` is the route class of the
 `/v1` router: it turns what a route or its dependencies raise (`Problem`, FastAPI's
 `HTTPException` from the auth rule, validation errors, the library's errors) into a problem
-response, so the app-wide `{"message": ...}` handlers of the HMA routes stay as they are.
+response. What no `/v1` route answers itself (an unknown path under `/v1`, a method the path
+does not take, a body over the size limit, a crash) the app's handlers answer through
+`for_path`, which gives a problem under `/v1` and HMA's `{"message": ...}` elsewhere.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from collections.abc import Callable, Coroutine, Mapping
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import HTTPException, Request, Response
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
 from childguard.banks import BankExists, BankNotFound
 from childguard.errors import ChildguardError, InvalidSignal
@@ -26,6 +29,7 @@ from childguard.service.state import IndexNotReady
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "tag:childguard,2026:problem/"
+PREFIX = "/v1"
 
 
 # An RFC 9457 problem detail, as the OpenAPI document describes it.
@@ -49,7 +53,7 @@ _WHEN = {
     403: "a key of another role",
     404: "no such bank",
     409: "conflict",
-    413: "too many items in one request",
+    413: "too many items in one request, or a body over the size limit",
     422: "invalid fields, signals or content",
     503: "the index is not ready",
 }
@@ -127,6 +131,30 @@ def from_validation(exc: RequestValidationError) -> Problem:
     return Problem(422, detail, slug="invalid-request", errors=_plain(fields))
 
 
+_HTTP_SLUGS = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "too-large",
+}
+
+
+def is_v1(path: str) -> bool:
+    """Whether `path` is under `/v1`, whose errors are problem details."""
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def for_path(
+    path: str, status: int, detail: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """An error answer in the shape of the path's API: a problem detail under `/v1`,
+    `{"message": detail}` elsewhere (HMA's shape)."""
+    if is_v1(path):
+        return Problem(status, detail, slug=_HTTP_SLUGS.get(status), headers=headers).response()
+    return JSONResponse({"message": detail}, status_code=status, headers=headers)
+
+
 def from_exception(exc: Exception) -> Problem | None:
     """The problem an exception stands for; None for one that is not an error of the request."""
     if isinstance(exc, Problem):
@@ -135,7 +163,7 @@ def from_exception(exc: Exception) -> Problem | None:
         return from_validation(exc)
     if isinstance(exc, HTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        slug = {401: "unauthorized", 403: "forbidden"}.get(exc.status_code)
+        slug = _HTTP_SLUGS.get(exc.status_code)
         return Problem(exc.status_code, detail, slug=slug, headers=exc.headers)
     if isinstance(exc, BankNotFound):
         return Problem(404, str(exc), slug="bank-not-found")
