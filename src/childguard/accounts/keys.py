@@ -1,12 +1,19 @@
 # Owns every write of the api_key table: creating, revoking and recording the use of keys.
 """API keys. A key is `cg_` plus 43 random URL-safe characters (256 bits), shown once when it
 is created; the store keeps only its SHA-256. Creation and revocation are audited in the
-same transaction; use is recorded in `last_used_at`, at most once a minute per key."""
+same transaction; use is recorded in `last_used_at`, at most once a minute per key.
+
+`identify_key` keeps each key it found usable in memory for `CACHE_SECONDS` (1 s), so a busy
+client costs one store query a second, not one a request; a key revoked through another
+process stops working there within that second (in this process at once).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,6 +29,8 @@ from childguard.store.db import Store
 KEY_PREFIX = "cg_"
 _SHOWN_PREFIX = 10  # characters of the key kept to tell keys apart: "cg_" and 7 more
 LAST_USED_EVERY = timedelta(seconds=60)
+CACHE_SECONDS = 1.0
+_CACHE_MAX = 10_000
 
 
 class KeyNotFound(ChildguardError):
@@ -69,6 +78,37 @@ def _info(row: ApiKey) -> ApiKeyInfo:
         revoked_by=row.revoked_by,
         last_used_at=row.last_used_at,
     )
+
+
+class _KeyCache:
+    """Keys found usable lately, by store URL and key hash, each for `CACHE_SECONDS`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._found: dict[tuple[str, str], tuple[float, ApiKeyInfo]] = {}
+
+    def get(self, store: Store, key_hash: str) -> ApiKeyInfo | None:
+        with self._lock:
+            hit = self._found.get((store.url, key_hash))
+        if hit is None or time.monotonic() - hit[0] >= CACHE_SECONDS:
+            return None
+        return hit[1]
+
+    def put(self, store: Store, key_hash: str, info: ApiKeyInfo) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._found) >= _CACHE_MAX:
+                self._found = {k: v for k, v in self._found.items() if now - v[0] < CACHE_SECONDS}
+                if len(self._found) >= _CACHE_MAX:
+                    self._found.clear()
+            self._found[(store.url, key_hash)] = (now, info)
+
+    def forget(self, store: Store, key_hash: str) -> None:
+        with self._lock:
+            self._found.pop((store.url, key_hash), None)
+
+
+_cache = _KeyCache()
 
 
 def hash_key(key: str) -> str:
@@ -143,6 +183,7 @@ def revoke_key(store: Store, key_id: int, *, actor: str) -> ApiKeyInfo:
         row = session.get(ApiKey, key_id)
         if row is None:
             raise KeyNotFound(f"no API key with id {key_id}")
+        digest = row.key_hash
         if row.revoked_at is None:
             row.revoked_at = utcnow()
             row.revoked_by = actor
@@ -155,16 +196,32 @@ def revoke_key(store: Store, key_id: int, *, actor: str) -> ApiKeyInfo:
                 object_id=row.id,
                 details={"name": row.name, "role": row.role, "prefix": row.prefix},
             )
-        return _info(row)
+        info = _info(row)
+    _cache.forget(store, digest)
+    return info
+
+
+def cached_key(store: Store, key: str) -> ApiKeyInfo | None:
+    """The usable key this is if `identify_key` found it in the last `CACHE_SECONDS`; None
+    when that needs the store (no store query here)."""
+    if not key.startswith(KEY_PREFIX) or len(key) > 200:
+        return None
+    cached = _cache.get(store, hash_key(key))
+    return cached if cached is not None and cached.usable() else None
 
 
 def identify_key(store: Store, key: str) -> ApiKeyInfo | None:
-    """The usable key this is (not revoked, not expired), recording its use; None otherwise."""
+    """The usable key this is (not revoked, not expired), recording its use; None otherwise.
+    A key found usable is remembered for `CACHE_SECONDS`."""
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
     now = utcnow()
+    digest = hash_key(key)
+    cached = _cache.get(store, digest)
+    if cached is not None and cached.usable(now):
+        return cached
     with store.session() as session:
-        row = session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_key(key))).first()
+        row = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).first()
         if row is None:
             return None
         info = _info(row)
@@ -172,4 +229,5 @@ def identify_key(store: Store, key: str) -> ApiKeyInfo | None:
             return None
         if row.last_used_at is None or now - row.last_used_at >= LAST_USED_EVERY:
             session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+    _cache.put(store, digest, info)
     return info
