@@ -12,6 +12,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from childguard.accounts import ROLES, create_key, revoke_key
+from childguard.protect.organisations import create_organisation
 from childguard.service import Settings, create_app
 from childguard.service.app import PUBLIC_BUILTIN, check_rules
 from childguard.service.auth import PublicRule, RoleRule, api_routes, rule_of
@@ -36,8 +37,10 @@ def _concrete(path: str) -> str:
 def test_every_route_has_a_rule_and_only_health_is_public() -> None:
     assert ROUTES, "the app has no routes"
     assert all(rule is not None for _, _, rule in ROUTES)
-    public = {path for _, path, rule in ROUTES if isinstance(rule, PublicRule)}
-    assert public == {"/status", "/status/live"}
+    public = {(method, path) for method, path, rule in ROUTES if isinstance(rule, PublicRule)}
+    health = {("GET", "/status"), ("GET", "/status/live")}
+    sign_in = {("POST", "/v1/session"), ("GET", "/login"), ("POST", "/login")}
+    assert public == health | sign_in
     others = {getattr(r, "path", None) for r in APP.routes if not isinstance(r, APIRoute)}
     assert others - {None} <= PUBLIC
 
@@ -53,8 +56,19 @@ def test_a_route_without_a_rule_is_refused() -> None:
         check_rules(app)
 
 
+@pytest.fixture(scope="module")
+def role_keys(sqlite_server: LiveServer) -> dict[str, str]:
+    """A key per role; the org-admin one acts for an organisation, as its routes need."""
+    with sqlite_server.store.session() as s:
+        org_id = create_organisation(s, "Route Matrix").id
+    _, key = create_key(sqlite_server.store, "org-admin", actor="test", organisation_id=org_id)
+    return {**sqlite_server.keys, "org-admin": key}
+
+
 @pytest.mark.parametrize(("method", "path", "rule"), OWNED, ids=[f"{m} {p}" for m, p, _ in OWNED])
-def test_owner_only(sqlite_server: LiveServer, method: str, path: str, rule: RoleRule) -> None:
+def test_owner_only(
+    sqlite_server: LiveServer, role_keys: dict[str, str], method: str, path: str, rule: RoleRule
+) -> None:
     url = _concrete(path)
     with httpx.Client(base_url=sqlite_server.url, timeout=30) as client:
         refused = client.request(method, url)
@@ -64,7 +78,7 @@ def test_owner_only(sqlite_server: LiveServer, method: str, path: str, rule: Rol
         wrong = client.request(method, url, headers={"Authorization": "Bearer cg_not-a-key"})
         assert wrong.status_code == 401
         for role in ROLES:
-            key = sqlite_server.keys[role]
+            key = role_keys[role]
             answer = client.request(method, url, headers={"Authorization": f"Bearer {key}"})
             if role == rule.role:
                 assert answer.status_code not in (401, 403), (role, answer.text)
