@@ -92,6 +92,10 @@ def _undecodable(content: Content) -> str:
     return str(MediaError("not-an-image", "content is not a recognised image or video format"))
 
 
+# Photos narrower than this have no robust views (a 1-pixel image has no borders or regions).
+_MIN_VIEW_SIDE = 2
+
+
 def _photo_extras(content: Content, record: ContentSignals, opts: HashOptions) -> None:
     """Size and format of a decoded photo, and the views and features the options ask for."""
     if PdqSignal.name not in record.signals:
@@ -105,7 +109,7 @@ def _photo_extras(content: Content, record: ContentSignals, opts: HashOptions) -
             QueryView(PdqSignal.name, h, quality, name)
             for h, name in zip(variants[1:], DIHEDRAL_NAMES[1:], strict=True)
         ]
-    if opts.robust or opts.features:
+    if (opts.robust or opts.features) and min(image.width, image.height) >= _MIN_VIEW_SIDE:
         robust = query_hashes(image.pixels)
         views += [QueryView(PdqSignal.name, q.pdq, q.quality, q.variant) for q in robust]
         if opts.features:
