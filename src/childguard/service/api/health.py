@@ -12,7 +12,11 @@ from childguard.service.auth import Caller, public
 router = APIRouter(tags=["health"])
 
 
-@router.get("/status", response_class=PlainTextResponse)
+@router.get(
+    "/status",
+    response_class=PlainTextResponse,
+    responses={503: {"description": "INDEX-NOT-LOADED", "content": {"text/plain": {}}}},
+)
 def status(request: Request, _: Caller = public()) -> PlainTextResponse:
     """Ready: the indexes are loaded and followed."""
     if not request.app.state.service.ready:

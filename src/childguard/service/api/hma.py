@@ -14,9 +14,28 @@ from childguard.service import compat
 from childguard.service.auth import Caller, owner
 from childguard.service.state import ServiceState
 
-matching = APIRouter(prefix="/m", tags=["hma: matching"])
-hashing = APIRouter(prefix="/h", tags=["hma: hashing"])
-curation = APIRouter(prefix="/c", tags=["hma: curation"])
+# HMA's error answer, `{"message": ...}`, for the OpenAPI document.
+MESSAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["message"],
+    "properties": {"message": {"type": "string"}},
+}
+_WHEN = {
+    400: "invalid signal, signal type, content or parameter",
+    401: "no key, or an unknown, expired or revoked key",
+    403: "a key of another role; a bank that exists already",
+    404: "no such bank or content",
+    413: "a body over the size limit",
+    503: "the index is not ready",
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"description": when, "content": {"application/json": {"schema": MESSAGE_SCHEMA}}}
+    for status, when in _WHEN.items()
+}
+
+matching = APIRouter(prefix="/m", tags=["hma: matching"], responses=ERRORS)
+hashing = APIRouter(prefix="/h", tags=["hma: hashing"], responses=ERRORS)
+curation = APIRouter(prefix="/c", tags=["hma: curation"], responses=ERRORS)
 
 
 def _state(request: Request) -> ServiceState:
