@@ -12,12 +12,14 @@ import httpx
 import pytest
 
 from childguard.accounts import create_key
+from childguard.accounts.users import create_user, sign_in
 from childguard.alerts.dispatch import queue_sighting_alerts
 from childguard.crawl.hashing import hash_fetched
 from childguard.crawl.sightings import SightingRecorder
 from childguard.matcher import Matcher
 from childguard.protect.organisations import create_organisation
 from childguard.protect.register import register_photos
+from childguard.service.auth import SESSION_COOKIE
 from childguard.store import Store
 from sample_media import jpeg_bytes
 
@@ -302,3 +304,22 @@ def test_audit_route_filters_and_pages(server: LiveServer) -> None:
         _problem(admin.get("/v1/audit", params={"cursor": "!!"}), 400, "bad-cursor")
     with server.client("supervisor") as supervisor:
         _problem(supervisor.get("/v1/audit"), 403, "forbidden")
+
+
+def test_a_signed_in_user_of_an_organisation_sees_only_its_own(
+    server: LiveServer, tenants: tuple[Tenant, Tenant]
+) -> None:
+    a, b = tenants
+    password = "a long enough passphrase 42"
+    create_user(
+        server.store, "coach", password, actor="test", roles=["org-admin"], organisation_id=b.id
+    )
+    *_, token, _ = sign_in(server.store, "coach", password)
+    cookies = {SESSION_COOKIE: token}
+    with httpx.Client(base_url=server.url, cookies=cookies, timeout=30) as browser:
+        listed = browser.get("/v1/organisation/sightings")
+        assert listed.status_code == 200, listed.text
+        assert {s["id"] for s in listed.json()["sightings"]} == b.sighting_ids
+        assert browser.get("/v1/organisation").json()["name"] == b.name
+        for photo_id in a.photo_ids.values():
+            _problem(browser.get(f"/v1/organisation/photos/{photo_id}"), 404, "photo-not-found")
