@@ -1,4 +1,5 @@
-"""`childguard bank create|list|show|import|export|stats|delete`: manage hash banks."""
+"""`childguard bank create|list|show|update|release|import|export|stats|delete`: manage hash
+banks."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from childguard.banks import (
     get_bank,
     import_file,
     list_banks,
+    release_bank,
+    update_bank,
 )
 from childguard.banks.formats import (
     FORMATS,
@@ -59,6 +62,9 @@ def _bank_dict(bank: Bank) -> dict[str, Any]:
         "pdq_threshold": bank.pdq_threshold,
         "thresholds": bank.thresholds or {},
         "enabled": bank.enabled,
+        "match_cap_per_minute": bank.match_cap_per_minute,
+        "quarantined_at": bank.quarantined_at.isoformat() if bank.quarantined_at else None,
+        "quarantine_reason": bank.quarantine_reason,
         "created_at": bank.created_at.isoformat(),
         "updated_at": bank.updated_at.isoformat(),
     }
@@ -185,6 +191,69 @@ def show(
     out.print(f"[bold]{bank.name}[/bold]  {bank.description}")
     out.print(f"owner: {bank.owner or '-'}   created {bank.created_at:%Y-%m-%d %H:%M} UTC")
     _print_stats(stats)
+
+
+@bank_app.command("update")
+def update(
+    name: str = typer.Argument(..., help="Bank name."),
+    match_cap: str | None = typer.Option(
+        None,
+        "--match-cap",
+        help="Matches a minute past which the bank is quarantined: a number (0: no cap), or "
+        "'default' for the service's bank_match_cap_per_minute.",
+    ),
+    threshold: int | None = typer.Option(None, "--threshold", help="PDQ match threshold."),
+    enabled: bool | None = typer.Option(None, "--enable/--disable", help="Match or not."),
+    description: str | None = typer.Option(None, "--description"),
+    db: str | None = DbOption,
+    as_json: bool = JsonOption,
+    actor: str | None = ActorOption,
+) -> None:
+    """Change a bank's match cap, threshold, description or enabled flag (audited)."""
+    changes: dict[str, Any] = {}
+    if match_cap is not None:
+        if match_cap.strip().lower() == "default":
+            changes["match_cap_per_minute"] = None
+        elif match_cap.strip().isdigit():
+            changes["match_cap_per_minute"] = int(match_cap)
+        else:
+            raise _fail(f"--match-cap wants a number (0: no cap) or 'default', got {match_cap!r}")
+    if threshold is not None:
+        changes["pdq_threshold"] = threshold
+    if enabled is not None:
+        changes["enabled"] = enabled
+    if description is not None:
+        changes["description"] = description
+    if not changes:
+        raise _fail(
+            "nothing to change: give --match-cap, --threshold, --enable/--disable or --description"
+        )
+    with _store(db) as store:
+        bank = update_bank(store, name, actor=_actor(actor), **changes)
+    if as_json:
+        _print_json(_bank_dict(bank))
+    else:
+        out.print(f"updated bank [bold]{bank.name}[/bold]: {', '.join(sorted(changes))}")
+
+
+@bank_app.command("release")
+def release(
+    name: str = typer.Argument(..., help="The quarantined bank."),
+    db: str | None = DbOption,
+    actor: str | None = ActorOption,
+) -> None:
+    """Release a bank from quarantine, so it matches again (audited). Every service worker
+    matches it again at its next refresh."""
+    with _store(db) as store:
+        before = get_bank(store, name)
+        if before.quarantined_at is None:
+            out.print(f"bank [bold]{name}[/bold] is not quarantined")
+            return
+        release_bank(store, before.id, actor=_actor(actor))
+    out.print(
+        f"released bank [bold]{name}[/bold] (quarantined {before.quarantined_at:%Y-%m-%d %H:%M} "
+        f"UTC: {before.quarantine_reason or 'no reason given'})"
+    )
 
 
 @bank_app.command("stats")

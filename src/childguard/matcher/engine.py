@@ -19,13 +19,15 @@ Semantics (see docs/matching.md):
 - a match in an `allow` bank silences the content's other matches (a known false positive);
 - a disabled entry (`childguard.banks.set_entry_disabled`) matches nothing until its time
   passes; the bank's `updated_at` tells every follower to drop its cached entries;
+- a quarantined bank (flooding with matches, `childguard.banks.quarantine_bank`) matches
+  nothing, as a disabled one, until it is released;
 - for each entry only the closest view is reported.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -65,6 +67,16 @@ class BankSettings:
     # Moves with every change to the bank or to one of its entries' settings (an entry
     # disabled), so a refresh drops the entries it cached.
     updated_at: datetime | None = None
+    # Quarantined for flooding (`childguard.banks.quarantine_bank`): matches nothing until
+    # released, as if disabled.
+    quarantined: bool = False
+    # The bank's own cap on matches a minute (None: the service's default; 0: none).
+    match_cap_per_minute: int | None = None
+
+    @property
+    def matching(self) -> bool:
+        """Whether the bank matches now: enabled and not quarantined."""
+        return self.enabled and not self.quarantined
 
 
 def bank_thresholds(bank: Bank) -> dict[str, Any]:
@@ -105,6 +117,10 @@ class Matcher:
         self.indexes: dict[str, BankIndex] = {}
         self.last_sync: dict[str, SyncReport] = {}
         self._banks: dict[int, BankSettings] = {}
+        # Told every batch's records and outcomes after matching (the service counts matches
+        # per bank with it); it must not match again.
+        self.on_outcomes: Callable[[Sequence[ContentSignals], list[MatchOutcome]], None] | None
+        self.on_outcomes = None
         self.refresh()
 
     # ------------------------------------------------------------------ state
@@ -130,7 +146,15 @@ class Matcher:
         with self.store.session() as session:
             banks = session.scalars(select(Bank)).all()
             settings = {
-                b.id: BankSettings(b.name, b.kind, b.enabled, bank_thresholds(b), b.updated_at)
+                b.id: BankSettings(
+                    b.name,
+                    b.kind,
+                    b.enabled,
+                    bank_thresholds(b),
+                    b.updated_at,
+                    quarantined=b.quarantined_at is not None,
+                    match_cap_per_minute=b.match_cap_per_minute,
+                )
                 for b in banks
             }
         changed = settings != self._banks or any(r.removed for r in self.last_sync.values())
@@ -148,20 +172,25 @@ class Matcher:
             index.save()
 
     @property
+    def banks(self) -> Mapping[int, BankSettings]:
+        """Every bank's matching settings as of the last refresh, by bank id."""
+        return dict(self._banks)
+
+    @property
     def bank_index(self) -> BankIndex:
         """The PDQ index (the one most callers ask about)."""
         return self.indexes[PdqSignal.name]
 
     def loosest(self, signal_type: type[SignalType]) -> Any:
         """The threshold an index search of `signal_type` runs at: the loosest enabled one."""
-        enabled = [b.thresholds[signal_type.name] for b in self._banks.values() if b.enabled]
+        enabled = [b.thresholds[signal_type.name] for b in self._banks.values() if b.matching]
         return signal_type.loosest(enabled) if enabled else None
 
     @property
     def needs_features(self) -> bool:
         """Whether queries should carry ORB features (`HashOptions(features=True)`): true when
         an enabled protected bank holds photos registered with features."""
-        live = {bank_id for bank_id, b in self._banks.items() if b.enabled}
+        live = {bank_id for bank_id, b in self._banks.items() if b.matching}
         return bool(self.protected.bank_ids() & live)
 
     def _entry_views(self, ids: Iterable[int]) -> dict[int, EntryView]:
@@ -175,7 +204,7 @@ class Matcher:
     def _live(self, entry: EntryView) -> BankSettings | None:
         """The entry's bank settings if the bank is enabled and the entry is not disabled."""
         found = self._banks.get(entry.bank_id)
-        if found is None or not found.enabled or not entry.matches_at(time.time()):
+        if found is None or not found.matching or not entry.matches_at(time.time()):
             return None
         return found
 
@@ -237,6 +266,8 @@ class Matcher:
                 outcome.suppressed = [m for m in matches if m.bank_kind != "allow"]
             else:
                 outcome.matches = matches
+        if self.on_outcomes is not None:
+            self.on_outcomes(records, outcomes)
         return outcomes
 
     def _keep(self, found: dict[int, Match], match: Match) -> None:
