@@ -4,6 +4,8 @@ organisations and read the audit log."""
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -323,3 +325,25 @@ def test_a_signed_in_user_of_an_organisation_sees_only_its_own(
         assert browser.get("/v1/organisation").json()["name"] == b.name
         for photo_id in a.photo_ids.values():
             _problem(browser.get(f"/v1/organisation/photos/{photo_id}"), 404, "photo-not-found")
+
+
+def test_out_of_range_values_are_refused_not_crashes(
+    server: LiveServer, tenants: tuple[Tenant, Tenant]
+) -> None:
+    a, _ = tenants
+    huge = str(2**63)
+    overflow = "9999-12-31T23:59:59-23:00"  # no UTC time: past year 9999
+    too_far = base64.urlsafe_b64encode(json.dumps({"after": 2**64}).encode()).decode()
+    with server.client("admin") as admin:
+        _problem(admin.get(f"/v1/organisations/{2**31}"), 422)
+        _problem(admin.get("/v1/audit", params={"actor": "key:\x00"}), 422)
+        _problem(admin.get("/v1/audit", params={"since": overflow}), 422)
+        _problem(admin.get("/v1/audit", params={"cursor": too_far}), 400, "bad-cursor")
+    with a.client(server) as client:
+        _problem(client.get(f"/v1/organisation/photos/{huge}"), 422)
+        _problem(client.get(f"/v1/organisation/sightings/{huge}"), 422)
+        _problem(client.get("/v1/organisation/sightings", params={"since": overflow}), 422)
+        _problem(client.get("/v1/organisation/alerts", params={"cursor": too_far}), 400)
+        # The largest ids the columns hold are simply not there.
+        _problem(client.get(f"/v1/organisation/photos/{2**63 - 1}"), 404, "photo-not-found")
+        _problem(client.get(f"/v1/organisation/sightings/{2**63 - 1}"), 404)

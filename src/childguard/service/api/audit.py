@@ -4,24 +4,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
-from childguard.service.api.paging import cursor_query, decode_id_cursor, encode_cursor, limit_query
+from childguard.service.api.paging import (
+    cursor_query,
+    decode_id_cursor,
+    encode_cursor,
+    filter_text,
+    filter_time,
+    limit_query,
+)
 from childguard.service.api.problems import RESPONSES, ProblemRoute
 from childguard.service.auth import Caller, owner
 from childguard.service.state import ServiceState
 from childguard.store.audit_log import list_events
 
 router = APIRouter(prefix="/v1", tags=["audit"], route_class=ProblemRoute, responses=RESPONSES)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 @router.get("/audit")
@@ -43,12 +44,12 @@ def audit_list(
     before = decode_id_cursor(cursor) if cursor is not None else None
     found = list_events(
         state.store,
-        actor=actor,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        since=_aware(since),
-        until=_aware(until),
+        actor=filter_text(actor, "actor"),
+        action=filter_text(action, "action"),
+        object_type=filter_text(object_type, "object_type"),
+        object_id=filter_text(object_id, "object_id"),
+        since=filter_time(since, "since"),
+        until=filter_time(until, "until"),
         limit=limit + 1,
         before_id=before,
         newest_first=True,

@@ -12,10 +12,10 @@ never tell one tenant what another holds. Lists are cursor-paginated
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import IntegrityError
@@ -39,10 +39,12 @@ from childguard.protect.tenancy import (
     photos_page,
 )
 from childguard.service.api.paging import (
+    MAX_ID,
     cursor_query,
     decode_cursor,
     decode_id_cursor,
     encode_cursor,
+    filter_time,
     limit_query,
 )
 from childguard.service.api.problems import RESPONSES, Problem, ProblemRoute
@@ -55,6 +57,9 @@ router = APIRouter(
 )
 
 NO_ORGANISATION = "this route is for an organisation's users"
+# The largest ids the id columns hold (an organisation's is a 32-bit integer, photos' and
+# sightings' 64-bit); a larger id in a path is 422, not a database error.
+MAX_ORG_ID = 2**31 - 1
 
 
 def _state(request: Request) -> ServiceState:
@@ -64,13 +69,6 @@ def _state(request: Request) -> ServiceState:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """A time from a query parameter; one that names no zone is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 # ---------------------------------------------------------------------- shapes
@@ -232,7 +230,9 @@ def _organisation(state: ServiceState, org_id: int) -> Organisation:
 
 
 @router.get("/organisations/{org_id}")
-def organisations_show(request: Request, org_id: int, _: Caller = owner("admin")) -> dict[str, Any]:
+def organisations_show(
+    request: Request, org_id: int = Path(ge=1, le=MAX_ORG_ID), _: Caller = owner("admin")
+) -> dict[str, Any]:
     """One organisation, with `counts` of its photos, bank entries, sightings and alerts."""
     state = _state(request)
     org = _organisation(state, org_id)
@@ -283,7 +283,9 @@ def organisation_photos(
 
 @router.get("/organisation/photos/{photo_id}")
 def organisation_photo(
-    request: Request, photo_id: int, caller: Caller = owner("org-admin")
+    request: Request,
+    photo_id: int = Path(ge=1, le=MAX_ID),
+    caller: Caller = owner("org-admin"),
 ) -> dict[str, Any]:
     """One of the organisation's photos, with its registered `signals` (`role`,
     `signal_type`, `value`); 404 for any other id."""
@@ -316,7 +318,12 @@ def organisation_sightings_list(
     org = my_organisation(state, caller)
     before = decode_id_cursor(cursor) if cursor is not None else None
     found = organisation_sightings(
-        state.store, org, status=status, since=_aware(since), before_id=before, limit=limit + 1
+        state.store,
+        org,
+        status=status,
+        since=filter_time(since, "since"),
+        before_id=before,
+        limit=limit + 1,
     )
     page = found[:limit]
     return {
@@ -327,7 +334,9 @@ def organisation_sightings_list(
 
 @router.get("/organisation/sightings/{sighting_id}")
 def organisation_sightings_show(
-    request: Request, sighting_id: int, caller: Caller = owner("org-admin")
+    request: Request,
+    sighting_id: int = Path(ge=1, le=MAX_ID),
+    caller: Caller = owner("org-admin"),
 ) -> dict[str, Any]:
     """One sighting of the organisation's photos, with the page's view and comment
     `counters`; 404 for any other id."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Query
@@ -20,6 +21,7 @@ from childguard.service.api.problems import Problem
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 1_000
+MAX_ID = 2**63 - 1  # the largest id a 64-bit id column holds
 
 
 def encode_cursor(after: str | int) -> str:
@@ -51,7 +53,7 @@ def decode_cursor(cursor: str) -> str:
 def decode_id_cursor(cursor: str) -> int:
     """The id a cursor of an id-ordered list starts after; 400 for any other cursor."""
     after = _after(cursor)
-    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+    if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_ID:
         raise _bad_cursor()
     return after
 
@@ -64,3 +66,23 @@ def limit_query() -> Any:
 def cursor_query() -> Any:
     """The `cursor` parameter of a list."""
     return Query(None, description="`next_cursor` of the previous page")
+
+
+def filter_time(value: datetime | None, name: str) -> datetime | None:
+    """A time a list is filtered by, in UTC (UTC when it names no zone); 422 for one that
+    has no UTC equivalent."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise Problem(422, f"{name}: the time is out of range", slug="invalid-request") from None
+
+
+def filter_text(value: str | None, name: str) -> str | None:
+    """A text a list is filtered by; 422 for one with a NUL character (no column holds one)."""
+    if value is not None and "\x00" in value:
+        raise Problem(422, f"{name}: a NUL character is not allowed", slug="invalid-request")
+    return value
