@@ -336,6 +336,8 @@ def test_out_of_range_values_are_refused_not_crashes(
     too_far = base64.urlsafe_b64encode(json.dumps({"after": 2**64}).encode()).decode()
     with server.client("admin") as admin:
         _problem(admin.get(f"/v1/organisations/{2**31}"), 422)
+        nul_email = {"name": "Nul Club", "emails": ["a\x00b@club.example"]}
+        _problem(admin.post("/v1/organisations", json=nul_email), 422)
         _problem(admin.get("/v1/audit", params={"actor": "key:\x00"}), 422)
         _problem(admin.get("/v1/audit", params={"since": overflow}), 422)
         _problem(admin.get("/v1/audit", params={"cursor": too_far}), 400, "bad-cursor")

@@ -44,6 +44,7 @@ from childguard.service.api.paging import (
     decode_cursor,
     decode_id_cursor,
     encode_cursor,
+    filter_text,
     filter_time,
     limit_query,
 )
@@ -189,6 +190,10 @@ def organisations_create(
     """Create an organisation and its `protected` bank: 201 and the organisation, with
     `webhook_secret` (shown only here) when it has a webhook; 409 if the name is taken."""
     state = _state(request)
+    filter_text(body.name, "name")
+    filter_text(body.webhook_url, "webhook_url")
+    for i, email in enumerate(body.emails):
+        filter_text(email, f"emails[{i}]")
     try:
         with state.store.session() as s:
             org = create_organisation(

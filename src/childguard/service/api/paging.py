@@ -82,7 +82,8 @@ def filter_time(value: datetime | None, name: str) -> datetime | None:
 
 
 def filter_text(value: str | None, name: str) -> str | None:
-    """A text a list is filtered by; 422 for one with a NUL character (no column holds one)."""
+    """A text a list is filtered by (or a field is set to); 422 for one with a NUL character,
+    which no text column holds."""
     if value is not None and "\x00" in value:
         raise Problem(422, f"{name}: a NUL character is not allowed", slug="invalid-request")
     return value
