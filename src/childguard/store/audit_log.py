@@ -3,8 +3,8 @@
 
 `list_events` answers one page of events matching a filter, oldest first after `after_id` or
 newest first before `before_id`; `iter_events` yields every matching event oldest first, a
-batch per query, so a log of any size is read in constant memory. An export is a snapshot:
-events written while it runs are not in it.
+batch per query, so a log of any size is read in constant memory. An export stops at the newest
+event there was when it began: events written while it runs are not in it.
 
 Filters: `actor` (exact), `action` (the action itself or every action under it: `key` and
 `key.` both match `key.create` and `key.revoke`), `object_type` and `object_id` (exact),
@@ -141,7 +141,7 @@ def iter_events(
     store: Store, where: AuditFilter | None = None, *, batch: int = EXPORT_BATCH
 ) -> Iterator[AuditRecord]:
     """Every event matching `where`, oldest first, read `batch` at a time (each batch its own
-    query): the events there were when iteration began, none written after."""
+    query), up to the newest event when iteration began: none written after is read."""
     where = where or AuditFilter()
     with store.session() as session:
         last = session.scalar(select(func.max(AuditEvent.id)))
