@@ -75,6 +75,7 @@ def _wait(url: str, path: str, thread: threading.Thread) -> None:
 def live_server(db_url: str, index_dir: Path, **settings: Any) -> Iterator[LiveServer]:
     """Start the app under uvicorn, wait until `/status` is ready, stop it afterwards."""
     store = open_store(db_url)  # migrated before the server starts, so only one migrates
+    settings.setdefault("data_dir", index_dir.parent)  # the secret key, job uploads
     config = Settings(db_url=db_url, index_dir=index_dir, **settings)
     try:
         with running(create_app(config)) as url:

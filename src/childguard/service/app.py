@@ -23,7 +23,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from childguard import __version__
 from childguard.errors import ChildguardError
-from childguard.service.api import audit, health, hma, orgs, problems, session, v1
+from childguard.service.api import (
+    audit,
+    health,
+    hma,
+    jobs,
+    orgs,
+    problems,
+    session,
+    v1,
+    webhooks,
+)
 from childguard.service.auth import api_routes, rule_of
 from childguard.service.compat import HmaError
 from childguard.service.config import Settings
@@ -127,6 +137,8 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
     for router in (health.router, hma.matching, hma.hashing, hma.curation):
         app.include_router(router)
     app.include_router(v1.router)
+    app.include_router(jobs.router)
+    app.include_router(webhooks.router)
     app.include_router(session.router)
     app.include_router(pages.router)
     for router in (orgs.router, audit.router):
@@ -183,6 +195,7 @@ def app_from_env() -> FastAPI:
     try:
         settings = Settings.from_env()
         state = ServiceState(settings)
+        state.secret_key()  # read, or made, before anything listens
     except ChildguardError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from childguard.alerts.subscriptions import query_signals
 from childguard.banks import (
     BankExists,
     BankNotFound,
@@ -79,9 +80,11 @@ def _validated(signal_type: str, signal: str) -> tuple[type[SignalType], str]:
 def _outcome(state: ServiceState, cls: type[SignalType], value: str) -> MatchOutcome:
     try:
         with state.matcher() as matcher:
-            return matcher.match_hash(cls.name, value)
+            outcome = matcher.match_hash(cls.name, value)
     except IndexNotReady:
         raise HmaError(503, "index not yet ready") from None
+    state.matched([([(cls.name, value)], outcome)])
+    return outcome
 
 
 def _by_bank(matches: Sequence[Match]) -> dict[str, list[dict[str, Any]]]:
@@ -212,6 +215,7 @@ def lookup_upload(
         raise HmaError(503, "index not yet ready") from None
     if record.error is not None:
         raise HmaError(400, f"cannot hash the {field}: {record.error}")
+    state.matched([(query_signals(record), outcome)])
     by_type = {
         t: _by_bank([m for m in outcome.matches if m.signal_type == t])
         for t in _wanted_types(field, None)

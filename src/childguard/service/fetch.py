@@ -60,6 +60,12 @@ def _check_url(url: str, allow_private: bool) -> None:
             raise FetchRefused(f"{url} is not fetched: {host} resolves to a {why}")
 
 
+def check_fetchable(url: str, *, allow_private: bool = False) -> None:
+    """FetchRefused when the policy above forbids `url` (its spelling or any address its
+    host resolves to); for URLs the service will send to later, such as webhooks."""
+    _check_url(url, allow_private)
+
+
 def _check_peer(response: httpx.Response, url: str) -> None:
     stream = response.extensions.get("network_stream")
     peer = stream.get_extra_info("server_addr") if stream is not None else None

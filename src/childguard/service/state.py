@@ -17,15 +17,18 @@ from __future__ import annotations
 import fcntl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+from childguard.alerts.subscriptions import Answer, Publisher
 from childguard.config import index_dir
 from childguard.log import get_logger
 from childguard.matcher import Matcher
 from childguard.pipeline import Pipeline
 from childguard.service.config import Settings
+from childguard.service.scheduler import Scheduler, SchedulerContext, build_scheduler
+from childguard.service.secret_key import service_secret_key
 from childguard.store import Store, open_store
 
 log = get_logger(__name__)
@@ -90,16 +93,32 @@ class ServiceState:
         self.last_refresh: float = 0.0
         # Hashing alone (no matcher): `/h/hash`.
         self.hasher = Pipeline(None, robust=False)
+        # Match events to webhook subscribers, and the scheduler beside the API.
+        self.events = Publisher(self.store)
+        self.scheduler: Scheduler | None = None
+        self._secret_key: bytes | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._follow, name="matcher-follow", daemon=True)
         self._thread.start()
+        if self.settings.scheduler_enabled:
+            context = SchedulerContext(self.store, self.settings, self.secret_key())
+            self.scheduler = build_scheduler(context)
+            self.scheduler.start()
+
+    def secret_key(self) -> bytes:
+        """The service's secret key (`service.secret_key`), read or made on first use."""
+        if self._secret_key is None:
+            self._secret_key = service_secret_key(self.settings)
+        return self._secret_key
 
     def close(self) -> None:
         """Stop following, save the indexes (one process at a time) and close the store."""
         self._stop.set()
+        if self.scheduler is not None:
+            self.scheduler.stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
         with self._lock.exclusive():
@@ -162,6 +181,14 @@ class ServiceState:
     def with_matcher(self, fn: Callable[[Matcher], T]) -> T:
         with self.matcher() as matcher:
             return fn(matcher)
+
+    def matched(self, answers: Iterable[Answer]) -> None:
+        """Answers this process gave, as (query signals, outcome): those with matches are
+        published as `match` events to webhook subscribers. Never fails the answer."""
+        try:
+            self.events.matched(answers)
+        except Exception as exc:  # the answer stands; the event is lost, and logged
+            log.warning("events.publish_failed", error=f"{type(exc).__name__}: {exc}")
 
     def pipeline(self, matcher: Matcher) -> Pipeline:
         """The matching pipeline over `matcher` (uploads to `/m/lookup`)."""

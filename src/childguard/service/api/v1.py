@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
+from childguard.alerts.subscriptions import query_signals
 from childguard.banks import (
     EntryRecord,
     InvalidRecord,
@@ -281,6 +282,7 @@ def match_hashes(
         _hash_record(i if batch else None, q.signal_type, q.value) for i, q in enumerate(queries)
     ]
     outcomes = state.with_matcher(lambda m: m.match_many(records))
+    state.matched([(query_signals(r), o) for r, o in zip(records, outcomes, strict=True)])
     return {
         "results": [
             result_json(r, o, {"signal_type": q.signal_type, "value": q.value})
@@ -296,6 +298,7 @@ def match_upload(state: ServiceState, data: bytes, filename: str | None) -> dict
         record, outcome = state.pipeline(matcher).process(content)
     if record.error is not None:
         raise _undecodable(record)
+    state.matched([(query_signals(record), outcome)])
     return {"results": [result_json(record, outcome)]}
 
 
