@@ -38,6 +38,7 @@ Each setting is read from `CHILDGUARD_<NAME>` (`CHILDGUARD_PORT`), but for `db_u
 | `limit_concurrency` | none | connections + tasks per worker past which uvicorn says 503 |
 | `h11_max_incomplete_event_size` | `16384` | largest request head in bytes (1024-1048576) |
 | `timeout_graceful_shutdown` | `10` | seconds in-flight requests get on SIGTERM (0-3600) |
+| `timeout_worker_healthcheck` | `30` | seconds a worker may not answer before it is restarted |
 | `rate_limit_per_key` | `6000/minute` | requests per API key per worker; empty: none |
 | `rate_limit_per_client` | `600/minute` | requests with no key per client address per worker |
 | `bank_match_cap_per_minute` | `10000` | a bank's matches a minute before quarantine (0: none) |
@@ -121,6 +122,7 @@ class Settings:
     limit_concurrency: int | None = None
     h11_max_incomplete_event_size: int = 16 * 1024
     timeout_graceful_shutdown: float = 10.0
+    timeout_worker_healthcheck: int = 30
     rate_limit_per_key: str = "6000/minute"
     rate_limit_per_client: str = "600/minute"
     bank_match_cap_per_minute: int = 10_000
@@ -163,6 +165,7 @@ class Settings:
             _in_range(self, "limit_concurrency", 1, 1_000_000, "")
         _in_range(self, "h11_max_incomplete_event_size", 1024, 1024 * 1024, "bytes")
         _in_range(self, "timeout_graceful_shutdown", 0, 3600, "seconds")
+        _in_range(self, "timeout_worker_healthcheck", 1, 600, "seconds")
         for name in ("rate_limit_per_key", "rate_limit_per_client"):
             rate_limit(getattr(self, name), name)
         if self.bank_match_cap_per_minute < 0:
