@@ -3,6 +3,7 @@ httpx; keys of every role made through `childguard.accounts`."""
 
 from __future__ import annotations
 
+import secrets
 import socket
 import threading
 import time
@@ -15,11 +16,25 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from argon2 import Parameters, Type
 from fastapi import FastAPI
 
-from childguard.accounts import ROLES, create_key
+from childguard.accounts import ROLES, create_key, create_user
+from childguard.accounts.passwords import use_parameters
 from childguard.service import Settings, create_app
 from childguard.store import Store, open_store
+
+# argon2id as in production, at a cost a test machine can afford many times a second.
+TEST_ARGON2 = Parameters(
+    type=Type.ID, version=19, salt_len=16, hash_len=32, time_cost=1, memory_cost=1024, parallelism=1
+)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashes() -> Iterator[None]:
+    use_parameters(TEST_ARGON2)
+    yield
+    use_parameters(None)
 
 
 def free_port() -> int:
@@ -39,6 +54,20 @@ class LiveServer:
     def client(self, role: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.keys[role]}"} if role else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
+
+    def user_client(self, *roles: str, csrf: bool = True, **kwargs: Any) -> httpx.Client:
+        """An open client (close it, or use it in `with`) signed in (POST /v1/session) as a
+        new user holding `roles`; it sends the session cookie, and the CSRF token in
+        `X-CSRF-Token` unless `csrf` is False."""
+        username = f"user-{secrets.token_hex(4)}"
+        password = secrets.token_urlsafe(16)
+        create_user(self.store, username, password, actor="test", roles=roles)
+        client = httpx.Client(base_url=self.url, timeout=30, **kwargs).__enter__()
+        answer = client.post("/v1/session", json={"username": username, "password": password})
+        answer.raise_for_status()
+        if csrf:
+            client.headers["X-CSRF-Token"] = answer.json()["csrf_token"]
+        return client
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
@@ -15,7 +16,7 @@ from childguard.accounts import ROLES, create_key, revoke_key
 from childguard.protect.organisations import create_organisation
 from childguard.service import Settings, create_app
 from childguard.service.app import PUBLIC_BUILTIN, check_rules
-from childguard.service.auth import PublicRule, RoleRule, api_routes, rule_of
+from childguard.service.auth import PublicRule, RoleRule, SignedInRule, api_routes, rule_of
 from childguard.store.base import utcnow
 
 from .conftest import LiveServer
@@ -37,6 +38,11 @@ def _concrete(path: str) -> str:
 def test_every_route_has_a_rule_and_only_health_is_public() -> None:
     assert ROUTES, "the app has no routes"
     assert all(rule is not None for _, _, rule in ROUTES)
+    assert {(m, p) for m, p in SIGNED_IN} == {
+        ("GET", "/v1/me"),
+        ("DELETE", "/v1/session"),
+        ("POST", "/logout"),
+    }
     public = {(method, path) for method, path, rule in ROUTES if isinstance(rule, PublicRule)}
     health = {("GET", "/status"), ("GET", "/status/live")}
     sign_in = {("POST", "/v1/session"), ("GET", "/login"), ("POST", "/login")}
@@ -85,6 +91,69 @@ def test_owner_only(
             else:
                 assert answer.status_code == 403, (role, answer.text)
                 assert rule.role in answer.json()["message"]
+
+
+SIGNED_IN = [(m, p) for m, p, r in ROUTES if isinstance(r, SignedInRule)]
+# Owned routes, safe and unsafe, also checked with a signed-in user of every role.
+SESSION_SAMPLE = [
+    (m, p, r)
+    for m, p, r in OWNED
+    if (m, p)
+    in {
+        ("GET", "/v1/banks"),
+        ("POST", "/v1/banks"),
+        ("DELETE", "/v1/banks/{name}"),
+        ("GET", "/m/index/status"),
+        ("POST", "/v1/hash"),
+        ("POST", "/c/banks"),
+    }
+]
+
+
+@pytest.fixture(scope="module")
+def role_sessions(sqlite_server: LiveServer) -> Iterator[dict[str, httpx.Client]]:
+    """A signed-in user per role, each holding that role alone."""
+    clients = {role: sqlite_server.user_client(role) for role in ROLES}
+    yield clients
+    for client in clients.values():
+        client.close()
+
+
+def test_the_session_sample_covers_safe_and_unsafe_routes() -> None:
+    assert len(SESSION_SAMPLE) == 6
+    assert {m for m, _, _ in SESSION_SAMPLE} >= {"GET", "POST", "DELETE"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "rule"), SESSION_SAMPLE, ids=[f"{m} {p}" for m, p, _ in SESSION_SAMPLE]
+)
+def test_owner_only_for_session_users(
+    role_sessions: dict[str, httpx.Client], method: str, path: str, rule: RoleRule
+) -> None:
+    url = _concrete(path)
+    for role, client in role_sessions.items():
+        answer = client.request(method, url)
+        if role == rule.role:
+            assert answer.status_code not in (401, 403), (role, answer.text)
+        else:
+            assert answer.status_code == 403, (role, answer.text)
+            assert rule.role in answer.json()["message"]
+    if method != "GET":
+        owner = role_sessions[rule.role]
+        bare = owner.request(method, url, headers={"X-CSRF-Token": ""})
+        assert bare.status_code == 403 and "CSRF" in bare.json()["message"]
+
+
+@pytest.mark.parametrize(("method", "path"), SIGNED_IN, ids=[f"{m} {p}" for m, p in SIGNED_IN])
+def test_signed_in_routes_take_any_role(
+    sqlite_server: LiveServer, role_keys: dict[str, str], method: str, path: str
+) -> None:
+    with httpx.Client(base_url=sqlite_server.url, timeout=30) as client:
+        refused = client.request(method, path)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+        for role, key in role_keys.items():
+            answer = client.request(method, path, headers={"Authorization": f"Bearer {key}"})
+            assert answer.status_code not in (401, 403), (role, answer.text)
 
 
 def test_public_routes_need_no_key(sqlite_server: LiveServer) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 from functools import cache
 
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from childguard.errors import InputFormatError
@@ -17,6 +17,14 @@ MIN_LENGTH = 12
 MAX_LENGTH = 1024
 
 _hasher = PasswordHasher()
+
+
+def use_parameters(parameters: Parameters | None) -> None:
+    """Hash new passwords with `parameters` from now on (None: the defaults again). Existing
+    hashes verify with the parameters they were made with. Cheaper ones are for tests."""
+    global _hasher
+    _hasher = PasswordHasher() if parameters is None else PasswordHasher.from_parameters(parameters)
+    _dummy_hash.cache_clear()
 
 
 @cache

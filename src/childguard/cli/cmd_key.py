@@ -15,6 +15,7 @@ from childguard.cli import app
 from childguard.cli.common import DbOption, JsonOption, actor_name
 from childguard.cli.common import fail as _fail
 from childguard.cli.common import store_or_exit as _store
+from childguard.store import Store
 
 key_app = typer.Typer(help="Manage API keys: create, list, revoke.")
 app.add_typer(key_app, name="key")
@@ -45,6 +46,7 @@ def _row(info: ApiKeyInfo) -> dict[str, object]:
         "name": info.name,
         "prefix": info.prefix,
         "role": info.role,
+        "organisation_id": info.organisation_id,
         "created_at": info.created_at.isoformat(),
         "created_by": info.created_by,
         "expires_at": info.expires_at.isoformat() if info.expires_at else None,
@@ -54,11 +56,21 @@ def _row(info: ApiKeyInfo) -> dict[str, object]:
     }
 
 
+def _organisation_id(store: Store, name: str) -> int:
+    from childguard.protect.organisations import get_organisation
+
+    with store.session() as session:
+        return get_organisation(session, name).id
+
+
 @key_app.command("create")
 def create(
     role: str = typer.Option(..., "--role", help=f"One of: {', '.join(ROLES)}."),
     name: str = typer.Option("", "--name", help="A label to tell keys apart."),
     expires: str = typer.Option(None, "--expires", help="30d, 12h, 2027-01-31 or an ISO time."),
+    org: str = typer.Option(
+        None, "--org", help="The organisation the key acts for (it sees only that one's data)."
+    ),
     actor: str = typer.Option(None, "--actor", help="Who is acting, for the audit log."),
     db: str = DbOption,
     as_json: bool = JsonOption,
@@ -66,8 +78,14 @@ def create(
     """Create a key and print it once; only its hash is stored."""
     expires_at = parse_expiry(expires) if expires else None
     with _store(db) as store:
+        organisation_id = _organisation_id(store, org) if org is not None else None
         info, key = create_key(
-            store, role, actor=actor_name(actor), name=name, expires_at=expires_at
+            store,
+            role,
+            actor=actor_name(actor),
+            name=name,
+            expires_at=expires_at,
+            organisation_id=organisation_id,
         )
     if as_json:
         typer.echo(json.dumps({**_row(info), "key": key}))

@@ -48,6 +48,8 @@ ANONYMOUS = "anonymous"
 SESSION_COOKIE = "childguard_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
+# Where the caller's audit name is left for the access log (`service/access_log.py`).
+ACTOR_SCOPE_KEY = "childguard.actor"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -137,6 +139,7 @@ async def identify(request: Request) -> Caller | None:
         )
         if info is None:
             raise _unauthorized("the API key is unknown, expired or revoked")
+        request.scope[ACTOR_SCOPE_KEY] = info.actor
         return Caller(info)
     cookie = presented_session(request)
     if cookie is None:
@@ -146,6 +149,7 @@ async def identify(request: Request) -> Caller | None:
     if found is None:
         raise _unauthorized("the session has ended or expired; sign in again")
     user, session = found
+    request.scope[ACTOR_SCOPE_KEY] = user.actor
     if request.method.upper() in UNSAFE_METHODS and not session.csrf_ok(
         await _presented_csrf(request)
     ):

@@ -211,7 +211,8 @@ async def end_session_route(request: Request, caller: Caller = signed_in()) -> J
             end_session, state.store, caller.session.id, actor=caller.actor
         )
     response = JSONResponse({"ended": ended})
-    clear_session_cookie(response, state.settings)
+    if caller.session is not None:
+        clear_session_cookie(response, state.settings)
     return response
 
 
