@@ -22,7 +22,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from childguard import __version__
+from childguard import log as logging_setup
 from childguard.errors import ChildguardError
+from childguard.service import metrics
+from childguard.service.access_log import AccessLog
 from childguard.service.api import (
     audit,
     health,
@@ -37,6 +40,7 @@ from childguard.service.api import (
 from childguard.service.auth import api_routes, rule_of
 from childguard.service.compat import HmaError
 from childguard.service.config import Settings
+from childguard.service.limits import RateLimit, RequestTimeout
 from childguard.service.state import ServiceState
 from childguard.service.web import pages
 
@@ -137,6 +141,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
     for router in (health.router, hma.matching, hma.hashing, hma.curation):
         app.include_router(router)
     app.include_router(v1.router)
+    app.include_router(metrics.router)
     app.include_router(jobs.router)
     app.include_router(webhooks.router)
     app.include_router(session.router)
@@ -174,6 +179,14 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
 
     check_rules(app)
     app.add_middleware(BodyLimit, limit=resolved.max_request_bytes)
+    # Outermost last: the access log sees every answer, the limits' 429 and 503 included.
+    app.add_middleware(RequestTimeout, seconds=resolved.request_timeout_seconds)
+    app.add_middleware(
+        RateLimit,
+        per_key=resolved.rate_limit_per_key,
+        per_client=resolved.rate_limit_per_client,
+    )
+    app.add_middleware(AccessLog)
     return app
 
 
@@ -194,6 +207,7 @@ def app_from_env() -> FastAPI:
     reason on stderr, before anything listens."""
     try:
         settings = Settings.from_env()
+        logging_setup.configure(level=settings.log_level)
         state = ServiceState(settings)
         state.secret_key()  # read, or made, before anything listens
     except ChildguardError as exc:

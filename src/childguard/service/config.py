@@ -244,7 +244,7 @@ def _in_range(settings: Settings, name: str, low: float, high: float, unit: str)
     value = getattr(settings, name)
     if not low <= value <= high:
         span = f"{_number(low)}-{_number(high)} {unit}".rstrip()
-        raise SettingsError(f"{name} {value} is outside {span}", name)
+        raise SettingsError(f"{name} {_number(value)} is outside {span}", name)
 
 
 def _number(value: float) -> str:

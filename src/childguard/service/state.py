@@ -26,7 +26,9 @@ from childguard.config import index_dir
 from childguard.log import get_logger
 from childguard.matcher import Matcher
 from childguard.pipeline import Pipeline
+from childguard.service import metrics
 from childguard.service.config import Settings
+from childguard.service.flood import FloodControl
 from childguard.service.scheduler import Scheduler, SchedulerContext, build_scheduler
 from childguard.service.secret_key import service_secret_key
 from childguard.store import Store, open_store
@@ -97,6 +99,9 @@ class ServiceState:
         self.events = Publisher(self.store)
         self.scheduler: Scheduler | None = None
         self._secret_key: bytes | None = None
+        # Matches per bank per minute; banks past their cap are quarantined (`flood`).
+        self.flood = FloodControl(self.store, settings.bank_match_cap_per_minute)
+        self._queries = threading.local()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -128,6 +133,7 @@ class ServiceState:
                 except OSError as exc:  # the next start syncs from the older saved index
                     log.warning("matcher.save_failed", error=str(exc))
         self.store.close()
+        metrics.process_exited()
 
     def _save(self, matcher: Matcher) -> None:
         base = index_dir(str(self.settings.index_dir) if self.settings.index_dir else None)
@@ -142,12 +148,17 @@ class ServiceState:
             self.load_error = str(exc)
             log.error("matcher.load_failed", error=str(exc))
             return
+        matcher.on_outcomes = lambda records, outcomes: self.flood.observe(
+            records, outcomes, matcher.banks
+        )
         with self._lock.exclusive():
             self._matcher = matcher
             self.last_refresh = time.monotonic()
+            self._refreshed(matcher)
         log.info("matcher.ready", sizes={n: len(i.index) for n, i in matcher.indexes.items()})
         while not self._stop.wait(self.settings.refresh_seconds):
             try:
+                self.flood.settle()
                 self.refresh()
             except Exception as exc:  # a store hiccup must not end the follower
                 log.warning("matcher.refresh_failed", error=str(exc))
@@ -164,6 +175,11 @@ class ServiceState:
             if self._matcher is not None:
                 self._matcher.refresh()
                 self.last_refresh = time.monotonic()
+                self._refreshed(self._matcher)
+
+    def _refreshed(self, matcher: Matcher) -> None:
+        quarantined = self.flood.follow(matcher.banks)
+        metrics.observe_index({n: len(i.index) for n, i in matcher.indexes.items()}, quarantined)
 
     def changed(self) -> None:
         """This process wrote to the banks: sync before the next query."""
@@ -172,11 +188,19 @@ class ServiceState:
     @contextmanager
     def matcher(self) -> Iterator[Matcher]:
         """The matcher, shared with other queries and never in the middle of a sync;
-        IndexNotReady while it loads."""
-        with self._lock.shared():
-            if self._matcher is None:
-                raise IndexNotReady(self.load_error or "the index is loading")
-            yield self._matcher
+        IndexNotReady while it loads. Banks the query took past their match cap are
+        quarantined when the outermost `matcher()` of the thread ends, before it returns."""
+        depth = getattr(self._queries, "depth", 0)
+        self._queries.depth = depth + 1
+        try:
+            with self._lock.shared():
+                if self._matcher is None:
+                    raise IndexNotReady(self.load_error or "the index is loading")
+                yield self._matcher
+        finally:
+            self._queries.depth = depth
+        if depth == 0 and self.flood.pending and self.flood.settle():
+            self.refresh()
 
     def with_matcher(self, fn: Callable[[Matcher], T]) -> T:
         with self.matcher() as matcher:

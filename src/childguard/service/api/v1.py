@@ -34,6 +34,8 @@ from childguard.banks import (
     get_bank,
     import_records,
     list_banks,
+    quarantine_bank,
+    release_bank,
     update_bank,
 )
 from childguard.banks.records import canonical_signal, validated
@@ -95,10 +97,15 @@ class BankIn(BaseModel):
     pdq_threshold: int = DEFAULT_PDQ_THRESHOLD
     thresholds: dict[str, Any] | None = None
     enabled: bool = True
+    match_cap_per_minute: int | None = Field(
+        None, description="matches a minute before quarantine; null: the service's, 0: none"
+    )
 
 
 class BankPatch(BaseModel):
-    """The fields of a bank to change; those not given stay."""
+    """The fields of a bank to change; those not given stay. `quarantined: false` releases a
+    quarantined bank (`true` quarantines it by hand); `match_cap_per_minute: null` gives it
+    the service's default cap again."""
 
     model_config = ConfigDict(extra="forbid")
     name: str | None = None
@@ -108,6 +115,8 @@ class BankPatch(BaseModel):
     pdq_threshold: int | None = None
     thresholds: dict[str, Any] | None = None
     enabled: bool | None = None
+    match_cap_per_minute: int | None = None
+    quarantined: bool | None = None
 
 
 class EntryIn(BaseModel):
@@ -172,6 +181,9 @@ def bank_json(bank: Bank, entries: int) -> dict[str, Any]:
         "pdq_threshold": bank.pdq_threshold,
         "thresholds": bank.thresholds or {},
         "entries": entries,
+        "match_cap_per_minute": bank.match_cap_per_minute,
+        "quarantined_at": bank.quarantined_at.isoformat() if bank.quarantined_at else None,
+        "quarantine_reason": bank.quarantine_reason,
         "created_at": bank.created_at.isoformat() if bank.created_at else None,
         "updated_at": bank.updated_at.isoformat() if bank.updated_at else None,
     }
@@ -431,6 +443,7 @@ def banks_create(request: Request, body: BankIn, caller: Caller = owner("curate"
         pdq_threshold=body.pdq_threshold,
         thresholds=body.thresholds,
         enabled=body.enabled,
+        match_cap_per_minute=body.match_cap_per_minute,
         actor=caller.actor,
     )
     state.changed()
@@ -454,16 +467,21 @@ def banks_show(request: Request, name: str, _: Caller = owner("curate")) -> dict
 def banks_update(
     request: Request, name: str, body: BankPatch, caller: Caller = owner("curate")
 ) -> dict[str, Any]:
-    """Change a bank's name, kind, description, owner, thresholds or enabled flag: the bank
-    as it is now."""
+    """Change a bank's name, kind, description, owner, thresholds, enabled flag or match cap,
+    or release it from quarantine (`{"quarantined": false}`): the bank as it is now."""
     state = _state(request)
     changes = {k: getattr(body, k) for k in body.model_fields_set}
     if "thresholds" in changes and changes["thresholds"] is None:
         changes["thresholds"] = {}
-    nulls = [k for k, v in changes.items() if v is None]
+    nulls = [k for k, v in changes.items() if v is None and k != "match_cap_per_minute"]
     if nulls:
         raise Problem(422, f"{', '.join(sorted(nulls))} cannot be null", slug="invalid-request")
+    quarantined = changes.pop("quarantined", None)
     bank = update_bank(state.store, name, actor=caller.actor, **changes)
+    if quarantined is False:
+        release_bank(state.store, bank.id, actor=caller.actor)
+    elif quarantined:
+        quarantine_bank(state.store, bank.id, "quarantined by a curator", actor=caller.actor)
     state.changed()
     return _show(state, bank.name)
 
