@@ -56,13 +56,13 @@ class LiveServer:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
 
     def user_client(self, *roles: str, csrf: bool = True, **kwargs: Any) -> httpx.Client:
-        """An open client (close it, or use it in `with`) signed in (POST /v1/session) as a
-        new user holding `roles`; it sends the session cookie, and the CSRF token in
-        `X-CSRF-Token` unless `csrf` is False."""
+        """An open client (close it, e.g. with `contextlib.closing`) signed in (POST
+        /v1/session) as a new user holding `roles`; it sends the session cookie, and the CSRF
+        token in `X-CSRF-Token` unless `csrf` is False."""
         username = f"user-{secrets.token_hex(4)}"
         password = secrets.token_urlsafe(16)
         create_user(self.store, username, password, actor="test", roles=roles)
-        client = httpx.Client(base_url=self.url, timeout=30, **kwargs).__enter__()
+        client = httpx.Client(base_url=self.url, timeout=30, **kwargs)
         answer = client.post("/v1/session", json={"username": username, "password": password})
         answer.raise_for_status()
         if csrf:

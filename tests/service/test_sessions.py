@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from childguard.accounts import create_user, disable_user, set_password
 from childguard.service.auth import SESSION_COOKIE
 from childguard.store import AuditEvent
+from sample_media import jpeg_bytes
 
 from .conftest import LiveServer, live_server
 
@@ -243,3 +244,15 @@ def test_secure_cookies(secure_server: LiveServer) -> None:
         f"{secure_server.url}/v1/session", json={"username": "ivan", "password": PASSWORD}
     )
     assert answer.status_code == 200 and "Secure" in answer.headers["set-cookie"]
+
+
+def test_an_upload_form_may_carry_the_csrf_token(sqlite_server: LiveServer) -> None:
+    with closing(sqlite_server.user_client("hash")) as client:
+        token = client.headers.pop("X-CSRF-Token")
+        photo = jpeg_bytes(3)
+        upload = {"file": ("a.jpg", photo, "image/jpeg")}
+        refused = client.post("/v1/hash", files=upload)
+        assert refused.status_code == 403
+        hashed = client.post("/v1/hash", files=upload, data={"csrf_token": token})
+        assert hashed.status_code == 200, hashed.text
+        assert len(hashed.json()["pdq"]) == 64
