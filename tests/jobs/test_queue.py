@@ -3,6 +3,8 @@ again and gives up after its attempts, handler failures, cancellation and stoppi
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
 import time
 from datetime import timedelta
@@ -155,3 +157,41 @@ def test_enqueue_runs_prepare_before_the_job_is_visible_and_undoes_on_failure(
         jobs.enqueue(store, KIND, {}, "test", prepare=prepare)
     assert seen == [[]]  # other sessions do not see the job while it is prepared
     assert jobs.list_jobs(store) == []
+
+
+def _append_to(ctx: JobContext) -> dict[str, Any]:
+    with open(ctx.params["log"], "a") as out:  # one small O_APPEND write per run
+        out.write(f"{ctx.job.id} {os.getpid()}\n")
+    time.sleep(0.03)
+    return {}
+
+
+def _run_in_process(url: str, workdir: str) -> None:
+    from childguard.store import open_store
+
+    jobs.register("test-append", _append_to)
+    store = open_store(url)
+    try:
+        JobRunner(store, Path(workdir), kind_names=["test-append"]).run_pending()
+    finally:
+        store.close()
+
+
+def test_two_processes_never_run_one_job_twice(
+    store: Store, store_url: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "ran.log"
+    queued = [jobs.enqueue(store, "test-append", {"log": str(log)}, "test").id for _ in range(40)]
+    context = multiprocessing.get_context("fork")
+    workers = [
+        context.Process(target=_run_in_process, args=(store_url, str(tmp_path))) for _ in range(2)
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert [w.exitcode for w in workers] == [0, 0]
+    lines = [line.split() for line in log.read_text().splitlines()]
+    assert sorted(int(job) for job, _ in lines) == queued  # every job, each once
+    assert len({pid for _, pid in lines}) == 2  # and both processes took some
+    assert {jobs.get_job(store, i).status for i in queued} == {"done"}
