@@ -18,8 +18,9 @@ rate_limit_per_key = "6000/minute"
 request_timeout_seconds = 30
 ```
 
-Each setting is read from `CHILDGUARD_<NAME>` (`CHILDGUARD_PORT`), but for `db_url`
-(`CHILDGUARD_DB`) and `allow_private_fetch` (`CHILDGUARD_ALLOW_PRIVATE`).
+Each setting is read from `CHILDGUARD_<NAME>` (`CHILDGUARD_PORT`), but for those named in
+`ENV_NAMES`: `db_url` (`CHILDGUARD_DB`), `allow_private_fetch` (`CHILDGUARD_ALLOW_PRIVATE`) and
+`data_dir` (`CHILDGUARD_HOME`).
 
 | setting | default | meaning |
 | --- | --- | --- |
@@ -47,6 +48,11 @@ Each setting is read from `CHILDGUARD_<NAME>` (`CHILDGUARD_PORT`), but for `db_u
 | `secure_cookies` | `false` | mark the session cookie `Secure` (on behind HTTPS) |
 | `login_max_failures` | `5` | failed sign-ins in a row that lock an account (1-1000) |
 | `login_lockout_seconds` | `900` | how long a locked account stays locked (1-86400) |
+| `data_dir` | the user's data directory | the secret key, job uploads |
+| `secret_key_file` | `<data dir>/secret.key` | the service's secret key (made on first start) |
+| `scheduler_enabled` | `true` | each worker runs jobs, webhook deliveries, alert rounds |
+| `job_poll_seconds` | `1` | how often the scheduler looks for queued jobs |
+| `webhook_poll_seconds` | `2` | how often it sends due webhook deliveries |
 
 Rates are `N/second`, `N/minute`, `N/hour` or `N/day` (also `N per minute`, `N/5 minutes`).
 `bank_match_cap_per_minute` applies to banks with no `match_cap_per_minute` of their own.
