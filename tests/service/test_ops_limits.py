@@ -61,46 +61,45 @@ def _matched(client: httpx.Client, route: str, bank: str) -> bool:
     return bank in answer.json()
 
 
-def test_a_bank_past_its_match_cap_is_quarantined_until_released(tmp_path: Path) -> None:
-    with live_server(f"sqlite:///{tmp_path / 's.db'}", tmp_path / "index") as server:
-        bank = _bank_with_entry(server, match_cap_per_minute=5)
-        match = server.client("match")
-        curate = server.client("curate")
-        # Six matches in a minute through every matching route: the sixth passes the cap.
-        routes = ["/v1/match", "/m/lookup", "/m/raw_lookup"] * 2
-        assert [_matched(match, r, bank) for r in routes] == [True] * 6
-        shown = curate.get(f"/v1/banks/{bank}").json()
-        assert shown["match_cap_per_minute"] == 5
-        assert shown["quarantined_at"] is not None
-        assert "more than 5 matches in a minute" in shown["quarantine_reason"]
-        # Quarantined: no route matches it, on this process at once.
-        assert [_matched(match, r, bank) for r in routes[:3]] == [False] * 3
-        with server.store.session() as session:
-            actions = session.scalars(
-                select(AuditEvent.action).where(AuditEvent.actor == "service:flood-control")
-            ).all()
-        assert actions == ["bank.quarantine"]
-        metrics = server.client("admin").get("/metrics").text
-        assert _sample(metrics, "childguard_bank_quarantines_total", bank=bank) == 1
-        assert _sample(metrics, "childguard_matches_total", bank=bank, signal_type="pdq") == 6
-        assert _sample(metrics, "childguard_banks_quarantined") == 1
-        # A curator releases it: it matches again, from an empty minute.
-        released = curate.patch(f"/v1/banks/{bank}", json={"quarantined": False})
-        assert released.status_code == 200, released.text
-        assert released.json()["quarantined_at"] is None
-        assert [_matched(match, "/v1/match", bank) for _ in range(5)] == [True] * 5
-        assert curate.get(f"/v1/banks/{bank}").json()["quarantined_at"] is None
-        # No cap (0) never quarantines; the cap is editable through PATCH.
-        assert (
-            curate.patch(f"/v1/banks/{bank}", json={"match_cap_per_minute": 0}).json()[
-                "match_cap_per_minute"
-            ]
-            == 0
-        )
-        assert all(_matched(match, "/m/lookup", bank) for _ in range(8))
-        assert curate.get(f"/v1/banks/{bank}").json()["quarantined_at"] is None
-        bad = curate.patch(f"/v1/banks/{bank}", json={"match_cap_per_minute": -1})
-        assert bad.status_code == 422, bad.text
+def test_a_bank_past_its_match_cap_is_quarantined_until_released(server: LiveServer) -> None:
+    bank = _bank_with_entry(server, match_cap_per_minute=5)
+    match = server.client("match")
+    curate = server.client("curate")
+    # Six matches in a minute through every matching route: the sixth passes the cap.
+    routes = ["/v1/match", "/m/lookup", "/m/raw_lookup"] * 2
+    assert [_matched(match, r, bank) for r in routes] == [True] * 6
+    shown = curate.get(f"/v1/banks/{bank}").json()
+    assert shown["match_cap_per_minute"] == 5
+    assert shown["quarantined_at"] is not None
+    assert "more than 5 matches in a minute" in shown["quarantine_reason"]
+    # Quarantined: no route matches it, on this process at once.
+    assert [_matched(match, r, bank) for r in routes[:3]] == [False] * 3
+    with server.store.session() as session:
+        actions = session.scalars(
+            select(AuditEvent.action).where(AuditEvent.actor == "service:flood-control")
+        ).all()
+    assert actions == ["bank.quarantine"]
+    metrics = server.client("admin").get("/metrics").text
+    assert _sample(metrics, "childguard_bank_quarantines_total", bank=bank) == 1
+    assert _sample(metrics, "childguard_matches_total", bank=bank, signal_type="pdq") == 6
+    assert _sample(metrics, "childguard_banks_quarantined") == 1
+    # A curator releases it: it matches again, from an empty minute.
+    released = curate.patch(f"/v1/banks/{bank}", json={"quarantined": False})
+    assert released.status_code == 200, released.text
+    assert released.json()["quarantined_at"] is None
+    assert [_matched(match, "/v1/match", bank) for _ in range(5)] == [True] * 5
+    assert curate.get(f"/v1/banks/{bank}").json()["quarantined_at"] is None
+    # No cap (0) never quarantines; the cap is editable through PATCH.
+    assert (
+        curate.patch(f"/v1/banks/{bank}", json={"match_cap_per_minute": 0}).json()[
+            "match_cap_per_minute"
+        ]
+        == 0
+    )
+    assert all(_matched(match, "/m/lookup", bank) for _ in range(8))
+    assert curate.get(f"/v1/banks/{bank}").json()["quarantined_at"] is None
+    bad = curate.patch(f"/v1/banks/{bank}", json={"match_cap_per_minute": -1})
+    assert bad.status_code == 422, bad.text
 
 
 def test_the_service_default_cap_applies_to_banks_without_their_own(tmp_path: Path) -> None:
