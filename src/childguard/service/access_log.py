@@ -4,8 +4,9 @@
 
 - `method`, `route` (the route template, `/v1/banks/{name}`, where a route matched; else
   `path`, the path alone), `status`, `duration_ms`, `bytes` (of the response body);
-- `actor`, the caller's name in the audit log (`key:3`), when the request carried a key that
-  the route accepted;
+- `actor`, the caller's name in the audit log (`key:3`, a signed-in user's name), as the route
+  rule found it (`ACTOR_SCOPE_KEY` in the request's scope); none where no credentials were
+  sent or they were not valid (401);
 - `request_id`: the caller's `X-Request-ID` when it is 1-128 characters of letters, digits and
   `-_.:`, else a new one; echoed in the response's `X-Request-ID` and bound to every other log
   line of the request;
@@ -25,20 +26,16 @@ import uuid
 from typing import Any
 
 import structlog
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from childguard.accounts import cached_key
 from childguard.log import get_logger
 from childguard.service import metrics
-from childguard.service.auth import presented_key
+from childguard.service.auth import ACTOR_SCOPE_KEY
 
 log = get_logger("childguard.access")
 
 # Path prefixes whose callers' address and user agent are never logged: the public's reports.
 PRIVATE_PREFIXES = ("/report", "/v1/reports")
-# Where a route (or anything else in the request) may name the caller for the access log.
-ACTOR_SCOPE_KEY = "childguard.actor"
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _MAX_FIELD = 200
@@ -67,20 +64,9 @@ def route_of(scope: Scope) -> str | None:
     return path if isinstance(path, str) else None
 
 
-def _actor(scope: Scope, status: int) -> str | None:
+def _actor(scope: Scope) -> str | None:
     named = scope.get(ACTOR_SCOPE_KEY)
-    if isinstance(named, str):
-        return named
-    if status in (401, 403):
-        return None
-    app = scope.get("app")
-    service = getattr(getattr(app, "state", None), "service", None)
-    store = getattr(service, "store", None)
-    if store is None:
-        return None
-    token = presented_key(Request(scope))
-    info = cached_key(store, token) if token is not None else None
-    return info.actor if info is not None else None
+    return named if isinstance(named, str) else None
 
 
 class AccessLog:
@@ -134,7 +120,7 @@ class AccessLog:
             bytes=size,
             request_id=request_id,
         )
-        actor = _actor(scope, status)
+        actor = _actor(scope)
         if actor is not None:
             fields["actor"] = actor
         if not is_private(path):
