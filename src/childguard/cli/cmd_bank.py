@@ -41,7 +41,9 @@ from childguard.cli.common import fail as _fail
 from childguard.cli.common import store_or_exit as _store
 from childguard.store import BANK_KINDS, DEFAULT_PDQ_THRESHOLD, Bank
 
-bank_app = typer.Typer(help="Manage hash banks: create, list, show, import, export, stats, delete.")
+bank_app = typer.Typer(
+    help="Manage hash banks: create, list, show, update, release, import, export, stats, delete."
+)
 app.add_typer(bank_app, name="bank")
 
 out = Console()

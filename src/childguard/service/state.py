@@ -10,6 +10,11 @@ Queries run side by side; a sync waits for them and holds new ones back (`Shared
 no query sees an index half-way through a sync. On
 shutdown the indexes are saved (one process at a time), so the next start syncs only what
 was added after.
+
+Every batch the matcher answers is counted by `flood` (`childguard.service.flood`): a bank
+past its match cap is quarantined as the query that took it there ends, and this process's
+matcher is refreshed before that query returns. Each refresh updates the index gauges of
+`childguard.service.metrics`.
 """
 
 from __future__ import annotations
