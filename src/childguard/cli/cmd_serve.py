@@ -92,6 +92,8 @@ def serve(
             access_log=False,
             timeout_keep_alive=settings.timeout_keep_alive,
             limit_concurrency=settings.limit_concurrency,
+            # h11 even where httptools is installed, so the request-head limit holds.
+            http="h11",
             h11_max_incomplete_event_size=settings.h11_max_incomplete_event_size,
             timeout_graceful_shutdown=math.ceil(settings.timeout_graceful_shutdown),
             # A worker imports the whole CLI before it answers its first health check.
