@@ -21,11 +21,13 @@ import hashlib
 import inspect
 import json
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from childguard.banks import iter_signal_batches
 from childguard.config import index_dir
@@ -35,10 +37,12 @@ from childguard.signals.base import SignalType
 from childguard.signals.pdq import PdqSignal
 from childguard.signals.registry import get_signal_type, near_types
 from childguard.store.db import Store
-from childguard.store.models import BankEntry
+from childguard.store.models import AuditEvent, BankEntry
 
 log = get_logger(__name__)
 MANIFEST = "manifest.json"
+# Removals are looked for after any audited write, and at least this often regardless.
+REMOVAL_CHECK_SECONDS = 60.0
 LOCK = ".lock"
 
 
@@ -72,6 +76,29 @@ def _rows(store: Store, signal_type: str, after_id: int | None) -> tuple[np.ndar
     if not id_parts:
         return np.zeros(0, np.int64), []
     return np.concatenate(id_parts), values
+
+
+def _tail(store: Store, signal_type: str, after_id: int) -> tuple[np.ndarray, list[str], int, int]:
+    """(ids, values) of one type's entries after an id, the newest id of any type seen, and
+    how many entries of any type were seen. Read through the primary key (a filter on the
+    type would make SQLite walk the type's whole index) and kept by type here."""
+    value = func.coalesce(BankEntry.payload, BankEntry.value)
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            select(BankEntry.id, BankEntry.signal_type, value)
+            .where(BankEntry.id > after_id)
+            .order_by(BankEntry.id)
+        ).all()
+    kept = [(int(r[0]), str(r[2])) for r in rows if r[1] == signal_type]
+    newest = int(rows[-1][0]) if rows else after_id
+    ids = np.fromiter((r[0] for r in kept), dtype=np.int64, count=len(kept))
+    return ids, [r[1] for r in kept], newest, len(rows)
+
+
+def _scalar(store: Store, query: Select[Any]) -> int:
+    with store.engine.connect() as connection:
+        found = connection.execute(query).scalar()
+        return int(found or 0)
 
 
 def _store_ids(store: Store, signal_type: str, up_to: int) -> np.ndarray:
@@ -112,14 +139,20 @@ class BankIndex:
         self.index = index
         self.max_entry_id = max_entry_id
         self.path = path
+        # What the last look for removals saw: the newest audit event, the time, and how
+        # many entries of any type the store held up to the watermark.
+        self._audit_seen: int | None = None
+        self._checked_at = 0.0
+        self._held_below: int | None = None
 
     @classmethod
     def build(
         cls, store: Store, path: Path | None = None, signal_type: str = PdqSignal.name
     ) -> BankIndex:
+        newest = _scalar(store, select(func.max(BankEntry.id)))  # read first: later ones follow
         ids, values = _rows(store, signal_type, None)
         index = _index_class(get_signal_type(signal_type)).from_values(ids, values)
-        return cls(signal_type, index, int(ids.max()) if ids.size else 0, path)
+        return cls(signal_type, index, max(newest, int(ids.max()) if ids.size else 0), path)
 
     @classmethod
     def open(
@@ -140,8 +173,9 @@ class BankIndex:
             if path is not None:
                 built.save()
             return built, SyncReport(True, len(built.index), 0, len(built.index))
+        watermark = loaded.max_entry_id
         added, removed = loaded.sync(store)
-        if path is not None and (added or removed):
+        if path is not None and (added or removed or loaded.max_entry_id != watermark):
             loaded.save()
         return loaded, SyncReport(False, added, removed, len(loaded.index))
 
@@ -166,7 +200,39 @@ class BankIndex:
             return None
 
     def sync(self, store: Store) -> tuple[int, int]:
-        """Apply store changes since the watermark; returns (added, removed)."""
+        """Apply store changes since the watermark; returns (added, removed).
+
+        Additions are entries after the watermark (one primary-key look at the newest id when
+        there are none). Removals are entries at or under the watermark that the store no
+        longer holds; they are looked for only when the audit log has moved since the last
+        look (every entry write through `childguard.banks` is audited) or
+        `REMOVAL_CHECK_SECONDS` have passed, and then first by one count of the store's
+        entries up to the watermark, so a store that only grew costs no scan of its rows."""
+        removed = self._removals(store)
+        added = 0
+        if _scalar(store, select(func.max(BankEntry.id))) > self.max_entry_id:
+            ids, values, newest, seen = _tail(store, self.signal_type, self.max_entry_id)
+            if ids.size:
+                self.index.add_values(ids, values)
+                added = int(ids.size)
+            # Every entry of this type up to the newest id seen is held now.
+            self.max_entry_id = max(self.max_entry_id, newest)
+            if self._held_below is not None:  # still the count up to the new watermark
+                self._held_below += seen
+        return added, removed
+
+    def _removals(self, store: Store) -> int:
+        audit_now = _scalar(store, select(func.max(AuditEvent.id)))
+        now = time.monotonic()
+        if audit_now == self._audit_seen and now - self._checked_at < REMOVAL_CHECK_SECONDS:
+            return 0
+        self._audit_seen, self._checked_at = audit_now, now
+        below = _scalar(
+            store,
+            select(func.count()).select_from(BankEntry).where(BankEntry.id <= self.max_entry_id),
+        )
+        if below == self._held_below:
+            return 0
         removed = 0
         if _store_count(store, self.signal_type, self.max_entry_id) != len(self.index):
             present = _store_ids(store, self.signal_type, self.max_entry_id)
@@ -174,11 +240,8 @@ class BankIndex:
             gone = np.setdiff1d(held, present, assume_unique=False)
             if gone.size:
                 removed = self.index.remove(gone)
-        ids, values = _rows(store, self.signal_type, self.max_entry_id)
-        if ids.size:
-            self.index.add_values(ids, values)
-            self.max_entry_id = int(ids.max())
-        return int(ids.size), removed
+        self._held_below = below
+        return removed
 
     def save(self) -> None:
         """Write the index and its manifest where it was opened from, one process at a time
