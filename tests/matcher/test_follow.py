@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import delete
 
 from childguard.banks import (
     EntryRecord,
@@ -18,7 +19,9 @@ from childguard.banks import (
     update_bank,
 )
 from childguard.matcher import Matcher
+from childguard.matcher.bank_index import REMOVAL_CHECK_SECONDS
 from childguard.store.db import Store
+from childguard.store.models import BankEntry
 
 RNG = random.Random(7)
 
@@ -113,3 +116,31 @@ def test_a_disabled_entry_stops_matching_on_every_follower(store: Store, tmp_pat
     time.sleep(max(0.0, soon - time.time()) + 0.05)
     assert two.match_hash("pdq", value).matched  # no refresh needed: the time has passed
     assert not set_entry_disabled(store, "b", entry_id + 100, 0, actor="t")
+
+
+def test_following_reads_only_the_tail(store: Store, tmp_path: Path) -> None:
+    """Each index's watermark follows the newest entry of any type (an index with no entries
+    of its own reads only the tail too); removals are looked for after an audited write,
+    and at least every REMOVAL_CHECK_SECONDS for a row deleted with no audit event."""
+    create_bank(store, "b", "known-abuse", actor="t")
+    values = [_hex() for _ in range(5)]
+    import_records(store, "b", [EntryRecord("pdq", v) for v in values], actor="t")
+    matcher = Matcher(store, index_base=tmp_path)
+    newest = matcher.indexes["pdq"].max_entry_id
+    assert matcher.indexes["vpdq"].max_entry_id == newest  # no vPDQ entries, same watermark
+    import_records(store, "b", [EntryRecord("md5", "a" * 32)], actor="t")
+    matcher.refresh()
+    assert matcher.indexes["vpdq"].max_entry_id == matcher.indexes["pdq"].max_entry_id > newest
+
+    gone = matcher.match_hash("pdq", values[0]).matches[0].entry_id
+    with store.engine.begin() as connection:  # a writer that leaves no audit event
+        connection.execute(delete(BankEntry).where(BankEntry.id == gone))
+    assert matcher.refresh()["pdq"].removed == 0  # not looked for yet
+    assert matcher.match_hash("pdq", values[0]).matched
+    for index in matcher.indexes.values():
+        index._checked_at -= REMOVAL_CHECK_SECONDS
+    assert matcher.refresh()["pdq"].removed == 1
+    assert not matcher.match_hash("pdq", values[0]).matched
+    delete_entries(store, "b", [("pdq", values[1])], actor="t")  # audited: the next refresh
+    assert matcher.refresh()["pdq"].removed == 1
+    assert matcher.match_hash("pdq", values[2]).matched
