@@ -1,5 +1,6 @@
-# Owns the fast path for writing many entry rows: batched INSERT ... ON CONFLICT DO NOTHING per
-# row shape on SQLite, COPY into a temporary table then one INSERT ... SELECT on PostgreSQL.
+# Owns the fast path for writing many entry rows: DBAPI executemany of INSERT ... ON CONFLICT
+# DO NOTHING per row shape on SQLite; COPY into a temporary table, then one INSERT ... SELECT,
+# on PostgreSQL.
 """Bulk insertion of bank entry rows, idempotent on (bank, signal type, value)."""
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from childguard.banks.records import EntryRecord, stored_form
@@ -20,17 +20,10 @@ from childguard.store.models import BankEntry
 _ENTRY_TABLE: Table = BankEntry.__table__  # type: ignore[assignment]
 
 
-def insert_statement(store: Store) -> Any:
-    """The dialect's INSERT into bank_entry that skips rows already there."""
-    if store.dialect == "sqlite":
-        return sqlite.insert(_ENTRY_TABLE).on_conflict_do_nothing(
-            index_elements=["bank_id", "signal_type", "value"]
-        )
-    if store.dialect == "postgresql":
-        return postgresql.insert(_ENTRY_TABLE).on_conflict_do_nothing(
-            constraint="uq_bank_entry_value"
-        )
-    raise StoreError(f"bulk import supports SQLite and PostgreSQL, not {store.dialect}")
+def check_bulk_dialect(store: Store) -> None:
+    """StoreError unless the store is one the bulk path writes to (SQLite, PostgreSQL)."""
+    if store.dialect not in ("sqlite", "postgresql"):
+        raise StoreError(f"bulk import supports SQLite and PostgreSQL, not {store.dialect}")
 
 
 def entry_row(rec: EntryRecord, source: str | None, organisation: str | None) -> dict[str, Any]:
@@ -57,21 +50,63 @@ def entry_row(rec: EntryRecord, source: str | None, organisation: str | None) ->
 
 
 def insert_batch(
-    session: Session, insert: Any, rows: Iterable[dict[str, Any]], bank_id: int, now: datetime
+    session: Session, rows: Iterable[dict[str, Any]], bank_id: int, now: datetime
 ) -> None:
-    """executemany per shape of row: the columns every row lacks are left out (NULL), and
-    bank_id / imported_at go in once as constants, which keeps per-row work small."""
+    """Insert a batch, skipping rows already there: COPY on PostgreSQL; on SQLite one
+    executemany per shape of row (the columns every row lacks are left out, so NULL), with
+    bank_id / imported_at bound once as constants."""
     if session.get_bind().dialect.name == "postgresql":
         _copy_batch(session, rows, bank_id, now)
         return
-    shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
-        shapes.setdefault(frozenset(row), []).append(row)
+        shapes.setdefault(tuple(sorted(row)), []).append(row)
     for keys, group in shapes.items():
-        constants: dict[str, Any] = {"bank_id": bank_id}
-        if "imported_at" not in keys:
-            constants["imported_at"] = now
-        session.execute(insert.values(**constants), group)
+        _sqlite_executemany(session, keys, group, bank_id, now)
+
+
+def _sqlite_executemany(
+    session: Session,
+    keys: tuple[str, ...],
+    group: list[dict[str, Any]],
+    bank_id: int,
+    now: datetime,
+) -> None:
+    """One shape of rows through the DBAPI's executemany: each value converted by its
+    column type's own bind processor (what SQLAlchemy stores), without building a parameter
+    dictionary per row."""
+    connection = session.connection()
+    dialect = connection.dialect
+    columns = [c for c in keys if c != "imported_at"]
+    processors = [
+        _ENTRY_TABLE.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns
+    ]
+    constants: list[tuple[str, Any]] = [("bank_id", bank_id)]
+    if "imported_at" in keys:
+        columns.append("imported_at")
+        processors.append(
+            _ENTRY_TABLE.c.imported_at.type.dialect_impl(dialect).bind_processor(dialect)
+        )
+    else:
+        at = _ENTRY_TABLE.c.imported_at.type.dialect_impl(dialect).bind_processor(dialect)
+        constants.append(("imported_at", at(now) if at else now))
+    names = [name for name, _ in constants] + columns
+    marks = ", ".join(["?"] * len(names))
+    sql = (
+        f"INSERT INTO bank_entry ({', '.join(names)}) VALUES ({marks}) "
+        "ON CONFLICT (bank_id, signal_type, value) DO NOTHING"
+    )
+    fixed = tuple(value for _, value in constants)
+    if not any(processors):
+        params = [fixed + tuple(row[c] for c in columns) for row in group]
+    else:
+        pairs = list(zip(columns, processors, strict=True))
+        params = [fixed + tuple(p(row[c]) if p else row[c] for c, p in pairs) for row in group]
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, params)
+    finally:
+        cursor.close()
 
 
 _COPY_COLUMNS = (

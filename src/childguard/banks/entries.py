@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from childguard.banks.bulk import entry_row, insert_batch, insert_statement
+from childguard.banks.bulk import check_bulk_dialect, entry_row, insert_batch
 from childguard.banks.catalog import find_bank
 from childguard.banks.reads import DISABLED_UNTIL
 from childguard.banks.records import EntryRecord, InvalidRecord, lookup_key, stored_form, validated
@@ -64,7 +64,7 @@ def import_records(
     with the number of records read so far. `prevalidated` skips re-validating records that
     come from a `childguard.banks.formats` reader (they validate as they read).
     """
-    insert = insert_statement(store)
+    check_bulk_dialect(store)
     skipped: list[InvalidRecord] = []
     read = 0
     now = utcnow()
@@ -85,12 +85,12 @@ def import_records(
             if key not in batch:
                 batch[key] = entry_row(checked, source, organisation)
             if len(batch) >= BATCH_SIZE:
-                insert_batch(session, insert, batch.values(), found.id, now)
+                insert_batch(session, batch.values(), found.id, now)
                 batch.clear()
                 if progress is not None:
                     progress(read)
         if batch:
-            insert_batch(session, insert, batch.values(), found.id, now)
+            insert_batch(session, batch.values(), found.id, now)
         added = _count_entries(session, found.id) - before
         result = ImportResult(found.name, read, added, read - added, skipped)
         audit.record(

@@ -62,6 +62,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
+    # 64 MiB of page cache (allocated as used): bulk imports into the unique indexes of
+    # bank_entry are several times faster than with the 2 MiB default.
+    cur.execute("PRAGMA cache_size=-65536")
     cur.close()
 
 

@@ -11,8 +11,8 @@ from typing import ClassVar, TextIO
 
 from childguard.banks.formats.base import ExportError, ReadOptions, WriteOptions, WriteResult
 from childguard.banks.records import EntryRecord, InvalidRecord, validated
-from childguard.errors import InputFormatError
-from childguard.signals import detect_signal_type
+from childguard.errors import InputFormatError, InvalidSignal
+from childguard.signals import SignalType, detect_signal_type, get_signal_type
 
 _DETECTABLE = {"md5", "sha1"}
 
@@ -31,6 +31,13 @@ class PlainFormat:
     )
 
     def read(self, stream: TextIO, options: ReadOptions) -> Iterator[EntryRecord | InvalidRecord]:
+        if options.signal_type:
+            try:
+                cls = get_signal_type(options.signal_type)
+            except ValueError as exc:
+                raise InputFormatError(str(exc)) from None
+            yield from self._read_typed(stream, cls)
+            return
         given = options.signal_type
         for lineno, line in enumerate(stream, 1):
             text = line.strip()
@@ -47,6 +54,22 @@ class PlainFormat:
                 yield InvalidRecord(lineno, f"not a hash of a known type: {text[:80]!r}")
                 continue
             yield validated(EntryRecord(signal_type, text, position=lineno))
+
+    @staticmethod
+    def _read_typed(stream: TextIO, cls: type[SignalType]) -> Iterator[EntryRecord | InvalidRecord]:
+        """Every line is of one given type: validated by that type directly (the bulk path;
+        the records carry no other field to check)."""
+        name, validate = cls.name, cls.validate
+        for lineno, line in enumerate(stream, 1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            try:
+                value = validate(text)
+            except InvalidSignal as exc:
+                yield InvalidRecord(lineno, str(exc))
+                continue
+            yield EntryRecord(name, value, position=lineno)
 
     def write(
         self, records: Iterable[EntryRecord], stream: TextIO, options: WriteOptions
