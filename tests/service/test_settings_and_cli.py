@@ -122,6 +122,12 @@ def test_serve_starts_on_embedded_defaults_with_two_workers(tmp_path: Path) -> N
         store.close()
         for client in clients.values():
             client.headers.update(match)
+            took_each = []
+            for _ in range(10):  # kept alive: no ~40 ms wait for a delayed ACK (TCP_NODELAY)
+                started = time.monotonic()
+                assert client.get("/m/index/status").status_code == 200
+                took_each.append(time.monotonic() - started)
+            assert sorted(took_each)[5] < 0.03, took_each
         assert httpx.get(f"{base}/m/lookup?signal_type=pdq&signal=00").status_code == 401
         value = "f" * 64
         params = {"signal_type": "pdq", "signal": value}

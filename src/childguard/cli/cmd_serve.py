@@ -57,6 +57,7 @@ def serve(
     import uvicorn
 
     from childguard.service.config import check_environment
+    from childguard.service.protocol import NoDelayH11Protocol
 
     given = {
         "CHILDGUARD_HOST": host,
@@ -92,8 +93,9 @@ def serve(
             access_log=False,
             timeout_keep_alive=settings.timeout_keep_alive,
             limit_concurrency=settings.limit_concurrency,
-            # h11 even where httptools is installed, so the request-head limit holds.
-            http="h11",
+            # h11 even where httptools is installed, so the request-head limit holds; with
+            # TCP_NODELAY on every connection (`childguard.service.protocol`).
+            http=NoDelayH11Protocol,
             h11_max_incomplete_event_size=settings.h11_max_incomplete_event_size,
             timeout_graceful_shutdown=math.ceil(settings.timeout_graceful_shutdown),
             # A worker imports the whole CLI before it answers its first health check.
