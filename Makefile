@@ -6,13 +6,14 @@ STAMP  := $(VENV)/.installed
 PHOTOS := .cache/photos/.ready
 FFMPEG := .cache/.ffmpeg-dev
 
-.PHONY: help venv build photos demo test lint bench bench-hash bench-match bench-crawl bench-bank-import bench-demo bench-robustness bench-robustness-held-out bench-video clean
+.PHONY: help venv build photos demo test lint bench bench-hash bench-match bench-crawl bench-bank-import bench-api bench-demo bench-robustness bench-robustness-held-out bench-video clean
 
 help:
 	@echo "make demo              run the main job on embedded defaults (SQLite, local files)"
 	@echo "make test              set everything up and run the whole suite"
 	@echo "make lint              ruff, mypy and the import-linter contracts"
 	@echo "make bench             hash, match, crawl, bank-import, demo and video benchmarks (docs/benchmarks.md)"
+	@echo "make bench-api         the service over HTTP at 1M hashes, 1 and 2 workers (several minutes)"
 	@echo "make bench-robustness  the robustness benchmark (about 26 minutes on 2 cores)"
 	@echo "make bench-robustness-held-out  the same on the photos the full run leaves out"
 
@@ -75,6 +76,9 @@ bench-crawl: $(STAMP) $(PHOTOS)
 
 bench-bank-import: $(STAMP)
 	$(PY) bench/bench_bank_import.py
+
+bench-api: $(STAMP)
+	$(PY) bench/bench_api.py
 
 bench-robustness: $(STAMP)
 	$(PY) -m bench.robustness.run
