@@ -8,17 +8,21 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
+from sqlalchemy import select
 
 import pdq_bits
 from childguard.accounts import create_key
 from childguard.service import Settings, create_app
 from childguard.service.auth import RoleRule, api_routes, rule_of
 from childguard.service.state import ServiceState
+from childguard.store import AuditEvent
+from childguard.store.base import utcnow
 from sample_media import jpeg_bytes
 
 from .conftest import LiveServer, live_server, running
@@ -241,6 +245,66 @@ def test_entries_idempotency_and_match(server: LiveServer) -> None:
         )
 
 
+def test_entries_disable_enable_and_idempotent_remove(server: LiveServer) -> None:
+    stored, kept = rand_hex(), rand_hex()
+    near = flip(stored, 4)
+    url = "/v1/banks/known/entries"
+    pair = {"signal_type": "pdq", "value": stored}
+
+    def banks_matching(client: httpx.Client, value: str) -> set[str]:
+        answer = client.get("/v1/match", params={"signal_type": "pdq", "value": value})
+        assert answer.status_code == 200, answer.text
+        return {m["bank_name"] for m in answer.json()["matches"]}
+
+    with server.client("curate") as curate, server.client("match") as match:
+        assert curate.post("/v1/banks", json={"name": "known"}).status_code == 201
+        entries = [pair, {"signal_type": "pdq", "value": kept}]
+        assert curate.post(url, json={"entries": entries}).json()["added"] == 2
+        assert banks_matching(match, near) == {"known"}
+
+        off = curate.patch(
+            url, json={"entries": [pair, {"signal_type": "pdq", "value": rand_hex()}]}
+        )
+        assert off.status_code == 200, off.text
+        assert (off.json()["requested"], off.json()["changed"], off.json()["disabled"]) == (
+            2,
+            1,
+            True,
+        )
+        assert banks_matching(match, near) == set()
+        assert banks_matching(match, kept) == {"known"}
+        assert curate.get("/v1/banks/known").json()["entries"] == 2  # disabled, not removed
+
+        on = curate.patch(url, json={"entries": [pair], "disabled": False})
+        assert on.json()["changed"] == 1
+        assert banks_matching(match, near) == {"known"}
+
+        later = (utcnow() + timedelta(days=1)).isoformat()
+        assert curate.patch(url, json={"entries": [pair], "until": later}).json()["until"]
+        assert banks_matching(match, near) == set()
+        past = (utcnow() - timedelta(days=1)).isoformat()
+        assert (
+            "past"
+            in problem(curate.patch(url, json={"entries": [pair], "until": past}), 422)["detail"]
+        )
+        bad = {"entries": [{"signal_type": "pdq", "value": "x"}]}
+        problem(curate.patch(url, json=bad), 422)
+        problem(curate.patch("/v1/banks/none/entries", json={"entries": [pair]}), 404)
+
+        key = {"Idempotency-Key": "remove-1"}
+        removed = curate.request("DELETE", url, json={"entries": [pair]}, headers=key)
+        assert removed.json()["removed"] == 1
+        again = curate.request("DELETE", url, json={"entries": [pair]}, headers=key)
+        assert again.json() == removed.json() and again.headers["idempotent-replayed"] == "true"
+        with server.store.session() as session:
+            actions = session.scalars(
+                select(AuditEvent.action).where(AuditEvent.action.like("bank.%_entries"))
+            ).all()
+        assert actions.count("bank.disable_entries") == 2
+        assert actions.count("bank.enable_entries") == 1
+        assert actions.count("bank.delete_entries") == 1
+
+
 def test_match_by_upload(server: LiveServer) -> None:
     photo = jpeg_bytes(5)
     with server.client("hash") as hasher, server.client("curate") as curate:
@@ -283,6 +347,31 @@ def test_hash_and_match_by_url(tmp_path: Path, sqlite_server: LiveServer) -> Non
                 problem(hasher.post("/v1/hash", params={"url": f"{site}/none"}), 422)
                 both = hasher.post("/v1/hash", params={"url": site}, files={"file": ("a", photo)})
                 problem(both, 422)
+
+                urls = [f"{site}/p.jpg", f"{site}/none", f"{site}/p.jpg"]
+                batch = hasher.post("/v1/hash/batch", json={"urls": urls})
+                assert batch.status_code == 200, batch.text
+                got = batch.json()
+                assert (got["hashed"], got["failed"]) == (2, 1)
+                first, missing, again = got["results"]
+                assert first["signals"]["pdq"] == again["signals"]["pdq"] == hashed.json()["pdq"]
+                assert missing["source"] == urls[1] and missing["error"]["status"] == 422
+                other = jpeg_bytes(8)
+                uploads = [
+                    ("file", ("a.jpg", photo, "image/jpeg")),
+                    ("file", ("b.jpg", other, "image/jpeg")),
+                    ("file", ("c.jpg", b"not an image", "image/jpeg")),
+                ]
+                files = hasher.post("/v1/hash/batch", files=uploads).json()
+                assert [r["source"] for r in files["results"]] == ["a.jpg", "b.jpg", "c.jpg"]
+                a, b, c = files["results"]
+                assert a["signals"]["pdq"] == hashed.json()["pdq"] != b["signals"]["pdq"]
+                assert c["error"]["type"].endswith("undecodable-content")
+                assert (files["hashed"], files["failed"]) == (2, 1)
+                too_many = {"urls": [f"{site}/p.jpg"] * 101}
+                assert problem(hasher.post("/v1/hash/batch", json=too_many), 413)["limit"] == 100
+                problem(hasher.post("/v1/hash/batch", json={"urls": []}), 422)
+                problem(hasher.post("/v1/hash/batch", json={"files": ["x"]}), 422)
             with running.client("curate") as curate:
                 curate.post("/v1/banks", json={"name": "b"})
                 entry = {"signal_type": "pdq", "value": hashed.json()["pdq"]}

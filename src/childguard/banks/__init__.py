@@ -33,6 +33,7 @@ from childguard.banks.entries import (
     ensure_entries,
     import_records,
     remove_entries_by_id,
+    set_entries_disabled,
     set_entry_disabled,
 )
 from childguard.banks.files import export_bank, import_file
@@ -78,6 +79,7 @@ __all__ = [
     "quarantine_bank",
     "release_bank",
     "remove_entries_by_id",
+    "set_entries_disabled",
     "set_entry_disabled",
     "update_bank",
 ]

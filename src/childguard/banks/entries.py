@@ -129,6 +129,27 @@ def add_entries(
     )
 
 
+def _ids_of(session: Session, bank_id: int, signals: Iterable[tuple[str, str]]) -> list[int]:
+    """Ids of the bank's entries holding these canonical (signal_type, value) pairs."""
+    by_type: dict[str, list[str]] = {}
+    for signal_type, value in signals:
+        by_type.setdefault(signal_type, []).append(lookup_key(signal_type, value))
+    ids: list[int] = []
+    for signal_type, values in by_type.items():
+        unique = list(dict.fromkeys(values))
+        for start in range(0, len(unique), _CHUNK):
+            ids.extend(
+                session.scalars(
+                    select(BankEntry.id).where(
+                        BankEntry.bank_id == bank_id,
+                        BankEntry.signal_type == signal_type,
+                        BankEntry.value.in_(unique[start : start + _CHUNK]),
+                    )
+                ).all()
+            )
+    return ids
+
+
 def delete_entries(
     store: Store,
     bank: str | int,
@@ -137,25 +158,10 @@ def delete_entries(
     actor: str,
 ) -> list[int]:
     """Remove (signal_type, value) pairs from a bank; returns the ids removed (for the index)."""
-    removed: list[int] = []
     with store.session() as session:
         found = find_bank(session, bank)
         pairs = list(signals)
-        by_type: dict[str, list[str]] = {}
-        for signal_type, value in pairs:
-            by_type.setdefault(signal_type, []).append(lookup_key(signal_type, value))
-        for signal_type, values in by_type.items():
-            unique = list(dict.fromkeys(values))
-            for start in range(0, len(unique), _CHUNK):
-                removed.extend(
-                    session.scalars(
-                        select(BankEntry.id).where(
-                            BankEntry.bank_id == found.id,
-                            BankEntry.signal_type == signal_type,
-                            BankEntry.value.in_(unique[start : start + _CHUNK]),
-                        )
-                    ).all()
-                )
+        removed = _ids_of(session, found.id, pairs)
         for start in range(0, len(removed), _CHUNK):
             session.execute(
                 delete(BankEntry).where(BankEntry.id.in_(removed[start : start + _CHUNK]))
@@ -244,18 +250,13 @@ def set_entry_disabled(
     The entry stays in the store and in the indexes; matchers leave it out of their matches.
     The bank's `updated_at` moves too, so every matcher that follows the store drops what it
     cached of the bank's entries at its next refresh."""
-    if until is not None and until < 0:
-        raise ValueError("until must be a Unix time, or 0")
+    _check_until(until)
     with store.session() as session:
         found = find_bank(session, bank)
         entry = session.get(BankEntry, int(entry_id))
         if entry is None or entry.bank_id != found.id:
             return False
-        meta = {k: v for k, v in (entry.meta or {}).items() if k != DISABLED_UNTIL}
-        old = (entry.meta or {}).get(DISABLED_UNTIL)
-        if until is not None:
-            meta[DISABLED_UNTIL] = int(until)
-        entry.meta = meta or None
+        old = _set_disabled(entry, until)
         found.updated_at = utcnow()
         audit.record(
             session,
@@ -266,3 +267,55 @@ def set_entry_disabled(
             details={"name": found.name, "entry_id": int(entry_id), "old": old, "until": until},
         )
     return True
+
+
+def set_entries_disabled(
+    store: Store,
+    bank: str | int,
+    signals: Iterable[tuple[str, str]],
+    until: int | None,
+    *,
+    actor: str,
+) -> list[int]:
+    """`set_entry_disabled` for the bank's entries holding these canonical (signal_type,
+    value) pairs, in one transaction and one audit event; returns the ids changed (pairs the
+    bank does not hold change nothing)."""
+    _check_until(until)
+    with store.session() as session:
+        found = find_bank(session, bank)
+        pairs = list(signals)
+        ids = _ids_of(session, found.id, pairs)
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            for entry in session.scalars(select(BankEntry).where(BankEntry.id.in_(chunk))):
+                _set_disabled(entry, until)
+        found.updated_at = utcnow()
+        audit.record(
+            session,
+            actor=actor,
+            action="bank.enable_entries" if until is None else "bank.disable_entries",
+            object_type="bank",
+            object_id=found.id,
+            details={
+                "name": found.name,
+                "requested": len(pairs),
+                "changed": len(ids),
+                "until": until,
+            },
+        )
+    return ids
+
+
+def _check_until(until: int | None) -> None:
+    if until is not None and until < 0:
+        raise ValueError("until must be a Unix time, or 0")
+
+
+def _set_disabled(entry: BankEntry, until: int | None) -> Any:
+    """Set or clear the entry's disabled-until mark; returns the mark it had."""
+    meta = {k: v for k, v in (entry.meta or {}).items() if k != DISABLED_UNTIL}
+    old = (entry.meta or {}).get(DISABLED_UNTIL)
+    if until is not None:
+        meta[DISABLED_UNTIL] = int(until)
+    entry.meta = meta or None
+    return old

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Body, File, Header, Query, Request, UploadFile
@@ -36,6 +38,7 @@ from childguard.banks import (
     list_banks,
     quarantine_bank,
     release_bank,
+    set_entries_disabled,
     update_bank,
 )
 from childguard.banks.records import canonical_signal, validated
@@ -265,6 +268,108 @@ def hash_upload(
         return hash_bytes(state, data, origin)
     assert file is not None
     return hash_bytes(state, file.file.read(), file.filename)
+
+
+MAX_BATCH = 100
+_BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["urls"],
+                    "properties": {
+                        "urls": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": MAX_BATCH,
+                            "items": {"type": "string"},
+                        }
+                    },
+                }
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [UPLOAD_FIELD],
+                    "properties": {
+                        UPLOAD_FIELD: {
+                            "type": "array",
+                            "maxItems": MAX_BATCH,
+                            "items": {"type": "string", "format": "binary"},
+                        }
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+class UrlBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    urls: list[str] = Field(min_length=1)
+
+
+def _batch_item(
+    state: ServiceState, index: int, source: str, load: Callable[[], tuple[bytes, str]]
+) -> dict[str, Any]:
+    """One item of a batch: its signals, or the problem that one item met (the others go on)."""
+    try:
+        data, origin = load()
+        return {"index": index, "source": source, "signals": hash_bytes(state, data, origin)}
+    except Problem as exc:
+        return {"index": index, "source": source, "error": exc.body()}
+
+
+def _given(data: bytes, name: str) -> tuple[bytes, str]:
+    return data, name
+
+
+def hash_batch_of(
+    state: ServiceState, items: list[tuple[str, Callable[[], tuple[bytes, str]]]]
+) -> dict[str, Any]:
+    results = [_batch_item(state, i, source, load) for i, (source, load) in enumerate(items)]
+    failed = sum(1 for r in results if "error" in r)
+    return {"results": results, "hashed": len(results) - failed, "failed": failed}
+
+
+@router.post("/hash/batch", openapi_extra=_BATCH_BODY)
+async def hash_batch(request: Request, _: Caller = owner("hash")) -> dict[str, Any]:
+    """Hash up to 100 files (the multipart field `file`, repeated) or URLs (`{"urls": [...]}`,
+    each fetched under the SSRF policy): `{"results": [{"index", "source", "signals"} or
+    {"index", "source", "error"}], "hashed", "failed"}`, in order. An item that cannot be
+    fetched or decoded has its own problem in `error`; the others are still hashed."""
+    state = _state(request)
+    items: list[tuple[str, Callable[[], tuple[bytes, str]]]] = []
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form(max_files=MAX_BATCH + 1)
+        uploads = [u for u in form.getlist(UPLOAD_FIELD) if isinstance(u, StarletteUploadFile)]
+        if not uploads:
+            raise Problem(422, f"send the files in the multipart field {UPLOAD_FIELD!r}")
+        if len(uploads) > MAX_BATCH:
+            raise Problem(413, f"at most {MAX_BATCH} files per batch", limit=MAX_BATCH)
+        for upload in uploads:
+            data = await upload.read()
+            name = upload.filename or "upload"
+            items.append((name, partial(_given, data, name)))
+    else:
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            raise Problem(400, "the request body is not valid JSON", slug="malformed") from None
+        urls = body.get("urls") if isinstance(body, dict) else None
+        if isinstance(urls, list) and len(urls) > MAX_BATCH:
+            raise Problem(413, f"at most {MAX_BATCH} URLs per batch", limit=MAX_BATCH)
+        try:
+            parsed = UrlBatch.model_validate(body)
+        except ValidationError as exc:
+            raise _field_errors(exc) from None
+        for url in parsed.urls:
+            items.append((url, partial(fetched, state, url)))
+    return await run_in_threadpool(hash_batch_of, state, items)
 
 
 # ---------------------------------------------------------------------- match
@@ -632,29 +737,27 @@ def add_bank_entries(
     }
 
 
-@router.post("/banks/{name}/entries")
-def entries_add(
+def idempotent(
     request: Request,
-    name: str,
-    body: EntriesIn,
-    idempotency_key: str | None = Header(None, description="makes a retry safe"),
-    caller: Caller = owner("curate"),
+    caller: Caller,
+    idempotency_key: str | None,
+    body: BaseModel,
+    run: Callable[[], dict[str, Any]],
 ) -> JSONResponse:
-    """Add signals with their classification and provenance:
-    `{"bank", "read", "added", "already_present"}`. With an `Idempotency-Key`, the same key
-    and body again answers the first result (header `Idempotent-Replayed: true`) without
-    adding; the same key with another body is 409."""
+    """Answer `run()`; with an `Idempotency-Key`, the same key and body again answers the
+    first result (header `Idempotent-Replayed: true`) without running, and the same key with
+    another body is 409."""
     state = _state(request)
     key = _checked_key(idempotency_key)
     if key is None:
-        return JSONResponse(add_bank_entries(state, name, body.entries, actor=caller.actor))
+        return JSONResponse(run())
     scope = caller.actor
-    digest = _fingerprint("POST", request.url.path, body.model_dump(mode="json"))
+    digest = _fingerprint(request.method, request.url.path, body.model_dump(mode="json"))
     replayed = claim_key(state, scope, key, digest)
     if replayed is not None:
         return replayed
     try:
-        answer = add_bank_entries(state, name, body.entries, actor=caller.actor)
+        answer = run()
     except BaseException:
         settle_key(state, scope, key, None, None)
         raise
@@ -662,24 +765,105 @@ def entries_add(
     return JSONResponse(answer)
 
 
+_IDEMPOTENCY = Header(None, description="makes a retry safe")
+
+
+@router.post("/banks/{name}/entries")
+def entries_add(
+    request: Request,
+    name: str,
+    body: EntriesIn,
+    idempotency_key: str | None = _IDEMPOTENCY,
+    caller: Caller = owner("curate"),
+) -> JSONResponse:
+    """Add signals with their classification and provenance:
+    `{"bank", "read", "added", "already_present"}`. An `Idempotency-Key` makes a retry safe."""
+    state = _state(request)
+    return idempotent(
+        request,
+        caller,
+        idempotency_key,
+        body,
+        lambda: add_bank_entries(state, name, body.entries, actor=caller.actor),
+    )
+
+
+def _pairs(entries: list[SignalIn]) -> list[tuple[str, str]]:
+    """Canonical (signal_type, value) pairs; 413 past MAX_ENTRIES, 422 naming a bad one."""
+    if len(entries) > MAX_ENTRIES:
+        raise Problem(413, f"at most {MAX_ENTRIES} entries per request", limit=MAX_ENTRIES)
+    pairs: list[tuple[str, str]] = []
+    for i, e in enumerate(entries):
+        try:
+            pairs.append(canonical_signal(e.signal_type, e.value))
+        except InvalidSignal as exc:
+            raise Problem(422, f"entries[{i}]: {exc}", slug="invalid-signal") from None
+    return pairs
+
+
 @router.delete("/banks/{name}/entries")
 def entries_remove(
     request: Request,
     name: str,
     body: SignalsIn = Body(...),
+    idempotency_key: str | None = _IDEMPOTENCY,
     caller: Caller = owner("curate"),
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Remove (signal_type, value) pairs from a bank: `{"bank", "requested", "removed",
     "ids"}`; pairs the bank does not hold remove nothing."""
     state = _state(request)
-    if len(body.entries) > MAX_ENTRIES:
-        raise Problem(413, f"at most {MAX_ENTRIES} entries per request", limit=MAX_ENTRIES)
-    pairs: list[tuple[str, str]] = []
-    for i, e in enumerate(body.entries):
-        try:
-            pairs.append(canonical_signal(e.signal_type, e.value))
-        except InvalidSignal as exc:
-            raise Problem(422, f"entries[{i}]: {exc}", slug="invalid-signal") from None
-    ids = delete_entries(state.store, name, pairs, actor=caller.actor)
-    state.changed()
-    return {"bank": name, "requested": len(pairs), "removed": len(ids), "ids": ids}
+    pairs = _pairs(body.entries)
+
+    def run() -> dict[str, Any]:
+        ids = delete_entries(state.store, name, pairs, actor=caller.actor)
+        state.changed()
+        return {"bank": name, "requested": len(pairs), "removed": len(ids), "ids": ids}
+
+    return idempotent(request, caller, idempotency_key, body, run)
+
+
+class EntriesDisableIn(SignalsIn):
+    """Signals to disable (`disabled: true`, until `until` or until enabled again) or to
+    enable again (`disabled: false`)."""
+
+    disabled: bool = True
+    until: datetime | None = Field(None, description="disabled until then (with a time zone)")
+
+
+@router.patch("/banks/{name}/entries")
+def entries_disable(
+    request: Request,
+    name: str,
+    body: EntriesDisableIn,
+    idempotency_key: str | None = _IDEMPOTENCY,
+    caller: Caller = owner("curate"),
+) -> JSONResponse:
+    """Disable or enable (signal_type, value) pairs of a bank: `{"bank", "requested",
+    "changed", "ids", "disabled", "until"}`. A disabled entry stays in the bank and stops
+    matching on every worker at its next refresh."""
+    state = _state(request)
+    pairs = _pairs(body.entries)
+    until: int | None = None
+    if body.disabled:
+        if body.until is None:
+            until = 0
+        elif body.until.tzinfo is None:
+            raise Problem(422, "until needs a time zone (e.g. 2027-01-01T00:00:00Z)")
+        elif body.until <= utcnow():
+            raise Problem(422, f"until {body.until.isoformat()} is in the past")
+        else:
+            until = int(body.until.timestamp())
+
+    def run() -> dict[str, Any]:
+        ids = set_entries_disabled(state.store, name, pairs, until, actor=caller.actor)
+        state.changed()
+        return {
+            "bank": name,
+            "requested": len(pairs),
+            "changed": len(ids),
+            "ids": ids,
+            "disabled": body.disabled,
+            "until": body.until.isoformat() if body.disabled and body.until else None,
+        }
+
+    return idempotent(request, caller, idempotency_key, body, run)
