@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from childguard.crawl.extract import (
-    extract_page,
-    largest_srcset_candidate,
-    parse_count,
-    read_counters,
-)
+from childguard.crawl.extract import parse_count, read_counters
 from childguard.crawl.watch import SiteProfile
+from childguard.netguard.links import extract_page, largest_srcset_candidate
 
 BASE = "https://pics.example/gallery/page1.html"
 

@@ -3,7 +3,7 @@ files."""
 
 from __future__ import annotations
 
-from childguard.crawl.extract import extract_page, is_media_url, is_video_url
+from childguard.netguard.links import extract_page, is_media_url, is_video_url
 
 PAGE = "https://example.org/gallery/index.html"
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from childguard.crawl.runner import run_crawl
-from childguard.crawl.ssrf import forbidden_reason, url_refusal
 from childguard.crawl.watch import Watch
+from childguard.netguard.ssrf import forbidden_reason, url_refusal
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from childguard.crawl.extract import extract_page, read_counters
+from childguard.crawl.extract import read_counters
 from childguard.demo import ASSETS
 from childguard.demo.sites import AlbumSite, SharingSite, serving
 from childguard.demo.story import ALBUM_PROFILE
+from childguard.netguard.links import extract_page
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import pytest
 
-from childguard.service.fetch import FetchRefused, fetch
+from childguard.netguard.fetch import FetchRefused, fetch
 
 from .conftest import LiveServer, live_server
 from .test_hma_api import jpeg_bytes

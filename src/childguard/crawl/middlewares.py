@@ -1,4 +1,4 @@
-"""Downloader middlewares of the crawler (the SSRF guard lives in `ssrf.py`).
+"""Downloader middlewares of the crawler (the SSRF guard lives in `childguard.netguard.ssrf`).
 
 `ConditionalImageMiddleware` turns an image request for a URL the cache knows
 into a conditional request (`If-None-Match`, `If-Modified-Since`); the server's

@@ -85,12 +85,12 @@ def crawl_settings(
         "TELNETCONSOLE_ENABLED": False,
         "HTTPCACHE_ENABLED": False,
         "LOG_LEVEL": "WARNING",
-        "TWISTED_DNS_RESOLVER": "childguard.crawl.ssrf.GuardedHostnameResolver",
+        "TWISTED_DNS_RESOLVER": "childguard.netguard.ssrf.GuardedHostnameResolver",
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "childguard.crawl.middlewares.BackoffRetryMiddleware": 550,
             "childguard.crawl.middlewares.ConditionalImageMiddleware": 560,
-            "childguard.crawl.ssrf.SsrfGuardMiddleware": 950,
+            "childguard.netguard.ssrf.SsrfGuardMiddleware": 950,
         },
         "ITEM_PIPELINES": {
             "childguard.crawl.pipelines.HashPipeline": 300,

@@ -25,10 +25,11 @@ from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
 from childguard.crawl.context import CrawlContext
-from childguard.crawl.extract import extract_page, is_media_url, is_video_url, read_counters
+from childguard.crawl.extract import read_counters
 from childguard.crawl.items import ImageItem, PageItem
 from childguard.log import get_logger
 from childguard.media import sniff_content_type
+from childguard.netguard.links import extract_page, is_media_url, is_video_url
 
 log = get_logger("childguard.crawl.spider")
 # The download cap of a URL that names a video file; other media keep the crawl's own cap

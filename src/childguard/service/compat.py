@@ -35,7 +35,7 @@ from childguard.banks.records import canonical_signal
 from childguard.errors import ChildguardError, InvalidSignal
 from childguard.matcher import Match, MatchOutcome
 from childguard.media import BYTES, Content, Limits
-from childguard.service.fetch import FetchRefused, fetch
+from childguard.netguard.fetch import FetchRefused, fetch
 from childguard.service.state import IndexNotReady, ServiceState
 from childguard.signals import get_signal_type
 from childguard.signals.base import SignalType
@@ -230,7 +230,7 @@ def lookup_upload(
 
 def fetch_url(state: ServiceState, url: str, content_type: str | None = None) -> tuple[str, bytes]:
     """(content type, bytes) of the media at `url`, fetched under the SSRF policy
-    (`childguard.service.fetch`); the type is `content_type`, or the response's Content-Type
+    (`childguard.netguard.fetch`); the type is `content_type`, or the response's Content-Type
     (`image/*` is a photo, `video/*` a video)."""
     try:
         fetched = fetch(

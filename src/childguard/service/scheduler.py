@@ -39,8 +39,8 @@ from childguard.alerts.email import SmtpSettings
 from childguard.alerts.subscriptions import deliver_due, derive_secret
 from childguard.jobs import JobRunner
 from childguard.log import get_logger
+from childguard.netguard.fetch import check_fetchable
 from childguard.service.config import Settings
-from childguard.service.fetch import check_fetchable
 from childguard.store.db import Store
 from childguard.store.protect_models import Organisation
 

@@ -45,10 +45,10 @@ from childguard.banks.records import canonical_signal, validated
 from childguard.errors import InvalidSignal
 from childguard.matcher import Match, MatchOutcome
 from childguard.media import Content
+from childguard.netguard.fetch import FetchRefused, fetch
 from childguard.service.api.paging import DEFAULT_PAGE, MAX_PAGE, decode_cursor, encode_cursor
 from childguard.service.api.problems import RESPONSES, Problem, ProblemRoute
 from childguard.service.auth import Caller, owner
-from childguard.service.fetch import FetchRefused, fetch
 from childguard.service.state import ServiceState
 from childguard.signals import get_signal_type
 from childguard.signals.content import ContentSignals
@@ -221,7 +221,7 @@ def _undecodable(record: ContentSignals) -> Problem:
 
 def fetched(state: ServiceState, url: str) -> tuple[bytes, str]:
     """The bytes at `url` (and the URL after redirects), fetched under the crawler's SSRF
-    policy (`childguard.service.fetch`); a refused or failed fetch is 422."""
+    policy (`childguard.netguard.fetch`); a refused or failed fetch is 422."""
     try:
         got = fetch(
             url,

@@ -3,7 +3,7 @@
 `childguard.alerts.subscriptions`. Creating one answers its signing secret, once (it is
 derived from the service's secret key, never stored). A URL must be http(s) and, unless
 `allow_private_fetch` is on, may not name or resolve to a private address (the fetcher's
-policy, `childguard.service.fetch`). Every route needs a `curate` key; a key that acts for an
+policy, `childguard.netguard.fetch`). Every route needs a `curate` key; a key that acts for an
 organisation sees that organisation's subscriptions only.
 """
 
@@ -28,10 +28,10 @@ from childguard.alerts.subscriptions import (
     update_subscription,
 )
 from childguard.alerts.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from childguard.netguard.fetch import check_fetchable
 from childguard.service.api.paging import cursor_query, decode_id_cursor, encode_cursor, limit_query
 from childguard.service.api.problems import RESPONSES, Problem, ProblemRoute
 from childguard.service.auth import Caller, owner
-from childguard.service.fetch import check_fetchable
 from childguard.service.state import ServiceState
 
 router = APIRouter(

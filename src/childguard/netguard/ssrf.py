@@ -1,6 +1,7 @@
-"""SSRF protection: the crawler never connects to private, loopback, link-local,
-multicast, reserved, CGNAT or cloud-metadata addresses (IPv4 and IPv6, including
-IPv4-mapped, 6to4 and NAT64 forms).
+# Owns the address policy for every outbound fetch, and its Scrapy resolver and middleware.
+"""SSRF protection: childguard (the crawler, the service, the hotline) never connects to
+private, loopback, link-local, multicast, reserved, CGNAT or cloud-metadata addresses (IPv4
+and IPv6, including IPv4-mapped, 6to4 and NAT64 forms).
 
 Two layers, so that redirects and DNS answers that change are covered:
 
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-log = get_logger("childguard.crawl.ssrf")
+log = get_logger("childguard.netguard.ssrf")
 
 # Networks that are never reachable for the crawler, beyond what `ipaddress` flags.
 _EXTRA_FORBIDDEN = (

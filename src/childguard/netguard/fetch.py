@@ -1,6 +1,7 @@
-# Owns fetching media by URL for the API: the crawler's address policy, redirects, size caps.
-"""Fetch the media a caller names by URL (`/h/hash?url=`, `/m/lookup?url=`,
-`/c/bank/<name>/content?url=`) under the crawler's SSRF policy (`childguard.crawl.ssrf`):
+# Owns guarded fetching by URL (API, hotline): the address policy, redirects, size and time caps.
+"""Fetch what a caller names by URL (`/h/hash?url=`, `/m/lookup?url=`,
+`/c/bank/<name>/content?url=`, the hotline's reported URLs) under the SSRF policy
+(`childguard.netguard.ssrf`):
 
 - the URL's spelling is checked first (scheme, literal addresses in any form, local names);
 - every address its host resolves to must be allowed, and so must the address the response
@@ -16,13 +17,13 @@ address checks; the scheme check stays.
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from childguard.crawl.ssrf import forbidden_reason, url_refusal
 from childguard.errors import ChildguardError
+from childguard.netguard.ssrf import forbidden_reason, url_refusal
 
 MAX_REDIRECTS = 5
 
@@ -36,6 +37,7 @@ class Fetched:
     url: str  # after redirects
     data: bytes
     content_type: str  # the response's Content-Type, lower case, without parameters
+    headers: dict[str, str] = field(default_factory=dict)  # the final response's, lower-case names
 
 
 def _check_url(url: str, allow_private: bool) -> None:
@@ -98,7 +100,12 @@ def fetch(
                         if len(body) > max_bytes:
                             raise FetchRefused(f"{current} is over {max_bytes} bytes")
                     kind = response.headers.get("content-type", "")
-                    return Fetched(current, bytes(body), kind.split(";")[0].strip().lower())
+                    return Fetched(
+                        current,
+                        bytes(body),
+                        kind.split(";")[0].strip().lower(),
+                        {k.lower(): v for k, v in response.headers.items()},
+                    )
             except httpx.HTTPError as exc:
                 raise FetchRefused(f"cannot fetch {current}: {exc}") from None
     raise FetchRefused(f"{url} redirected more than {MAX_REDIRECTS} times")
