@@ -37,6 +37,7 @@ from childguard.service.api import (
     v1,
     webhooks,
 )
+from childguard.service.api import reports as report_api
 from childguard.service.auth import api_routes, rule_of
 from childguard.service.compat import HmaError
 from childguard.service.config import Settings
@@ -146,6 +147,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
     app.include_router(webhooks.router)
     app.include_router(session.router)
     app.include_router(pages.router)
+    app.include_router(report_api.router)
     for router in (orgs.router, audit.router):
         app.include_router(router)
 
