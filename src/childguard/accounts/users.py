@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -371,6 +372,38 @@ def remove_user(store: Store, username: str, *, actor: str) -> UserInfo:
             details={"username": info.username, "roles": list(info.roles)},
         )
         return info
+
+
+def get_preferences(store: Store, user_id: int) -> dict[str, Any]:
+    """The user's page preferences (empty when none are kept); UserNotFound if no such user."""
+    with store.session() as session:
+        row = session.get(User, user_id)
+        if row is None:
+            raise UserNotFound(f"no user with id {user_id}")
+        return dict(row.preferences or {})
+
+
+def set_preferences(
+    store: Store, user_id: int, preferences: dict[str, Any], *, actor: str
+) -> dict[str, Any]:
+    """Set these top-level page preferences of the user (the others stay), audited; returns
+    all of them. UserNotFound if no such user."""
+    with store.session() as session:
+        row = session.get(User, user_id)
+        if row is None:
+            raise UserNotFound(f"no user with id {user_id}")
+        merged = {**(row.preferences or {}), **preferences}
+        row.preferences = merged
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="user.preferences",
+            object_type="user_account",
+            object_id=row.id,
+            details={"set": preferences},
+        )
+        return dict(merged)
 
 
 def _failed(session: Session, reason: str, row: User | None, details: dict[str, object]) -> None:
