@@ -115,3 +115,17 @@ def real_photos(photos_dir: Path) -> list[Path]:
 
 
 # ------------------------------------ end of photo fixtures ------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Each test sees the environment the suite started with: `childguard serve` exports its
+    settings (CHILDGUARD_*, PROMETHEUS_MULTIPROC_DIR) for its workers, and a serve run
+    in-process by one test must not hand them to the next."""
+    import os
+
+    saved = dict(os.environ)
+    yield
+    for name in set(os.environ) - set(saved):
+        del os.environ[name]
+    os.environ.update(saved)
