@@ -43,7 +43,7 @@ from childguard.service.compat import HmaError
 from childguard.service.config import Settings
 from childguard.service.limits import RateLimit, RequestTimeout
 from childguard.service.state import ServiceState
-from childguard.service.web import pages
+from childguard.service.web import pages, report_pages
 
 # Routes FastAPI adds itself; they are public and have no rule of their own.
 PUBLIC_BUILTIN = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
@@ -148,6 +148,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
     app.include_router(session.router)
     app.include_router(pages.router)
     app.include_router(report_api.router)
+    app.include_router(report_pages.router)
     for router in (orgs.router, audit.router):
         app.include_router(router)
 
