@@ -46,7 +46,8 @@ def test_every_route_has_a_rule_and_only_health_is_public() -> None:
     public = {(method, path) for method, path, rule in ROUTES if isinstance(rule, PublicRule)}
     health = {("GET", "/status"), ("GET", "/status/live")}
     sign_in = {("POST", "/v1/session"), ("GET", "/login"), ("POST", "/login")}
-    assert public == health | sign_in
+    reports = {(m, p) for m in ("GET", "POST") for p in ("/report", "/report/status")}
+    assert public == health | sign_in | reports
     others = {getattr(r, "path", None) for r in APP.routes if not isinstance(r, APIRoute)}
     assert others - {None} <= PUBLIC
 
