@@ -135,7 +135,11 @@ def test_the_access_log_names_routes_and_callers_but_never_queries_or_reporters(
     assert by_id[generated]["route"] == "/m/index/status"
     bank = next(e for e in lines if e["status"] == 404 and e.get("route"))
     assert bank["route"] == "/v1/banks/{name}"
-    reports = [e for e in lines if e.get("path", "").startswith(("/v1/reports", "/report"))]
+    reports = [
+        e
+        for e in lines
+        if (e.get("route") or e.get("path", "")).startswith(("/v1/reports", "/report"))
+    ]
     assert len(reports) == 2
     for entry in reports:
         assert "client" not in entry and "user_agent" not in entry
