@@ -34,6 +34,8 @@ from sqlalchemy.orm import Session
 from childguard.banks import BankExists, BankNotFound, EntryRecord, add_entries, create_bank
 from childguard.banks.catalog import find_bank
 from childguard.errors import ChildguardError
+from childguard.hotline.evidence import retention_until
+from childguard.hotline.items import inherit_to_duplicates
 from childguard.hotline.review import ItemNotFound, release_lock
 from childguard.hotline.schemes import ILLEGAL_OUTCOMES, Derivation, Facts, InvalidFacts, derive
 from childguard.store import audit
@@ -173,12 +175,15 @@ def _locked_item(session: Session, item_id: int) -> Item:
     return item
 
 
-def _assess(item: Item, outcome: str, now: datetime) -> None:
+def _assess(session: Session, item: Item, outcome: str, now: datetime, actor: str) -> None:
     item.state = "assessed"
     item.outcome = outcome
     item.assessed_at = now
+    item.evidence_expires_at = retention_until(outcome, now)
     item.locked_by = None
     item.locked_until = None
+    session.flush()
+    inherit_to_duplicates(session, item.id, actor=actor)
 
 
 def record_vote(
@@ -262,7 +267,7 @@ def record_vote(
                 f"{len(keys)} analysts agreed",
             )
             final_id = final.id
-            _assess(item, derivation.outcome, now)
+            _assess(session, item, derivation.outcome, now, actor)
             audit.record(
                 session,
                 actor=actor,
@@ -304,7 +309,7 @@ def supervisor_decide(
         if item.state != "in-review":
             raise NotAwaitingSupervisor(f"item {item_id} is {item.state}, not with a supervisor")
         row = _store_assessment(session, item_id, "supervisor", actor, derivation, clean_note)
-        _assess(item, derivation.outcome, now)
+        _assess(session, item, derivation.outcome, now, actor)
         audit.record(
             session,
             actor=actor,
@@ -367,49 +372,6 @@ def disagreements(store: Store, *, limit: int = 100) -> list[dict[str, Any]]:
                 }
             )
         return out
-
-
-def copy_assessment(
-    session: Session, source_assessment: int, item_id: int, *, actor: str
-) -> Assessment:
-    """In the caller's transaction, the `inherited` copy of an assessment (its facts,
-    outcome, note and labels) for another item, audited. The caller sets the item's state."""
-    source = session.get(Assessment, source_assessment)
-    if source is None:
-        raise ChildguardError(f"no assessment {source_assessment}")
-    row = Assessment(
-        item_id=item_id,
-        kind="inherited",
-        analyst=source.analyst,
-        facts=dict(source.facts),
-        outcome=source.outcome,
-        note=source.note,
-        inherited_from=source.id,
-    )
-    session.add(row)
-    session.flush()
-    for lb in session.scalars(
-        select(AssessmentLabel).where(AssessmentLabel.assessment_id == source.id)
-    ).all():
-        session.add(
-            AssessmentLabel(
-                assessment_id=row.id,
-                scheme=lb.scheme,
-                profile=lb.profile,
-                version=lb.version,
-                label=lb.label,
-            )
-        )
-    session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        action="hotline.inherit",
-        object_type="item",
-        object_id=item_id,
-        details={"assessment_id": row.id, "inherited_from": source.id, "outcome": row.outcome},
-    )
-    return row
 
 
 def _ensure_bank(store: Store, name: str, kind: str, description: str, actor: str) -> None:

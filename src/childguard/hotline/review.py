@@ -5,8 +5,9 @@
 seen) that nobody else holds, and locks it to them in one guarded UPDATE (`locked_by IS NULL
 OR locked_until < now`, checked by its row count), so two analysts never get the same item,
 on SQLite as on PostgreSQL. An analyst who holds a live lock gets that item back. Never an
-item that is `inherited`, `assessed` or with a supervisor (`in-review`), never one the
-analyst voted on, nor one they skipped in the last `skip_hours`.
+item that is `inherited`, `assessed` or with a supervisor (`in-review`), never a near
+duplicate waiting for the item it duplicates, never one the analyst voted on, nor one they
+skipped in the last `skip_hours`.
 
 Wellbeing: every reveal is audited (`hotline.reveal`: who, what, when, why) and counted in
 `analyst_exposure.reveals`; the seconds of content on screen are added per analyst per UTC
@@ -171,7 +172,7 @@ def next_item(
         with store.session() as session:
             candidates = session.scalars(
                 select(Item.id)
-                .where(Item.state == "new", free, ~voted, ~skipped)
+                .where(Item.state == "new", Item.duplicate_of.is_(None), free, ~voted, ~skipped)
                 .order_by(Item.priority, Item.first_seen, Item.id)
                 .limit(_CANDIDATES)
             ).all()

@@ -88,6 +88,45 @@ def describe() -> dict[str, Any]:
     }
 
 
+def _cell(values: list[str], every: tuple[str, ...]) -> str:
+    return "any" if len(values) == len(every) else ", ".join(f"`{v}`" for v in values)
+
+
+def markdown() -> str:
+    """Every mapping table as Markdown tables (docs/hotline.md holds this text)."""
+    out: list[str] = []
+    for table in (OUTCOME_TABLE, *TABLES):
+        out.append(
+            f"**{table.title}**: scheme `{table.scheme}`, profile `{table.profile}`, "
+            f"version `{table.version}`\n"
+        )
+        out.append("| age band | severity | flags | label |")
+        out.append("| --- | --- | --- | --- |")
+        for rule in table.rules:
+            raw = rule.to_dict()
+            flags = ", ".join(f"`{k}`={'yes' if v else 'no'}" for k, v in raw["flags"].items())
+            label = f"`{rule.label}`" if rule.label is not None else f"no label ({rule.why})"
+            out.append(
+                f"| {_cell(raw['age_band'], AGE_BANDS)} | {_cell(raw['severity'], SEVERITIES)} "
+                f"| {flags or 'any'} | {label} |"
+            )
+        out.append("")
+    for flags_table in ANNOTATION_TABLES:
+        out.append(
+            f"**{flags_table.title}**: scheme `{flags_table.scheme}` (each annotation its own "
+            f"profile), version `{flags_table.version}`, only with a `{flags_table.requires}` "
+            "label\n"
+        )
+        out.append("| annotation | age band | flags |")
+        out.append("| --- | --- | --- |")
+        for name, rule in flags_table.annotations:
+            raw = rule.to_dict()
+            flags = ", ".join(f"`{k}`={'yes' if v else 'no'}" for k, v in raw["flags"].items())
+            out.append(f"| `{name}` | {_cell(raw['age_band'], AGE_BANDS)} | {flags or 'any'} |")
+        out.append("")
+    return "\n".join(out)
+
+
 __all__ = [
     "AGE_BANDS",
     "ANNOTATION_TABLES",
@@ -106,4 +145,5 @@ __all__ = [
     "derive",
     "describe",
     "every_facts",
+    "markdown",
 ]
