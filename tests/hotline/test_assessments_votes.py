@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
-
 from argon2 import Parameters, Type
+from sqlalchemy import select
 
 from childguard.accounts import create_user
 from childguard.accounts.passwords import use_parameters
