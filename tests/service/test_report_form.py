@@ -12,15 +12,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from babel.messages.pofile import read_po
 from sqlalchemy import MetaData, select
 
 from childguard.accounts import create_key
 from childguard.hotline.reports import report_status
 from childguard.jobs import list_jobs
+from childguard.service.web import report_pages
 from childguard.store import Store, open_store
 from childguard.store.hotline_models import Report, ReportUrl
 
-from .conftest import LiveServer
+from .conftest import LiveServer, live_server
 from .test_ops_serve import serve
 
 # What each language's pages say: the form's title, the confirmation, a refusal of an ftp://
@@ -329,3 +331,48 @@ def test_no_address_or_user_agent_of_a_reporter_is_logged_or_stored(tmp_path: Pa
     # Only the health check's line holds the agent; no table holds the agent or the address.
     assert text.count(agent) == 1
     assert "site.example" in stored and agent not in stored and "127.0.0.1" not in stored
+
+
+def test_the_per_client_rate_limit_holds_for_the_report_pages(tmp_path: Path) -> None:
+    with live_server(
+        f"sqlite:///{tmp_path / 'store.db'}", tmp_path / "index", rate_limit_per_client="3/minute"
+    ) as limited:
+        with httpx.Client(base_url=limited.url, timeout=30) as browser:
+            form = browser.get("/report")
+            assert form.status_code == 200
+            data = {"csrf_token": _token(form.text), "urls": "https://site.example/x"}
+            assert browser.post("/report", data=data).status_code == 201
+            assert browser.get("/report/status").status_code == 200
+            refused = browser.post("/report", data=data)
+            assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert _reports(limited.store) == 1
+
+
+def test_every_message_of_the_report_pages_is_translated_with_its_placeholders() -> None:
+    web = Path(report_pages.__file__).parent
+    used = {
+        *report_pages.SITE_TYPES.values(),
+        *report_pages.CONTENT_TYPES.values(),
+        *report_pages.STATE_LABELS.values(),
+        *report_pages.REFUSALS.values(),
+        report_pages.FORM_EXPIRED,
+        report_pages.TOO_LARGE,
+        report_pages.NOT_ACCEPTED,
+        report_pages.NO_SUCH_CODE,
+    }
+    for template in (web / "templates").glob("*report*.html"):
+        used |= set(re.findall(r"""_\(\s*["']([^"']+)["']\s*\)""", template.read_text()))
+    assert len(used) > 50
+    for lang in ("nl", "fr", "de", "en"):
+        with (web / "locale" / lang / "LC_MESSAGES" / "messages.po").open("rb") as source:
+            catalog = read_po(source, locale=lang)
+        ids = {m.id for m in catalog if m.id}
+        assert used <= ids, (lang, used - ids)
+        for message in catalog:
+            if not message.id or lang == "en":
+                continue
+            text = message.string
+            assert isinstance(text, str) and text, (lang, message.id)
+            assert sorted(re.findall(r"%\(\w+\)s", text)) == sorted(
+                re.findall(r"%\(\w+\)s", str(message.id))
+            ), (lang, message.id)
