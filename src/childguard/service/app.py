@@ -37,6 +37,7 @@ from childguard.service.api import (
     v1,
     webhooks,
 )
+from childguard.service.api import hotline as hotline_api
 from childguard.service.api import reports as report_api
 from childguard.service.auth import api_routes, rule_of
 from childguard.service.compat import HmaError
@@ -149,7 +150,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
     app.include_router(pages.router)
     app.include_router(report_api.router)
     app.include_router(report_pages.router)
-    for router in (orgs.router, audit.router):
+    for router in (orgs.router, audit.router, hotline_api.router):
         app.include_router(router)
 
     @app.exception_handler(HmaError)
