@@ -69,6 +69,7 @@ class ProcessingSettings:
     retention: dict[str, int] = field(default_factory=lambda: dict(RETENTION))
     retry_base: timedelta = timedelta(minutes=5)
     give_up_after: int = 5
+    received_grace: timedelta = timedelta(minutes=10)
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
     tracer: Tracer | None = None
 
@@ -229,8 +230,14 @@ def process_report(
 def process_due(
     store: Store, settings: ProcessingSettings, *, now: datetime | None = None, limit: int = 100
 ) -> dict[str, Any]:
-    """Every URL due again by `now` (after a failed fetch, or never started) processed."""
-    due = reports.due_urls(store, now or utcnow(), limit)
+    """Every URL due again by `now` processed: after a failed fetch, or never started though
+    received more than `received_grace` ago (its report's job was lost)."""
+    at = now or utcnow()
+    due = [
+        url
+        for url in reports.due_urls(store, at, limit)
+        if url.state != "received" or url.next_attempt_at <= at - settings.received_grace
+    ]
     done = [process_url(store, url, settings) for url in due]
     return {"urls": done}
 
