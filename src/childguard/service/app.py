@@ -24,7 +24,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from childguard import __version__
 from childguard import log as logging_setup
 from childguard.errors import ChildguardError
-from childguard.service import metrics
+from childguard.service import (
+    hotline_tasks,  # noqa: F401 (registers the hotline's task)
+    metrics,
+)
 from childguard.service.access_log import AccessLog
 from childguard.service.api import (
     audit,
