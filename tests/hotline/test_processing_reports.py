@@ -158,3 +158,17 @@ def test_fetch_failures_are_kept_with_the_reason_retried_with_backoff_and_given_
     assert url.state == "in-review" and url.attempts == 2 and url.last_error is None
     with store.session() as s:
         assert len(s.scalars(select(Item)).all()) == 1
+
+
+def test_without_the_private_setting_a_local_address_is_refused_and_kept_as_the_reason(
+    store: Store, tmp_path: Path
+) -> None:
+    settings = settings_for(tmp_path / "evidence")
+    settings.allow_private = False
+    with serving() as site:
+        site.image("/local.jpg", jpeg_bytes(81))
+        report = _report(store, site.url("/local.jpg"))
+        processing.process_report(store, report, settings)
+        assert site.hits == []
+    (url,) = report_urls(store, report)
+    assert url.state == "fetch-failed" and "loopback" in (url.last_error or "")
