@@ -165,6 +165,10 @@ def test_the_switcher_chooses_and_remembers_the_language(sqlite_server: LiveServ
         base_url=sqlite_server.url, headers={"Accept-Language": "es, it;q=0.8"}, timeout=30
     ) as browser:
         assert browser.get("/report").headers["content-language"] == "en"
+        # Without the cookie, a form answers in the language it was shown in.
+        lookup = browser.post("/report/status", data={"tracking_code": "X", "lang": "de"})
+        assert lookup.headers["content-language"] == "de"
+        assert _alert(lookup.text).startswith(LANGUAGES["de"][4])
 
 
 def test_the_honeypot_is_thanked_and_nothing_is_stored(sqlite_server: LiveServer) -> None:

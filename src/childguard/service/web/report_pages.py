@@ -258,6 +258,12 @@ def refusal_text(exc: ReportRejected, language: str) -> str:
     }
 
 
+def _form_language(values: Mapping[str, str] | None, language: str) -> str:
+    """The language the form was shown in (its hidden `lang` field), else `language`."""
+    shown = (values or {}).get("lang", "")
+    return shown if shown in LANGUAGES else language
+
+
 async def _read_form(request: Request) -> dict[str, str] | None:
     """The fields of an urlencoded form body; None when it is over FORM_MAX_BYTES."""
     length = request.headers.get("content-length", "")
@@ -285,8 +291,9 @@ async def report_page(request: Request, _caller: Caller = public()) -> HTMLRespo
 async def report_submit(request: Request, _caller: Caller = public()) -> Response:
     """File a report from the form: the tracking code, or the form again with the reason."""
     language, remember = choose_language(request)
-    gettext = CATALOGS[language].gettext
     values = await _read_form(request)
+    language = _form_language(values, language)
+    gettext = CATALOGS[language].gettext
     if values is None:
         return _form(request, language, remember=remember, error=gettext(TOO_LARGE), status=413)
     expected = request.cookies.get(FORM_COOKIE, "")
@@ -370,8 +377,9 @@ async def status_page(request: Request, _caller: Caller = public()) -> HTMLRespo
 async def status_lookup(request: Request, _caller: Caller = public()) -> HTMLResponse:
     """The per-URL states of the report with the tracking code sent."""
     language, remember = choose_language(request)
-    gettext = CATALOGS[language].gettext
     values = await _read_form(request)
+    language = _form_language(values, language)
+    gettext = CATALOGS[language].gettext
     if values is None:
         return _render(
             request,
