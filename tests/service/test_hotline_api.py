@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 from sqlalchemy import update
 
-from childguard.banks import EntryRecord, add_entries, create_bank
 from childguard.hotline.assessments import ALLOW_BANK, HOTLINE_BANK
 from childguard.matcher import Matcher
 from childguard.pipeline import hash_bytes
@@ -147,10 +146,14 @@ def test_a_false_positive_goes_to_the_allow_bank_and_silences_the_match(
     _clear_queue(sqlite_server)
     store = sqlite_server.store
     record = hash_bytes(jpeg_bytes(44))
-    create_bank(store, "PARTNER_LIST", "known-abuse", actor="test")
-    add_entries(
-        store, "PARTNER_LIST", [EntryRecord("sha256", str(record.value("sha256")))], actor="test"
-    )
+    with sqlite_server.client("curate") as curator:  # through the API: the matcher follows
+        made = curator.post("/v1/banks", json={"name": "PARTNER_LIST", "kind": "known-abuse"})
+        assert made.status_code == 201, made.text
+        added = curator.post(
+            "/v1/banks/PARTNER_LIST/entries",
+            json={"entries": [{"signal_type": "sha256", "value": record.value("sha256")}]},
+        )
+        assert added.status_code == 200, added.text
     matches = Matcher(store, index_base=tmp_path).match(record).matches
     item_id = make_item(store, 44, matches=matches)
     query = {"signal_type": "sha256", "value": record.value("sha256")}
