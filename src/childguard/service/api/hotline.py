@@ -18,12 +18,25 @@ from starlette.concurrency import run_in_threadpool
 
 from childguard.hotline import assessments, review
 from childguard.hotline.schemes import InvalidFacts, describe
-from childguard.service.api.problems import RESPONSES, Problem, ProblemRoute
+from childguard.service.api.problems import (
+    MEDIA_TYPE,
+    PROBLEM_SCHEMA,
+    RESPONSES,
+    Problem,
+    ProblemRoute,
+)
 from childguard.service.auth import Caller, owner
 from childguard.service.state import ServiceState
 
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **RESPONSES,
+    429: {
+        "description": "the analyst's daily viewing cap is reached",
+        "content": {MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}},
+    },
+}
 router = APIRouter(
-    prefix="/v1/hotline", tags=["hotline"], route_class=ProblemRoute, responses=RESPONSES
+    prefix="/v1/hotline", tags=["hotline"], route_class=ProblemRoute, responses=_RESPONSES
 )
 
 PERSON_ONLY = "the review queue is for signed-in analysts"
