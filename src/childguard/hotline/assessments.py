@@ -72,9 +72,11 @@ class MatchNotFound(ChildguardError):
 
 @dataclass(frozen=True)
 class VoteSettings:
-    """How many analysts must agree before an item's assessment is final."""
+    """How many analysts must agree before an item's assessment is final, and the evidence
+    retention (days per outcome, `evidence.RETENTION` when None) a decision sets."""
 
     votes_needed: int = 2
+    retention: Mapping[str, int] | None = None
 
     def __post_init__(self) -> None:
         if self.votes_needed < 1:
@@ -175,15 +177,22 @@ def _locked_item(session: Session, item_id: int) -> Item:
     return item
 
 
-def _assess(session: Session, item: Item, outcome: str, now: datetime, actor: str) -> None:
+def _assess(
+    session: Session,
+    item: Item,
+    outcome: str,
+    now: datetime,
+    actor: str,
+    retention: Mapping[str, int] | None = None,
+) -> None:
     item.state = "assessed"
     item.outcome = outcome
     item.assessed_at = now
-    item.evidence_expires_at = retention_until(outcome, now)
+    item.evidence_expires_at = retention_until(outcome, now, retention)
     item.locked_by = None
     item.locked_until = None
     session.flush()
-    inherit_to_duplicates(session, item.id, actor=actor)
+    inherit_to_duplicates(session, item.id, actor=actor, retention=retention)
 
 
 def record_vote(
@@ -267,7 +276,7 @@ def record_vote(
                 f"{len(keys)} analysts agreed",
             )
             final_id = final.id
-            _assess(session, item, derivation.outcome, now, actor)
+            _assess(session, item, derivation.outcome, now, actor, settings.retention)
             audit.record(
                 session,
                 actor=actor,
@@ -294,6 +303,7 @@ def supervisor_decide(
     supervisor: int,
     facts: Facts | Mapping[str, Any],
     note: str | None = None,
+    settings: VoteSettings = VoteSettings(),
 ) -> VoteResult:
     """The supervisor's (a user id) decision on an item whose votes disagreed: the
     `supervisor` assessment, and the item assessed. NotAwaitingSupervisor for an item that
@@ -309,7 +319,7 @@ def supervisor_decide(
         if item.state != "in-review":
             raise NotAwaitingSupervisor(f"item {item_id} is {item.state}, not with a supervisor")
         row = _store_assessment(session, item_id, "supervisor", actor, derivation, clean_note)
-        _assess(session, item, derivation.outcome, now, actor)
+        _assess(session, item, derivation.outcome, now, actor, settings.retention)
         audit.record(
             session,
             actor=actor,

@@ -25,6 +25,7 @@ columns to `childguard.hotline.evidence`. Every write here is audited in its tra
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -178,10 +179,16 @@ def decided_assessment(session: Session, item_ids: list[int]) -> Assessment | No
 
 
 def inherit_assessment(
-    session: Session, item_id: int, source: Assessment, *, actor: str = ACTOR
+    session: Session,
+    item_id: int,
+    source: Assessment,
+    *,
+    actor: str = ACTOR,
+    retention: Mapping[str, int] | None = None,
 ) -> int:
     """Give item `item_id` an `inherited` copy of `source` (outcome, facts, labels) and the
-    state `inherited`, in the caller's transaction; the new assessment's id."""
+    state `inherited`, in the caller's transaction (its evidence kept for `retention`'s days
+    for the outcome, `evidence.RETENTION` when None); the new assessment's id."""
     copy = Assessment(
         item_id=item_id,
         kind="inherited",
@@ -214,7 +221,7 @@ def inherit_assessment(
             state="inherited",
             outcome=source.outcome,
             assessed_at=now,
-            evidence_expires_at=retention_until(source.outcome, now),
+            evidence_expires_at=retention_until(source.outcome, now, retention),
         )
     )
     audit.record(
@@ -228,7 +235,13 @@ def inherit_assessment(
     return copy.id
 
 
-def inherit_to_duplicates(session: Session, item_id: int, *, actor: str = ACTOR) -> list[int]:
+def inherit_to_duplicates(
+    session: Session,
+    item_id: int,
+    *,
+    actor: str = ACTOR,
+    retention: Mapping[str, int] | None = None,
+) -> list[int]:
     """After item `item_id` got a `final` or `supervisor` assessment: every near duplicate of
     it still waiting (`new`) inherits it. The ids of the items that did."""
     source = decided_assessment(session, [item_id])
@@ -238,7 +251,7 @@ def inherit_to_duplicates(session: Session, item_id: int, *, actor: str = ACTOR)
         select(Item.id).where(Item.duplicate_of == item_id, Item.state == "new")
     ).all()
     for duplicate in waiting:
-        inherit_assessment(session, duplicate, source, actor=actor)
+        inherit_assessment(session, duplicate, source, actor=actor, retention=retention)
     return list(waiting)
 
 

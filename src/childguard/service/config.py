@@ -53,6 +53,16 @@ Each setting is read from `CHILDGUARD_<NAME>` (`CHILDGUARD_PORT`), but for those
 | `scheduler_enabled` | `true` | each worker runs jobs, webhook deliveries, alert rounds |
 | `job_poll_seconds` | `1` | how often the scheduler looks for queued jobs |
 | `webhook_poll_seconds` | `2` | how often it sends due webhook deliveries |
+| `hotline_votes_required` | `2` | analysts who must agree before an assessment is final (1-10) |
+| `hotline_daily_cap_minutes` | `120` | minutes of content on screen per analyst per day (1-1440) |
+| `hotline_break_every_minutes` | `20` | minutes on screen between break reminders (0: none) |
+| `hotline_pdq_threshold` | `31` | PDQ distance within which two photos are one item (0-128) |
+| `hotline_vpdq_percent` | `80` | share of a video's frames that must match for one item (1-100) |
+| `hotline_fetch_attempts` | `5` | fetches of a reported URL before it is given up (1-50) |
+| `hotline_retention_pending_days` | `90` | evidence kept while an item waits for a decision |
+| `hotline_retention_illegal_days` | `365` | evidence of `baseline` and `nationally-illegal` items |
+| `hotline_retention_harvested_days` | `30` | evidence of `harvested` items |
+| `hotline_retention_not_illegal_days` | `0` | evidence of `not-illegal` items (0: purged at once) |
 
 Rates are `N/second`, `N/minute`, `N/hour` or `N/day` (also `N per minute`, `N/5 minutes`).
 `bank_match_cap_per_minute` applies to banks with no `match_cap_per_minute` of their own.
@@ -104,6 +114,15 @@ ENV_NAMES = {
 }
 
 
+# The retention settings, each with the outcomes whose evidence it keeps.
+HOTLINE_RETENTION = {
+    "hotline_retention_pending_days": ("pending", "undetermined"),
+    "hotline_retention_illegal_days": ("baseline", "nationally-illegal"),
+    "hotline_retention_harvested_days": ("harvested",),
+    "hotline_retention_not_illegal_days": ("not-illegal",),
+}
+
+
 def env_name(field: str) -> str:
     """The variable a setting is read from."""
     return ENV_NAMES.get(field, f"CHILDGUARD_{field.upper()}")
@@ -142,6 +161,16 @@ class Settings:
     secure_cookies: bool = False
     login_max_failures: int = 5
     login_lockout_seconds: float = 900.0
+    hotline_votes_required: int = 2
+    hotline_daily_cap_minutes: int = 120
+    hotline_break_every_minutes: int = 20
+    hotline_pdq_threshold: int = 31
+    hotline_vpdq_percent: float = 80.0
+    hotline_fetch_attempts: int = 5
+    hotline_retention_pending_days: int = 90
+    hotline_retention_illegal_days: int = 365
+    hotline_retention_harvested_days: int = 30
+    hotline_retention_not_illegal_days: int = 0
 
     def __post_init__(self) -> None:
         if not self.db_url:
@@ -186,6 +215,14 @@ class Settings:
         _in_range(self, "session_max_seconds", self.session_idle_seconds, 365 * 86400, "seconds")
         _in_range(self, "login_max_failures", 1, 1000, "")
         _in_range(self, "login_lockout_seconds", 1, 86400, "seconds")
+        _in_range(self, "hotline_votes_required", 1, 10, "")
+        _in_range(self, "hotline_daily_cap_minutes", 1, 1440, "minutes")
+        _in_range(self, "hotline_break_every_minutes", 0, 1440, "minutes")
+        _in_range(self, "hotline_pdq_threshold", 0, 128, "")
+        _in_range(self, "hotline_vpdq_percent", 1, 100, "percent")
+        _in_range(self, "hotline_fetch_attempts", 1, 50, "")
+        for name in HOTLINE_RETENTION:
+            _in_range(self, name, 0, 36500, "days")
 
     @classmethod
     def from_env(

@@ -26,6 +26,7 @@ from childguard.service.api.problems import (
     ProblemRoute,
 )
 from childguard.service.auth import Caller, owner
+from childguard.service.hotline_tasks import exposure_settings, vote_settings
 from childguard.service.state import ServiceState
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -119,7 +120,7 @@ async def queue_next(
     state = _state(request)
 
     def work() -> dict[str, Any]:
-        exposure = review.exposure_today(state.store, user_id)
+        exposure = review.exposure_today(state.store, user_id, exposure_settings(state.settings))
         if exposure.over_cap:
             raise Problem(
                 429,
@@ -144,7 +145,13 @@ async def vote(
     state = _state(request)
     try:
         result = await run_in_threadpool(
-            assessments.record_vote, state.store, item_id, user_id, body.facts, body.note
+            assessments.record_vote,
+            state.store,
+            item_id,
+            user_id,
+            body.facts,
+            body.note,
+            vote_settings(state.settings),
         )
     except _ERRORS as exc:
         raise _problem(exc) from None
@@ -187,13 +194,15 @@ async def reveal(
     """Record a deliberate reveal (audited, counted) of the item the analyst holds, and the
     seconds of content on screen: the day's exposure. No content is answered."""
     user_id = _person(caller)
-    store = _state(request).store
+    state = _state(request)
+    store = state.store
+    cap = exposure_settings(state.settings)
     given = body or RevealRequest(reason=None, seconds=0)
 
     def work() -> dict[str, Any]:
         if given.seconds:
-            review.record_exposure(store, user_id, given.seconds)
-        return review.reveal(store, user_id, item_id, given.reason).to_dict()
+            review.record_exposure(store, user_id, given.seconds, cap)
+        return review.reveal(store, user_id, item_id, given.reason, cap).to_dict()
 
     try:
         exposure = await run_in_threadpool(work)
@@ -228,6 +237,7 @@ async def decision(
             caller.user.id,
             body.facts,
             body.note,
+            vote_settings(state.settings),
         )
     except _ERRORS as exc:
         raise _problem(exc) from None
