@@ -15,7 +15,11 @@ Steps (each prints what it did):
    counts) and the sharing site (matches), print the sightings and the share of re-posts found;
 4. write the HTML report;
 5. remove two re-posts, re-crawl, show them `removed`; re-crawl the album, where one photo's
-   views jumped, and show the view-spike alert and the webhook deliveries.
+   views jumped, and show the view-spike alert and the webhook deliveries;
+6. the hotline (`childguard.demo.hotline_story`): a report through the French form to the
+   real service, its items deduplicated, the one matched to a demo known-abuse bank (hashes
+   only, a benign stand-in) reviewed first by two analysts, and a second report of the same
+   picture that inherits their assessment.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from childguard.crawl.sightings import SightingView, list_sightings
 from childguard.crawl.watch import SiteProfile, Watch
 from childguard.crawl.watchstore import save_watch
 from childguard.demo import ASSETS
+from childguard.demo.hotline_story import HotlineResult, run_hotline
 from childguard.demo.receiver import WebhookReceiver
 from childguard.demo.report import SightingRow, write_report
 from childguard.demo.sites import AlbumSite, SharingSite, serving
@@ -78,6 +83,7 @@ class DemoResult:
     webhook_deliveries: list[dict[str, Any]] = field(default_factory=list)
     transforms: dict[str, str] = field(default_factory=dict)  # album photo -> how re-posted
     thumbnails_found: list[str] = field(default_factory=list)  # re-posts found by thumbnail too
+    hotline: HotlineResult | None = None  # step 6, the hotline chapter
     elapsed_s: float = 0.0
 
     @property
@@ -418,6 +424,13 @@ def _run_steps(story: _Story, started: float) -> DemoResult:
         f"   the webhook received {len(deliveries)} signed alert(s) ({', '.join(kinds)}); "
         f"{story.receiver.rejected} refused; report updated: {story.report_path}"
     )
+    hotline = run_hotline(
+        story.store,
+        story.store_url,
+        story.workdir,
+        story.photos.unrelated[:3] if len(story.photos.unrelated) >= 3 else story.photos.album,
+        story.out,
+    )
     return DemoResult(
         workdir=story.workdir,
         store_url=story.store_url,
@@ -435,4 +448,5 @@ def _run_steps(story: _Story, started: float) -> DemoResult:
         elapsed_s=time.perf_counter() - started,
         transforms={p.source or "": p.transform or "" for p in story.share.reposts},
         thumbnails_found=thumbnails,
+        hotline=hotline,
     )
