@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -47,7 +47,7 @@ from childguard.service.compat import HmaError
 from childguard.service.config import Settings
 from childguard.service.limits import RateLimit, RequestTimeout
 from childguard.service.state import ServiceState
-from childguard.service.web import pages, report_pages
+from childguard.service.web import pages, report_pages, review_pages
 
 # Routes FastAPI adds itself; they are public and have no rule of their own.
 PUBLIC_BUILTIN = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
@@ -153,6 +153,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
     app.include_router(pages.router)
     app.include_router(report_api.router)
     app.include_router(report_pages.router)
+    app.include_router(review_pages.router)
     for router in (orgs.router, audit.router, hotline_api.router):
         app.include_router(router)
 
@@ -161,7 +162,9 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
         return JSONResponse({"message": exc.message}, status_code=exc.status)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if review_pages.wants_page(request):
+            return review_pages.error_page(request, exc)
         return problems.for_path(
             request.url.path,
             exc.status_code,
