@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PHOTOS := .cache/photos/.ready
 FFMPEG := .cache/.ffmpeg-dev
+CHROMIUM := .cache/.chromium
 
 .PHONY: help venv build photos demo test lint bench bench-hash bench-match bench-crawl bench-bank-import bench-api bench-demo bench-robustness bench-robustness-held-out bench-video clean
 
@@ -34,7 +35,17 @@ $(FFMPEG):
 	fi
 	@mkdir -p $(dir $(FFMPEG)) && touch $(FFMPEG)
 
-$(STAMP): $(FFMPEG) $(VENV)/bin/python pyproject.toml setup.py $(wildcard src/childguard/*.c src/childguard/*/*.c)
+# Debian's Chromium: the browser tests (tests/web/) drive it through Playwright's
+# executable_path (Playwright's own browser download is never used). Installed only when missing.
+$(CHROMIUM):
+	@if command -v chromium >/dev/null 2>&1; then \
+		echo "chromium is present"; \
+	else \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	fi
+	@mkdir -p $(dir $(CHROMIUM)) && touch $(CHROMIUM)
+
+$(STAMP): $(FFMPEG) $(CHROMIUM) $(VENV)/bin/python pyproject.toml setup.py $(wildcard src/childguard/*.c src/childguard/*/*.c)
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
