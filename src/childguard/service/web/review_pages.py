@@ -42,6 +42,7 @@ from childguard.hotline.evidence import EVIDENCE_KEY_PURPOSE, EvidenceMissing, o
 from childguard.hotline.schemes import AGE_BANDS, FLAGS, SEVERITIES, InvalidFacts, derive
 from childguard.hotline.schemes.facts import Facts
 from childguard.service.auth import Caller, owner, presented_session
+from childguard.service.hotline_tasks import exposure_settings, vote_settings
 from childguard.service.state import ServiceState
 from childguard.service.web.pages import PAGE_HEADERS, page
 from childguard.store.hotline_models import ReportUrl
@@ -90,6 +91,10 @@ if set(FLAG_KEYS) != set(FLAGS) or set(SEVERITY_KEYS) != set(SEVERITIES):
 def _state(request: Request) -> ServiceState:
     state: ServiceState = request.app.state.service
     return state
+
+
+def _cap(request: Request) -> review.ExposureSettings:
+    return exposure_settings(_state(request).settings)
 
 
 def _evidence_key(state: ServiceState) -> bytes:
@@ -161,7 +166,7 @@ async def home(request: Request, caller: Caller = owner("analyst")) -> Response:
         return person
     user_id, csrf = person
     store = _state(request).store
-    exposure = await run_in_threadpool(review.exposure_today, store, user_id)
+    exposure = await run_in_threadpool(review.exposure_today, store, user_id, _cap(request))
     chosen = await run_in_threadpool(review.preview_preferences, store, user_id)
     return _render(
         request,
@@ -200,7 +205,7 @@ async def queue(request: Request, caller: Caller = owner("analyst")) -> Response
         return person
     user_id, csrf = person
     store = _state(request).store
-    exposure = await run_in_threadpool(review.exposure_today, store, user_id)
+    exposure = await run_in_threadpool(review.exposure_today, store, user_id, _cap(request))
     if exposure.over_cap:
         return _break_page(request, exposure)
     item_id = await run_in_threadpool(review.next_item, store, user_id)
@@ -244,6 +249,8 @@ async def item_page(request: Request, item_id: int, caller: Caller = owner("anal
     user_id, csrf = person
     store = _state(request).store
 
+    cap = _cap(request)
+
     def gather() -> dict[str, Any] | None:
         if not review.holds_lock(store, user_id, item_id):
             return None
@@ -252,7 +259,7 @@ async def item_page(request: Request, item_id: int, caller: Caller = owner("anal
             "item": item,
             "traces": _traces(store, item),
             "revealed": previews.revealed_in_lock(store, user_id, item_id),
-            "exposure": review.exposure_today(store, user_id),
+            "exposure": review.exposure_today(store, user_id, cap),
             "preferences": review.preview_preferences(store, user_id),
         }
 
@@ -364,6 +371,7 @@ async def vote(request: Request, item_id: int, caller: Caller = owner("analyst")
             person[0],
             facts_from_form(values),
             values.get("note"),
+            vote_settings(state.settings),
         )
     except InvalidFacts as exc:
         return _message(request, "Not recorded", str(exc), 422, back=f"/hotline/items/{item_id}")
@@ -413,9 +421,11 @@ async def reveal(request: Request, item_id: int, caller: Caller = owner("analyst
     values = _form_values(await request.form())
     store = _state(request).store
     try:
-        await run_in_threadpool(review.reveal, store, person[0], item_id, values.get("reason"))
+        await run_in_threadpool(
+            review.reveal, store, person[0], item_id, values.get("reason"), _cap(request)
+        )
     except review.ExposureCapReached:
-        exposure = await run_in_threadpool(review.exposure_today, store, person[0])
+        exposure = await run_in_threadpool(review.exposure_today, store, person[0], _cap(request))
         return _break_page(request, exposure)
     except (review.LockNotHeld, review.ItemNotFound) as exc:
         return _message(request, "Not for you", str(exc), 403, queue=True)
@@ -433,7 +443,7 @@ async def exposure(request: Request, caller: Caller = owner("analyst")) -> Respo
     if not raw.isdigit() or not 0 <= int(raw) <= 3600:
         return JSONResponse({"message": "seconds must be a whole number 0-3600"}, 422)
     today = await run_in_threadpool(
-        review.record_exposure, _state(request).store, caller.user.id, int(raw)
+        review.record_exposure, _state(request).store, caller.user.id, int(raw), _cap(request)
     )
     return JSONResponse(today.to_dict())
 
