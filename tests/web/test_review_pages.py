@@ -13,9 +13,10 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from childguard.hotline.review import exposure_today
+from childguard.hotline.review import exposure_today, record_exposure
 from childguard.store.audit_log import list_events
 from childguard.store.hotline_models import Assessment, Item
+from hotline.review_items import make_item
 
 from .conftest import ReviewServer
 
@@ -153,6 +154,43 @@ def test_an_analyst_with_nothing_to_review_is_told_so(
     assert "The queue is empty" in page.inner_text("main")
     page.goto("/hotline")
     assert "Take the next item" in page.inner_text("#review-home")
+
+
+def test_skip_with_a_reason_and_release_by_keyboard(
+    review_server: ReviewServer, signed_in: Any
+) -> None:
+    store = review_server.live.store
+    skipped, kept = make_item(store, 901), make_item(store, 902)
+    user_id, page = signed_in()
+    assert _item_of(page) == skipped
+    page.keyboard.press("k")
+    page.keyboard.type("too blurred to judge")
+    with page.expect_navigation():  # to the queue, and on to the next item
+        page.keyboard.press("Enter")
+    assert _item_of(page) == kept
+    with page.expect_navigation():
+        page.keyboard.press("u")
+    assert page.url.endswith("/hotline")
+    actor = f"user:{user_id}"
+    skips = list_events(store, actor=actor, action="hotline.skip", object_id=skipped)
+    assert [(e.details or {}).get("reason") for e in skips] == ["too blurred to judge"]
+    assert len(list_events(store, actor=actor, action="hotline.release", object_id=kept)) == 1
+    with store.session() as s:
+        assert s.get(Item, kept).locked_by is None  # released to the queue
+    with page.expect_navigation():
+        page.keyboard.press("x")  # the next item: not the skipped one
+    assert _item_of(page) == kept
+
+
+def test_at_the_daily_cap_the_queue_refuses_with_a_break(
+    review_server: ReviewServer, signed_in: Any
+) -> None:
+    user_id, page = signed_in()
+    record_exposure(review_server.live.store, user_id, 3600)
+    record_exposure(review_server.live.store, user_id, 3600)
+    answer = page.goto("/hotline/queue")
+    assert answer is not None and answer.status == 429
+    assert "Time for a break" in page.inner_text("h1")
 
 
 def test_a_key_or_a_user_without_the_role_gets_no_page(
