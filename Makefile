@@ -7,13 +7,13 @@ PHOTOS := .cache/photos/.ready
 FFMPEG := .cache/.ffmpeg-dev
 CHROMIUM := .cache/.chromium
 
-.PHONY: help venv build photos demo test lint bench bench-hash bench-match bench-crawl bench-bank-import bench-api bench-demo bench-robustness bench-robustness-held-out bench-video clean
+.PHONY: help venv build photos demo test lint bench bench-hash bench-match bench-crawl bench-bank-import bench-api bench-demo bench-robustness bench-robustness-held-out bench-video bench-hotline clean
 
 help:
 	@echo "make demo              run the main job on embedded defaults (SQLite, local files)"
 	@echo "make test              set everything up and run the whole suite"
 	@echo "make lint              ruff, mypy and the import-linter contracts"
-	@echo "make bench             hash, match, crawl, bank-import, demo and video benchmarks (docs/benchmarks.md)"
+	@echo "make bench             hash, match, crawl, bank-import, demo, video and hotline benchmarks (docs/benchmarks.md)"
 	@echo "make bench-api         the service over HTTP at 1M hashes, 1 and 2 workers (several minutes)"
 	@echo "make bench-robustness  the robustness benchmark (about 26 minutes on 2 cores)"
 	@echo "make bench-robustness-held-out  the same on the photos the full run leaves out"
@@ -100,7 +100,10 @@ bench-robustness-held-out: $(STAMP)
 bench-video: $(STAMP) $(PHOTOS)
 	$(PY) bench/bench_video.py
 
-bench: bench-hash bench-match bench-crawl bench-bank-import bench-demo bench-video
+bench-hotline: $(STAMP) $(PHOTOS)
+	$(PY) bench/bench_hotline.py
+
+bench: bench-hash bench-match bench-crawl bench-bank-import bench-demo bench-video bench-hotline
 
 clean:
 	rm -rf $(VENV) build .cache/photos src/childguard/*.so src/childguard/*/*.so
