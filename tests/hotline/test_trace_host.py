@@ -85,3 +85,13 @@ def test_cdn_hints_and_abuse_contacts_from_plain_data() -> None:
     assert cdn_hint({"X-Served-By": "cache-bru1234-BRU"}) == "Fastly"
     assert cdn_hint({"Server": "nginx"}) is None
     assert abuse_contact({"entities": [{"roles": ["technical"]}]}) is None
+
+
+def test_country_and_network_come_from_the_shipped_offline_database() -> None:
+    tracer = HostTracer(resolve=lambda host: ["8.8.8.8", "127.0.0.1"], reverse=lambda ip: None)
+    trace = tracer.trace("https://pics.example/a.jpg", {})
+    public, loopback = trace["addresses"]
+    assert (public["country"], public["as_org"]) == ("US", "GOOGLE")
+    assert public["as_network"].startswith("8.8.")
+    assert (trace["country"], trace["as_org"]) == ("US", "GOOGLE")
+    assert loopback == {"ip": "127.0.0.1", "reverse": None}

@@ -4,9 +4,11 @@
 
 - the host's addresses (`resolve`, injectable; default `socket.getaddrinfo`) and their reverse
   DNS names (`reverse`, injectable; default `socket.gethostbyaddr`);
-- ASN, organisation and country of each address from a MaxMind-format database (GeoLite2 or
-  DB-IP's free ASN and country files, read with `maxminddb`) when `geo_databases` names any;
-  or any `geo` callable a deployer plugs in;
+- the autonomous system (its name and network) and country of each address: by default from
+  the offline database that the `geoip2fast` package ships (country and ASN, IPv4 and IPv6;
+  nothing is fetched); from MaxMind-format files (GeoLite2 or DB-IP's free ASN and country
+  files, read with `maxminddb`) when `geo_databases` names any; or from any `geo` callable a
+  deployer plugs in;
 - a CDN hint from the response's headers (`server`, `via`, `cf-ray`, `x-amz-cf-id`,
   `x-served-by`, `x-cache`, ...);
 - the RDAP abuse contact of the first address, only when `rdap_base` is configured (an RDAP
@@ -17,6 +19,7 @@ Nothing here fails a report: each part that cannot be found is left out and its 
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 from collections.abc import Callable, Mapping, Sequence
@@ -73,6 +76,29 @@ def cdn_hint(headers: Mapping[str, str]) -> str | None:
         if value is not None and hint in value:
             return name
     return None
+
+
+@functools.cache
+def _shipped_database() -> Any:
+    from geoip2fast import GeoIP2Fast
+
+    return GeoIP2Fast(geoip2fast_data_file="geoip2fast-asn.dat.gz", verbose=False)
+
+
+def offline_lookup(address: str) -> dict[str, Any]:
+    """Country and autonomous system of `address` from the database `geoip2fast` ships (read
+    once per process); nothing for private, loopback or unknown addresses."""
+    found = _shipped_database().lookup(address)
+    if getattr(found, "is_private", False):
+        return {}
+    out: dict[str, Any] = {}
+    country = getattr(found, "country_code", "") or ""
+    if len(country) == 2 and country.isalpha():
+        out["country"] = country
+    if getattr(found, "asn_name", ""):
+        out["as_org"] = found.asn_name
+        out["as_network"] = getattr(found, "asn_cidr", None) or None
+    return out
 
 
 def maxmind_lookup(paths: Sequence[Path]) -> GeoLookup:
@@ -135,8 +161,8 @@ class HostTracer:
 
     def __post_init__(self) -> None:
         self._geo = self.geo
-        if self._geo is None and self.geo_databases:
-            self._geo = maxmind_lookup(self.geo_databases)
+        if self._geo is None:
+            self._geo = maxmind_lookup(self.geo_databases) if self.geo_databases else offline_lookup
 
     def trace(self, url: str, headers: Mapping[str, str]) -> dict[str, Any]:
         host = (urlsplit(url).hostname or "").lower()
@@ -157,6 +183,7 @@ class HostTracer:
         first = out["addresses"][0] if out["addresses"] else {}
         out["country"] = first.get("country")
         out["asn"] = first.get("asn")
+        out["as_org"] = first.get("as_org")
         out["cdn"] = cdn_hint(headers)
         out["abuse"] = None
         if self.rdap_base and first:
