@@ -46,3 +46,29 @@ def test_a_report_filed_over_http_is_processed_by_the_service(tmp_path: Path) ->
         assert open_evidence(srv.store, key, item.id) == photo
         (url,) = report_urls(srv.store, report_id)
         assert url.final_url == site.url("/r.html") and url.content_type == "text/html"
+
+
+def test_analysts_see_the_urls_that_could_not_be_fetched(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    with (
+        serving() as site,
+        live_server(db, tmp_path / "index", allow_private_fetch=True, job_poll_seconds=0.2) as srv,
+    ):
+        missing = site.url("/gone.jpg")
+        with srv.client("reporter") as api:
+            assert api.post("/v1/reports", json={"urls": [missing]}).status_code == 201
+        with srv.client("analyst") as analyst:
+            deadline = time.monotonic() + 20
+            while not (failed := analyst.get("/v1/hotline/fetch-failures").json()["items"]):
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            (row,) = failed
+            assert row["url"] == missing and row["attempts"] >= 1
+            assert "404" in row["last_error"] and row["next_attempt_at"]
+            page = analyst.get("/v1/hotline/fetch-failures", params={"limit": 1}).json()
+            assert page["next_cursor"] is None
+            assert (
+                analyst.get("/v1/hotline/fetch-failures", params={"cursor": "x"}).status_code == 400
+            )
+        with srv.client("match") as other:
+            assert other.get("/v1/hotline/fetch-failures").status_code == 403

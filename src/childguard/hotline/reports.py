@@ -444,3 +444,15 @@ def due_urls(store: Store, now: datetime, limit: int) -> list[ReportUrlInfo]:
             .limit(limit)
         ).all()
         return [_url_info(r) for r in rows]
+
+
+def failed_urls(
+    store: Store, *, limit: int = 100, after_id: int | None = None
+) -> list[ReportUrlInfo]:
+    """URLs whose fetch failed (`fetch-failed`: waiting for a retry, or given up), with the
+    reason, the attempts made and when the next one is due; by id, after `after_id`."""
+    query = select(ReportUrl).where(ReportUrl.state == "fetch-failed").order_by(ReportUrl.id)
+    if after_id is not None:
+        query = query.where(ReportUrl.id > after_id)
+    with store.session() as session:
+        return [_url_info(r) for r in session.scalars(query.limit(limit))]

@@ -17,7 +17,14 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from childguard.hotline import assessments, review
+from childguard.hotline.reports import failed_urls
 from childguard.hotline.schemes import InvalidFacts, describe
+from childguard.service.api.paging import (
+    cursor_query,
+    decode_id_cursor,
+    encode_cursor,
+    limit_query,
+)
 from childguard.service.api.problems import (
     MEDIA_TYPE,
     PROBLEM_SCHEMA,
@@ -264,6 +271,35 @@ async def false_positive(
         raise _problem(exc) from None
     await run_in_threadpool(state.changed)
     return answer
+
+
+@router.get("/fetch-failures")
+def fetch_failures(
+    request: Request,
+    limit: int = limit_query(),
+    cursor: str | None = cursor_query(),
+    _: Caller = owner("analyst"),
+) -> dict[str, Any]:
+    """Reported URLs that could not be fetched: `{"items": [{"id", "report_id", "url",
+    "attempts", "last_error", "next_attempt_at"}], "next_cursor"}`. They are retried on a
+    schedule until the attempts run out; the reason says which."""
+    after = decode_id_cursor(cursor) if cursor else None
+    rows = failed_urls(_state(request).store, limit=limit + 1, after_id=after)
+    page = rows[:limit]
+    return {
+        "items": [
+            {
+                "id": r.id,
+                "report_id": r.report_id,
+                "url": r.url,
+                "attempts": r.attempts,
+                "last_error": r.last_error,
+                "next_attempt_at": r.next_attempt_at.isoformat(),
+            }
+            for r in page
+        ],
+        "next_cursor": encode_cursor(page[-1].id) if len(rows) > limit else None,
+    }
 
 
 @router.get("/schemes")
