@@ -86,3 +86,29 @@ def test_the_hotline_settings_come_from_the_environment_and_are_checked() -> Non
         Settings.from_env({"CHILDGUARD_HOTLINE_VOTES_REQUIRED": "0"})
     with pytest.raises(SettingsError, match="hotline_fetch_attempts 0 is outside 1-50"):
         Settings(hotline_fetch_attempts=0)
+
+
+def test_the_preview_default_is_a_setting_under_each_analysts_own_choice(tmp_path: Path) -> None:
+    from childguard.accounts.users import create_user
+    from childguard.hotline import review
+    from childguard.service.hotline_tasks import preview_default
+    from childguard.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        user = create_user(
+            store, "analyst-1", "a long enough password", actor="t", roles=["analyst"]
+        )
+        assert preview_default(Settings()) == review.PreviewPreferences(8, True)
+        default = preview_default(Settings(hotline_preview_blur=5, hotline_preview_greyscale=False))
+        assert review.preview_preferences(store, user.id, default) == review.PreviewPreferences(
+            5, False
+        )
+        review.set_preview_preferences(store, user.id, blur=9, greyscale=True)
+        assert review.preview_preferences(store, user.id, default) == review.PreviewPreferences(
+            9, True
+        )
+        with pytest.raises(SettingsError, match="hotline_preview_blur 11 is outside 0-10"):
+            Settings(hotline_preview_blur=11)
+    finally:
+        store.close()

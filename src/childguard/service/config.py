@@ -63,6 +63,8 @@ Each setting is read from `CHILDGUARD_<NAME>` (`CHILDGUARD_PORT`), but for those
 | `hotline_retention_illegal_days` | `365` | evidence of `baseline` and `nationally-illegal` items |
 | `hotline_retention_harvested_days` | `30` | evidence of `harvested` items |
 | `hotline_retention_not_illegal_days` | `0` | evidence of `not-illegal` items (0: purged at once) |
+| `hotline_preview_blur` | `8` | default preview blur, 0 (none) to 10; each analyst may set theirs |
+| `hotline_preview_greyscale` | `true` | previews are greyscale unless an analyst turns it off |
 
 Rates are `N/second`, `N/minute`, `N/hour` or `N/day` (also `N per minute`, `N/5 minutes`).
 `bank_match_cap_per_minute` applies to banks with no `match_cap_per_minute` of their own.
@@ -171,6 +173,8 @@ class Settings:
     hotline_retention_illegal_days: int = 365
     hotline_retention_harvested_days: int = 30
     hotline_retention_not_illegal_days: int = 0
+    hotline_preview_blur: int = 8
+    hotline_preview_greyscale: bool = True
 
     def __post_init__(self) -> None:
         if not self.db_url:
@@ -221,6 +225,7 @@ class Settings:
         _in_range(self, "hotline_pdq_threshold", 0, 128, "")
         _in_range(self, "hotline_vpdq_percent", 1, 100, "percent")
         _in_range(self, "hotline_fetch_attempts", 1, 50, "")
+        _in_range(self, "hotline_preview_blur", 0, 10, "")
         for name in HOTLINE_RETENTION:
             _in_range(self, name, 0, 36500, "days")
 

@@ -22,7 +22,7 @@ from childguard.hotline.assessments import VoteSettings
 from childguard.hotline.crypto import derive_key
 from childguard.hotline.evidence import EVIDENCE_KEY_PURPOSE, purge_expired
 from childguard.hotline.items import DedupeSettings
-from childguard.hotline.review import ExposureSettings
+from childguard.hotline.review import ExposureSettings, PreviewPreferences
 from childguard.index.vpdq import DEFAULT_VPDQ_THRESHOLD, VpdqThreshold
 from childguard.service.config import HOTLINE_RETENTION, Settings
 from childguard.service.scheduler import (
@@ -56,6 +56,11 @@ def dedupe_settings(settings: Settings) -> DedupeSettings:
 def vote_settings(settings: Settings) -> VoteSettings:
     """Votes needed for a final assessment, and the retention a decision sets."""
     return VoteSettings(votes_needed=settings.hotline_votes_required, retention=retention(settings))
+
+
+def preview_default(settings: Settings) -> PreviewPreferences:
+    """The hotline's default preview blur and greyscale, under each analyst's own choice."""
+    return PreviewPreferences(settings.hotline_preview_blur, settings.hotline_preview_greyscale)
 
 
 def exposure_settings(settings: Settings) -> ExposureSettings:

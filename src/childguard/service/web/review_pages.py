@@ -42,7 +42,7 @@ from childguard.hotline.evidence import EVIDENCE_KEY_PURPOSE, EvidenceMissing, o
 from childguard.hotline.schemes import AGE_BANDS, FLAGS, SEVERITIES, InvalidFacts, derive
 from childguard.hotline.schemes.facts import Facts
 from childguard.service.auth import Caller, owner, presented_session
-from childguard.service.hotline_tasks import exposure_settings, vote_settings
+from childguard.service.hotline_tasks import exposure_settings, preview_default, vote_settings
 from childguard.service.state import ServiceState
 from childguard.service.web.pages import PAGE_HEADERS, page
 from childguard.store.hotline_models import ReportUrl
@@ -95,6 +95,10 @@ def _state(request: Request) -> ServiceState:
 
 def _cap(request: Request) -> review.ExposureSettings:
     return exposure_settings(_state(request).settings)
+
+
+def _preview_default(request: Request) -> review.PreviewPreferences:
+    return preview_default(_state(request).settings)
 
 
 def _evidence_key(state: ServiceState) -> bytes:
@@ -167,7 +171,9 @@ async def home(request: Request, caller: Caller = owner("analyst")) -> Response:
     user_id, csrf = person
     store = _state(request).store
     exposure = await run_in_threadpool(review.exposure_today, store, user_id, _cap(request))
-    chosen = await run_in_threadpool(review.preview_preferences, store, user_id)
+    chosen = await run_in_threadpool(
+        review.preview_preferences, store, user_id, _preview_default(request)
+    )
     return _render(
         request,
         "review_home.html",
@@ -250,6 +256,7 @@ async def item_page(request: Request, item_id: int, caller: Caller = owner("anal
     store = _state(request).store
 
     cap = _cap(request)
+    default = _preview_default(request)
 
     def gather() -> dict[str, Any] | None:
         if not review.holds_lock(store, user_id, item_id):
@@ -260,7 +267,7 @@ async def item_page(request: Request, item_id: int, caller: Caller = owner("anal
             "traces": _traces(store, item),
             "revealed": previews.revealed_in_lock(store, user_id, item_id),
             "exposure": review.exposure_today(store, user_id, cap),
-            "preferences": review.preview_preferences(store, user_id),
+            "preferences": review.preview_preferences(store, user_id, default),
         }
 
     try:
@@ -313,7 +320,9 @@ async def preview(
         try:
             data = open_evidence(store, _evidence_key(state), item_id)
             png, _strip = previews.preview_png(
-                data, review.preview_preferences(store, user_id), clear=bool(clear)
+                data,
+                review.preview_preferences(store, user_id, preview_default(state.settings)),
+                clear=bool(clear),
             )
         except EvidenceMissing:
             return _message(request, "No evidence", f"item {item_id} has no evidence", 404)
