@@ -42,8 +42,7 @@ from childguard.service.api.v1 import (
     UPLOAD_FIELD,
     _checked_key,
     _fingerprint,
-    claim_key,
-    settle_key,
+    answer_once,
 )
 from childguard.service.auth import Caller, owner
 from childguard.service.scheduler import jobs_dir
@@ -158,48 +157,37 @@ async def imports_create(
             )
         except InputFormatError as exc:
             raise Problem(422, str(exc), slug="invalid-import") from None
-        scope = caller.actor
-        if key is not None:
-            fingerprint = _fingerprint(
-                "POST", request.url.path, {"params": params, "sha256": digest}
-            )
-            replayed = await run_in_threadpool(claim_key, state, scope, key, fingerprint)
-            if replayed is not None:
-                first = _replayed_job(replayed)
-                if first is not None:
-                    replayed.headers["Location"] = f"/v1/jobs/{first}"
-                return replayed
+        fingerprint = _fingerprint("POST", request.url.path, {"params": params, "sha256": digest})
 
         def place(job_id: int) -> None:
             target = job_dir(base, job_id) / bank_import.UPLOAD_NAME
             target.parent.mkdir(parents=True, exist_ok=True)
             staging.replace(target)
 
-        try:
-            job = await run_in_threadpool(
-                lambda: enqueue(
-                    state.store,
-                    bank_import.KIND,
-                    params,
-                    caller.actor,
-                    caller.organisation_id,
-                    prepare=place,
-                )
+        def queue() -> dict[str, Any]:
+            job = enqueue(
+                state.store,
+                bank_import.KIND,
+                params,
+                caller.actor,
+                caller.organisation_id,
+                prepare=place,
             )
-        except BaseException:
-            if key is not None:
-                await run_in_threadpool(settle_key, state, scope, key, None, None)
-            raise
-        answer = {"job": job_json(job)}
-        if key is not None:
-            await run_in_threadpool(settle_key, state, scope, key, 202, answer)
+            return {"job": job_json(job)}
+
+        answer = await run_in_threadpool(
+            answer_once, state, caller.actor, key, fingerprint, queue, 202
+        )
     finally:
         staging.unlink(missing_ok=True)
-    return JSONResponse(answer, status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+    job_id = _replayed_job(answer)
+    if job_id is not None:
+        answer.headers["Location"] = f"/v1/jobs/{job_id}"
+    return answer
 
 
 def _replayed_job(response: JSONResponse) -> int | None:
-    """The id of the job a replayed answer names."""
+    """The id of the job an answer (first or replayed) names."""
     try:
         return int(json.loads(bytes(response.body))["job"]["id"])
     except (ValueError, KeyError, TypeError):

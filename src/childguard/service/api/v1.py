@@ -737,22 +737,20 @@ def add_bank_entries(
     }
 
 
-def idempotent(
-    request: Request,
-    caller: Caller,
-    idempotency_key: str | None,
-    body: BaseModel,
+def answer_once(
+    state: ServiceState,
+    scope: str,
+    key: str | None,
+    digest: str,
     run: Callable[[], dict[str, Any]],
+    status: int = 200,
 ) -> JSONResponse:
-    """Answer `run()`; with an `Idempotency-Key`, the same key and body again answers the
-    first result (header `Idempotent-Replayed: true`) without running, and the same key with
-    another body is 409."""
-    state = _state(request)
-    key = _checked_key(idempotency_key)
+    """Answer `run()` with `status`; with an idempotency `key` (checked), the same key and
+    request `digest` again answers the first result (header `Idempotent-Replayed: true`)
+    without running, the same key with another digest is 409, and a request that fails
+    does not keep its key."""
     if key is None:
-        return JSONResponse(run())
-    scope = caller.actor
-    digest = _fingerprint(request.method, request.url.path, body.model_dump(mode="json"))
+        return JSONResponse(run(), status_code=status)
     replayed = claim_key(state, scope, key, digest)
     if replayed is not None:
         return replayed
@@ -761,8 +759,25 @@ def idempotent(
     except BaseException:
         settle_key(state, scope, key, None, None)
         raise
-    settle_key(state, scope, key, 200, answer)
-    return JSONResponse(answer)
+    settle_key(state, scope, key, status, answer)
+    return JSONResponse(answer, status_code=status)
+
+
+def idempotent(
+    request: Request,
+    caller: Caller,
+    idempotency_key: str | None,
+    body: BaseModel,
+    run: Callable[[], dict[str, Any]],
+) -> JSONResponse:
+    """`answer_once` for a JSON body: the request's digest is its method, path and body."""
+    key = _checked_key(idempotency_key)
+    digest = (
+        _fingerprint(request.method, request.url.path, body.model_dump(mode="json"))
+        if key is not None
+        else ""
+    )
+    return answer_once(_state(request), caller.actor, key, digest, run)
 
 
 _IDEMPOTENCY = Header(None, description="makes a retry safe")
