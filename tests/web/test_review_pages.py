@@ -46,7 +46,10 @@ def signed_in(browser: Any, review_server: ReviewServer) -> Iterator[Any]:
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
         page.goto("/hotline/queue")
         assert "/login?next=/hotline/queue" in page.url
-        page.keyboard.type(username)  # the username field has the focus
+        # The username field takes the focus (autofocus) once the page has settled; typing
+        # before that would go nowhere.
+        page.wait_for_function("document.activeElement && document.activeElement.id === 'username'")
+        page.keyboard.type(username)
         page.keyboard.press("Tab")
         page.keyboard.type(password)
         with page.expect_navigation():
