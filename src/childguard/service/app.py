@@ -41,13 +41,24 @@ from childguard.service.api import (
     webhooks,
 )
 from childguard.service.api import hotline as hotline_api
+from childguard.service.api import notices as notice_api
+from childguard.service.api import referrals as referral_api
 from childguard.service.api import reports as report_api
+from childguard.service.api import routing as routing_api
+from childguard.service.api import statistics as statistics_api
 from childguard.service.auth import api_routes, rule_of
 from childguard.service.compat import HmaError
 from childguard.service.config import Settings
 from childguard.service.limits import RateLimit, RequestTimeout
 from childguard.service.state import ServiceState
-from childguard.service.web import pages, report_pages, review_pages
+from childguard.service.web import (
+    case_pages,
+    dashboard_pages,
+    host_pages,
+    pages,
+    report_pages,
+    review_pages,
+)
 
 # Routes FastAPI adds itself; they are public and have no rule of their own.
 PUBLIC_BUILTIN = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
@@ -155,6 +166,16 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
     app.include_router(report_pages.router)
     app.include_router(review_pages.router)
     for router in (orgs.router, audit.router, hotline_api.router):
+        app.include_router(router)
+    for router in (
+        routing_api.router,
+        referral_api.router,
+        notice_api.router,
+        statistics_api.router,
+        host_pages.router,
+        dashboard_pages.router,
+        case_pages.router,
+    ):
         app.include_router(router)
 
     @app.exception_handler(HmaError)

@@ -65,6 +65,14 @@ Each setting is read from `CHILDGUARD_<NAME>` (`CHILDGUARD_PORT`), but for those
 | `hotline_retention_not_illegal_days` | `0` | evidence of `not-illegal` items (0: purged at once) |
 | `hotline_preview_blur` | `8` | default preview blur, 0 (none) to 10; each analyst may set theirs |
 | `hotline_preview_greyscale` | `true` | previews are greyscale unless an analyst turns it off |
+| `hotline_home_country` | `BE` | the hotline's country (ISO alpha-2) until a supervisor sets it |
+| `hotline_notifier_name` | `childguard hotline` | who notices and referrals say they are from |
+| `hotline_notifier_email` | none | the From and Reply-To of notices; SMTP's sender when unset |
+| `hotline_renotice_hours` | `24` | hours between notices of content still online (1-720) |
+| `hotline_escalate_after` | `3` | notices sent before a notice is escalated (1-100) |
+| `hotline_removal_check_hours` | `6` | hours between removal checks of a notified URL (0.01-720) |
+| `hotline_verify_after_hours` | `24` | hours a removal must hold before it is verified (0-720) |
+| `hotline_host_link_days` | `30` | days a host's notice link works (1-365) |
 
 Rates are `N/second`, `N/minute`, `N/hour` or `N/day` (also `N per minute`, `N/5 minutes`).
 `bank_match_cap_per_minute` applies to banks with no `match_cap_per_minute` of their own.
@@ -175,6 +183,14 @@ class Settings:
     hotline_retention_not_illegal_days: int = 0
     hotline_preview_blur: int = 8
     hotline_preview_greyscale: bool = True
+    hotline_home_country: str = "BE"
+    hotline_notifier_name: str = "childguard hotline"
+    hotline_notifier_email: str | None = None
+    hotline_renotice_hours: float = 24.0
+    hotline_escalate_after: int = 3
+    hotline_removal_check_hours: float = 6.0
+    hotline_verify_after_hours: float = 24.0
+    hotline_host_link_days: int = 30
 
     def __post_init__(self) -> None:
         if not self.db_url:
@@ -228,6 +244,18 @@ class Settings:
         _in_range(self, "hotline_preview_blur", 0, 10, "")
         for name in HOTLINE_RETENTION:
             _in_range(self, name, 0, 36500, "days")
+        country = self.hotline_home_country
+        if len(country) != 2 or not country.isascii() or not country.isalpha():
+            raise SettingsError(
+                f"hotline_home_country {country!r} is not an ISO 3166-1 alpha-2 code such as 'BE'",
+                "hotline_home_country",
+            )
+        object.__setattr__(self, "hotline_home_country", country.upper())
+        _in_range(self, "hotline_renotice_hours", 1, 720, "hours")
+        _in_range(self, "hotline_escalate_after", 1, 100, "")
+        _in_range(self, "hotline_removal_check_hours", 0.01, 720, "hours")
+        _in_range(self, "hotline_verify_after_hours", 0, 720, "hours")
+        _in_range(self, "hotline_host_link_days", 1, 365, "days")
 
     @classmethod
     def from_env(
