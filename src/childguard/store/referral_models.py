@@ -81,7 +81,7 @@ class HotlineDestination(Base):
     # An email address for `email`, an https URL for `webhook` and `api`; None for `download`.
     address: Mapped[str | None] = mapped_column(Text, default=None)
     vics_profile: Mapped[str | None] = mapped_column(String(16), default=None)
-    # PEM of the recipient's X25519 public key; evidence media in bundles is encrypted to it.
+    # The recipient's age X25519 recipient ("age1..."); bundle evidence is encrypted to it.
     public_key: Mapped[str | None] = mapped_column(Text, default=None)
     # Platform destinations: the hosts (lower-case, a leading dot for subdomains) they cover.
     hosts: Mapped[list[str] | None] = mapped_column(JsonDict, default=None)
