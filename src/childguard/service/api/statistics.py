@@ -5,7 +5,7 @@
 - `GET /v1/hotline/statistics/removal?group_by=&since=&until=`: `{"group_by", "groups"}`,
   per host, country or route (or all) the times to referral, notice and removal (count,
   median and p90 hours) and the share removed within 1, 3 and 7 days;
-- `GET /v1/hotline/statistics/weekly?weeks=`: `{"weeks"}`, per ISO week the routes removed
+- `GET /v1/hotline/statistics/weekly?weeks=&until=`: `{"weeks"}`, per ISO week the routes removed
   and their median and p90 hours;
 - `GET /v1/hotline/statistics/countries?since=&until=`: `{"countries"}`, per hosting
   country the routes, those removed and the share;
@@ -40,6 +40,7 @@ GroupBy = Literal["host", "country", "route"]
 SINCE = Query(None, description="from this time (ISO 8601; UTC when no zone is given)")
 UNTIL = Query(None, description="until this time, excluded (ISO 8601)")
 WEEKS = Query(12, ge=1, le=statistics.MAX_WEEKS, description="how many ISO weeks, to now's")
+LAST_WEEK = Query(None, description="the last week is the one of this time (default: now)")
 GROUP_BY = Query(None, description="one row per host, country or route; all routes when absent")
 
 
@@ -103,27 +104,36 @@ async def removal_csv(
     return _csv("removal", statistics.TimeStats.CSV_HEADER, groups)
 
 
-async def _weekly(request: Request, weeks: int) -> list[statistics.WeekStats]:
+async def _weekly(
+    request: Request, weeks: int, until: datetime | None
+) -> list[statistics.WeekStats]:
     return await run_in_threadpool(
-        lambda: statistics.weekly_removal(_state(request).store, weeks=weeks)
+        lambda: statistics.weekly_removal(_state(request).store, weeks=weeks, now=_utc(until))
     )
 
 
 @router.get("/weekly")
 async def weekly(
-    request: Request, weeks: int = WEEKS, _: Caller = owner("supervisor")
+    request: Request,
+    weeks: int = WEEKS,
+    until: datetime | None = LAST_WEEK,
+    _: Caller = owner("supervisor"),
 ) -> dict[str, Any]:
-    """Per ISO week (oldest first, to this one), the routes removed in it and the median
-    and p90 hours from their report."""
-    return {"weeks": [w.to_dict() for w in await _weekly(request, weeks)]}
+    """Per ISO week (oldest first, to this one or `until`'s), the routes removed in it and
+    the median and p90 hours from their report."""
+    return {"weeks": [w.to_dict() for w in await _weekly(request, weeks, until)]}
 
 
 @router.get("/weekly.csv", response_class=CsvResponse)
 async def weekly_csv(
-    request: Request, weeks: int = WEEKS, _: Caller = owner("supervisor")
+    request: Request,
+    weeks: int = WEEKS,
+    until: datetime | None = LAST_WEEK,
+    _: Caller = owner("supervisor"),
 ) -> CsvResponse:
     """`/weekly` as CSV."""
-    return _csv("weekly", statistics.WeekStats.CSV_HEADER, await _weekly(request, weeks))
+    found = await _weekly(request, weeks, until)
+    return _csv("weekly", statistics.WeekStats.CSV_HEADER, found)
 
 
 async def _countries(
