@@ -8,7 +8,6 @@ import csv
 import io
 from contextlib import closing
 
-
 from hotline.routed_items import T0, WEEK, build_plan
 
 from .conftest import LiveServer
