@@ -51,9 +51,18 @@ class SmtpSettings:
         )
 
 
-def build_message(sender: str, recipients: Sequence[str], subject: str, body: str) -> EmailMessage:
-    """A plain-text message; header values are checked so that no header can be injected."""
-    for value in (sender, subject, *recipients):
+def build_message(
+    sender: str,
+    recipients: Sequence[str],
+    subject: str,
+    body: str,
+    *,
+    message_id: str | None = None,
+    reply_to: str | None = None,
+) -> EmailMessage:
+    """A plain-text message; header values are checked so that no header can be injected.
+    `message_id` replaces the random Message-ID (a sender that resends one message keeps it)."""
+    for value in (sender, subject, *recipients, message_id or "", reply_to or ""):
         if "\r" in value or "\n" in value:
             raise ValueError(f"newline in an email header value: {value[:60]!r}")
     if not recipients:
@@ -63,14 +72,26 @@ def build_message(sender: str, recipients: Sequence[str], subject: str, body: st
     msg["To"] = ", ".join(recipients)
     msg["Subject"] = subject
     msg["Date"] = formatdate(localtime=False, usegmt=True)
-    msg["Message-ID"] = make_msgid(domain="childguard.local")
+    msg["Message-ID"] = message_id or make_msgid(domain="childguard.local")
+    if reply_to:
+        msg["Reply-To"] = reply_to
     msg.set_content(body)
     return msg
 
 
-def send_email(settings: SmtpSettings, recipients: Sequence[str], subject: str, body: str) -> str:
+def send_email(
+    settings: SmtpSettings,
+    recipients: Sequence[str],
+    subject: str,
+    body: str,
+    *,
+    message_id: str | None = None,
+    reply_to: str | None = None,
+) -> str:
     """Send one plain-text email; returns its Message-ID. Raises AlertDeliveryError."""
-    msg = build_message(settings.sender, recipients, subject, body)
+    msg = build_message(
+        settings.sender, recipients, subject, body, message_id=message_id, reply_to=reply_to
+    )
     try:
         smtp: smtplib.SMTP
         if settings.use_ssl:

@@ -1,0 +1,212 @@
+"""What the notice, host link and removal check tests share: a real SMTP server (aiosmtpd), a
+real webhook receiver, and confirmed routes made by the real path (a report, its traced URL,
+an item of a synthetic photo served by a local site, an analyst's vote, the routing's
+proposal and an analyst's confirmation)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Message as MessageHandler
+
+from childguard.accounts import create_user
+from childguard.alerts.email import SmtpSettings
+from childguard.hotline import routing
+from childguard.hotline.assessments import VoteSettings, record_vote
+from childguard.hotline.items import Place, record_content
+from childguard.hotline.notices import NoticeSettings, NoticeTransport
+from childguard.hotline.removal import RemovalSettings
+from childguard.hotline.reports import create_report, mark_url, report_urls
+from childguard.pipeline import hash_bytes
+from childguard.store.db import Store
+from hotline.hotline_site import Site
+from sample_media import jpeg_bytes
+
+BASELINE = {"age_band": "prepubescent", "severity": "A"}
+HARVESTED = {"age_band": "prepubescent", "severity": "posed", "harvested": True}
+ABUSE_EMAIL = "abuse@host.example"
+LINK_KEY = b"k" * 32
+WEBHOOK_SECRET = "notice-webhook-secret"
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def body_of(message: Message) -> str:
+    """The decoded plain-text body of a received email."""
+    raw = message.get_payload(decode=True)
+    assert isinstance(raw, bytes)
+    return raw.decode("utf-8").replace("\r\n", "\n")
+
+
+@dataclass
+class Inbox:
+    host: str
+    port: int
+    messages: list[Message] = field(default_factory=list)
+
+    def smtp(self) -> SmtpSettings:
+        return SmtpSettings(host=self.host, port=self.port, sender="hotline@childguard.test")
+
+
+class _Collect(MessageHandler):
+    def __init__(self, inbox: Inbox) -> None:
+        super().__init__()
+        self.inbox = inbox
+
+    def handle_message(self, message: Message) -> None:
+        self.inbox.messages.append(message)
+
+
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    """A real SMTP server on 127.0.0.1 that keeps what it receives."""
+    box = Inbox("127.0.0.1", free_port())
+    controller = Controller(_Collect(box), hostname=box.host, port=box.port)
+    controller.start()
+    try:
+        yield box
+    finally:
+        controller.stop()
+
+
+@dataclass
+class Receiver:
+    url: str = ""
+    status: int = 200
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+    def payloads(self) -> list[Any]:
+        return [json.loads(body) for _, body in self.requests]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real HTTP server on 127.0.0.1 that keeps the webhooks it receives."""
+    got = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            got.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(got.status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    got.url = f"http://127.0.0.1:{server.server_address[1]}/notices"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield got
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def notice_settings(**kw: Any) -> NoticeSettings:
+    values: dict[str, Any] = {
+        "link_key": LINK_KEY,
+        "link_base": "http://hotline.test",
+        "notifier_name": "Test Hotline",
+        "notifier_email": "notices@hotline.test",
+        "renotice": timedelta(hours=24),
+        "escalate_after": 3,
+        "link_days": 30,
+    }
+    values.update(kw)
+    return NoticeSettings(**values)
+
+
+def transport(inbox: Inbox | None = None, **kw: Any) -> NoticeTransport:
+    return NoticeTransport(
+        smtp=inbox.smtp() if inbox is not None else None,
+        webhook_secret=lambda address: WEBHOOK_SECRET,
+        **kw,
+    )
+
+
+def removal_settings(**kw: Any) -> RemovalSettings:
+    values: dict[str, Any] = {
+        "interval": timedelta(hours=6),
+        "verify_after": timedelta(hours=24),
+        "allow_private": True,
+        "timeout": 10.0,
+    }
+    values.update(kw)
+    return RemovalSettings(**values)
+
+
+def analyst(store: Store) -> int:
+    return create_user(
+        store,
+        f"analyst-{secrets.token_hex(4)}",
+        "a long test password",
+        actor="test",
+        roles=["analyst"],
+    ).id
+
+
+def routed(
+    store: Store,
+    site: Site,
+    seed: int,
+    *,
+    facts: dict[str, Any] | None = None,
+    path: str | None = None,
+    abuse: str | None = ABUSE_EMAIL,
+    confirm: bool = True,
+    now: datetime = T0,
+) -> list[int]:
+    """Route ids of a photo served by `site` at `path`, reported, traced (with an RDAP abuse
+    contact), assessed by one analyst's vote, proposed and (by default) confirmed."""
+    data = jpeg_bytes(seed)
+    path = path or f"/media/{seed}.jpg"
+    site.image(path, data)
+    url = site.url(path)
+    report = create_report(store, [url], channel="api", reporter="key:test", enqueue=False)
+    url_id = report_urls(store, report.id)[0].id
+    mark_url(store, url_id, "fetched", final_url=url, content_type="image/jpeg")
+    trace: dict[str, Any] = {"country": "BE", "addresses": [{"ip": "127.0.0.1"}]}
+    if abuse:
+        trace["abuse"] = {"handle": "ABUSE-1", "name": "Host Abuse Desk", "email": abuse}
+    mark_url(store, url_id, "traced", trace=trace)
+    outcome = record_content(
+        store,
+        hash_bytes(data, path=url),
+        [],
+        Place(url=url, report_id=report.id, report_url_id=url_id),
+    )
+    mark_url(store, url_id, "in-review")
+    record_vote(
+        store,
+        outcome.item_id,
+        analyst(store),
+        facts or BASELINE,
+        None,
+        VoteSettings(votes_needed=1),
+    )
+    routes = routing.propose_routes(store, default_home="BE", now=now)
+    ids = [r.id for r in routes if r.item_id == outcome.item_id]
+    assert ids, "the routing proposed no route"
+    if confirm:
+        routing.confirm(store, ids, actor="user:1", check_after=timedelta(hours=6), now=now)
+    return ids

@@ -1,0 +1,308 @@
+"""Notices to hosts: made from confirmed routes only, sent by email (a real SMTP server) and by
+webhook (a real receiver) only after an analyst's confirmation, re-sent after the interval
+with the clock injected, escalated, retried after a failure, and closed once every URL is
+verified removed; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from childguard.alerts.webhook import verify_signature
+from childguard.hotline import notices, removal, routing
+from childguard.hotline.notices import (
+    InvalidNotice,
+    NoticeNotDraft,
+    create_notice,
+    get_notice,
+    send_due,
+    send_notice,
+)
+from childguard.store.db import Store
+from childguard.store.hotline_models import Item
+from childguard.store.models import AuditEvent
+from childguard.store.referral_models import NoticeSend
+from hotline.hotline_site import serving
+from hotline.notice_fixtures import (
+    ABUSE_EMAIL,
+    HARVESTED,
+    LINK_KEY,
+    T0,
+    WEBHOOK_SECRET,
+    Inbox,
+    Receiver,
+    body_of,
+    free_port,
+    inbox,
+    notice_settings,
+    receiver,
+    removal_settings,
+    routed,
+    transport,
+)
+
+__all__ = ["inbox", "receiver"]
+
+
+def _actions(store: Store, notice_id: int) -> list[str]:
+    with store.session() as s:
+        return list(
+            s.scalars(
+                select(AuditEvent.action)
+                .where(AuditEvent.object_type == "notice", AuditEvent.object_id == str(notice_id))
+                .order_by(AuditEvent.id)
+            )
+        )
+
+
+def test_an_email_notice_goes_only_after_confirmation_and_again_after_the_interval(
+    store: Store, inbox: Inbox
+) -> None:
+    settings = notice_settings()
+    with serving() as site:
+        route_ids = routed(store, site, 1)
+        draft = create_notice(
+            store, route_ids, recipient_kind="host", channel="email", actor="user:7", now=T0
+        )
+        assert draft.state == "draft" and draft.address == ABUSE_EMAIL
+        assert draft.recipient_name == "Host Abuse Desk"
+        assert draft.reference == f"CG-N-2026-{draft.id:06d}"
+        assert draft.identity_withheld and "child sexual abuse material" in draft.reason
+        # A draft never leaves, whatever the clock says.
+        quiet = send_due(
+            store, transport=transport(inbox), settings=settings, now=T0 + timedelta(days=9)
+        )
+        assert quiet.sent == [] and inbox.messages == []
+
+        sent = send_notice(
+            store, draft.id, actor="user:7", transport=transport(inbox), settings=settings, now=T0
+        )
+        assert sent.state == "open" and sent.sends == 1 and sent.confirmed_by == "user:7"
+        assert sent.next_send_at == T0 + timedelta(hours=24)
+        assert [s.state for s in sent.sendings] == ["sent"]
+        assert len(inbox.messages) == 1
+        first = inbox.messages[0]
+        assert first["To"] == ABUSE_EMAIL and first["From"] == "notices@hotline.test"
+        assert first["Reply-To"] == "notices@hotline.test"
+        assert first["Message-ID"] == f"<{draft.reference}.1@childguard.notice>"
+        body = body_of(first)
+        route = routing.get_route(store, route_ids[0])
+        with store.session() as s:
+            item = s.get(Item, route.item_id)
+            assert item is not None
+            sha256, pdq = item.sha256, item.pdq
+        for part in (
+            route.url,
+            f"SHA-256: {sha256}",
+            f"PDQ: {pdq}",
+            "Captured: ",
+            draft.reference,
+            notices.GOOD_FAITH[:40],
+            "Withheld: this notice concerns a child sexual abuse offence",
+            "Please preserve the content",
+            "http://hotline.test/host/notice/",
+            "Article 16",
+        ):
+            assert part in body, part
+        assert "Test Hotline" not in body  # the notifier's identity is withheld
+        assert route.state == "notified" and route.notified_at == T0 and route.notice_id == draft.id
+
+        with pytest.raises(NoticeNotDraft):
+            send_notice(
+                store, draft.id, actor="user:8", transport=transport(inbox), settings=settings
+            )
+
+        early = send_due(
+            store, transport=transport(inbox), settings=settings, now=T0 + timedelta(hours=23)
+        )
+        assert early.sent == [] and len(inbox.messages) == 1
+        later = T0 + timedelta(hours=24)
+        again = send_due(store, transport=transport(inbox), settings=settings, now=later)
+        assert again.sent == [draft.id] and len(inbox.messages) == 2
+        second = inbox.messages[1]
+        assert second["Message-ID"] == f"<{draft.reference}.2@childguard.notice>"
+        assert "(notice 2: still online)" in " ".join(str(second["Subject"]).split())
+        link = [line.strip() for line in body_of(second).splitlines() if "/host/" in line]
+        assert link == [line.strip() for line in body.splitlines() if "/host/" in line]
+        after = get_notice(store, draft.id)
+        assert after.sends == 2 and after.last_sent_at == later and after.first_sent_at == T0
+        assert [s.sequence for s in after.sendings] == [1, 2]
+        kept = routing.get_route(store, route_ids[0])
+        assert kept.notified_at == T0  # re-notices keep the first notice's time
+    assert _actions(store, draft.id) == [
+        "notice.create",
+        "notice.confirm",
+        "notice.send",
+        "notice.send",
+    ]
+
+
+def test_a_webhook_notice_is_signed_and_carries_the_same_fields(
+    store: Store, receiver: Receiver
+) -> None:
+    settings = notice_settings()
+    with serving() as site:
+        route_ids = routed(store, site, 2)
+        draft = create_notice(
+            store,
+            route_ids,
+            recipient_kind="platform",
+            channel="webhook",
+            address=receiver.url,
+            identity_withheld=False,
+            actor="user:7",
+            now=T0,
+        )
+        send_notice(
+            store, draft.id, actor="user:7", transport=transport(), settings=settings, now=T0
+        )
+        send_due(
+            store, transport=transport(), settings=settings, now=T0 + timedelta(hours=24, seconds=1)
+        )
+    assert len(receiver.requests) == 2
+    headers, raw = receiver.requests[0]
+    assert headers["idempotency-key"] == f"{draft.reference}-1"
+    assert receiver.requests[1][0]["idempotency-key"] == f"{draft.reference}-2"
+    assert verify_signature(
+        WEBHOOK_SECRET,
+        raw,
+        headers["x-childguard-timestamp"],
+        headers["x-childguard-signature"],
+    )
+    payload = receiver.payloads()[0]
+    assert payload["reference"] == draft.reference and payload["sequence"] == 1
+    assert payload["urls"][0]["url"] == routing.get_route(store, route_ids[0]).url
+    assert len(payload["urls"][0]["sha256"]) == 64 and len(payload["urls"][0]["pdq"]) == 64
+    assert payload["notifier"] == {"name": "Test Hotline", "email": "notices@hotline.test"}
+    assert payload["good_faith"] == notices.GOOD_FAITH
+    assert payload["preservation_request"] and payload["host_link"].startswith(
+        "http://hotline.test/host/notice/"
+    )
+    assert receiver.payloads()[1]["sequence"] == 2
+
+
+def test_notices_refuse_routes_an_analyst_did_not_confirm_and_bad_addresses(store: Store) -> None:
+    with serving() as site:
+        unconfirmed = routed(store, site, 3, confirm=False)
+        with pytest.raises(routing.RouteNotConfirmed):
+            create_notice(store, unconfirmed, recipient_kind="host", channel="email", actor="u")
+        no_contact = routed(store, site, 4, abuse=None)
+        with pytest.raises(InvalidNotice, match="no email address is known"):
+            create_notice(store, no_contact, recipient_kind="host", channel="email", actor="u")
+        with pytest.raises(InvalidNotice, match="not an email address"):
+            create_notice(
+                store,
+                no_contact,
+                recipient_kind="host",
+                channel="email",
+                address="nobody",
+                actor="u",
+            )
+        with pytest.raises(InvalidNotice, match="recipient_kind"):
+            create_notice(store, no_contact, recipient_kind="police", channel="email", actor="u")
+        with pytest.raises(InvalidNotice, match="at least one route"):
+            create_notice(store, [], recipient_kind="host", channel="email", actor="u")
+
+
+def test_a_harvested_photo_names_the_notifier_and_its_terms_of_service_reason(
+    store: Store, inbox: Inbox
+) -> None:
+    with serving() as site:
+        route_ids = routed(store, site, 5, facts=HARVESTED)
+        draft = create_notice(store, route_ids, recipient_kind="host", channel="email", actor="u")
+        assert not draft.identity_withheld and "terms of service" in draft.reason
+        send_notice(
+            store, draft.id, actor="u", transport=transport(inbox), settings=notice_settings()
+        )
+    body = body_of(inbox.messages[0])
+    assert "Test Hotline <notices@hotline.test>" in body and "Withheld" not in body
+
+
+def test_a_failed_sending_is_retried_with_the_same_sequence_and_escalation_follows(
+    store: Store, inbox: Inbox
+) -> None:
+    settings = notice_settings(escalate_after=2)
+    nowhere = transport(inbox)
+    nowhere.smtp = inbox.smtp().__class__(host="127.0.0.1", port=free_port(), timeout_s=2)
+    with serving() as site:
+        route_ids = routed(store, site, 6)
+        draft = create_notice(store, route_ids, recipient_kind="host", channel="email", actor="u")
+        failed = send_notice(
+            store, draft.id, actor="u", transport=nowhere, settings=settings, now=T0
+        )
+        assert failed.sends == 0 and failed.sendings[0].state == "failed"
+        assert failed.sendings[0].error and "cannot send email" in failed.sendings[0].error
+        assert routing.get_route(store, route_ids[0]).state == "assessed"  # nothing went out
+        assert failed.next_send_at == T0 + notices.RETRY_FAILED_AFTER
+
+        retry_at = T0 + notices.RETRY_FAILED_AFTER
+        retried = send_due(store, transport=transport(inbox), settings=settings, now=retry_at)
+        assert retried.sent == [draft.id]
+        assert inbox.messages[0]["Message-ID"] == f"<{draft.reference}.1@childguard.notice>"
+        with store.session() as s:
+            rows = s.scalars(select(NoticeSend).where(NoticeSend.notice_id == draft.id)).all()
+            assert [(r.sequence, r.state) for r in rows] == [(1, "sent")]
+
+        day = timedelta(hours=24)
+        mail = transport(inbox)
+        send_due(store, transport=mail, settings=settings, now=retry_at + day)
+        assert get_notice(store, draft.id).escalated_at is None  # two sent, not yet unanswered
+        third = send_due(
+            store, transport=transport(inbox), settings=settings, now=retry_at + 2 * day
+        )
+        assert third.escalated == [draft.id] and third.sent == [draft.id]
+        notice = get_notice(store, draft.id)
+        assert notice.escalated_at == retry_at + 2 * day and notice.sends == 3
+        assert len(inbox.messages) == 3
+        fourth = send_due(
+            store, transport=transport(inbox), settings=settings, now=retry_at + 3 * day
+        )
+        assert fourth.escalated == [] and fourth.sent == [draft.id]  # escalated once
+    assert "notice.escalate" in _actions(store, draft.id)
+    assert _actions(store, draft.id).count("notice.send_failed") == 1
+
+
+def test_notices_stop_while_the_content_is_down_and_close_once_removal_is_verified(
+    store: Store, inbox: Inbox
+) -> None:
+    settings = notice_settings()
+    checks = removal_settings()
+    with serving() as site:
+        route_ids = routed(store, site, 7, path="/gone.jpg")
+        draft = create_notice(store, route_ids, recipient_kind="host", channel="email", actor="u")
+        send_notice(
+            store, draft.id, actor="u", transport=transport(inbox), settings=settings, now=T0
+        )
+        del site.routes["/gone.jpg"]  # the host takes it down
+        hour = timedelta(hours=1)
+        removed = removal.check_route(store, route_ids[0], now=T0 + hour, settings=checks)
+        assert removed.result == "removed" and removed.state == "removed"
+        waiting = send_due(store, transport=transport(inbox), settings=settings, now=T0 + 25 * hour)
+        assert waiting.waiting == [draft.id] and len(inbox.messages) == 1
+        verified = removal.check_route(store, route_ids[0], now=T0 + 26 * hour, settings=checks)
+        assert verified.state == "verified"
+        done = send_due(store, transport=transport(inbox), settings=settings, now=T0 + 27 * hour)
+        assert done.closed == [draft.id] and len(inbox.messages) == 1
+    notice = get_notice(store, draft.id)
+    assert notice.state == "closed" and notice.closed_at == T0 + 27 * hour
+    assert notice.next_send_at is None
+
+
+def test_the_token_is_derived_and_only_its_hash_is_stored(store: Store, inbox: Inbox) -> None:
+    settings = notice_settings()
+    with serving() as site:
+        route_ids = routed(store, site, 8)
+        draft = create_notice(store, route_ids, recipient_kind="host", channel="email", actor="u")
+        sent = send_notice(
+            store, draft.id, actor="u", transport=transport(inbox), settings=settings, now=T0
+        )
+    assert sent.link_expires_at == T0 + timedelta(days=30)
+    token = notices.link_token(LINK_KEY, draft.id, T0 + timedelta(days=30))
+    assert len(notices.base64.urlsafe_b64decode(token + "=")) == 32
+    assert token in body_of(inbox.messages[0])
+    with store.session() as s:
+        row = notices.notice_by_token(s, token)
+        assert row is not None and row.token_hash == notices.token_hash(token)
+        assert token not in repr([row.__dict__])
