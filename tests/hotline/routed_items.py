@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from PIL import Image
 from sqlalchemy.orm import Session
@@ -28,6 +28,9 @@ from sample_media import jpeg_bytes
 BASELINE = {"age_band": "prepubescent", "severity": "A"}
 NOT_ILLEGAL = {"age_band": "adult", "severity": "none"}
 HOME = "BE"
+# Monday of ISO week 2026-W45.
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+WEEK = timedelta(days=7)
 
 
 def analysts(store: Store) -> list[int]:
@@ -173,3 +176,63 @@ def step_route(store: Store, route: routing.RouteInfo, steps: Steps) -> None:
 def route_of(store: Store, item_id: int) -> routing.RouteInfo:
     (route,) = routing.list_routes(store, item_id=item_id)
     return route
+
+
+@dataclass(frozen=True)
+class Planned:
+    seed: int
+    host: str
+    country: str | None
+    site_type: str | None
+    reported: datetime
+    steps: Steps
+
+
+# Three removed at a.test (BE) in W45, two forwarded to NL and removed in W46, one at
+# c.test (BE) notified but still online.
+PLAN = (
+    Planned(1, "a.test", "BE", "image-host", T0, Steps(2, 4, 10)),
+    Planned(2, "a.test", "BE", "image-host", T0, Steps(2, 5, 20)),
+    Planned(3, "a.test", "BE", "image-host", T0, Steps(2, 6, 30)),
+    Planned(4, "b.test", "NL", "forum", T0 + WEEK, Steps(4, 8, 50)),
+    Planned(5, "b.test", "NL", "forum", T0 + WEEK, Steps(6, 8, 100)),
+    Planned(6, "c.test", "BE", None, T0, Steps(3, 10, None)),
+)
+
+
+def build_plan(store: Store) -> dict[int, int]:
+    """The plan's items, a not-illegal one (closed) and an unconfirmed near copy of the
+    first (inherited); the items by seed."""
+    set_up_destinations(store)
+    voters = analysts(store)
+    items = {}
+    for p in PLAN:
+        items[p.seed] = reported_item(
+            store, p.seed, host=p.host, country=p.country, seen=p.reported, site_type=p.site_type
+        )
+        assess(store, items[p.seed], BASELINE, voters)
+    items[7] = reported_item(store, 7, host="a.test", country="BE", seen=T0, site_type="image-host")
+    assess(store, items[7], NOT_ILLEGAL, voters)
+    proposed = routing.propose_routes(store, default_home=HOME, now=T0 + timedelta(hours=1))
+    assert len(proposed) == 7
+    routing.confirm(
+        store,
+        [r.id for r in proposed],
+        actor="user:1",
+        check_after=timedelta(hours=6),
+        now=T0 + timedelta(hours=1),
+    )
+    for p in PLAN:
+        step_route(store, route_of(store, items[p.seed]), p.steps)
+    items[8] = reported_item(
+        store,
+        8,
+        host="a.test",
+        country="BE",
+        seen=T0 + WEEK,
+        site_type="image-host",
+        data=near_copy(jpeg_bytes(1)),
+    )
+    routing.propose_routes(store, default_home=HOME, now=T0 + WEEK)
+    assert route_of(store, items[8]).confirmed_at is None
+    return items

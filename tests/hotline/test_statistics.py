@@ -7,34 +7,16 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from argon2 import Parameters, Type
 
 from childguard.accounts.passwords import use_parameters
-from childguard.hotline import routing, statistics
+from childguard.hotline import statistics
 from childguard.hotline.statistics import InvalidStatistics
 from childguard.store.db import Store
-from hotline.routed_items import (
-    BASELINE,
-    HOME,
-    NOT_ILLEGAL,
-    Steps,
-    analysts,
-    assess,
-    near_copy,
-    reported_item,
-    route_of,
-    set_up_destinations,
-    step_route,
-)
-from sample_media import jpeg_bytes
-
-# Monday of ISO week 2026-W45.
-T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-WEEK = timedelta(days=7)
+from hotline.routed_items import T0, WEEK, build_plan, route_of
 
 
 @pytest.fixture(autouse=True)
@@ -44,68 +26,8 @@ def _cheap_password_hashes() -> Iterator[None]:
     use_parameters(None)
 
 
-@dataclass(frozen=True)
-class Planned:
-    seed: int
-    host: str
-    country: str | None
-    site_type: str | None
-    reported: datetime
-    steps: Steps
-
-
-# Three removed at a.test (BE) in W45, two forwarded to NL and removed in W46, one at
-# c.test (BE) notified but still online.
-PLAN = (
-    Planned(1, "a.test", "BE", "image-host", T0, Steps(2, 4, 10)),
-    Planned(2, "a.test", "BE", "image-host", T0, Steps(2, 5, 20)),
-    Planned(3, "a.test", "BE", "image-host", T0, Steps(2, 6, 30)),
-    Planned(4, "b.test", "NL", "forum", T0 + WEEK, Steps(4, 8, 50)),
-    Planned(5, "b.test", "NL", "forum", T0 + WEEK, Steps(6, 8, 100)),
-    Planned(6, "c.test", "BE", None, T0, Steps(3, 10, None)),
-)
-
-
-def build(store: Store) -> dict[int, int]:
-    """The plan's items, a not-illegal one (closed) and an unconfirmed near copy of the
-    first (inherited); the items by seed."""
-    set_up_destinations(store)
-    voters = analysts(store)
-    items = {}
-    for p in PLAN:
-        items[p.seed] = reported_item(
-            store, p.seed, host=p.host, country=p.country, seen=p.reported, site_type=p.site_type
-        )
-        assess(store, items[p.seed], BASELINE, voters)
-    items[7] = reported_item(store, 7, host="a.test", country="BE", seen=T0, site_type="image-host")
-    assess(store, items[7], NOT_ILLEGAL, voters)
-    proposed = routing.propose_routes(store, default_home=HOME, now=T0 + timedelta(hours=1))
-    assert len(proposed) == 7
-    routing.confirm(
-        store,
-        [r.id for r in proposed],
-        actor="user:1",
-        check_after=timedelta(hours=6),
-        now=T0 + timedelta(hours=1),
-    )
-    for p in PLAN:
-        step_route(store, route_of(store, items[p.seed]), p.steps)
-    items[8] = reported_item(
-        store,
-        8,
-        host="a.test",
-        country="BE",
-        seen=T0 + WEEK,
-        site_type="image-host",
-        data=near_copy(jpeg_bytes(1)),
-    )
-    routing.propose_routes(store, default_home=HOME, now=T0 + WEEK)
-    assert route_of(store, items[8]).confirmed_at is None
-    return items
-
-
 def test_times_to_referral_notice_and_removal(store: Store) -> None:
-    items = build(store)
+    items = build_plan(store)
     assert route_of(store, items[4]).route == "hotline"
     (everything,) = statistics.removal_times(store)
     assert (everything.group, everything.key, everything.routes) == ("all", "all", 6)
@@ -165,7 +87,7 @@ def test_times_to_referral_notice_and_removal(store: Store) -> None:
 
 
 def test_weekly_removal_and_removal_by_country(store: Store) -> None:
-    build(store)
+    build_plan(store)
     weeks = statistics.weekly_removal(store, weeks=3, now=T0 + 2 * WEEK + timedelta(days=2))
     assert [(w.week, w.starts.isoformat(), w.removed) for w in weeks] == [
         ("2026-W45", "2026-11-02", 3),
@@ -182,7 +104,7 @@ def test_weekly_removal_and_removal_by_country(store: Store) -> None:
 
 
 def test_inhope_statistics(store: Store) -> None:
-    build(store)
+    build_plan(store)
     found = statistics.inhope_statistics(store)
     assert (found.reports, found.urls, found.items) == (8, 8, 8)
     outcomes = {c.key: (c.total, c.illegal) for c in found.outcomes}
