@@ -16,10 +16,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
+from argon2 import Parameters, Type
 
 from childguard.accounts import create_user
+from childguard.accounts.passwords import use_parameters
 from childguard.hotline import processing, routing
 from childguard.hotline.assessments import record_vote
 from childguard.hotline.destinations import create_destination
@@ -33,6 +36,14 @@ BASELINE = {"age_band": "prepubescent", "severity": "A", "generated": False}
 INFANT_C = {"age_band": "infant-toddler", "severity": "C", "viral": True}
 PUBESCENT_B = {"age_band": "pubescent", "severity": "B"}
 HOME = "BE"
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """argon2id at a cost a test machine affords many times a second (import it, autouse)."""
+    use_parameters(Parameters(Type.ID, 19, 16, 32, 1, 1024, 1))
+    yield
+    use_parameters(None)
 
 
 def analysts(store: Store, n: int = 2) -> list[int]:
@@ -170,6 +181,9 @@ class Receiver:
     url: str = ""
     status: int = 200
     answer: dict[str, Any] | None = None
+    # Hold each request open until `release` is set (a sender waiting on its answer).
+    stall: bool = False
+    release: threading.Event = field(default_factory=threading.Event)
     requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
 
 
@@ -181,6 +195,8 @@ def http_receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             receiver.requests.append((dict(self.headers.items()), body))
+            if receiver.stall:
+                receiver.release.wait(60)
             payload = json.dumps(receiver.answer).encode() if receiver.answer is not None else b""
             self.send_response(receiver.status)
             self.send_header("Content-Type", "application/json")

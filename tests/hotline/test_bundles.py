@@ -33,11 +33,13 @@ from hotline.hotline_site import jpeg_bytes, serving
 from hotline.referral_fixtures import (
     BASELINE,
     INFANT_C,
+    cheap_password_hashes,
     police,
     propose_and_confirm,
     report_and_assess,
 )
 
+__all__ = ["cheap_password_hashes"]
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 

@@ -38,7 +38,10 @@ from typing import Any
 
 from lxml import etree
 
-from childguard.hotline.bundles import BundleItem
+from childguard.errors import ChildguardError
+from childguard.hotline.bundles import BundleItem, gather
+from childguard.store import audit
+from childguard.store.db import Store
 
 ROOT = "cybertiplineExport"
 INCIDENT_TYPE = "Child Pornography (possession, manufacture, and distribution)"
@@ -115,6 +118,14 @@ DATETIMES = ("incidentDateTime", "uploadedToEspTimestamp")
 MAX_LENGTHS = {"originalFileName": 2056, "locationOfFile": 2083, "platform": 256}
 
 
+# The outcomes an export is made for: what NCMEC's CyberTipline takes as apparent CSAM.
+EXPORTED_OUTCOMES = ("baseline", "nationally-illegal")
+
+
+class NotExportable(ChildguardError):
+    """An item that is not decided illegal is not exported."""
+
+
 @dataclass(frozen=True)
 class Reporter:
     """Who the export says reports: the hotline."""
@@ -188,6 +199,38 @@ def _file_details(root: Any, item: BundleItem) -> None:
     for key, hash_type in HASH_TYPES:
         if values[key]:
             _sub(node, "originalFileHash", values[key], hashType=hash_type)
+
+
+def export_items(
+    store: Store,
+    item_ids: Sequence[int],
+    *,
+    actor: str,
+    reporter: Reporter,
+    reference: str | None = None,
+) -> bytes:
+    """The export of decided illegal items, audited (`item.ncmec_export` on each item).
+    KeyError for an unknown item; NotExportable for one not decided baseline or nationally
+    illegal."""
+    items = gather(store, item_ids)
+    for item in items:
+        if item.outcome not in EXPORTED_OUTCOMES:
+            raise NotExportable(
+                f"item {item.item_id} is {item.outcome or 'not decided'}: only items decided "
+                f"{' or '.join(EXPORTED_OUTCOMES)} are exported"
+            )
+    data = export(items, reporter, reference=reference)
+    with store.session() as session:
+        for item in items:
+            audit.record(
+                session,
+                actor=actor,
+                action="item.ncmec_export",
+                object_type="item",
+                object_id=item.item_id,
+                details={"reference": reference},
+            )
+    return data
 
 
 def check_export(data: bytes) -> list[str]:

@@ -625,7 +625,11 @@ def _record_sent(
     details = {"reference": info.reference, "channel": info.channel, "external_ref": external_ref}
     try:
         with store.session() as session:
-            session.execute(update(Referral).where(Referral.id == info.id).values(**values))
+            session.execute(
+                update(Referral)
+                .where(Referral.id == info.id, Referral.state.in_(("sending", "uncertain")))
+                .values(**values)
+            )
             routing.mark_referred(session, route_ids, info.id, at=at)
             audit.record(
                 session,
