@@ -47,7 +47,10 @@ def test_every_route_has_a_rule_and_only_health_is_public() -> None:
     health = {("GET", "/status"), ("GET", "/status/live")}
     sign_in = {("POST", "/v1/session"), ("GET", "/login"), ("POST", "/login")}
     reports = {(m, p) for m in ("GET", "POST") for p in ("/report", "/report/status")}
-    assert public == health | sign_in | reports
+    host_link = {("GET", "/host/notice/{token}")} | {
+        ("POST", f"/host/notice/{{token}}/{action}") for action in ("removed", "comment")
+    }
+    assert public == health | sign_in | reports | host_link
     others = {getattr(r, "path", None) for r in APP.routes if not isinstance(r, APIRoute)}
     assert others - {None} <= PUBLIC
 

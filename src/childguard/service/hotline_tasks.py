@@ -11,19 +11,36 @@ The `hotline_*` settings (`service/config.py`) reach the library here: `processi
 (near-duplicate thresholds, fetch attempts, evidence retention), `vote_settings` (votes
 needed, retention of decisions) and `exposure_settings` (the daily cap, break reminders),
 which the review's routes and pages use.
+
+What leaves the hotline runs here too. The `hotline-notices` task (one worker at a time, every
+`NOTICE_SECONDS`) re-sends the notices that are due (`childguard.hotline.notices.send_due`)
+and runs the removal checks that are due (`childguard.hotline.removal.check_due`).
+`notice_settings` and `notice_transport` give the notices their settings: the notifier
+(`hotline_notifier_name`, `hotline_notifier_email`), the renotice interval and escalation
+(`hotline_renotice_hours`, `hotline_escalate_after`), the host link (its lifetime
+`hotline_host_link_days`, its key derived from the service's secret, its base URL from
+`CHILDGUARD_PUBLIC_URL`, else `http://<host>:<port>`), SMTP from the alerts' environment
+(`CHILDGUARD_SMTP_HOST`, ...; without it an email notice fails and is retried), and each
+webhook address's signing secret derived from the service's secret. `removal_settings` gives
+the checks their interval (`hotline_removal_check_hours`), the time a removal must hold
+(`hotline_verify_after_hours`), the PDQ threshold and the private-address setting.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+from datetime import timedelta
 
-from childguard.hotline import processing
+from childguard.alerts.email import SmtpSettings
+from childguard.hotline import notices, processing, removal
 from childguard.hotline.assessments import VoteSettings
 from childguard.hotline.crypto import derive_key
 from childguard.hotline.evidence import EVIDENCE_KEY_PURPOSE, purge_expired
 from childguard.hotline.items import DedupeSettings
 from childguard.hotline.review import ExposureSettings, PreviewPreferences
 from childguard.index.vpdq import DEFAULT_VPDQ_THRESHOLD, VpdqThreshold
+from childguard.netguard.fetch import check_fetchable
 from childguard.service.config import HOTLINE_RETENTION, Settings
 from childguard.service.scheduler import (
     PeriodicTask,
@@ -31,8 +48,11 @@ from childguard.service.scheduler import (
     data_dir,
     register_task,
 )
+from childguard.store.base import utcnow
 
 INTERVAL_SECONDS = 60.0
+NOTICE_SECONDS = 60.0
+PUBLIC_URL_ENV = "CHILDGUARD_PUBLIC_URL"
 
 
 def retention(settings: Settings) -> dict[str, int]:
@@ -95,4 +115,64 @@ def _hotline_task(context: SchedulerContext) -> PeriodicTask:
     return PeriodicTask("hotline", INTERVAL_SECONDS, run, singleton=True)
 
 
+def public_url(settings: Settings) -> str:
+    """The service's address as hosts reach it, for the links in notices."""
+    return os.environ.get(PUBLIC_URL_ENV) or f"http://{settings.host}:{settings.port}"
+
+
+def notice_settings(settings: Settings, secret_key: bytes) -> notices.NoticeSettings:
+    """The notices' settings for this service (see the module doc)."""
+    return notices.NoticeSettings(
+        link_key=derive_key(secret_key, notices.LINK_KEY_PURPOSE),
+        link_base=public_url(settings),
+        notifier_name=settings.hotline_notifier_name,
+        notifier_email=settings.hotline_notifier_email,
+        renotice=timedelta(hours=settings.hotline_renotice_hours),
+        escalate_after=settings.hotline_escalate_after,
+        link_days=settings.hotline_host_link_days,
+    )
+
+
+def notice_transport(settings: Settings, secret_key: bytes) -> notices.NoticeTransport:
+    """How this service's notices leave: SMTP from the environment, signed webhooks to
+    addresses the address policy allows."""
+    smtp = SmtpSettings.from_env() if os.environ.get("CHILDGUARD_SMTP_HOST") else None
+
+    def check(url: str) -> None:
+        check_fetchable(url, allow_private=settings.allow_private_fetch)
+
+    return notices.NoticeTransport(
+        smtp=smtp,
+        webhook_secret=lambda address: notices.webhook_secret(secret_key, address),
+        check_url=check,
+    )
+
+
+def removal_settings(settings: Settings) -> removal.RemovalSettings:
+    """The removal checks' settings for this service."""
+    return removal.RemovalSettings(
+        interval=timedelta(hours=settings.hotline_removal_check_hours),
+        verify_after=timedelta(hours=settings.hotline_verify_after_hours),
+        pdq_threshold=settings.hotline_pdq_threshold,
+        allow_private=settings.allow_private_fetch,
+    )
+
+
+def _notices_task(context: SchedulerContext) -> PeriodicTask:
+    settings = context.settings
+
+    def run(_: threading.Event) -> None:
+        now = utcnow()
+        notices.send_due(
+            context.store,
+            transport=notice_transport(settings, context.secret_key),
+            settings=notice_settings(settings, context.secret_key),
+            now=now,
+        )
+        removal.check_due(context.store, now=now, settings=removal_settings(settings))
+
+    return PeriodicTask("hotline-notices", NOTICE_SECONDS, run, singleton=True)
+
+
 register_task("hotline", _hotline_task)
+register_task("hotline-notices", _notices_task)
