@@ -28,6 +28,7 @@ from childguard.hotline.assessments import record_vote
 from childguard.hotline.destinations import create_destination
 from childguard.hotline.processing import ProcessingSettings
 from childguard.hotline.reports import create_report
+from childguard.store import open_store
 from childguard.store.db import Store
 from childguard.store.hotline_models import ItemPlace
 from hotline.hotline_site import Site, jpeg_bytes, settings_for
@@ -44,6 +45,16 @@ def cheap_password_hashes() -> Iterator[None]:
     use_parameters(Parameters(Type.ID, 19, 16, 32, 1, 1024, 1))
     yield
     use_parameters(None)
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    """A store on SQLite only, for behaviour that does not depend on the database."""
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def analysts(store: Store, n: int = 2) -> list[int]:

@@ -8,13 +8,16 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyrage
 import pytest
+from argon2 import Parameters, Type
 from sqlalchemy import func, select
 
+from childguard.accounts.passwords import use_parameters
 from childguard.banks.formats.base import ReadOptions
 from childguard.banks.formats.vics import VicsFormat
 from childguard.banks.records import EntryRecord
@@ -27,6 +30,7 @@ from childguard.hotline.bundles import (
     write_bundle,
 )
 from childguard.hotline.referrals import build_referral
+from childguard.store import open_store
 from childguard.store.db import Store
 from childguard.store.referral_models import Referral
 from hotline.hotline_site import jpeg_bytes, serving
@@ -145,11 +149,19 @@ def _content(store: Store, item_ids: list[int]) -> BundleContent:
     )
 
 
-@pytest.fixture
-def assessed(store: Store, tmp_path: Path) -> tuple[Store, list[int]]:
-    with serving() as site:
-        reported = report_and_assess(store, site, tmp_path / "evidence", [43], [BASELINE])
-    return store, reported.item_ids
+@pytest.fixture(scope="module")
+def assessed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, list[int]]]:
+    """One assessed item on SQLite for the tests of the zip itself."""
+    base = tmp_path_factory.mktemp("assessed")
+    store = open_store(f"sqlite:///{base / 'store.db'}")
+    use_parameters(Parameters(Type.ID, 19, 16, 32, 1, 1024, 1))
+    try:
+        with serving() as site:
+            reported = report_and_assess(store, site, base / "evidence", [43], [BASELINE])
+        yield store, reported.item_ids
+    finally:
+        use_parameters(None)
+        store.close()
 
 
 def test_a_changed_file_an_extra_file_or_another_manifest_fail_verification(
@@ -200,10 +212,9 @@ def test_the_same_content_makes_the_same_zip(
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
-def test_media_is_never_bundled_without_a_recipient_key(
-    assessed: tuple[Store, list[int]], tmp_path: Path
-) -> None:
-    store, item_ids = assessed
+def test_media_is_never_bundled_without_a_recipient_key(store: Store, tmp_path: Path) -> None:
+    with serving() as site:
+        item_ids = report_and_assess(store, site, tmp_path / "evidence", [44], [BASELINE]).item_ids
     with pytest.raises(MediaNeedsRecipient):
         write_bundle(tmp_path / "plain.zip", _content(store, item_ids), media={"x": jpeg_bytes(43)})
     assert not (tmp_path / "plain.zip").exists()

@@ -54,9 +54,10 @@ from hotline.referral_fixtures import (
     propose_and_confirm,
     report_and_assess,
     smtp_inbox,
+    sqlite_store,
 )
 
-__all__ = ["cheap_password_hashes"]
+__all__ = ["cheap_password_hashes", "sqlite_store"]
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 SECRET = b"x" * 32
 
@@ -82,12 +83,23 @@ def _build(
     )
 
 
-@pytest.fixture
-def reported(store: Store, tmp_path: Path) -> Reported:
+def _reported(store: Store, tmp_path: Path) -> Reported:
     with serving() as site:
         return report_and_assess(
             store, site, tmp_path / "evidence", [51, 52], [BASELINE, PUBESCENT_B]
         )
+
+
+@pytest.fixture
+def reported(store: Store, tmp_path: Path) -> Reported:
+    """Two items reported and assessed, on SQLite and PostgreSQL."""
+    return _reported(store, tmp_path)
+
+
+@pytest.fixture
+def reported_sqlite(sqlite_store: Store, tmp_path: Path) -> Reported:
+    """The same on SQLite only, for the channels (their behaviour is not the database's)."""
+    return _reported(sqlite_store, tmp_path)
 
 
 def test_nothing_leaves_before_an_analyst_confirms(
@@ -168,8 +180,9 @@ def test_an_email_referral_carries_the_bundle_and_moves_its_routes(
 
 
 def test_a_webhook_referral_is_signed_and_its_answer_kept(
-    store: Store, reported: Reported, tmp_path: Path
+    sqlite_store: Store, reported_sqlite: Reported, tmp_path: Path
 ) -> None:
+    store, reported = sqlite_store, reported_sqlite
     with http_receiver() as receiver:
         receiver.answer = {"reference": "NL-4711"}
         hotline = partner_hotline(store, channel="webhook", address=receiver.url)
@@ -204,8 +217,9 @@ def test_a_webhook_referral_is_signed_and_its_answer_kept(
 
 
 def test_an_api_referral_is_acknowledged_by_the_answer_and_a_refusal_fails_it(
-    store: Store, reported: Reported, tmp_path: Path
+    sqlite_store: Store, reported_sqlite: Reported, tmp_path: Path
 ) -> None:
+    store, reported = sqlite_store, reported_sqlite
     with http_receiver() as receiver:
         destination = police(store, channel="api", address=receiver.url)
         route_ids = propose_and_confirm(store, reported.item_ids, actor="user:7", now=NOW)
@@ -227,8 +241,9 @@ def test_an_api_referral_is_acknowledged_by_the_answer_and_a_refusal_fails_it(
 
 
 def test_a_download_is_handed_over_only_after_it_was_downloaded(
-    store: Store, reported: Reported, tmp_path: Path
+    sqlite_store: Store, reported_sqlite: Reported, tmp_path: Path
 ) -> None:
+    store, reported = sqlite_store, reported_sqlite
     destination = police(store)  # channel download
     route_ids = propose_and_confirm(store, reported.item_ids, actor="user:7", now=NOW)
     info = _build(store, reported, route_ids, destination, tmp_path)
