@@ -19,8 +19,9 @@ role, thin over `childguard.hotline.routing`, `childguard.hotline.referrals` and
   or hotline route (`referrals.build_referral`, under `<data dir>/bundles/`), which the page
   then offers for download through `GET /v1/hotline/referrals/{id}/bundle`.
 - `POST /hotline/cases/{route_id}/notice` makes a draft takedown notice for a confirmed
-  route (`notices.create_notice`); it is sent once an analyst confirms it on the notices'
-  routes.
+  route (`notices.create_notice`); `POST /hotline/cases/{route_id}/notices/{notice_id}/send`
+  is the analyst's confirmation of the draft, which sends it (`notices.send_notice`, by the
+  service's SMTP settings or a signed webhook); re-notices then go out by themselves.
 
 Every form posts with the session's CSRF token and answers with a redirect to the case (or
 a message page saying what to fix). An API key gets 400 (the pages are for a person); an
@@ -45,7 +46,7 @@ from childguard.hotline.bundles import BundleError
 from childguard.hotline.crypto import derive_key
 from childguard.hotline.evidence import EVIDENCE_KEY_PURPOSE, EvidenceMissing, open_evidence
 from childguard.service.auth import Caller, owner, presented_session
-from childguard.service.hotline_tasks import preview_default
+from childguard.service.hotline_tasks import notice_settings, notice_transport, preview_default
 from childguard.service.scheduler import data_dir
 from childguard.service.state import ServiceState
 from childguard.service.web.pages import page
@@ -411,4 +412,31 @@ async def create_notice(
         return _message(request, "Not found", str(exc), 404)
     except _REFUSED as exc:
         return _message(request, "No notice", str(exc), 409, back=_case(route_id))
+    return RedirectResponse(_case(route_id), status_code=303)
+
+
+@router.post("/{route_id}/notices/{notice_id}/send")
+async def send_notice(
+    request: Request, route_id: int, notice_id: int, caller: Caller = owner("analyst")
+) -> Response:
+    """The analyst's confirmation of a draft notice: it is sent now; back to the case."""
+    person = _person(request, caller)
+    if isinstance(person, Response):
+        return person
+    state = _state(request)
+    secret = state.secret_key()
+    try:
+        await run_in_threadpool(
+            lambda: notices.send_notice(
+                state.store,
+                notice_id,
+                actor=caller.actor,
+                transport=notice_transport(state.settings, secret),
+                settings=notice_settings(state.settings, secret),
+            )
+        )
+    except notices.NoticeNotFound as exc:
+        return _message(request, "Not found", str(exc), 404, back=_case(route_id))
+    except _REFUSED as exc:
+        return _message(request, "Not sent", str(exc), 409, back=_case(route_id))
     return RedirectResponse(_case(route_id), status_code=303)
