@@ -17,7 +17,9 @@ import pytest
 from childguard.hotline import notices, routing
 from childguard.service import Settings
 from childguard.service.hotline_tasks import notice_settings
+from childguard.service.scheduler import SchedulerContext, build_scheduler
 from childguard.service.secret_key import service_secret_key
+from childguard.store import open_store
 from childguard.store.base import utcnow
 from hotline.hotline_site import serving
 from hotline.notice_fixtures import Inbox, body_of, inbox, routed, transport
@@ -171,3 +173,41 @@ def test_an_expired_link_is_refused_as_a_tampered_one(
         unknown = host.get(f"/host/notice/{'A' * 43}")
     assert expired.status_code == unknown.status_code == 404
     assert expired.text == unknown.text
+
+
+def test_the_service_task_re_sends_due_notices_and_checks_removals(
+    store_url: str, tmp_path: Path, inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHILDGUARD_SMTP_HOST", inbox.host)
+    monkeypatch.setenv("CHILDGUARD_SMTP_PORT", str(inbox.port))
+    config = Settings(db_url=store_url, data_dir=tmp_path, allow_private_fetch=True)
+    secret = service_secret_key(config)
+    store = open_store(store_url)
+    try:
+        yesterday = utcnow() - timedelta(hours=config.hotline_renotice_hours + 1)
+        with serving() as site:
+            (route_id,) = routed(store, site, 34, path="/late.jpg", now=yesterday)
+            draft = notices.create_notice(
+                store, [route_id], recipient_kind="host", channel="email", actor="user:1"
+            )
+            notices.send_notice(
+                store,
+                draft.id,
+                actor="user:1",
+                transport=transport(inbox),
+                settings=notice_settings(config, secret),
+                now=yesterday,
+            )
+            del site.routes["/late.jpg"]
+            context = SchedulerContext(store=store, settings=config, secret_key=secret)
+            first = build_scheduler(context)
+            assert first.tasks["hotline-notices"].singleton
+            first.run_now("hotline-notices")
+            assert len(inbox.messages) == 2  # the re-notice that was due
+            assert routing.get_route(store, route_id).state == "removed"  # the check ran too
+            # A restarted service picks up where the store says: nothing is due again.
+            build_scheduler(context).run_now("hotline-notices")
+        assert len(inbox.messages) == 2
+        assert notices.get_notice(store, draft.id).sends == 2
+    finally:
+        store.close()
