@@ -87,6 +87,10 @@ class BundleError(ChildguardError):
     """A bundle cannot be built as asked."""
 
 
+class BundleMismatch(BundleError):
+    """A bundle on disk is missing or differs from the hashes its referral recorded."""
+
+
 class MediaNeedsRecipient(BundleError):
     """Media was asked for, and the destination has no age recipient key to encrypt it to."""
 

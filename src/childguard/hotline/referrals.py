@@ -67,7 +67,7 @@ from childguard.errors import ChildguardError, InputFormatError
 from childguard.hotline import routing
 from childguard.hotline.bundles import (
     BundleContent,
-    BundleError,
+    BundleMismatch,
     EvidenceUnavailable,
     MediaNeedsRecipient,
     gather,
@@ -371,9 +371,11 @@ def _verified(info: ReferralInfo) -> dict[str, Any]:
         else None
     )
     if check is None:
-        raise BundleError(f"the bundle of {info.reference} is missing from the bundles directory")
+        raise BundleMismatch(
+            f"the bundle of {info.reference} is missing from the bundles directory"
+        )
     if not check.ok or check.manifest is None:
-        raise BundleError(
+        raise BundleMismatch(
             f"the bundle of {info.reference} does not match what was recorded: "
             + "; ".join(check.problems)
         )
