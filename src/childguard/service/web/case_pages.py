@@ -17,7 +17,10 @@ role, thin over `childguard.hotline.routing`, `childguard.hotline.referrals` and
   **nothing leaves before that**.
 - `POST /hotline/cases/{route_id}/referral` builds a referral bundle for a confirmed police
   or hotline route (`referrals.build_referral`, under `<data dir>/bundles/`), which the page
-  then offers for download through `GET /v1/hotline/referrals/{id}/bundle`.
+  then offers for download through `GET /v1/hotline/referrals/{id}/bundle`;
+  `POST /hotline/cases/{route_id}/referrals/{referral_id}/send` sends it by the destination's
+  channel (`referrals.send_referral`; for a `download` destination, once downloaded: the
+  analyst handed it over), which moves the route to `referred` or `forwarded`.
 - `POST /hotline/cases/{route_id}/notice` makes a draft takedown notice for a confirmed
   route (`notices.create_notice`); `POST /hotline/cases/{route_id}/notices/{notice_id}/send`
   is the analyst's confirmation of the draft, which sends it (`notices.send_notice`, by the
@@ -32,7 +35,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -45,9 +47,9 @@ from childguard.hotline import destinations, notices, previews, referrals, revie
 from childguard.hotline.bundles import BundleError
 from childguard.hotline.crypto import derive_key
 from childguard.hotline.evidence import EVIDENCE_KEY_PURPOSE, EvidenceMissing, open_evidence
+from childguard.service.api.referrals import bundles_dir, transport
 from childguard.service.auth import Caller, owner, presented_session
 from childguard.service.hotline_tasks import notice_settings, notice_transport, preview_default
-from childguard.service.scheduler import data_dir
 from childguard.service.state import ServiceState
 from childguard.service.web.pages import page
 from childguard.service.web.review_pages import REVIEW_HEADERS
@@ -74,13 +76,6 @@ _REFUSED = (ChildguardError, BundleError)
 def _state(request: Request) -> ServiceState:
     state: ServiceState = request.app.state.service
     return state
-
-
-def bundles_dir(state: ServiceState) -> Path:
-    """Where referral bundles are written: `<data dir>/bundles`."""
-    path = data_dir(state.settings) / "bundles"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _render(request: Request, name: str, context: Mapping[str, Any], status: int = 200) -> Response:
@@ -384,6 +379,29 @@ async def build_referral(
     except _REFUSED as exc:
         return _message(request, "No bundle", str(exc), 409, back=_case(route_id))
     return RedirectResponse(f"{_case(route_id)}?referral={built.id}", status_code=303)
+
+
+@router.post("/{route_id}/referrals/{referral_id}/send")
+async def send_referral(
+    request: Request, route_id: int, referral_id: int, caller: Caller = owner("analyst")
+) -> Response:
+    """Send the referral by its destination's channel (a download: record it handed over);
+    back to the case."""
+    person = _person(request, caller)
+    if isinstance(person, Response):
+        return person
+    state = _state(request)
+    try:
+        await run_in_threadpool(
+            lambda: referrals.send_referral(
+                state.store, referral_id, actor=caller.actor, transport=transport(state)
+            )
+        )
+    except referrals.ReferralNotFound as exc:
+        return _message(request, "Not found", str(exc), 404, back=_case(route_id))
+    except _REFUSED as exc:
+        return _message(request, "Not sent", str(exc), 409, back=_case(route_id))
+    return RedirectResponse(_case(route_id), status_code=303)
 
 
 @router.post("/{route_id}/notice")
