@@ -315,3 +315,27 @@ def test_a_send_cut_off_by_a_killed_process_is_uncertain_and_never_resent(
         assert {(r.state, r.referral_id) for r in routes} == {("referred", info.id)}
     finally:
         store.close()
+
+
+def test_a_request_that_gets_no_answer_is_uncertain_until_resent_on_purpose(
+    sqlite_store: Store, reported_sqlite: Reported, tmp_path: Path
+) -> None:
+    store, reported = sqlite_store, reported_sqlite
+    with http_receiver() as receiver:
+        destination = police(store, channel="api", address=receiver.url)
+        route_ids = propose_and_confirm(store, reported.item_ids, actor="user:7", now=NOW)
+        info = _build(store, reported, route_ids, destination, tmp_path)
+        receiver.stall = True
+        with pytest.raises(ReferralSendFailed, match="may not have been sent"):
+            send_referral(store, info.id, actor="user:8", transport=_transport(timeout_s=0.5))
+        receiver.release.set()
+        assert get_referral(store, info.id).state == "uncertain"
+        with pytest.raises(ReferralStateError, match="uncertain"):
+            send_referral(store, info.id, actor="user:8", transport=_transport())
+        assert len(receiver.requests) == 1
+        receiver.stall, receiver.answer = False, {"reference": "PD-3"}
+        sent = send_referral(
+            store, info.id, actor="user:8", transport=_transport(), resend_uncertain=True
+        )
+    assert (sent.state, sent.external_ref) == ("acknowledged", "PD-3")
+    assert len(receiver.requests) == 2

@@ -21,11 +21,13 @@ destination without one is refused before anything is written.
   send records that, and is refused until the bundle has been downloaded.
 
 The send is recorded `sending` (`send_started_at`) in its own commit before anything goes out,
-then `sent` (or `acknowledged`) or `failed` after. On `sent` the routes move to `referred` or
-`forwarded` (`routing.mark_referred`) in the same transaction. A `sending` row older than a
-minute (the process died mid-send) becomes `uncertain` (`settle_stale`) and is never sent again
-by itself: an analyst acknowledges it (the destination has it) or resends it explicitly. The
-zip is verified against its recorded hashes before every send and download.
+then `sent` (or `acknowledged`) or `failed` after; a request that went out and got no answer
+(a read timeout, a dropped connection) is `uncertain`, since the destination may have it. On
+`sent` the routes move to `referred` or `forwarded` (`routing.mark_referred`) in the same
+transaction. A `sending` row older than a minute (the process died mid-send) becomes
+`uncertain` (`settle_stale`). An uncertain referral is never sent again by itself: an analyst
+acknowledges it (the destination has it) or resends it explicitly. The zip is verified against
+its recorded hashes before every send and download; nothing goes to an inactive destination.
 
 The schema keeps no list of a referral's routes before it is sent (`item_route.referral_id`
 is set on sending), so the routes are read back from the bundle's manifest, whose hash the
@@ -102,6 +104,10 @@ class InvalidReferral(InputFormatError):
 
 class ReferralStateError(ChildguardError):
     """What was asked is not possible in the referral's state (sent already, uncertain...)."""
+
+
+class AmbiguousDelivery(ChildguardError):
+    """The request went out and no answer came: the destination may have it."""
 
 
 class ReferralSendFailed(ChildguardError):
@@ -564,6 +570,11 @@ def _post(
     try:
         with httpx.Client(timeout=transport.timeout_s, follow_redirects=False) as client:
             response = client.post(destination.address, content=body, headers=headers)
+    except (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError) as exc:
+        raise AmbiguousDelivery(
+            f"{destination.address} took the request and gave no answer "
+            f"({type(exc).__name__}): it may have arrived"
+        ) from exc
     except httpx.HTTPError as exc:
         raise AlertDeliveryError(
             f"{destination.address} could not be reached: {type(exc).__name__}: {exc}",
@@ -683,6 +694,8 @@ def send_referral(
             )
         raise ReferralStateError(f"{info.reference} is {info.state}: it is not sent again")
     destination = get_destination(store, info.destination_id)
+    if not destination.active:
+        raise ReferralStateError(f"{destination.name!r} is not active: nothing is sent to it")
     manifest = _verified(info)
     route_ids = route_ids_of(manifest)
     routes = routing.list_routes(store, ids=route_ids, limit=max(1, len(route_ids)))
@@ -715,6 +728,26 @@ def send_referral(
     try:
         if channel != "download":
             external_ref = _CHANNELS[channel](transport, destination, sending, items)
+    except AmbiguousDelivery as exc:
+        with store.session() as session:
+            session.execute(
+                update(Referral)
+                .where(Referral.id == referral_id)
+                .values(state="uncertain", last_error=str(exc)[:2000])
+            )
+            audit.record(
+                session,
+                actor=actor,
+                action="referral.uncertain",
+                object_type="referral",
+                object_id=referral_id,
+                details={"reference": info.reference, "channel": channel, "error": str(exc)},
+            )
+        raise ReferralSendFailed(
+            f"{info.reference} may not have been sent: {exc}; ask the destination, then "
+            "acknowledge it or resend it explicitly",
+            get_referral(store, referral_id),
+        ) from exc
     except AlertDeliveryError as exc:
         with store.session() as session:
             session.execute(
