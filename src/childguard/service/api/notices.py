@@ -15,14 +15,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from childguard.hotline import notices, removal, routing
 from childguard.service.api.paging import (
+    MAX_ID,
     cursor_query,
     decode_id_cursor,
     encode_cursor,
@@ -39,9 +41,13 @@ router = APIRouter(
     prefix="/v1/hotline", tags=["hotline notices"], route_class=ProblemRoute, responses=RESPONSES
 )
 
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+NoticeId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="the notice's id")]
+RouteId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="the route's id")]
+
 
 class NoticeRequest(BaseModel):
-    route_ids: list[int] = Field(min_length=1, max_length=notices.MAX_ROUTES)
+    route_ids: list[Id] = Field(min_length=1, max_length=notices.MAX_ROUTES)
     recipient_kind: str = Field(description=f"one of {', '.join(NOTICE_RECIPIENTS)}")
     channel: str = Field(description=f"one of {', '.join(NOTICE_CHANNELS)}")
     address: str | None = Field(
@@ -155,7 +161,9 @@ def list_notices(
 
 
 @router.get("/notices/{notice_id}")
-def get_notice(request: Request, notice_id: int, _: Caller = owner("analyst")) -> dict[str, Any]:
+def get_notice(
+    request: Request, notice_id: NoticeId, _: Caller = owner("analyst")
+) -> dict[str, Any]:
     """A notice with its sendings, the host's events, its host link and a preview."""
     state = _state(request)
     try:
@@ -166,7 +174,7 @@ def get_notice(request: Request, notice_id: int, _: Caller = owner("analyst")) -
 
 @router.post("/notices/{notice_id}/send")
 async def send_notice(
-    request: Request, notice_id: int, caller: Caller = owner("analyst")
+    request: Request, notice_id: NoticeId, caller: Caller = owner("analyst")
 ) -> dict[str, Any]:
     """The analyst's confirmation of a draft: the first sending goes out now; the answer
     says whether it was `sent` or `failed` (then retried by the service)."""
@@ -191,7 +199,7 @@ async def send_notice(
 
 @router.post("/routes/{route_id}/check")
 async def check_route(
-    request: Request, route_id: int, caller: Caller = owner("analyst")
+    request: Request, route_id: RouteId, caller: Caller = owner("analyst")
 ) -> dict[str, Any]:
     """A removal check of one confirmed route now: its result and the route's state."""
     state = _state(request)
