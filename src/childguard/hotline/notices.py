@@ -557,13 +557,13 @@ def create_notice(
         )
     if channel not in NOTICE_CHANNELS:
         raise InvalidNotice(f"channel {channel!r} is not one of {', '.join(NOTICE_CHANNELS)}")
-    for name, value in (
+    for field_name, value in (
         ("address", address),
         ("recipient_name", recipient_name),
         ("reason", reason),
     ):
         if value is not None and "\x00" in value:
-            raise InvalidNotice(f"{name}: a NUL character is not allowed")
+            raise InvalidNotice(f"{field_name}: a NUL character is not allowed")
     if reason is not None and len(reason.strip()) > MAX_REASON:
         raise InvalidNotice(f"the reason is over {MAX_REASON} characters")
     if recipient_name is not None and len(recipient_name.strip()) > MAX_NAME:
