@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -147,8 +148,12 @@ async def cases(request: Request, caller: Caller = owner("analyst")) -> Response
 
     rows = await run_in_threadpool(gather)
     shown = rows[:PAGE_SIZE]
-    more = dict(query)
-    more["after"] = str(shown[-1].id) if shown else "0"
+    more = {
+        "state": state_filter,
+        "route": route_filter,
+        "confirmed": confirmed_raw if confirmed is not None else None,
+        "after": str(shown[-1].id) if shown else None,
+    }
     return _render(
         request,
         "cases.html",
@@ -156,7 +161,7 @@ async def cases(request: Request, caller: Caller = owner("analyst")) -> Response
             "user": caller.user,
             "csrf_token": person[1],
             "routes": shown,
-            "next_query": "&".join(f"{k}={v}" for k, v in more.items() if v)
+            "next_query": urlencode({k: v for k, v in more.items() if v})
             if len(rows) > PAGE_SIZE
             else None,
             "state_filter": state_filter or "",

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -138,8 +139,15 @@ def _message(request: Request, title: str, message: str, status: int) -> HTMLRes
     return response
 
 
-def _query_string(request: Request) -> str:
-    return f"?{request.url.query}" if request.url.query else ""
+def _page_query(since: datetime | None, until: datetime | None, weeks: int) -> str:
+    """The period and weeks as the dashboard's own query (for its charts' links)."""
+    values = {
+        "since": since.date().isoformat() if since else None,
+        "until": until.date().isoformat() if until else None,
+        "weeks": str(weeks) if weeks != DEFAULT_WEEKS else None,
+    }
+    kept = {k: v for k, v in values.items() if v}
+    return "?" + urlencode(kept) if kept else ""
 
 
 def _api_query(since: datetime | None, until: datetime | None) -> str:
@@ -174,7 +182,7 @@ async def dashboard(request: Request, caller: Caller = owner("supervisor")) -> R
             "since": since.date().isoformat() if since else "",
             "until": until.date().isoformat() if until else "",
             "weeks": weeks,
-            "query": _query_string(request),
+            "query": _page_query(since, until, weeks),
             "api_query": _api_query(since, until),
             "hours": hours,
             "percent": percent,
