@@ -41,9 +41,10 @@ from hotline.referral_fixtures import (
     police,
     propose_and_confirm,
     report_and_assess,
+    sqlite_store,
 )
 
-__all__ = ["cheap_password_hashes"]
+__all__ = ["cheap_password_hashes", "sqlite_store"]
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
@@ -212,7 +213,10 @@ def test_the_same_content_makes_the_same_zip(
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
-def test_media_is_never_bundled_without_a_recipient_key(store: Store, tmp_path: Path) -> None:
+def test_media_is_never_bundled_without_a_recipient_key(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    store = sqlite_store
     with serving() as site:
         item_ids = report_and_assess(store, site, tmp_path / "evidence", [44], [BASELINE]).item_ids
     with pytest.raises(MediaNeedsRecipient):

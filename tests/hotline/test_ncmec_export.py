@@ -24,10 +24,11 @@ from hotline.referral_fixtures import (
     analysts,
     cheap_password_hashes,
     report_and_assess,
+    sqlite_store,
 )
 from hotline.review_items import make_item
 
-__all__ = ["cheap_password_hashes"]
+__all__ = ["cheap_password_hashes", "sqlite_store"]
 REPORTER = ncmec.Reporter("Test Hotline", "hotline@test")
 
 
@@ -72,7 +73,8 @@ def test_assessed_items_export_as_a_cybertipline_report(store: Store, tmp_path: 
     assert first.findtext("originalFileName") == "photo-61.jpg"
 
 
-def test_undecided_or_legal_items_are_not_exported(store: Store) -> None:
+def test_undecided_or_legal_items_are_not_exported(sqlite_store: Store) -> None:
+    store = sqlite_store
     waiting = make_item(store, 64)
     with pytest.raises(ncmec.NotExportable, match="not decided"):
         ncmec.export_items(store, [waiting], actor="user:7", reporter=REPORTER)
@@ -86,7 +88,8 @@ def test_undecided_or_legal_items_are_not_exported(store: Store) -> None:
         ncmec.export_items(store, [999_999], actor="user:7", reporter=REPORTER)
 
 
-def test_the_structure_check_finds_what_is_out_of_place(store: Store) -> None:
+def test_the_structure_check_finds_what_is_out_of_place(sqlite_store: Store) -> None:
+    store = sqlite_store
     item_id = make_item(store, 66)
     (item,) = gather(store, [item_id])
     good = ncmec.export([item], REPORTER)
