@@ -6,11 +6,23 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from contextlib import closing
+from pathlib import Path
+
+import pytest
 
 from hotline.routed_items import T0, WEEK, build_plan
 
-from .conftest import LiveServer
+from .conftest import LiveServer, live_server
+
+
+@pytest.fixture
+def server(store_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """The service on SQLite and PostgreSQL, without its scheduler: the removal checks would
+    re-fetch the plan's made-up URLs, which are due, and change the figures under test."""
+    with live_server(store_url, tmp_path / "index", scheduler_enabled=False) as running:
+        yield running
 
 
 def _csv(text: str) -> list[dict[str, str]]:
