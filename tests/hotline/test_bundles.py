@@ -16,7 +16,9 @@ import pyrage
 import pytest
 from argon2 import Parameters, Type
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
+from childguard import cli
 from childguard.accounts.passwords import use_parameters
 from childguard.banks.formats.base import ReadOptions
 from childguard.banks.formats.vics import VicsFormat
@@ -273,3 +275,22 @@ def test_a_cell_a_spreadsheet_would_run_is_quoted(assessed: tuple[Store, list[in
     )
     rows = list(csv.reader(io.StringIO(bundles.items_csv(content).decode())))
     assert rows[1][0] == "'=1+1" and rows[1][11] == '\'=HYPERLINK("x")'
+
+
+def test_the_command_line_checks_a_bundle_without_a_store(
+    assessed: tuple[Store, list[int]], tmp_path: Path
+) -> None:
+    store, item_ids = assessed
+    built = write_bundle(tmp_path / "b.zip", _content(store, item_ids))
+    runner = CliRunner()
+    good = runner.invoke(
+        cli.app, ["bundle", "verify", str(built.path), "--manifest-sha256", built.manifest_sha256]
+    )
+    assert good.exit_code == 0, good.output
+    assert f"manifest {built.manifest_sha256}" in good.output and "vics.json" in good.output
+    wrong = runner.invoke(cli.app, ["bundle", "verify", str(built.path), "--manifest-sha256", "0"])
+    assert wrong.exit_code == 1 and "not the one recorded" in wrong.output
+    missing = runner.invoke(cli.app, ["bundle", "verify", str(tmp_path / "none.zip")])
+    assert missing.exit_code == 2
+    as_json = runner.invoke(cli.app, ["bundle", "verify", str(built.path), "--json"])
+    assert json.loads(as_json.stdout)["ok"] is True
