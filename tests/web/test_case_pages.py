@@ -94,7 +94,13 @@ def test_override_confirm_build_and_download_a_bundle(
         assert early.status == 409 and "not confirmed" in early.text()
         assert referrals.list_referrals(live.store) == []
 
-        # Override with a reason, then confirm.
+        # An override needs a reason; with one it is kept; then the confirmation.
+        bare = page.request.post(
+            f"/hotline/cases/{clean.id}/override",
+            form={"csrf_token": csrf, "route": "police", "reason": " "},
+        )
+        assert bare.status == 422 and "needs a reason" in bare.text()
+        assert routing.get_route(live.store, clean.id).route == "closed"
         page.check("#override-form input[name=route][value=police]")
         page.select_option("#destination-police", str(cases_server["police"]))
         page.fill("#override-reason-input", "the context shows a child: refer it")
@@ -148,5 +154,13 @@ def test_override_confirm_build_and_download_a_bundle(
         assert sent.referral_id == referral.id and sent.referred_at is not None
         assert page.locator(f"#send-referral-{referral.id}").count() == 0
 
+        # The list confirms the ticked routes at once.
+        page.goto("/hotline/cases?confirmed=no")
+        assert page.locator(f"#case-{clean.id}").count() == 0
+        page.check(f"#case-{baseline.id} input[name=route_id]")
+        with page.expect_navigation():
+            page.click("#confirm-many button[type=submit]")
+        assert page.url.endswith("/hotline/cases?confirmed=yes")
+        assert routing.get_route(live.store, baseline.id).confirmed_by == sent.confirmed_by
     finally:
         page.context.close()
