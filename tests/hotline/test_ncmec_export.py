@@ -14,7 +14,7 @@ from lxml import etree
 
 from childguard.hotline import ncmec
 from childguard.hotline.assessments import record_vote
-from childguard.hotline.bundles import gather
+from childguard.hotline.bundles import UnknownItem, gather
 from childguard.store.db import Store
 from hotline.hotline_site import jpeg_bytes, serving
 from hotline.referral_fixtures import (
@@ -84,7 +84,7 @@ def test_undecided_or_legal_items_are_not_exported(sqlite_store: Store) -> None:
         record_vote(store, legal, voter, {"age_band": "adult", "severity": "none"})
     with pytest.raises(ncmec.NotExportable, match="not-illegal"):
         ncmec.export_items(store, [legal], actor="user:7", reporter=REPORTER)
-    with pytest.raises(KeyError):
+    with pytest.raises(UnknownItem, match="999999"):
         ncmec.export_items(store, [999_999], actor="user:7", reporter=REPORTER)
 
 

@@ -87,6 +87,10 @@ class BundleError(ChildguardError):
     """A bundle cannot be built as asked."""
 
 
+class UnknownItem(BundleError):
+    """An item asked for does not exist."""
+
+
 class BundleMismatch(BundleError):
     """A bundle on disk is missing or differs from the hashes its referral recorded."""
 
@@ -253,7 +257,7 @@ def gather(
     store: Store, item_ids: Sequence[int], *, route_ids: Sequence[int] = ()
 ) -> list[BundleItem]:
     """The bundle's view of `item_ids` (in that order), with the routes `route_ids` among
-    their routes (all of an item's routes when `route_ids` is empty). KeyError for an item
+    their routes (all of an item's routes when `route_ids` is empty). UnknownItem for an item
     that does not exist."""
     wanted = list(dict.fromkeys(item_ids))
     out: list[BundleItem] = []
@@ -261,7 +265,7 @@ def gather(
         for item_id in wanted:
             item = session.get(Item, item_id)
             if item is None:
-                raise KeyError(f"no item {item_id}")
+                raise UnknownItem(f"no item {item_id}")
             places = session.scalars(
                 select(ItemPlace).where(ItemPlace.item_id == item_id).order_by(ItemPlace.id)
             ).all()

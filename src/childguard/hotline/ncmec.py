@@ -210,7 +210,7 @@ def export_items(
     reference: str | None = None,
 ) -> bytes:
     """The export of decided illegal items, audited (`item.ncmec_export` on each item).
-    KeyError for an unknown item; NotExportable for one not decided baseline or nationally
+    UnknownItem for an unknown item; NotExportable for one not decided baseline or nationally
     illegal."""
     items = gather(store, item_ids)
     for item in items:

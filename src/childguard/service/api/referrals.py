@@ -40,6 +40,7 @@ from childguard.hotline.bundles import (
     BundleError,
     BundleMismatch,
     EvidenceUnavailable,
+    UnknownItem,
     verify_bundle,
 )
 from childguard.hotline.crypto import derive_key
@@ -129,8 +130,8 @@ def transport(state: ServiceState) -> referrals.ReferralTransport:
 def _problem(exc: Exception) -> Problem:
     if isinstance(exc, referrals.ReferralNotFound | routing.RouteNotFound | DestinationNotFound):
         return Problem(404, str(exc), slug="not-found")
-    if isinstance(exc, KeyError):
-        return Problem(404, str(exc.args[0]) if exc.args else "not found", slug="not-found")
+    if isinstance(exc, UnknownItem):
+        return Problem(404, str(exc), slug="not-found")
     if isinstance(exc, routing.RouteNotConfirmed):
         return Problem(409, str(exc), slug="route-not-confirmed")
     if isinstance(exc, referrals.ReferralSendFailed):
@@ -155,7 +156,6 @@ _ERRORS = (
     DestinationNotFound,
     BundleError,
     ncmec.NotExportable,
-    KeyError,
 )
 
 
