@@ -33,7 +33,7 @@ import io
 import json
 import os
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +41,7 @@ from typing import Any
 
 import pyrage
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from childguard.errors import ChildguardError
 from childguard.hotline import vics
@@ -253,95 +254,106 @@ def _route_dict(route: ItemRoute) -> dict[str, Any]:
     }
 
 
+def _places(
+    session: Session, item_id: int
+) -> tuple[list[dict[str, Any]], dict[int, ReportUrl], dict[int, Report]]:
+    """Where an item was seen, with its report URLs' fetch and trace; the report URLs and
+    reports themselves (for the chain of custody)."""
+    places = session.scalars(
+        select(ItemPlace).where(ItemPlace.item_id == item_id).order_by(ItemPlace.id)
+    ).all()
+    url_ids = [p.report_url_id for p in places if p.report_url_id is not None]
+    report_urls: dict[int, ReportUrl] = {}
+    if url_ids:
+        report_urls = {
+            u.id: u for u in session.scalars(select(ReportUrl).where(ReportUrl.id.in_(url_ids)))
+        }
+    report_ids = {u.report_id for u in report_urls.values()}
+    reports: dict[int, Report] = {}
+    if report_ids:
+        reports = {
+            r.id: r for r in session.scalars(select(Report).where(Report.id.in_(report_ids)))
+        }
+    out = []
+    for place in places:
+        ru = report_urls.get(place.report_url_id) if place.report_url_id else None
+        out.append(
+            {
+                "id": place.id,
+                "url": place.url,
+                "page_url": place.page_url,
+                "source": place.source,
+                "report_id": place.report_id,
+                "first_seen": _iso(place.first_seen),
+                "last_seen": _iso(place.last_seen),
+                "reported_url": ru.url if ru is not None else None,
+                "final_url": ru.final_url if ru is not None else None,
+                "fetched_at": _iso(ru.fetched_at) if ru is not None else None,
+                "trace": ru.trace if ru is not None else None,
+                "traced_at": _iso(ru.traced_at) if ru is not None else None,
+            }
+        )
+    return out, report_urls, reports
+
+
+def _assessments(
+    session: Session, item_id: int
+) -> tuple[list[dict[str, Any]], Sequence[Assessment]]:
+    """An item's assessments, oldest first, each with its labels and analyst."""
+    rows = session.scalars(
+        select(Assessment)
+        .where(Assessment.item_id == item_id)
+        .order_by(Assessment.created_at, Assessment.id)
+    ).all()
+    labels: dict[int, list[dict[str, str]]] = {}
+    if rows:
+        for lb in session.scalars(
+            select(AssessmentLabel)
+            .where(AssessmentLabel.assessment_id.in_([a.id for a in rows]))
+            .order_by(AssessmentLabel.scheme, AssessmentLabel.profile)
+        ):
+            labels.setdefault(lb.assessment_id, []).append(
+                {
+                    "scheme": lb.scheme,
+                    "profile": lb.profile,
+                    "version": lb.version,
+                    "label": lb.label,
+                }
+            )
+    out = [
+        {
+            "id": a.id,
+            "kind": a.kind,
+            "analyst": a.analyst,
+            "outcome": a.outcome,
+            "inherited_from": a.inherited_from,
+            "created_at": _iso(a.created_at),
+            "labels": labels.get(a.id, []),
+        }
+        for a in rows
+    ]
+    return out, rows
+
+
 def gather(
     store: Store, item_ids: Sequence[int], *, route_ids: Sequence[int] = ()
 ) -> list[BundleItem]:
     """The bundle's view of `item_ids` (in that order), with the routes `route_ids` among
     their routes (all of an item's routes when `route_ids` is empty). UnknownItem for an item
     that does not exist."""
-    wanted = list(dict.fromkeys(item_ids))
     out: list[BundleItem] = []
     with store.session() as session:
-        for item_id in wanted:
+        for item_id in dict.fromkeys(item_ids):
             item = session.get(Item, item_id)
             if item is None:
                 raise UnknownItem(f"no item {item_id}")
-            places = session.scalars(
-                select(ItemPlace).where(ItemPlace.item_id == item_id).order_by(ItemPlace.id)
-            ).all()
-            url_ids = [p.report_url_id for p in places if p.report_url_id is not None]
-            report_urls = (
-                {
-                    u.id: u
-                    for u in session.scalars(select(ReportUrl).where(ReportUrl.id.in_(url_ids)))
-                }
-                if url_ids
-                else {}
-            )
-            report_ids = {u.report_id for u in report_urls.values()}
-            reports = (
-                {r.id: r for r in session.scalars(select(Report).where(Report.id.in_(report_ids)))}
-                if report_ids
-                else {}
-            )
-            place_dicts = []
-            for place in places:
-                ru = report_urls.get(place.report_url_id) if place.report_url_id else None
-                place_dicts.append(
-                    {
-                        "id": place.id,
-                        "url": place.url,
-                        "page_url": place.page_url,
-                        "source": place.source,
-                        "report_id": place.report_id,
-                        "first_seen": _iso(place.first_seen),
-                        "last_seen": _iso(place.last_seen),
-                        "reported_url": ru.url if ru is not None else None,
-                        "final_url": ru.final_url if ru is not None else None,
-                        "fetched_at": _iso(ru.fetched_at) if ru is not None else None,
-                        "trace": ru.trace if ru is not None else None,
-                        "traced_at": _iso(ru.traced_at) if ru is not None else None,
-                    }
-                )
-            assessments = session.scalars(
-                select(Assessment)
-                .where(Assessment.item_id == item_id)
-                .order_by(Assessment.created_at, Assessment.id)
-            ).all()
-            labels: dict[int, list[dict[str, str]]] = {}
-            if assessments:
-                for lb in session.scalars(
-                    select(AssessmentLabel)
-                    .where(AssessmentLabel.assessment_id.in_([a.id for a in assessments]))
-                    .order_by(AssessmentLabel.scheme, AssessmentLabel.profile)
-                ):
-                    labels.setdefault(lb.assessment_id, []).append(
-                        {
-                            "scheme": lb.scheme,
-                            "profile": lb.profile,
-                            "version": lb.version,
-                            "label": lb.label,
-                        }
-                    )
-            assessment_dicts = [
-                {
-                    "id": a.id,
-                    "kind": a.kind,
-                    "analyst": a.analyst,
-                    "outcome": a.outcome,
-                    "inherited_from": a.inherited_from,
-                    "created_at": _iso(a.created_at),
-                    "labels": labels.get(a.id, []),
-                }
-                for a in assessments
-            ]
+            places, report_urls, reports = _places(session, item_id)
+            assessments, assessment_rows = _assessments(session, item_id)
             route_query = select(ItemRoute).where(ItemRoute.item_id == item_id)
             if route_ids:
                 route_query = route_query.where(ItemRoute.id.in_(list(route_ids)))
             routes = session.scalars(route_query.order_by(ItemRoute.id)).all()
-            custody = _custody(
-                session, item, place_dicts, report_urls, reports, assessments, routes
-            )
+            custody = _custody(session, item, places, report_urls, reports, assessment_rows, routes)
             signals = dict(item.signals or {})
             out.append(
                 BundleItem(
@@ -360,8 +372,8 @@ def gather(
                     last_seen=_iso(item.last_seen) or "",
                     signals=signals,
                     matches=list(item.matches or []),
-                    places=place_dicts,
-                    assessments=assessment_dicts,
+                    places=places,
+                    assessments=assessments,
                     routes=[_route_dict(r) for r in routes],
                     custody=custody,
                 )
@@ -370,7 +382,7 @@ def gather(
 
 
 def _custody(
-    session: Any,
+    session: Session,
     item: Item,
     places: list[dict[str, Any]],
     report_urls: Mapping[int, ReportUrl],
@@ -642,15 +654,16 @@ def verify_bundle(
                 problems.append(f"{name}: SHA-256 or size differs from the manifest")
             checked.append({"name": name, "sha256": _sha256(data), "bytes": len(data), "ok": ok})
             if name == VICS_FILE and ok:
-                problems.extend(f"vics.json: {p}" for p in vics.check_document(json.loads(data)))
+                try:
+                    doc = json.loads(data)
+                except ValueError:
+                    problems.append("vics.json is not JSON")
+                else:
+                    problems.extend(f"vics.json: {p}" for p in vics.check_document(doc))
         problems.extend(
             f"{name} is in the zip but not in the manifest" for name in names if name not in seen
         )
     return BundleCheck(path, not problems, digest, checked, problems, manifest)
-
-
-def evidence_names(manifest: Mapping[str, Any]) -> list[str]:
-    return [f["name"] for f in manifest.get("files", []) if f["name"].startswith(EVIDENCE_DIR)]
 
 
 def route_ids_of(manifest: Mapping[str, Any]) -> list[int]:
@@ -659,7 +672,3 @@ def route_ids_of(manifest: Mapping[str, Any]) -> list[int]:
     for item in manifest.get("items", []):
         ids.extend(int(r["id"]) for r in item.get("routes", []))
     return list(dict.fromkeys(ids))
-
-
-def iter_items(manifest: Mapping[str, Any]) -> Iterable[dict[str, Any]]:
-    yield from manifest.get("items", [])
