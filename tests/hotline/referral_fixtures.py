@@ -4,6 +4,7 @@ a proposed and confirmed route; and real receivers (SMTP with aiosmtpd, HTTP) fo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import socket
@@ -209,11 +210,12 @@ def http_receiver() -> Iterator[Receiver]:
             if receiver.stall:
                 receiver.release.wait(60)
             payload = json.dumps(receiver.answer).encode() if receiver.answer is not None else b""
-            self.send_response(receiver.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            with contextlib.suppress(OSError):  # the sender may have given up waiting
+                self.send_response(receiver.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
         def log_message(self, *args: Any) -> None:
             pass
