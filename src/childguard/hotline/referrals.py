@@ -560,7 +560,10 @@ def _post(
 ) -> str | None:
     if not destination.address:
         raise AlertDeliveryError(f"{destination.name!r} has no URL", retryable=False)
-    validate_webhook_url(destination.address)
+    try:
+        validate_webhook_url(destination.address)
+    except ValueError as exc:
+        raise AlertDeliveryError(str(exc), retryable=False) from None
     if transport.secret_for is None:
         raise AlertDeliveryError("no signing secret is configured", retryable=False)
     headers = {
@@ -669,6 +672,23 @@ def _record_sent(
         )
 
 
+def _mark_uncertain(store: Store, referral_id: int, actor: str, channel: str, error: str) -> None:
+    with store.session() as session:
+        session.execute(
+            update(Referral)
+            .where(Referral.id == referral_id)
+            .values(state="uncertain", last_error=error[:2000])
+        )
+        audit.record(
+            session,
+            actor=actor,
+            action="referral.uncertain",
+            object_type="referral",
+            object_id=referral_id,
+            details={"channel": channel, "error": error},
+        )
+
+
 def send_referral(
     store: Store,
     referral_id: int,
@@ -729,20 +749,7 @@ def send_referral(
         if channel != "download":
             external_ref = _CHANNELS[channel](transport, destination, sending, items)
     except AmbiguousDelivery as exc:
-        with store.session() as session:
-            session.execute(
-                update(Referral)
-                .where(Referral.id == referral_id)
-                .values(state="uncertain", last_error=str(exc)[:2000])
-            )
-            audit.record(
-                session,
-                actor=actor,
-                action="referral.uncertain",
-                object_type="referral",
-                object_id=referral_id,
-                details={"reference": info.reference, "channel": channel, "error": str(exc)},
-            )
+        _mark_uncertain(store, referral_id, actor, channel, str(exc))
         raise ReferralSendFailed(
             f"{info.reference} may not have been sent: {exc}; ask the destination, then "
             "acknowledge it or resend it explicitly",
@@ -766,6 +773,9 @@ def send_referral(
         raise ReferralSendFailed(
             f"{info.reference} was not sent: {exc}", get_referral(store, referral_id)
         ) from exc
+    except Exception as exc:  # an error nobody foresaw, mid-send: it may have gone out
+        _mark_uncertain(store, referral_id, actor, channel, f"{type(exc).__name__}: {exc}")
+        raise
     _record_sent(
         store,
         sending,
