@@ -122,6 +122,9 @@ def test_nothing_leaves_before_an_analyst_confirms(
         _build(store, reported, routes[:1], hotline, tmp_path)
     with pytest.raises(routing.RouteNotFound):
         _build(store, reported, [routes[0], 999_999], destination, tmp_path)
+    other_police = police(store)
+    with pytest.raises(InvalidReferral, match="routed to"):  # the rules chose `destination`
+        _build(store, reported, routes[:1], other_police, tmp_path)
     info = _build(store, reported, routes[:1], destination, tmp_path)
     assert info.route_ids == (routes[0],) and info.state == "built"
     assert routing.get_route(store, routes[0]).state == "assessed"  # built is not sent
