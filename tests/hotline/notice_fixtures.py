@@ -19,8 +19,10 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message as MessageHandler
+from argon2 import Parameters, Type
 
 from childguard.accounts import create_user
+from childguard.accounts.passwords import use_parameters
 from childguard.alerts.email import SmtpSettings
 from childguard.hotline import routing
 from childguard.hotline.assessments import VoteSettings, record_vote
@@ -33,6 +35,7 @@ from childguard.store.db import Store
 from hotline.hotline_site import Site
 from sample_media import jpeg_bytes
 
+CHEAP_ARGON2 = Parameters(Type.ID, 19, 16, 32, 1, 1024, 1)
 BASELINE = {"age_band": "prepubescent", "severity": "A"}
 HARVESTED = {"age_band": "prepubescent", "severity": "posed", "harvested": True}
 ABUSE_EMAIL = "abuse@host.example"
@@ -156,13 +159,18 @@ def removal_settings(**kw: Any) -> RemovalSettings:
 
 
 def analyst(store: Store) -> int:
-    return create_user(
-        store,
-        f"analyst-{secrets.token_hex(4)}",
-        "a long test password",
-        actor="test",
-        roles=["analyst"],
-    ).id
+    """A new analyst's user id (its password hashed at a test's cost)."""
+    use_parameters(CHEAP_ARGON2)
+    try:
+        return create_user(
+            store,
+            f"analyst-{secrets.token_hex(4)}",
+            "a long test password",
+            actor="test",
+            roles=["analyst"],
+        ).id
+    finally:
+        use_parameters(None)
 
 
 def routed(

@@ -114,7 +114,7 @@ def test_an_unconfirmed_route_is_never_fetched_and_only_due_routes_are_checked(
         assert site.hits == ["/e.jpg"]
 
 
-def test_the_address_policy_applies_without_allow_private(store: Store) -> None:
+def test_the_address_policy_applies_and_a_host_that_is_gone_is_removed(store: Store) -> None:
     with serving() as site:
         (route_id,) = routed(store, site, 16, path="/f.jpg")
         site.hits.clear()
@@ -123,3 +123,6 @@ def test_the_address_policy_applies_without_allow_private(store: Store) -> None:
         )
         assert refused.result == "error" and "not fetched" in refused.detail
         assert site.hits == []
+    # The site is gone: nothing answers at its address any more.
+    gone = removal.check_route(store, route_id, now=T0 + 2 * HOUR, settings=removal_settings())
+    assert gone.result == "removed" and gone.detail.startswith("the host is gone")
