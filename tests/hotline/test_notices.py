@@ -5,13 +5,14 @@ verified removed; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from childguard.alerts.webhook import verify_signature
-from childguard.hotline import notices, removal, routing
+from childguard.hotline import host_links, notices, removal, routing
 from childguard.hotline.notices import (
     InvalidNotice,
     NoticeNotDraft,
@@ -44,6 +45,7 @@ from hotline.notice_fixtures import (
 )
 
 __all__ = ["inbox", "receiver"]
+TOKEN = re.compile(r"/host/notice/([A-Za-z0-9_-]{43})")
 
 
 def _actions(store: Store, notice_id: int) -> list[str]:
@@ -134,6 +136,7 @@ def test_an_email_notice_goes_only_after_confirmation_and_again_after_the_interv
     assert _actions(store, draft.id) == [
         "notice.create",
         "notice.confirm",
+        "notice.link_issue",
         "notice.send",
         "notice.send",
     ]
@@ -306,3 +309,22 @@ def test_the_token_is_derived_and_only_its_hash_is_stored(store: Store, inbox: I
         row = notices.notice_by_token(s, token)
         assert row is not None and row.token_hash == notices.token_hash(token)
         assert token not in repr([row.__dict__])
+
+
+def test_a_re_notice_issues_a_new_link_before_the_old_one_expires(
+    store: Store, inbox: Inbox
+) -> None:
+    settings = notice_settings(link_days=1)
+    with serving() as site:
+        route_ids = routed(store, site, 9)
+    draft = create_notice(store, route_ids, recipient_kind="host", channel="email", actor="u")
+    mail = transport(inbox)
+    send_notice(store, draft.id, actor="u", transport=mail, settings=settings, now=T0)
+    later = T0 + timedelta(hours=24)
+    send_due(store, transport=mail, settings=settings, now=later)
+    first, second = (TOKEN.search(body_of(m)) for m in inbox.messages)
+    assert first is not None and second is not None and first.group(1) != second.group(1)
+    assert second.group(1) == notices.link_token(LINK_KEY, draft.id, later + timedelta(days=1))
+    with pytest.raises(host_links.LinkInvalid):
+        host_links.open_link(store, first.group(1), now=later)
+    assert host_links.open_link(store, second.group(1), now=later).sends == 2

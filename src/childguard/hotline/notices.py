@@ -31,7 +31,10 @@ and the record: it becomes `uncertain`, counts as sent, and is never sent again.
 **The host link's token** is never stored: the notice keeps only its SHA-256 and expiry. It
 is derived, HMAC-SHA256 under a key from the service's secret over the notice id and the
 link's expiry, so each re-notice carries the same link without the token being kept
-anywhere. A notice's routes are kept in its `notice.create` audit event (the schema has no
+anywhere. A re-notice sent when the link would expire before the next one issues a new link
+(the old one stops working), so the latest notice's link always works.
+
+A notice's routes are kept in its `notice.create` audit event (the schema has no
 notice-to-route table; `item_route.notice_id` names only the latest notice of a route).
 """
 
@@ -910,6 +913,8 @@ def _claim_sending(
             return "uncertain", sequence, None, row.channel, row.address
         else:
             return "busy", sequence, None, row.channel, row.address
+        if row.token_expires_at is None or row.token_expires_at <= now + settings.renotice:
+            _issue_link(session, row, now=now, settings=settings, actor="system")
         message = _message(session, row, sequence, settings, now)
         return "go", sequence, message, row.channel, row.address
 
@@ -983,6 +988,24 @@ def _send_next(
     return "sent"
 
 
+def _issue_link(
+    session: Session, row: Notice, *, now: datetime, settings: NoticeSettings, actor: str
+) -> None:
+    """A new host link for the notice, working `settings.link_days` from `now`; the one it
+    replaces stops working."""
+    expires = (now + timedelta(days=settings.link_days)).replace(microsecond=0)
+    row.token_expires_at = expires
+    row.token_hash = token_hash(link_token(settings.link_key, row.id, expires))
+    audit.record(
+        session,
+        actor=actor,
+        action="notice.link_issue",
+        object_type="notice",
+        object_id=row.id,
+        details={"expires_at": expires.isoformat()},
+    )
+
+
 def send_notice(
     store: Store,
     notice_id: int,
@@ -1005,21 +1028,19 @@ def send_notice(
             )
         route_ids = route_ids_of(session, row.id)
         _notice_routes(session, route_ids)
-        expires = (now + timedelta(days=settings.link_days)).replace(microsecond=0)
         row.state = "open"
         row.confirmed_by = actor
         row.confirmed_at = now
         row.next_send_at = now
-        row.token_expires_at = expires
-        row.token_hash = token_hash(link_token(settings.link_key, row.id, expires))
         audit.record(
             session,
             actor=actor,
             action="notice.confirm",
             object_type="notice",
             object_id=row.id,
-            details={"routes": route_ids, "link_expires_at": expires.isoformat()},
+            details={"routes": route_ids},
         )
+        _issue_link(session, row, now=now, settings=settings, actor=actor)
     _send_next(store, notice_id, now=now, transport=transport, settings=settings)
     return get_notice(store, notice_id)
 
