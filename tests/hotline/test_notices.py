@@ -328,3 +328,27 @@ def test_a_re_notice_issues_a_new_link_before_the_old_one_expires(
     with pytest.raises(host_links.LinkInvalid):
         host_links.open_link(store, first.group(1), now=later)
     assert host_links.open_link(store, second.group(1), now=later).sends == 2
+
+
+def test_a_refused_webhook_is_tried_again_only_after_the_interval(
+    store: Store, receiver: Receiver
+) -> None:
+    receiver.status = 410
+    settings = notice_settings()
+    with serving() as site:
+        route_ids = routed(store, site, 10)
+    draft = create_notice(
+        store,
+        route_ids,
+        recipient_kind="platform",
+        channel="webhook",
+        address=receiver.url,
+        actor="u",
+    )
+    failed = send_notice(
+        store, draft.id, actor="u", transport=transport(), settings=settings, now=T0
+    )
+    assert failed.sendings[0].state == "failed" and "HTTP 410" in (failed.sendings[0].error or "")
+    assert failed.next_send_at == T0 + settings.renotice and failed.sends == 0
+    soon = send_due(store, transport=transport(), settings=settings, now=T0 + timedelta(hours=1))
+    assert soon.failed == [] and len(receiver.requests) == 1

@@ -23,10 +23,12 @@ reference, and the host link (`childguard.hotline.host_links`).
 as `sending` before anything goes out. After the send it becomes `sent` in the same
 transaction as the notice's count and the routes' `notified` state
 (`routing.mark_notified`), or `failed` with the error when the transport refused it; only a
-`failed` sending is tried again (`RETRY_FAILED_AFTER` later), with the same sequence (and
-so the same email Message-ID and webhook Idempotency-Key). A `sending` row older than
-`UNCERTAIN_AFTER` that a later round finds was left by a process that died between the send
-and the record: it becomes `uncertain`, counts as sent, and is never sent again.
+`failed` sending is tried again, with the same sequence (and so the same email Message-ID
+and webhook Idempotency-Key): `RETRY_FAILED_AFTER` later when the failure may pass (a server
+down, a 5xx), a renotice interval later when it may not (a refused recipient or address).
+A `sending` row older than `UNCERTAIN_AFTER` that a later round finds was left by a process
+that died between the send and the record: it becomes `uncertain`, counts as sent, and is
+never sent again.
 
 **The host link's token** is never stored: the notice keeps only its SHA-256 and expiry. It
 is derived, HMAC-SHA256 under a key from the service's secret over the notice id and the
@@ -937,6 +939,8 @@ def _send_next(
         sent_id = _deliver(channel, address, message, transport, settings)
     except (AlertDeliveryError, ValueError) as exc:
         error = str(exc)[:2000]
+        retryable = isinstance(exc, AlertDeliveryError) and exc.retryable
+        retry_at = now + (RETRY_FAILED_AFTER if retryable else settings.renotice)
         with store.session() as session:
             session.execute(
                 update(NoticeSend)
@@ -950,7 +954,7 @@ def _send_next(
             session.execute(
                 update(Notice)
                 .where(Notice.id == notice_id)
-                .values(next_send_at=now + RETRY_FAILED_AFTER)
+                .values(next_send_at=retry_at)
             )
             audit.record(
                 session,
@@ -958,7 +962,7 @@ def _send_next(
                 action="notice.send_failed",
                 object_type="notice",
                 object_id=notice_id,
-                details={"sequence": sequence, "error": error},
+                details={"sequence": sequence, "error": error, "retryable": retryable},
             )
         log.warning("notice.send_failed", notice=notice_id, sequence=sequence, error=error)
         return "failed"

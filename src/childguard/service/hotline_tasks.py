@@ -163,13 +163,15 @@ def _notices_task(context: SchedulerContext) -> PeriodicTask:
 
     def run(_: threading.Event) -> None:
         now = utcnow()
-        notices.send_due(
-            context.store,
-            transport=notice_transport(settings, context.secret_key),
-            settings=notice_settings(settings, context.secret_key),
-            now=now,
-        )
-        removal.check_due(context.store, now=now, settings=removal_settings(settings))
+        try:
+            notices.send_due(
+                context.store,
+                transport=notice_transport(settings, context.secret_key),
+                settings=notice_settings(settings, context.secret_key),
+                now=now,
+            )
+        finally:  # the checks run even when the notices' round failed
+            removal.check_due(context.store, now=now, settings=removal_settings(settings))
 
     return PeriodicTask("hotline-notices", NOTICE_SECONDS, run, singleton=True)
 
