@@ -111,3 +111,36 @@ def test_the_second_report_inherits_and_adds_no_review_work(
     assert HOTLINE_BANK in banks  # the analysts' decision put its hashes in the hotline's bank
     assert "2 reports, 5 items (3 pictures), 4 duplicates folded" in text
     assert "2 inherited an assessment (40% of items)" in text
+
+
+def test_the_routes_go_to_the_police_bundled_noticed_taken_down_and_verified(
+    chapter: tuple[HotlineResult, str, str],
+) -> None:
+    result, text, url = chapter
+    done = result.takedown
+    assert done is not None
+    # The four URLs of the assessed picture and its inheriting copies, to the home police.
+    assert len(done.routes) == 4
+    assert {(r["route"], r["destination_name"]) for r in done.routes} == {
+        ("police", "Federal police (demo)")
+    }
+    assert all(r["confirmed_by"] for r in done.routes)
+    assert done.bundle_ok and done.evidence_opened
+    assert {"manifest.json", "vics.json", "items.csv"} <= set(done.bundle_files)
+    assert sum(n.endswith(".age") for n in done.bundle_files) == 3  # one per item bundled
+    assert done.referral["state"] == "acknowledged"
+    assert done.referral["external_ref"] == "PJF-DEMO-0042"
+    assert done.emails == 1 and done.host_link is not None and done.claim_status == 200
+    assert done.notice["sendings"][0]["state"] == "sent"
+    assert done.final_states == ["verified"] * 4
+    assert done.removal["removal"]["count"] == 4
+    assert done.removal["removed_within_days"]["1"] == 1.0
+    assert "time to removal: median" in text
+    store = open_store(url)
+    try:
+        with store.session() as s:
+            actions = set(s.scalars(select(AuditEvent.action)).all())
+    finally:
+        store.close()
+    assert {"route.confirm", "referral.build", "route.referred", "route.notified"} <= actions
+    assert {"route.removed", "route.verified"} <= actions

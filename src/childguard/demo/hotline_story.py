@@ -40,8 +40,14 @@ from sqlalchemy import func, select
 
 from childguard.accounts.users import create_user
 from childguard.banks import EntryRecord, add_entries, create_bank
-from childguard.demo.service import running_service
+from childguard.demo.service import free_port, patched_environment, running_service
 from childguard.demo.sites import ServedFolder, jpeg_bytes, load_photo
+from childguard.demo.takedown_story import (
+    Mailbox,
+    TakedownResult,
+    run_takedown,
+    smtp_environment,
+)
 from childguard.errors import ChildguardError
 from childguard.hotline.items import inherited_share
 from childguard.hotline.reports import report_urls, tracking_hash
@@ -58,6 +64,8 @@ STAND_IN_FACTS = {"age_band": "prepubescent", "severity": "A"}
 SETTLED_STATES = ("in-review", "assessed", "fetch-failed")
 WAIT_SECONDS = 60.0
 PHOTO_SIDE = 800
+# The site's copies of the assessed picture, which its host takes down in chapter 7.
+ASSESSED_COPIES = ("photo-1.jpg", "photo-1-copy.jpg", "photo-1-small.jpg", "photo-1-repost.jpg")
 
 
 class HotlineDemoError(ChildguardError):
@@ -86,6 +94,7 @@ class HotlineResult:
     queue_after_second: list[int] = field(default_factory=list)
     url_states: dict[str, str] = field(default_factory=dict)
     tracking_codes: list[str] = field(default_factory=list)
+    takedown: TakedownResult | None = None
     elapsed_s: float = 0.0
 
     @property
@@ -215,11 +224,14 @@ def report_through_form(base_url: str, urls: Sequence[str], description: str) ->
     return code.group(1), (title.group(1).strip() if title else "")
 
 
-def analyst_client(store: Store, base_url: str, username: str) -> tuple[httpx.Client, int]:
-    """A new analyst (through `childguard.accounts.users`) signed in over `/v1/session`: a
-    client that sends the session cookie and the CSRF header, and the user's id."""
+def analyst_client(
+    store: Store, base_url: str, username: str, roles: Sequence[str] = ("analyst",)
+) -> tuple[httpx.Client, int]:
+    """A new user of `roles` (an analyst by default; through `childguard.accounts.users`)
+    signed in over `/v1/session`: a client that sends the session cookie and the CSRF header,
+    and the user's id."""
     password = secrets.token_urlsafe(18)
-    user = create_user(store, username, password, actor="demo", roles=("analyst",))
+    user = create_user(store, username, password, actor="demo", roles=tuple(roles))
     client = httpx.Client(base_url=base_url, timeout=30)
     answer = client.post("/v1/session", json={"username": username, "password": password})
     if answer.status_code != 200:
@@ -334,14 +346,20 @@ def run_hotline(
         f"   demo known-abuse bank {DEMO_BANK}: {added} hashes of photo-1.jpg "
         "(hashes only; a benign stand-in for a hotline's list)"
     )
-    settings = hotline_settings(store_url, workdir / "home")
+    # A removal holds for a day before it is verified; in the demo, the second check does it.
+    settings = hotline_settings(store_url, workdir / "home", hotline_verify_after_hours=0)
     site.start()
     try:
-        with running_service(settings) as base:
+        with (
+            Mailbox.running(free_port()) as mailbox,
+            patched_environment(smtp_environment(mailbox.port)),
+            running_service(settings) as base,
+        ):
             say(f"   service started at {base}; the site is served at {site.url('/')}")
             _first_report(store, base, site, result, say)
             _review(store, base, result, say)
             _second_report(store, base, site, result, say)
+            result.takedown = _takedown(store, base, site, mailbox, workdir, say)
     finally:
         site.stop()
     rows = item_rows(store)
@@ -360,6 +378,22 @@ def run_hotline(
         f"{result.elapsed_s:.1f}s[/bold]"
     )
     return result
+
+
+def _takedown(
+    store: Store, base: str, site: HotlineSite, mailbox: Mailbox, workdir: Path, say: Any
+) -> TakedownResult:
+    """Chapter 7 with a supervisor and an analyst signed in; the host takes down every copy
+    of the assessed picture."""
+    supervisor, _ = analyst_client(
+        store, base, f"supervisor-{secrets.token_hex(2)}", roles=("supervisor",)
+    )
+    analyst, _ = analyst_client(store, base, f"analyst-3-{secrets.token_hex(2)}")
+    copies = [site.root / "i" / name for name in ASSESSED_COPIES]
+    with contextlib.closing(supervisor), contextlib.closing(analyst):
+        return run_takedown(
+            base, supervisor, analyst, mailbox, take_down=copies, workdir=workdir, say=say
+        )
 
 
 def _show_items(store: Store, say: Any) -> None:

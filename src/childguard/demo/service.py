@@ -6,10 +6,11 @@ yields the base URL once `/status` answers 200 (the matcher has loaded), and sto
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import httpx
@@ -23,6 +24,21 @@ START_SECONDS = 60.0
 
 class ServiceDidNotStart(ChildguardError):
     """The demo's service did not answer in time; the message says which check failed."""
+
+
+@contextmanager
+def patched_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set these environment variables while the block runs, then put back what was there."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def free_port() -> int:

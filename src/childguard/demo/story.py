@@ -19,14 +19,16 @@ Steps (each prints what it did):
 6. the hotline (`childguard.demo.hotline_story`): a report through the French form to the
    real service, its items deduplicated, the one matched to a demo known-abuse bank (hashes
    only, a benign stand-in) reviewed first by two analysts, and a second report of the same
-   picture that inherits their assessment.
+   picture that inherits their assessment;
+7. what follows the assessment (`childguard.demo.takedown_story`): the routes confirmed, a
+   police bundle built, checked and handed over, a notice by email to the site's host, the
+   takedown, the removal checks and the time to removal.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +50,7 @@ from childguard.demo import ASSETS
 from childguard.demo.hotline_story import HotlineResult, run_hotline
 from childguard.demo.receiver import WebhookReceiver
 from childguard.demo.report import SightingRow, write_report
+from childguard.demo.service import patched_environment
 from childguard.demo.sites import AlbumSite, SharingSite, serving
 from childguard.errors import ChildguardError
 from childguard.protect.albums import AlbumCheck, monitor_album
@@ -326,17 +329,13 @@ def run_demo(
 def isolated_environment(workdir: Path) -> Iterator[None]:
     """Point CHILDGUARD_HOME and CHILDGUARD_DB at the work folder while the demo runs, so
     nothing (indexes, defaults, the crawl processes) can reach the user's own store."""
-    saved = {k: os.environ.get(k) for k in ("CHILDGUARD_HOME", "CHILDGUARD_DB")}
-    os.environ["CHILDGUARD_HOME"] = str(workdir / "home")
-    os.environ["CHILDGUARD_DB"] = f"sqlite:///{workdir / 'childguard.db'}"
-    try:
+    with patched_environment(
+        {
+            "CHILDGUARD_HOME": str(workdir / "home"),
+            "CHILDGUARD_DB": f"sqlite:///{workdir / 'childguard.db'}",
+        }
+    ):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _run_story(story: _Story, started: float) -> DemoResult:
