@@ -126,3 +126,27 @@ def test_the_address_policy_applies_and_a_host_that_is_gone_is_removed(store: St
     # The site is gone: nothing answers at its address any more.
     gone = removal.check_route(store, route_id, now=T0 + 2 * HOUR, settings=removal_settings())
     assert gone.result == "removed" and gone.detail.startswith("the host is gone")
+
+
+def test_what_a_refused_fetch_says_of_the_content() -> None:
+    """Gone: a 4xx but 408/429, a name that no longer exists, a refused connection. Not known
+    yet: 5xx, 408, 429, a resolver that failed, a timeout, the policy."""
+    from childguard.netguard.fetch import FetchRefused
+
+    def result(exc: FetchRefused) -> str:
+        return removal._refused(exc).result
+
+    assert result(FetchRefused("x answered 404", reason="status", status=404)) == "removed"
+    assert result(FetchRefused("x answered 451", reason="status", status=451)) == "removed"
+    for status in (500, 503, 408, 429):
+        assert result(FetchRefused("x", reason="status", status=status)) == "error"
+    assert result(FetchRefused("cannot resolve 'gone.example'", reason="unresolvable")) == (
+        "removed"
+    )
+    assert result(FetchRefused("cannot resolve 'x': try again", reason="resolve-failed")) == (
+        "error"
+    )
+    refused = FetchRefused("cannot fetch x: [Errno 111] Connection refused", reason="network")
+    assert result(refused) == "removed"
+    assert result(FetchRefused("cannot fetch x: timed out", reason="network")) == "error"
+    assert result(FetchRefused("x is not fetched: a private address")) == "error"

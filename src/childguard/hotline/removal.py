@@ -6,12 +6,14 @@ guard (`childguard.netguard.fetch`; private addresses only with `allow_private`,
 and the demo), hashes what comes back through the one pipeline
 (`childguard.pipeline.hash_bytes`), and compares it with the item:
 
-- `removed`: HTTP 404, 410 or another 4xx but 408 and 429; a host that no longer resolves or
-  answers; something that is not an image or video, or does not decode; a different picture;
+- `removed`: HTTP 404, 410 or another 4xx but 408 and 429; a host name that no longer exists or
+  a host that refuses connections; what is not an image or video, or does not decode; a
+  different picture;
 - `still-online`: the same bytes (SHA-256);
 - `changed` (still online): other bytes of the same picture (PDQ within `pdq_threshold`;
   vPDQ for a video);
-- `error` (the route does not move): 5xx, 408, 429, a timeout, a fetch the policy refuses.
+- `error` (the route does not move): 5xx, 408, 429, a timeout, a resolver that failed (not an
+  answer that the name does not exist), a fetch the policy refuses.
 
 The route then moves through `childguard.hotline.routing.record_check` in the same
 transaction: a removal makes it `removed`, a second one at least `verify_after` later makes it
@@ -23,7 +25,6 @@ analyst has not confirmed is never fetched. `check_due` checks every route whose
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,14 +46,8 @@ from childguard.store.referral_models import RemovalCheck
 
 log = get_logger(__name__)
 
-_STATUS = re.compile(r" answered (\d{3})$")
-# Fetch errors that say the host is gone rather than slow.
-_GONE = (
-    "cannot resolve",
-    "Name or service not known",
-    "Connection refused",
-    "nodename nor servname",
-)
+# A connection refused: nothing listens there any more.
+_REFUSED = "Connection refused"
 _TRANSIENT_STATUSES = (408, 429)
 
 
@@ -117,14 +112,16 @@ class _Found:
 
 
 def _refused(exc: FetchRefused) -> _Found:
+    """What a refused fetch says of the content: gone (a 4xx but 408 and 429, a host name that
+    no longer exists, a refused connection) or not known yet (5xx, a resolver failure, a
+    timeout, the policy)."""
     message = str(exc)
-    status_match = _STATUS.search(message)
-    if status_match:
-        status = int(status_match.group(1))
+    if exc.reason == "status" and exc.status is not None:
+        status = exc.status
         if status >= 500 or status in _TRANSIENT_STATUSES:
             return _Found("error", status, detail=f"HTTP {status}: try again later")
         return _Found("removed", status, detail=f"HTTP {status}: no longer served")
-    if any(marker in message for marker in _GONE):
+    if exc.reason == "unresolvable" or (exc.reason == "network" and _REFUSED in message):
         return _Found("removed", detail=f"the host is gone: {message[:300]}")
     return _Found("error", detail=message[:500])
 

@@ -26,10 +26,22 @@ from childguard.errors import ChildguardError
 from childguard.netguard.ssrf import forbidden_reason, url_refusal
 
 MAX_REDIRECTS = 5
+# getaddrinfo's answers that the name does not exist (not that the resolver failed).
+_NO_SUCH_NAME = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
 
 
 class FetchRefused(ChildguardError):
-    """The URL may not be fetched, or its answer is not usable; the message says why."""
+    """The URL may not be fetched, or its answer is not usable; the message says why.
+
+    `reason` says which, for callers that act on it: `policy` (the address policy or the
+    scheme), `unresolvable` (the host name does not exist), `resolve-failed` (the resolver
+    failed, perhaps for a while), `status` (an HTTP error; `status` holds it), `too-large`,
+    `redirects`, `network` (a connection refused, reset or timed out)."""
+
+    def __init__(self, message: str, *, reason: str = "policy", status: int | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,10 @@ def _check_url(url: str, allow_private: bool) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise FetchRefused(f"cannot resolve {host!r}: {exc}") from None
+        gone = isinstance(exc, socket.gaierror) and exc.errno in _NO_SUCH_NAME
+        raise FetchRefused(
+            f"cannot resolve {host!r}: {exc}", reason="unresolvable" if gone else "resolve-failed"
+        ) from None
     for info in infos:
         address = str(info[4][0])
         why = forbidden_reason(address)
@@ -93,12 +108,18 @@ def fetch(
                         current = urljoin(current, response.headers["location"])
                         continue
                     if response.status_code >= 400:
-                        raise FetchRefused(f"{current} answered {response.status_code}")
+                        raise FetchRefused(
+                            f"{current} answered {response.status_code}",
+                            reason="status",
+                            status=response.status_code,
+                        )
                     body = bytearray()
                     for chunk in response.iter_bytes():
                         body += chunk
                         if len(body) > max_bytes:
-                            raise FetchRefused(f"{current} is over {max_bytes} bytes")
+                            raise FetchRefused(
+                                f"{current} is over {max_bytes} bytes", reason="too-large"
+                            )
                     kind = response.headers.get("content-type", "")
                     return Fetched(
                         current,
@@ -107,5 +128,5 @@ def fetch(
                         {k.lower(): v for k, v in response.headers.items()},
                     )
             except httpx.HTTPError as exc:
-                raise FetchRefused(f"cannot fetch {current}: {exc}") from None
-    raise FetchRefused(f"{url} redirected more than {MAX_REDIRECTS} times")
+                raise FetchRefused(f"cannot fetch {current}: {exc}", reason="network") from None
+    raise FetchRefused(f"{url} redirected more than {MAX_REDIRECTS} times", reason="redirects")
