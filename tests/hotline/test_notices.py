@@ -9,7 +9,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from childguard.alerts.webhook import verify_signature
 from childguard.hotline import host_links, notices, removal, routing
@@ -18,6 +18,7 @@ from childguard.hotline.notices import (
     NoticeNotDraft,
     create_notice,
     get_notice,
+    notices_for_route,
     send_due,
     send_notice,
 )
@@ -207,6 +208,32 @@ def test_notices_refuse_routes_an_analyst_did_not_confirm_and_bad_addresses(stor
             create_notice(store, no_contact, recipient_kind="police", channel="email", actor="u")
         with pytest.raises(InvalidNotice, match="at least one route"):
             create_notice(store, [], recipient_kind="host", channel="email", actor="u")
+
+
+def test_a_notices_routes_are_its_own_rows_and_a_routes_notices_come_newest_first(
+    store: Store,
+) -> None:
+    with serving() as site:
+        (first_route,) = routed(store, site, 8)
+        (second_route,) = routed(store, site, 9)
+        older = create_notice(
+            store, [first_route], recipient_kind="host", channel="email", actor="u"
+        )
+        newer = create_notice(
+            store,
+            [second_route, first_route],
+            recipient_kind="host",
+            channel="email",
+            actor="u",
+        )
+    assert newer.route_ids == sorted([first_route, second_route])
+    # The audit log records who made them; the relation lives in its own table.
+    with store.session() as s:
+        s.execute(delete(AuditEvent).where(AuditEvent.action == "notice.create"))
+    assert get_notice(store, newer.id).route_ids == sorted([first_route, second_route])
+    assert [n.id for n in notices_for_route(store, first_route)] == [newer.id, older.id]
+    assert [n.id for n in notices_for_route(store, second_route)] == [newer.id]
+    assert notices_for_route(store, 999_999) == []
 
 
 def test_a_harvested_photo_names_the_notifier_and_its_terms_of_service_reason(

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from childguard.alerts.email import SmtpSettings
 from childguard.alerts.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
@@ -34,6 +34,7 @@ from childguard.hotline.referrals import (
     get_referral,
     list_referrals,
     open_bundle,
+    referrals_for_route,
     send_referral,
     settle_stale,
 )
@@ -260,6 +261,29 @@ def test_a_download_is_handed_over_only_after_it_was_downloaded(
     Path(info.bundle_path).write_bytes(b"changed")
     with pytest.raises(BundleError, match="does not match"):
         open_bundle(store, info.id, actor="user:8")
+
+
+def test_a_referrals_routes_are_its_own_rows_and_a_routes_referrals_come_newest_first(
+    sqlite_store: Store, reported_sqlite: Reported, tmp_path: Path
+) -> None:
+    store, reported = sqlite_store, reported_sqlite
+    destination = police(store)
+    first, second = propose_and_confirm(store, reported.item_ids, actor="user:7", now=NOW)
+    older = _build(store, reported, [first], destination, tmp_path)
+    newer = _build(store, reported, [second, first], destination, tmp_path)
+    assert newer.route_ids == tuple(sorted([first, second]))
+    # The audit log records who built them; the relation lives in its own table.
+    with store.session() as s:
+        s.execute(delete(AuditEvent).where(AuditEvent.action == "referral.build"))
+    assert get_referral(store, newer.id).route_ids == tuple(sorted([first, second]))
+    assert [r.id for r in referrals_for_route(store, first)] == [newer.id, older.id]
+    assert [r.id for r in referrals_for_route(store, second)] == [newer.id]
+    listed = {r.id: r.route_ids for r in list_referrals(store)}
+    assert listed == {older.id: (first,), newer.id: tuple(sorted([first, second]))}
+    open_bundle(store, newer.id, actor="user:8")  # downloaded, then handed over
+    sent = send_referral(store, newer.id, actor="user:8", transport=_transport(), now=NOW)
+    assert sent.state == "sent"
+    assert {r.referral_id for r in routing.list_routes(store, ids=[first, second])} == {newer.id}
 
 
 _SENDER = """

@@ -19,6 +19,7 @@ from alerts.alert_servers import SmtpInbox
 from alerts.alert_servers import smtp_server as smtp_server
 from childguard.hotline import destinations, referrals, routing
 from childguard.hotline.bundles import route_ids_of, verify_bundle
+from childguard.store import audit
 from childguard.store.audit_log import list_events
 from hotline.routed_items import BASELINE, NOT_ILLEGAL, analysts, assess
 
@@ -153,6 +154,22 @@ def test_override_confirm_build_and_download_a_bundle(
         sent = routing.get_route(live.store, clean.id)
         assert sent.referral_id == referral.id and sent.referred_at is not None
         assert page.locator(f"#send-referral-{referral.id}").count() == 0
+
+        # However long the audit log grows, the case keeps its referral and notice.
+        with live.store.session() as session:
+            for n in range(600):
+                for action, kind in (("referral.build", "referral"), ("notice.create", "notice")):
+                    audit.record(
+                        session,
+                        actor="t",
+                        action=action,
+                        object_type=kind,
+                        object_id=10_000 + n,
+                        details={"routes": [10_000 + n]},
+                    )
+        page.goto(f"/hotline/cases/{clean.id}")
+        assert page.locator(f"#referral-{referral.id}").is_visible()
+        assert "abuse@host.example" in page.locator(".notice").first.inner_text()
 
         # The list confirms the ticked routes at once.
         page.goto("/hotline/cases?confirmed=no")

@@ -36,8 +36,8 @@ link's expiry, so each re-notice carries the same link without the token being k
 anywhere. A re-notice sent when the link would expire before the next one issues a new link
 (the old one stops working), so the latest notice's link always works.
 
-A notice's routes are kept in its `notice.create` audit event (the schema has no
-notice-to-route table; `item_route.notice_id` names only the latest notice of a route).
+A notice's routes are its `notice_route` rows, written when it is made (`route_ids_of`,
+`notices_for_route`); `item_route.notice_id` names only the latest notice of a route.
 """
 
 from __future__ import annotations
@@ -67,7 +67,6 @@ from childguard.store import audit
 from childguard.store.base import utcnow
 from childguard.store.db import Store
 from childguard.store.hotline_models import Item, ItemPlace, ReportUrl
-from childguard.store.models import AuditEvent
 from childguard.store.referral_models import (
     NOTICE_CHANNELS,
     NOTICE_RECIPIENTS,
@@ -75,6 +74,7 @@ from childguard.store.referral_models import (
     ItemRoute,
     Notice,
     NoticeEvent,
+    NoticeRoute,
     NoticeSend,
 )
 
@@ -345,18 +345,14 @@ def _reference(notice_id: int, at: datetime) -> str:
 
 
 def route_ids_of(session: Session, notice_id: int) -> list[int]:
-    """The routes a notice covers, as its creation recorded them."""
-    details = session.scalar(
-        select(AuditEvent.details)
-        .where(
-            AuditEvent.object_type == "notice",
-            AuditEvent.object_id == str(notice_id),
-            AuditEvent.action == CREATE_ACTION,
+    """The routes a notice covers, in id order."""
+    return list(
+        session.scalars(
+            select(NoticeRoute.route_id)
+            .where(NoticeRoute.notice_id == notice_id)
+            .order_by(NoticeRoute.route_id)
         )
-        .order_by(AuditEvent.id)
-        .limit(1)
     )
-    return [int(r) for r in (details or {}).get("routes", [])]
 
 
 def _send_info(row: NoticeSend) -> SendInfo:
@@ -422,6 +418,18 @@ def get_notice(store: Store, notice_id: int) -> NoticeInfo:
     """A notice with its sendings and the host's events."""
     with store.session() as session:
         return _info(session, _row(session, notice_id), detail=True)
+
+
+def notices_for_route(store: Store, route_id: int) -> list[NoticeInfo]:
+    """Every notice made for a route, newest first."""
+    with store.session() as session:
+        rows = session.scalars(
+            select(Notice)
+            .join(NoticeRoute, NoticeRoute.notice_id == Notice.id)
+            .where(NoticeRoute.route_id == route_id)
+            .order_by(Notice.id.desc())
+        ).all()
+        return [_info(session, row) for row in rows]
 
 
 def list_notices(
@@ -606,6 +614,7 @@ def create_notice(
         session.add(row)
         session.flush()
         row.reference = _reference(row.id, now)
+        session.add_all(NoticeRoute(notice_id=row.id, route_id=r.id) for r in routes)
         audit.record(
             session,
             actor=actor,
@@ -952,9 +961,7 @@ def _send_next(
                 .values(state="failed", finished_at=utcnow(), error=error)
             )
             session.execute(
-                update(Notice)
-                .where(Notice.id == notice_id)
-                .values(next_send_at=retry_at)
+                update(Notice).where(Notice.id == notice_id).values(next_send_at=retry_at)
             )
             audit.record(
                 session,

@@ -29,9 +29,9 @@ transaction. A `sending` row older than a minute (the process died mid-send) bec
 acknowledges it (the destination has it) or resends it explicitly. The zip is verified against
 its recorded hashes before every send and download; nothing goes to an inactive destination.
 
-The schema keeps no list of a referral's routes before it is sent (`item_route.referral_id`
-is set on sending), so the routes are read back from the bundle's manifest, whose hash the
-referral records, and kept in the `referral.build` audit event.
+A referral's routes are its `referral_route` rows, written when it is built
+(`referrals_for_route` finds a route's referrals); `item_route.referral_id` is set only on
+sending. A route deleted since the build (its item purged) leaves the bundle unsendable.
 
 The webhook and api channels sign with a secret per destination derived from the service's
 secret (`destination_secret`); the destination's receiver is given it when it is set up.
@@ -83,7 +83,7 @@ from childguard.store import audit
 from childguard.store.base import utcnow
 from childguard.store.db import Store
 from childguard.store.models import AuditEvent
-from childguard.store.referral_models import HotlineDestination, Referral
+from childguard.store.referral_models import HotlineDestination, Referral, ReferralRoute
 
 STALE_AFTER = timedelta(minutes=1)
 MAX_ROUTES = 500
@@ -178,13 +178,14 @@ def _route_ids(session: Any, referral_ids: Sequence[int]) -> dict[int, tuple[int
     if not referral_ids:
         return {}
     rows = session.execute(
-        select(AuditEvent.object_id, AuditEvent.details).where(
-            AuditEvent.object_type == "referral",
-            AuditEvent.action == "referral.build",
-            AuditEvent.object_id.in_([str(i) for i in referral_ids]),
-        )
+        select(ReferralRoute.referral_id, ReferralRoute.route_id)
+        .where(ReferralRoute.referral_id.in_(list(referral_ids)))
+        .order_by(ReferralRoute.referral_id, ReferralRoute.route_id)
     ).all()
-    return {int(oid): tuple(int(r) for r in (d or {}).get("routes", [])) for oid, d in rows}
+    found: dict[int, list[int]] = {}
+    for referral_id, route_id in rows:
+        found.setdefault(referral_id, []).append(route_id)
+    return {referral_id: tuple(ids) for referral_id, ids in found.items()}
 
 
 def _info(row: Referral, name: str | None, route_ids: tuple[int, ...]) -> ReferralInfo:
@@ -217,6 +218,20 @@ def list_referrals(
         query = query.where(Referral.state == state)
     with store.session() as session:
         found = session.execute(query.order_by(Referral.id).limit(limit)).all()
+        routes = _route_ids(session, [row.id for row, _ in found])
+        return [_info(row, name, routes.get(row.id, ())) for row, name in found]
+
+
+def referrals_for_route(store: Store, route_id: int) -> list[ReferralInfo]:
+    """Every referral built for a route, newest first."""
+    query = (
+        _query()
+        .join(ReferralRoute, ReferralRoute.referral_id == Referral.id)
+        .where(ReferralRoute.route_id == route_id)
+        .order_by(Referral.id.desc())
+    )
+    with store.session() as session:
+        found = session.execute(query).all()
         routes = _route_ids(session, [row.id for row, _ in found])
         return [_info(row, name, routes.get(row.id, ())) for row, name in found]
 
@@ -343,6 +358,7 @@ def build_referral(
         row.bundle_sha256 = built.sha256
         row.manifest_sha256 = built.manifest_sha256
         row.byte_size = built.byte_size
+        session.add_all(ReferralRoute(referral_id=row.id, route_id=r) for r in wanted)
         audit.record(
             session,
             actor=actor,
@@ -360,7 +376,7 @@ def build_referral(
             },
         )
         session.flush()
-        return _info(row, destination.name, tuple(wanted))
+        return _info(row, destination.name, tuple(sorted(wanted)))
 
 
 # ---------------------------------------------------------------------------------- reading
@@ -717,7 +733,10 @@ def send_referral(
     if not destination.active:
         raise ReferralStateError(f"{destination.name!r} is not active: nothing is sent to it")
     manifest = _verified(info)
-    route_ids = route_ids_of(manifest)
+    route_ids = list(info.route_ids)
+    gone = sorted(set(route_ids_of(manifest)) - set(route_ids))
+    if gone:
+        raise InvalidReferral(f"route {gone[0]} of the bundle no longer exists")
     routes = routing.list_routes(store, ids=route_ids, limit=max(1, len(route_ids)))
     _check_sendable(routes, route_ids, referral_id)
     items = len(manifest.get("items", []))
@@ -836,7 +855,8 @@ def acknowledge(
         )
     route_ids: list[int] = []
     if info.state == "uncertain":
-        route_ids = route_ids_of(_verified(info))
+        _verified(info)
+        route_ids = list(info.route_ids)
     with store.session() as session:
         changed = session.execute(
             update(Referral)
@@ -883,6 +903,7 @@ __all__ = [
     "get_referral",
     "list_referrals",
     "open_bundle",
+    "referrals_for_route",
     "send_referral",
     "settle_stale",
 ]

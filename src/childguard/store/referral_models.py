@@ -9,10 +9,12 @@ Writers, one per table:
   `assessed -> referred / forwarded / (tos) -> notified -> removed -> verified` (or `closed`)
   and a timestamp for each step; every other module moves a route through its functions;
 - `childguard.hotline.referrals`: `referral` (a bundle built for a destination, and its
-  sending, acknowledgement and external reference);
+  sending, acknowledgement and external reference) and `referral_route` (the routes a
+  referral's bundle covers, written when it is built);
 - `childguard.hotline.notices`: `notice` (a takedown notice to a host, CDN, registrar or
-  platform, re-sent until removal) and `notice_send` (each sending, recorded before it goes
-  out, so a crash never sends one twice);
+  platform, re-sent until removal), `notice_route` (the routes a notice covers, written when
+  it is made) and `notice_send` (each sending, recorded before it goes out, so a crash never
+  sends one twice);
 - `childguard.hotline.host_links`: `notice_event` (what a host did through its link);
 - `childguard.hotline.removal`: `removal_check` (each re-fetch of a URL and its result).
 """
@@ -264,6 +266,34 @@ class ItemRoute(Base):
     last_check_result: Mapped[str | None] = mapped_column(String(16), default=None)
     # Harvested photos in a protected bank: when the organisation was alerted.
     organisation_alerted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+
+
+class ReferralRoute(Base):
+    """One route a referral's bundle covers; `item_route.referral_id` is set only once the
+    referral is sent, this from the moment it is built."""
+
+    __tablename__ = "referral_route"
+
+    referral_id: Mapped[int] = mapped_column(
+        ForeignKey("referral.id", ondelete="CASCADE"), primary_key=True
+    )
+    route_id: Mapped[int] = mapped_column(
+        ForeignKey("item_route.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class NoticeRoute(Base):
+    """One route (URL) a notice covers; `item_route.notice_id` names only a route's latest
+    notice, this every notice made for it."""
+
+    __tablename__ = "notice_route"
+
+    notice_id: Mapped[int] = mapped_column(
+        ForeignKey("notice.id", ondelete="CASCADE"), primary_key=True
+    )
+    route_id: Mapped[int] = mapped_column(
+        ForeignKey("item_route.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class RemovalCheck(Base):

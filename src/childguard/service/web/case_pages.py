@@ -54,7 +54,6 @@ from childguard.service.hotline_tasks import notice_settings, notice_transport, 
 from childguard.service.state import ServiceState
 from childguard.service.web.pages import page
 from childguard.service.web.review_pages import REVIEW_HEADERS
-from childguard.store.audit_log import list_events
 from childguard.store.referral_models import (
     NOTICE_CHANNELS,
     NOTICE_RECIPIENTS,
@@ -69,8 +68,6 @@ PAGE_SIZE = 50
 # The destination kind each route leads to.
 DESTINATION_KIND = {"police": "police", "hotline": "hotline", "tos": "platform"}
 REFERRED_ROUTES = ("police", "hotline")
-# How many of the latest referrals and notices a case page looks through for its own.
-RECENT_EVENTS = 500
 _REFUSED = (ChildguardError, BundleError)
 
 
@@ -173,27 +170,12 @@ async def cases(request: Request, caller: Caller = owner("analyst")) -> Response
     )
 
 
-def _recent_for_route(store: Any, action: str, object_type: str, route_id: int) -> list[int]:
-    """The ids of the latest referrals or notices made for `route_id`, newest first (their
-    routes are kept in the audit event of their making)."""
-    events = list_events(
-        store, action=action, object_type=object_type, newest_first=True, limit=RECENT_EVENTS
-    )
-    return [
-        int(e.object_id)
-        for e in events
-        if route_id in [int(r) for r in (e.details or {}).get("routes", [])]
-    ]
-
-
 def _case_view(state: ServiceState, user_id: int, route_id: int) -> dict[str, Any]:
     store = state.store
     route = routing.get_route(store, route_id)
     item = review.item_view(store, route.item_id)
     decided = [a for a in item["assessments"] if a["kind"] != "vote"]
     all_destinations = destinations.list_destinations(store, active_only=True)
-    referral_ids = _recent_for_route(store, "referral.build", "referral", route_id)
-    notice_ids = _recent_for_route(store, notices.CREATE_ACTION, "notice", route_id)
     return {
         "route": route,
         "item": item,
@@ -202,8 +184,8 @@ def _case_view(state: ServiceState, user_id: int, route_id: int) -> dict[str, An
             kind: [d for d in all_destinations if d.kind == dest_kind]
             for kind, dest_kind in DESTINATION_KIND.items()
         },
-        "referrals": [referrals.get_referral(store, i) for i in referral_ids],
-        "notices": [notices.get_notice(store, i) for i in notice_ids],
+        "referrals": referrals.referrals_for_route(store, route_id),
+        "notices": notices.notices_for_route(store, route_id),
         "preferences": review.preview_preferences(store, user_id, preview_default(state.settings)),
     }
 

@@ -1,5 +1,6 @@
 """What leaves the hotline: destinations and the home country, routes of assessed items,
-referral bundles, notices and their sendings, hosts' use of their links, removal checks.
+referral bundles, notices and their sendings, the routes each referral and notice covers,
+hosts' use of their links, removal checks.
 
 Revision ID: 0011_referrals
 Revises: 0010_hotline
@@ -256,6 +257,46 @@ def upgrade() -> None:
     op.create_index(op.f("ix_item_route_referral_id"), "item_route", ["referral_id"], unique=False)
     op.create_index("ix_item_route_state", "item_route", ["state", "route"], unique=False)
     op.create_table(
+        "referral_route",
+        sa.Column("referral_id", _ID, nullable=False),
+        sa.Column("route_id", _ID, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["referral_id"],
+            ["referral.id"],
+            name=op.f("fk_referral_route_referral_id_referral"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["route_id"],
+            ["item_route.id"],
+            name=op.f("fk_referral_route_route_id_item_route"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("referral_id", "route_id", name=op.f("pk_referral_route")),
+    )
+    op.create_index(
+        op.f("ix_referral_route_route_id"), "referral_route", ["route_id"], unique=False
+    )
+    op.create_table(
+        "notice_route",
+        sa.Column("notice_id", _ID, nullable=False),
+        sa.Column("route_id", _ID, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["notice_id"],
+            ["notice.id"],
+            name=op.f("fk_notice_route_notice_id_notice"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["route_id"],
+            ["item_route.id"],
+            name=op.f("fk_notice_route_route_id_item_route"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("notice_id", "route_id", name=op.f("pk_notice_route")),
+    )
+    op.create_index(op.f("ix_notice_route_route_id"), "notice_route", ["route_id"], unique=False)
+    op.create_table(
         "removal_check",
         sa.Column("id", _ID, nullable=False),
         sa.Column("route_id", _ID, nullable=False),
@@ -282,6 +323,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("removal_check")
+    op.drop_table("notice_route")
+    op.drop_table("referral_route")
     op.drop_table("item_route")
     op.drop_table("referral")
     op.drop_table("notice_send")
