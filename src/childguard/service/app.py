@@ -58,6 +58,7 @@ from childguard.service.web import (
     pages,
     report_pages,
     review_pages,
+    routing_pages,
 )
 
 # Routes FastAPI adds itself; they are public and have no rule of their own.
@@ -175,6 +176,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
         host_pages.router,
         dashboard_pages.router,
         case_pages.router,
+        routing_pages.router,
     ):
         app.include_router(router)
 
