@@ -98,3 +98,33 @@ def test_supervisors_configure_and_analysts_route(server: LiveServer) -> None:
         actions = set(s.scalars(select(AuditEvent.action)).all())
     assert {"destination.create", "destination.update", "routing.home-country"} <= actions
     assert {"route.propose", "route.override", "route.confirm"} <= actions
+
+
+def test_ids_past_the_id_column_are_refused_not_a_server_error(sqlite_server: LiveServer) -> None:
+    huge = 2**63
+    with (
+        sqlite_server.client("supervisor") as supervisor,
+        sqlite_server.client("analyst") as analyst,
+    ):
+        for answer in (
+            supervisor.get(f"/v1/hotline/destinations/{huge}"),
+            supervisor.patch(f"/v1/hotline/destinations/{huge}", json={"active": False}),
+            supervisor.patch("/v1/hotline/destinations/0", json={"active": False}),
+            analyst.get(f"/v1/hotline/routes/{huge}"),
+            analyst.get("/v1/hotline/routes", params={"item_id": huge}),
+            analyst.post(
+                f"/v1/hotline/routes/{huge}/override", json={"route": "closed", "reason": "x"}
+            ),
+            analyst.post(
+                "/v1/hotline/routes/1/override",
+                json={"route": "police", "reason": "x", "destination_id": huge},
+            ),
+            analyst.post("/v1/hotline/routes/confirm", json={"route_ids": [huge]}),
+        ):
+            assert answer.status_code == 422, (answer.request.url, answer.text)
+        largest = 2**63 - 1
+        missing = supervisor.patch(f"/v1/hotline/destinations/{largest}", json={"active": False})
+        assert missing.status_code == 404 and missing.json()["type"].endswith(
+            "destination-not-found"
+        )
+        assert analyst.get(f"/v1/hotline/routes/{largest}").status_code == 404

@@ -11,14 +11,16 @@ confirm them; nothing leaves the hotline for a route before its confirmation.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from childguard.hotline import destinations, routing
 from childguard.service.api.paging import (
+    MAX_ID,
     cursor_query,
     decode_id_cursor,
     encode_cursor,
@@ -37,6 +39,9 @@ from childguard.store.referral_models import (
 router = APIRouter(
     prefix="/v1/hotline", tags=["hotline routing"], route_class=ProblemRoute, responses=RESPONSES
 )
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+DestinationId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="the destination's id")]
+RouteId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="the route's id")]
 
 
 class DestinationRequest(BaseModel):
@@ -69,11 +74,11 @@ class HomeCountry(BaseModel):
 class OverrideRequest(BaseModel):
     route: str = Field(description=f"one of {', '.join(ROUTES)}")
     reason: str = Field(min_length=1, max_length=routing.MAX_REASON)
-    destination_id: int | None = None
+    destination_id: Id | None = None
 
 
 class ConfirmRequest(BaseModel):
-    route_ids: list[int] = Field(min_length=1, max_length=500)
+    route_ids: list[Id] = Field(min_length=1, max_length=500)
 
 
 def _state(request: Request) -> ServiceState:
@@ -131,7 +136,7 @@ def create_destination(
 
 @router.get("/destinations/{destination_id}")
 def get_destination(
-    request: Request, destination_id: int, _: Caller = owner("supervisor")
+    request: Request, destination_id: DestinationId, _: Caller = owner("supervisor")
 ) -> dict[str, Any]:
     try:
         return destinations.get_destination(_state(request).store, destination_id).to_dict()
@@ -142,7 +147,7 @@ def get_destination(
 @router.patch("/destinations/{destination_id}")
 def update_destination(
     request: Request,
-    destination_id: int,
+    destination_id: DestinationId,
     body: DestinationChange,
     caller: Caller = owner("supervisor"),
 ) -> dict[str, Any]:
@@ -178,7 +183,7 @@ async def list_routes(
     request: Request,
     state: str | None = Query(None, description=f"one of {', '.join(ROUTE_STATES)}"),
     route: str | None = Query(None, description=f"one of {', '.join(ROUTES)}"),
-    item_id: int | None = Query(None),
+    item_id: int | None = Query(None, ge=1, le=MAX_ID),
     confirmed: bool | None = Query(None),
     limit: int = limit_query(),
     cursor: str | None = cursor_query(),
@@ -210,7 +215,7 @@ async def list_routes(
 
 
 @router.get("/routes/{route_id}")
-def get_route(request: Request, route_id: int, _: Caller = owner("analyst")) -> dict[str, Any]:
+def get_route(request: Request, route_id: RouteId, _: Caller = owner("analyst")) -> dict[str, Any]:
     try:
         return routing.get_route(_state(request).store, route_id).to_dict()
     except _ERRORS as exc:
@@ -219,7 +224,7 @@ def get_route(request: Request, route_id: int, _: Caller = owner("analyst")) -> 
 
 @router.post("/routes/{route_id}/override")
 def override_route(
-    request: Request, route_id: int, body: OverrideRequest, caller: Caller = owner("analyst")
+    request: Request, route_id: RouteId, body: OverrideRequest, caller: Caller = owner("analyst")
 ) -> dict[str, Any]:
     """Change a route before it is confirmed; the reason is kept with who gave it."""
     try:
