@@ -9,9 +9,15 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
-from childguard.alerts.webhook import verify_signature
+from childguard.alerts.subscriptions import (
+    InvalidSubscription,
+    create_subscription,
+    deliver_due,
+    derive_secret,
+)
+from childguard.alerts.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from childguard.hotline import host_links, notices, removal, routing
 from childguard.hotline.notices import (
     InvalidNotice,
@@ -22,10 +28,12 @@ from childguard.hotline.notices import (
     send_due,
     send_notice,
 )
+from childguard.protect.organisations import create_organisation
 from childguard.store.db import Store
 from childguard.store.hotline_models import Item
 from childguard.store.models import AuditEvent
 from childguard.store.referral_models import NoticeSend
+from childguard.store.webhook_models import WebhookDelivery, WebhookSubscription
 from hotline.hotline_site import serving
 from hotline.notice_fixtures import (
     ABUSE_EMAIL,
@@ -292,6 +300,70 @@ def test_a_failed_sending_is_retried_with_the_same_sequence_and_escalation_follo
         assert fourth.escalated == [] and fourth.sent == [draft.id]  # escalated once
     assert "notice.escalate" in _actions(store, draft.id)
     assert _actions(store, draft.id).count("notice.send_failed") == 1
+
+
+def test_an_escalation_reaches_the_hotlines_own_subscriptions_and_no_organisations(
+    store: Store, inbox: Inbox, receiver: Receiver
+) -> None:
+    key = b"k" * 32
+    with store.session() as s:
+        organisation = create_organisation(s, "Photo Agency").id
+    hotline = create_subscription(
+        store, receiver.url, actor="t", events=[notices.ESCALATED_EVENT], banks=["ALPHA"]
+    )
+    create_subscription(store, receiver.url, actor="t")  # match events only
+    with pytest.raises(InvalidSubscription, match="hotline events"):
+        create_subscription(
+            store,
+            receiver.url,
+            actor="t",
+            events=["match", notices.ESCALATED_EVENT],
+            organisation_id=organisation,
+        )
+    theirs = create_subscription(store, receiver.url, actor="t", organisation_id=organisation)
+    with store.session() as s:  # even a row that asks for it is never sent a hotline event
+        s.execute(
+            update(WebhookSubscription)
+            .where(WebhookSubscription.id == theirs.id)
+            .values(events=["match", notices.ESCALATED_EVENT])
+        )
+    settings = notice_settings(escalate_after=1)
+    with serving() as site:
+        route_ids = routed(store, site, 10)
+        draft = create_notice(store, route_ids, recipient_kind="host", channel="email", actor="u")
+        send_notice(
+            store, draft.id, actor="u", transport=transport(inbox), settings=settings, now=T0
+        )
+        later = T0 + timedelta(hours=24)
+        again = send_due(store, transport=transport(inbox), settings=settings, now=later)
+    assert again.escalated == [draft.id]
+    with store.session() as s:
+        queued = s.execute(select(WebhookDelivery.subscription_id, WebhookDelivery.event_type))
+        assert list(queued) == [(hotline.id, notices.ESCALATED_EVENT)]
+    sent = deliver_due(store, lambda i: derive_secret(key, i))
+    assert len(sent.sent) == 1 and len(receiver.requests) == 1
+    headers, body = receiver.requests[0]
+    assert verify_signature(
+        derive_secret(key, hotline.id),
+        body,
+        headers[TIMESTAMP_HEADER.lower()],
+        headers[SIGNATURE_HEADER.lower()],
+    )
+    (event,) = receiver.payloads()
+    assert event["event"] == notices.ESCALATED_EVENT
+    assert event["id"] == f"notice-escalated:{draft.id}"
+    assert event["at"] == later.isoformat()
+    assert event["notice"] == {
+        "id": draft.id,
+        "reference": draft.reference,
+        "recipient_kind": "host",
+        "recipient_name": "Host Abuse Desk",
+        "sends": 1,
+        "first_sent_at": T0.isoformat(),
+        "escalated_at": later.isoformat(),
+    }
+    for not_in_the_event in (ABUSE_EMAIL, routing.get_route(store, route_ids[0]).url):
+        assert not_in_the_event not in body.decode()
 
 
 def test_notices_stop_while_the_content_is_down_and_close_once_removal_is_verified(

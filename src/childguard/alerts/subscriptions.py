@@ -1,5 +1,6 @@
 # Owns webhook subscriptions and their deliveries: who gets which events, and each send's state.
-"""Webhook subscriptions to service events (`match`), and their deliveries.
+"""Webhook subscriptions to service events (`match`, `hotline.notice.escalated`), and their
+deliveries.
 
 `publish` writes one delivery row per live subscription that wants the event (for a `match`,
 only the matches in the subscription's `banks`, when it names any); the row's `event_id` is
@@ -15,6 +16,10 @@ at once.
 A subscription's signing secret is never stored: `derive_secret(service key, id)` is
 HMAC-SHA256 over `webhook:<id>`, shown to its creator once. Match events carry the matched
 entries' provenance and the query's hashes, never content.
+
+Hotline events (`HOTLINE_EVENTS`) are the hotline's own: only a subscription without an
+organisation may ask for them, and only such a subscription is sent them; a subscription's
+`banks` do not filter them.
 """
 
 from __future__ import annotations
@@ -53,7 +58,9 @@ from childguard.store.webhook_models import WebhookDelivery, WebhookSubscription
 
 log = get_logger(__name__)
 
-EVENT_TYPES = ("match",)
+HOTLINE_EVENTS = ("hotline.notice.escalated",)
+EVENT_TYPES = ("match", *HOTLINE_EVENTS)
+DEFAULT_EVENTS = ("match",)
 RECENT_DELIVERIES = 20
 CLAIM_LEASE = timedelta(minutes=2)
 CACHE_SECONDS = 1.0
@@ -117,6 +124,8 @@ class SubscriptionInfo:
     def wants(self, event_type: str, banks: Iterable[str]) -> bool:
         if not self.enabled or event_type not in self.events:
             return False
+        if event_type in HOTLINE_EVENTS:
+            return self.organisation_id is None
         return self.banks is None or bool(set(self.banks) & set(banks))
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,13 +184,19 @@ def derive_secret(service_key: bytes, subscription_id: int) -> str:
 # ---------------------------------------------------------------------- subscriptions
 
 
-def _checked_events(events: Sequence[str]) -> list[str]:
+def _checked_events(events: Sequence[str], organisation_id: int | None) -> list[str]:
     wanted = list(dict.fromkeys(e.strip() for e in events))
     if not wanted:
         raise InvalidSubscription(f"name at least one event: {', '.join(EVENT_TYPES)}")
     unknown = [e for e in wanted if e not in EVENT_TYPES]
     if unknown:
         raise InvalidSubscription(f"unknown events {unknown}; events: {', '.join(EVENT_TYPES)}")
+    hotline = [e for e in wanted if e in HOTLINE_EVENTS]
+    if hotline and organisation_id is not None:
+        raise InvalidSubscription(
+            f"{', '.join(hotline)}: hotline events go only to the service's own subscriptions, "
+            "not to an organisation's"
+        )
     return wanted
 
 
@@ -211,7 +226,7 @@ def create_subscription(
     url: str,
     *,
     actor: str,
-    events: Sequence[str] = ("match",),
+    events: Sequence[str] = DEFAULT_EVENTS,
     banks: Sequence[str] | None = None,
     description: str = "",
     organisation_id: int | None = None,
@@ -220,7 +235,7 @@ def create_subscription(
     """A new, enabled subscription; InvalidSubscription for a bad URL, events or banks."""
     row = WebhookSubscription(
         url=checked_url(url.strip(), check_url),
-        events=_checked_events(events),
+        events=_checked_events(events, organisation_id),
         banks=_checked_banks(banks),
         description=description[:500],
         organisation_id=organisation_id,

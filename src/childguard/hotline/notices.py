@@ -1094,8 +1094,9 @@ def _escalate(store: Store, notice_id: int, *, now: datetime, settings: NoticeSe
             return False
         row.escalated_at = now
         payload = {
+            "event": ESCALATED_EVENT,
             "id": f"notice-escalated:{row.id}",
-            "type": ESCALATED_EVENT,
+            "at": now.isoformat(),
             "notice": {
                 "id": row.id,
                 "reference": row.reference,

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from childguard.alerts.subscriptions import (
-    EVENT_TYPES,
+    DEFAULT_EVENTS,
     InvalidSubscription,
     SubscriptionInfo,
     SubscriptionNotFound,
@@ -44,7 +44,7 @@ class WebhookIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     url: str = Field(examples=["https://receiver.example/childguard"])
-    events: list[str] = Field(default_factory=lambda: list(EVENT_TYPES))
+    events: list[str] = Field(default_factory=lambda: list(DEFAULT_EVENTS))
     banks: list[str] | None = None
     description: str = ""
 
