@@ -11,7 +11,8 @@
   `-_.:`, else a new one; echoed in the response's `X-Request-ID` and bound to every other log
   line of the request;
 - `client` and `user_agent`, except on the report routes (`/report`, `/v1/reports`), whose
-  reporters' addresses and software are never written anywhere.
+  reporters' addresses and software are never written anywhere, and the host link's pages
+  (`/host`), where a host answers a takedown notice without an account.
 
 Never logged: query strings (a `/m/lookup?signal=` hash, a `?url=`), request or response
 bodies, images, keys and cookies. The same pass counts `childguard_http_requests_total` and
@@ -34,15 +35,17 @@ from childguard.service.auth import ACTOR_SCOPE_KEY
 
 log = get_logger("childguard.access")
 
-# Path prefixes whose callers' address and user agent are never logged: the public's reports.
-PRIVATE_PREFIXES = ("/report", "/v1/reports")
+# Path prefixes whose callers' address and user agent are never logged: the public's reports
+# and the hosts' answers to notices through their links.
+PRIVATE_PREFIXES = ("/report", "/v1/reports", "/host")
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _MAX_FIELD = 200
 
 
 def is_private(path: str) -> bool:
-    """Whether `path` is a report route, whose callers are not identified in the log."""
+    """Whether `path` is a report or host-link route, whose callers are not identified in
+    the log."""
     return any(path == p or path.startswith(p + "/") for p in PRIVATE_PREFIXES)
 
 
