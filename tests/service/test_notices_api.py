@@ -7,6 +7,7 @@ site."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,17 +15,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from childguard.hotline import notices, routing
-from childguard.service import Settings
+from childguard.hotline import destinations, notices, referrals, routing
+from childguard.service import Settings, hotline_tasks
 from childguard.service.hotline_tasks import notice_settings
 from childguard.service.scheduler import SchedulerContext, build_scheduler
 from childguard.service.secret_key import service_secret_key
 from childguard.store import open_store
 from childguard.store.base import utcnow
+from childguard.store.referral_models import Referral
 from hotline.hotline_site import serving
 from hotline.notice_fixtures import Inbox, body_of, inbox, routed, transport
 
 from .conftest import LiveServer, live_server
+from .test_routing_api import _assessed
 
 __all__ = ["inbox"]
 TOKEN_IN_LINK = re.compile(r"/host/notice/([A-Za-z0-9_-]{43})")
@@ -211,3 +214,40 @@ def test_the_service_task_re_sends_due_notices_and_checks_removals(
         assert notices.get_notice(store, draft.id).sends == 2
     finally:
         store.close()
+
+
+def test_the_service_task_alone_routes_a_decided_item_and_settles_a_stale_send(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hotline_tasks, "NOTICE_SECONDS", 0.1)
+    with live_server(f"sqlite:///{tmp_path / 'store.db'}", tmp_path / "index") as server:
+        store = server.store
+        police = destinations.create_destination(
+            store, name="Police", kind="police", country="BE", channel="download", actor="t"
+        )
+        with store.session() as s:
+            stale = Referral(
+                reference="CG-R-2026-000001",
+                destination_id=police.id,
+                kind="police",
+                state="sending",
+                bundle_path="/nowhere.zip",
+                bundle_sha256="0" * 64,
+                manifest_sha256="0" * 64,
+                byte_size=0,
+                created_by="user:1",
+                send_started_at=utcnow() - 2 * referrals.STALE_AFTER,
+            )
+            s.add(stale)
+            s.flush()
+            stale_id = stale.id
+        item_id = _assessed(server, 71)
+        deadline = time.monotonic() + 10
+        while not routing.list_routes(store, item_id=item_id):
+            assert time.monotonic() < deadline, "the task proposed no route"
+            time.sleep(0.05)
+        (route,) = routing.list_routes(store, item_id=item_id)
+        assert (route.route, route.destination_id, route.state) == ("police", police.id, "assessed")
+        while referrals.get_referral(store, stale_id).state != "uncertain":
+            assert time.monotonic() < deadline, "the task left the stale send sending"
+            time.sleep(0.05)

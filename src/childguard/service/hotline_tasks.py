@@ -13,8 +13,13 @@ needed, retention of decisions) and `exposure_settings` (the daily cap, break re
 which the review's routes and pages use.
 
 What leaves the hotline runs here too. The `hotline-notices` task (one worker at a time, every
-`NOTICE_SECONDS`) re-sends the notices that are due (`childguard.hotline.notices.send_due`)
-and runs the removal checks that are due (`childguard.hotline.removal.check_due`).
+`NOTICE_SECONDS`) proposes the routes of items decided since its last round
+(`childguard.hotline.routing.propose_routes`, with `hotline_home_country` until a supervisor
+sets one), marks referral sends left `sending` by a dead process `uncertain`
+(`childguard.hotline.referrals.settle_stale`), re-sends the notices that are due
+(`childguard.hotline.notices.send_due`) and runs the removal checks that are due
+(`childguard.hotline.removal.check_due`); a step that fails is logged and the others still
+run.
 `notice_settings` and `notice_transport` give the notices their settings: the notifier
 (`hotline_notifier_name`, `hotline_notifier_email`), the renotice interval and escalation
 (`hotline_renotice_hours`, `hotline_escalate_after`), the host link (its lifetime
@@ -30,16 +35,18 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from childguard.alerts.email import SmtpSettings
-from childguard.hotline import notices, processing, removal
+from childguard.hotline import notices, processing, referrals, removal, routing
 from childguard.hotline.assessments import VoteSettings
 from childguard.hotline.crypto import derive_key
 from childguard.hotline.evidence import EVIDENCE_KEY_PURPOSE, purge_expired
 from childguard.hotline.items import DedupeSettings
 from childguard.hotline.review import ExposureSettings, PreviewPreferences
 from childguard.index.vpdq import DEFAULT_VPDQ_THRESHOLD, VpdqThreshold
+from childguard.log import get_logger
 from childguard.netguard.fetch import check_fetchable
 from childguard.service.config import HOTLINE_RETENTION, Settings
 from childguard.service.scheduler import (
@@ -49,6 +56,8 @@ from childguard.service.scheduler import (
     register_task,
 )
 from childguard.store.base import utcnow
+
+log = get_logger(__name__)
 
 INTERVAL_SECONDS = 60.0
 NOTICE_SECONDS = 60.0
@@ -160,18 +169,41 @@ def removal_settings(settings: Settings) -> removal.RemovalSettings:
 
 def _notices_task(context: SchedulerContext) -> PeriodicTask:
     settings = context.settings
+    store = context.store
 
     def run(_: threading.Event) -> None:
         now = utcnow()
-        try:
-            notices.send_due(
-                context.store,
-                transport=notice_transport(settings, context.secret_key),
-                settings=notice_settings(settings, context.secret_key),
-                now=now,
-            )
-        finally:  # the checks run even when the notices' round failed
-            removal.check_due(context.store, now=now, settings=removal_settings(settings))
+        steps: list[tuple[str, Callable[[], object]]] = [
+            (
+                "propose_routes",
+                lambda: routing.propose_routes(
+                    store, default_home=settings.hotline_home_country, now=now
+                ),
+            ),
+            ("settle_stale", lambda: referrals.settle_stale(store, now=now)),
+            (
+                "send_due",
+                lambda: notices.send_due(
+                    store,
+                    transport=notice_transport(settings, context.secret_key),
+                    settings=notice_settings(settings, context.secret_key),
+                    now=now,
+                ),
+            ),
+            (
+                "check_due",
+                lambda: removal.check_due(store, now=now, settings=removal_settings(settings)),
+            ),
+        ]
+        failed: list[str] = []
+        for name, step in steps:
+            try:
+                step()
+            except Exception as exc:  # the other steps still run; the round counts as failed
+                log.exception("hotline.task_step_failed", step=name, error=str(exc))
+                failed.append(name)
+        if failed:
+            raise RuntimeError(f"the hotline-notices round failed in {', '.join(failed)}")
 
     return PeriodicTask("hotline-notices", NOTICE_SECONDS, run, singleton=True)
 
