@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 from childguard.service.config import Settings, SettingsError
-from childguard.service.hotline_tasks import dedupe_settings, retention
+from childguard.service.hotline_tasks import (
+    dedupe_settings,
+    notice_transport,
+    retention,
+    smtp_settings,
+)
 from childguard.store.base import utcnow
 from childguard.store.hotline_models import Item
 from hotline.review_items import make_item
@@ -112,3 +117,20 @@ def test_the_preview_default_is_a_setting_under_each_analysts_own_choice(tmp_pat
             Settings(hotline_preview_blur=11)
     finally:
         store.close()
+
+
+def test_notices_and_referrals_share_one_smtp_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("CHILDGUARD_SMTP_HOST", "CHILDGUARD_SMTP_PORT", "CHILDGUARD_SMTP_FROM"):
+        monkeypatch.delenv(name, raising=False)
+    plain = Settings(db_url="sqlite://")
+    named = Settings(db_url="sqlite://", hotline_notifier_email="notices@hotline.test")
+    assert smtp_settings(plain) is None and notice_transport(plain, b"k" * 32).smtp is None
+    monkeypatch.setenv("CHILDGUARD_SMTP_HOST", "mail.hotline.test")
+    monkeypatch.setenv("CHILDGUARD_SMTP_PORT", "2525")
+    monkeypatch.setenv("CHILDGUARD_SMTP_FROM", "alerts@hotline.test")
+    smtp = smtp_settings(plain)
+    assert smtp is not None and (smtp.host, smtp.port) == ("mail.hotline.test", 2525)
+    assert smtp.sender == "alerts@hotline.test"
+    from_notifier = smtp_settings(named)
+    assert from_notifier is not None and from_notifier.sender == "notices@hotline.test"
+    assert notice_transport(named, b"k" * 32).smtp == from_notifier

@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 from childguard.alerts.email import SmtpSettings
@@ -62,6 +63,7 @@ log = get_logger(__name__)
 INTERVAL_SECONDS = 60.0
 NOTICE_SECONDS = 60.0
 PUBLIC_URL_ENV = "CHILDGUARD_PUBLIC_URL"
+SMTP_HOST_ENV = "CHILDGUARD_SMTP_HOST"
 
 
 def retention(settings: Settings) -> dict[str, int]:
@@ -142,10 +144,21 @@ def notice_settings(settings: Settings, secret_key: bytes) -> notices.NoticeSett
     )
 
 
+def smtp_settings(settings: Settings) -> SmtpSettings | None:
+    """The SMTP server notices and referrals go through: the alerts' (`CHILDGUARD_SMTP_*`),
+    sending from `hotline_notifier_email` when it is set; None without `CHILDGUARD_SMTP_HOST`."""
+    if not os.environ.get(SMTP_HOST_ENV):
+        return None
+    smtp = SmtpSettings.from_env()
+    if settings.hotline_notifier_email:
+        smtp = replace(smtp, sender=settings.hotline_notifier_email)
+    return smtp
+
+
 def notice_transport(settings: Settings, secret_key: bytes) -> notices.NoticeTransport:
-    """How this service's notices leave: SMTP from the environment, signed webhooks to
+    """How this service's notices leave: SMTP (`smtp_settings`), signed webhooks to
     addresses the address policy allows."""
-    smtp = SmtpSettings.from_env() if os.environ.get("CHILDGUARD_SMTP_HOST") else None
+    smtp = smtp_settings(settings)
 
     def check(url: str) -> None:
         check_fetchable(url, allow_private=settings.allow_private_fetch)

@@ -23,8 +23,6 @@ secrets are derived from the service's secret; email goes over the alerts' SMTP 
 
 from __future__ import annotations
 
-import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -34,7 +32,6 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from childguard.alerts.email import SmtpSettings
 from childguard.hotline import ncmec, referrals, routing
 from childguard.hotline.bundles import (
     BundleError,
@@ -61,6 +58,7 @@ from childguard.service.api.problems import (
     ProblemRoute,
 )
 from childguard.service.auth import Caller, owner
+from childguard.service.hotline_tasks import smtp_settings
 from childguard.service.scheduler import data_dir
 from childguard.service.state import ServiceState
 
@@ -116,12 +114,9 @@ def bundles_dir(state: ServiceState) -> Path:
 def transport(state: ServiceState) -> referrals.ReferralTransport:
     """How this service sends referrals: the alerts' SMTP settings, the derived secrets."""
     settings = state.settings
-    smtp = SmtpSettings.from_env() if os.environ.get("CHILDGUARD_SMTP_HOST") else None
-    if smtp is not None and settings.hotline_notifier_email:
-        smtp = replace(smtp, sender=settings.hotline_notifier_email)
     secret = state.secret_key()
     return referrals.ReferralTransport(
-        smtp=smtp,
+        smtp=smtp_settings(settings),
         secret_for=lambda destination_id: referrals.destination_secret(secret, destination_id),
         reply_to=settings.hotline_notifier_email,
     )
