@@ -5,6 +5,7 @@ verified removed; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import timedelta
 
@@ -18,10 +19,11 @@ from childguard.alerts.subscriptions import (
     derive_secret,
 )
 from childguard.alerts.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from childguard.hotline import host_links, notices, removal, routing
+from childguard.hotline import destinations, host_links, notices, removal, routing
 from childguard.hotline.notices import (
     InvalidNotice,
     NoticeNotDraft,
+    NoticeTransport,
     create_notice,
     get_notice,
     notices_for_route,
@@ -193,6 +195,70 @@ def test_a_webhook_notice_is_signed_and_carries_the_same_fields(
         "http://hotline.test/host/notice/"
     )
     assert receiver.payloads()[1]["sequence"] == 2
+
+
+def test_a_platforms_webhook_notices_are_signed_with_its_secret_and_others_with_theirs(
+    store: Store, receiver: Receiver
+) -> None:
+    key = b"s" * 32
+    platform = destinations.create_destination(
+        store,
+        name="Photo platform",
+        kind="platform",
+        channel="webhook",
+        address=receiver.url,
+        hosts=["photos.example"],
+        actor="t",
+    )
+    elsewhere = receiver.url + "?elsewhere"
+    signer = NoticeTransport(webhook_secret=lambda a: notices.signing_secret(store, key, a))
+    with serving() as site:
+        for seed, address in ((11, receiver.url), (12, elsewhere)):
+            draft = create_notice(
+                store,
+                routed(store, site, seed),
+                recipient_kind="host",
+                channel="webhook",
+                address=address,
+                actor="u",
+                now=T0,
+            )
+            send_notice(
+                store, draft.id, actor="u", transport=signer, settings=notice_settings(), now=T0
+            )
+    platform_secret, owner = notices.reveal_webhook_secret(store, key, receiver.url, actor="user:9")
+    assert owner is not None and owner.id == platform.id
+    assert platform_secret == destinations.destination_secret(key, platform.id)
+    assert destinations.reveal_secret(store, key, platform.id, actor="user:9")[1] == (
+        platform_secret
+    )
+    address_secret, nobody = notices.reveal_webhook_secret(store, key, elsewhere, actor="user:9")
+    assert nobody is None and address_secret == notices.webhook_secret(key, elsewhere)
+    assert address_secret != platform_secret
+
+    def signed_by(secret: str, request: tuple[dict[str, str], bytes]) -> bool:
+        headers, body = request
+        return verify_signature(
+            secret, body, headers[TIMESTAMP_HEADER.lower()], headers[SIGNATURE_HEADER.lower()]
+        )
+
+    to_platform, to_elsewhere = receiver.requests
+    assert signed_by(platform_secret, to_platform) and not signed_by(address_secret, to_platform)
+    assert signed_by(address_secret, to_elsewhere)
+    with pytest.raises(InvalidNotice):
+        notices.reveal_webhook_secret(store, key, "not a url", actor="user:9")
+    with store.session() as s:
+        reveals = s.execute(
+            select(AuditEvent.action, AuditEvent.object_id, AuditEvent.details)
+            .where(AuditEvent.actor == "user:9")
+            .order_by(AuditEvent.id)
+        ).all()
+    assert [(a, o) for a, o, _ in reveals] == [
+        ("destination.secret_reveal", str(platform.id)),
+        ("destination.secret_reveal", str(platform.id)),
+        ("notice.webhook_secret_reveal", hashlib.sha256(elsewhere.encode()).hexdigest()),
+    ]
+    assert reveals[2][2] == {"address": elsewhere}
 
 
 def test_notices_refuse_routes_an_analyst_did_not_confirm_and_bad_addresses(store: Store) -> None:

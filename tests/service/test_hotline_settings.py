@@ -17,6 +17,7 @@ from childguard.service.hotline_tasks import (
     retention,
     smtp_settings,
 )
+from childguard.store import open_store
 from childguard.store.base import utcnow
 from childguard.store.hotline_models import Item
 from hotline.review_items import make_item
@@ -124,7 +125,8 @@ def test_notices_and_referrals_share_one_smtp_transport(monkeypatch: pytest.Monk
         monkeypatch.delenv(name, raising=False)
     plain = Settings(db_url="sqlite://")
     named = Settings(db_url="sqlite://", hotline_notifier_email="notices@hotline.test")
-    assert smtp_settings(plain) is None and notice_transport(plain, b"k" * 32).smtp is None
+    store = open_store("sqlite://")
+    assert smtp_settings(plain) is None and notice_transport(plain, b"k" * 32, store).smtp is None
     monkeypatch.setenv("CHILDGUARD_SMTP_HOST", "mail.hotline.test")
     monkeypatch.setenv("CHILDGUARD_SMTP_PORT", "2525")
     monkeypatch.setenv("CHILDGUARD_SMTP_FROM", "alerts@hotline.test")
@@ -133,4 +135,4 @@ def test_notices_and_referrals_share_one_smtp_transport(monkeypatch: pytest.Monk
     assert smtp.sender == "alerts@hotline.test"
     from_notifier = smtp_settings(named)
     assert from_notifier is not None and from_notifier.sender == "notices@hotline.test"
-    assert notice_transport(named, b"k" * 32).smtp == from_notifier
+    assert notice_transport(named, b"k" * 32, store).smtp == from_notifier

@@ -5,15 +5,18 @@ confirm them; the configuration is refused to analysts and the routes to supervi
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 from sqlalchemy import select
 
 from childguard.accounts import create_user
+from childguard.alerts.webhook import SIGNATURE_HEADER
+from childguard.hotline import destinations, notices
 from childguard.hotline.assessments import record_vote
 from childguard.store.models import AuditEvent
 from hotline.review_items import make_item
 
-from .conftest import LiveServer
+from .conftest import LiveServer, live_server
 
 BASELINE = {"age_band": "prepubescent", "severity": "A"}
 
@@ -128,3 +131,57 @@ def test_ids_past_the_id_column_are_refused_not_a_server_error(sqlite_server: Li
             "destination-not-found"
         )
         assert analyst.get(f"/v1/hotline/routes/{largest}").status_code == 404
+
+
+def test_supervisors_reveal_the_signing_secrets_receivers_check(tmp_path: Path) -> None:
+    with live_server(f"sqlite:///{tmp_path / 'store.db'}", tmp_path / "index") as server:
+        key = (tmp_path / "secret.key").read_bytes()
+        with server.client("supervisor") as supervisor, server.client("analyst") as analyst:
+            hook = supervisor.post(
+                "/v1/hotline/destinations",
+                json={
+                    "name": "Partner hotline FR",
+                    "kind": "hotline",
+                    "country": "FR",
+                    "channel": "webhook",
+                    "address": "https://hotline.example/referrals",
+                },
+            ).json()
+            mail = supervisor.post(
+                "/v1/hotline/destinations",
+                json={
+                    "name": "Police NL",
+                    "kind": "police",
+                    "country": "NL",
+                    "channel": "email",
+                    "address": "unit@police.example",
+                },
+            ).json()
+            shown = supervisor.post(f"/v1/hotline/destinations/{hook['id']}/secret")
+            assert shown.status_code == 200, shown.text
+            answer = shown.json()
+            assert answer["secret"] == destinations.destination_secret(key, hook["id"])
+            assert answer["header"] == SIGNATURE_HEADER and "HMAC-SHA256" in answer["how"]
+            unsigned = supervisor.post(f"/v1/hotline/destinations/{mail['id']}/secret")
+            assert unsigned.status_code == 409
+            assert unsigned.json()["type"].endswith("nothing-signed")
+            assert supervisor.post("/v1/hotline/destinations/999999/secret").status_code == 404
+            assert analyst.post(f"/v1/hotline/destinations/{hook['id']}/secret").status_code == 403
+
+            address = "https://host.example/notices"
+            notice_hook = supervisor.post(
+                "/v1/hotline/notices/webhook-secret", json={"address": address}
+            )
+            assert notice_hook.status_code == 200, notice_hook.text
+            assert notice_hook.json()["secret"] == notices.webhook_secret(key, address)
+            assert notice_hook.json()["destination_id"] is None
+            assert notice_hook.json()["header"] == SIGNATURE_HEADER
+            bad = supervisor.post("/v1/hotline/notices/webhook-secret", json={"address": "nope"})
+            assert bad.status_code == 422
+            refused = analyst.post("/v1/hotline/notices/webhook-secret", json={"address": address})
+            assert refused.status_code == 403
+        with server.store.session() as s:
+            reveals = s.scalars(
+                select(AuditEvent.action).where(AuditEvent.action.like("%secret_reveal"))
+            ).all()
+        assert sorted(reveals) == ["destination.secret_reveal", "notice.webhook_secret_reveal"]

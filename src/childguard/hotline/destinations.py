@@ -10,10 +10,18 @@ encrypted to it.
 
 Every write is audited. Destinations are never deleted (referrals keep pointing at them);
 `active=False` takes one out of routing.
+
+A `webhook` or `api` destination's requests are signed (`childguard.alerts.webhook.sign`)
+with its own secret, derived from the service's (`destination_secret`); a supervisor reveals
+it to give to the destination's receiver (`reveal_secret`, audited). It signs referrals to
+police units and hotlines, and webhook notices to a platform destination's address
+(`platform_at`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -35,6 +43,8 @@ from childguard.store.referral_models import (
 )
 
 VICS_PROFILES = ("uk", "us")
+SIGNED_CHANNELS = ("webhook", "api")
+SECRET_PURPOSE = b"referral-destination"
 HOME_COUNTRY_KEY = "home_country"
 MAX_NAME = 200
 MAX_HOSTS = 500
@@ -58,6 +68,10 @@ class DestinationNotFound(ChildguardError):
 
 class InvalidDestination(InputFormatError):
     """A destination's field is not acceptable; the message says which and why."""
+
+
+class NothingSigned(ChildguardError):
+    """The destination's channel (email, download) signs nothing: it has no secret to give."""
 
 
 @dataclass(frozen=True)
@@ -354,3 +368,51 @@ def set_home_country(store: Store, country: str, *, actor: str) -> str:
             details={"before": before, "after": code},
         )
     return code
+
+
+# ---------------------------------------------------------------------- signing secrets
+
+
+def destination_secret(service_secret: bytes, destination_id: int) -> str:
+    """The signing secret of one destination's webhook or api requests (hex)."""
+    key = hmac.new(service_secret, SECRET_PURPOSE, hashlib.sha256).digest()
+    return hmac.new(key, f"destination:{destination_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def reveal_secret(
+    store: Store, service_secret: bytes, destination_id: int, *, actor: str
+) -> tuple[DestinationInfo, str]:
+    """The destination and its signing secret, for its receiver; every reveal is audited.
+    NothingSigned for an email or download destination."""
+    with store.session() as session:
+        destination = _info(_row(session, destination_id))
+        if destination.channel not in SIGNED_CHANNELS:
+            raise NothingSigned(
+                f"{destination.name!r} receives by {destination.channel}: nothing it gets is signed"
+            )
+        audit.record(
+            session,
+            actor=actor,
+            action="destination.secret_reveal",
+            object_type="destination",
+            object_id=destination.id,
+            details={"channel": destination.channel},
+        )
+    return destination, destination_secret(service_secret, destination.id)
+
+
+def platform_at(store: Store, address: str) -> DestinationInfo | None:
+    """The platform destination whose webhook or api address is exactly `address` (the
+    active one first, then the oldest), if any."""
+    with store.session() as session:
+        row = session.scalars(
+            select(HotlineDestination)
+            .where(
+                HotlineDestination.kind == "platform",
+                HotlineDestination.channel.in_(SIGNED_CHANNELS),
+                HotlineDestination.address == address,
+            )
+            .order_by(HotlineDestination.active.desc(), HotlineDestination.id)
+            .limit(1)
+        ).first()
+        return _info(row) if row is not None else None

@@ -61,7 +61,7 @@ from childguard.alerts.email import AlertDeliveryError, SmtpSettings, send_email
 from childguard.alerts.subscriptions import publish
 from childguard.alerts.webhook import RetryPolicy, send_webhook, validate_webhook_url
 from childguard.errors import ChildguardError, InputFormatError
-from childguard.hotline import routing
+from childguard.hotline import destinations, routing
 from childguard.log import get_logger
 from childguard.store import audit
 from childguard.store.base import utcnow
@@ -331,10 +331,41 @@ def host_link(settings: NoticeSettings, notice_id: int, expires_at: datetime) ->
 
 
 def webhook_secret(service_key: bytes, address: str) -> str:
-    """The secret notices to the webhook `address` are signed with (HMAC-SHA256 of the
-    address under the service's key, hex); given to the receiver out of band."""
+    """The secret of the webhook `address` that no platform destination owns (HMAC-SHA256
+    of the address under the service's key, hex)."""
     message = f"{WEBHOOK_KEY_PURPOSE}:{address}".encode()
     return hmac.new(service_key, message, hashlib.sha256).hexdigest()
+
+
+def signing_secret(store: Store, service_key: bytes, address: str) -> str:
+    """The secret a webhook notice to `address` is signed with: the platform destination's
+    own when one has exactly this address (`destinations.platform_at`), else the address's
+    (`webhook_secret`)."""
+    platform = destinations.platform_at(store, address)
+    if platform is not None:
+        return destinations.destination_secret(service_key, platform.id)
+    return webhook_secret(service_key, address)
+
+
+def reveal_webhook_secret(
+    store: Store, service_key: bytes, address: str, *, actor: str
+) -> tuple[str, destinations.DestinationInfo | None]:
+    """The secret webhook notices to `address` are signed with, for its receiver, and the
+    platform destination it belongs to (None when none does); every reveal is audited."""
+    checked = _checked_address("webhook", address)
+    platform = destinations.platform_at(store, checked)
+    if platform is not None:
+        return destinations.reveal_secret(store, service_key, platform.id, actor=actor)[1], platform
+    with store.session() as session:
+        audit.record(
+            session,
+            actor=actor,
+            action="notice.webhook_secret_reveal",
+            object_type="notice-webhook",
+            object_id=hashlib.sha256(checked.encode()).hexdigest(),
+            details={"address": checked},
+        )
+    return webhook_secret(service_key, checked), None
 
 
 # ---------------------------------------------------------------------- reading

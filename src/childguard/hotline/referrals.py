@@ -34,14 +34,13 @@ A referral's routes are its `referral_route` rows, written when it is built
 sending. A route deleted since the build (its item purged) leaves the bundle unsendable.
 
 The webhook and api channels sign with a secret per destination derived from the service's
-secret (`destination_secret`); the destination's receiver is given it when it is set up.
+secret (`destinations.destination_secret`); a supervisor reveals it to the destination's
+receiver (`destinations.reveal_secret`).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import smtplib
 import ssl
 import time
@@ -77,7 +76,7 @@ from childguard.hotline.bundles import (
     verify_bundle,
     write_bundle,
 )
-from childguard.hotline.destinations import DestinationInfo, get_destination
+from childguard.hotline.destinations import DestinationInfo, destination_secret, get_destination
 from childguard.hotline.evidence import EvidenceMissing, open_evidence
 from childguard.store import audit
 from childguard.store.base import utcnow
@@ -91,7 +90,6 @@ SENDABLE = ("built", "failed")
 DEFAULT_VICS_PROFILE = "us"
 REFERENCE_HEADER = "X-Childguard-Reference"
 MANIFEST_HEADER = "X-Childguard-Manifest-SHA256"
-SECRET_PURPOSE = b"referral-destination"
 
 
 class ReferralNotFound(ChildguardError):
@@ -163,12 +161,6 @@ class ReferralTransport:
     secret_for: Callable[[int], str] | None = None
     timeout_s: float = 30.0
     reply_to: str | None = None
-
-
-def destination_secret(service_secret: bytes, destination_id: int) -> str:
-    """The signing secret of one destination's webhook or api requests."""
-    key = hmac.new(service_secret, SECRET_PURPOSE, hashlib.sha256).digest()
-    return hmac.new(key, f"destination:{destination_id}".encode(), hashlib.sha256).hexdigest()
 
 
 _COLUMNS = [f.name for f in fields(ReferralInfo) if f.name not in ("destination_name", "route_ids")]

@@ -25,8 +25,9 @@ run.
 (`hotline_renotice_hours`, `hotline_escalate_after`), the host link (its lifetime
 `hotline_host_link_days`, its key derived from the service's secret, its base URL from
 `CHILDGUARD_PUBLIC_URL`, else `http://<host>:<port>`), SMTP from the alerts' environment
-(`CHILDGUARD_SMTP_HOST`, ...; without it an email notice fails and is retried), and each
-webhook address's signing secret derived from the service's secret. `removal_settings` gives
+(`CHILDGUARD_SMTP_HOST`, ...; without it an email notice fails and is retried), and the
+webhooks' signing secrets derived from the service's secret (a platform destination's own at
+its address, else the address's). `removal_settings` gives
 the checks their interval (`hotline_removal_check_hours`), the time a removal must hold
 (`hotline_verify_after_hours`), the PDQ threshold and the private-address setting.
 """
@@ -57,6 +58,7 @@ from childguard.service.scheduler import (
     register_task,
 )
 from childguard.store.base import utcnow
+from childguard.store.db import Store
 
 log = get_logger(__name__)
 
@@ -155,9 +157,12 @@ def smtp_settings(settings: Settings) -> SmtpSettings | None:
     return smtp
 
 
-def notice_transport(settings: Settings, secret_key: bytes) -> notices.NoticeTransport:
-    """How this service's notices leave: SMTP (`smtp_settings`), signed webhooks to
-    addresses the address policy allows."""
+def notice_transport(
+    settings: Settings, secret_key: bytes, store: Store
+) -> notices.NoticeTransport:
+    """How this service's notices leave: SMTP (`smtp_settings`), webhooks to addresses the
+    address policy allows, signed with the platform destination's secret or the address's
+    (`notices.signing_secret`)."""
     smtp = smtp_settings(settings)
 
     def check(url: str) -> None:
@@ -165,7 +170,7 @@ def notice_transport(settings: Settings, secret_key: bytes) -> notices.NoticeTra
 
     return notices.NoticeTransport(
         smtp=smtp,
-        webhook_secret=lambda address: notices.webhook_secret(secret_key, address),
+        webhook_secret=lambda address: notices.signing_secret(store, secret_key, address),
         check_url=check,
     )
 
@@ -198,7 +203,7 @@ def _notices_task(context: SchedulerContext) -> PeriodicTask:
                 "send_due",
                 lambda: notices.send_due(
                     store,
-                    transport=notice_transport(settings, context.secret_key),
+                    transport=notice_transport(settings, context.secret_key, store),
                     settings=notice_settings(settings, context.secret_key),
                     now=now,
                 ),

@@ -1,6 +1,6 @@
 # Owns the /v1/hotline notice routes: drafts, the analyst's confirmation, and removal checks.
 """Takedown notices over JSON, thin over `childguard.hotline.notices` and
-`childguard.hotline.removal`; every route is the `analyst` role's.
+`childguard.hotline.removal`; every route but the webhook secret's is the `analyst` role's.
 
 - `POST /v1/hotline/notices`: a draft notice for confirmed routes of one recipient (201);
   nothing is sent.
@@ -11,6 +11,9 @@
   out at once (a failed one is retried by the service's `hotline-notices` task, as are the
   re-notices).
 - `POST /v1/hotline/routes/{id}/check`: a removal check of one route now.
+- `POST /v1/hotline/notices/webhook-secret` `{"address"}` (the `supervisor` role's): the
+  secret webhook notices to that address are signed with, for its receiver (audited): the
+  platform destination's own when one has exactly that address, else the address's.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from childguard.service.api.paging import (
     limit_query,
 )
 from childguard.service.api.problems import RESPONSES, Problem, ProblemRoute
+from childguard.service.api.routing import secret_answer
 from childguard.service.auth import Caller, owner
 from childguard.service.hotline_tasks import notice_settings, notice_transport, removal_settings
 from childguard.service.state import ServiceState
@@ -44,6 +48,10 @@ router = APIRouter(
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 NoticeId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="the notice's id")]
 RouteId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="the route's id")]
+
+
+class WebhookAddress(BaseModel):
+    address: str = Field(min_length=1, max_length=2000, description="the webhook's URL")
 
 
 class NoticeRequest(BaseModel):
@@ -139,6 +147,23 @@ async def create_notice(
         raise _problem(exc) from None
 
 
+@router.post("/notices/webhook-secret")
+def reveal_webhook_secret(
+    request: Request, body: WebhookAddress, caller: Caller = owner("supervisor")
+) -> dict[str, Any]:
+    """The secret webhook notices to `address` are signed with, for its receiver (audited):
+    `{"secret", "header", "how", "destination_id"}`; `destination_id` names the platform
+    destination whose secret it is, or is null."""
+    state = _state(request)
+    try:
+        secret, platform = notices.reveal_webhook_secret(
+            state.store, state.secret_key(), body.address, actor=caller.actor
+        )
+    except _ERRORS as exc:
+        raise _problem(exc) from None
+    return {**secret_answer(secret), "destination_id": platform.id if platform else None}
+
+
 @router.get("/notices")
 def list_notices(
     request: Request,
@@ -186,7 +211,7 @@ async def send_notice(
             state.store,
             notice_id,
             actor=caller.actor,
-            transport=notice_transport(state.settings, secret),
+            transport=notice_transport(state.settings, secret, state.store),
             settings=notice_settings(state.settings, secret),
         )
         return _detail(state, info)

@@ -3,9 +3,11 @@
 `childguard.hotline.routing`.
 
 Supervisors own the configuration: destinations (police units, partner hotlines, platforms)
-and the home country, every change audited. Analysts own the routes: they list them (routes
-of items decided since the last round are proposed first), override one with a reason, and
-confirm them; nothing leaves the hotline for a route before its confirmation.
+and the home country, every change audited; they reveal a webhook or api destination's
+signing secret to its receiver (`POST /v1/hotline/destinations/{id}/secret`, audited).
+Analysts own the routes: they list them (routes of items decided since the last round are
+proposed first), override one with a reason, and confirm them; nothing leaves the hotline for
+a route before its confirmation.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from childguard.alerts.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from childguard.hotline import destinations, routing
 from childguard.service.api.paging import (
     MAX_ID,
@@ -81,6 +84,19 @@ class ConfirmRequest(BaseModel):
     route_ids: list[Id] = Field(min_length=1, max_length=500)
 
 
+def secret_answer(secret: str) -> dict[str, str]:
+    """A signing secret as a receiver needs it: the secret, the header and how to check it."""
+    return {
+        "secret": secret,
+        "header": SIGNATURE_HEADER,
+        "how": (
+            f"HMAC-SHA256 keyed by the secret over the {TIMESTAMP_HEADER} value, a '.' and the "
+            f"raw request body, hex, sent as {SIGNATURE_HEADER}: sha256=<hex>; compare in "
+            "constant time and refuse timestamps more than 5 minutes old"
+        ),
+    }
+
+
 def _state(request: Request) -> ServiceState:
     state: ServiceState = request.app.state.service
     return state
@@ -95,12 +111,15 @@ def _problem(exc: Exception) -> Problem:
         return Problem(422, str(exc), slug="invalid-destination")
     if isinstance(exc, routing.InvalidRoute):
         return Problem(409, str(exc), slug="invalid-route")
+    if isinstance(exc, destinations.NothingSigned):
+        return Problem(409, str(exc), slug="nothing-signed")
     raise exc
 
 
 _ERRORS = (
     destinations.DestinationNotFound,
     destinations.InvalidDestination,
+    destinations.NothingSigned,
     routing.RouteNotFound,
     routing.InvalidRoute,
 )
@@ -162,6 +181,22 @@ def update_destination(
     except _ERRORS as exc:
         raise _problem(exc) from None
     return changed.to_dict()
+
+
+@router.post("/destinations/{destination_id}/secret")
+def reveal_destination_secret(
+    request: Request, destination_id: DestinationId, caller: Caller = owner("supervisor")
+) -> dict[str, str]:
+    """The secret a webhook or api destination's requests are signed with, for its receiver
+    (every reveal audited): `{"secret", "header", "how"}`; 409 for email or download."""
+    state = _state(request)
+    try:
+        _, secret = destinations.reveal_secret(
+            state.store, state.secret_key(), destination_id, actor=caller.actor
+        )
+    except _ERRORS as exc:
+        raise _problem(exc) from None
+    return secret_answer(secret)
 
 
 @router.put("/home-country")

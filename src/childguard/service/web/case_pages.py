@@ -436,7 +436,7 @@ async def send_notice(
                 state.store,
                 notice_id,
                 actor=caller.actor,
-                transport=notice_transport(state.settings, secret),
+                transport=notice_transport(state.settings, secret, state.store),
                 settings=notice_settings(state.settings, secret),
             )
         )
