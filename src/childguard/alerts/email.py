@@ -92,6 +92,12 @@ def send_email(
     msg = build_message(
         settings.sender, recipients, subject, body, message_id=message_id, reply_to=reply_to
     )
+    return send_message(settings, msg)
+
+
+def send_message(settings: SmtpSettings, msg: EmailMessage) -> str:
+    """Send a message built already (say, with an attachment); returns its Message-ID.
+    Raises AlertDeliveryError: retryable when the server may take it later."""
     try:
         smtp: smtplib.SMTP
         if settings.use_ssl:

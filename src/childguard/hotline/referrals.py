@@ -41,21 +41,18 @@ receiver (`destinations.reveal_secret`).
 from __future__ import annotations
 
 import base64
-import smtplib
-import ssl
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import select, update
 
-from childguard.alerts.email import AlertDeliveryError, SmtpSettings, build_message
+from childguard.alerts.email import AlertDeliveryError, SmtpSettings, build_message, send_message
 from childguard.alerts.webhook import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
@@ -460,42 +457,6 @@ def settle_stale(store: Store, *, now: datetime | None = None) -> list[int]:
     return stale
 
 
-def _send_message(settings: SmtpSettings, msg: EmailMessage) -> str:
-    try:
-        smtp: smtplib.SMTP
-        if settings.use_ssl:
-            smtp = smtplib.SMTP_SSL(
-                settings.host,
-                settings.port,
-                timeout=settings.timeout_s,
-                context=ssl.create_default_context(),
-            )
-        else:
-            smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_s)
-        with smtp:
-            if settings.starttls and not settings.use_ssl:
-                smtp.starttls(context=ssl.create_default_context())
-            if settings.username:
-                smtp.login(settings.username, settings.password or "")
-            refused = smtp.send_message(msg)
-    except smtplib.SMTPRecipientsRefused as exc:
-        raise AlertDeliveryError(
-            f"all recipients refused: {sorted(exc.recipients)}", retryable=False
-        ) from exc
-    except smtplib.SMTPResponseException as exc:
-        raise AlertDeliveryError(
-            f"SMTP server said {exc.smtp_code}: {exc.smtp_error!r}",
-            retryable=400 <= exc.smtp_code < 500,
-        ) from exc
-    except (OSError, smtplib.SMTPException) as exc:
-        raise AlertDeliveryError(
-            f"cannot send email via {settings.host}:{settings.port}: {exc}", retryable=True
-        ) from exc
-    if refused:
-        raise AlertDeliveryError(f"some recipients refused: {sorted(refused)}", retryable=False)
-    return str(msg["Message-ID"])
-
-
 def _summary(info: ReferralInfo, items: int) -> str:
     return (
         f"Referral {info.reference} from the childguard hotline: {items} item(s), "
@@ -528,7 +489,7 @@ def _send_email(
         subtype="zip",
         filename=f"{info.reference}.zip",
     )
-    _send_message(transport.smtp, msg)
+    send_message(transport.smtp, msg)
     return None
 
 
