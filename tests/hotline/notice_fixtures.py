@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,13 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Message as MessageHandler
 from argon2 import Parameters, Type
 
 from childguard.accounts import create_user
 from childguard.accounts.passwords import use_parameters
-from childguard.alerts.email import SmtpSettings
 from childguard.hotline import routing
 from childguard.hotline.assessments import VoteSettings, record_vote
 from childguard.hotline.items import Place, record_content
@@ -33,6 +29,7 @@ from childguard.hotline.reports import create_report, mark_url, report_urls
 from childguard.pipeline import hash_bytes
 from childguard.store.db import Store
 from hotline.hotline_site import Site
+from hotline.referral_fixtures import Inbox, free_port, smtp_inbox
 from sample_media import jpeg_bytes
 
 CHEAP_ARGON2 = Parameters(Type.ID, 19, 16, 32, 1, 1024, 1)
@@ -42,12 +39,7 @@ ABUSE_EMAIL = "abuse@host.example"
 LINK_KEY = b"k" * 32
 WEBHOOK_SECRET = "notice-webhook-secret"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["Inbox", "free_port"]  # the notice tests take them from here
 
 
 def body_of(message: Message) -> str:
@@ -57,35 +49,11 @@ def body_of(message: Message) -> str:
     return raw.decode("utf-8").replace("\r\n", "\n")
 
 
-@dataclass
-class Inbox:
-    host: str
-    port: int
-    messages: list[Message] = field(default_factory=list)
-
-    def smtp(self) -> SmtpSettings:
-        return SmtpSettings(host=self.host, port=self.port, sender="hotline@childguard.test")
-
-
-class _Collect(MessageHandler):
-    def __init__(self, inbox: Inbox) -> None:
-        super().__init__()
-        self.inbox = inbox
-
-    def handle_message(self, message: Message) -> None:
-        self.inbox.messages.append(message)
-
-
 @pytest.fixture
 def inbox() -> Iterator[Inbox]:
     """A real SMTP server on 127.0.0.1 that keeps what it receives."""
-    box = Inbox("127.0.0.1", free_port())
-    controller = Controller(_Collect(box), hostname=box.host, port=box.port)
-    controller.start()
-    try:
+    with smtp_inbox() as box:
         yield box
-    finally:
-        controller.stop()
 
 
 @dataclass

@@ -24,6 +24,7 @@ from argon2 import Parameters, Type
 
 from childguard.accounts import create_user
 from childguard.accounts.passwords import use_parameters
+from childguard.alerts.email import SmtpSettings
 from childguard.hotline import processing, routing
 from childguard.hotline.assessments import record_vote
 from childguard.hotline.destinations import create_destination
@@ -157,6 +158,10 @@ class Inbox:
     port: int
     messages: list[Any] = field(default_factory=list)
 
+    def smtp(self) -> SmtpSettings:
+        """Settings that send to this server."""
+        return SmtpSettings(host=self.host, port=self.port, sender="hotline@childguard.test")
+
 
 class _Collect(Message):
     def __init__(self, inbox: Inbox) -> None:
@@ -167,7 +172,7 @@ class _Collect(Message):
         self.inbox.messages.append(message)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -175,7 +180,8 @@ def _free_port() -> int:
 
 @contextmanager
 def smtp_inbox() -> Iterator[Inbox]:
-    inbox = Inbox("127.0.0.1", _free_port())
+    """A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps the messages it receives."""
+    inbox = Inbox("127.0.0.1", free_port())
     controller = Controller(
         _Collect(inbox), hostname=inbox.host, port=inbox.port, data_size_limit=50 * 2**20
     )
