@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, select, update
@@ -19,7 +19,7 @@ from childguard.alerts.subscriptions import (
     derive_secret,
 )
 from childguard.alerts.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from childguard.hotline import destinations, host_links, notices, removal, routing
+from childguard.hotline import destinations, host_links, notice_letters, notices, removal, routing
 from childguard.hotline.notices import (
     InvalidNotice,
     NoticeNotDraft,
@@ -112,7 +112,7 @@ def test_an_email_notice_goes_only_after_confirmation_and_again_after_the_interv
             f"PDQ: {pdq}",
             "Captured: ",
             draft.reference,
-            notices.GOOD_FAITH[:40],
+            notice_letters.GOOD_FAITH[:40],
             "Withheld: this notice concerns a child sexual abuse offence",
             "Please preserve the content",
             "http://hotline.test/host/notice/",
@@ -190,7 +190,7 @@ def test_a_webhook_notice_is_signed_and_carries_the_same_fields(
     assert payload["urls"][0]["url"] == routing.get_route(store, route_ids[0]).url
     assert len(payload["urls"][0]["sha256"]) == 64 and len(payload["urls"][0]["pdq"]) == 64
     assert payload["notifier"] == {"name": "Test Hotline", "email": "notices@hotline.test"}
-    assert payload["good_faith"] == notices.GOOD_FAITH
+    assert payload["good_faith"] == notice_letters.GOOD_FAITH
     assert payload["preservation_request"] and payload["host_link"].startswith(
         "http://hotline.test/host/notice/"
     )
@@ -517,3 +517,48 @@ def test_a_refused_webhook_is_tried_again_only_after_the_interval(
     assert failed.next_send_at == T0 + settings.renotice and failed.sends == 0
     soon = send_due(store, transport=transport(), settings=settings, now=T0 + timedelta(hours=1))
     assert soon.failed == [] and len(receiver.requests) == 1
+
+
+def test_a_harvested_photo_is_asked_down_under_the_terms_of_service_not_as_illegal() -> None:
+    """A harvested photo is legal: its notice is a terms-of-service request, never a notice of
+    illegal content; CSAM stays a DSA Article 16 notice. Neither describes the content."""
+    at = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
+
+    def letter(outcome: str) -> notice_letters.NoticeMessage:
+        url = notice_letters.NoticeUrl(
+            route_id=1,
+            url="https://pics.example/a.jpg",
+            sha256="a" * 64,
+            pdq="b" * 64,
+            captured_at=at,
+            outcome=outcome,
+        )
+        return notice_letters.render_notice(
+            reference="CG-N-2026-000009",
+            sequence=1,
+            recipient_kind="platform",
+            recipient_name="Pics",
+            urls=[url],
+            reason=notice_letters.default_reason([outcome]),
+            identity_withheld=False,
+            notifier_name="Hotline",
+            notifier_email="h@hotline.example",
+            link=None,
+            link_expires_at=None,
+            renotice=timedelta(hours=24),
+            first_sent_at=None,
+            sent_at=at,
+        )
+
+    harvested = letter("harvested")
+    assert notice_letters.TERMS_TITLE in harvested.subject
+    assert "illegal" not in harvested.subject.lower()
+    assert "Digital Services Act" not in harvested.body
+    assert "2. Why it must be removed" in harvested.body
+    assert harvested.payload["basis"] == "terms-of-service"
+    illegal = letter("baseline")
+    assert notice_letters.ILLEGAL_TITLE in illegal.subject
+    assert "Article 16 of the Digital Services Act" in illegal.body
+    assert illegal.payload["basis"] == "dsa-article-16"
+    for message in (harvested, illegal):
+        assert "https://pics.example/a.jpg" in message.body and "a" * 64 in message.body
