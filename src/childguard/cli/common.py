@@ -1,24 +1,39 @@
+# Owns what command modules share: the --db option, opening (or creating) the store, input path
+# checks, the actor name for the audit log and the progress choice.
 """Options and helpers that several command modules share: the --db option, opening the store
-with errors turned into exit code 2, the actor name for the audit log, and the progress choice."""
+with errors turned into exit code 2 (a command that only reads refuses a store that does not
+exist; one that creates says on stderr when it made one), the check that input paths exist, the
+actor name for the audit log, and the progress choice."""
 
 from __future__ import annotations
 
 import getpass
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import typer
 from rich.console import Console
 
+from childguard import config
 from childguard.cli import EXIT_USAGE
 from childguard.errors import ChildguardError
 from childguard.store import Store, open_store
+from childguard.store.db import StoreMissing
 
 err = Console(stderr=True)
 
 DbOption = typer.Option(
-    None, "--db", help="Database URL or SQLite path (default: CHILDGUARD_DB or the data dir)."
+    None,
+    "--db",
+    help="SQLite file path or database URL (sqlite:////abs/path.db, postgresql+psycopg://...); "
+    "default: CHILDGUARD_DB, else childguard.db in the data dir (CHILDGUARD_HOME).",
+)
+# What a read command's refusal of a missing store suggests.
+CREATE_HINT = (
+    "check --db (or CHILDGUARD_DB); a new store is made by `childguard bank create`, "
+    "`org add`, `user add`, `key create` or `serve`"
 )
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
 ProgressOption = typer.Option(
@@ -43,17 +58,35 @@ def want_progress(progress: bool | None) -> bool:
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """Print `error: message` on stderr and return the Exit to raise."""
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
+def require_paths(paths: Iterable[Path]) -> None:
+    """End the command with exit code 2 when an input path does not exist, naming it."""
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise fail(f"no such file or folder: {', '.join(missing)}")
+
+
 @contextmanager
-def store_or_exit(db: str | None) -> Iterator[Store]:
-    """Open the store; any childguard error ends the command with exit code 2 and the reason."""
+def store_or_exit(db: str | None, *, create: bool = False) -> Iterator[Store]:
+    """Open the store; any childguard error ends the command with exit code 2 and the reason.
+
+    Without `create` (commands that read or change what is there) a store that does not exist
+    is refused, naming where it was looked for, and nothing is written; with it (commands
+    that make the first bank, organisation, user or key) a new store may be made, and
+    `created a new store at ...` is said on stderr."""
     try:
-        store = open_store(db)
+        store = open_store(db, create=create)
+    except StoreMissing as exc:
+        raise fail(f"{exc}; {CREATE_HINT}") from None
     except ChildguardError as exc:
         raise fail(str(exc)) from None
+    if store.created:
+        path = config.sqlite_path(store.url)
+        where = str(path) if path else store.engine.url.render_as_string(hide_password=True)
+        err.print(f"created a new store at {where}", highlight=False, soft_wrap=True)
     try:
         yield store
     except ChildguardError as exc:

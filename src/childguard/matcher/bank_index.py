@@ -1,12 +1,13 @@
 """The index of one near signal type over every bank entry of that type, derived from the store
 and kept in sync with it. The index class is the signal type's own (`SignalType.index_class`).
 
-The index lives on disk under the index directory, keyed by the signal type and the database
-URL, with a manifest of the highest entry id it holds. Opening it applies only what changed since:
-entries added after that id are added, entries deleted from the store are removed. A
-full rebuild happens only when there is no saved index or it cannot be read. Disabled
-banks and entries stay in the index; the matcher filters their hits, so toggling one costs
-nothing.
+The index lives on disk beside its store (a SQLite file's `<file>.index/<type>/`; any other
+store's in the data dir, keyed by its URL: `childguard.config.store_index_dir`), or under an
+explicit base folder keyed by the signal type and the database URL, with a manifest of the
+highest entry id it holds. Opening it applies only what changed since: entries added after
+that id are added, entries deleted from the store are removed. A full rebuild happens only
+when there is no saved index or it cannot be read. Disabled banks and entries stay in the
+index; the matcher filters their hits, so toggling one costs nothing.
 
 With `mmap`, a saved index whose class can map its files (PDQ) is opened memory-mapped
 read-only: it loads at once, and processes that open the same saved index (the service's
@@ -30,7 +31,7 @@ import numpy as np
 from sqlalchemy import Select, func, select
 
 from childguard.banks import iter_signal_batches
-from childguard.config import index_dir
+from childguard.config import store_index_dir
 from childguard.index.base import SignalIndex
 from childguard.log import get_logger
 from childguard.signals.base import SignalType
@@ -62,8 +63,11 @@ def _store_key(store: Store) -> str:
 
 
 def index_path(store: Store, base: Path | None = None, signal_type: str = PdqSignal.name) -> Path:
-    """Directory of the saved index of `signal_type` that belongs to this store."""
-    return (base or index_dir()) / f"{signal_type}-{_store_key(store)}"
+    """Directory of the saved index of `signal_type` that belongs to this store: under `base`
+    when given, else beside the store (`childguard.config.store_index_dir`)."""
+    if base is None:
+        return store_index_dir(store.url) / signal_type
+    return base / f"{signal_type}-{_store_key(store)}"
 
 
 def _rows(store: Store, signal_type: str, after_id: int | None) -> tuple[np.ndarray, list[str]]:

@@ -1,4 +1,10 @@
-"""Opening the store: engine set-up per dialect and the Alembic upgrade to the latest schema."""
+# Owns opening the store: whether it may be created, engine set-up per dialect, and migrations.
+"""Opening the store: engine set-up per dialect and the Alembic upgrade to the latest schema.
+
+`open_store(url, create=False)` opens only a store that exists (a SQLite file, or a database
+that holds childguard's schema) and raises `StoreMissing` naming where it looked otherwise;
+with `create=True` (the default) a new store is made there, and `Store.created` says so.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +34,14 @@ class StoreError(ChildguardError):
     """The store cannot be opened or used (bad URL, unreachable server, failed migration)."""
 
 
+class StoreMissing(StoreError):
+    """There is no store where one was to be opened and none may be created there."""
+
+    def __init__(self, message: str, where: str) -> None:
+        super().__init__(message)
+        self.where = where
+
+
 @dataclass
 class Store:
     """An open database: the engine plus a session factory. Close it when done."""
@@ -35,6 +49,8 @@ class Store:
     url: str
     engine: Engine
     sessions: sessionmaker[Session]
+    # True when this open made a new store (a new SQLite file, or the schema in an empty database).
+    created: bool = False
 
     @property
     def dialect(self) -> str:
@@ -149,16 +165,51 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
         command.upgrade(cfg, revision)
 
 
-def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
-    """Open the store at `url` (default: `childguard.config.database_url()`), migrated to head."""
-    resolved = config.database_url(url)
+def _has_schema(engine: Engine) -> bool:
+    """Whether the database holds a childguard schema (any migration applied)."""
+    with engine.connect() as conn:
+        return bool(MigrationContext.configure(conn).get_current_heads())
+
+
+def _missing(resolved: str, path: Path | None) -> StoreMissing:
+    if path is not None:
+        return StoreMissing(f"no store at {path}: the file does not exist", str(path))
+    safe = make_url(resolved).render_as_string(hide_password=True)
+    return StoreMissing(f"no store at {safe}: the database holds no childguard schema", safe)
+
+
+def open_store(url: str | None = None, *, migrate: bool = True, create: bool = True) -> Store:
+    """Open the store at `url` (default: `childguard.config.database_url()`), migrated to head.
+
+    With `create` false, a store that does not exist yet is refused (`StoreMissing`, naming
+    the file or database) and nothing is written there: no file, no folder, no schema."""
+    try:
+        resolved = config.database_url(url)
+    except config.BadStoreUrl as exc:
+        raise StoreError(str(exc)) from None
+    path = config.sqlite_path(resolved)
+    if not create and path is not None and not path.is_file():
+        raise _missing(resolved, path)
+    engine: Engine | None = None
     try:
         engine = create_store_engine(resolved)
+        existed = _has_schema(engine)
+        if not existed and not create:
+            raise _missing(resolved, path)
         if migrate:
             upgrade(engine)
     except ChildguardError:
+        if engine is not None:
+            engine.dispose()
         raise
     except Exception as exc:  # driver errors differ per dialect; say which store failed and why
+        if engine is not None:
+            engine.dispose()
         safe = make_url(resolved).render_as_string(hide_password=True)
         raise StoreError(f"cannot open the store at {safe}: {exc}") from exc
-    return Store(url=resolved, engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+    return Store(
+        url=resolved,
+        engine=engine,
+        sessions=sessionmaker(engine, expire_on_commit=False),
+        created=migrate and not existed,
+    )
