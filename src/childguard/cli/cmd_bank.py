@@ -103,7 +103,7 @@ def create(
         if not sep or not signal_type.strip() or not value.strip():
             raise _fail(f"--signal-threshold wants TYPE=VALUE, got {item!r}")
         thresholds[signal_type.strip()] = value.strip()
-    with _store(db) as store:
+    with _store(db, create=True) as store:
         bank = create_bank(
             store,
             name,
