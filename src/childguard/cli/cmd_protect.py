@@ -57,7 +57,7 @@ def org_add(
     """Add an organisation; it gets its own bank of kind `protected`."""
     from childguard.protect.organisations import create_organisation
 
-    with _store(db) as store, store.session() as s:
+    with _store(db, create=True) as store, store.session() as s:
         org = create_organisation(
             s,
             name,
