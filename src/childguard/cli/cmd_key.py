@@ -77,7 +77,7 @@ def create(
 ) -> None:
     """Create a key and print it once; only its hash is stored."""
     expires_at = parse_expiry(expires) if expires else None
-    with _store(db) as store:
+    with _store(db, create=True) as store:
         organisation_id = _organisation_id(store, org) if org is not None else None
         info, key = create_key(
             store,
