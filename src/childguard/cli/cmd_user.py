@@ -143,7 +143,7 @@ def add(
     """Add a user. The password is asked for twice (or read from stdin with
     --password-stdin); only its argon2 hash is stored."""
     chosen = _format(fmt)
-    with store_or_exit(db) as store:
+    with store_or_exit(db, create=True) as store:
         check_username(username)  # bad input fails before the password is asked for
         for name in role:
             check_role(name)
