@@ -75,7 +75,7 @@ def serve(
         settings = check_environment()
     except ChildguardError as exc:
         raise fail(str(exc)) from None
-    with store_or_exit(settings.db_url) as store:
+    with store_or_exit(settings.db_url, create=True) as store:
         first_admin(store)  # migrated once here, before any worker opens it
     metrics_dir = _metrics_dir(settings.workers)
     # uvicorn raises SIGTERM again once its graceful shutdown is done; handled here, the
