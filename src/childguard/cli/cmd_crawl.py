@@ -1,3 +1,4 @@
+# Owns the `crawl` and `sightings` command groups.
 """`childguard crawl run|watch ...` and `childguard sightings list|show|export`."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from childguard.cli import EXIT_OK, EXIT_PARTIAL, app
+from childguard.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, app
 from childguard.cli.common import DbOption, err
 from childguard.cli.common import fail as _fail
 from childguard.cli.common import store_or_exit as _store
@@ -145,13 +146,21 @@ def watch_show(name: str, db: str | None = DbOption) -> None:
 
 
 @watch_app.command("remove")
-def watch_remove(name: str, db: str | None = DbOption) -> None:
+def watch_remove(
+    name: str,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    db: str | None = DbOption,
+) -> None:
     """Remove a watch (its sightings stay)."""
-    from childguard.crawl.watchstore import remove_watch
+    from childguard.crawl.watchstore import get_watch, remove_watch
 
     with _store(db) as store:
+        get_watch(store, name)
+        if not yes and not typer.confirm(f"remove watch {name!r}? (its sightings stay)"):
+            err.print("nothing removed")
+            raise typer.Exit(EXIT_USAGE)
         remove_watch(store, name)
-    out.print(f"watch {name!r} removed")
+    out.print(f"watch {name!r} removed", highlight=False)
 
 
 @crawl_app.command("run")
@@ -171,7 +180,9 @@ def crawl_run(
     as_json: bool = typer.Option(False, "--json", help="Print the run stats as JSON."),
     db: str | None = DbOption,
 ) -> None:
-    """Crawl watches now; every crawl runs in its own process. Exit 1 if a crawl failed."""
+    """Crawl watches now; every crawl runs in its own process. Exit 1 if a crawl failed: it
+    could not run, or it fetched no page (every request refused by the SSRF policy, or
+    failed)."""
     from childguard.crawl.runner import CrawlOutcome, crawl_watches
     from childguard.crawl.watchstore import due_watches, get_watch
 
@@ -199,13 +210,20 @@ def crawl_run(
                 f"({stats.images_hashed} hashed, {stats.images_cached + stats.images_not_modified} "
                 f"from cache), {stats.new_sightings} new sightings, "
                 f"{stats.sightings_removed} removed, "
-                f"{stats.ssrf_refused} refused by the SSRF policy, {stats.elapsed_s:.1f}s"
+                f"{stats.ssrf_refused} refused by the SSRF policy, {stats.elapsed_s:.1f}s",
+                highlight=False,
+            )
+        if outcome.problem:
+            err.print(
+                f"[red]crawl {outcome.watch} failed:[/red] {outcome.problem}",
+                highlight=False,
+                soft_wrap=True,
             )
 
     outcomes = crawl_watches(
         url, watches, allow_private=allow_private, robust=robust, on_outcome=report
     )
-    failed = sum(1 for o in outcomes if o.stats is None)
+    failed = sum(1 for o in outcomes if o.problem)
     if as_json:
         typer.echo(json.dumps(results, indent=2))
     raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)

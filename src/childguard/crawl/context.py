@@ -12,6 +12,7 @@ from childguard.crawl.cache import ImageCache
 from childguard.crawl.matching import MatchFn
 from childguard.crawl.sightings import SightingRecorder
 from childguard.crawl.watch import Watch
+from childguard.netguard.ssrf import ALLOW_PRIVATE_HINT
 from childguard.store.db import Store
 
 PAGE_MAXSIZE = 8 * 1024 * 1024
@@ -56,5 +57,21 @@ class CrawlStats:
     finish_reason: str = ""
     scrapy: dict[str, Any] = field(default_factory=dict)
 
+    def problem(self) -> str | None:
+        """Why this crawl counts as failed although it ran, or None: it fetched no page at all
+        (its requests refused by the SSRF policy, or failed)."""
+        if self.pages or self.pages_gone:
+            return None
+        if self.ssrf_refused:
+            return (
+                f"no page could be fetched: {self.ssrf_refused} request(s) refused by the SSRF "
+                f"policy; {ALLOW_PRIVATE_HINT}"
+            )
+        if self.pages_failed:
+            return f"no page could be fetched ({self.pages_failed} failed)"
+        return "no page could be fetched"
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["problem"] = self.problem()
+        return data

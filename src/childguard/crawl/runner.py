@@ -244,7 +244,7 @@ def _crawl_here(
         stats = _collect(
             crawler.stats.get_stats(), run_id, watch, time.perf_counter() - started, recorder
         )
-        status = "finished"
+        status = "failed" if stats.problem() else "finished"
         return stats
     finally:
         for handler in logging.getLogger().handlers:
@@ -324,6 +324,14 @@ class CrawlOutcome:
     watch: str
     stats: CrawlStats | None = None
     error: str | None = None
+
+    @property
+    def problem(self) -> str | None:
+        """Why this crawl failed: it could not run (`error`), or it ran and fetched no page
+        (`CrawlStats.problem`); None when it did its work."""
+        if self.stats is None:
+            return self.error or "the crawl did not run"
+        return self.stats.problem()
 
 
 def crawl_watches(

@@ -72,6 +72,13 @@ METADATA_ADDRESSES = frozenset(
 FORBIDDEN_NAMES = ("localhost", "metadata.google.internal", "metadata")
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
+# How a test or a local demo lets the crawler reach a private or loopback address.
+ALLOW_PRIVATE_HINT = (
+    "to crawl a test or demo site on a local address, pass --allow-private to "
+    "`childguard crawl run` (allow_private=True to run_crawl), or name the host in the "
+    "CHILDGUARD_ALLOW_PRIVATE_HOSTS setting"
+)
+
 # Hosts the resolver refused in this process, with why (the middleware turns a
 # "cannot resolve" failure for one of these into a clear refusal).
 REFUSED_HOSTS: dict[str, str] = {}
@@ -304,8 +311,9 @@ class SsrfGuardMiddleware:
             url=request.url,
             reason=reason,
             redirected_from=(request.meta.get("redirect_urls") or [None])[0],
+            hint=ALLOW_PRIVATE_HINT,
         )
-        raise IgnoreRequest(f"SSRF policy: {reason}")
+        raise IgnoreRequest(f"SSRF policy: {reason} ({ALLOW_PRIVATE_HINT})")
 
     def process_request(self, request: Request, spider: Spider | None = None) -> None:
         if self.allow_private:
