@@ -73,12 +73,15 @@ def test_scan_reports_matches_categories_and_errors(
         ScanOptions(roots=[evidence], report_dir=out, workers=1),
         Matcher(banks, index_base=tmp_path / "idx"),
     )
-    # 3 photos + 2 zip members + notes.txt + truncated.jpg + the zip itself is walked into.
-    assert summary.files == 7
-    assert summary.failed == 3  # readme.txt, notes.txt, truncated.jpg
+    # 3 photos + the zip's photo + truncated.jpg; notes.txt and the zip's readme.txt are not
+    # media: skipped and counted, not failed.
+    assert summary.files == 5
+    assert summary.skipped_not_media == 2
+    assert summary.failed == 1  # truncated.jpg
     assert summary.matched_files == 2
     assert summary.by_category == {"vics-UK:1": 1, "vics-UK:2": 1}
-    assert set(summary.by_error) == {"not-an-image", "truncated"}
+    assert set(summary.by_error) == {"truncated"}
+    assert json.loads((out / "summary.json").read_text())["skipped_not_media"] == 2
     matched = {
         json.loads(line)["path"] for line in (out / "matches.jsonl").read_text().splitlines()
     }
@@ -108,9 +111,9 @@ def test_scan_resume_skips_done_files(banks: Store, evidence: Path, tmp_path: Pa
     )
     assert second.skipped_resume == 3
     assert not any("/photos/" in p for p in seen)
-    assert len(seen) == 4
+    assert len(seen) == 2
     # Totals cover both runs, and no file is counted twice.
-    assert (second.files, second.matched_files) == (7, 2)
+    assert (second.files, second.matched_files, second.skipped_not_media) == (5, 2, 2)
 
 
 def test_match_cli_exit_codes_and_json(

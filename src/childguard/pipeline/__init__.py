@@ -12,13 +12,21 @@ from childguard.pipeline.hashing import (
     signals_of,
 )
 from childguard.pipeline.pool import default_workers, hash_many
-from childguard.pipeline.sources import ARCHIVE_SEPARATOR, Source, iter_files
+from childguard.pipeline.sources import (
+    ARCHIVE_SEPARATOR,
+    MEDIA_SUFFIXES,
+    SkipCallback,
+    Source,
+    iter_files,
+)
 
 __all__ = [
     "ARCHIVE_SEPARATOR",
+    "MEDIA_SUFFIXES",
     "Action",
     "HashOptions",
     "Pipeline",
+    "SkipCallback",
     "Source",
     "compact_features",
     "default_workers",

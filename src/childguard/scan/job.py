@@ -2,6 +2,9 @@
 core, match in batches), and keep durable progress in the report folder so that an interrupted
 scan resumes where it stopped.
 
+Files that are not images or videos (by name and first bytes) are skipped and counted
+(`skipped_not_media`), not hashed.
+
 Files written to the report folder (see `childguard.scan.files`):
 - `hashes.jsonl`: one hash record per file (the checkpoint; `--resume` skips paths in it);
 - `matches.jsonl`: one line per matched file, with its matches (provenance and classification);
@@ -65,7 +68,12 @@ def run_scan(
     summary = ScanSummary(
         roots=[str(r) for r in options.roots], started_at=datetime.now(UTC).isoformat()
     )
-    sources = (s for s in iter_files(options.roots, include_archives=options.archives))
+    not_media: list[str] = []
+    sources = iter_files(
+        options.roots,
+        include_archives=options.archives,
+        on_skip=lambda path, _why: not_media.append(path),
+    )
     todo = (s for s in sources if s.path not in done)
     summary.skipped_resume = len(done)
     pipeline = Pipeline(
@@ -94,6 +102,7 @@ def run_scan(
         for _ in pipeline.run(todo, actions):
             pass
     summarise(summary, hashes_path, matches_path)
+    summary.skipped_not_media = len(not_media)
     summary.finished_at = datetime.now(UTC).isoformat()
     (out / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
     write_html_report(out, summary)

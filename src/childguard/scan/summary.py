@@ -22,6 +22,7 @@ class ScanSummary:
     failed: int = 0
     matched_files: int = 0
     skipped_resume: int = 0
+    skipped_not_media: int = 0
     suppressed_files: int = 0
     by_category: dict[str, int] = field(default_factory=dict)
     by_bank: dict[str, int] = field(default_factory=dict)
