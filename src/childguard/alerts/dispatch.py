@@ -8,6 +8,14 @@ a daily digest, as each organisation chose.
 Idempotent: an alert's `dedupe_key` (`sighting:<id>`) is unique per organisation, so
 re-checks of a sighting never make a second alert, and each channel's send time is recorded so
 a retry never sends an email twice. Alerts carry URLs, times and the match; never image bytes.
+
+Retries follow a schedule: an alert whose delivery failed is tried again only once its next
+try is due (`next_try_at`: `RETRY_DELAYS` after one another, counted from the alert's
+creation), and after `MAX_ATTEMPTS` failed rounds, or at once when the receiver refused it
+(a 4xx), it is `failed` for good with its `last_error`. Within one round, once an
+organisation's delivery failed in a way a retry may cure, its other alerts wait for a later
+round rather than paying the same timeouts again. `DeliveryReport` tells what was sent, what
+failed this round (and when it is tried next), what gave up, and what was held back.
 """
 
 from __future__ import annotations
@@ -32,7 +40,17 @@ from childguard.store.url_keys import url_key
 
 log = get_logger(__name__)
 DIGEST_PERIOD = timedelta(days=1)
-MAX_ATTEMPTS = 8
+# The pause before the 2nd, 3rd, ... try of an alert; the last try is the 8th (`MAX_ATTEMPTS`).
+RETRY_DELAYS = (
+    timedelta(minutes=5),
+    timedelta(minutes=15),
+    timedelta(hours=1),
+    timedelta(hours=3),
+    timedelta(hours=6),
+    timedelta(hours=12),
+    timedelta(hours=24),
+)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 DEDUPE_KEY_MAX = 300  # the length of Alert.dedupe_key
 
 
@@ -41,15 +59,62 @@ class AlertTransport:
     """How alerts leave: SMTP settings (None: no email channel) and the webhook retry policy."""
 
     smtp: SmtpSettings | None = None
-    webhook_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    # Tries within one round; later rounds retry on the schedule (`RETRY_DELAYS`).
+    webhook_policy: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=2))
 
 
 @dataclass
 class DeliveryReport:
-    sent: list[int] = field(default_factory=list)  # alert ids
+    """What one delivery round did. Alert ids; errors are each alert's `last_error`."""
+
+    sent: list[int] = field(default_factory=list)
     digests: int = 0
-    failed: list[tuple[int, str]] = field(default_factory=list)
-    waiting: int = 0  # pending alerts held for a later digest or a retry
+    failed: list[tuple[int, str]] = field(default_factory=list)  # gave up: status `failed`
+    retrying: list[tuple[int, str, datetime]] = field(default_factory=list)  # failed, next try
+    held: int = 0  # not tried this round: digest not due, retry not due, no channel
+    retry_later: list[tuple[int, str, datetime]] = field(default_factory=list)  # of `held`
+
+    @property
+    def waiting(self) -> int:
+        """Alerts still pending after this round."""
+        return self.held + len(self.retrying)
+
+    @property
+    def ok(self) -> bool:
+        """True when no alert failed this round and none waits on a retry."""
+        return not (self.failed or self.retrying or self.retry_later)
+
+
+def next_try_at(alert: Alert) -> datetime | None:
+    """When a pending alert is due for its next try (None once sent or failed): at once when
+    never tried, else `RETRY_DELAYS` after one another from its creation."""
+    if alert.status != "pending":
+        return None
+    return alert.created_at + sum(RETRY_DELAYS[: alert.attempts], timedelta())
+
+
+def _not_before(alert: Alert, now: datetime) -> datetime | None:
+    """When a pending alert that failed before may be tried again, if that is after `now`;
+    None when it may be tried now (a new alert always may)."""
+    due = next_try_at(alert) if alert.attempts else None
+    return due if due is not None and due > now else None
+
+
+def requeue_undelivered(session: Session, organisation_id: int) -> int:
+    """Queue an organisation's undelivered alerts (pending or given up) again with a fresh
+    retry schedule, e.g. after its contacts were corrected; returns how many."""
+    alerts = list(
+        session.scalars(
+            select(Alert).where(
+                Alert.organisation_id == organisation_id,
+                Alert.status.in_(("pending", "failed")),
+                Alert.attempts > 0,
+            )
+        )
+    )
+    for alert in alerts:
+        alert.status, alert.attempts = "pending", 0
+    return len(alerts)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -208,7 +273,11 @@ def _send(
     errors: list[AlertDeliveryError] = []
     if org.emails and (state is None or state.email_sent_at is None):
         if transport.smtp is None:
-            errors.append(AlertDeliveryError("no SMTP server configured", retryable=True))
+            errors.append(
+                AlertDeliveryError(
+                    "email: no SMTP server configured (set CHILDGUARD_SMTP_HOST)", retryable=True
+                )
+            )
         else:
             try:
                 send_email(transport.smtp, org.emails, subject, body)
@@ -257,15 +326,28 @@ def deliver(
     for alerts in by_org.values():
         org = alerts[0].organisation
         if not org.emails and not org.webhook_url:
-            report.waiting += len(alerts)
+            report.held += len(alerts)
             continue
         if org.alert_mode == "daily":
             _deliver_digest(org, alerts, transport, now, force_digest, report)
-        else:
-            for alert in alerts:
-                _deliver_one(org, alert, transport, now, report)
+            continue
+        for n, alert in enumerate(alerts):
+            later = _not_before(alert, now)
+            if later is not None:
+                _hold(alert, later, report)
+                continue
+            if not _deliver_one(org, alert, transport, now, report):
+                for rest in alerts[n + 1 :]:  # the same failure would follow
+                    _hold(rest, _not_before(rest, now) or now, report)
+                break
     session.flush()
     return report
+
+
+def _hold(alert: Alert, due: datetime, report: DeliveryReport) -> None:
+    report.held += 1
+    if alert.attempts:
+        report.retry_later.append((alert.id, alert.last_error or "", due))
 
 
 @dataclass
@@ -303,7 +385,7 @@ def _fail(alerts: Sequence[Alert], exc: AlertDeliveryError, report: DeliveryRepo
             alert.status = "failed"
             report.failed.append((alert.id, alert.last_error))
         else:
-            report.waiting += 1
+            report.retrying.append((alert.id, alert.last_error, next_try_at(alert) or utcnow()))
     log.warning("alert_delivery_failed", alerts=[a.id for a in alerts], error=str(exc))
 
 
@@ -313,16 +395,18 @@ def _deliver_one(
     transport: AlertTransport,
     now: datetime,
     report: DeliveryReport,
-) -> None:
+) -> bool:
+    """Send one alert; False when it failed in a way a later round may cure."""
     subject, body = describe(alert.payload)
     try:
         _send(org, transport, subject, body, alert.payload, f"alert-{alert.id}", alert, now)
     except AlertDeliveryError as exc:
         _fail([alert], exc, report)
-        return
+        return not exc.retryable
     alert.attempts += 1
     alert.status, alert.sent_at, alert.last_error = "sent", now, None
     report.sent.append(alert.id)
+    return True
 
 
 def _deliver_digest(
@@ -336,8 +420,10 @@ def _deliver_digest(
     """One digest per channel, of the alerts that channel has not carried yet: when one
     channel failed last time, a retry sends only on that one, so nobody gets a digest twice."""
     due = org.last_digest_at is None or now - org.last_digest_at >= DIGEST_PERIOD
-    if not (due or force):
-        report.waiting += len(alerts)
+    later = [_not_before(a, now) for a in alerts]
+    if not (due or force) or None not in later:
+        for alert, at in zip(alerts, later, strict=True):
+            _hold(alert, at or now, report)
         return
     channels = {
         "email": [a for a in alerts if a.email_sent_at is None] if org.emails else [],

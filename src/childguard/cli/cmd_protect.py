@@ -1,5 +1,7 @@
-"""`childguard protect register|list|show|remove|check|alerts` and `childguard org add|list|show`:
-organisations, their protected photos, the pre-publish check and alert delivery."""
+# Owns the `protect` and `org` command groups.
+"""`childguard protect register|list|show|remove|check|alerts` and
+`childguard org add|edit|remove|list|show`: organisations, their protected photos, the
+pre-publish check and alert delivery."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from childguard.cli import EXIT_FOUND, EXIT_OK, EXIT_PARTIAL, app
+from childguard.cli import EXIT_FOUND, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, app
 from childguard.cli.common import DbOption, JsonOption, err
 from childguard.cli.common import actor_name as _actor
 from childguard.cli.common import fail as _fail
@@ -70,6 +72,78 @@ def org_add(
         out.print(f"organisation {org.name!r} added (bank {org.bank.name!r})", highlight=False)
         if org.webhook_secret and not secret:
             out.print(f"webhook secret: {org.webhook_secret}", highlight=False)
+
+
+@org_app.command("edit")
+def org_edit(
+    name: str = typer.Argument(..., help="Organisation name."),
+    email: list[str] = typer.Option(
+        [], "--email", help="Contact email (repeatable); replaces the emails it had."
+    ),
+    no_email: bool = typer.Option(False, "--no-email", help="Remove every contact email."),
+    webhook: str | None = typer.Option(None, "--webhook", help="New webhook URL for alerts."),
+    no_webhook: bool = typer.Option(False, "--no-webhook", help="Remove the webhook."),
+    secret: str | None = typer.Option(None, "--webhook-secret", help="New HMAC secret."),
+    new_secret: bool = typer.Option(False, "--new-secret", help="A new random webhook secret."),
+    digest: bool | None = typer.Option(
+        None, "--daily-digest/--immediate", help="One digest a day, or each alert at once."
+    ),
+    db: str | None = DbOption,
+) -> None:
+    """Change an organisation's contacts or alert mode (audited). Its undelivered alerts are
+    queued again for the new contacts."""
+    from childguard.protect.organisations import get_organisation, update_organisation
+
+    if email and no_email:
+        raise _fail("give --email or --no-email, not both")
+    with _store(db) as store, store.session() as s:
+        org = get_organisation(s, name)
+        changes = update_organisation(
+            s,
+            org,
+            emails=[] if no_email else (email or None),
+            webhook_url=webhook,
+            remove_webhook=no_webhook,
+            webhook_secret=secret,
+            new_secret=new_secret,
+            alert_mode=None if digest is None else ("daily" if digest else "immediate"),
+            actor=_actor(),
+        )
+        requeued = changes.pop("requeued_alerts")
+        if not changes:
+            out.print(f"organisation {org.name!r} unchanged", highlight=False)
+            return
+        out.print(
+            f"organisation {org.name!r} changed: {', '.join(changes)}"
+            + (f"; {requeued} undelivered alert(s) queued again" if requeued else ""),
+            highlight=False,
+        )
+        if "webhook_secret" in changes and not secret:
+            out.print(f"webhook secret: {org.webhook_secret}", highlight=False)
+
+
+@org_app.command("remove")
+def org_remove(
+    name: str = typer.Argument(..., help="Organisation name."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    db: str | None = DbOption,
+) -> None:
+    """Remove an organisation with its photos, bank, alerts and keys (audited; sightings
+    stay)."""
+    from childguard.protect.organisations import (
+        get_organisation,
+        removal_summary,
+        remove_organisation,
+    )
+
+    with _store(db) as store, store.session() as s:
+        org = get_organisation(s, name)
+        what = removal_summary(s, org).describe()
+        if not yes and not typer.confirm(f"remove organisation {org.name!r} with {what}?"):
+            err.print("nothing removed")
+            raise typer.Exit(EXIT_USAGE)
+        remove_organisation(s, org, actor=_actor())
+    out.print(f"organisation {name!r} removed with {what}", highlight=False)
 
 
 def _org_dict(org: Any, photos: int) -> dict[str, Any]:
@@ -226,12 +300,22 @@ def protect_show(photo_id: int, db: str | None = DbOption) -> None:
 
 
 @protect_app.command("remove")
-def protect_remove(photo_id: int, db: str | None = DbOption) -> None:
-    """Remove a protected photo and its bank entries."""
+def protect_remove(
+    photo_id: int,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    db: str | None = DbOption,
+) -> None:
+    """Remove a protected photo and its bank entries (audited)."""
     from childguard.protect.register import get_photo, remove_photo
 
     with _store(db) as store, store.session() as s:
         photo = get_photo(s, photo_id)
+        label = f"{photo.file_name}" + (f" ({photo.title})" if photo.title else "")
+        if not yes and not typer.confirm(
+            f"remove protected photo {photo_id}, {label}, and its bank entries?"
+        ):
+            err.print("nothing removed")
+            raise typer.Exit(EXIT_USAGE)
         n = remove_photo(s, photo, actor=_actor())
         out.print(f"removed photo {photo_id} and {n} bank entries", highlight=False)
 
