@@ -29,6 +29,8 @@ from childguard.errors import ChildguardError
 APP_NAME = "childguard"
 # The database kinds a store may be (SQLAlchemy backend names).
 STORE_BACKENDS = ("sqlite", "postgresql")
+# Bare values starting `<one of these>:` are a mistyped URL, not a file name.
+URL_LIKE = frozenset({"sqlite", "postgresql", "postgres", "mysql", "http", "https", "file"})
 STORE_FORMS = (
     "a path to a SQLite file, sqlite:////ABSOLUTE/PATH.db or "
     "postgresql+psycopg://USER@HOST/DATABASE"
@@ -56,6 +58,9 @@ def database_url(explicit: str | None = None) -> str:
     if not value:
         return f"sqlite:///{data_dir(create=False) / 'childguard.db'}"
     if "://" not in value:
+        scheme = value.split(":", 1)[0].split("+", 1)[0].lower() if ":" in value else ""
+        if scheme in URL_LIKE:
+            raise BadStoreUrl(f"{value!r} is not a database URL; use {STORE_FORMS}")
         return f"sqlite:///{Path(value).expanduser().resolve()}"
     try:
         parsed = make_url(value)

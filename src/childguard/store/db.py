@@ -9,6 +9,7 @@ with `create=True` (the default) a new store is made there, and `Store.created` 
 from __future__ import annotations
 
 import os
+import sqlite3
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -171,11 +172,32 @@ def _has_schema(engine: Engine) -> bool:
         return bool(MigrationContext.configure(conn).get_current_heads())
 
 
+def _sqlite_has_schema(path: Path) -> bool:
+    """Whether a SQLite file exists and holds a childguard schema, looked at read-only (opening
+    it through the engine would write a header into an empty file)."""
+    if not path.is_file():
+        return False
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        try:
+            found = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+            ).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open the store at {path}: {exc}") from None
+    return found is not None
+
+
 def _missing(resolved: str, path: Path | None) -> StoreMissing:
-    if path is not None:
+    if path is not None and not path.exists():
         return StoreMissing(f"no store at {path}: the file does not exist", str(path))
-    safe = make_url(resolved).render_as_string(hide_password=True)
-    return StoreMissing(f"no store at {safe}: the database holds no childguard schema", safe)
+    where = (
+        str(path) if path is not None else make_url(resolved).render_as_string(hide_password=True)
+    )
+    what = "file" if path is not None else "database"
+    return StoreMissing(f"no store at {where}: the {what} holds no childguard schema", where)
 
 
 def open_store(url: str | None = None, *, migrate: bool = True, create: bool = True) -> Store:
@@ -188,7 +210,7 @@ def open_store(url: str | None = None, *, migrate: bool = True, create: bool = T
     except config.BadStoreUrl as exc:
         raise StoreError(str(exc)) from None
     path = config.sqlite_path(resolved)
-    if not create and path is not None and not path.is_file():
+    if not create and path is not None and not _sqlite_has_schema(path):
         raise _missing(resolved, path)
     engine: Engine | None = None
     try:
