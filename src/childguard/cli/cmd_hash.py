@@ -17,6 +17,7 @@ from typing import IO, Protocol
 import typer
 
 from childguard.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, app
+from childguard.cli.common import require_paths
 from childguard.pipeline import Pipeline, iter_files, pdq_dihedral
 from childguard.signals.content import ContentSignals, output_fields
 
@@ -144,6 +145,7 @@ def hash_command(
     Bad files never stop the batch: they get a record whose `error` says why.
     Exit code 0 when every file hashed, 1 when some failed, 2 on usage errors.
     """
+    require_paths(paths)
     if resume and out is None:
         typer.echo("error: --resume needs --out (the file to resume)", err=True)
         raise typer.Exit(EXIT_USAGE)

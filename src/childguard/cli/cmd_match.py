@@ -10,7 +10,13 @@ from rich.console import Console
 from rich.table import Table
 
 from childguard.cli import EXIT_FOUND, EXIT_OK, EXIT_PARTIAL, app
-from childguard.cli.common import DbOption, ProgressOption, store_or_exit, want_progress
+from childguard.cli.common import (
+    DbOption,
+    ProgressOption,
+    require_paths,
+    store_or_exit,
+    want_progress,
+)
 from childguard.matcher import Matcher
 from childguard.pipeline import Pipeline, iter_files
 
@@ -55,6 +61,7 @@ def match_cmd(
     out = Console()
     table = Table("file", "bank", "kind", "signal", "dist", "view", "classification", "source")
     matched = failed = 0
+    require_paths(paths)
     with store_or_exit(db) as store:
         matcher = Matcher(store, min_quality=min_quality, dihedral=dihedral)
         pipeline = Pipeline(

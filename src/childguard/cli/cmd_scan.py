@@ -10,7 +10,14 @@ from rich.console import Console
 from rich.table import Table
 
 from childguard.cli import EXIT_FOUND, EXIT_OK, EXIT_PARTIAL, app
-from childguard.cli.common import DbOption, ProgressOption, fail, store_or_exit, want_progress
+from childguard.cli.common import (
+    DbOption,
+    ProgressOption,
+    fail,
+    require_paths,
+    store_or_exit,
+    want_progress,
+)
 from childguard.matcher import Matcher
 from childguard.scan import ScanOptions, run_scan
 
@@ -51,9 +58,7 @@ def scan_cmd(
     Exit code: 0 nothing matched, 3 matches found, 1 some files failed (and nothing matched),
     2 usage error.
     """
-    missing = [str(r) for r in roots if not r.exists()]
-    if missing:
-        raise fail(f"not found: {', '.join(missing)}")
+    require_paths(roots)
     if report.exists() and not report.is_dir():
         raise fail(f"--report {report} exists and is not a folder")
     with store_or_exit(db) as store:
