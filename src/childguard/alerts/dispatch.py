@@ -14,7 +14,9 @@ try is due (`next_try_at`: `RETRY_DELAYS` after one another, counted from the al
 creation), and after `MAX_ATTEMPTS` failed rounds, or at once when the receiver refused it
 (a 4xx), it is `failed` for good with its `last_error`. Within one round, once an
 organisation's delivery failed in a way a retry may cure, its other alerts wait for a later
-round rather than paying the same timeouts again. `DeliveryReport` tells what was sent, what
+round rather than paying the same timeouts again, and none of them is tried before the next
+try of one that failed is due (a daily digest goes out again when a new alert joins it or a
+retry is due). `DeliveryReport` tells what was sent, what
 failed this round (and when it is tried next), what gave up, and what was held back.
 """
 
@@ -331,6 +333,11 @@ def deliver(
         if org.alert_mode == "daily":
             _deliver_digest(org, alerts, transport, now, force_digest, report)
             continue
+        blocked = _blocked_until(alerts, now)
+        if blocked is not None:  # its channel failed last time: nothing goes before the retry
+            for alert in alerts:
+                _hold(alert, _not_before(alert, now) or blocked, report)
+            continue
         for n, alert in enumerate(alerts):
             later = _not_before(alert, now)
             if later is not None:
@@ -342,6 +349,15 @@ def deliver(
                 break
     session.flush()
     return report
+
+
+def _blocked_until(alerts: Sequence[Alert], now: datetime) -> datetime | None:
+    """The first due retry among these alerts that failed before, if every one of them is
+    still to wait (then none of the organisation's alerts is tried this round), else None."""
+    waits = [_not_before(a, now) for a in alerts if a.attempts]
+    if not waits or None in waits:
+        return None
+    return min(w for w in waits if w is not None)
 
 
 def _hold(alert: Alert, due: datetime, report: DeliveryReport) -> None:

@@ -359,7 +359,9 @@ def protect_alerts(
     force_digest: bool = typer.Option(False, "--force-digest", help="Send daily digests now."),
 ) -> None:
     """Queue alerts for new sightings of protected photos and deliver them (SMTP settings come
-    from CHILDGUARD_SMTP_* variables)."""
+    from CHILDGUARD_SMTP_* variables). A failed delivery is tried again in a later run on a
+    schedule (5 min, 15 min, 1 h, ... up to 8 tries), then given up. Exit 1 when a delivery
+    failed or an alert waits on a retry, with each alert's last error on stderr."""
     import os
 
     from childguard.alerts.dispatch import AlertTransport, queue_and_deliver
@@ -371,10 +373,31 @@ def protect_alerts(
         done = queue_and_deliver(s, transport, force_digest=force_digest)
     out.print(f"queued {len(done.queued)} new alert(s)", highlight=False)
     report = done.delivery
-    if report is not None:
-        out.print(
-            f"sent {len(report.sent)}, waiting {report.waiting}, failed {len(report.failed)}",
+    if report is None:
+        return
+    out.print(
+        f"sent {len(report.sent)}, failed {len(report.retrying)} (to be tried again), "
+        f"gave up {len(report.failed)}, held back {report.held}",
+        highlight=False,
+    )
+    for alert_id, error in report.failed:
+        err.print(f"  alert {alert_id} gave up: {error}", highlight=False, soft_wrap=True)
+    for alert_id, error, at in report.retrying:
+        err.print(
+            f"  alert {alert_id} failed: {error} (next try {_when(at)})",
             highlight=False,
+            soft_wrap=True,
         )
-        if report.failed:
-            raise typer.Exit(EXIT_PARTIAL)
+    for alert_id, error, at in report.retry_later:
+        err.print(
+            f"  alert {alert_id} waits to be tried again {_when(at)}; last error: {error}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_PARTIAL)
+
+
+def _when(at: datetime) -> str:
+    from datetime import UTC
+
+    return f"at {at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
