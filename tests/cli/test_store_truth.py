@@ -241,3 +241,17 @@ def test_a_file_that_is_not_a_database_is_refused_without_a_traceback(tmp_path: 
     assert done.exit_code == EXIT_USAGE, done.output
     assert f"cannot open the store at {junk}" in done.output
     assert junk.read_text() == "shopping list\n"
+
+
+@pytest.mark.postgres
+def test_a_postgresql_database_without_the_schema_is_refused_by_a_read(
+    postgres_cluster: object,
+) -> None:
+    url: str = postgres_cluster.create_database("x18_no_schema")  # type: ignore[attr-defined]
+    done = runner.invoke(app, ["bank", "list", "--db", url])
+    assert done.exit_code == EXIT_USAGE, done.output
+    assert "holds no childguard schema" in done.output
+    made = runner.invoke(app, ["bank", "create", "b", "--kind", "allow", "--db", url])
+    assert made.exit_code == EXIT_OK, made.output
+    assert "created a new store at postgresql" in made.stderr
+    assert runner.invoke(app, ["bank", "list", "--db", url]).exit_code == EXIT_OK
