@@ -99,7 +99,7 @@ def done_paths(out: Path, fmt: OutputFormat) -> set[str]:
         reader = csv.DictReader(text.splitlines())
         if reader.fieldnames is None or "path" not in reader.fieldnames:
             raise typer.BadParameter(
-                f"{out} is not a childguard CSV (no `path` column)", param_hint="--out"
+                f"{out} is not a childguard CSV (no `path` column)", param_hint="--output"
             )
         paths.update(row["path"] for row in reader if row.get("path"))
         return paths
@@ -111,7 +111,7 @@ def done_paths(out: Path, fmt: OutputFormat) -> set[str]:
         except (ValueError, KeyError, TypeError):
             raise typer.BadParameter(
                 f"{out} line {number} is not a childguard JSON record; refusing to append to it",
-                param_hint="--out",
+                param_hint="--output",
             ) from None
     return paths
 
@@ -120,15 +120,17 @@ def done_paths(out: Path, fmt: OutputFormat) -> set[str]:
 def hash_command(
     paths: list[Path] = typer.Argument(..., help="Files and folders (walked recursively)."),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="Write records here instead of stdout."
+        None, "--output", "-o", "--out", help="Write records here instead of stdout."
     ),
     fmt: OutputFormat | None = typer.Option(
-        None, "--format", "-f", help="jsonl (default) or csv; a .csv --out implies csv."
+        None, "--format", "-f", help="jsonl (default) or csv; a .csv --output implies csv."
     ),
     dihedral: bool = typer.Option(
         False, "--dihedral", help="Also emit the 8 rotation/flip PDQ hashes."
     ),
-    resume: bool = typer.Option(False, "--resume", help="Skip paths already in --out and append."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Skip paths already in --output and append."
+    ),
     workers: int | None = typer.Option(
         None, "--workers", "-j", min=1, help="Processes (default: all cores)."
     ),
@@ -142,18 +144,27 @@ def hash_command(
     """Hash images and videos: md5, sha1, sha256, PDQ (photos) and vPDQ (videos), one
     record per file.
 
-    Bad files never stop the batch: they get a record whose `error` says why.
+    Bad files never stop the batch: they get a record whose `error` says why. Files in a
+    folder that are not images or videos (neither by name nor by their first bytes: a
+    manifest.csv, a readme.txt) are skipped and counted, not failed.
     Exit code 0 when every file hashed, 1 when some failed, 2 on usage errors.
     """
     require_paths(paths)
     if resume and out is None:
-        typer.echo("error: --resume needs --out (the file to resume)", err=True)
+        typer.echo("error: --resume needs -o/--output (the file to resume)", err=True)
         raise typer.Exit(EXIT_USAGE)
     chosen = fmt or (
         OutputFormat.csv if out is not None and out.suffix.lower() == ".csv" else OutputFormat.jsonl
     )
     skip = done_paths(out, chosen) if resume and out is not None else set()
-    sources = [s for s in iter_files(paths, include_archives=archives) if s.path not in skip]
+    not_media: list[str] = []
+    sources = [
+        s
+        for s in iter_files(
+            paths, include_archives=archives, on_skip=lambda path, _why: not_media.append(path)
+        )
+        if s.path not in skip
+    ]
     if progress is None:
         progress = sys.stderr.isatty() and (out is not None or sys.stdout.isatty())
 
@@ -179,6 +190,7 @@ def hash_command(
     finally:
         if out is not None:
             fh.close()
-    skipped = f", {len(skip)} already done" if skip else ""
-    typer.echo(f"hashed {hashed} files, {failed} failed{skipped}", err=True)
+    done = f", {len(skip)} already done" if skip else ""
+    passed = f", {len(not_media)} skipped (not images or videos)" if not_media else ""
+    typer.echo(f"hashed {hashed} files, {failed} failed{passed}{done}", err=True)
     raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)

@@ -55,6 +55,9 @@ def match_cmd(
 ) -> None:
     """Hash PATHs and match each file against the banks.
 
+    Files in a folder that are not images or videos (by name and first bytes) are skipped and
+    counted, not failed.
+
     Exit code: 0 no match, 3 at least one match, 1 some files could not be read (and no match),
     2 usage error.
     """
@@ -62,6 +65,7 @@ def match_cmd(
     table = Table("file", "bank", "kind", "signal", "dist", "view", "classification", "source")
     matched = failed = 0
     require_paths(paths)
+    not_media: list[str] = []
     with store_or_exit(db) as store:
         matcher = Matcher(store, min_quality=min_quality, dihedral=dihedral)
         pipeline = Pipeline(
@@ -72,7 +76,8 @@ def match_cmd(
             progress=want_progress(progress) and not as_json,
             batch_size=BATCH,
         )
-        for record, outcome in pipeline.run(iter_files(paths)):
+        sources = iter_files(paths, on_skip=lambda path, _why: not_media.append(path))
+        for record, outcome in pipeline.run(sources):
             failed += record.error is not None
             matched += outcome.matched
             if as_json:
@@ -103,9 +108,12 @@ def match_cmd(
             if all_files and not outcome.matches and not record.error:
                 note = "allowed" if outcome.suppressed else (outcome.skipped or "no match")
                 table.add_row(record.path, "", "", "", "", "", note, "")
+    passed = f", {len(not_media)} skipped (not images or videos)" if not_media else ""
     if not as_json:
         out.print(table)
-        out.print(f"{matched} file(s) matched, {failed} failed.")
+        out.print(f"{matched} file(s) matched, {failed} failed{passed}.")
+    elif not_media:
+        typer.echo(f"{matched} file(s) matched, {failed} failed{passed}", err=True)
     if matched:
         raise typer.Exit(EXIT_FOUND)
     raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)

@@ -85,6 +85,7 @@ def scan_cmd(
         ("matched files", summary.matched_files),
         ("suppressed (allow banks)", summary.suppressed_files),
         ("skipped (resume)", summary.skipped_resume),
+        ("skipped (not images or videos)", summary.skipped_not_media),
     ):
         table.add_row(label, str(value))
     for category, n in summary.by_category.items():
