@@ -138,8 +138,9 @@ def test_csv_one_column_per_signal_type() -> None:
 def test_csv_errors_name_lines() -> None:
     with pytest.raises(InputFormatError, match="no hash column"):
         read("csv", "a,b\n1,2\n")
-    with pytest.raises(InputFormatError, match="signal type"):
-        read("csv", f"hash\n{MD5}\n")
+    with pytest.raises(InputFormatError, match="PDQ or a SHA-256") as ambiguous:
+        read("csv", f"hash\n{MD5}\n{PDQ}\n")
+    assert ambiguous.value.line == 3
     with pytest.raises(InputFormatError, match="not in the header"):
         read("csv", f"hash\n{MD5}\n", column_map={"value": "Nope"})
     with pytest.raises(InputFormatError, match="unknown field"):

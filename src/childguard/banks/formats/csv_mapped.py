@@ -4,8 +4,10 @@ Fields: signal_type, value, source, organisation, original_id, classification_sc
 classification_label, imported_at (ISO 8601), metadata (a JSON object). Columns are found by
 common aliases (`hash`, `signal_str`, `type`, `category`, ...) unless mapped explicitly with
 `field=Column`. Instead of a value column, a file may have one column per signal type (`md5`,
-`sha1`, `pdq`, `sha256`): each non-empty cell becomes an entry. Columns that map to no field are
-kept in each entry's metadata, so nothing in the file is lost.
+`sha1`, `pdq`, `sha256`): each non-empty cell becomes an entry. Without a signal type column
+or a given type, each value's type is detected as plain lists do (32 hex digits md5, 40 sha1);
+64 hex digits need the type named. Columns that map to no field are kept in each entry's
+metadata, so nothing in the file is lost.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any, ClassVar, TextIO
 from childguard.banks.formats.base import ReadOptions, WriteOptions, WriteResult
 from childguard.banks.records import EntryRecord, InvalidRecord, validated
 from childguard.errors import InputFormatError
-from childguard.signals import SIGNAL_TYPES
+from childguard.signals import SIGNAL_TYPES, detect_signal_type
 
 FIELDS = (
     "signal_type",
@@ -100,10 +102,6 @@ class CsvFormat:
                     f"`pdq`, `sha256`), or map one with --map value=COLUMN; header: {header}",
                     line=1,
                 )
-        elif "signal_type" not in fields and options.signal_type is None:
-            raise InputFormatError(
-                "no signal type column: add a `signal_type` column or give --signal-type", line=1
-            )
         return fields, per_type
 
     def read(self, stream: TextIO, options: ReadOptions) -> Iterator[EntryRecord | InvalidRecord]:
@@ -187,12 +185,22 @@ class CsvFormat:
                 yield validated(EntryRecord(type_name, hash_value, **common))
             return
         value = cell("value")
-        signal_type = cell("signal_type") or options.signal_type
         if value is None:
             yield InvalidRecord(line, "empty hash value")
             return
+        signal_type = cell("signal_type") or options.signal_type or detect_signal_type(value)
         if signal_type is None:
-            yield InvalidRecord(line, "empty signal type (give --signal-type for a default)")
+            if len(value) == 64 and detect_signal_type(value[:32]) is not None:
+                raise InputFormatError(
+                    "64 hex digits could be a PDQ or a SHA-256 hash; say which with a "
+                    "`signal_type` column or --signal-type pdq|sha256",
+                    line=line,
+                )
+            yield InvalidRecord(
+                line,
+                f"not a hash of a known type: {value[:80]!r} (md5 and sha1 are detected; "
+                "name others in a `signal_type` column or with --signal-type)",
+            )
             return
         yield validated(EntryRecord(signal_type, value, **common))
 
