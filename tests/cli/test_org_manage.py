@@ -72,7 +72,7 @@ def test_org_remove_says_what_goes_and_asks(store_url: str, tmp_path: Path) -> N
         assert s.scalar(select(Bank).where(Bank.name == "protected:Scouts")) is None
         assert s.scalars(select(BankEntry)).all() == []
         removed = s.scalar(select(AuditEvent).where(AuditEvent.action == "org.remove"))
-        assert removed is not None and removed.details["photos"] == 1
+        assert removed is not None and (removed.details or {}).get("photos") == 1
     code, text = run("org", "add", "Scouts", "--db", store_url)  # the name is free again
     assert code == EXIT_OK, text
 

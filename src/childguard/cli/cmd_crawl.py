@@ -36,6 +36,8 @@ SIGHTING_COLUMNS = (
     "image_url",
     "bank",
     "organisation",
+    "photo_file_name",
+    "photo_title",
     "signal_type",
     "distance",
     "first_seen",
@@ -245,7 +247,31 @@ def _rows(
         views = list_sightings(
             store, organisation=organisation, site=site, status=status, watch=watch, limit=limit
         )
-    return [v.to_dict() for v in views]
+        rows = [v.to_dict() for v in views]
+        _name_photos(store, rows)
+    return rows
+
+
+def _name_photos(store: Any, rows: list[dict[str, Any]]) -> None:
+    """Add `photo_file_name` and `photo_title`: the protected photo a sighting matched (None
+    when it matched no protected photo, or the photo was removed since)."""
+    from childguard.protect.register import photos_for_entry
+
+    names: dict[int, tuple[str | None, str | None]] = {}
+    with store.session() as s:
+        for row in rows:
+            entry = row.get("entry_id")
+            if entry is not None and row.get("bank_kind") == "protected" and entry not in names:
+                photos = photos_for_entry(s, entry)
+                names[entry] = (photos[0].file_name, photos[0].title) if photos else (None, None)
+            row["photo_file_name"], row["photo_title"] = names.get(entry, (None, None))
+
+
+def _photo_label(row: dict[str, Any]) -> str:
+    name = row.get("photo_file_name")
+    if not name:
+        return ""
+    return f"{name} ({row['photo_title']})" if row.get("photo_title") else str(name)
 
 
 def _emit(rows: list[dict[str, Any]], fmt: str, dest: Any) -> None:
@@ -281,7 +307,7 @@ def sightings_list(
         _emit(rows, fmt, sys.stdout)
         return
     table = Table(
-        "id", "status", "site", "page", "image", "bank", "org", "dist", "first seen", "seen"
+        "id", "status", "site", "page", "image", "photo", "org", "dist", "first seen", "seen"
     )
     for r in rows:
         table.add_row(
@@ -290,7 +316,7 @@ def sightings_list(
             r["site"],
             r["page_url"],
             r["image_url"],
-            r["bank"] or "",
+            _photo_label(r) or r["bank"] or "",
             r["organisation"] or "",
             str(r["distance"]),
             r["first_seen"][:19],
@@ -306,9 +332,11 @@ def sightings_show(sighting_id: int, db: str | None = DbOption) -> None:
 
     with _store(db) as store:
         view = get_sighting(store, sighting_id)
-    if view is None:
-        raise _fail(f"no sighting with id {sighting_id}")
-    typer.echo(json.dumps(view.to_dict(), indent=2))
+        if view is None:
+            raise _fail(f"no sighting with id {sighting_id}")
+        data = view.to_dict()
+        _name_photos(store, [data])
+    typer.echo(json.dumps(data, indent=2))
 
 
 @sightings_app.command("export")
