@@ -19,6 +19,7 @@ from childguard.cli.common import DbOption, err
 from childguard.cli.common import fail as _fail
 from childguard.cli.common import store_or_exit as _store
 from childguard.errors import ChildguardError
+from childguard.store import Store
 
 crawl_app = typer.Typer(help="Crawl watched sites for re-posted photos.")
 watch_app = typer.Typer(help="Watches: what the crawler looks at, and how often.")
@@ -252,7 +253,7 @@ def _rows(
     return rows
 
 
-def _name_photos(store: Any, rows: list[dict[str, Any]]) -> None:
+def _name_photos(store: Store, rows: list[dict[str, Any]]) -> None:
     """Add `photo_file_name` and `photo_title`: the protected photo a sighting matched (None
     when it matched no protected photo, or the photo was removed since)."""
     from childguard.protect.register import photos_for_entry
@@ -264,7 +265,8 @@ def _name_photos(store: Any, rows: list[dict[str, Any]]) -> None:
             if entry is not None and row.get("bank_kind") == "protected" and entry not in names:
                 photos = photos_for_entry(s, entry)
                 names[entry] = (photos[0].file_name, photos[0].title) if photos else (None, None)
-            row["photo_file_name"], row["photo_title"] = names.get(entry, (None, None))
+            found = names.get(entry) if entry is not None else None
+            row["photo_file_name"], row["photo_title"] = found or (None, None)
 
 
 def _photo_label(row: dict[str, Any]) -> str:
