@@ -11,15 +11,13 @@ memory, and a snapshot (events written while it runs are not in it).
 
 from __future__ import annotations
 
-import csv
-import json
 import re
 import sys
 from collections.abc import Iterable
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import typer
 
@@ -27,6 +25,16 @@ from childguard.cli import app
 from childguard.cli.common import DbOption
 from childguard.cli.common import fail as _fail
 from childguard.cli.common import store_or_exit as _store
+from childguard.cli.output import (
+    FormatOption,
+    JsonShortOption,
+    OutputOption,
+    check_output,
+    choose_format,
+    is_stdout,
+    open_output,
+    write_rows,
+)
 from childguard.store.audit_log import AuditFilter, AuditRecord, iter_events, list_events
 
 audit_app = typer.Typer(
@@ -35,7 +43,6 @@ audit_app = typer.Typer(
 app.add_typer(audit_app, name="audit")
 
 COLUMNS = ("id", "at", "actor", "action", "object_type", "object_id", "details")
-LIST_FORMATS = ("table", "json", "jsonl", "csv")
 EXPORT_FORMATS = ("jsonl", "csv")
 SUFFIX_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 TABLE_WIDTH = 80
@@ -84,26 +91,11 @@ def _filter(
     )
 
 
-def _csv_row(event: AuditRecord) -> dict[str, Any]:
-    row = event.to_dict()
-    row["details"] = json.dumps(event.details, sort_keys=True) if event.details is not None else ""
-    return row
-
-
 def write_events(events: Iterable[AuditRecord], fmt: str, dest: IO[str]) -> int:
-    """Write events to `dest` one at a time as JSON Lines or CSV; how many it wrote."""
-    written = 0
-    if fmt == "csv":
-        writer = csv.DictWriter(dest, fieldnames=COLUMNS)
-        writer.writeheader()
-        for event in events:
-            writer.writerow(_csv_row(event))
-            written += 1
-        return written
-    for event in events:
-        dest.write(json.dumps(event.to_dict(), sort_keys=True) + "\n")
-        written += 1
-    return written
+    """Write events to `dest` one at a time as JSON Lines or CSV (details as JSON text); how
+    many it wrote."""
+    rows = (e.to_dict() for e in events)
+    return write_rows(rows, fmt, dest, fields=COLUMNS, sort_keys=True)
 
 
 def _cut(text: str, width: int) -> str:
@@ -155,12 +147,14 @@ def audit_list(
     since: str | None = SinceOption,
     until: str | None = UntilOption,
     limit: int = typer.Option(50, "--limit", min=1, help="At most this many events."),
-    fmt: str = typer.Option("table", "--format", help="table, json, jsonl or csv."),
+    fmt: str | None = FormatOption,
+    as_json: bool = JsonShortOption,
+    output: Path | None = OutputOption,
     db: str | None = DbOption,
 ) -> None:
-    """List audit events, newest first."""
-    if fmt not in LIST_FORMATS:
-        raise _fail(f"unknown --format {fmt!r}: use {', '.join(LIST_FORMATS)}")
+    """List audit events, newest first (table, json, jsonl or csv)."""
+    chosen = choose_format(fmt, as_json, output)
+    check_output(output)
     where = _filter(actor, action, obj, since, until)
     with _store(db) as store:
         events = list_events(
@@ -174,13 +168,15 @@ def audit_list(
             limit=limit,
             newest_first=True,
         )
-    if fmt == "table":
-        for line in table_lines(events):
-            typer.echo(line)
-    elif fmt == "json":
-        typer.echo(json.dumps([e.to_dict() for e in events], indent=2, sort_keys=True))
-    else:
-        write_events(events, fmt, sys.stdout)
+    with open_output(output) as dest:
+        if chosen == "table":
+            for line in table_lines(events):
+                dest.write(line + "\n")
+        else:
+            rows = (e.to_dict() for e in events)
+            write_rows(rows, chosen, dest, fields=COLUMNS, sort_keys=True)
+    if not is_stdout(output):
+        typer.echo(f"{len(events)} audit events written to {output} as {chosen}", err=True)
 
 
 @audit_app.command("export")

@@ -1,0 +1,233 @@
+# Owns the output conventions of the commands: `--format table|json|jsonl|csv` (with `--json`
+# short for `--format json`) for listings, and `-o/--output` for every command that writes a file.
+"""One way to print or write rows, for every listing command.
+
+A listing command takes `FormatOption`, `JsonShortOption` and `OutputOption`, turns them into
+one format with `choose_format` (the `--format` named, else `json` for `--json`, else the
+output file's suffix, else `table`), and hands its rows to `emit`:
+
+    fmt = choose_format(fmt, as_json, output)
+    emit(rows, fmt, columns=COLUMNS, output=output, title="Banks")
+
+`rows` are plain mappings holding every field: `json` and `jsonl` write them whole (one array,
+or one object a line), `csv` writes every field with nested values as JSON text, and `table`
+shows `columns` only. `-o FILE` writes there instead of standard output (`-` is standard
+output) and says on stderr how many rows went where; a missing folder is a usage error, and
+nothing is written before the format and the folder are known to be good.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from childguard.cli.common import err, fail
+
+LIST_FORMATS = ("table", "json", "jsonl", "csv")
+SUFFIX_FORMATS = {
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".txt": "table",
+}
+
+FormatOption = typer.Option(
+    None, "--format", help="table (default), json, jsonl or csv; a -o file's suffix implies one."
+)
+JsonShortOption = typer.Option(False, "--json", help="Short for --format json.")
+OutputOption = typer.Option(
+    None, "-o", "--output", help="Write to this file instead of standard output (- for stdout)."
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the table format: the row key, its heading, alignment and cell text."""
+
+    key: str
+    heading: str | None = None
+    justify: Literal["left", "right"] = "left"
+    show: Callable[[Any], str] | None = None
+
+    def cell(self, row: Mapping[str, Any]) -> str:
+        value = row.get(self.key)
+        if self.show is not None:
+            return self.show(value)
+        return text_cell(value)
+
+
+def text_cell(value: Any) -> str:
+    """A value as table or CSV text: '' for None, JSON for lists and mappings, ISO times."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    return str(value)
+
+
+def is_stdout(output: Path | None) -> bool:
+    return output is None or str(output) == "-"
+
+
+def choose_format(
+    fmt: str | None,
+    as_json: bool = False,
+    output: Path | None = None,
+    *,
+    allowed: Sequence[str] = LIST_FORMATS,
+    default: str = "table",
+) -> str:
+    """The one format a command writes in; exit 2 for an unknown one or `--json` with another
+    `--format`."""
+    named = fmt.strip().lower() if fmt is not None else None
+    if as_json and named not in (None, "json"):
+        raise fail(f"--json is short for --format json; it cannot go with --format {fmt}")
+    chosen = named or ("json" if as_json else None)
+    if chosen is None and not is_stdout(output):
+        assert output is not None
+        chosen = SUFFIX_FORMATS.get(output.suffix.lower())
+    chosen = chosen or default
+    if chosen not in allowed:
+        raise fail(f"unknown --format {fmt or chosen!r}: use {', '.join(allowed)}")
+    return chosen
+
+
+def check_output(output: Path | None) -> None:
+    """Exit 2 before anything is written when `output` cannot be written where it says."""
+    if is_stdout(output):
+        return
+    assert output is not None
+    if output.is_dir():
+        raise fail(f"-o {output} is a folder; name a file")
+    if not output.parent.is_dir():
+        raise fail(f"no folder {str(output.parent)!r} to write {output.name!r} in")
+
+
+@contextmanager
+def open_output(output: Path | None) -> Iterator[IO[str]]:
+    """Standard output, or `output` opened for writing text (checked first)."""
+    check_output(output)
+    if is_stdout(output):
+        yield sys.stdout
+        return
+    assert output is not None
+    with output.open("w", encoding="utf-8", newline="") as fh:
+        yield fh
+
+
+def write_rows(
+    rows: Iterable[Mapping[str, Any]],
+    fmt: str,
+    dest: IO[str],
+    *,
+    fields: Sequence[str] | None = None,
+    sort_keys: bool = False,
+) -> int:
+    """Write rows as json (one array), jsonl (an object a line) or csv (a header of `fields`,
+    else the first row's keys); how many rows it wrote. jsonl and csv stream a row at a time."""
+    written = 0
+    if fmt == "json":
+        items = [dict(r) for r in rows]
+        dest.write(
+            json.dumps(items, indent=2, sort_keys=sort_keys, default=str, ensure_ascii=False) + "\n"
+        )
+        return len(items)
+    if fmt == "jsonl":
+        for row in rows:
+            dest.write(json.dumps(row, sort_keys=sort_keys, default=str, ensure_ascii=False) + "\n")
+            written += 1
+        return written
+    if fmt == "csv":
+        writer: csv.DictWriter[str] | None = None
+        if fields is not None:
+            writer = csv.DictWriter(dest, fieldnames=list(fields), extrasaction="ignore")
+            writer.writeheader()
+        for row in rows:
+            if writer is None:
+                writer = csv.DictWriter(dest, fieldnames=list(row), extrasaction="ignore")
+                writer.writeheader()
+            writer.writerow({k: text_cell(v) for k, v in row.items()})
+            written += 1
+        return written
+    raise ValueError(f"write_rows writes json, jsonl or csv, not {fmt!r}")
+
+
+def render_table(
+    rows: Iterable[Mapping[str, Any]],
+    columns: Sequence[Column],
+    dest: IO[str],
+    *,
+    title: str | None = None,
+) -> int:
+    """The rows as a Rich table of `columns` (plain text when `dest` is not a terminal)."""
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col.heading or col.key, justify=col.justify)
+    count = 0
+    for row in rows:
+        table.add_row(*(col.cell(row) for col in columns))
+        count += 1
+    console = Console(file=dest, soft_wrap=False) if dest is not sys.stdout else Console()
+    console.print(table)
+    return count
+
+
+def emit(
+    rows: Iterable[Mapping[str, Any]],
+    fmt: str,
+    *,
+    columns: Sequence[Column],
+    output: Path | None = None,
+    title: str | None = None,
+    fields: Sequence[str] | None = None,
+    sort_keys: bool = False,
+) -> int:
+    """Print or write `rows` in `fmt` (from `choose_format`); with a file `output`, say on
+    stderr how many rows went there. Returns the count."""
+    with open_output(output) as dest:
+        if fmt == "table":
+            count = render_table(rows, columns, dest, title=title)
+        else:
+            count = write_rows(rows, fmt, dest, fields=fields, sort_keys=sort_keys)
+    if not is_stdout(output):
+        err.print(f"{count:,} rows written to {output} as {fmt}", highlight=False, soft_wrap=True)
+    return count
+
+
+def emit_one(
+    record: Mapping[str, Any],
+    fmt: str,
+    *,
+    output: Path | None = None,
+    table: Callable[[IO[str]], None],
+    csv_rows: Callable[[], Iterable[Mapping[str, Any]]] | None = None,
+) -> None:
+    """Print or write one record: json as an object, jsonl as one line, csv as `csv_rows()`
+    (default: the record as one row), table by `table(dest)`."""
+    with open_output(output) as dest:
+        if fmt == "table":
+            table(dest)
+        elif fmt == "json":
+            dest.write(json.dumps(record, indent=2, default=str, ensure_ascii=False) + "\n")
+        elif fmt == "jsonl":
+            dest.write(json.dumps(record, default=str, ensure_ascii=False) + "\n")
+        else:
+            write_rows(csv_rows() if csv_rows else [record], "csv", dest)
+    if not is_stdout(output):
+        err.print(f"written to {output} as {fmt}", highlight=False, soft_wrap=True)
