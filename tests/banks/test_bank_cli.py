@@ -9,6 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from childguard.cli import EXIT_OK, EXIT_USAGE, app
+from childguard.store import open_store
 
 runner = CliRunner()
 
@@ -25,6 +26,7 @@ def cg(db: Path, *args: str) -> tuple[int, str]:
 
 def test_bank_commands_end_to_end(tmp_path: Path) -> None:
     db = tmp_path / "cg.db"
+    open_store(f"sqlite:///{db}").close()
     code, out = cg(db, "create", "hotline", "--kind", "known-abuse", "--threshold", "20", "--json")
     assert code == EXIT_OK and json.loads(out)["pdq_threshold"] == 20
     assert cg(db, "create", "hotline", "--kind", "allow")[0] == EXIT_USAGE

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from childguard.banks.records import bank_thresholds_json
 from childguard.errors import ChildguardError, InputFormatError
+from childguard.signals import get_signal_type
 from childguard.store import audit
 from childguard.store.base import utcnow
 from childguard.store.db import Store
@@ -146,10 +147,27 @@ def update_bank(
     thresholds: Mapping[str, Any] = _UNSET,
     enabled: bool = _UNSET,
     match_cap_per_minute: int | None = _UNSET,
+    threshold_changes: Mapping[str, Any | None] = _UNSET,
 ) -> Bank:
     """Change the given fields of a bank; the audit event records old and new values.
     `thresholds` replaces the per-type thresholds of other near signal types;
-    `match_cap_per_minute` None means the service's default cap, 0 no cap."""
+    `threshold_changes` changes some of them and keeps the others (a type mapped to None goes
+    back to its type's default); `match_cap_per_minute` None means the service's default cap,
+    0 no cap."""
+    if thresholds is not _UNSET and threshold_changes is not _UNSET:
+        raise InputFormatError("give thresholds or threshold_changes, not both")
+    set_some: dict[str, Any] = {}
+    cleared: set[str] = set()
+    if threshold_changes is not _UNSET:
+        set_some = bank_thresholds_json(
+            {k: v for k, v in threshold_changes.items() if v is not None}
+        )
+        for k, v in threshold_changes.items():
+            if v is None:
+                try:
+                    cleared.add(get_signal_type(k).name)
+                except ValueError as exc:
+                    raise InputFormatError(str(exc)) from None
     wanted = {
         "name": name,
         "kind": kind,
@@ -169,6 +187,9 @@ def update_bank(
     )
     with store.session() as session:
         found = find_bank(session, bank)
+        if threshold_changes is not _UNSET:
+            merged = {k: v for k, v in (found.thresholds or {}).items() if k not in cleared}
+            changes["thresholds"] = {**merged, **set_some} or None
         if "name" in changes and changes["name"] != found.name:
             taken = session.scalars(select(Bank.id).where(Bank.name == changes["name"])).first()
             if taken is not None:

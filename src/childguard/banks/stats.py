@@ -21,7 +21,7 @@ class BankStats:
     pdq_threshold: int
     total: int
     by_signal_type: dict[str, int]
-    by_classification: dict[str, int]  # "scheme:label" (or "unclassified") -> count
+    by_classification: dict[str, int]  # "scheme:label", a label alone, or "unclassified"
     by_source: dict[str, int]
     first_imported: datetime | None
     last_imported: datetime | None
@@ -57,7 +57,7 @@ def bank_stats(store: Store, bank: str | int) -> BankStats:
             .where(where)
             .group_by(BankEntry.classification_scheme, BankEntry.classification_label)
         ):
-            key = f"{scheme}:{label}" if scheme or label else "unclassified"
+            key = f"{scheme}:{label}" if scheme and label else (label or scheme or "unclassified")
             by_class[key] = by_class.get(key, 0) + n
         by_source = {
             (s or "(none)"): n

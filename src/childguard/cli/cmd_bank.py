@@ -39,6 +39,16 @@ from childguard.cli.common import DbOption, JsonOption, err
 from childguard.cli.common import actor_name as _actor
 from childguard.cli.common import fail as _fail
 from childguard.cli.common import store_or_exit as _store
+from childguard.cli.output import (
+    Column,
+    FormatOption,
+    JsonShortOption,
+    OutputOption,
+    check_output,
+    choose_format,
+    emit,
+    emit_one,
+)
 from childguard.store import BANK_KINDS, DEFAULT_PDQ_THRESHOLD, Bank
 
 bank_app = typer.Typer(
@@ -124,41 +134,64 @@ def create(
         )
 
 
+def _yes_no(value: Any) -> str:
+    return "yes" if value else "no"
+
+
+LIST_COLUMNS = (
+    Column("name"),
+    Column("kind"),
+    Column("entries", justify="right", show=lambda n: f"{n:,}"),
+    Column("pdq_threshold", "PDQ threshold", justify="right"),
+    Column("enabled", show=_yes_no),
+    Column("owner"),
+    Column("description"),
+)
+
+
 @bank_app.command("list")
 def list_(
     kind: str | None = typer.Option(None, "--kind", help="Only banks of this kind."),
+    fmt: str | None = FormatOption,
+    as_json: bool = JsonShortOption,
+    output: Path | None = OutputOption,
     db: str | None = DbOption,
-    as_json: bool = JsonOption,
 ) -> None:
-    """List banks with their entry counts."""
+    """List banks with their entry counts (table, json, jsonl or csv)."""
+    chosen = choose_format(fmt, as_json, output)
+    check_output(output)
     with _store(db) as store:
         banks = list_banks(store, kind=kind)
         by_bank = entry_counts(store)
-        counts = {b.id: by_bank.get(b.id, 0) for b in banks}
-    if as_json:
-        _print_json([{**_bank_dict(b), "entries": counts[b.id]} for b in banks])
-        return
-    table = Table(title="Banks")
-    for col in ("name", "kind", "entries", "PDQ threshold", "enabled", "owner", "description"):
-        table.add_column(col, justify="right" if col in ("entries", "PDQ threshold") else "left")
-    for b in banks:
-        table.add_row(
-            b.name,
-            b.kind,
-            f"{counts[b.id]:,}",
-            str(b.pdq_threshold),
-            "yes" if b.enabled else "no",
-            b.owner,
-            b.description,
-        )
-    out.print(table)
+        rows = [{**_bank_dict(b), "entries": by_bank.get(b.id, 0)} for b in banks]
+    emit(rows, chosen, columns=LIST_COLUMNS, output=output, title="Banks")
 
 
 def _stats_dict(stats: BankStats) -> dict[str, Any]:
-    return dataclasses.asdict(stats)
+    row = dataclasses.asdict(stats)
+    for key in ("first_imported", "last_imported"):
+        row[key] = row[key].isoformat() if row[key] is not None else None
+    return row
 
 
-def _print_stats(stats: BankStats) -> None:
+def _stats_rows(stats: BankStats) -> list[dict[str, Any]]:
+    """The stats as long rows (group, key, entries) for CSV."""
+    rows: list[dict[str, Any]] = [
+        {"bank": stats.bank, "group": "total", "key": "", "entries": stats.total}
+    ]
+    for group, counts in (
+        ("signal_type", stats.by_signal_type),
+        ("classification", stats.by_classification),
+        ("source", stats.by_source),
+    ):
+        rows += [
+            {"bank": stats.bank, "group": group, "key": k, "entries": n}
+            for k, n in sorted(counts.items())
+        ]
+    return rows
+
+
+def _print_stats(stats: BankStats, console: Console | None = None) -> None:
     table = Table(title=f"Bank {stats.bank}", show_header=False)
     table.add_column("field")
     table.add_column("value")
@@ -174,7 +207,7 @@ def _print_stats(stats: BankStats) -> None:
         table.add_row(f"  source {s}", f"{n:,}")
     table.add_row("first imported", str(stats.first_imported or "-"))
     table.add_row("last imported", str(stats.last_imported or "-"))
-    out.print(table)
+    (console or out).print(table)
 
 
 @bank_app.command("show")
@@ -204,15 +237,37 @@ def update(
         help="Matches a minute past which the bank is quarantined: a number (0: no cap), or "
         "'default' for the service's bank_match_cap_per_minute.",
     ),
-    threshold: int | None = typer.Option(None, "--threshold", help="PDQ match threshold."),
-    enabled: bool | None = typer.Option(None, "--enable/--disable", help="Match or not."),
+    threshold: int | None = typer.Option(None, "--threshold", help="PDQ match threshold (0-256)."),
+    signal_threshold: list[str] | None = typer.Option(
+        None,
+        "--signal-threshold",
+        help="TYPE=VALUE, the threshold of another near signal type (e.g. vpdq=80,50), or "
+        "TYPE=default to go back to the type's default; the other types keep theirs. "
+        "Repeatable.",
+    ),
+    enabled: bool | None = typer.Option(
+        None, "--enable/--disable", help="Match against this bank or not."
+    ),
     description: str | None = typer.Option(None, "--description"),
+    owner: str | None = typer.Option(None, "--owner", help="Organisation or person responsible."),
     db: str | None = DbOption,
     as_json: bool = JsonOption,
     actor: str | None = ActorOption,
 ) -> None:
-    """Change a bank's match cap, threshold, description or enabled flag (audited)."""
+    """Change a bank's thresholds, enabled flag, match cap, description or owner (audited).
+    Every service worker matches with the new settings at its next refresh."""
     changes: dict[str, Any] = {}
+    per_type: dict[str, str | None] = {}
+    for item in signal_threshold or []:
+        signal_type, sep, value = item.partition("=")
+        signal_type, value = signal_type.strip(), value.strip()
+        if not sep or not signal_type or not value:
+            raise _fail(f"--signal-threshold wants TYPE=VALUE or TYPE=default, got {item!r}")
+        if signal_type.lower() == "pdq":
+            raise _fail("PDQ's threshold is --threshold")
+        per_type[signal_type] = None if value.lower() == "default" else value
+    if per_type:
+        changes["threshold_changes"] = per_type
     if match_cap is not None:
         if match_cap.strip().lower() == "default":
             changes["match_cap_per_minute"] = None
@@ -226,16 +281,23 @@ def update(
         changes["enabled"] = enabled
     if description is not None:
         changes["description"] = description
+    if owner is not None:
+        changes["owner"] = owner
     if not changes:
         raise _fail(
-            "nothing to change: give --match-cap, --threshold, --enable/--disable or --description"
+            "nothing to change: give --threshold, --signal-threshold, --enable/--disable, "
+            "--match-cap, --description or --owner"
         )
     with _store(db) as store:
         bank = update_bank(store, name, actor=_actor(actor), **changes)
     if as_json:
         _print_json(_bank_dict(bank))
     else:
-        out.print(f"updated bank [bold]{bank.name}[/bold]: {', '.join(sorted(changes))}")
+        said = sorted("thresholds" if k == "threshold_changes" else k for k in changes)
+        out.print(
+            f"updated bank [bold]{bank.name}[/bold]: {', '.join(said)} "
+            f"(PDQ threshold {bank.pdq_threshold}, {'enabled' if bank.enabled else 'disabled'})"
+        )
 
 
 @bank_app.command("release")
@@ -261,16 +323,26 @@ def release(
 @bank_app.command("stats")
 def stats(
     name: str = typer.Argument(..., help="Bank name."),
+    fmt: str | None = FormatOption,
+    as_json: bool = JsonShortOption,
+    output: Path | None = OutputOption,
     db: str | None = DbOption,
-    as_json: bool = JsonOption,
 ) -> None:
-    """Counts per signal type, classification and source."""
+    """Counts per signal type, classification and source (table, json, jsonl, or csv: one row
+    per bank, group and key)."""
+    chosen = choose_format(fmt, as_json, output)
+    check_output(output)
     with _store(db) as store:
         result = bank_stats(store, name)
-    if as_json:
-        _print_json(_stats_dict(result))
-    else:
-        _print_stats(result)
+    emit_one(
+        _stats_dict(result),
+        chosen,
+        output=output,
+        table=lambda dest: _print_stats(
+            result, None if dest is sys.stdout else Console(file=dest, soft_wrap=False)
+        ),
+        csv_rows=lambda: _stats_rows(result),
+    )
 
 
 @bank_app.command("import")
@@ -359,7 +431,15 @@ def import_(
 @bank_app.command("export")
 def export(
     name: str = typer.Argument(..., help="Bank to export."),
-    path: str = typer.Argument(..., help="Output file, or - for standard output."),
+    legacy_path: str | None = typer.Argument(
+        None,
+        metavar="[PATH]",
+        help="Deprecated: the output file as a second argument; use -o/--output.",
+        show_default=False,
+    ),
+    output: str | None = typer.Option(
+        None, "-o", "--output", help="Output file, or - for standard output."
+    ),
     fmt: str | None = typer.Option(
         None, "--format", "-f", help=f"{', '.join(FORMATS)} (default: from the suffix, else csv)."
     ),
@@ -373,7 +453,24 @@ def export(
     db: str | None = DbOption,
     actor: str | None = ActorOption,
 ) -> None:
-    """Export a bank. csv and vics keep provenance and classification; plain and te keep hashes."""
+    """Export a bank to -o FILE (- for standard output). csv and vics keep provenance and
+    classification; plain and te keep hashes."""
+    if legacy_path is not None:
+        if output is not None and output != legacy_path:
+            raise _fail(f"two outputs: {legacy_path!r} and -o {output!r}; give -o only")
+        err.print(
+            f"warning: the output file as an argument is deprecated and goes in the next "
+            f"release; use -o {legacy_path}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    path = output if output is not None else legacy_path
+    if path is None:
+        raise _fail("no output: give -o FILE, or -o - for standard output")
+    if fmt is not None and fmt.strip().lower() not in FORMATS:
+        raise _fail(f"unknown --format {fmt!r}: use {', '.join(FORMATS)}")
+    if path != "-":
+        check_output(Path(path))
     options = WriteOptions(vics_profile=profile, vics_container=container)
     fmt = fmt or format_for_output(None if path == "-" else Path(path))
     with _store(db) as store:
