@@ -85,3 +85,15 @@ def test_protect_remove_asks_unless_yes(store_url: str, tmp_path: Path) -> None:
     code, text = run("protect", "remove", str(photo_id), "--yes", "--db", store_url)
     assert code == EXIT_OK, text
     assert json.loads(run("protect", "list", "--json", "--db", store_url)[1]) == []
+
+
+def test_org_remove_is_refused_while_users_belong_to_it(store_url: str, tmp_path: Path) -> None:
+    _org_with_photo(store_url, tmp_path)
+    code, text = run(
+        "user", "add", "leader", "--org", "Scouts", "--password-stdin", "--db", store_url,
+        input="a long enough passphrase 42\n",
+    )  # fmt: skip
+    assert code == EXIT_OK, text
+    code, text = run("org", "remove", "Scouts", "--yes", "--db", store_url)
+    assert code == EXIT_USAGE and "user account" in text
+    assert json.loads(run("org", "list", "--json", "--db", store_url)[1])[0]["name"] == "Scouts"
