@@ -6,6 +6,7 @@ image without an image suffix is still hashed (its first bytes say what it is)."
 from __future__ import annotations
 
 import json
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -30,6 +31,14 @@ def folder(tmp_path: Path) -> Path:
     (root / "docs" / "readme.txt").write_text("photos of the summer camp")
     (root / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0" + bytes(60))
     return root
+
+
+@pytest.fixture
+def db(sqlite_template: Path, tmp_path: Path) -> str:
+    """A migrated SQLite store (which store it is does not matter to the walk)."""
+    path = tmp_path / "store.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
 
 
 def _records(text: str) -> dict[str, dict[str, object]]:
@@ -86,24 +95,20 @@ def test_archive_members_that_are_not_media_are_skipped(tmp_path: Path) -> None:
     assert "hashed 0 files, 0 failed, 1 skipped" in plain.stderr
 
 
-def test_match_of_a_folder_with_a_manifest_exits_zero(folder: Path, store_url: str) -> None:
-    table = runner.invoke(app, ["match", "--db", store_url, "--plain", str(folder)])
+def test_match_of_a_folder_with_a_manifest_exits_zero(folder: Path, db: str) -> None:
+    table = runner.invoke(app, ["match", "--db", db, "--plain", str(folder)])
     assert table.exit_code == EXIT_OK, table.output
     assert "0 file(s) matched, 0 failed, 3 skipped (not images or videos)" in table.stdout
-    lines = runner.invoke(
-        app, ["match", "--db", store_url, "--plain", "--json", "--all", str(folder)]
-    )
+    lines = runner.invoke(app, ["match", "--db", db, "--plain", "--json", "--all", str(folder)])
     assert lines.exit_code == EXIT_OK, lines.output
     assert set(_records(lines.stdout)) == {"a.jpg", "IMG_0002"}
     assert "3 skipped" in lines.stderr
 
 
-def test_scan_of_a_folder_with_a_manifest_exits_zero(
-    folder: Path, store_url: str, tmp_path: Path
-) -> None:
+def test_scan_of_a_folder_with_a_manifest_exits_zero(folder: Path, db: str, tmp_path: Path) -> None:
     report = tmp_path / "report"
     result = runner.invoke(
-        app, ["scan", str(folder), "--report", str(report), "--db", store_url, "--plain"]
+        app, ["scan", str(folder), "--report", str(report), "--db", db, "--plain"]
     )
     assert result.exit_code == EXIT_OK, result.output
     summary = json.loads((report / "summary.json").read_text())
