@@ -255,3 +255,14 @@ def test_a_postgresql_database_without_the_schema_is_refused_by_a_read(
     assert made.exit_code == EXIT_OK, made.output
     assert "created a new store at postgresql" in made.stderr
     assert runner.invoke(app, ["bank", "list", "--db", url]).exit_code == EXIT_OK
+
+
+@pytest.mark.parametrize("db", ["not a url", "hotline"])
+def test_a_creating_command_makes_no_file_from_a_name_that_is_no_database(
+    tmp_path: Path, db: str
+) -> None:
+    done = runner.invoke(app, ["bank", "create", "b", "--kind", "allow", "--db", db])
+    assert done.exit_code == EXIT_USAGE, done.output
+    assert f"refusing to make a new store at {tmp_path / db}" in done.output
+    assert ".db" in done.output
+    assert not (tmp_path / db).exists()

@@ -30,6 +30,7 @@ DbOption = typer.Option(
     help="SQLite file path or database URL (sqlite:////abs/path.db, postgresql+psycopg://...); "
     "default: CHILDGUARD_DB, else childguard.db in the data dir (CHILDGUARD_HOME).",
 )
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 # What a read command's refusal of a missing store suggests.
 CREATE_HINT = (
     "check --db (or CHILDGUARD_DB); a new store is made by `childguard bank create`, "
@@ -69,6 +70,21 @@ def require_paths(paths: Iterable[Path]) -> None:
         raise fail(f"no such file or folder: {', '.join(missing)}")
 
 
+def _check_new_file(db: str | None) -> None:
+    """Refuse to make a new SQLite file whose name does not say it is one (`--db "not a url"`,
+    `--db hotline`): a mistyped option would otherwise leave a stray file."""
+    try:
+        path = config.sqlite_path(config.database_url(db))
+    except ChildguardError as exc:
+        raise fail(str(exc)) from None
+    if path is None or path.exists() or path.suffix.lower() in SQLITE_SUFFIXES:
+        return
+    raise fail(
+        f"refusing to make a new store at {path}: a new SQLite file's name ends in "
+        f"{', '.join(SQLITE_SUFFIXES)} (or give a URL: {config.STORE_FORMS})"
+    )
+
+
 @contextmanager
 def store_or_exit(db: str | None, *, create: bool = False) -> Iterator[Store]:
     """Open the store; any childguard error ends the command with exit code 2 and the reason.
@@ -77,6 +93,8 @@ def store_or_exit(db: str | None, *, create: bool = False) -> Iterator[Store]:
     is refused, naming where it was looked for, and nothing is written; with it (commands
     that make the first bank, organisation, user or key) a new store may be made, and
     `created a new store at ...` is said on stderr."""
+    if create:
+        _check_new_file(db)
     try:
         store = open_store(db, create=create)
     except StoreMissing as exc:
