@@ -65,7 +65,7 @@ def hook() -> Iterator[Hook]:
     h.server.server_close()
 
 
-def _two_sightings(db: str, tmp_path: Path, webhook: str) -> None:
+def _two_sightings(db: str, tmp_path: Path, webhook: str | None) -> None:
     album = tmp_path / "album"
     album.mkdir()
     (album / "camp.jpg").write_bytes(jpeg_bytes(5))
@@ -144,3 +144,13 @@ def test_the_retry_schedule_gives_up_with_the_last_error(
     assert gave_up == [a.id for a in alerts]
     assert hook.hits == 2 * MAX_ATTEMPTS
     assert len(RETRY_DELAYS) + 1 == MAX_ATTEMPTS
+
+
+def test_alerts_of_an_organisation_without_contacts_are_named(
+    store_url: str, tmp_path: Path
+) -> None:
+    _two_sightings(store_url, tmp_path, None)
+    res = CliRunner().invoke(app, ["protect", "alerts", "--db", store_url])
+    assert res.exit_code == EXIT_OK, res.output
+    assert "held back 2" in res.output
+    assert "2 alert(s) of Scouts held: it has no email or webhook" in res.output

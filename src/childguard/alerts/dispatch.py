@@ -75,6 +75,7 @@ class DeliveryReport:
     retrying: list[tuple[int, str, datetime]] = field(default_factory=list)  # failed, next try
     held: int = 0  # not tried this round: digest not due, retry not due, no channel
     retry_later: list[tuple[int, str, datetime]] = field(default_factory=list)  # of `held`
+    no_contact: list[tuple[str, int]] = field(default_factory=list)  # (organisation, held)
 
     @property
     def waiting(self) -> int:
@@ -329,6 +330,7 @@ def deliver(
         org = alerts[0].organisation
         if not org.emails and not org.webhook_url:
             report.held += len(alerts)
+            report.no_contact.append((org.name, len(alerts)))
             continue
         if org.alert_mode == "daily":
             _deliver_digest(org, alerts, transport, now, force_digest, report)

@@ -394,6 +394,13 @@ def protect_alerts(
             highlight=False,
             soft_wrap=True,
         )
+    for name, count in report.no_contact:
+        err.print(
+            f"  {count} alert(s) of {name} held: it has no email or webhook "
+            f"(add one with `childguard org edit {name!r} --email ...` or `--webhook ...`)",
+            highlight=False,
+            soft_wrap=True,
+        )
     raise typer.Exit(EXIT_OK if report.ok else EXIT_PARTIAL)
 
 
