@@ -433,7 +433,7 @@ def export(
     name: str = typer.Argument(..., help="Bank to export."),
     legacy_path: str | None = typer.Argument(
         None,
-        metavar="[PATH]",
+        metavar="PATH",
         help="Deprecated: the output file as a second argument; use -o/--output.",
         show_default=False,
     ),
