@@ -10,8 +10,9 @@ then the defaults (SQLite under the user's data directory):
 - `CHILDGUARD_DB`: the store, as a SQLAlchemy URL (`sqlite:////abs/path.db`,
   `postgresql+psycopg://user@host/db`) or a path to a SQLite file.
 
-A SQLite file's derived indexes live beside it, in `<file>.index/`; any other store's live in
-the data dir's `index/`, in a folder keyed by a hash of its URL.
+A SQLite file's derived indexes live beside it, in `<file>.index/`; any other store's (and
+those of a SQLite file in a folder that cannot be written) live in the data dir's `index/`, in
+a folder keyed by a hash of its URL.
 """
 
 from __future__ import annotations
@@ -91,16 +92,25 @@ def sqlite_path(url: str) -> Path | None:
 
 def store_index_dir(url: str) -> Path:
     """Where the derived indexes of the store at `url` are saved (created on demand): beside a
-    SQLite file (`<file>.index/`), else under the data dir's `index/`, keyed by the URL."""
+    SQLite file (`<file>.index/`), else under the data dir's `index/`, keyed by the URL. A
+    SQLite file in a folder that cannot be written (a read-only mount) keeps its index in the
+    data dir too, keyed by the file's absolute path."""
     path = sqlite_path(url)
-    if path is None:
-        safe = make_url(url).render_as_string(hide_password=True)
-        key = hashlib.sha256(safe.encode()).hexdigest()[:16]
-        path = data_dir() / "index" / f"store-{key}"
+    if path is not None:
+        beside = path.with_name(path.name + ".index")
+        try:
+            beside.mkdir(exist_ok=True)
+            if os.access(beside, os.W_OK):
+                return beside
+        except OSError:
+            pass
+        key_of = f"sqlite:///{path}"
     else:
-        path = path.with_name(path.name + ".index")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+        key_of = make_url(url).render_as_string(hide_password=True)
+    key = hashlib.sha256(key_of.encode()).hexdigest()[:16]
+    keyed = data_dir() / "index" / f"store-{key}"
+    keyed.mkdir(parents=True, exist_ok=True)
+    return keyed
 
 
 def index_dir(explicit: str | None = None) -> Path:

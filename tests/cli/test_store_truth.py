@@ -266,3 +266,13 @@ def test_a_creating_command_makes_no_file_from_a_name_that_is_no_database(
     assert f"refusing to make a new store at {tmp_path / db}" in done.output
     assert ".db" in done.output
     assert not (tmp_path / db).exists()
+
+
+def test_a_store_whose_index_cannot_sit_beside_it_keeps_it_in_the_data_dir(
+    tmp_path: Path, _home: Path
+) -> None:
+    db = tmp_path / "s.db"
+    (tmp_path / "s.db.index").write_text("not a folder")  # as unwritable as a read-only mount
+    first = store_index_dir(f"sqlite:///{db}")
+    assert first.parent == _home / "index" and first.is_dir()
+    assert store_index_dir(f"sqlite:///{tmp_path / 't.db'}") == tmp_path / "t.db.index"
