@@ -148,4 +148,4 @@ def test_scan_cli_refuses_missing_root(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 2
-    assert "not found" in result.output
+    assert "no such file or folder" in result.stderr
