@@ -87,7 +87,7 @@ def sqlite_path(url: str) -> Path | None:
     database = parsed.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
-    return Path(database).expanduser().resolve()
+    return Path(os.path.abspath(Path(database).expanduser()))
 
 
 def store_index_dir(url: str) -> Path:
