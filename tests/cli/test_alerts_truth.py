@@ -134,8 +134,15 @@ def test_the_retry_schedule_gives_up_with_the_last_error(
         soon = deliver(s, transport, now=start + timedelta(minutes=4), organisations=[org])
         assert soon.held == 2 and hook.hits == 1  # the first retry is due after 5 minutes
         assert [at for _, _, at in soon.retry_later] == [first.retrying[0][2]]
-        later = start + timedelta(days=5)  # every retry is due
-        reports = [deliver(s, transport, now=later, organisations=[org]) for _ in range(20)]
+        # A day apart, every retry is due (the longest wait is a day) ...
+        reports = [
+            deliver(s, transport, now=start + timedelta(days=1 + n), organisations=[org])
+            for n in range(20)
+        ]
+        # ... but a retry is spaced from the failure, not caught up from the alert's creation.
+        again = start + timedelta(days=30)
+        one = deliver(s, transport, now=again, organisations=[org])
+        assert one.sent == [] and one.failed == [] and not one.retrying
         alerts = s.scalars(select(Alert).order_by(Alert.id)).all()
     assert [a.status for a in alerts] == ["failed", "failed"]
     assert [a.attempts for a in alerts] == [MAX_ATTEMPTS, MAX_ATTEMPTS]
@@ -154,3 +161,25 @@ def test_alerts_of_an_organisation_without_contacts_are_named(
     assert res.exit_code == EXIT_OK, res.output
     assert "held back 2" in res.output
     assert "2 alert(s) of Scouts held: it has no email or webhook" in res.output
+
+
+def test_a_retry_waits_its_delay_after_the_failure_not_after_the_alerts_creation(
+    store_url: str, tmp_path: Path, hook: Hook
+) -> None:
+    """An alert that first failed long after it was made still waits 5 minutes: the schedule
+    runs from each failure (`next_attempt_at`), so a run after a long gap does not fire every
+    overdue try at once."""
+    _two_sightings(store_url, tmp_path, hook.url)
+    transport = AlertTransport(webhook_policy=RetryPolicy(attempts=1, base_delay_s=0))
+    with open_store(store_url) as store, store.session() as s:
+        queue_sighting_alerts(s)
+        org = get_organisation(s, "Scouts")
+        late = utcnow() + timedelta(days=3)  # the first try, three days after the alert
+        first = deliver(s, transport, now=late, organisations=[org])
+        (failed_id, _, next_try) = first.retrying[0]
+        assert next_try == late + timedelta(minutes=5)
+        early = deliver(s, transport, now=late + timedelta(minutes=4), organisations=[org])
+        assert early.retrying == [] and hook.hits == 1
+        due = deliver(s, transport, now=late + timedelta(minutes=6), organisations=[org])
+        assert [i for i, _, _ in due.retrying] == [failed_id] and hook.hits == 2
+        assert due.retrying[0][2] == late + timedelta(minutes=6) + timedelta(minutes=15)

@@ -42,7 +42,7 @@ def test_org_and_protect_commands(tmp_path: Path) -> None:
     assert code == EXIT_OK and {s["role"] for s in json.loads(text)["signals"]} >= {"pdq", "sha256"}
     code, text = run("org", "list", "--json", "--db", db)
     assert json.loads(text)[0]["photos"] == 2
-    assert run("protect", "remove", str(a["id"]), "--db", db)[0] == EXIT_OK
+    assert run("protect", "remove", str(a["id"]), "--yes", "--db", db)[0] == EXIT_OK
     assert run("protect", "show", str(a["id"]), "--db", db)[0] == EXIT_USAGE
     assert run("protect", "register", str(album), "--org", "Nobody", "--db", db)[0] == EXIT_USAGE
 

@@ -10,8 +10,8 @@ re-checks of a sighting never make a second alert, and each channel's send time 
 a retry never sends an email twice. Alerts carry URLs, times and the match; never image bytes.
 
 Retries follow a schedule: an alert whose delivery failed is tried again only once its next
-try is due (`next_try_at`: `RETRY_DELAYS` after one another, counted from the alert's
-creation), and after `MAX_ATTEMPTS` failed rounds, or at once when the receiver refused it
+try is due (`next_try_at`: the alert's `next_attempt_at`, `RETRY_DELAYS[n - 1]` after its
+n-th failure), and after `MAX_ATTEMPTS` failed rounds, or at once when the receiver refused it
 (a 4xx), it is `failed` for good with its `last_error`. Within one round, once an
 organisation's delivery failed in a way a retry may cure, its other alerts wait for a later
 round rather than paying the same timeouts again, and none of them is tried before the next
@@ -90,10 +90,10 @@ class DeliveryReport:
 
 def next_try_at(alert: Alert) -> datetime | None:
     """When a pending alert is due for its next try (None once sent or failed): at once when
-    never tried, else `RETRY_DELAYS` after one another from its creation."""
+    never tried, else as its last failure set it (`RETRY_DELAYS[attempts - 1]` after it)."""
     if alert.status != "pending":
         return None
-    return alert.created_at + sum(RETRY_DELAYS[: alert.attempts], timedelta())
+    return alert.next_attempt_at or alert.created_at
 
 
 def _not_before(alert: Alert, now: datetime) -> datetime | None:
@@ -116,7 +116,7 @@ def requeue_undelivered(session: Session, organisation_id: int) -> int:
         )
     )
     for alert in alerts:
-        alert.status, alert.attempts = "pending", 0
+        alert.status, alert.attempts, alert.next_attempt_at = "pending", 0, None
     return len(alerts)
 
 
@@ -395,15 +395,19 @@ def queue_and_deliver(
     return AlertRound(queued, report)
 
 
-def _fail(alerts: Sequence[Alert], exc: AlertDeliveryError, report: DeliveryReport) -> None:
+def _fail(
+    alerts: Sequence[Alert], exc: AlertDeliveryError, report: DeliveryReport, now: datetime
+) -> None:
     for alert in alerts:
         alert.attempts += 1
         alert.last_error = str(exc)[:2000]
         if not exc.retryable or alert.attempts >= MAX_ATTEMPTS:
             alert.status = "failed"
+            alert.next_attempt_at = None
             report.failed.append((alert.id, alert.last_error))
         else:
-            report.retrying.append((alert.id, alert.last_error, next_try_at(alert) or utcnow()))
+            alert.next_attempt_at = now + RETRY_DELAYS[alert.attempts - 1]
+            report.retrying.append((alert.id, alert.last_error, alert.next_attempt_at))
     log.warning("alert_delivery_failed", alerts=[a.id for a in alerts], error=str(exc))
 
 
@@ -419,7 +423,7 @@ def _deliver_one(
     try:
         _send(org, transport, subject, body, alert.payload, f"alert-{alert.id}", alert, now)
     except AlertDeliveryError as exc:
-        _fail([alert], exc, report)
+        _fail([alert], exc, report, now)
         return not exc.retryable
     alert.attempts += 1
     alert.status, alert.sent_at, alert.last_error = "sent", now, None
@@ -488,7 +492,7 @@ def _deliver_digest(
         alert.status, alert.sent_at, alert.last_error = "sent", now, None
         report.sent.append(alert.id)
     for error, group in errors.values():
-        _fail(group, error, report)
+        _fail(group, error, report, now)
     if not failed:
         org.last_digest_at = now
         report.digests += 1

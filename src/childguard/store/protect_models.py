@@ -134,6 +134,7 @@ class Alert(Base):
         CheckConstraint("kind IN ('sighting', 'view-spike', 'album-surge')", name="kind"),
         CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
         Index("ix_alert_status", "status", "organisation_id"),
+        Index("ix_alert_due", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -149,5 +150,7 @@ class Alert(Base):
     webhook_sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    # When a delivery that failed is tried again (None: never failed, or no more tries).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
