@@ -276,3 +276,22 @@ def test_a_store_whose_index_cannot_sit_beside_it_keeps_it_in_the_data_dir(
     first = store_index_dir(f"sqlite:///{db}")
     assert first.parent == _home / "index" and first.is_dir()
     assert store_index_dir(f"sqlite:///{tmp_path / 't.db'}") == tmp_path / "t.db.index"
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin"),
+    [
+        (["user", "add", "carol", "--role", "root", "--password-stdin"], ""),
+        (["org", "add", "Scouts", "--webhook", "ftp://nowhere"], ""),
+        (["key", "create", "--role", "root"], ""),
+    ],
+)
+def test_a_creating_command_that_fails_leaves_no_store(
+    tmp_path: Path, args: list[str], stdin: str
+) -> None:
+    db = tmp_path / "new.db"
+    done = runner.invoke(app, [*args, "--db", str(db)], input=stdin)
+    assert done.exit_code == EXIT_USAGE, done.output
+    assert "created a new store" not in done.output
+    assert not db.exists()
+    assert not list(tmp_path.glob("new.db*"))

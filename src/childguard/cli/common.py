@@ -91,8 +91,9 @@ def store_or_exit(db: str | None, *, create: bool = False) -> Iterator[Store]:
 
     Without `create` (commands that read or change what is there) a store that does not exist
     is refused, naming where it was looked for, and nothing is written; with it (commands
-    that make the first bank, organisation, user or key) a new store may be made, and
-    `created a new store at ...` is said on stderr."""
+    that make the first bank, organisation, user or key) a new store may be made: when the
+    command succeeds, `created a new store at ...` is said on stderr; when it fails, a new
+    SQLite file is removed again (a new PostgreSQL schema stays)."""
     if create:
         _check_new_file(db)
     try:
@@ -101,13 +102,31 @@ def store_or_exit(db: str | None, *, create: bool = False) -> Iterator[Store]:
         raise fail(f"{exc}; {CREATE_HINT}") from None
     except ChildguardError as exc:
         raise fail(str(exc)) from None
-    if store.created:
-        path = config.sqlite_path(store.url)
-        where = str(path) if path else store.engine.url.render_as_string(hide_password=True)
-        err.print(f"created a new store at {where}", highlight=False, soft_wrap=True)
+    succeeded = False
     try:
         yield store
+        succeeded = True
     except ChildguardError as exc:
         raise fail(str(exc)) from None
+    except typer.Exit as exc:
+        succeeded = exc.exit_code == 0
+        raise
     finally:
         store.close()
+        if store.created:
+            _created(store, kept=succeeded)
+
+
+def _created(store: Store, *, kept: bool) -> None:
+    """Say where a new store was made, or remove a new SQLite file the command failed in."""
+    path = config.sqlite_path(store.url)
+    if kept:
+        where = str(path) if path else store.engine.url.render_as_string(hide_password=True)
+        err.print(f"created a new store at {where}", highlight=False, soft_wrap=True)
+    elif path is not None:
+        for leftover in (
+            path,
+            path.with_name(path.name + "-wal"),
+            path.with_name(path.name + "-shm"),
+        ):
+            leftover.unlink(missing_ok=True)
