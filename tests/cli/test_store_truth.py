@@ -105,6 +105,7 @@ def test_a_relative_sqlite_url_is_named_by_its_absolute_path(tmp_path: Path, pho
     done = runner.invoke(app, ["match", str(photo), "--db", "sqlite:///data/x.db"])
     assert done.exit_code == EXIT_USAGE, done.output
     assert f"no store at {tmp_path / 'data' / 'x.db'}" in done.output
+    assert "relative to the working folder" in done.output
     assert not (tmp_path / "data").exists()
 
 
@@ -202,6 +203,7 @@ def test_two_stores_with_one_relative_url_have_two_indexes(
         )
         assert made.exit_code == EXIT_OK, made.output
         assert f"created a new store at {tmp_path / folder / 's.db'}" in made.stderr
+        assert "four, sqlite:////ABSOLUTE/PATH.db" in made.stderr
         assert runner.invoke(app, ["match", str(photo), "--db", "sqlite:///s.db"]).exit_code == 0
     for folder in ("a", "b"):
         assert (tmp_path / folder / "s.db.index" / "pdq" / "manifest.json").is_file()

@@ -8,6 +8,7 @@ actor name for the audit log, and the progress choice."""
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -99,7 +100,7 @@ def store_or_exit(db: str | None, *, create: bool = False) -> Iterator[Store]:
     try:
         store = open_store(db, create=create)
     except StoreMissing as exc:
-        raise fail(f"{exc}; {CREATE_HINT}") from None
+        raise fail(f"{exc}{_relative_note(db)}; {CREATE_HINT}") from None
     except ChildguardError as exc:
         raise fail(str(exc)) from None
     succeeded = False
@@ -114,15 +115,27 @@ def store_or_exit(db: str | None, *, create: bool = False) -> Iterator[Store]:
     finally:
         store.close()
         if store.created:
-            _created(store, kept=succeeded)
+            _created(store, db, kept=succeeded)
 
 
-def _created(store: Store, *, kept: bool) -> None:
+def _relative_note(db: str | None) -> str:
+    """For `sqlite:///relative/path`: that it was taken from the working folder."""
+    value = db or os.environ.get("CHILDGUARD_DB") or ""
+    if value.startswith("sqlite:///") and not value.startswith("sqlite:////"):
+        return (
+            f" ({value} has three slashes: a path relative to the working folder; "
+            "an absolute one takes four, sqlite:////ABSOLUTE/PATH.db)"
+        )
+    return ""
+
+
+def _created(store: Store, store_arg: str | None, *, kept: bool) -> None:
     """Say where a new store was made, or remove a new SQLite file the command failed in."""
     path = config.sqlite_path(store.url)
     if kept:
         where = str(path) if path else store.engine.url.render_as_string(hide_password=True)
-        err.print(f"created a new store at {where}", highlight=False, soft_wrap=True)
+        note = _relative_note(store_arg)
+        err.print(f"created a new store at {where}{note}", highlight=False, soft_wrap=True)
     elif path is not None:
         for leftover in (
             path,
