@@ -288,7 +288,12 @@ def _everything(store: Store) -> str:
     return "\n".join(parts)
 
 
+HOST_TOKEN = "T" * 43
+
+
 def test_no_address_or_user_agent_of_a_reporter_is_logged_or_stored(tmp_path: Path) -> None:
+    """Neither of a reporter (the form, the status page, the API) nor of a host answering a
+    notice through its link."""
     agent = "ReporterBrowser/9.9 (privacy-probe)"
     with serve(tmp_path) as served:
         store = open_store(f"sqlite:///{tmp_path / 'serve.db'}")
@@ -311,6 +316,10 @@ def test_no_address_or_user_agent_of_a_reporter_is_logged_or_stored(tmp_path: Pa
                     headers={"Authorization": f"Bearer {reporter_key}"},
                 )
                 assert filed.status_code == 201, filed.text
+                # A host's notice link is as private as a reporter (and its token never logged).
+                assert browser.get(f"/host/notice/{HOST_TOKEN}").status_code == 404
+                claimed = browser.post(f"/host/notice/{HOST_TOKEN}/removed", data={"comment": "x"})
+                assert claimed.status_code in (403, 404)
                 # Another route still logs its caller, so the check below can fail.
                 assert browser.get("/status").status_code == 200
             deadline = time.monotonic() + 5
@@ -327,9 +336,12 @@ def test_no_address_or_user_agent_of_a_reporter_is_logged_or_stored(tmp_path: Pa
     routes = [e.get("route") or e.get("path") for e in lines]
     assert routes.count("/report") == 2 and routes.count("/report/status") == 1
     assert routes.count("/v1/reports") == 1
+    assert routes.count("/host/notice/{token}") == 1
+    assert routes.count("/host/notice/{token}/removed") == 1
     for entry in lines:
-        if (entry.get("route") or "").startswith(("/report", "/v1/reports")):
+        if (entry.get("route") or "").startswith(("/report", "/v1/reports", "/host")):
             assert "client" not in entry and "user_agent" not in entry, entry
+    assert HOST_TOKEN not in text
     health = next(e for e in lines if e.get("user_agent") == agent)
     assert health["route"] == "/status" and health["client"] == "127.0.0.1"
     # Only the health check's line holds the agent; no table holds the agent or the address.
