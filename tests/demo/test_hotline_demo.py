@@ -136,6 +136,7 @@ def test_the_routes_go_to_the_police_bundled_noticed_taken_down_and_verified(
     assert done.removal["removal"]["count"] == 4
     assert done.removal["removed_within_days"]["1"] == 1.0
     assert "time to removal: median" in text
+    assert "4 of 4 routes removed" in done.dashboard  # the same figure on the dashboard page
     store = open_store(url)
     try:
         with store.session() as s:
