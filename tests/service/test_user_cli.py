@@ -96,7 +96,9 @@ def test_user_commands(tmp_path: Path) -> None:
 def test_errors_say_what_to_fix_with_exit_code_2(
     tmp_path: Path, args: list[str], stdin: str, message: str
 ) -> None:
-    done = runner.invoke(app, [*args, "--db", str(tmp_path / "e.db")], input=stdin)
+    db = tmp_path / "e.db"
+    open_store(str(db)).close()  # errors of the arguments, on a store that exists
+    done = runner.invoke(app, [*args, "--db", str(db)], input=stdin)
     assert done.exit_code == 2, done.output
     assert message in done.output
 

@@ -295,6 +295,6 @@ def run_takedown(
     found = _DASHBOARD_LINE.search(page.text) if page.status_code == 200 else None
     if found is None:
         raise TakedownDemoError(f"the dashboard answered {page.status_code} without its figure")
-    result.dashboard = re.sub(r"<[^>]+>", "", found.group(0))
+    result.dashboard = " ".join(re.sub(r"<[^>]+>", "", found.group(0)).split())
     say(f"   the supervisors' dashboard ({base}/hotline/dashboard): {result.dashboard}")
     return result

@@ -30,7 +30,7 @@ Each setting is read from `CHILDGUARD_<NAME>` (`CHILDGUARD_PORT`), but for those
 | `workers` | `1` | worker processes (1-64) |
 | `allow_anonymous_hma` | `false` | HMA-compatible routes accept calls with no key |
 | `max_request_bytes` | `33554432` (32 MiB) | largest request body (from 1024) |
-| `index_dir` | the data dir's `index/` | where derived indexes are saved |
+| `index_dir` | beside a SQLite store, else the data dir's `index/` | where indexes are saved |
 | `refresh_seconds` | `0.5` | how often the matcher follows the store (0.05-60) |
 | `allow_private_fetch` | `false` | fetch URLs on private addresses (tests, demos) |
 | `log_level` | `INFO` | DEBUG, INFO, WARNING or ERROR; INFO shows the access log |
