@@ -122,14 +122,19 @@ def test_zip_members_are_sources_with_bang_paths(tmp_path: Path) -> None:
     archive = tmp_path / "set.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("inner/one.png", encode(scene(seed=5), "PNG"))
-        zf.writestr("notes.txt", "hello")
+        zf.writestr("notes.txt", "hello")  # neither named nor shaped as media: skipped
+        zf.writestr("fake.png", "not a picture")  # claims to be one: hashed, and fails
     plain = list(iter_files([archive]))
     assert [s.path for s in plain] == [str(archive)]
-    sources = list(iter_files([tmp_path], include_archives=True))
-    assert [s.path for s in sources] == [f"{archive}!inner/one.png", f"{archive}!notes.txt"]
+    skipped: list[str] = []
+    sources = list(
+        iter_files([tmp_path], include_archives=True, on_skip=lambda p, _: skipped.append(p))
+    )
+    assert [s.path for s in sources] == [f"{archive}!fake.png", f"{archive}!inner/one.png"]
+    assert skipped == [f"{archive}!notes.txt"]
     records = [hash_many([s], workers=1).__next__() for s in sources]
-    assert records[0].ok and records[0].value("pdq") == pdq_from_pixels(scene(seed=5))[0]
-    assert (records[1].error or "").startswith("not-an-image")
+    assert records[1].ok and records[1].value("pdq") == pdq_from_pixels(scene(seed=5))[0]
+    assert (records[0].error or "").startswith("not-an-image")
 
 
 def test_zip_bomb_members_are_bounded(tmp_path: Path) -> None:

@@ -150,64 +150,6 @@ def test_the_access_log_names_routes_and_callers_but_never_queries_or_reporters(
         assert secret not in text
 
 
-def _sum(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name + "{"):
-            continue
-        head = line.split(" ")[0]
-        if all(f'{k}="{v}"' in head for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
-def _one_client_per_worker(served: Served, workers: int) -> dict[str, httpx.Client]:
-    """Clients whose kept-alive connections are each with another worker (a connection stays
-    with the worker that accepted it)."""
-    clients: dict[str, httpx.Client] = {}
-    deadline = time.monotonic() + 30
-    while len(clients) < workers:
-        assert time.monotonic() < deadline, f"only {len(clients)} workers answered"
-        client = httpx.Client(base_url=served.url, timeout=10)
-        worker = client.get("/status").headers.get("x-childguard-worker", "")
-        if worker and worker not in clients and client.get("/status").status_code == 200:
-            clients[worker] = client
-        else:
-            client.close()
-            time.sleep(0.05)
-    return clients
-
-
-def test_metrics_are_the_sum_of_every_worker(tmp_path: Path) -> None:
-    with serve(tmp_path, "--workers", "2") as served:
-        folders = list((served.home / "metrics").iterdir())
-        assert len(folders) == 1  # a fresh multiprocess folder under the data dir
-        clients = _one_client_per_worker(served, 2)
-        match = {"Authorization": f"Bearer {served.keys['match']}"}
-        admin = {"Authorization": f"Bearer {served.keys['admin']}"}
-        try:
-            for client in clients.values():
-                for _ in range(10):
-                    assert client.get("/m/index/status", headers=match).status_code == 200
-            # Each worker's scrape counts both workers' requests.
-            scrapes = [c.get("/metrics", headers=admin) for c in clients.values()]
-            assert all(s.status_code == 200 for s in scrapes)
-            assert scrapes[0].headers["content-type"].startswith("text/plain")
-            counted = [
-                _sum(s.text, "childguard_http_requests_total", route="/m/index/status")
-                for s in scrapes
-            ]
-            assert counted == [20.0, 20.0], counted
-            assert _sum(scrapes[0].text, "childguard_index_size", signal_type="pdq") == 0
-            assert "childguard_index_refresh_age_seconds" in scrapes[0].text
-            refused = next(iter(clients.values())).get("/metrics", headers=match)
-            assert refused.status_code == 403
-        finally:
-            for client in clients.values():
-                client.close()
-    assert not folders[0].exists()  # removed when the service stopped
-
-
 def test_sigterm_lets_the_request_in_flight_finish_and_exits_0(tmp_path: Path) -> None:
     with serve(tmp_path, settings="timeout_graceful_shutdown = 15\n") as served:
         body = json.dumps({"hashes": [{"signal_type": "pdq", "value": VALUE}]}).encode()

@@ -100,7 +100,8 @@ def _one_client_per_worker(
 def test_serve_starts_on_embedded_defaults_with_two_workers(tmp_path: Path) -> None:
     """`childguard serve --workers 2` on the default SQLite store: a signal added through one
     worker is matched by each of the two workers (told apart by `X-Childguard-Worker`)
-    within a second."""
+    within a second; each worker's `/metrics` counts both workers' requests (a multiprocess
+    folder under the data dir, removed when the service stops)."""
     port = free_port()
     home = tmp_path / "home"
     env = {**os.environ, "CHILDGUARD_HOME": str(home)}
@@ -114,12 +115,16 @@ def test_serve_starts_on_embedded_defaults_with_two_workers(tmp_path: Path) -> N
     )
     base = f"http://127.0.0.1:{port}"
     clients: dict[str, httpx.Client] = {}
+    folders: list[Path] = []
     try:
         clients = _one_client_per_worker(base, 2, proc)
         store = open_store(f"sqlite:///{home / 'childguard.db'}")
         curate = {"Authorization": f"Bearer {create_key(store, 'curate', actor='t')[1]}"}
         match = {"Authorization": f"Bearer {create_key(store, 'match', actor='t')[1]}"}
+        admin = {"Authorization": f"Bearer {create_key(store, 'admin', actor='t')[1]}"}
         store.close()
+        folders = list((home / "metrics").iterdir())
+        assert len(folders) == 1  # a fresh multiprocess folder under the data dir
         for client in clients.values():
             client.headers.update(match)
             took_each = []
@@ -146,11 +151,35 @@ def test_serve_starts_on_embedded_defaults_with_two_workers(tmp_path: Path) -> N
             time.sleep(0.01)
         assert sorted(took) == sorted(clients), took  # both workers matched it
         assert max(took.values()) < 1.0, took
+        # Each worker's scrape counts both workers' requests.
+        scrapes = [c.get("/metrics", headers=admin) for c in clients.values()]
+        assert all(r.status_code == 200 for r in scrapes)
+        assert scrapes[0].headers["content-type"].startswith("text/plain")
+        counted = [
+            _metric(r.text, "childguard_http_requests_total", route="/m/index/status")
+            for r in scrapes
+        ]
+        assert counted == [20.0, 20.0], counted
+        assert _metric(scrapes[0].text, "childguard_index_size", signal_type="pdq") >= 1
+        assert "childguard_index_refresh_age_seconds" in scrapes[0].text
+        assert next(iter(clients.values())).get("/metrics").status_code == 403  # match key
     finally:
         for client in clients.values():
             client.close()
         proc.terminate()
         proc.wait(timeout=20)
+    assert not folders[0].exists()  # removed when the service stopped
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    """The sum of a Prometheus metric's samples with these labels."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(
+            f'{k}="{v}"' in line.split(" ")[0] for k, v in labels.items()
+        ):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
 
 
 def test_serve_refuses_bad_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
