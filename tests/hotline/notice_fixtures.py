@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -30,6 +29,7 @@ from childguard.pipeline import hash_bytes
 from childguard.store.db import Store
 from hotline.hotline_site import Site
 from hotline.referral_fixtures import Inbox, free_port, smtp_inbox
+from local_http import serving
 from sample_media import jpeg_bytes
 
 CHEAP_ARGON2 = Parameters(Type.ID, 19, 16, 32, 1, 1024, 1)
@@ -82,15 +82,8 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    got.url = f"http://127.0.0.1:{server.server_address[1]}/notices"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler, "/notices") as got.url:
         yield got
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def notice_settings(**kw: Any) -> NoticeSettings:

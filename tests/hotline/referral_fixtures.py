@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from childguard.store import open_store
 from childguard.store.db import Store
 from childguard.store.hotline_models import ItemPlace
 from hotline.hotline_site import Site, jpeg_bytes, settings_for
+from local_http import serving
 
 BASELINE = {"age_band": "prepubescent", "severity": "A", "generated": False}
 INFANT_C = {"age_band": "infant-toddler", "severity": "C", "viral": True}
@@ -226,14 +227,5 @@ def http_receiver() -> Iterator[Receiver]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/referrals"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler, "/referrals") as receiver.url:
         yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)

@@ -3,15 +3,15 @@ under the crawler's SSRF policy, from a real HTTP site on 127.0.0.1."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
 from childguard.netguard.fetch import FetchRefused, fetch
+from local_http import serving
 
 from .conftest import LiveServer, live_server
 from .test_hma_api import jpeg_bytes
@@ -43,14 +43,8 @@ class _Site(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(_Site) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

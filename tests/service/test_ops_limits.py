@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import re
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
 from sqlalchemy import select
 
 from childguard.store.models import AuditEvent
+from local_http import serving
 
 from .conftest import LiveServer, live_server
 
@@ -137,14 +137,8 @@ def _slow_media(delay: float) -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/photo.jpg"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(Slow, "/photo.jpg") as url:
+        yield url
 
 
 def test_a_request_past_the_time_limit_is_answered_503(tmp_path: Path) -> None:
