@@ -12,7 +12,6 @@ import pytest
 from argon2 import Parameters, Type
 from sqlalchemy import select, update
 
-from childguard.accounts import create_user
 from childguard.accounts.passwords import use_parameters
 from childguard.hotline import destinations, routing
 from childguard.hotline.assessments import record_vote
@@ -25,6 +24,7 @@ from childguard.store.hotline_models import ItemPlace
 from childguard.store.models import AuditEvent
 from childguard.store.protect_models import Alert
 from hotline.review_items import make_item
+from hotline.routed_items import analysts
 
 BASELINE = {"age_band": "prepubescent", "severity": "A"}
 NOT_ILLEGAL = {"age_band": "adult", "severity": "none"}
@@ -40,22 +40,9 @@ def _cheap_password_hashes() -> Iterator[None]:
     use_parameters(None)
 
 
-def _analysts(store: Store) -> list[int]:
-    return [
-        create_user(
-            store,
-            f"analyst-{secrets.token_hex(4)}",
-            "a long test password",
-            actor="t",
-            roles=["analyst"],
-        ).id
-        for _ in range(2)
-    ]
-
-
 def _assessed(store: Store, seed: int, facts: dict[str, object], **kwargs: object) -> int:
     item_id = make_item(store, seed, **kwargs)  # type: ignore[arg-type]
-    for analyst in _analysts(store):
+    for analyst in analysts(store):
         record_vote(store, item_id, analyst, facts)
     return item_id
 
