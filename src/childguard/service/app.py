@@ -27,6 +27,7 @@ from childguard.errors import ChildguardError
 from childguard.service import (
     hotline_tasks,  # noqa: F401 (registers the hotline's task)
     metrics,
+    org_tasks,  # noqa: F401 (registers the organisations' tasks)
 )
 from childguard.service.access_log import AccessLog
 from childguard.service.api import (
@@ -34,9 +35,12 @@ from childguard.service.api import (
     health,
     hma,
     jobs,
+    org_actions,
+    org_photos,
     orgs,
     problems,
     session,
+    tasks,
     v1,
     webhooks,
 )
@@ -55,10 +59,13 @@ from childguard.service.web import (
     case_pages,
     dashboard_pages,
     host_pages,
+    org_pages,
+    org_register_pages,
     pages,
     report_pages,
     review_pages,
     routing_pages,
+    task_pages,
 )
 
 # Routes FastAPI adds itself; they are public and have no rule of their own.
@@ -177,6 +184,15 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
         dashboard_pages.router,
         case_pages.router,
         routing_pages.router,
+    ):
+        app.include_router(router)
+    for router in (
+        org_photos.router,
+        org_register_pages.router,
+        org_actions.router,
+        org_pages.router,
+        tasks.router,
+        task_pages.router,
     ):
         app.include_router(router)
 

@@ -2,9 +2,8 @@
 """The public report form, server-rendered, in Dutch, French, German and English.
 
 The language comes from `?lang=` (remembered in a cookie for the report pages), else that
-cookie, else the browser's `Accept-Language` (Babel's `negotiate_locale`), else English. The
-catalogs are the `.po` files under `locale/<lang>/LC_MESSAGES/`, compiled in memory when this
-module is imported, so there is no build step.
+cookie, else the browser's `Accept-Language`, else English (`childguard.service.web.i18n`,
+whose catalogs merge this form's `messages.po` with the other pages' catalogs).
 
 `POST /report` files a report through `childguard.hotline.reports` (channel `web`). Only a URL
 is required; a description, hints, several URLs (one per line) and a feedback email are
@@ -19,20 +18,13 @@ here, and the access log leaves them out for these paths.
 from __future__ import annotations
 
 import hmac
-import io
-import re
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from babel import negotiate_locale
 from babel.dates import format_datetime
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.support import NullTranslations, Translations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -48,19 +40,18 @@ from childguard.hotline.reports import (
 from childguard.service.api.reports import file_report
 from childguard.service.api.session import cross_site
 from childguard.service.auth import CSRF_FIELD, Caller, public
+from childguard.service.web.i18n import CATALOGS, LANGUAGES
+from childguard.service.web.i18n import choose_language as choose_area_language
 from childguard.service.web.pages import page
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
-LANGUAGES = {"nl": "Nederlands", "fr": "Français", "de": "Deutsch", "en": "English"}
-DEFAULT_LANGUAGE = "en"
 LANGUAGE_COOKIE = "childguard_lang"
 FORM_COOKIE = "childguard_report_form"
 HONEYPOT_FIELD = "website"
 FORM_MAX_BYTES = 64 * 1024
 _LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
 _FORM_COOKIE_SECONDS = 2 * 3600
-LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 
 
 def _(message: str) -> str:
@@ -111,53 +102,9 @@ NOT_ACCEPTED = _("The report could not be accepted.")
 NO_SUCH_CODE = _("No report has this tracking code. Please check it and try again.")
 
 
-def _compiled(language: str) -> NullTranslations:
-    path = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
-    if not path.is_file():
-        return NullTranslations()
-    with path.open("rb") as source:
-        catalog = read_po(source, locale=language)
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return Translations(compiled)
-
-
-CATALOGS: dict[str, NullTranslations] = {lang: _compiled(lang) for lang in LANGUAGES}
-
-
-def _accept_language(header: str) -> list[str]:
-    """The language tags of an `Accept-Language` header, most wanted first."""
-    weighted: list[tuple[float, int, str]] = []
-    for index, part in enumerate(header.split(",")):
-        pieces = part.strip().split(";")
-        tag = pieces[0].strip()
-        if not tag or tag == "*" or not re.fullmatch(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*", tag):
-            continue
-        quality = 1.0
-        for param in pieces[1:]:
-            name, _sep, value = param.strip().partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if quality > 0:
-            weighted.append((-quality, index, tag.lower()))
-    return [tag for _q, _i, tag in sorted(weighted)]
-
-
 def choose_language(request: Request) -> tuple[str, bool]:
     """The page's language, and whether it was chosen with `?lang=` (to remember it)."""
-    asked = request.query_params.get("lang", "").lower()
-    if asked in LANGUAGES:
-        return asked, True
-    kept = request.cookies.get(LANGUAGE_COOKIE, "").lower()
-    if kept in LANGUAGES:
-        return kept, False
-    preferred = _accept_language(request.headers.get("accept-language", ""))
-    found = negotiate_locale(preferred, list(LANGUAGES), sep="-")
-    return (found if found in LANGUAGES else DEFAULT_LANGUAGE), False
+    return choose_area_language(request, LANGUAGE_COOKIE)
 
 
 def _render(
