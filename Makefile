@@ -7,7 +7,7 @@ PHOTOS := .cache/photos/.ready
 FFMPEG := .cache/.ffmpeg-dev
 CHROMIUM := .cache/.chromium
 
-.PHONY: help venv build photos demo test lint bench bench-hash bench-match bench-crawl bench-bank-import bench-api bench-demo bench-robustness bench-robustness-held-out bench-video bench-hotline clean
+.PHONY: help venv jsvendor build photos demo test lint bench bench-hash bench-match bench-crawl bench-bank-import bench-api bench-demo bench-robustness bench-robustness-held-out bench-video bench-hotline clean
 
 help:
 	@echo "make demo              run the main job on embedded defaults (SQLite, local files)"
@@ -49,7 +49,19 @@ $(STAMP): $(FFMPEG) $(CHROMIUM) $(VENV)/bin/python pyproject.toml setup.py $(wil
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-venv: $(STAMP)
+venv: $(STAMP) $(OPENCVJS)
+
+# OpenCV.js for the organisation's registration page (ORB features in the browser): pinned with
+# its integrity in jsvendor/package-lock.json, fetched from the npm registry once at setup,
+# copied into static/vendor/ (gitignored) and served by the service itself, never from a CDN.
+JSVENDOR := src/childguard/service/web/jsvendor
+OPENCVJS := src/childguard/service/web/static/vendor/opencv.js
+$(OPENCVJS): $(JSVENDOR)/package.json $(JSVENDOR)/package-lock.json
+	cd $(JSVENDOR) && npm ci --ignore-scripts --no-audit --no-fund
+	cp $(JSVENDOR)/node_modules/@opencvjs/web/lib/opencv_js.js $(OPENCVJS)
+	cp $(JSVENDOR)/node_modules/@opencvjs/web/LICENSE $(dir $(OPENCVJS))opencv.LICENSE
+
+jsvendor: $(OPENCVJS)
 
 # Rebuild compiled kernels in place (pip -e already builds them; this is for edits to the C code).
 build: $(STAMP)
@@ -61,10 +73,10 @@ $(PHOTOS): scripts/fetch_photos.py
 
 photos: $(PHOTOS)
 
-demo: $(STAMP) $(PHOTOS)
+demo: $(STAMP) $(PHOTOS) $(OPENCVJS)
 	$(VENV)/bin/childguard demo
 
-test: $(STAMP) $(PHOTOS) lint
+test: $(STAMP) $(PHOTOS) $(OPENCVJS) lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 lint: $(STAMP)

@@ -7,14 +7,21 @@ Each photo gets bank entries in its organisation's `protected` bank, written by
 `childguard.banks.ensure_entries`: every signal of the content (md5, sha1, sha256, PDQ of a
 photo, vPDQ of a video) and, for photos, one PDQ entry per region of the robust signature
 (`childguard.robust.protected`) so that crops of the photo match too.
+
+`register_signatures` takes signatures computed elsewhere (the browser, on the owner's device:
+`service/web/static/org/`), checks them strictly (`SignatureInput.check`) and writes exactly
+the entries `register_photos` writes for the same photo.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +32,7 @@ from childguard.banks import ensure_entries, remove_entries_by_id
 from childguard.errors import ChildguardError, MediaError
 from childguard.media import DEFAULT_LIMITS, Content, Limits, read_bytes
 from childguard.pipeline.hashing import HashOptions, signals_of
+from childguard.signals.base import SignalValue
 from childguard.signals.content import ContentSignals, QueryView
 from childguard.signals.pdq import PdqSignal
 from childguard.store import audit
@@ -200,6 +208,231 @@ def register_photos(
             title=title,
             published_url=published_url,
             published_at=published_at,
+            actor=actor,
+        )
+        (report.registered if created else report.already).append(photo)
+    return report
+
+
+# ---------------------------------------------------------------- signatures from the device
+
+# The most photos one call registers (the browser sends them in batches of at most this).
+MAX_SIGNATURES = 100
+MAX_FILE_NAME = 255
+MAX_TITLE = 300
+MAX_URL = 2048
+# A registered photo's work frame: longest side 384-512 px (`childguard.robust.orb`).
+MAX_FRAME_SIDE = 512
+MAX_KEYPOINTS = 300
+_HEX = {"md5": 32, "sha1": 40, "sha256": 64, "pdq": 64}
+_HEX_RE = re.compile(r"[0-9a-f]+")
+
+
+class SignatureInvalid(ChildguardError):
+    """A signature sent from the device is malformed; the message names the field."""
+
+
+def _view_labels() -> tuple[str, ...]:
+    from childguard.robust.signature import VIEWS
+
+    return tuple(VIEWS)
+
+
+def _text(where: str, value: Any, limit: int, *, required: bool = False) -> str | None:
+    if value is None or value == "":
+        if required:
+            raise SignatureInvalid(f"{where}: required")
+        return None
+    if not isinstance(value, str):
+        raise SignatureInvalid(f"{where}: want a string")
+    if len(value) > limit:
+        raise SignatureInvalid(f"{where}: at most {limit} characters, got {len(value)}")
+    if not value.isprintable():
+        raise SignatureInvalid(f"{where}: control characters are not allowed")
+    return value
+
+
+def _int(where: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SignatureInvalid(f"{where}: want an integer")
+    if not low <= value <= high:
+        raise SignatureInvalid(f"{where}: want {low} to {high}, got {value}")
+    return value
+
+
+def _hex(where: str, value: Any, kind: str) -> str:
+    want = _HEX[kind]
+    if not isinstance(value, str) or len(value) != want or not _HEX_RE.fullmatch(value):
+        raise SignatureInvalid(f"{where}: want {want} lowercase hex digits")
+    return value
+
+
+@dataclass(frozen=True)
+class SignatureInput:
+    """One photo's signature and metadata as the device sends it (see `check`)."""
+
+    file_name: str
+    width: int
+    height: int
+    byte_size: int
+    md5: str
+    sha1: str
+    sha256: str
+    pdq: str
+    pdq_quality: int
+    views: tuple[tuple[str, str], ...]
+    features: str
+    frame: tuple[int, int]
+    title: str | None = None
+    published_url: str | None = None
+    published_at: datetime | None = None
+
+    @classmethod
+    def check(cls, data: Any, where: str = "photo") -> SignatureInput:
+        """Validate one photo's JSON object strictly; SignatureInvalid names what is wrong.
+
+        Keys: file_name, width, height, byte_size, md5, sha1, sha256, pdq, pdq_quality,
+        signature ({pdq: [[label, hex], ...] for every registered view, features: base64 of
+        keypoints and descriptors, size: [w, h] of the work frame}), and optional title,
+        published_url (http or https) and published_at (ISO date or time).
+        """
+        if not isinstance(data, Mapping):
+            raise SignatureInvalid(f"{where}: want an object")
+        known = set(_HEX) | {
+            "file_name", "width", "height", "byte_size", "pdq_quality", "signature", "title",
+            "published_url", "published_at",
+        }  # fmt: skip
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SignatureInvalid(f"{where}: unknown field {unknown[0]!r}")
+        name = _text(f"{where}.file_name", data.get("file_name"), MAX_FILE_NAME, required=True)
+        if name is None or "/" in name or "\\" in name or name in (".", ".."):
+            raise SignatureInvalid(f"{where}.file_name: a file name, not a path")
+        hashes = {k: _hex(f"{where}.{k}", data.get(k), k) for k in _HEX}
+        sig = data.get("signature")
+        if not isinstance(sig, Mapping) or set(sig) - {"pdq", "features", "size"}:
+            raise SignatureInvalid(f"{where}.signature: want an object of pdq, features, size")
+        views = sig.get("pdq")
+        labels = _view_labels()
+        if not isinstance(views, list) or len(views) != len(labels):
+            raise SignatureInvalid(f"{where}.signature.pdq: want {len(labels)} [label, hash]")
+        pairs: list[tuple[str, str]] = []
+        for i, (pair, label) in enumerate(zip(views, labels, strict=True)):
+            if not isinstance(pair, list) or len(pair) != 2 or pair[0] != label:
+                raise SignatureInvalid(f"{where}.signature.pdq[{i}]: want [{label!r}, hash]")
+            pairs.append((label, _hex(f"{where}.signature.pdq[{i}]", pair[1], "pdq")))
+        size = sig.get("size")
+        if not isinstance(size, list) or len(size) != 2:
+            raise SignatureInvalid(f"{where}.signature.size: want [width, height]")
+        frame = (
+            _int(f"{where}.signature.size[0]", size[0], 1, MAX_FRAME_SIDE),
+            _int(f"{where}.signature.size[1]", size[1], 1, MAX_FRAME_SIDE),
+        )
+        features = sig.get("features")
+        _check_features(f"{where}.signature.features", features, frame)
+        published_url = _text(f"{where}.published_url", data.get("published_url"), MAX_URL)
+        if published_url is not None and not re.match(r"https?://[^\s/]+", published_url):
+            raise SignatureInvalid(f"{where}.published_url: want an http or https URL")
+        return cls(
+            file_name=name,
+            width=_int(f"{where}.width", data.get("width"), 1, 1_000_000),
+            height=_int(f"{where}.height", data.get("height"), 1, 1_000_000),
+            byte_size=_int(
+                f"{where}.byte_size", data.get("byte_size"), 1, DEFAULT_LIMITS.max_bytes
+            ),
+            pdq_quality=_int(f"{where}.pdq_quality", data.get("pdq_quality"), 0, 100),
+            views=tuple(pairs),
+            features=str(features),
+            frame=frame,
+            title=_text(f"{where}.title", data.get("title"), MAX_TITLE),
+            published_url=published_url,
+            published_at=_when(f"{where}.published_at", data.get("published_at")),
+            **hashes,
+        )
+
+    def record(self) -> ContentSignals:
+        """The signals record `compute_photo_signature` would give for the same photo."""
+        record = ContentSignals(
+            path=self.file_name,
+            size=self.byte_size,
+            content_type="photo",
+            width=self.width,
+            height=self.height,
+        )
+        for kind in ("md5", "sha1", "sha256"):
+            record.signals[kind] = SignalValue(getattr(self, kind))
+        record.signals[PdqSignal.name] = SignalValue(self.pdq, self.pdq_quality)
+        record.views = [
+            QueryView(PdqSignal.name, value, None, label)
+            for label, value in self.views
+            if value != self.pdq
+        ]
+        record.features = {
+            "robust": {
+                "pdq": [[label, value] for label, value in self.views],
+                "features": self.features,
+                "size": list(self.frame),
+            }
+        }
+        return record
+
+
+def _check_features(where: str, blob: Any, frame: tuple[int, int]) -> None:
+    if not isinstance(blob, str) or len(blob) > 4 * (36 * MAX_KEYPOINTS + 2) // 3 + 4:
+        raise SignatureInvalid(f"{where}: want base64 of at most {MAX_KEYPOINTS} keypoints")
+    try:
+        raw = base64.b64decode(blob.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise SignatureInvalid(f"{where}: not base64") from None
+    if len(raw) % 36:
+        raise SignatureInvalid(f"{where}: length is not a multiple of 36 bytes")
+    n = len(raw) // 36
+    for i in range(n):
+        x = int.from_bytes(raw[4 * i : 4 * i + 2], "big")
+        y = int.from_bytes(raw[4 * i + 2 : 4 * i + 4], "big")
+        if x > frame[0] or y > frame[1]:
+            raise SignatureInvalid(f"{where}: keypoint {i} ({x}, {y}) is outside the frame")
+
+
+def _when(where: str, value: Any) -> datetime | None:
+    text = _text(where, value, 64)
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise SignatureInvalid(f"{where}: want an ISO date or time, e.g. 2024-06-01") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def check_signatures(items: Any) -> list[SignatureInput]:
+    """Every photo of a batch checked (see `SignatureInput.check`); nothing is written."""
+    if not isinstance(items, list) or not items:
+        raise SignatureInvalid("photos: want a non-empty list")
+    if len(items) > MAX_SIGNATURES:
+        raise SignatureInvalid(f"photos: at most {MAX_SIGNATURES} in one call, got {len(items)}")
+    return [SignatureInput.check(item, f"photos[{i}]") for i, item in enumerate(items)]
+
+
+def register_signatures(
+    session: Session,
+    org: Organisation,
+    items: Sequence[SignatureInput],
+    *,
+    actor: str = "cli",
+) -> RegisterReport:
+    """Register photos whose signatures were computed on the owner's device: the same bank
+    entries, photo rows and audit as `register_photos`; a photo already registered (same
+    SHA-256 in this organisation) is reported in `already` and nothing is added."""
+    report = RegisterReport()
+    for item in items:
+        photo, created = store_signature(
+            session,
+            org,
+            item.record(),
+            title=item.title,
+            published_url=item.published_url,
+            published_at=item.published_at,
             actor=actor,
         )
         (report.registered if created else report.already).append(photo)
