@@ -1,9 +1,16 @@
 # Owns what command modules share: the --db option, opening (or creating) the store, input path
-# checks, the actor name for the audit log and the progress choice.
+# checks, the actor name for the audit log, the progress choice and the consoles that print
+# outside text as it is.
 """Options and helpers that several command modules share: the --db option, opening the store
 with errors turned into exit code 2 (a command that only reads refuses a store that does not
 exist; one that creates says on stderr when it made one), the check that input paths exist, the
-actor name for the audit log, and the progress choice."""
+actor name for the audit log, and the progress choice.
+
+Every command prints through `out` and `err` (or `console_for`), Rich consoles with markup and
+highlighting off: names, paths, URLs, titles and sources come from outside, and a bank named
+`[/x]` or a path holding `[/b]` must print as it is, never be read as Rich markup. Styled words
+are `Text` objects (`styled`). Heavy libraries (SQLAlchemy, the store) are imported when a
+command opens the store, not when the CLI starts."""
 
 from __future__ import annotations
 
@@ -13,17 +20,35 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
-from childguard import config
 from childguard.cli import EXIT_USAGE
 from childguard.errors import ChildguardError
-from childguard.store import Store, open_store
-from childguard.store.db import StoreMissing
 
-err = Console(stderr=True)
+if TYPE_CHECKING:
+    from childguard.store import Store
+
+
+def console_for(dest: IO[str] | None = None, *, stderr: bool = False) -> Console:
+    """A console that prints text as it is (no markup, no highlighting) to `dest`, else to
+    standard output (or standard error); its width is the terminal's, else COLUMNS, else 80."""
+    if dest is not None and dest is not sys.stdout:
+        return Console(file=dest, markup=False, highlight=False, soft_wrap=False)
+    return Console(stderr=stderr, markup=False, highlight=False)
+
+
+out = console_for()
+err = console_for(stderr=True)
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """A line of plain parts and (text, style) parts; no part is read as markup."""
+    return Text.assemble(*parts)
+
 
 DbOption = typer.Option(
     None,
@@ -60,7 +85,7 @@ def want_progress(progress: bool | None) -> bool:
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """Print `error: message` on stderr and return the Exit to raise."""
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print(styled(("error:", "red"), f" {message}"), soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -74,6 +99,8 @@ def require_paths(paths: Iterable[Path]) -> None:
 def _check_new_file(db: str | None) -> None:
     """Refuse to make a new SQLite file whose name does not say it is one (`--db "not a url"`,
     `--db hotline`): a mistyped option would otherwise leave a stray file."""
+    from childguard import config
+
     try:
         path = config.sqlite_path(config.database_url(db))
     except ChildguardError as exc:
@@ -95,6 +122,9 @@ def store_or_exit(db: str | None, *, create: bool = False) -> Iterator[Store]:
     that make the first bank, organisation, user or key) a new store may be made: when the
     command succeeds, `created a new store at ...` is said on stderr; when it fails, a new
     SQLite file is removed again (a new PostgreSQL schema stays)."""
+    from childguard.store import open_store
+    from childguard.store.db import StoreMissing
+
     if create:
         _check_new_file(db)
     try:
@@ -131,11 +161,13 @@ def _relative_note(db: str | None) -> str:
 
 def _created(store: Store, store_arg: str | None, *, kept: bool) -> None:
     """Say where a new store was made, or remove a new SQLite file the command failed in."""
+    from childguard import config
+
     path = config.sqlite_path(store.url)
     if kept:
         where = str(path) if path else store.engine.url.render_as_string(hide_password=True)
         note = _relative_note(store_arg)
-        err.print(f"created a new store at {where}{note}", highlight=False, soft_wrap=True)
+        err.print(f"created a new store at {where}{note}", soft_wrap=True)
     elif path is not None:
         for leftover in (
             path,

@@ -10,8 +10,12 @@ output file's suffix, else `table`), and hands its rows to `emit`:
     emit(rows, fmt, columns=COLUMNS, output=output, title="Banks")
 
 `rows` are plain mappings holding every field: `json` and `jsonl` write them whole (one array,
-or one object a line), `csv` writes every field with nested values as JSON text, and `table`
-shows `columns` only. `-o FILE` writes there instead of standard output (`-` is standard
+or one object a line), `csv` writes every field with nested values as JSON text (a text cell a
+spreadsheet would run as a formula is written with a leading `'`, `childguard.csv_safe`), and
+`table` shows `columns` only. A table fits the terminal's width (80 columns when it is not a
+terminal, or COLUMNS): cells wrap rather than end in `…`, and a URL column shortens the middle
+of a long URL (`http://example.com/…/photo.jpg`). Every cell is printed as it is, never read as
+Rich markup. `-o FILE` writes there instead of standard output (`-` is standard
 output) and says on stderr how many rows went where; a missing folder is a usage error, and
 nothing is written before the format and the folder are known to be good.
 """
@@ -29,10 +33,11 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from childguard.cli.common import err, fail
+from childguard.cli.common import console_for, err, fail
+from childguard.csv_safe import safe_cell
 
 LIST_FORMATS = ("table", "json", "jsonl", "csv")
 SUFFIX_FORMATS = {
@@ -54,18 +59,49 @@ OutputOption = typer.Option(
 
 @dataclass(frozen=True)
 class Column:
-    """One column of the table format: the row key, its heading, alignment and cell text."""
+    """One column of the table format: the row key, its heading, alignment and cell text.
+
+    `url` columns shorten a URL longer than `max_width` in its middle (`elide_middle`); other
+    cells wrap (at most `max_width` wide, when given)."""
 
     key: str
     heading: str | None = None
     justify: Literal["left", "right"] = "left"
     show: Callable[[Any], str] | None = None
+    max_width: int | None = None
+    url: bool = False
 
     def cell(self, row: Mapping[str, Any]) -> str:
         value = row.get(self.key)
-        if self.show is not None:
-            return self.show(value)
-        return text_cell(value)
+        text = self.show(value) if self.show is not None else text_cell(value)
+        if self.url and self.max_width is not None:
+            return elide_middle(text, self.max_width)
+        return text
+
+
+ELLIPSIS = "…"
+
+
+def elide_middle(text: str, width: int) -> str:
+    """`text` at most `width` characters, shortened in its middle: a URL keeps its scheme and
+    host and its last path segment (`http://example.com/…/photo.jpg`), other text its start
+    and end. Never cut to its first letters."""
+    if len(text) <= width:
+        return text
+    if width < 5:
+        return text[: max(width - 1, 0)] + ELLIPSIS
+    scheme, sep, rest = text.partition("://")
+    if sep and "/" in rest:
+        host, _, path = rest.partition("/")
+        head = f"{scheme}://{host}/"
+        tail = path.rsplit("/", 1)[-1] if "/" in path else path
+        if len(head) + len(ELLIPSIS) + 1 + len(tail) <= width:
+            return f"{head}{ELLIPSIS}/{tail}"
+        if len(head) + len(ELLIPSIS) + 8 <= width:
+            return head + ELLIPSIS + text[-(width - len(head) - len(ELLIPSIS)) :]
+    keep = width - len(ELLIPSIS)
+    front = (keep + 1) // 2
+    return text[:front] + ELLIPSIS + text[len(text) - (keep - front) :]
 
 
 def text_cell(value: Any) -> str:
@@ -162,7 +198,7 @@ def write_rows(
             if writer is None:
                 writer = csv.DictWriter(dest, fieldnames=list(row), extrasaction="ignore")
                 writer.writeheader()
-            writer.writerow({k: text_cell(v) for k, v in row.items()})
+            writer.writerow({k: safe_cell(text_cell(v)) for k, v in row.items()})
             written += 1
         return written
     raise ValueError(f"write_rows writes json, jsonl or csv, not {fmt!r}")
@@ -175,17 +211,29 @@ def render_table(
     *,
     title: str | None = None,
 ) -> int:
-    """The rows as a Rich table of `columns` (plain text when `dest` is not a terminal)."""
-    table = Table(title=title)
-    for col in columns:
-        table.add_column(col.heading or col.key, justify=col.justify)
+    """The rows as a Rich table of `columns` (plain text when `dest` is not a terminal), every
+    cell as it is (no markup) and wrapped rather than cut."""
+    table = plain_table(*(col.heading or col.key for col in columns), title=title)
+    for col, rich_col in zip(columns, table.columns, strict=True):
+        rich_col.justify = col.justify
+        rich_col.max_width = col.max_width
+        if col.url:
+            rich_col.min_width = min(col.max_width or 24, 24)
     count = 0
     for row in rows:
         table.add_row(*(col.cell(row) for col in columns))
         count += 1
-    console = Console(file=dest, soft_wrap=False) if dest is not sys.stdout else Console()
-    console.print(table)
+    console_for(dest).print(table)
     return count
+
+
+def plain_table(*headings: str, title: str | None = None, show_header: bool = True) -> Table:
+    """A Rich table whose cells wrap (overflow `fold`) instead of ending in `…`; print it
+    through a `common.console_for` console so no cell is read as markup."""
+    table = Table(title=Text(title) if title else None, show_header=show_header)
+    for heading in headings:
+        table.add_column(Text(heading), overflow="fold")
+    return table
 
 
 def emit(
