@@ -73,6 +73,17 @@ Each setting is read from `CHILDGUARD_<NAME>` (`CHILDGUARD_PORT`), but for those
 | `hotline_removal_check_hours` | `6` | hours between removal checks of a notified URL (0.01-720) |
 | `hotline_verify_after_hours` | `24` | hours a removal must hold before it is verified (0-720) |
 | `hotline_host_link_days` | `30` | days a host's notice link works (1-365) |
+| `alert_poll_seconds` | `60` | seconds between alert rounds: queue, deliver, digests (1-86400) |
+| `crawl_poll_seconds` | `60` | seconds between looks for due crawl watches (1-86400) |
+| `album_poll_seconds` | `60` | seconds between looks for due album monitors (1-86400) |
+| `crawl_timeout_seconds` | `3600` | a scheduled crawl still running after this fails (10-86400) |
+| `crawl_hash_workers` | one per CPU | hashing processes per scheduled crawl (0: threads) |
+| `crawl_private_hosts` | none | host names scheduled crawls may reach on private addresses |
+| `crawl_static_hosts` | none | `host=address` pairs scheduled crawls resolve so (tests, demos) |
+| `task_lease_seconds` | `120` | how long a node holds a scheduled task between renewals (5-3600) |
+| `task_retry_seconds` | `30` | the first pause before a failed task reruns; it doubles (1-86400) |
+| `task_retry_max_seconds` | `3600` | the longest pause before a failed task runs again |
+| `scheduler_poll_seconds` | `5` | longest wait before a worker looks at the schedule (0.05-600) |
 
 Rates are `N/second`, `N/minute`, `N/hour` or `N/day` (also `N per minute`, `N/5 minutes`).
 `bank_match_cap_per_minute` applies to banks with no `match_cap_per_minute` of their own.
@@ -191,6 +202,17 @@ class Settings:
     hotline_removal_check_hours: float = 6.0
     hotline_verify_after_hours: float = 24.0
     hotline_host_link_days: int = 30
+    alert_poll_seconds: float = 60.0
+    crawl_poll_seconds: float = 60.0
+    album_poll_seconds: float = 60.0
+    crawl_timeout_seconds: float = 3600.0
+    crawl_hash_workers: int | None = None
+    crawl_private_hosts: tuple[str, ...] = ()
+    crawl_static_hosts: tuple[str, ...] = ()
+    task_lease_seconds: float = 120.0
+    task_retry_seconds: float = 30.0
+    task_retry_max_seconds: float = 3600.0
+    scheduler_poll_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         if not self.db_url:
@@ -256,6 +278,23 @@ class Settings:
         _in_range(self, "hotline_removal_check_hours", 0.01, 720, "hours")
         _in_range(self, "hotline_verify_after_hours", 0, 720, "hours")
         _in_range(self, "hotline_host_link_days", 1, 365, "days")
+        for name in ("alert_poll_seconds", "crawl_poll_seconds", "album_poll_seconds"):
+            _in_range(self, name, 1, 86400, "seconds")
+        _in_range(self, "crawl_timeout_seconds", 10, 86400, "seconds")
+        if self.crawl_hash_workers is not None:
+            _in_range(self, "crawl_hash_workers", 0, 256, "")
+        for pair in self.crawl_static_hosts:
+            host, sep, address = pair.partition("=")
+            if not sep or not host.strip() or not address.strip():
+                raise SettingsError(
+                    f"crawl_static_hosts {pair!r} is not host=address (e.g. "
+                    "'album.example.test=127.0.0.1')",
+                    "crawl_static_hosts",
+                )
+        _in_range(self, "task_lease_seconds", 5, 3600, "seconds")
+        _in_range(self, "task_retry_seconds", 1, 86400, "seconds")
+        _in_range(self, "task_retry_max_seconds", self.task_retry_seconds, 7 * 86400, "seconds")
+        _in_range(self, "scheduler_poll_seconds", 0.05, 600, "seconds")
 
     @classmethod
     def from_env(

@@ -1,4 +1,198 @@
-# Owns the organisations' scheduled tasks: due crawl watches, album monitors and digests.
-"""The organisations' scheduled tasks."""
+# Owns the organisations' scheduled tasks: due crawl watches and album monitors.
+"""The organisations' watching, run by the service itself (`childguard.service.scheduler`).
+
+- `crawls` (every `crawl_poll_seconds`, one worker of all nodes at a time): crawls each watch
+  that is due for its re-check (`childguard.crawl.watchstore.due_watches`) and is not an album
+  monitor, matching against the store's banks (new sightings of protected photos are then
+  alerted by the `alerts` task). A crawl that could not run, or that fetched no page (every
+  request refused by the SSRF policy, or failed), makes the run failed with the reason.
+- `albums` (every `album_poll_seconds`, likewise): runs each due album monitor
+  (`childguard.protect.albums.monitor_album`): crawls the organisation's own album page,
+  records each photo's views and queues the view-spike alerts, which the `alerts` task
+  delivers. An album watch is a watch with an organisation and a site profile that reads a
+  view counter per photo (`is_album_watch`).
+
+Alert delivery and the daily digests are the `alerts` task's (`service/scheduler.py`).
+
+Scheduled crawls follow the service's address policy: private addresses only with
+`allow_private_fetch`, or for the hosts named in `crawl_private_hosts`; `crawl_static_hosts`
+(`host=address`) resolves names without DNS, for tests and the demo's local sites. Each crawl
+runs in its own process (`run_crawl`), hashes with `crawl_hash_workers` processes, and fails
+after `crawl_timeout_seconds`.
+"""
 
 from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Any
+
+from childguard.crawl.runner import CrawlError, run_crawl
+from childguard.crawl.watch import Watch
+from childguard.crawl.watchstore import due_watches
+from childguard.jobs.schedule import TaskProblem
+from childguard.log import get_logger
+from childguard.matcher import Matcher
+from childguard.protect.albums import monitor_album
+from childguard.service.config import Settings
+from childguard.service.scheduler import PeriodicTask, SchedulerContext, register_task
+from childguard.signals.content import ContentSignals
+from childguard.store.base import utcnow
+from childguard.store.db import Store, open_store
+
+log = get_logger(__name__)
+
+
+def is_album_watch(watch: Watch) -> bool:
+    """Whether `watch` monitors an organisation's own album (a view counter per photo) rather
+    than looking for copies."""
+    return bool(watch.organisation) and any(
+        p.item is not None and p.item_views is not None for p in watch.profiles.values()
+    )
+
+
+def static_hosts(settings: Settings) -> dict[str, list[str]]:
+    """`crawl_static_hosts` as host -> addresses."""
+    hosts: dict[str, list[str]] = {}
+    for pair in settings.crawl_static_hosts:
+        host, _, address = pair.partition("=")
+        hosts.setdefault(host.strip().lower(), []).append(address.strip())
+    return hosts
+
+
+def crawl_options(settings: Settings) -> dict[str, Any]:
+    """What `run_crawl` gets from the service's settings."""
+    overrides: dict[str, Any] = {}
+    if settings.crawl_private_hosts:
+        overrides["CHILDGUARD_ALLOW_PRIVATE_HOSTS"] = [
+            h.lower() for h in settings.crawl_private_hosts
+        ]
+    return {
+        "allow_private": settings.allow_private_fetch,
+        "static_hosts": static_hosts(settings),
+        "settings_overrides": overrides,
+        "hash_workers": settings.crawl_hash_workers,
+        "timeout_s": settings.crawl_timeout_seconds,
+    }
+
+
+class ServiceMatcher:
+    """The crawl's matcher over the store's banks, with the service's index folder; opened on
+    first use, inside the crawl's own process."""
+
+    def __init__(self, store_url: str, index_base: Any) -> None:
+        self.store_url = store_url
+        self.index_base = index_base
+        self._matcher: Matcher | None = None
+
+    def _open(self) -> Matcher:
+        if self._matcher is None:
+            self._matcher = Matcher(open_store(self.store_url), index_base=self.index_base)
+        return self._matcher
+
+    @property
+    def needs_features(self) -> bool:
+        return bool(self._open().needs_features)
+
+    def __call__(self, record: ContentSignals) -> list[Any]:
+        return list(self._open()(record))
+
+
+def due_crawls(store: Store, now: datetime) -> list[Watch]:
+    """Watches due for a re-check that look for copies (not album monitors)."""
+    return [w for w in due_watches(store, now) if not is_album_watch(w)]
+
+
+def due_albums(store: Store, now: datetime) -> list[Watch]:
+    """Album monitors due for a re-check."""
+    return [w for w in due_watches(store, now) if is_album_watch(w)]
+
+
+def crawl_round(
+    store: Store, settings: Settings, stop: threading.Event, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """Crawl every due watch in turn; the summary per watch. TaskProblem naming the crawls
+    that failed (with the summary) when any did."""
+    options = crawl_options(settings)
+    matcher = ServiceMatcher(store.url, settings.index_dir)
+    crawled: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for watch in due_crawls(store, now or utcnow()):
+        if stop.is_set():
+            break
+        try:
+            stats = run_crawl(watch, store_url=store.url, matcher=matcher, **options)
+        except CrawlError as exc:
+            crawled.append({"watch": watch.name, "problem": str(exc)})
+            problems.append(f"crawl {watch.name} failed: {exc}")
+            continue
+        problem = stats.problem()
+        crawled.append(
+            {
+                "watch": watch.name,
+                "run_id": stats.run_id,
+                "pages": stats.pages,
+                "images": stats.images,
+                "new_sightings": stats.new_sightings,
+                "sightings_removed": stats.sightings_removed,
+                "ssrf_refused": stats.ssrf_refused,
+                "problem": problem,
+            }
+        )
+        if problem:
+            problems.append(f"crawl {watch.name} failed: {problem}")
+    summary = {"crawls": crawled}
+    if problems:
+        raise TaskProblem("; ".join(problems), summary)
+    return summary
+
+
+def album_round(
+    store: Store, settings: Settings, stop: threading.Event, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """Check every due album monitor in turn; the summary per album watch. TaskProblem
+    naming the checks that failed (with the summary) when any did."""
+    options = crawl_options(settings)
+    checked: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for watch in due_albums(store, now or utcnow()):
+        if stop.is_set():
+            break
+        try:
+            check = monitor_album(watch, watch.organisation or "", store_url=store.url, **options)
+        except Exception as exc:  # one album's failure does not stop the others
+            checked.append({"watch": watch.name, "problem": f"{type(exc).__name__}: {exc}"})
+            problems.append(f"album {watch.name} failed: {exc}")
+            continue
+        checked.append(
+            {
+                "watch": watch.name,
+                "organisation": check.organisation,
+                "run_id": check.run_id,
+                "observations_added": check.observations_added,
+                "spikes": [s.photo_key for _, s in check.spikes],
+                "alerts": check.alert_ids,
+            }
+        )
+    summary = {"albums": checked}
+    if problems:
+        raise TaskProblem("; ".join(problems), summary)
+    return summary
+
+
+def _crawls_task(context: SchedulerContext) -> PeriodicTask:
+    def run(stop: threading.Event) -> dict[str, Any]:
+        return crawl_round(context.store, context.settings, stop)
+
+    return PeriodicTask("crawls", context.settings.crawl_poll_seconds, run, singleton=True)
+
+
+def _albums_task(context: SchedulerContext) -> PeriodicTask:
+    def run(stop: threading.Event) -> dict[str, Any]:
+        return album_round(context.store, context.settings, stop)
+
+    return PeriodicTask("albums", context.settings.album_poll_seconds, run, singleton=True)
+
+
+register_task("crawls", _crawls_task)
+register_task("albums", _albums_task)

@@ -12,14 +12,27 @@ editing this module. Built in:
 - `webhooks`: sends due webhook deliveries (`childguard.alerts.subscriptions.deliver_due`),
   every `webhook_poll_seconds`, under the service's address policy;
 - `alerts`: an alert round (`childguard.alerts.dispatch.queue_and_deliver`) every
-  `ALERT_SECONDS`: alerts are queued for new sightings, and delivered by email when SMTP is
-  configured (`CHILDGUARD_SMTP_HOST`); without it, only to organisations with a webhook and
-  no email address. One worker of a host runs it at a time.
+  `alert_poll_seconds`: alerts are queued for new sightings (and the album monitors' view
+  spikes), and delivered at once or in each organisation's daily digest, by email when SMTP
+  is configured (`CHILDGUARD_SMTP_HOST`); without it, only to organisations with a webhook
+  and no email address. The round's summary counts what was queued, sent, retried and given
+  up, naming each alert that failed with its last error; a round where an alert failed is
+  recorded as failed.
 
-Work is never done twice by two workers: jobs and deliveries are claimed atomically in the
-store, and a `singleton` task holds a file lock while it runs. A task that raises is logged
-and runs again at its next interval; it never ends its thread. `stop()` returns within a few
-seconds: a running job stops at its next progress report and goes back to the queue.
+Work is never done twice by two workers or two nodes: jobs and deliveries are claimed
+atomically in the store, and a `singleton` task runs under a lease in the store
+(`childguard.jobs.schedule`): the worker whose guarded UPDATE wins holds it, renews it while
+the run goes on, and records the run (`task_run`: node, start, end, status, error, summary).
+The next run is due `interval` after the last across every node sharing the store; after a
+failure it backs off (`task_retry_seconds`, doubling up to `task_retry_max_seconds`). A
+worker that dies mid-run stops renewing, and its lease (`task_lease_seconds`) expires before
+another takes the task over. Each worker looks at the schedule at least every
+`scheduler_poll_seconds`, so a "run now" from the supervisors' page (`/tasks`) starts within
+that time. A scheduler without a store (tests) falls back to a file lock per host.
+
+A task that raises is logged and runs again at its next interval (a singleton: after its
+back-off); it never ends its thread. `stop()` returns within a few seconds: a running job
+stops at its next progress report and goes back to the queue.
 """
 
 from __future__ import annotations
@@ -29,24 +42,27 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from childguard import config
-from childguard.alerts.dispatch import AlertTransport, queue_and_deliver
+from childguard.alerts.dispatch import AlertRound, AlertTransport, queue_and_deliver
 from childguard.alerts.email import SmtpSettings
 from childguard.alerts.subscriptions import deliver_due, derive_secret
-from childguard.jobs import JobRunner
+from childguard.jobs import JobRunner, worker_name
+from childguard.jobs import schedule as task_schedule
 from childguard.log import get_logger
 from childguard.netguard.fetch import check_fetchable
 from childguard.service.config import Settings
+from childguard.store.base import utcnow
 from childguard.store.db import Store
 from childguard.store.protect_models import Organisation
 
 log = get_logger(__name__)
 
-ALERT_SECONDS = 60.0
 STOP_SECONDS = 5.0
 
 
@@ -72,8 +88,11 @@ class SchedulerContext:
 @dataclass
 class PeriodicTask:
     """`run(stop)` every `interval` seconds (first at start); `stop` is set when the scheduler
-    stops, for runs that take long. `on_stop` is called when the scheduler stops. A
-    `singleton` task runs in one worker of a host at a time."""
+    stops (or a singleton's lease is lost), for runs that take long. `on_stop` is called when
+    the scheduler stops. A `singleton` task runs in one worker of all the nodes sharing the
+    store at a time, under a lease; what its `run` returns, when a mapping, is recorded as the
+    run's summary, and it may raise `childguard.jobs.schedule.TaskProblem` for a round that
+    ran but in part failed."""
 
     name: str
     interval: float
@@ -82,6 +101,26 @@ class PeriodicTask:
     on_stop: Callable[[], None] | None = None
     runs: int = field(default=0, init=False)
     failures: int = field(default=0, init=False)
+
+
+@dataclass(frozen=True)
+class LeasePolicy:
+    """How singletons hold their lease and back off after a failure."""
+
+    lease: timedelta = task_schedule.DEFAULT_LEASE
+    backoff: task_schedule.Backoff = field(default_factory=task_schedule.Backoff)
+    poll_seconds: float = 5.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LeasePolicy:
+        return cls(
+            lease=timedelta(seconds=settings.task_lease_seconds),
+            backoff=task_schedule.Backoff(
+                base=timedelta(seconds=settings.task_retry_seconds),
+                cap=timedelta(seconds=settings.task_retry_max_seconds),
+            ),
+            poll_seconds=settings.scheduler_poll_seconds,
+        )
 
 
 TaskFactory = Callable[[SchedulerContext], PeriodicTask | None]
@@ -115,13 +154,29 @@ def _host_lock(path: Path) -> Iterator[bool]:
 
 
 class Scheduler:
-    """Runs `tasks`, one thread each. `start()`, then `stop()`."""
+    """Runs `tasks`, one thread each. `start()`, then `stop()`. With a `store`, singletons run
+    under its leases as `node` (default: a name unique to this process), on the clock `now`;
+    without one, under a file lock in `lock_dir`."""
 
-    def __init__(self, tasks: list[PeriodicTask], *, lock_dir: Path) -> None:
+    def __init__(
+        self,
+        tasks: list[PeriodicTask],
+        *,
+        lock_dir: Path,
+        store: Store | None = None,
+        policy: LeasePolicy | None = None,
+        node: str | None = None,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.tasks = {t.name: t for t in tasks}
         self.lock_dir = lock_dir
+        self.store = store
+        self.policy = policy or LeasePolicy()
+        self.node = node or worker_name()
+        self.now = now
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._known: set[str] = set()
 
     def start(self) -> None:
         for task in self.tasks.values():
@@ -130,7 +185,7 @@ class Scheduler:
             )
             thread.start()
             self._threads.append(thread)
-        log.info("scheduler.started", tasks=list(self.tasks), pid=os.getpid())
+        log.info("scheduler.started", tasks=list(self.tasks), pid=os.getpid(), node=self.node)
 
     def stop(self, timeout: float = STOP_SECONDS) -> bool:
         """Stop every task; True when all threads ended within `timeout`."""
@@ -153,18 +208,39 @@ class Scheduler:
     def running(self) -> bool:
         return any(t.is_alive() for t in self._threads)
 
-    def run_now(self, name: str) -> None:
-        """Run one task once in the calling thread (as its thread would)."""
-        self._once(self.tasks[name])
+    def run_now(self, name: str) -> task_schedule.RunOutcome | None:
+        """Run one task once in the calling thread, due or not (a singleton: unless another
+        worker holds its lease; then None)."""
+        return self._once(self.tasks[name], force=True)
+
+    def _leased(self, task: PeriodicTask) -> bool:
+        return task.singleton and self.store is not None
 
     def _loop(self, task: PeriodicTask) -> None:
         while not self._stop.is_set():
             self._once(task)
-            if self._stop.wait(task.interval):
+            if self._stop.wait(self._pause(task)):
                 return
 
-    def _once(self, task: PeriodicTask) -> None:
+    def _pause(self, task: PeriodicTask) -> float:
+        """Seconds until the task's thread looks again: its interval, or for a singleton the
+        time until it is due, at most `poll_seconds` (another node may run it, or a
+        supervisor ask for it)."""
+        if not self._leased(task) or self.store is None:
+            return task.interval
+        longest = min(task.interval, self.policy.poll_seconds)
         try:
+            due = task_schedule.next_run_at(self.store, task.name)
+        except Exception:  # the store is unreachable: look again later
+            return longest
+        if due is None:
+            return longest
+        return max(0.05, min(longest, (due - self.now()).total_seconds()))
+
+    def _once(self, task: PeriodicTask, *, force: bool = False) -> task_schedule.RunOutcome | None:
+        try:
+            if self._leased(task):
+                return self._once_leased(task, force=force)
             if task.singleton:
                 with _host_lock(self.lock_dir / f"scheduler-{task.name}.lock") as held:
                     if held:
@@ -175,12 +251,48 @@ class Scheduler:
         except Exception as exc:  # logged; the task runs again at its next interval
             task.failures += 1
             log.error("scheduler.task_failed", task=task.name, error=f"{type(exc).__name__}: {exc}")
+        return None
+
+    def _once_leased(self, task: PeriodicTask, *, force: bool) -> task_schedule.RunOutcome | None:
+        assert self.store is not None
+        if task.name not in self._known:
+            interval = timedelta(seconds=task.interval)
+            task_schedule.ensure_task(self.store, task.name, interval, now=self.now)
+            self._known.add(task.name)
+
+        def work(stop: threading.Event) -> Mapping[str, Any] | None:
+            result = task.run(stop)
+            return result if isinstance(result, Mapping) else None
+
+        outcome = task_schedule.run_task(
+            self.store,
+            task.name,
+            self.node,
+            work,
+            lease=self.policy.lease,
+            backoff=self.policy.backoff,
+            now=self.now,
+            stop=self._stop,
+            force=force,
+        )
+        if outcome is None:
+            return None
+        task.runs += 1
+        if outcome.status != "ok":
+            task.failures += 1
+            log.error("scheduler.task_failed", task=task.name, error=outcome.error)
+        return outcome
 
 
 def build_scheduler(context: SchedulerContext) -> Scheduler:
     """A scheduler with every registered task."""
     tasks = [t for f in _FACTORIES.values() if (t := f(context)) is not None]
-    return Scheduler(tasks, lock_dir=data_dir(context.settings))
+    return Scheduler(
+        tasks,
+        lock_dir=data_dir(context.settings),
+        store=context.store,
+        policy=LeasePolicy.from_settings(context.settings),
+    )
 
 
 # ---------------------------------------------------------------------- built-in tasks
@@ -217,18 +329,54 @@ def _webhooks_task(context: SchedulerContext) -> PeriodicTask:
     return PeriodicTask("webhooks", settings.webhook_poll_seconds, run)
 
 
-def _alerts_task(context: SchedulerContext) -> PeriodicTask:
-    def run(_: threading.Event) -> None:
-        smtp = SmtpSettings.from_env() if os.environ.get("CHILDGUARD_SMTP_HOST") else None
-        with context.store.session() as session:
-            organisations = None
-            if smtp is None:
-                organisations = [
-                    o for o in session.query(Organisation).all() if o.webhook_url and not o.emails
-                ]
-            queue_and_deliver(session, AlertTransport(smtp=smtp), organisations=organisations)
+def alert_summary(done: AlertRound) -> dict[str, Any]:
+    """What an alert round did, for its run record: counts, and each alert that failed (for
+    good, or until its retry) with its last error."""
+    summary: dict[str, Any] = {"queued": len(done.queued)}
+    report = done.delivery
+    if report is not None:
+        summary.update(
+            sent=len(report.sent),
+            digests=report.digests,
+            held=report.held,
+            failed=[{"alert": i, "error": e} for i, e in report.failed],
+            retrying=[
+                {"alert": i, "error": e, "next_try_at": at.isoformat()}
+                for i, e, at in report.retrying
+            ],
+            no_contact=[{"organisation": o, "held": n} for o, n in report.no_contact],
+        )
+    return summary
 
-    return PeriodicTask("alerts", ALERT_SECONDS, run, singleton=True)
+
+def alert_round(store: Store, transport: AlertTransport) -> dict[str, Any]:
+    """One alert round (`queue_and_deliver`); TaskProblem naming the alerts that failed this
+    round, with the summary, when any did."""
+    with store.session() as session:
+        organisations = None
+        if transport.smtp is None:
+            organisations = [
+                o for o in session.query(Organisation).all() if o.webhook_url and not o.emails
+            ]
+        done = queue_and_deliver(session, transport, organisations=organisations)
+        summary = alert_summary(done)
+    failures = summary.get("failed", []) + summary.get("retrying", [])
+    if failures:
+        first = failures[0]
+        raise task_schedule.TaskProblem(
+            f"{len(failures)} alert(s) could not be delivered; alert {first['alert']}: "
+            f"{first['error']}",
+            summary,
+        )
+    return summary
+
+
+def _alerts_task(context: SchedulerContext) -> PeriodicTask:
+    def run(_: threading.Event) -> dict[str, Any]:
+        smtp = SmtpSettings.from_env() if os.environ.get("CHILDGUARD_SMTP_HOST") else None
+        return alert_round(context.store, AlertTransport(smtp=smtp))
+
+    return PeriodicTask("alerts", context.settings.alert_poll_seconds, run, singleton=True)
 
 
 register_task("jobs", _jobs_task)
