@@ -3,8 +3,11 @@
 """The organisation's actions, as plain functions the pages and the API both call.
 
 Every function takes the organisation (always the caller's own) and refuses a sighting that is
-not one of its photos' (`SightingNotFound`, as if there were no such id). This module is the
-only writer of `org_sighting_state` and `org_visit` (`childguard.store.org_page_models`).
+not one of its photos' (`SightingNotFound`, as if there were no such id). A crawl records one
+sighting per matched bank entry, so one image on one page (a *place*) can have several; the
+lists show one per place (`organisation_places`) and an action applies to all of a place's.
+This module is the only writer of `org_sighting_state` and `org_visit`
+(`childguard.store.org_page_models`).
 
 - `mark_seen`: the organisation has looked at the sighting.
 - `mark_false_alarm(reason)`: the copy is not the organisation's photo. The sighting image's
@@ -55,7 +58,7 @@ from childguard.protect.tenancy import (
 )
 from childguard.store import audit
 from childguard.store.base import utcnow
-from childguard.store.crawl_models import Sighting
+from childguard.store.crawl_models import SIGHTING_STATUSES, Sighting
 from childguard.store.db import Store
 from childguard.store.org_page_models import SIGHTING_STATES, OrgSightingState, OrgVisit
 from childguard.store.protect_models import Alert, Organisation, ProtectedPhoto
@@ -169,6 +172,39 @@ def sighting_state(store: Store, org: Organisation, sighting_id: int) -> Sightin
     return states_of(store, org, [sighting_id])[sighting_id]
 
 
+def _place(found: OrganisationSighting) -> tuple[str, str]:
+    return (found.sighting.page_url, found.sighting.image_url)
+
+
+def _rank(found: OrganisationSighting) -> tuple[int, int, int]:
+    """Which of one place's sightings stands for it: a PDQ match first, then the closest."""
+    v = found.sighting
+    return (0 if v.signal_type == "pdq" else 1, v.distance, -v.id)
+
+
+def organisation_places(
+    store: Store,
+    org: Organisation,
+    *,
+    status: str | None = None,
+    since: datetime | None = None,
+    limit: int = 10_000,
+) -> list[OrganisationSighting]:
+    """The organisation's sightings, one per place (page and image URL; a crawl records one
+    sighting per matched entry, so one image can have several), newest first."""
+    found = organisation_sightings(store, org, status=status, since=since, limit=limit)
+    best: dict[tuple[str, str], OrganisationSighting] = {}
+    order: list[tuple[str, str]] = []
+    for f in found:
+        key = _place(f)
+        if key not in best:
+            order.append(key)
+            best[key] = f
+        elif _rank(f) < _rank(best[key]):
+            best[key] = f
+    return [best[k] for k in order]
+
+
 def stated_sightings(
     store: Store,
     org: Organisation,
@@ -176,31 +212,37 @@ def stated_sightings(
     status: str | None = None,
     state: str | None = None,
     since: datetime | None = None,
-    before_id: int | None = None,
-    limit: int = 50,
+    limit: int = 100,
 ) -> list[StatedSighting]:
-    """The organisation's sightings, newest first, each with its state: filtered by status
-    (online, removed, changed), state (new, seen, false-alarm, reported) and first seen at or
-    after `since`."""
+    """The places the organisation's photos were found, newest first, each with its state:
+    filtered by status (online, removed, changed), state (new, seen, false-alarm, reported)
+    and first seen at or after `since`; at most `limit`."""
     if state is not None and state not in SIGHTING_STATES:
         raise InputFormatError(f"state must be one of {', '.join(SIGHTING_STATES)}, not {state!r}")
-    out: list[StatedSighting] = []
-    cursor = before_id
-    while len(out) < limit:
-        batch = organisation_sightings(
-            store, org, status=status, since=since, before_id=cursor, limit=200
-        )
-        if not batch:
-            break
-        states = states_of(store, org, [f.sighting.id for f in batch])
-        for f in batch:
-            st = states[f.sighting.id]
-            if state is None or st.state == state:
-                out.append(StatedSighting(f, st))
-        cursor = batch[-1].sighting.id
-        if len(batch) < 200:
-            break
+    places = organisation_places(store, org, status=status, since=since)
+    states = states_of(store, org, [f.sighting.id for f in places])
+    out = [
+        StatedSighting(f, states[f.sighting.id])
+        for f in places
+        if state is None or states[f.sighting.id].state == state
+    ]
     return out[:limit]
+
+
+def _siblings(store: Store, org: Organisation, sighting_id: int) -> list[int]:
+    """The ids of the organisation's sightings at the same place (page and image URL)."""
+    with store.session() as s:
+        row = s.get(Sighting, sighting_id)
+        if row is None:
+            return []
+        ids = list(
+            s.scalars(
+                select(Sighting.id).where(
+                    Sighting.page_key == row.page_key, Sighting.image_key == row.image_key
+                )
+            )
+        )
+    return [i for i in ids if i == sighting_id or organisation_sighting(store, org, i) is not None]
 
 
 def _set_state(
@@ -214,23 +256,32 @@ def _set_state(
     report_id: int | None = None,
     allow: dict[str, Any] | None = None,
 ) -> SightingState:
+    """Set the state of the sighting and of the organisation's other sightings at the same
+    place (audited once, naming them all)."""
     now = utcnow()
+    ids = _siblings(store, org, sighting_id) or [sighting_id]
     with store.session() as s:
-        row = s.scalar(
-            select(OrgSightingState).where(
-                OrgSightingState.organisation_id == org.id,
-                OrgSightingState.sighting_id == sighting_id,
+        before = "new"
+        mine: OrgSightingState | None = None
+        for sid in ids:
+            row = s.scalar(
+                select(OrgSightingState).where(
+                    OrgSightingState.organisation_id == org.id,
+                    OrgSightingState.sighting_id == sid,
+                )
             )
-        )
-        before = row.state if row is not None else "new"
-        if row is None:
-            row = OrgSightingState(organisation_id=org.id, sighting_id=sighting_id)
-            s.add(row)
-        row.state, row.reason, row.actor, row.changed_at = state, reason, actor, now
-        if report_id is not None:
-            row.hotline_report_id = report_id
-        if allow is not None:
-            row.allow = allow
+            if row is None:
+                row = OrgSightingState(organisation_id=org.id, sighting_id=sid)
+                s.add(row)
+            elif sid == sighting_id:
+                before = row.state
+            row.state, row.reason, row.actor, row.changed_at = state, reason, actor, now
+            if report_id is not None:
+                row.hotline_report_id = report_id
+            if allow is not None:
+                row.allow = allow
+            if sid == sighting_id:
+                mine = row
         s.flush()
         audit.record(
             s,
@@ -241,12 +292,14 @@ def _set_state(
             details={
                 "organisation": org.name,
                 "from": before,
+                "same_place": [i for i in ids if i != sighting_id],
                 "reason": reason,
                 "hotline_report_id": report_id,
                 "allow": allow,
             },
         )
-        return _view(row)
+        assert mine is not None
+        return _view(mine)
 
 
 def mark_seen(store: Store, org: Organisation, sighting_id: int, *, actor: str) -> SightingState:
@@ -457,11 +510,12 @@ class DashboardSummary:
 
 
 def dashboard_summary(store: Store, org: Organisation, since: datetime | None) -> DashboardSummary:
-    """Photos protected, sightings first seen since `since` (all of them when None), those
-    the organisation has not acted on, and its open alerts (pending and failed)."""
+    """Photos protected, places (page and image) first seen since `since` (all of them when
+    None), those the organisation has not acted on, sightings by status, and its open
+    alerts (pending and failed)."""
     counts = organisation_summary(store, org)
-    new = organisation_sightings(store, org, since=since, limit=10_000)
-    everything = organisation_sightings(store, org, limit=10_000)
+    new = organisation_places(store, org, since=since)
+    everything = organisation_places(store, org)
     states = states_of(store, org, [f.sighting.id for f in everything])
     with store.session() as s:
         failed = list(
@@ -481,7 +535,10 @@ def dashboard_summary(store: Store, org: Organisation, since: datetime | None) -
         photos=counts["photos"],
         since=since,
         new_sightings=len(new),
-        sightings=counts["sightings"],
+        sightings={
+            status: sum(1 for f in everything if f.sighting.status == status)
+            for status in SIGHTING_STATUSES
+        },
         awaiting_action=sum(1 for st in states.values() if st.state == "new"),
         open_alerts=int(open_alerts or 0),
         failed_alerts=failed,
