@@ -1,7 +1,7 @@
 // Owns the registration worker: photos in, signatures out, one at a time, off the page's thread.
 /**
- * Messages in: {id, file, name}. Messages out: {id, ok: true, photo, keypoints} or
- * {id, ok: false, error}, and once {ready: true} or {ready: false, error} after OpenCV.js
+ * Messages in: {id, file, name}. Messages out: {id, started: true}, then {id, ok: true, photo,
+ * keypoints} or {id, ok: false, error}, and once {ready: true} or {ready: false, error} after OpenCV.js
  * loaded. The worker never makes a network request except loading its own scripts.
  */
 
@@ -27,6 +27,7 @@ self.onmessage = (event) => {
   queue = queue.then(async () => {
     try {
       const cv = await cvReady;
+      self.postMessage({ id, started: true });
       const { photo, keypoints } = await photoSignature(cv, file, name);
       self.postMessage({ id, ok: true, photo, keypoints });
     } catch (err) {
