@@ -10,6 +10,8 @@ text cell that is a plain number (`-3`, `+1.5`, `1e-3`), is written as it is.
 
     writer.writerow(safe_row(values))
     dict_writer.writerow(safe_mapping(row))
+
+`unquote_cell` reads such a cell back (for a command that reads its own CSV output again).
 """
 
 from __future__ import annotations
@@ -45,3 +47,10 @@ def safe_row(values: Iterable[Any]) -> list[Any]:
 def safe_mapping(row: Mapping[str, Any]) -> dict[str, Any]:
     """Every value of a `csv.DictWriter` row through `safe_cell`."""
     return {k: safe_cell(v) for k, v in row.items()}
+
+
+def unquote_cell(text: str) -> str:
+    """A cell `safe_cell` wrote, as it was: the leading `'` before a formula start removed."""
+    if text.startswith("'") and text[1:].startswith(FORMULA_STARTS):
+        return text[1:]
+    return text

@@ -1,3 +1,4 @@
+# Owns the `bank` command group.
 """`childguard bank create|list|show|update|release|import|export|stats|delete`: manage hash
 banks."""
 
@@ -11,8 +12,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-from rich.table import Table
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from childguard.banks import (
     BankStats,
@@ -35,7 +35,7 @@ from childguard.banks.formats import (
     parse_column_map,
 )
 from childguard.cli import EXIT_OK, EXIT_USAGE, app
-from childguard.cli.common import DbOption, JsonOption, err
+from childguard.cli.common import DbOption, JsonOption, console_for, err, out
 from childguard.cli.common import actor_name as _actor
 from childguard.cli.common import fail as _fail
 from childguard.cli.common import store_or_exit as _store
@@ -48,6 +48,7 @@ from childguard.cli.output import (
     choose_format,
     emit,
     emit_one,
+    plain_table,
 )
 from childguard.store import BANK_KINDS, DEFAULT_PDQ_THRESHOLD, Bank
 
@@ -56,7 +57,6 @@ bank_app = typer.Typer(
 )
 app.add_typer(bank_app, name="bank")
 
-out = Console()
 PROGRESS_MIN_BYTES = 4 << 20  # show a progress bar for files from 4 MiB
 
 ActorOption = typer.Option(
@@ -90,7 +90,7 @@ def _print_json(data: Any) -> None:
 def create(
     name: str = typer.Argument(..., help="Unique bank name."),
     kind: str = typer.Option(..., "--kind", help=f"One of: {', '.join(BANK_KINDS)}."),
-    description: str = typer.Option("", "--description"),
+    description: str = typer.Option("", "--description", help="What the bank holds."),
     owner: str = typer.Option("", "--owner", help="Organisation or person responsible."),
     threshold: int = typer.Option(
         DEFAULT_PDQ_THRESHOLD, "--threshold", help="PDQ match threshold (0-256)."
@@ -128,10 +128,7 @@ def create(
     if as_json:
         _print_json(_bank_dict(bank))
     else:
-        out.print(
-            f"created bank [bold]{bank.name}[/bold] "
-            f"({bank.kind}, PDQ threshold {bank.pdq_threshold})"
-        )
+        out.print(f"created bank {bank.name} ({bank.kind}, PDQ threshold {bank.pdq_threshold})")
 
 
 def _yes_no(value: Any) -> str:
@@ -192,9 +189,7 @@ def _stats_rows(stats: BankStats) -> list[dict[str, Any]]:
 
 
 def _print_stats(stats: BankStats, console: Console | None = None) -> None:
-    table = Table(title=f"Bank {stats.bank}", show_header=False)
-    table.add_column("field")
-    table.add_column("value")
+    table = plain_table("field", "value", title=f"Bank {stats.bank}", show_header=False)
     table.add_row("kind", stats.kind)
     table.add_row("enabled", "yes" if stats.enabled else "no")
     table.add_row("PDQ threshold", str(stats.pdq_threshold))
@@ -223,7 +218,7 @@ def show(
     if as_json:
         _print_json({**_bank_dict(bank), "stats": _stats_dict(stats)})
         return
-    out.print(f"[bold]{bank.name}[/bold]  {bank.description}")
+    out.print(f"{bank.name}  {bank.description}")
     out.print(f"owner: {bank.owner or '-'}   created {bank.created_at:%Y-%m-%d %H:%M} UTC")
     _print_stats(stats)
 
@@ -248,7 +243,7 @@ def update(
     enabled: bool | None = typer.Option(
         None, "--enable/--disable", help="Match against this bank or not."
     ),
-    description: str | None = typer.Option(None, "--description"),
+    description: str | None = typer.Option(None, "--description", help="What the bank holds."),
     owner: str | None = typer.Option(None, "--owner", help="Organisation or person responsible."),
     db: str | None = DbOption,
     as_json: bool = JsonOption,
@@ -295,7 +290,7 @@ def update(
     else:
         said = sorted("thresholds" if k == "threshold_changes" else k for k in changes)
         out.print(
-            f"updated bank [bold]{bank.name}[/bold]: {', '.join(said)} "
+            f"updated bank {bank.name}: {', '.join(said)} "
             f"(PDQ threshold {bank.pdq_threshold}, {'enabled' if bank.enabled else 'disabled'})"
         )
 
@@ -311,11 +306,11 @@ def release(
     with _store(db) as store:
         before = get_bank(store, name)
         if before.quarantined_at is None:
-            out.print(f"bank [bold]{name}[/bold] is not quarantined")
+            out.print(f"bank {name} is not quarantined")
             return
         release_bank(store, before.id, actor=_actor(actor))
     out.print(
-        f"released bank [bold]{name}[/bold] (quarantined {before.quarantined_at:%Y-%m-%d %H:%M} "
+        f"released bank {name} (quarantined {before.quarantined_at:%Y-%m-%d %H:%M} "
         f"UTC: {before.quarantine_reason or 'no reason given'})"
     )
 
@@ -338,9 +333,7 @@ def stats(
         _stats_dict(result),
         chosen,
         output=output,
-        table=lambda dest: _print_stats(
-            result, None if dest is sys.stdout else Console(file=dest, soft_wrap=False)
-        ),
+        table=lambda dest: _print_stats(result, console_for(dest)),
         csv_rows=lambda: _stats_rows(result),
     )
 
@@ -384,7 +377,7 @@ def import_(
         size = path.stat().st_size
         show_bar = size >= PROGRESS_MIN_BYTES and not as_json and err.is_terminal
         with Progress(
-            "[progress.description]{task.description}",
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             DownloadColumn(),
             TimeRemainingColumn(),
@@ -417,12 +410,12 @@ def import_(
         )
     else:
         out.print(
-            f"bank [bold]{result.bank}[/bold]: {result.added:,} added, "
+            f"bank {result.bank}: {result.added:,} added, "
             f"{result.already_present:,} already present, "
             f"{len(result.skipped):,} skipped as invalid"
         )
         for s in result.skipped[:50]:
-            out.print(f"  skipped {s.describe()}", highlight=False)
+            out.print(f"  skipped {s.describe()}")
         if len(result.skipped) > 50:
             out.print(f"  ... and {len(result.skipped) - 50:,} more (use --json for all)")
     raise typer.Exit(EXIT_OK)
@@ -461,7 +454,6 @@ def export(
         err.print(
             f"warning: the output file as an argument is deprecated and goes in the next "
             f"release; use -o {legacy_path}",
-            highlight=False,
             soft_wrap=True,
         )
     path = output if output is not None else legacy_path
@@ -486,12 +478,11 @@ def export(
                 options=options,
             )
         except ExportError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
-            raise typer.Exit(EXIT_USAGE) from None
+            raise _fail(str(exc)) from None
     msg = f"exported {result.written:,} records from {name} as {fmt}"
     if result.skipped:
         msg += f"; left out {result.skipped:,} entries ({result.skipped_reason})"
-    err.print(msg, highlight=False)
+    err.print(msg)
 
 
 @bank_app.command("delete")
@@ -508,4 +499,4 @@ def delete(
             err.print("nothing deleted")
             raise typer.Exit(EXIT_USAGE)
         removed = delete_bank(store, bank.id, actor=_actor(actor))
-    out.print(f"deleted bank [bold]{name}[/bold] and {removed:,} entries")
+    out.print(f"deleted bank {name} and {removed:,} entries")

@@ -3,23 +3,31 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from childguard.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, app
-from childguard.cli.common import DbOption, err
+from childguard.cli.common import DbOption, ProgressOption, err, out, styled, want_progress
 from childguard.cli.common import fail as _fail
 from childguard.cli.common import store_or_exit as _store
+from childguard.cli.output import (
+    Column,
+    FormatOption,
+    JsonShortOption,
+    OutputOption,
+    check_output,
+    choose_format,
+    elide_middle,
+    emit,
+    emit_one,
+)
 from childguard.errors import ChildguardError
-from childguard.store import Store
+
+if TYPE_CHECKING:
+    from childguard.store import Store
 
 crawl_app = typer.Typer(help="Crawl watched sites for re-posted photos.")
 watch_app = typer.Typer(help="Watches: what the crawler looks at, and how often.")
@@ -28,7 +36,6 @@ crawl_app.add_typer(watch_app, name="watch")
 app.add_typer(crawl_app, name="crawl")
 app.add_typer(sightings_app, name="sightings")
 
-out = Console()
 SIGHTING_COLUMNS = (
     "id",
     "status",
@@ -58,9 +65,11 @@ def watch_add(
     domain: list[str] = typer.Option(
         [], "--domain", help="Allowed domain (default: the seeds' hosts)."
     ),
-    max_depth: int = typer.Option(3, "--max-depth"),
-    max_pages: int = typer.Option(500, "--max-pages"),
-    max_images: int = typer.Option(20_000, "--max-images"),
+    max_depth: int = typer.Option(3, "--max-depth", help="Links to follow from a seed."),
+    max_pages: int = typer.Option(500, "--max-pages", help="Pages to fetch at most per crawl."),
+    max_images: int = typer.Option(
+        20_000, "--max-images", help="Images to fetch at most per crawl."
+    ),
     recheck: str = typer.Option("6h", "--recheck", help="Re-check interval, e.g. 30m, 6h, 1d."),
     ignore_robots: str | None = typer.Option(
         None, "--ignore-robots", help="Do not obey robots.txt; give the reason (it is recorded)."
@@ -69,7 +78,9 @@ def watch_add(
     profile: Path | None = typer.Option(
         None, "--profiles", help='JSON file: {"domain": {"views": "css", "comments": "css", ...}}'
     ),
-    organisation: str | None = typer.Option(None, "--org"),
+    organisation: str | None = typer.Option(
+        None, "--org", help="The organisation whose photos this watch looks for."
+    ),
     delay: float = typer.Option(0.25, "--delay", help="Seconds between requests to one domain."),
     replace: bool = typer.Option(False, "--replace", help="Overwrite a watch of the same name."),
     db: str | None = DbOption,
@@ -102,45 +113,55 @@ def watch_add(
     with _store(db) as store:
         save_watch(store, watch, replace=replace)
     out.print(
-        f"watch {name!r} saved ({len(watch.seeds)} seed(s), domains {', '.join(watch.domains)})"
+        f"watch {name!r} saved ({len(watch.seeds)} seed(s), domains {', '.join(watch.domains)})",
+        soft_wrap=True,
     )
 
 
+WATCH_COLUMNS = (
+    Column("name"),
+    Column("seeds", show=lambda seeds: "\n".join(seeds or []), max_width=40),
+    Column("domains", show=lambda d: ", ".join(d or [])),
+    Column("max_depth", "depth", justify="right"),
+    Column("max_pages", "pages", justify="right"),
+    Column("recheck_every", "recheck", show=lambda s: f"{int(s) // 60} min"),
+    Column("obey_robots", "robots", show=lambda obey: "obey" if obey else "IGNORED"),
+    Column("last_run_at", "last run", show=lambda at: (at or "never")[:19]),
+)
+
+
 @watch_app.command("list")
-def watch_list(db: str | None = DbOption, as_json: bool = typer.Option(False, "--json")) -> None:
-    """List watches and when each last ran."""
+def watch_list(
+    fmt: str | None = FormatOption,
+    as_json: bool = JsonShortOption,
+    output: Path | None = OutputOption,
+    db: str | None = DbOption,
+) -> None:
+    """List watches and when each last ran (table, json, jsonl or csv)."""
     from childguard.crawl.watchstore import list_watches
 
+    chosen = choose_format(fmt, as_json, output)
+    check_output(output)
     with _store(db) as store:
-        rows = list_watches(store)
-    if as_json:
-        typer.echo(
-            json.dumps(
-                [
-                    {**w.to_dict(), "last_run_at": last.isoformat() if last else None}
-                    for w, last in rows
-                ],
-                indent=2,
-            )
-        )
-        return
-    table = Table("name", "seeds", "domains", "depth", "pages", "recheck", "robots", "last run")
-    for w, last in rows:
-        table.add_row(
-            w.name,
-            "\n".join(w.seeds),
-            ", ".join(w.domains),
-            str(w.max_depth),
-            str(w.max_pages),
-            f"{w.recheck_every // 60} min",
-            "obey" if w.obey_robots else "IGNORED",
-            last.isoformat(timespec="seconds") if last else "never",
-        )
-    out.print(table)
+        watches = list_watches(store)
+    rows = [
+        {
+            **w.to_dict(),
+            "domains": list(w.domains),
+            "last_run_at": last.isoformat() if last else None,
+        }
+        for w, last in watches
+    ]
+    if chosen == "table":
+        for row in rows:
+            row["seeds"] = [elide_middle(seed, 40) for seed in row.get("seeds") or []]
+    emit(rows, chosen, columns=WATCH_COLUMNS, output=output, title="Watches")
 
 
 @watch_app.command("show")
-def watch_show(name: str, db: str | None = DbOption) -> None:
+def watch_show(
+    name: str = typer.Argument(..., help="Name of the watch."), db: str | None = DbOption
+) -> None:
     """Print a watch as JSON."""
     from childguard.crawl.watchstore import get_watch
 
@@ -150,7 +171,7 @@ def watch_show(name: str, db: str | None = DbOption) -> None:
 
 @watch_app.command("remove")
 def watch_remove(
-    name: str,
+    name: str = typer.Argument(..., help="Name of the watch."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     db: str | None = DbOption,
 ) -> None:
@@ -163,7 +184,7 @@ def watch_remove(
             err.print("nothing removed")
             raise typer.Exit(EXIT_USAGE)
         remove_watch(store, name)
-    out.print(f"watch {name!r} removed", highlight=False)
+    out.print(f"watch {name!r} removed")
 
 
 @crawl_app.command("run")
@@ -181,11 +202,21 @@ def crawl_run(
         help="Also hash robust views (borders, regions, mirrors) of every image (~10 ms each).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the run stats as JSON."),
+    progress: bool | None = ProgressOption,
     db: str | None = DbOption,
 ) -> None:
     """Crawl watches now; every crawl runs in its own process. Exit 1 if a crawl failed: it
     could not run, or it fetched no page (every request refused by the SSRF policy, or
     failed)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     from childguard.crawl.runner import CrawlOutcome, crawl_watches
     from childguard.crawl.watchstore import due_watches, get_watch
 
@@ -198,11 +229,27 @@ def crawl_run(
         out.print("no watch is due")
         return
     results: list[dict[str, Any]] = []
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("crawling", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("watches", markup=False),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not want_progress(progress),
+    )
+    task = bar.add_task("crawl", total=len(watches))
 
     def report(outcome: CrawlOutcome) -> None:
+        bar.advance(task)
         stats = outcome.stats
         if stats is None:
-            err.print(f"[red]crawl {outcome.watch} failed:[/red] {outcome.error}", highlight=False)
+            err.print(
+                styled((f"crawl {outcome.watch} failed:", "red"), f" {outcome.error}"),
+                soft_wrap=True,
+            )
             return
         data = stats.to_dict()
         data.pop("scrapy")
@@ -214,18 +261,18 @@ def crawl_run(
                 f"from cache), {stats.new_sightings} new sightings, "
                 f"{stats.sightings_removed} removed, "
                 f"{stats.ssrf_refused} refused by the SSRF policy, {stats.elapsed_s:.1f}s",
-                highlight=False,
+                soft_wrap=True,
             )
         if outcome.problem:
             err.print(
-                f"[red]crawl {outcome.watch} failed:[/red] {outcome.problem}",
-                highlight=False,
+                styled((f"crawl {outcome.watch} failed:", "red"), f" {outcome.problem}"),
                 soft_wrap=True,
             )
 
-    outcomes = crawl_watches(
-        url, watches, allow_private=allow_private, robust=robust, on_outcome=report
-    )
+    with bar:
+        outcomes = crawl_watches(
+            url, watches, allow_private=allow_private, robust=robust, on_outcome=report
+        )
     failed = sum(1 for o in outcomes if o.problem)
     if as_json:
         typer.echo(json.dumps(results, indent=2))
@@ -276,15 +323,43 @@ def _photo_label(row: dict[str, Any]) -> str:
     return f"{name} ({row['photo_title']})" if row.get("photo_title") else str(name)
 
 
-def _emit(rows: list[dict[str, Any]], fmt: str, dest: Any) -> None:
-    if fmt == "json":
-        dest.write(json.dumps(rows, indent=2) + "\n")
-    elif fmt == "csv":
-        writer = csv.DictWriter(dest, fieldnames=SIGHTING_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    else:
-        raise _fail(f"unknown format {fmt!r} (table, json or csv)")
+URL_WIDTH = 34
+TABLE_COLUMNS = (
+    Column("id", justify="right"),
+    Column("status"),
+    Column("where", "page / image", max_width=URL_WIDTH),
+    Column("what", "photo / org"),
+    Column("distance", "dist", justify="right"),
+    Column("seen", "first seen / times"),
+)
+
+
+def _table_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A sighting as the table shows it: both URLs shortened in their middle, one above the
+    other; the photo (else the bank) above the organisation; the first time seen above the
+    number of times."""
+    first = str(row.get("first_seen") or "")
+    return {
+        "id": row["id"],
+        "status": row["status"],
+        "where": "\n".join(
+            elide_middle(str(row.get(k) or ""), URL_WIDTH) for k in ("page_url", "image_url")
+        ),
+        "what": "\n".join(
+            part
+            for part in (_photo_label(row) or row.get("bank") or "", row.get("organisation"))
+            if part
+        ),
+        "distance": row.get("distance"),
+        "seen": f"{first[:10]} {first[11:16]}\n{row.get('times_seen')}x",
+    }
+
+
+def _emit_sightings(rows: list[dict[str, Any]], fmt: str, output: Path | None) -> None:
+    if fmt == "table":
+        emit([_table_row(r) for r in rows], fmt, columns=TABLE_COLUMNS, output=output)
+        return
+    emit(rows, fmt, columns=TABLE_COLUMNS, output=output, fields=SIGHTING_COLUMNS)
 
 
 OrgOption = typer.Option(None, "--org", help="Only this organisation's sightings.")
@@ -299,66 +374,61 @@ def sightings_list(
     site: str | None = SiteOption,
     status: str | None = StatusOption,
     watch: str | None = WatchOption,
-    limit: int | None = typer.Option(None, "--limit"),
-    fmt: str = typer.Option("table", "--format", help="table, json or csv."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many."),
+    fmt: str | None = FormatOption,
+    as_json: bool = JsonShortOption,
+    output: Path | None = OutputOption,
     db: str | None = DbOption,
 ) -> None:
-    """List sightings, newest first."""
+    """List sightings, newest first (table, json, jsonl or csv)."""
+    chosen = choose_format(fmt, as_json, output)
+    check_output(output)
     rows = _rows(db, organisation, site, status, watch, limit)
-    if fmt != "table":
-        _emit(rows, fmt, sys.stdout)
-        return
-    table = Table(
-        "id", "status", "site", "page", "image", "photo", "org", "dist", "first seen", "seen"
-    )
-    for r in rows:
-        table.add_row(
-            str(r["id"]),
-            r["status"],
-            r["site"],
-            r["page_url"],
-            r["image_url"],
-            _photo_label(r) or r["bank"] or "",
-            r["organisation"] or "",
-            str(r["distance"]),
-            r["first_seen"][:19],
-            str(r["times_seen"]),
-        )
-    out.print(table)
+    _emit_sightings(rows, chosen, output)
 
 
 @sightings_app.command("show")
-def sightings_show(sighting_id: int, db: str | None = DbOption) -> None:
-    """One sighting as JSON, with its page's view/comment counter series."""
+def sightings_show(
+    sighting_id: int = typer.Argument(..., help="The sighting's id (see `sightings list`)."),
+    fmt: str | None = typer.Option(
+        None, "--format", help="json (default), jsonl or csv; a -o file's suffix implies one."
+    ),
+    as_json: bool = JsonShortOption,
+    output: Path | None = OutputOption,
+    db: str | None = DbOption,
+) -> None:
+    """One sighting, with its page's view/comment counter series."""
     from childguard.crawl.sightings import get_sighting
 
+    chosen = choose_format(fmt, as_json, output, allowed=("json", "jsonl", "csv"), default="json")
+    check_output(output)
     with _store(db) as store:
         view = get_sighting(store, sighting_id)
         if view is None:
             raise _fail(f"no sighting with id {sighting_id}")
         data = view.to_dict()
         _name_photos(store, [data])
-    typer.echo(json.dumps(data, indent=2))
+    emit_one(data, chosen, output=output, table=lambda _dest: None)
 
 
 @sightings_app.command("export")
 def sightings_export(
-    fmt: str = typer.Option("csv", "--format", help="csv or json."),
-    output: Path | None = typer.Option(
-        None, "-o", "--output", help="File to write (default stdout)."
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        help="csv (default), json, jsonl or table; a -o file's suffix implies one.",
     ),
+    as_json: bool = JsonShortOption,
+    output: Path | None = OutputOption,
     organisation: str | None = OrgOption,
     site: str | None = SiteOption,
     status: str | None = StatusOption,
     watch: str | None = WatchOption,
     db: str | None = DbOption,
 ) -> None:
-    """Export sightings as CSV or JSON: URLs, times and the match (never images)."""
+    """Export sightings: URLs, times and the match (never images). In CSV a cell a spreadsheet
+    would run as a formula (a page title starting with `=`) is written with a leading `'`."""
+    chosen = choose_format(fmt, as_json, output, default="csv")
+    check_output(output)
     rows = _rows(db, organisation, site, status, watch, None)
-    if output is None:
-        _emit(rows, fmt, sys.stdout)
-        return
-    buf = io.StringIO()
-    _emit(rows, fmt, buf)
-    output.write_text(buf.getvalue())
-    err.print(f"{len(rows)} sightings written to {output}")
+    _emit_sightings(rows, chosen, output)

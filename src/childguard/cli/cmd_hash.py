@@ -1,8 +1,10 @@
+# Owns the `hash` command.
 """`childguard hash PATH...`: hash files and folders into JSON Lines or CSV records.
 
 The work is `childguard.pipeline` (with no matcher); this module owns the command line: output
 formats, `--resume` against an existing output file, the progress-bar choice
-and the exit code (0 all hashed, 1 some inputs failed, 2 usage error).
+and the exit code (0 all hashed, 1 some inputs failed, 2 usage error). In CSV a text cell that
+a spreadsheet would run as a formula (a file named `=1+1.jpg`) is written with a leading `'`.
 """
 
 from __future__ import annotations
@@ -12,18 +14,22 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 import typer
 
 from childguard.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, app
-from childguard.cli.common import require_paths
-from childguard.pipeline import Pipeline, iter_files, pdq_dihedral
-from childguard.signals.content import ContentSignals, output_fields
+from childguard.cli.common import ArchivesOption, WorkersOption, require_paths
+from childguard.csv_safe import safe_mapping, unquote_cell
+
+if TYPE_CHECKING:
+    from childguard.signals.content import ContentSignals
 
 
 def record_row(record: ContentSignals, dihedral: bool) -> dict[str, object]:
     """The record in the output layout, plus `pdq_dihedral` with `dihedral`."""
+    from childguard.pipeline import pdq_dihedral
+
     row: dict[str, object] = record.to_dict()
     if dihedral:
         row["pdq_dihedral"] = pdq_dihedral(record)
@@ -54,6 +60,8 @@ class CsvWriter:
     """CSV with a header; `pdq_dihedral` holds the 8 variants separated by spaces."""
 
     def __init__(self, fh: IO[str], dihedral: bool, *, header: bool) -> None:
+        from childguard.signals.content import output_fields
+
         self.fh, self.dihedral = fh, dihedral
         self.fields = list(output_fields()) + (["pdq_dihedral"] if dihedral else [])
         self.writer = csv.DictWriter(fh, fieldnames=self.fields, lineterminator="\n")
@@ -63,8 +71,10 @@ class CsvWriter:
     def write(self, record: ContentSignals) -> None:
         row = record_row(record, self.dihedral)
         if self.dihedral:
+            from childguard.pipeline import pdq_dihedral
+
             row["pdq_dihedral"] = " ".join(pdq_dihedral(record) or [])
-        self.writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        self.writer.writerow(safe_mapping(row))
         self.fh.flush()
 
 
@@ -101,7 +111,7 @@ def done_paths(out: Path, fmt: OutputFormat) -> set[str]:
             raise typer.BadParameter(
                 f"{out} is not a childguard CSV (no `path` column)", param_hint="--output"
             )
-        paths.update(row["path"] for row in reader if row.get("path"))
+        paths.update(unquote_cell(row["path"]) for row in reader if row.get("path"))
         return paths
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -131,10 +141,8 @@ def hash_command(
     resume: bool = typer.Option(
         False, "--resume", help="Skip paths already in --output and append."
     ),
-    workers: int | None = typer.Option(
-        None, "--workers", "-j", min=1, help="Processes (default: all cores)."
-    ),
-    archives: bool = typer.Option(False, "--archives", help="Hash the members of .zip files."),
+    workers: int | None = WorkersOption,
+    archives: bool = ArchivesOption,
     progress: bool | None = typer.Option(
         None,
         "--progress/--no-progress",
@@ -149,6 +157,8 @@ def hash_command(
     manifest.csv, a readme.txt) are skipped and counted, not failed.
     Exit code 0 when every file hashed, 1 when some failed, 2 on usage errors.
     """
+    from childguard.pipeline import Pipeline, iter_files
+
     require_paths(paths)
     if resume and out is None:
         typer.echo("error: --resume needs -o/--output (the file to resume)", err=True)

@@ -1,3 +1,4 @@
+# Owns the `key` command group.
 """`childguard key create|list|revoke`: manage API keys (shown once, stored as a hash)."""
 
 from __future__ import annotations
@@ -5,22 +6,29 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from childguard.accounts import ROLES, ApiKeyInfo, create_key, list_keys, revoke_key
 from childguard.cli import app
-from childguard.cli.common import DbOption, JsonOption, actor_name
+from childguard.cli.common import DbOption, JsonOption, actor_name, err
 from childguard.cli.common import fail as _fail
 from childguard.cli.common import store_or_exit as _store
+from childguard.cli.output import (
+    Column,
+    FormatOption,
+    JsonShortOption,
+    OutputOption,
+    check_output,
+    choose_format,
+    emit,
+)
 from childguard.store import Store
 
 key_app = typer.Typer(help="Manage API keys: create, list, revoke.")
 app.add_typer(key_app, name="key")
 
-out = Console()
 _RELATIVE = re.compile(r"^(\d+)([dh])$")
 
 
@@ -91,36 +99,38 @@ def create(
         typer.echo(json.dumps({**_row(info), "key": key}))
         return
     typer.echo(key)
-    Console(stderr=True).print(
-        f"key {info.id} ({info.role}) created; it is shown only this once.", highlight=False
-    )
+    err.print(f"key {info.id} ({info.role}) created; it is shown only this once.")
+
+
+def _minute(at: str | None) -> str:
+    return (at or "")[:16].replace("T", " ")
+
+
+KEY_COLUMNS = (
+    Column("id", justify="right"),
+    Column("name"),
+    Column("prefix"),
+    Column("role"),
+    Column("expires_at", "expires", show=_minute),
+    Column("revoked_at", "revoked", show=_minute),
+    Column("last_used_at", "last used", show=_minute),
+)
 
 
 @key_app.command("list")
 def list_(
-    db: str = DbOption,
-    as_json: bool = JsonOption,
     all_: bool = typer.Option(True, "--all/--active", help="Include revoked keys."),
+    fmt: str | None = FormatOption,
+    as_json: bool = JsonShortOption,
+    output: Path | None = OutputOption,
+    db: str = DbOption,
 ) -> None:
-    """List keys (never the keys themselves)."""
+    """List keys, never the keys themselves (table, json, jsonl or csv)."""
+    chosen = choose_format(fmt, as_json, output)
+    check_output(output)
     with _store(db) as store:
         keys = list_keys(store, include_revoked=all_)
-    if as_json:
-        for info in keys:
-            typer.echo(json.dumps(_row(info)))
-        return
-    table = Table("id", "name", "prefix", "role", "expires", "revoked", "last used")
-    for info in keys:
-        table.add_row(
-            str(info.id),
-            info.name,
-            info.prefix,
-            info.role,
-            f"{info.expires_at:%Y-%m-%d %H:%M}" if info.expires_at else "",
-            f"{info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "",
-            f"{info.last_used_at:%Y-%m-%d %H:%M}" if info.last_used_at else "",
-        )
-    out.print(table)
+    emit([_row(info) for info in keys], chosen, columns=KEY_COLUMNS, output=output, title="Keys")
 
 
 @key_app.command("revoke")

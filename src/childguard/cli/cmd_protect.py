@@ -11,22 +11,35 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from childguard.cli import EXIT_FOUND, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, app
-from childguard.cli.common import DbOption, JsonOption, err
+from childguard.cli.common import (
+    DbOption,
+    JsonOption,
+    ProgressOption,
+    err,
+    out,
+    want_progress,
+)
 from childguard.cli.common import actor_name as _actor
 from childguard.cli.common import fail as _fail
 from childguard.cli.common import store_or_exit as _store
+from childguard.cli.output import (
+    Column,
+    FormatOption,
+    JsonShortOption,
+    OutputOption,
+    check_output,
+    choose_format,
+    emit,
+    plain_table,
+)
 from childguard.errors import ChildguardError
 
 protect_app = typer.Typer(help="Protect an organisation's published photos.")
 org_app = typer.Typer(help="Organisations that protect their photos, and their contacts.")
 app.add_typer(protect_app, name="protect")
 app.add_typer(org_app, name="org")
-
-out = Console()
 
 
 def _parse_when(value: str | None) -> datetime | None:
@@ -69,9 +82,9 @@ def org_add(
             alert_mode="daily" if digest else "immediate",
             actor=_actor(),
         )
-        out.print(f"organisation {org.name!r} added (bank {org.bank.name!r})", highlight=False)
+        out.print(f"organisation {org.name!r} added (bank {org.bank.name!r})")
         if org.webhook_secret and not secret:
-            out.print(f"webhook secret: {org.webhook_secret}", highlight=False)
+            out.print(f"webhook secret: {org.webhook_secret}")
 
 
 @org_app.command("edit")
@@ -111,15 +124,14 @@ def org_edit(
         )
         requeued = changes.pop("requeued_alerts")
         if not changes:
-            out.print(f"organisation {org.name!r} unchanged", highlight=False)
+            out.print(f"organisation {org.name!r} unchanged")
             return
         out.print(
             f"organisation {org.name!r} changed: {', '.join(changes)}"
             + (f"; {requeued} undelivered alert(s) queued again" if requeued else ""),
-            highlight=False,
         )
         if "webhook_secret" in changes and not secret:
-            out.print(f"webhook secret: {org.webhook_secret}", highlight=False)
+            out.print(f"webhook secret: {org.webhook_secret}")
 
 
 @org_app.command("remove")
@@ -143,7 +155,7 @@ def org_remove(
             err.print("nothing removed")
             raise typer.Exit(EXIT_USAGE)
         remove_organisation(s, org, actor=_actor())
-    out.print(f"organisation {name!r} removed with {what}", highlight=False)
+    out.print(f"organisation {name!r} removed with {what}")
 
 
 def _org_dict(org: Any, photos: int) -> dict[str, Any]:
@@ -158,32 +170,38 @@ def _org_dict(org: Any, photos: int) -> dict[str, Any]:
     }
 
 
+ORG_COLUMNS = (
+    Column("name"),
+    Column("emails", show=lambda emails: ", ".join(emails or [])),
+    Column("webhook_url", "webhook", show=lambda url: url or "-", max_width=40, url=True),
+    Column("alert_mode", "alerts"),
+    Column("photos", justify="right"),
+)
+
+
 @org_app.command("list")
-def org_list(db: str | None = DbOption, as_json: bool = JsonOption) -> None:
-    """List organisations."""
+def org_list(
+    fmt: str | None = FormatOption,
+    as_json: bool = JsonShortOption,
+    output: Path | None = OutputOption,
+    db: str | None = DbOption,
+) -> None:
+    """List organisations (table, json, jsonl or csv)."""
     from childguard.protect.organisations import list_organisations
     from childguard.protect.register import list_photos
 
+    chosen = choose_format(fmt, as_json, output)
+    check_output(output)
     with _store(db) as store, store.session() as s:
         rows = [_org_dict(o, len(list_photos(s, o))) for o in list_organisations(s)]
-    if as_json:
-        out.print_json(json.dumps(rows))
-        return
-    table = Table("name", "emails", "webhook", "alerts", "photos")
-    for r in rows:
-        table.add_row(
-            r["name"],
-            ", ".join(r["emails"]),
-            r["webhook_url"] or "-",
-            r["alert_mode"],
-            str(r["photos"]),
-        )
-    out.print(table)
+    emit(rows, chosen, columns=ORG_COLUMNS, output=output, title="Organisations")
 
 
 @org_app.command("show")
 def org_show(
-    name: str, db: str | None = DbOption, reveal_secret: bool = typer.Option(False, "--secret")
+    name: str = typer.Argument(..., help="Organisation name."),
+    db: str | None = DbOption,
+    reveal_secret: bool = typer.Option(False, "--secret", help="Also print the webhook secret."),
 ) -> None:
     """Show one organisation (with --secret, its webhook secret too)."""
     from childguard.protect.organisations import get_organisation
@@ -206,11 +224,20 @@ def protect_register(
         None, "--published-url", help="Where it is published."
     ),
     published_at: str | None = typer.Option(None, "--published-at", help="When (ISO date)."),
+    progress: bool | None = ProgressOption,
     db: str | None = DbOption,
 ) -> None:
     """Hash the photos here and store their signatures (never the images) for ORG."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     from childguard.protect.organisations import get_organisation
-    from childguard.protect.register import register_photos
+    from childguard.protect.register import RegisterReport, iter_image_files, register_photos
 
     titles: dict[str, str] = {}
     for item in title:
@@ -219,24 +246,41 @@ def protect_register(
         k, v = item.split("=", 1)
         titles[k.strip()] = v.strip()
     when = _parse_when(published_at)
-    with _store(db) as store, store.session() as s:
+    files = list(iter_image_files(directory))
+    report = RegisterReport()
+    bar = Progress(
+        TextColumn("registering", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed", markup=False),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not want_progress(progress),
+    )
+    with _store(db) as store, store.session() as s, bar:
         organisation = get_organisation(s, org)
-        report = register_photos(
-            s,
-            directory,
-            organisation,
-            titles=titles,
-            published_url=published_url,
-            published_at=when,
-            actor=_actor(),
-        )
-        out.print(
-            f"registered {len(report.registered)}, already registered {len(report.already)}, "
-            f"failed {len(report.failed)}",
-            highlight=False,
-        )
-    for path, reason in report.failed:
-        err.print(f"  skipped {path}: {reason}", highlight=False)
+        task = bar.add_task("register", total=len(files), failed=0)
+        for path in files:
+            done = register_photos(
+                s,
+                [path],
+                organisation,
+                titles=titles,
+                published_url=published_url,
+                published_at=when,
+                actor=_actor(),
+            )
+            report.registered += done.registered
+            report.already += done.already
+            report.failed += done.failed
+            bar.update(task, advance=1, failed=len(report.failed))
+    out.print(
+        f"registered {len(report.registered)}, already registered {len(report.already)}, "
+        f"failed {len(report.failed)}"
+    )
+    for path_text, reason in report.failed:
+        err.print(f"  skipped {path_text}: {reason}", soft_wrap=True)
     raise typer.Exit(EXIT_PARTIAL if report.failed else EXIT_OK)
 
 
@@ -256,36 +300,43 @@ def _photo_dict(p: Any) -> dict[str, Any]:
     }
 
 
+PHOTO_COLUMNS = (
+    Column("id", justify="right"),
+    Column("organisation"),
+    Column("file_name", "file"),
+    Column("title"),
+    Column("fingerprint", "pdq / sha256"),
+    Column("registered_at", "registered", show=lambda at: str(at or "")[:19]),
+)
+
+
 @protect_app.command("list")
 def protect_list(
-    org: str | None = typer.Option(None, "--org"),
+    org: str | None = typer.Option(None, "--org", help="Only this organisation's photos."),
+    fmt: str | None = FormatOption,
+    as_json: bool = JsonShortOption,
+    output: Path | None = OutputOption,
     db: str | None = DbOption,
-    as_json: bool = JsonOption,
 ) -> None:
-    """List protected photos."""
+    """List protected photos (table, json, jsonl or csv)."""
     from childguard.protect.organisations import get_organisation
     from childguard.protect.register import list_photos
 
+    chosen = choose_format(fmt, as_json, output)
+    check_output(output)
     with _store(db) as store, store.session() as s:
         photos = [_photo_dict(p) for p in list_photos(s, get_organisation(s, org) if org else None)]
-    if as_json:
-        out.print_json(json.dumps(photos))
-        return
-    table = Table("id", "organisation", "file", "title", "pdq / sha256", "registered")
-    for p in photos:
-        table.add_row(
-            str(p["id"]),
-            p["organisation"],
-            p["file_name"],
-            p["title"] or "",
-            (p["pdq"] or p["sha256"])[:16] + "…",
-            p["registered_at"][:19],
-        )
-    out.print(table)
+    if chosen == "table":
+        for p in photos:
+            p["fingerprint"] = (p["pdq"] or p["sha256"])[:16] + "…"
+    emit(photos, chosen, columns=PHOTO_COLUMNS, output=output, title="Protected photos")
 
 
 @protect_app.command("show")
-def protect_show(photo_id: int, db: str | None = DbOption) -> None:
+def protect_show(
+    photo_id: int = typer.Argument(..., help="The photo's id (see `protect list`)."),
+    db: str | None = DbOption,
+) -> None:
     """Show one protected photo and the bank entries registered for it."""
     from childguard.protect.register import get_photo, photo_signals
 
@@ -301,7 +352,7 @@ def protect_show(photo_id: int, db: str | None = DbOption) -> None:
 
 @protect_app.command("remove")
 def protect_remove(
-    photo_id: int,
+    photo_id: int = typer.Argument(..., help="The photo's id (see `protect list`)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     db: str | None = DbOption,
 ) -> None:
@@ -317,13 +368,15 @@ def protect_remove(
             err.print("nothing removed")
             raise typer.Exit(EXIT_USAGE)
         n = remove_photo(s, photo, actor=_actor())
-        out.print(f"removed photo {photo_id} and {n} bank entries", highlight=False)
+        out.print(f"removed photo {photo_id} and {n} bank entries")
 
 
 @protect_app.command("check")
 def protect_check(
-    path: Path = typer.Argument(..., exists=True, dir_okay=False),
-    strip: Path | None = typer.Option(None, "--strip", help="Write a copy without metadata here."),
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="The photo to check."),
+    strip: Path | None = typer.Option(
+        None, "-o", "--output", "--strip", help="Write a copy without metadata to this file."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Check a photo before publishing: GPS, serial numbers, owner names, dates.
@@ -340,14 +393,14 @@ def protect_check(
     if as_json:
         out.print_json(json.dumps([f.__dict__ for f in report.findings]))
     elif report.clean:
-        out.print(f"{path}: no identifying metadata found", highlight=False)
+        out.print(f"{path}: no identifying metadata found")
     else:
-        table = Table("severity", "field", "value", "why", title=str(path))
+        table = plain_table("severity", "field", "value", "why", title=str(path))
         for f in report.findings:
             table.add_row(f.severity, f.field, f.value, f.why)
         out.print(table)
     if stripped is not None:
-        out.print(f"wrote {strip} ({'clean' if stripped.clean else 'NOT clean'})", highlight=False)
+        out.print(f"wrote {strip} ({'clean' if stripped.clean else 'NOT clean'})")
         raise typer.Exit(EXIT_OK if stripped.clean else EXIT_FOUND)
     raise typer.Exit(EXIT_OK if report.clean else EXIT_FOUND)
 
@@ -371,34 +424,30 @@ def protect_alerts(
     transport = AlertTransport(smtp=smtp) if send else None
     with _store(db) as store, store.session() as s:
         done = queue_and_deliver(s, transport, force_digest=force_digest)
-    out.print(f"queued {len(done.queued)} new alert(s)", highlight=False)
+    out.print(f"queued {len(done.queued)} new alert(s)")
     report = done.delivery
     if report is None:
         return
     out.print(
         f"sent {len(report.sent)}, failed {len(report.retrying)} (to be tried again), "
         f"gave up {len(report.failed)}, held back {report.held}",
-        highlight=False,
     )
     for alert_id, error in report.failed:
-        err.print(f"  alert {alert_id} gave up: {error}", highlight=False, soft_wrap=True)
+        err.print(f"  alert {alert_id} gave up: {error}", soft_wrap=True)
     for alert_id, error, at in report.retrying:
         err.print(
             f"  alert {alert_id} failed: {error} (next try {_when(at)})",
-            highlight=False,
             soft_wrap=True,
         )
     for alert_id, error, at in report.retry_later:
         err.print(
             f"  alert {alert_id} waits to be tried again {_when(at)}; last error: {error}",
-            highlight=False,
             soft_wrap=True,
         )
     for name, count in report.no_contact:
         err.print(
             f"  {count} alert(s) of {name} held: it has no email or webhook "
             f"(add one with `childguard org edit {name!r} --email ...` or `--webhook ...`)",
-            highlight=False,
             soft_wrap=True,
         )
     raise typer.Exit(EXIT_OK if report.ok else EXIT_PARTIAL)

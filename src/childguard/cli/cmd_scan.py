@@ -1,3 +1,4 @@
+# Owns the `scan` command.
 """`childguard scan`: the bulk review of a seized disk or an archive, with an HTML report and a
 VICS JSON export of the matched media."""
 
@@ -6,20 +7,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from childguard.cli import EXIT_FOUND, EXIT_OK, EXIT_PARTIAL, app
 from childguard.cli.common import (
+    ArchivesOption,
     DbOption,
     ProgressOption,
+    WorkersOption,
     fail,
+    out,
     require_paths,
     store_or_exit,
     want_progress,
 )
-from childguard.matcher import Matcher
-from childguard.scan import ScanOptions, run_scan
+from childguard.cli.output import plain_table
 
 
 @app.command("scan")
@@ -42,13 +43,11 @@ def scan_cmd(
         "--robust/--plain",
         help="Search robust views too, and verify protected photos by their features.",
     ),
-    archives: bool = typer.Option(True, "--archives/--no-archives", help="Look inside zip files."),
+    archives: bool = ArchivesOption,
     min_quality: int | None = typer.Option(
         None, "--min-quality", help="Perceptual hash quality floor (default: PDQ's 50)."
     ),
-    workers: int | None = typer.Option(
-        None, "--workers", help="Hashing processes (default: all cores)."
-    ),
+    workers: int | None = WorkersOption,
     progress: bool | None = ProgressOption,
     db: str | None = DbOption,
 ) -> None:
@@ -58,6 +57,9 @@ def scan_cmd(
     Exit code: 0 nothing matched, 3 matches found, 1 some files failed (and nothing matched),
     2 usage error.
     """
+    from childguard.matcher import Matcher
+    from childguard.scan import ScanOptions, run_scan
+
     require_paths(roots)
     if report.exists() and not report.is_dir():
         raise fail(f"--report {report} exists and is not a folder")
@@ -76,8 +78,7 @@ def scan_cmd(
             ),
             matcher,
         )
-    out = Console()
-    table = Table("", "count")
+    table = plain_table("", "count")
     for label, value in (
         ("files", summary.files),
         ("hashed", summary.hashed),

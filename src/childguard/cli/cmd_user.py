@@ -1,3 +1,4 @@
+# Owns the `user` and `role` command groups.
 """`childguard user add|list|show|passwd|grant|revoke|disable|enable|remove`: manage the people
 who sign in; `childguard role list`: the roles and the routes each owns."""
 
@@ -5,11 +6,10 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from childguard.accounts import (
     ROLES,
@@ -27,7 +27,17 @@ from childguard.accounts import (
     set_password,
 )
 from childguard.cli import EXIT_USAGE, app
-from childguard.cli.common import DbOption, actor_name, fail, store_or_exit
+from childguard.cli.common import DbOption, actor_name, fail, out, store_or_exit
+from childguard.cli.output import (
+    Column,
+    FormatOption,
+    JsonShortOption,
+    OutputOption,
+    check_output,
+    choose_format,
+    emit,
+    plain_table,
+)
 from childguard.store import Store
 
 user_app = typer.Typer(
@@ -39,9 +49,8 @@ role_app = typer.Typer(help="The roles users and keys hold.", no_args_is_help=Tr
 app.add_typer(user_app, name="user")
 app.add_typer(role_app, name="role")
 
-out = Console()
 FORMATS = ("table", "json")
-FormatOption = typer.Option("table", "--format", help="table or json.")
+OneFormatOption = typer.Option("table", "--format", help="table or json (one object).")
 ActorOption = typer.Option(None, "--actor", help="Who is acting, for the audit log.")
 PasswordStdinOption = typer.Option(
     False, "--password-stdin", help="Read the password from the first line of stdin."
@@ -107,7 +116,7 @@ def _show(user: UserInfo, store: Store, fmt: str) -> None:
     if fmt == "json":
         typer.echo(json.dumps(row))
         return
-    table = Table("field", "value", show_header=False)
+    table = plain_table("field", "value", show_header=False)
     for name, value in row.items():
         shown = ", ".join(value) if isinstance(value, list) else value
         table.add_row(name, "" if shown is None else str(shown))
@@ -138,7 +147,7 @@ def add(
     password_stdin: bool = PasswordStdinOption,
     actor: str = ActorOption,
     db: str = DbOption,
-    fmt: str = FormatOption,
+    fmt: str = OneFormatOption,
 ) -> None:
     """Add a user. The password is asked for twice (or read from stdin with
     --password-stdin); only its argon2 hash is stored."""
@@ -166,38 +175,44 @@ def add(
     typer.echo(f"user {user.username!r} added (id {user.id}; {roles})")
 
 
+USER_COLUMNS = (
+    Column("id", justify="right"),
+    Column("username"),
+    Column("display_name", "name"),
+    Column("roles", show=lambda roles: ", ".join(roles or [])),
+    Column("organisation"),
+    Column("state"),
+    Column("last_login_at", "last sign-in", show=lambda at: (at or "")[:16].replace("T", " ")),
+)
+
+
 @user_app.command("list")
-def list_(db: str = DbOption, fmt: str = FormatOption) -> None:
-    """List users (never their passwords)."""
-    chosen = _format(fmt)
+def list_(
+    fmt: str | None = FormatOption,
+    as_json: bool = JsonShortOption,
+    output: Path | None = OutputOption,
+    db: str = DbOption,
+) -> None:
+    """List users, never their passwords (table, json, jsonl or csv)."""
+    chosen = choose_format(fmt, as_json, output)
+    check_output(output)
     with store_or_exit(db) as store:
         users = list_users(store)
         organisations = _organisation_names(store)
     rows = [_row(u, organisations) for u in users]
-    if chosen == "json":
+    if chosen == "table":
         for row in rows:
-            typer.echo(json.dumps(row))
-        return
-    table = Table("id", "username", "name", "roles", "organisation", "state", "last sign-in")
-    for row in rows:
-        state = "disabled" if not row["enabled"] else ("locked" if row["locked_until"] else "")
-        table.add_row(
-            str(row["id"]),
-            row["username"],
-            row["display_name"],
-            ", ".join(row["roles"]),
-            row["organisation"] or "",
-            state,
-            (row["last_login_at"] or "")[:16].replace("T", " "),
-        )
-    out.print(table)
+            row["state"] = (
+                "disabled" if not row["enabled"] else ("locked" if row["locked_until"] else "")
+            )
+    emit(rows, chosen, columns=USER_COLUMNS, output=output, title="Users")
 
 
 @user_app.command("show")
 def show(
     username: str = typer.Argument(..., help="The user's username."),
     db: str = DbOption,
-    fmt: str = FormatOption,
+    fmt: str = OneFormatOption,
 ) -> None:
     """Show one user."""
     chosen = _format(fmt)
@@ -286,13 +301,26 @@ def remove(
     typer.echo(f"user {user.username!r} removed")
 
 
+ROLE_COLUMNS = (
+    Column("role"),
+    Column("purpose", "for"),
+    Column("routes", show=lambda routes: "\n".join(routes or []) or "(none yet)"),
+)
+
+
 @role_app.command("list")
-def role_list(fmt: str = FormatOption) -> None:
-    """The roles, what each is for, and the routes of the service each owns."""
+def role_list(
+    fmt: str | None = FormatOption,
+    as_json: bool = JsonShortOption,
+    output: Path | None = OutputOption,
+) -> None:
+    """The roles, what each is for, and the routes of the service each owns (table, json,
+    jsonl or csv)."""
     from childguard.service import Settings, create_app
     from childguard.service.auth import routes_by_owner
 
-    chosen = _format(fmt)
+    chosen = choose_format(fmt, as_json, output)
+    check_output(output)
     owned = routes_by_owner(create_app(Settings(db_url="sqlite://")).routes)
     rows: list[dict[str, Any]] = [
         {
@@ -316,11 +344,4 @@ def role_list(fmt: str = FormatOption) -> None:
             "routes": [f"{m} {p}" for m, p in owned.get("public", [])],
         }
     )
-    if chosen == "json":
-        for row in rows:
-            typer.echo(json.dumps(row))
-        return
-    table = Table("role", "for", "routes")
-    for row in rows:
-        table.add_row(row["role"], row["purpose"], "\n".join(row["routes"]) or "(none yet)")
-    out.print(table)
+    emit(rows, chosen, columns=ROLE_COLUMNS, output=output, title="Roles")

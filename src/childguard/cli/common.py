@@ -68,6 +68,15 @@ ProgressOption = typer.Option(
     "--progress/--no-progress",
     help="Show a progress bar (default: only when stderr is a terminal).",
 )
+# The options of every command that hashes files (hash, match, scan, protect register).
+WorkersOption = typer.Option(
+    None, "--workers", "-j", min=1, help="Hashing processes (default: all cores)."
+)
+ArchivesOption = typer.Option(
+    True,
+    "--archives/--no-archives",
+    help="Hash the members of .zip files (default); --no-archives: leave zips out.",
+)
 
 
 def actor_name(actor: str | None = None) -> str:
