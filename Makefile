@@ -77,7 +77,9 @@ demo: $(STAMP) $(PHOTOS) $(OPENCVJS)
 	$(VENV)/bin/childguard demo
 
 test: $(STAMP) $(PHOTOS) $(OPENCVJS) lint
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	@# Two workers, a test file to each at a time; bytecode is cached (the environment may turn it
+	@# off) so the suite's many CLI and server subprocesses do not compile childguard every time.
+	env -u PYTHONDONTWRITEBYTECODE $(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench scripts

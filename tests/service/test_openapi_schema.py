@@ -13,6 +13,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis import checks
+from schemathesis.config import SchemathesisConfig
 
 from childguard.banks import EntryRecord, add_entries, create_bank
 from childguard.service import Settings, create_app
@@ -21,7 +22,12 @@ from childguard.service.auth import RoleRule, api_routes, rule_of
 from .conftest import LiveServer, live_server
 
 APP = create_app(Settings(db_url="sqlite://"))
-SCHEMA = schemathesis.openapi.from_dict(APP.openapi())
+# The coverage phase (schemathesis' boundary and negative cases, built while the suite is
+# collected) is left out: it costs more than the rest of this module in every test worker.
+SCHEMA = schemathesis.openapi.from_dict(
+    APP.openapi(),
+    config=SchemathesisConfig.from_dict({"phases": {"coverage": {"enabled": False}}}),
+)
 # (METHOD, path template) -> the role whose key the operation is called with (None: public).
 OWNER = {
     (method.upper(), route.path): (rule.role if isinstance(rule, RoleRule) else None)
