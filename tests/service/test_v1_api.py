@@ -5,11 +5,10 @@ Idempotency-Key, and RFC 9457 problem details for every error."""
 from __future__ import annotations
 
 import random
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,6 +22,7 @@ from childguard.service.auth import RoleRule, api_routes, rule_of
 from childguard.service.state import ServiceState
 from childguard.store import AuditEvent
 from childguard.store.base import utcnow
+from local_http import serving
 from sample_media import jpeg_bytes
 
 from .conftest import LiveServer, live_server, running
@@ -329,12 +329,8 @@ def test_match_by_upload(server: LiveServer) -> None:
 def test_hash_and_match_by_url(tmp_path: Path, sqlite_server: LiveServer) -> None:
     photo = jpeg_bytes(7)
     handler = type("Site", (_Site,), {"routes": {"/p.jpg": photo, "/page": b"<html></html>"}})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    site = f"http://127.0.0.1:{httpd.server_address[1]}"
     db = f"sqlite:///{tmp_path / 'url.db'}"
-    try:
+    with serving(handler) as site:
         with sqlite_server.client("hash") as guarded:
             refused = guarded.post("/v1/hash", params={"url": f"{site}/p.jpg"})
             assert "loopback" in problem(refused, 422)["detail"]
@@ -380,9 +376,6 @@ def test_hash_and_match_by_url(tmp_path: Path, sqlite_server: LiveServer) -> Non
                 found = match.post("/v1/match", params={"url": f"{site}/p.jpg"})
                 assert found.status_code == 200, found.text
                 assert found.json()["results"][0]["matches"][0]["bank_name"] == "b"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 class _Site(BaseHTTPRequestHandler):
