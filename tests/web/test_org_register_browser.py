@@ -12,13 +12,10 @@ ones gets its message and the rest register; another organisation's user sees no
 from __future__ import annotations
 
 import base64
-import contextlib
 import csv
-import io
 import json
 import re
 import secrets
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -289,3 +286,146 @@ def test_registration_sends_no_image_bytes_and_reports_a_corrupt_file(
     again = _register(org_page, photos[:2])
     assert again.get_attribute("data-already") == "2"
     assert again.get_attribute("data-registered") == "0"
+
+
+SIGNATURE_JS = """async ([b64, w, h]) => {
+  const rgb = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const rgba = new Uint8ClampedArray(w * h * 4);
+  for (let i = 0; i < w * h; i++) {
+    rgba[4 * i] = rgb[3 * i]; rgba[4 * i + 1] = rgb[3 * i + 1];
+    rgba[4 * i + 2] = rgb[3 * i + 2]; rgba[4 * i + 3] = 255;
+  }
+  const {protectedSignature} = await import("/org/static/org/signature.js");
+  const cv = await (await import("/org/static/vendor/opencv.js")).default();
+  return protectedSignature(cv, rgba, w, h).signature;
+}"""
+
+
+def test_the_browser_signature_is_the_one_protect_register_computes(
+    org_page: Any, org_server: OrgServer, real_photos: list[Path]
+) -> None:
+    """Same pixels, same views, same frame; PDQ of each view within a few bits; nearly all
+    ORB keypoints and descriptors the same (OpenCV.js is the same OpenCV as the Python side)."""
+    page = org_page.context.new_page()  # signed in; on a script whose policy lets OpenCV.js run
+    try:
+        page.goto(f"{org_server.live.url}/org/static/org/register_worker.js")
+        for path in real_photos[20:22]:
+            im = Image.open(path).convert("RGB")
+            im.thumbnail((1100, 1100))
+            pixels = np.asarray(im)
+            h, w = pixels.shape[:2]
+            got = ProtectedSignature.from_json(
+                json.dumps(page.evaluate(SIGNATURE_JS, [_b64(pixels.tobytes()), w, h]))
+            )
+            want = compute_signature(pixels)
+            assert [lbl for lbl, _ in got.pdq] == [lbl for lbl, _ in want.pdq]
+            assert got.size == want.size
+            for (label, a), (_, b) in zip(got.pdq, want.pdq, strict=True):
+                assert PdqSignal.distance(a, b) <= 4, (path.name, label)
+            assert abs(len(got.descriptors) - len(want.descriptors)) <= 10
+            same = {
+                (int(x), int(y), bytes(d))
+                for (x, y), d in zip(want.keypoints, want.descriptors, strict=True)
+            }
+            shared = sum(
+                (int(x), int(y), bytes(d)) in same
+                for (x, y), d in zip(got.keypoints, got.descriptors, strict=True)
+            )
+            assert shared >= 0.8 * len(want.descriptors), (path.name, shared)
+    finally:
+        page.close()
+
+
+# ---------------------------------------------------------------- recall on the demo's site
+
+
+@dataclass
+class DemoSites:
+    album: AlbumSite
+    share: SharingSite
+
+
+@pytest.fixture(scope="module")
+def demo_sites(tmp_path_factory: pytest.TempPathFactory, photos_dir: Path) -> Iterator[DemoSites]:
+    from childguard.demo.story import pick_photos
+
+    base = tmp_path_factory.mktemp("demo-sites")
+    picked = pick_photos(photos_dir, album_size=ALBUM_SIZE, unrelated=4)
+    album = AlbumSite.build(base / "album", picked.album, title="Camp 2024 - Demo Scout Group")
+    share = SharingSite.build(
+        base / "share", album.photos, reposts=ALBUM_SIZE, unrelated=picked.unrelated, synthetic=6
+    )
+    with serving(album, share):
+        yield DemoSites(album, share)
+
+
+def _crawl_share(sites: DemoSites, store_url: str) -> None:
+    host = sites.share.host
+    watch = Watch(
+        name="picshare",
+        seeds=(sites.share.url("/"),),
+        max_depth=6,
+        max_pages=300,
+        download_delay=0,
+        concurrency_per_domain=8,
+    )
+    stats = run_crawl(
+        watch,
+        store_url=store_url,
+        matcher=StoreMatcher(store_url),
+        static_hosts={host: ["127.0.0.1"]},
+        settings_overrides={"CHILDGUARD_ALLOW_PRIVATE_HOSTS": [host]},
+        hash_workers=0,
+        timeout_s=120,
+    )
+    assert stats.pages > 0
+
+
+def _found(sites: DemoSites, store_url: str, organisation: str) -> set[str]:
+    """Album photos whose re-post (full size or thumbnail) was seen, named by its photo."""
+    by_url = {
+        sites.share.url(f"/{kind}/{post.id}.jpg"): post.source
+        for post in sites.share.reposts
+        for kind in ("i", "t")
+    }
+    store = open_store(store_url)
+    try:
+        found = set()
+        with store.session() as s:
+            for v in list_sightings(store, organisation=organisation):
+                if v.entry_id is None:
+                    continue
+                names = {p.file_name for p in photos_for_entry(s, v.entry_id)}
+                if by_url.get(v.image_url) in names:
+                    found.add(str(by_url[v.image_url]))
+        return found
+    finally:
+        store.close()
+
+
+def test_the_demo_album_registered_in_the_browser_is_found_as_from_the_command_line(
+    org_page: Any, org_server: OrgServer, demo_sites: DemoSites, tmp_path: Path
+) -> None:
+    album_files = [p.path for p in demo_sites.album.photos]
+    summary = _register(org_page, album_files)
+    assert summary.get_attribute("data-registered") == str(len(album_files))
+
+    cli_url = f"sqlite:///{tmp_path / 'cli.db'}"
+    store = open_store(cli_url)
+    try:
+        with store.session() as s:
+            org = create_organisation(s, "Browser Scouts")
+            assert len(register_photos(s, album_files, org).registered) == len(album_files)
+    finally:
+        store.close()
+
+    _crawl_share(demo_sites, cli_url)
+    _crawl_share(demo_sites, org_server.db_url)
+    cli = _found(demo_sites, cli_url, "Browser Scouts")
+    browser = _found(demo_sites, org_server.db_url, "Browser Scouts")
+    reposted = {p.source for p in demo_sites.share.reposts}
+    print(
+        f"recall: command line {len(cli)}/{len(reposted)}, browser {len(browser)}/{len(reposted)}"
+    )
+    assert len(cli) >= len(reposted) // 2  # the comparison means something
+    assert len(browser) >= len(cli), (sorted(cli - browser), sorted(browser - cli))

@@ -134,7 +134,8 @@ export function protectedSignature(cv, rgba, width, height) {
   for (const [label, box] of VIEWS) {
     const [x, y, vw, vh] = viewRect(box, w, h);
     const view = rgb.roi(new cv.Rect(x, y, vw, vh));
-    const dense = view.clone();
+    const dense = new cv.Mat();
+    view.copyTo(dense); // (clone() of a region keeps the parent's row stride)
     hashes.push([label, pdqFromPixels(dense.data, vw, vh, 3).hash]);
     dense.delete();
     view.delete();
