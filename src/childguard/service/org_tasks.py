@@ -16,20 +16,31 @@ Alert delivery and the daily digests are the `alerts` task's (`service/scheduler
 
 Scheduled crawls follow the service's address policy: private addresses only with
 `allow_private_fetch`, or for the hosts named in `crawl_private_hosts`; `crawl_static_hosts`
-(`host=address`) resolves names without DNS, for tests and the demo's local sites. Each crawl
-runs in its own process (`run_crawl`), hashes with `crawl_hash_workers` processes, and fails
-after `crawl_timeout_seconds`.
+(`host=address`) resolves names without DNS, for tests and the demo's local sites. A round
+with work to do runs in a process of its own, forked from multiprocessing's fork server (a
+clean process that has loaded this module once, so a round starts in milliseconds) with the
+service's environment of the moment: the service's threads and open database connections are
+never forked (a SQLite connection copied into a child mid-write leaves the child waiting on a
+lock only its parent's thread held). There each crawl runs in its own
+process (`run_crawl`, as `childguard crawl run` does), hashes with `crawl_hash_workers`
+processes, and the round is stopped after `crawl_timeout_seconds` or when the service stops.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.forkserver
+import os
 import threading
+import time
+import traceback
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from childguard.crawl.runner import CrawlError, run_crawl
 from childguard.crawl.watch import Watch
-from childguard.crawl.watchstore import due_watches
+from childguard.crawl.watchstore import due_watches, list_watches
 from childguard.jobs.schedule import TaskProblem
 from childguard.log import get_logger
 from childguard.matcher import Matcher
@@ -108,11 +119,11 @@ def due_albums(store: Store, now: datetime) -> list[Watch]:
     return [w for w in due_watches(store, now) if is_album_watch(w)]
 
 
-def crawl_round(
+def crawl_due_here(
     store: Store, settings: Settings, stop: threading.Event, *, now: datetime | None = None
 ) -> dict[str, Any]:
-    """Crawl every due watch in turn; the summary per watch. TaskProblem naming the crawls
-    that failed (with the summary) when any did."""
+    """Crawl every due watch in turn, from this process; the summary per watch. TaskProblem
+    naming the crawls that failed (with the summary) when any did."""
     options = crawl_options(settings)
     matcher = ServiceMatcher(store.url, settings.index_dir)
     crawled: list[dict[str, Any]] = []
@@ -147,11 +158,11 @@ def crawl_round(
     return summary
 
 
-def album_round(
+def albums_due_here(
     store: Store, settings: Settings, stop: threading.Event, *, now: datetime | None = None
 ) -> dict[str, Any]:
-    """Check every due album monitor in turn; the summary per album watch. TaskProblem
-    naming the checks that failed (with the summary) when any did."""
+    """Check every due album monitor in turn, from this process; the summary per album
+    watch. TaskProblem naming the checks that failed (with the summary) when any did."""
     options = crawl_options(settings)
     checked: list[dict[str, Any]] = []
     problems: list[str] = []
@@ -180,16 +191,106 @@ def album_round(
     return summary
 
 
+_ROUNDS: dict[str, Callable[..., dict[str, Any]]] = {
+    "crawls": crawl_due_here,
+    "albums": albums_due_here,
+}
+
+
+def _round_child(
+    conn: Any, kind: str, store_url: str, settings: Settings, environ: dict[str, str]
+) -> None:
+    """A round in a fresh process: its summary, its problem or its error back over `conn`."""
+    try:
+        os.environ.clear()
+        os.environ.update(environ)
+        store = open_store(store_url, create=False)
+        try:
+            summary = _ROUNDS[kind](store, settings, threading.Event())
+        finally:
+            store.close()
+        conn.send(("ok", summary, None))
+    except TaskProblem as exc:
+        conn.send(("problem", exc.summary, str(exc)))
+    except BaseException as exc:  # every failure goes back to the service
+        conn.send(("error", None, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+    finally:
+        conn.close()
+
+
+def _rounds_context() -> Any:
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    return ctx
+
+
+def warm_up(store: Store) -> None:
+    """Start the fork server in the background when the store has watches (it loads this
+    module once, which takes seconds), so that the first round does not wait for it."""
+
+    def start() -> None:
+        try:
+            if not list_watches(store):
+                return
+            _rounds_context()
+            multiprocessing.forkserver.ensure_running()
+        except Exception as exc:  # the first round starts it, and reports what fails
+            log.warning("org_tasks.warm_up_failed", error=str(exc))
+
+    threading.Thread(target=start, name="rounds-warm-up", daemon=True).start()
+
+
+def run_round(kind: str, store: Store, settings: Settings, stop: threading.Event) -> dict[str, Any]:
+    """Run the `crawls` or `albums` round in a fresh process when something is due (else
+    an empty summary at once); its summary, or TaskProblem as the round raised it. The
+    process is ended when `stop` is set or after `crawl_timeout_seconds`."""
+    due = due_crawls if kind == "crawls" else due_albums
+    if not due(store, utcnow()):
+        return {kind: []}
+    ctx = _rounds_context()
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(
+        target=_round_child,
+        args=(child, kind, store.url, settings, dict(os.environ)),
+        name=f"round-{kind}",
+    )
+    proc.start()
+    child.close()
+    deadline = time.monotonic() + settings.crawl_timeout_seconds
+    try:
+        while not parent.poll(0.2):
+            if stop.is_set():
+                raise TaskProblem(f"the {kind} round was stopped (the service is stopping)")
+            if time.monotonic() > deadline or not proc.is_alive():
+                if parent.poll(0.5):
+                    break
+                why = "did not finish in time" if proc.is_alive() else "ended without an answer"
+                raise TaskProblem(f"the {kind} round {why} (exit code {proc.exitcode})")
+        status, summary, message = parent.recv()
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        proc.join(5)
+        parent.close()
+    if status == "ok":
+        return dict(summary)
+    if status == "problem":
+        raise TaskProblem(message, summary)
+    raise RuntimeError(message)
+
+
 def _crawls_task(context: SchedulerContext) -> PeriodicTask:
+    warm_up(context.store)
+
     def run(stop: threading.Event) -> dict[str, Any]:
-        return crawl_round(context.store, context.settings, stop)
+        return run_round("crawls", context.store, context.settings, stop)
 
     return PeriodicTask("crawls", context.settings.crawl_poll_seconds, run, singleton=True)
 
 
 def _albums_task(context: SchedulerContext) -> PeriodicTask:
     def run(stop: threading.Event) -> dict[str, Any]:
-        return album_round(context.store, context.settings, stop)
+        return run_round("albums", context.store, context.settings, stop)
 
     return PeriodicTask("albums", context.settings.album_poll_seconds, run, singleton=True)
 
