@@ -429,3 +429,78 @@ def test_the_demo_album_registered_in_the_browser_is_found_as_from_the_command_l
     )
     assert len(cli) >= len(reposted) // 2  # the comparison means something
     assert len(browser) >= len(cli), (sorted(cli - browser), sorted(browser - cli))
+
+
+# ---------------------------------------------------------------- the check before publishing
+
+
+def _exif_photo(path: Path, orientation: int = 1) -> Path:
+    """A synthetic JPEG with GPS, a camera serial, the owner's name and dates in its EXIF."""
+    yy, xx = np.mgrid[0:160, 0:240]
+    arr = np.stack([xx * 255 // 240, yy * 255 // 160, (xx + yy) % 256], axis=-1)
+    img = Image.fromarray(arr.astype(np.uint8))
+    exif = Image.Exif()
+    exif[0x010F] = "ExampleCam"
+    exif[0x013B] = "Jane Leader"
+    exif[0x0112] = orientation
+    sub = exif.get_ifd(0x8769)
+    sub[0xA431] = "SN-0042-XYZ"
+    sub[0xA430] = "Jane Leader"
+    sub[0x9003] = "2024:07:14 10:31:00"
+    gps = exif.get_ifd(0x8825)
+    gps.update({1: "N", 2: (51.0, 3.0, 0.0), 3: "E", 4: (3.0, 43.0, 30.0)})
+    img.save(path, "JPEG", exif=exif, quality=92)
+    return path
+
+
+def test_the_check_before_publishing_flags_exif_and_saves_a_clean_copy_locally(
+    org_page: Any, org_server: OrgServer, tmp_path: Path
+) -> None:
+    from childguard.protect.prepublish import check_before_publishing
+
+    photo = _exif_photo(tmp_path / "camp.jpg", orientation=6)
+    plain = tmp_path / "plain.png"
+    Image.fromarray(np.full((40, 60, 3), 128, np.uint8)).save(plain)
+    page = org_page.context.new_page()
+    recorder = Recorder()
+    page.on("request", recorder)
+    try:
+        page.goto(f"{org_server.live.url}/org/photos/check?lang=en")
+        page.set_input_files("#check-photos", [str(photo), str(plain)])
+        result = page.locator("section.result[data-file='camp.jpg'][data-state=checked]")
+        result.wait_for(timeout=20_000)
+        items = result.locator("li").all()
+        found = {li.get_attribute("data-category"): li.inner_text() for li in items}
+        severity = {
+            li.get_attribute("data-category"): li.get_attribute("data-severity") for li in items
+        }
+        assert "51.05000, 3.72500" in found["location"]
+        assert "SN-0042-XYZ" in found["serial"]
+        assert "Jane Leader" in found["owner"]
+        assert "2024:07:14 10:31:00" in found["date"]
+        assert severity["location"] == severity["serial"] == severity["owner"] == "high"
+        # The same findings as the Python check, category for category.
+        python = {f.category for f in check_before_publishing(photo).findings}
+        assert set(found) == python
+        other = page.locator("section.result[data-file='plain.png'][data-state=checked]")
+        other.wait_for(timeout=10_000)
+        assert other.get_attribute("data-findings") == "0"
+
+        with page.expect_download() as download:
+            result.locator("button.save").click()
+        saved = tmp_path / "saved.jpg"
+        download.value.save_as(saved)
+        assert download.value.suggested_filename == "camp-clean.jpg"
+        result.locator("p.cleaned[data-left='0']").wait_for(timeout=10_000)
+    finally:
+        page.close()
+    assert check_before_publishing(saved).clean
+    data = saved.read_bytes()
+    assert b"Jane" not in data and b"SN-0042" not in data
+    original = np.rot90(np.asarray(Image.open(photo).convert("RGB"), dtype=np.int16), -1)
+    cleaned = np.asarray(Image.open(saved).convert("RGB"), dtype=np.int16)
+    assert cleaned.shape == original.shape  # shown upright: the EXIF rotation was applied
+    assert np.abs(cleaned - original).mean() < 4
+    # Nothing was uploaded: no request carried a body, let alone the photo's bytes.
+    assert [u for u, b in recorder.bodies if b] == []
+    assert _leaks(recorder.bodies, [photo, plain]) == []

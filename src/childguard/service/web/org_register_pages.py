@@ -97,17 +97,15 @@ SCRIPT_MESSAGES = {
     "nothing_found": _("No personal metadata found."),
     "check_failed": _("This file could not be checked: %s"),
 }
+# The categories of `childguard.protect.prepublish` findings.
 FINDING_LABELS = {
-    "gps": _("Location (GPS)"),
-    "serial": _("Camera or lens serial number"),
-    "person": _("Owner or artist name"),
-    "date": _("Date taken"),
-    "device": _("Camera make and model"),
-    "software": _("Editing software"),
-    "comment": _("Comment or description"),
-    "thumbnail": _("Embedded thumbnail"),
-    "xmp": _("XMP metadata"),
-    "iptc": _("IPTC metadata"),
+    "location": _("Location (GPS)"),
+    "serial": _("Serial number or unique id"),
+    "owner": _("Owner or artist name"),
+    "date": _("Date"),
+    "camera": _("Camera make and model"),
+    "text": _("Comment or description"),
+    "metadata": _("XMP or IPTC metadata"),
 }
 
 
