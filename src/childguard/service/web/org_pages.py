@@ -101,6 +101,7 @@ DONE_MESSAGES = {
     "album-removed": _("The album is no longer watched."),
     "contacts": _("Your contacts are saved."),
 }
+RECHECK_RANGE = _("Check it every 0.2 to 720 hours.")
 
 
 def _state(request: Request) -> ServiceState:
@@ -297,6 +298,8 @@ def counter_charts(
                 points,
                 x_label=gettext("Read at (UTC)"),
                 y_label=title,
+                header=(gettext("Read at (UTC)"), title),
+                rows=[(label, int(value)) for label, value in points],
             )
         )
     return out
@@ -473,6 +476,8 @@ def album_charts(monitor: actions.AlbumMonitor, gettext: Callable[[str], str]) -
                 points,
                 x_label=gettext("Read at (UTC)"),
                 y_label=gettext("Views"),
+                header=(gettext("Read at (UTC)"), gettext("Views")),
+                rows=[(label, int(value)) for label, value in points],
             )
         )
     return out
@@ -492,6 +497,8 @@ def spike_chart(alert: Any, gettext: Callable[[str], str]) -> charts.Chart:
         points,
         x_label=gettext("Read at (UTC)"),
         y_label=gettext("Views"),
+        header=(gettext("Read at (UTC)"), gettext("Views")),
+        rows=[(label, int(value)) for label, value in points],
     )
 
 
@@ -553,7 +560,7 @@ async def albums_add(request: Request, caller: Caller = owner("org-admin")) -> R
         every = -1
     if not 600 <= every <= 30 * 86400:
         language, _chosen = choose_language(request, LANGUAGE_COOKIE)
-        message = _gettext(language)("Check it every 0.2 to 720 hours.")
+        message = _gettext(language)(RECHECK_RANGE)
         return await _albums_page(request, caller, org, error=message, values=values, status=422)
     try:
         await run_in_threadpool(
