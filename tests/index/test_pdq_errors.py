@@ -64,9 +64,11 @@ def test_kernel_rejects_inconsistent_arrays() -> None:
         index._hashes,
         index._ids,
         index._offsets,
+        index._bases,
         index._rows,
         3,
         index.prefix_bits,
+        index.stats()["inline_bits"],
         None,
         np.zeros((0, 32), np.uint8),
         np.zeros(0, np.int64),
@@ -75,7 +77,7 @@ def test_kernel_rejects_inconsistent_arrays() -> None:
         0,
     ]
     bad_rows = list(args)
-    bad_rows[3] = index._rows[:, :-3].copy()
+    bad_rows[4] = index._rows[:, :-3].copy()
     with pytest.raises(ValueError, match="inconsistent"):
         mih.search(*bad_rows)
     bad_type = list(args)
@@ -83,7 +85,15 @@ def test_kernel_rejects_inconsistent_arrays() -> None:
     with pytest.raises(ValueError, match="hashes"):
         mih.search(*bad_type)
     with pytest.raises(TypeError):
-        mih.search(*[*args[:9], [1, 2], *args[10:]])
+        mih.search(*[*args[:11], [1, 2], *args[12:]])
+    bad_bases = list(args)
+    bad_bases[3] = index._bases[:, :-1].copy()
+    with pytest.raises(ValueError, match="inconsistent"):
+        mih.search(*bad_bases)
+    too_many_inline = list(args)
+    too_many_inline[7] = 24  # no bits left for the row number
+    with pytest.raises(ValueError, match="inconsistent"):
+        mih.search(*too_many_inline)
     qi, ids, dist = mih.search(*args)  # the valid call works
     assert ids.tolist() == [int(index._ids[0])] and dist.tolist() == [0] and qi.tolist() == [0]
 

@@ -98,11 +98,13 @@ def test_additions_do_not_rebuild_until_the_delta_is_large() -> None:
     assert len(index) == 20_400
     index.add(np.arange(30_000, 32_000), rng.integers(0, 256, (2_000, 32), dtype=np.uint8))
     assert index._hashes is not main  # delta passed max(1000, 10%): merged
-    assert index.stats() | {"memory_bytes": 0, "prefix_bits": 0} == {
+    assert index.stats() | {"memory_bytes": 0, "prefix_bits": 0, "inline_bits": 0} == {
         "main_rows": 22_400,
         "removed_rows": 0,
         "delta_rows": 0,
         "prefix_bits": 0,
+        "inline_bits": 0,
+        "offset_bytes": 2,
         "row_bytes": 3,
         "memory_bytes": 0,
     }

@@ -2,16 +2,25 @@
 
 The 256 bits split into 8 substrings of 32 bits. By pigeonhole, a hash within radius r of a
 query has some substring within s = r // 8 of the query's substring. Each substring has a
-table: CSR buckets keyed by its top `prefix_bits` bits (the rest of the substring is checked on
-the candidate's stored hash). A search probes every bucket within s of the query's prefix in
-each table and verifies candidates with a full 256-bit popcount, in C (`_mih.c`). The result is
-every entry within the radius: recall is 100% by construction and tested against brute force.
+table: CSR buckets keyed by its top `prefix_bits` bits. Each table entry is a row number
+with the substring's next `inline_bits` bits beside it (the bits a 3-byte row number leaves
+spare: 4 at 1M rows, 0 past 2^24), so an entry whose key and inline bits already differ from
+the query's by more than s is dropped without reading its hash. A search probes every bucket
+within s of the query's prefix in each table and verifies candidates with a full 256-bit
+popcount, in C (`_mih.c`). The result is every entry within the radius: recall is 100% by
+construction and tested against brute force.
+
+A batch of queries (`search` takes any number) is cheaper per query than one: the
+"linear" strategy is a batched flat scan that reads the bank once per 8 queries, and "auto"
+chooses between it and MIH by a cost model of the bank's size, key width and batch.
 
 Memory per hash (n rows): 32 (hash) + 4 or 8 (id: uint32 when every id fits, else int64)
-+ 7 tables x 3 (row numbers; table 0 is the storage order itself, so it needs none)
-+ 8 x 4 x 2^prefix_bits / n (bucket offsets) bytes. `prefix_bits` defaults to the widest key
-that keeps the total within 64 bytes per hash (`default_prefix_bits`); wider keys mean fewer
-candidates per probed bucket, so the budget is spent on speed.
++ 7 tables x 3 (row entries; table 0 is the storage order itself, so it needs none)
++ bucket offsets: 8 x 2 x 2^prefix_bits / n (uint16 within groups of 256 buckets, plus a
+uint32 base a group; uint32 offsets when a group holds 65,536 rows or more) bytes.
+`prefix_bits` defaults to the widest key that keeps the total within 64 bytes per hash
+(`default_prefix_bits`); wider keys mean fewer candidates per probed bucket, so the budget is
+spent on speed.
 
 Changes never rebuild on the spot: additions go to a delta segment scanned linearly, and are
 merged into the main segment when the delta passes `merge_fraction` of it; removals set a
@@ -35,7 +44,7 @@ from childguard.index.result import SearchResult
 
 HASH_BYTES = 32
 N_TABLES = 8
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: table entries carry inline key bits; 1 (none) still loads
 Strategy = Literal["auto", "mih", "linear"]
 _MODES = {"auto": 0, "mih": 1, "linear": 2}
 
@@ -43,7 +52,21 @@ _MODES = {"auto": 0, "mih": 1, "linear": 2}
 BYTES_PER_HASH_BUDGET = 64
 
 
-def default_prefix_bits(n: int, id_bytes: int = 8, row_bytes: int = 3) -> int:
+GROUP_SHIFT = 8  # narrow offsets: one uint32 base per 2^8 buckets, uint16 within the group
+
+
+def offsets_bytes(p: int, narrow: bool) -> int:
+    """Bytes of the 8 tables' bucket offsets at prefix width p: uint32 per bucket, or (narrow)
+    uint16 per bucket plus one uint32 base per group of 256 buckets."""
+    buckets = (1 << p) + 1
+    if not narrow:
+        return N_TABLES * 4 * buckets
+    return N_TABLES * (2 * buckets + 4 * (((1 << p) >> GROUP_SHIFT) + 1))
+
+
+def default_prefix_bits(
+    n: int, id_bytes: int = 8, row_bytes: int = 3, *, narrow: bool = False
+) -> int:
     """Bucket key width for n rows: the widest (fewest candidates per probe) whose bucket
     offsets still fit the 64-bytes-per-hash budget, and no wider than ~2 rows per bucket
     (past that, probing more buckets costs more than the candidates it saves). In [4, 24]."""
@@ -51,9 +74,28 @@ def default_prefix_bits(n: int, id_bytes: int = 8, row_bytes: int = 3) -> int:
     left = BYTES_PER_HASH_BUDGET - HASH_BYTES - id_bytes - (N_TABLES - 1) * row_bytes
     p = 4
     tombstones = (n + 7) // 8
-    while p < min(24, widest) and N_TABLES * 4 * ((1 << (p + 1)) + 1) + tombstones <= left * n:
+    while p < min(24, widest) and offsets_bytes(p + 1, narrow) + tombstones <= left * n:
         p += 1
     return p
+
+
+def _narrow(off: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """One table's uint32 offsets as (uint16 within-group offsets, uint32 group bases), or None
+    when some group of 256 buckets holds 65,536 rows or more (heavy duplicates)."""
+    base = off[:: 1 << GROUP_SHIFT]
+    if base.shape[0] < ((off.shape[0] - 1) >> GROUP_SHIFT) + 1:
+        base = np.append(base, off[-1])
+    low = off - np.repeat(base, 1 << GROUP_SHIFT)[: off.shape[0]]
+    if int(low.max(initial=0)) > 0xFFFF:
+        return None
+    return low.astype(np.uint16), base.astype(np.uint32)
+
+
+def inline_bits(n: int, prefix_bits: int, row_bytes: int) -> int:
+    """How many of a substring's bits after its key a table entry carries beside the row number:
+    the bits a row number of n rows leaves spare in `row_bytes`, up to the substring's end."""
+    row_bits = max(1, (n - 1).bit_length())
+    return max(0, min(8 * row_bytes - row_bits, 32 - prefix_bits))
 
 
 def _check_hashes(hashes: np.ndarray, what: str = "hashes") -> np.ndarray:
@@ -149,27 +191,49 @@ class PdqIndex(SignalIndex):
         if n and int(ids.min()) >= 0 and int(ids.max()) < (1 << 32):
             ids = ids.astype(np.uint32)  # 4 bytes a row instead of 8; searches return int64
         rb = 3 if n <= (1 << 24) else 4
-        p = self._fixed_prefix_bits or default_prefix_bits(n, ids.dtype.itemsize, rb)
-        if n:
-            off0, order = _mih.build_table(hashes, 0, p, 4)
-            perm = order.view(np.uint32)
-            hashes = hashes[perm]
-            ids = ids[perm]
-            offsets = np.empty((N_TABLES, (1 << p) + 1), dtype=np.uint32)
+        order_done = False
+        for narrow in (True, False):
+            p = self._fixed_prefix_bits or default_prefix_bits(
+                n, ids.dtype.itemsize, rb, narrow=narrow
+            )
+            ib = inline_bits(n, p, rb)
+            bases = np.zeros((N_TABLES, ((1 << p) >> GROUP_SHIFT) + 1), dtype=np.uint32)
+            if not n:
+                offsets = np.zeros((N_TABLES, (1 << p) + 1), dtype=np.uint32)
+                rows = np.zeros((N_TABLES - 1, 0), dtype=np.uint8)
+                break
+            off0, order = _mih.build_table(hashes, 0, p, 4, 0)
+            if not order_done:  # storage order: sorted by table 0's key (so by any shorter key)
+                perm = order.view(np.uint32)
+                hashes, ids = hashes[perm], ids[perm]
+                order_done = True
+            del order
+            offsets = np.empty((N_TABLES, (1 << p) + 1), dtype=np.uint16 if narrow else np.uint32)
             rows = np.empty((N_TABLES - 1, n * rb), dtype=np.uint8)
-            offsets[0] = off0
-            del order, perm
-            for t in range(1, N_TABLES):
-                offsets[t], rows[t - 1] = _mih.build_table(hashes, t, p, rb)
-        else:
-            offsets = np.zeros((N_TABLES, (1 << p) + 1), dtype=np.uint32)
-            rows = np.zeros((N_TABLES - 1, 0), dtype=np.uint8)
+            ok = True
+            for t in range(N_TABLES):
+                if t:
+                    off, rows[t - 1] = _mih.build_table(hashes, t, p, rb, ib)
+                else:
+                    off = off0
+                if narrow:
+                    split = _narrow(off)
+                    if split is None:
+                        ok = False
+                        break
+                    offsets[t], bases[t] = split
+                else:
+                    offsets[t] = off
+            if ok:
+                break
+        self._bases = bases
         self._hashes = np.ascontiguousarray(hashes)
         self._ids = np.ascontiguousarray(ids)
         self._offsets = offsets
         self._rows = rows
         self._row_bytes = rb
         self._prefix_bits = p
+        self._inline_bits = ib
         self._dead = np.zeros((n + 7) // 8, dtype=np.uint8)
         self._n_dead = 0
 
@@ -279,9 +343,11 @@ class PdqIndex(SignalIndex):
             self._hashes,
             self._ids,
             self._offsets,
+            self._bases,
             self._rows,
             self._row_bytes,
             self._prefix_bits,
+            self._inline_bits,
             self._dead if self._n_dead else None,
             np.ascontiguousarray(dh),
             np.ascontiguousarray(di),
@@ -305,7 +371,7 @@ class PdqIndex(SignalIndex):
 
     def memory_bytes(self) -> int:
         """Bytes held by the index's arrays (main segment, tombstones, delta buffers)."""
-        arrays = (self._hashes, self._ids, self._offsets, self._rows, self._dead)
+        arrays = (self._hashes, self._ids, self._offsets, self._bases, self._rows, self._dead)
         return sum(a.nbytes for a in arrays) + self._delta.hashes.nbytes + self._delta.ids.nbytes
 
     def stats(self) -> dict[str, int]:
@@ -314,6 +380,8 @@ class PdqIndex(SignalIndex):
             "removed_rows": int(self._n_dead),
             "delta_rows": int(self._delta.n),
             "prefix_bits": self._prefix_bits,
+            "inline_bits": self._inline_bits,
+            "offset_bytes": self._offsets.dtype.itemsize,
             "row_bytes": self._row_bytes,
             "memory_bytes": self.memory_bytes(),
         }
@@ -333,6 +401,7 @@ class PdqIndex(SignalIndex):
             "hashes": self._hashes,
             "ids": self._ids,
             "offsets": self._offsets,
+            "bases": self._bases,
             "rows": self._rows,
             "dead": self._dead,
             "delta_hashes": dh,
@@ -344,6 +413,7 @@ class PdqIndex(SignalIndex):
             "prefix_bits": self._prefix_bits,
             "fixed_prefix_bits": self._fixed_prefix_bits,
             "row_bytes": self._row_bytes,
+            "inline_bits": self._inline_bits,
             "n_dead": self._n_dead,
             "merge_fraction": self.merge_fraction,
             "min_merge": self.min_merge,
@@ -369,11 +439,19 @@ class PdqIndex(SignalIndex):
             raise ValueError(f"{d}: not a saved PDQ index ({exc})") from exc
         if not isinstance(meta, dict):
             raise ValueError(f"{d}: meta.json is not an object")
-        if meta.get("format") != "childguard-pdq-mih" or meta.get("version") != FORMAT_VERSION:
+        if meta.get("format") != "childguard-pdq-mih" or meta.get("version") not in (1, 2):
             found = f"{meta.get('format')!r} version {meta.get('version')!r}"
             raise ValueError(f"{d}: unknown index format {found}")
         mode: Literal["r"] | None = "r" if mmap else None
         a = {n: np.load(d / f"{n}.npy", mmap_mode=mode, allow_pickle=False) for n in cls._FILES}
+        p = int(meta["prefix_bits"])
+        groups = (N_TABLES, ((1 << p) >> GROUP_SHIFT) + 1)
+        if (d / "bases.npy").exists():
+            a["bases"] = np.load(d / "bases.npy", mmap_mode=mode, allow_pickle=False)
+        else:  # version 1: uint32 offsets, no group bases
+            a["bases"] = np.zeros(groups, dtype=np.uint32)
+        narrow = a["offsets"].dtype == np.uint16
+        last = int(a["bases"][0, -1]) if narrow else 0
         self = cls(
             prefix_bits=meta["fixed_prefix_bits"],
             merge_fraction=meta["merge_fraction"],
@@ -381,20 +459,28 @@ class PdqIndex(SignalIndex):
             compact_fraction=meta["compact_fraction"],
         )
         n = a["ids"].shape[0]
-        p, rb = int(meta["prefix_bits"]), int(meta["row_bytes"])
+        rb = int(meta["row_bytes"])
+        ib = int(meta.get("inline_bits", 0))
         ok = (
             a["hashes"].shape == (n, HASH_BYTES)
             and a["offsets"].shape == (N_TABLES, (1 << p) + 1)
             and a["rows"].shape == (N_TABLES - 1, n * rb)
             and a["dead"].shape == ((n + 7) // 8,)
             and a["delta_hashes"].shape == (a["delta_ids"].shape[0], HASH_BYTES)
-            and (n == 0 or int(a["offsets"][0, -1]) == n)
+            and a["offsets"].dtype in (np.uint16, np.uint32)
+            and a["bases"].shape == groups
+            and a["bases"].dtype == np.uint32
+            and (n == 0 or last + int(a["offsets"][0, -1]) == n)
+            and ib >= 0
+            and p + ib <= 32
+            and n <= (1 << (8 * rb - ib))
         )
         if not ok:
             raise ValueError(f"{d}: index files are inconsistent (truncated or mixed copies?)")
         self._hashes, self._ids = a["hashes"], a["ids"]
         self._offsets, self._rows, self._dead = a["offsets"], a["rows"], a["dead"]
-        self._prefix_bits, self._row_bytes = p, rb
+        self._bases = a["bases"]
+        self._prefix_bits, self._row_bytes, self._inline_bits = p, rb, ib
         self._n_dead = int(meta["n_dead"])
         if mmap:  # tombstones are written in place on remove: keep them in RAM
             self._dead = np.array(self._dead)
