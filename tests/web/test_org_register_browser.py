@@ -504,3 +504,62 @@ def test_the_check_before_publishing_flags_exif_and_saves_a_clean_copy_locally(
     # Nothing was uploaded: no request carried a body, let alone the photo's bytes.
     assert [u for u, b in recorder.bodies if b] == []
     assert _leaks(recorder.bodies, [photo, plain]) == []
+
+
+# ---------------------------------------------------------------- languages, headers, files
+
+
+@pytest.mark.parametrize(
+    ("lang", "title"),
+    [
+        ("nl", "Foto's registreren"),
+        ("fr", "Enregistrer des photos"),
+        ("de", "Fotos registrieren"),
+        ("en", "Register photos"),
+    ],
+)
+def test_the_pages_speak_four_languages(
+    org_page: Any, org_server: OrgServer, lang: str, title: str
+) -> None:
+    page = org_page.context.new_page()
+    try:
+        page.goto(f"{org_server.live.url}/org/photos/add?lang={lang}")
+        assert page.locator("h1").inner_text() == title
+        assert page.locator("html").get_attribute("lang") == lang
+    finally:
+        page.close()
+    org_page.goto(f"{org_server.live.url}/org/photos/add?lang=en")
+
+
+def test_the_pages_policy_and_the_static_files(org_server: OrgServer) -> None:
+    import httpx
+
+    from childguard.service.web.org_register_pages import _media_type
+
+    username, password = org_server.users["Browser Scouts"]
+    with httpx.Client(base_url=org_server.live.url, timeout=30) as client:
+        client.post("/v1/session", json={"username": username, "password": password})
+        answer = client.get("/org/photos/add")
+        policy = answer.headers["content-security-policy"]
+        assert "script-src 'self' 'wasm-unsafe-eval';" in policy
+        assert "worker-src 'self'" in policy and "connect-src 'self'" in policy
+        assert "unsafe-eval'" not in policy.replace("wasm-unsafe-eval'", "")
+        assert "webkitdirectory" in answer.text
+        for path, kind in (
+            ("org/pdq.js", "text/javascript"),
+            ("vendor/opencv.js", "text/javascript"),
+            ("vendor/htmx.min.js", "text/javascript"),
+        ):
+            got = client.get(f"/org/static/{path}")
+            assert got.status_code == 200 and got.headers["content-type"].startswith(kind)
+            assert got.headers["x-content-type-options"] == "nosniff"
+        for bad in (
+            "templates/base.html",
+            "org/../pages.py",
+            "org/%2e%2e/pages.py",
+            "vendor/README",
+            "org/",
+        ):
+            assert client.get(f"/org/static/{bad}").status_code == 404, bad
+    assert httpx.get(f"{org_server.live.url}/org/static/org/pdq.js").status_code == 401
+    assert _media_type(Path("x/ort.wasm")) == "application/wasm"
