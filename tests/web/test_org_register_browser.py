@@ -40,6 +40,7 @@ from service.conftest import LiveServer, live_server
 
 CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "pdq"
 LEAK_RUN = 48
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 ALBUM_SIZE = 6
 
 
@@ -181,6 +182,12 @@ def _register(page: Any, files: list[Path], *, title: str = "", timeout_s: float
     summary = page.locator("#summary[data-done=true]")
     summary.wait_for(timeout=timeout_s * 1000)
     return summary
+
+
+def shoot(page: Any, name: str) -> None:
+    """The screenshot docs/organisations.md shows (docs/img/org-<name>.png)."""
+    DOCS_IMG.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(DOCS_IMG / f"org-{name}.png"), full_page=True)
 
 
 def _states(page: Any) -> dict[str, tuple[str, str]]:
@@ -407,8 +414,9 @@ def test_the_demo_album_registered_in_the_browser_is_found_as_from_the_command_l
     org_page: Any, org_server: OrgServer, demo_sites: DemoSites, tmp_path: Path
 ) -> None:
     album_files = [p.path for p in demo_sites.album.photos]
-    summary = _register(org_page, album_files)
+    summary = _register(org_page, album_files, title="Camp 2024")
     assert summary.get_attribute("data-registered") == str(len(album_files))
+    shoot(org_page, "photos-add")
 
     cli_url = f"sqlite:///{tmp_path / 'cli.db'}"
     store = open_store(cli_url)
@@ -484,6 +492,7 @@ def test_the_check_before_publishing_flags_exif_and_saves_a_clean_copy_locally(
         assert set(found) == python
         other = page.locator("section.result[data-file='plain.png'][data-state=checked]")
         other.wait_for(timeout=10_000)
+        shoot(page, "photos-check")
         assert other.get_attribute("data-findings") == "0"
 
         with page.expect_download() as download:
