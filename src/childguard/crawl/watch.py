@@ -104,9 +104,14 @@ class Watch:
                 "ignoring robots.txt needs a reason (robots_override_reason); each run records it"
             )
         if self.proxy is not None:
-            p = urlsplit(self.proxy)
-            if p.scheme not in ("http", "https") or not p.hostname:
-                raise InputFormatError(f"proxy {self.proxy!r} must be an http:// or https:// URL")
+            # A proxy passes the address policy like any URL: a spelling no proxy may have is
+            # refused here; a loopback or private one is refused at run time unless the run
+            # lifts the policy for it (`childguard.netguard.ssrf.proxy_refusal`).
+            from childguard.netguard.ssrf import proxy_spelling_refusal  # loads Scrapy
+
+            why = proxy_spelling_refusal(self.proxy)
+            if why:
+                raise InputFormatError(f"proxy {self.proxy!r}: {why}")
 
     @property
     def domains(self) -> tuple[str, ...]:

@@ -16,13 +16,17 @@ Two layers, so that redirects and DNS answers that change are covered:
    request (redirects are new requests that pass through it again), and refuses a
    response whose peer address (`response.ip_address`) the policy forbids.
 
-Through a proxy the proxy resolves the target; the proxy's own host is allowed
-(it is configured explicitly) and the URL checks of layer 2 still apply.
+Through a proxy the proxy resolves the target, so the proxy itself passes the same policy
+as any URL: its spelling, and every address its host resolves to (static hosts first), are
+checked before the first request goes through it (`proxy_refusal`), and a proxied response's
+peer (the proxy's address as connected) gets the same peer check as any response. The URL
+checks of layer 2 still apply to every proxied request.
 The only way around the policy is the explicit `CHILDGUARD_ALLOW_PRIVATE` setting
 (`allow_private=True` in `run_crawl`), meant for tests and the demo on 127.0.0.1, or
-its narrower form `CHILDGUARD_ALLOW_PRIVATE_HOSTS` that exempts named hosts only (the
-proxy's host is exempt the same way). Redirects *from* an exempt host to any other
-private address are still refused.
+its narrower form `CHILDGUARD_ALLOW_PRIVATE_HOSTS` that exempts named endpoints only: an
+entry `host:port` exempts exactly that host and port (a proxy too); a bare `host` exempts
+that host at the ports the crawl's seed URLs name for it (80/443 where none do), never its
+other ports. Redirects *from* an exempt host to any other private address are still refused.
 `CHILDGUARD_STATIC_HOSTS` maps names to addresses (like curl's `--resolve`); its
 answers pass the same policy.
 """
@@ -168,13 +172,115 @@ def url_refusal(url: str) -> str | None:
 
 
 def allowed_private_hosts(settings: Any) -> list[str]:
-    """Host names exempt from the address policy: the configured proxy's host and the names in
-    CHILDGUARD_ALLOW_PRIVATE_HOSTS (allow_private scoped to named hosts, e.g. a demo site)."""
-    hosts = [h.lower() for h in settings.getlist("CHILDGUARD_ALLOW_PRIVATE_HOSTS")]
-    proxy = settings.get("CHILDGUARD_PROXY")
-    if proxy:
-        hosts.append((urlsplit(proxy).hostname or "").lower())
-    return hosts
+    """The entries of CHILDGUARD_ALLOW_PRIVATE_HOSTS (allow_private scoped to named endpoints,
+    e.g. a demo site), lower-cased: `host:port`, `[v6]:port` or a bare `host`."""
+    return [h.strip().lower() for h in settings.getlist("CHILDGUARD_ALLOW_PRIVATE_HOSTS")]
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def url_endpoint(url: str) -> tuple[str, int] | None:
+    """(host, port) a URL connects to (the scheme's default port where it names none)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:
+        return None
+    host = (parts.hostname or "").rstrip(".").lower()
+    return (host, port) if host and port else None
+
+
+class Exemption:
+    """Which (host, port) endpoints CHILDGUARD_ALLOW_PRIVATE_HOSTS exempts: `host:port` entries
+    exactly; a bare `host` at the ports `seeds` name for it (80 and 443 where none do)."""
+
+    def __init__(self, entries: Sequence[str], seeds: Sequence[str] = ()) -> None:
+        self.exact: set[tuple[str, int]] = set()
+        bare: set[str] = set()
+        for entry in entries:
+            found = url_endpoint(f"http://{entry}/") if entry else None
+            if found is None:
+                continue
+            if entry.rsplit("]", 1)[-1].count(":") == 1:  # names a port
+                self.exact.add(found)
+            else:
+                bare.add(found[0])
+        for seed in seeds:
+            end = url_endpoint(seed)
+            if end is not None and end[0] in bare:
+                self.exact.add(end)
+        named = {h for h, _ in self.exact}
+        for host in bare - named:
+            self.exact |= {(host, 80), (host, 443)}
+        self.hosts = frozenset(h for h, _ in self.exact)
+
+    def covers(self, host: str, port: int | None) -> bool:
+        return (host.rstrip(".").lower(), port or 0) in self.exact
+
+    def covers_url(self, url: str) -> bool:
+        end = url_endpoint(url)
+        return end is not None and end in self.exact
+
+
+# The exemption of the spider running in this process (a crawl runs in a process of its own);
+# the resolver is made before any spider exists, so the middleware publishes it here.
+ACTIVE_EXEMPTION: dict[str, Exemption] = {}
+
+
+def proxy_spelling_refusal(proxy: str) -> str | None:
+    """Why a proxy URL can never be used, whatever the run's settings: not http(s), no host,
+    or a literal address no proxy may have (cloud metadata, link-local, multicast,
+    unspecified, reserved). Loopback and private proxies are refused at run time instead,
+    unless the run lifts the policy for them."""
+    try:
+        parts = urlsplit(proxy)
+        host = (parts.hostname or "").rstrip(".").lower()
+        _ = parts.port
+    except ValueError as exc:
+        return f"malformed proxy URL: {exc}"
+    if parts.scheme not in ("http", "https") or not host:
+        return "a proxy must be an http:// or https:// URL with a host"
+    literal = parse_ip_literal(host)
+    if literal is None:
+        return None
+    reason = forbidden_reason(literal)
+    if reason and not reason.endswith(_RUN_TIME_KINDS):
+        return f"proxy {host} is a {reason}"
+    return None
+
+
+# Addresses a proxy may have in a test or a demo (refused at run time without allow_private).
+_RUN_TIME_KINDS = ("loopback address", "private address")
+
+
+def proxy_refusal(proxy: str, static_hosts: dict[str, Sequence[str]] | None = None) -> str | None:
+    """Why the crawler may not connect to `proxy` (the same policy as any URL, and every
+    address its host resolves to), or None."""
+    reason = url_refusal(proxy)
+    if reason:
+        return f"proxy {reason}"
+    end = url_endpoint(proxy)
+    if end is None:
+        return "proxy URL has no host"
+    host, port = end
+    static = {k.lower(): list(v) for k, v in (static_hosts or {}).items()}.get(host)
+    if static is not None:
+        addresses = list(static)
+    else:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            return f"proxy host {host!r} does not resolve: {exc}"
+        addresses = [str(info[4][0]) for info in infos]
+    for address in addresses:
+        try:
+            why = forbidden_reason(address)
+        except ValueError:
+            why = f"unparseable address {address!r}"
+        if why:
+            return f"proxy {host} resolves to {address}, a {why}"
+    return None
 
 
 def _address_ip(address: IAddress) -> str | None:
@@ -242,7 +348,13 @@ class GuardedHostnameResolver(CachingHostnameResolver):
         super().__init__(reactor, cache_size)
         self.allow_private = allow_private
         self.static_hosts = {k.lower(): list(v) for k, v in (static_hosts or {}).items()}
-        self.allowed_hosts = {h.lower() for h in allowed_hosts}
+        self.allowed_hosts = [h.lower() for h in allowed_hosts]
+
+    @property
+    def exemption(self) -> Exemption:
+        """The exempt endpoints: those of the running spider (its seeds name the ports of bare
+        host entries; `SsrfGuardMiddleware` publishes them when the spider opens)."""
+        return ACTIVE_EXEMPTION.get("spider") or Exemption(self.allowed_hosts)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, reactor: Any) -> GuardedHostnameResolver:
@@ -265,7 +377,7 @@ class GuardedHostnameResolver(CachingHostnameResolver):
         addressTypes: Sequence[type[IAddress]] | None = None,
         transportSemantics: str = "TCP",
     ) -> IHostResolution:
-        allow = self.allow_private or hostName.lower() in self.allowed_hosts
+        allow = self.allow_private or self.exemption.covers(hostName, portNumber)
         receiver: Any = _FilteringReceiver(resolutionReceiver, hostName, allow)
         static = self.static_hosts.get(hostName.lower())
         if static is not None:
@@ -285,9 +397,19 @@ class GuardedHostnameResolver(CachingHostnameResolver):
 class SsrfGuardMiddleware:
     """Downloader middleware: refuse forbidden URLs, redirects and peers (see module doc)."""
 
-    def __init__(self, allow_private: bool, allowed_hosts: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        allow_private: bool,
+        allowed_hosts: Sequence[str] = (),
+        *,
+        seeds: Sequence[str] = (),
+        static_hosts: dict[str, Sequence[str]] | None = None,
+    ) -> None:
         self.allow_private = allow_private
-        self.allowed_hosts = frozenset(allowed_hosts)
+        self.allowed_hosts = list(allowed_hosts)
+        self.exemption = Exemption(self.allowed_hosts, seeds)
+        self.static_hosts = dict(static_hosts or {})
+        self.proxies: dict[str, str | None] = {}  # proxy URL -> why it is refused (None: not)
         self.stats: Any = None
 
     @classmethod
@@ -295,6 +417,7 @@ class SsrfGuardMiddleware:
         mw = cls(
             crawler.settings.getbool("CHILDGUARD_ALLOW_PRIVATE"),
             allowed_private_hosts(crawler.settings),
+            static_hosts=crawler.settings.getdict("CHILDGUARD_STATIC_HOSTS"),
         )
         mw.stats = crawler.stats
         crawler.signals.connect(mw._opened, signal=signals.spider_opened)
@@ -302,6 +425,16 @@ class SsrfGuardMiddleware:
 
     def _opened(self, spider: Spider) -> None:
         REFUSED_HOSTS.clear()
+        seeds = list(getattr(getattr(spider, "watch", None), "seeds", ()) or ())
+        self.exemption = Exemption(self.allowed_hosts, seeds)
+        ACTIVE_EXEMPTION["spider"] = self.exemption
+
+    def _proxy_refusal(self, proxy: str) -> str | None:
+        if self.exemption.covers_url(proxy):
+            return None
+        if proxy not in self.proxies:
+            self.proxies[proxy] = proxy_refusal(proxy, self.static_hosts)
+        return self.proxies[proxy]
 
     def _refuse(self, request: Request, reason: str) -> None:
         if self.stats is not None:
@@ -318,6 +451,13 @@ class SsrfGuardMiddleware:
     def process_request(self, request: Request, spider: Spider | None = None) -> None:
         if self.allow_private:
             return
+        proxy = request.meta.get("proxy")
+        if proxy:
+            why = self._proxy_refusal(str(proxy))
+            if why:
+                self._refuse(request, why)
+        if self.exemption.covers_url(request.url):
+            return
         reason = url_refusal(request.url)
         if reason:
             self._refuse(request, reason)
@@ -325,13 +465,16 @@ class SsrfGuardMiddleware:
     def process_response(
         self, request: Request, response: Response, spider: Spider | None = None
     ) -> Response:
-        if self.allow_private or request.meta.get("proxy") or response.ip_address is None:
+        if self.allow_private or response.ip_address is None:
             return response
-        if (urlsplit(request.url).hostname or "").lower() in self.allowed_hosts:
+        proxy = request.meta.get("proxy")
+        # Through a proxy the peer is the proxy: it is checked as the proxy's endpoint.
+        if self.exemption.covers_url(str(proxy) if proxy else request.url):
             return response
         reason = forbidden_reason(response.ip_address)
         if reason:
-            self._refuse(request, f"peer {response.ip_address} is a {reason}")
+            via = f" (the proxy {proxy})" if proxy else ""
+            self._refuse(request, f"peer {response.ip_address}{via} is a {reason}")
         return response
 
     def process_exception(
