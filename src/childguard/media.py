@@ -1,3 +1,4 @@
+# Owns safe media loading: the per-file byte, pixel, frame, memory and time budgets.
 """Safe media loading: byte and pixel limits, format sniffing, EXIF orientation, the fast
 reduced-scale decode that feeds perceptual hashers, and `Content`, one piece of content with
 its decoded forms made once.
@@ -12,7 +13,10 @@ import contextlib
 import io
 import math
 import os
+import signal
+import stat
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -73,9 +77,17 @@ class Limits:
     max_video_frames: int = 250_000  # frames decoded (an hour at about 70 fps)
     video_timeout: float = 600.0  # wall-clock seconds to probe and hash one video
     max_video_memory: int = 4 * 1024**3  # address space decoding one video may add, in bytes
+    # Wall-clock seconds hashing one file may take in a pool worker or a serial batch (see
+    # `time_budget`); 0 turns the watchdog off.
+    file_seconds: float = 120.0
 
 
 DEFAULT_LIMITS = Limits()
+
+# Pillow's own bomb check follows the documented limit (its default is 89.5 MP); decode_image
+# applies `Limits.max_pixels` itself before any pixel is decoded, so Pillow's warning below
+# twice this is ignored there, and its error above twice this stays a last resort.
+Image.MAX_IMAGE_PIXELS = DEFAULT_LIMITS.max_pixels
 
 
 @dataclass
@@ -251,18 +263,84 @@ class Content:
                 os.unlink(name)
 
 
+def special_file_kind(mode: int) -> str | None:
+    """What a non-regular file is ("fifo", "character device", ...), None for a regular one."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, name in (
+        (stat.S_ISDIR, "folder"),
+        (stat.S_ISFIFO, "fifo"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISSOCK, "socket"),
+    ):
+        if test(mode):
+            return name
+    return "special file"
+
+
 def read_bytes(path: Path, limits: Limits = DEFAULT_LIMITS) -> bytes:
-    """Read a file within the byte limit, turning OS errors into MediaError."""
+    """Read a regular file within the byte limit, turning OS errors into MediaError.
+
+    The file is opened without blocking and checked on the open descriptor, so a FIFO, a
+    device (a link to `/dev/zero`) or a socket is refused before a byte is read, and never
+    more than `limits.max_bytes + 1` bytes are read whatever the file claims."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
-        size = path.stat().st_size
+        fd = os.open(path, flags)
     except OSError as exc:
-        raise MediaError("unreadable", f"cannot stat file: {exc.strerror or exc}") from exc
-    if size > limits.max_bytes:
-        raise MediaError("too-large", f"file is {size} bytes, over the limit of {limits.max_bytes}")
+        raise MediaError("unreadable", f"cannot open file: {exc.strerror or exc}") from exc
     try:
-        return path.read_bytes()
+        st = os.fstat(fd)
+        kind = special_file_kind(st.st_mode)
+        if kind is not None:
+            raise MediaError("not-a-file", f"{kind}, not a regular file: never read")
+        if st.st_size > limits.max_bytes:
+            raise MediaError(
+                "too-large", f"file is {st.st_size} bytes, over the limit of {limits.max_bytes}"
+            )
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(limits.max_bytes + 1)
     except OSError as exc:
         raise MediaError("unreadable", f"cannot read file: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    if len(data) > limits.max_bytes:
+        raise MediaError("too-large", f"file grew past the limit of {limits.max_bytes} bytes")
+    return data
+
+
+class _Timeout(MediaError):
+    pass
+
+
+@contextlib.contextmanager
+def time_budget(seconds: float) -> Iterator[None]:
+    """Raise MediaError("timeout") in this block after `seconds` of wall-clock time.
+
+    A SIGALRM timer, so it applies only in a process's main thread (pool workers, a serial
+    batch); elsewhere, or with `seconds` <= 0, the block runs unbounded. Decoders are
+    interrupted between the chunks they decode."""
+    usable = (
+        seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def expired(signum: int, frame: object) -> None:
+        raise _Timeout("timeout", f"hashing took longer than the {seconds:g} s budget per file")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def decode_image(
@@ -285,9 +363,14 @@ def decode_image(
         raise MediaError("not-an-image", "content is not a recognised image format")
     if sniffed not in SUPPORTED_FORMATS:
         raise MediaError("unsupported", f"{sniffed} images are not supported here")
+    if sniffed == "JPEG":
+        short = jpeg_stream_shortfall(data)
+        if short is not None:
+            raise MediaError("truncated", short)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # The pixel limit is applied just below, from the header, before any decode.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img: Image.Image = Image.open(io.BytesIO(data))
             width, height = img.size
             fmt = img.format or sniffed
@@ -308,9 +391,11 @@ def decode_image(
                 # `dc_min_fraction` of the target (the resize below brings it to the target).
                 floor = limits.dc_min_fraction
                 img.draft("RGB", (math.ceil(target[0] * floor), math.ceil(target[1] * floor)))
-            if getattr(img, "n_frames", 1) > 1:
-                img.seek(0)  # first frame of animations
+            # The first frame (or page) is the current one after open; the others are never
+            # counted or decoded here (a TIFF of 50,000 pages costs one page).
             img.load()
+            if width * height >= _LARGE_PIXELS and img.size != target:
+                img = _reduce_large(img, target)
             if img.mode != "RGB":
                 img = _to_rgb(img)
             if img.size != target:
@@ -333,8 +418,81 @@ def decode_image(
         raise MediaError(reason, f"cannot decode {sniffed}: {msg}") from exc
     except MemoryError as exc:
         raise MediaError("too-many-pixels", "image needs more memory than available") from exc
+    except Exception as exc:  # a decoder plugin's own exception type: still this file's fault
+        raise MediaError("corrupt", f"cannot decode {sniffed}: {exc!r}") from exc
     disp_w, disp_h = (height, width) if swaps else (width, height)
     return DecodedImage(pixels=pixels, width=disp_w, height=disp_h, format=fmt, reduced=reduced)
+
+
+# From this many pixels on, the decoded image is reduced before any mode conversion, so that
+# a conversion never copies the full-size frame (16-bit and alpha images at up to the limit).
+_LARGE_PIXELS = 32_000_000
+_WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+def _reduce_large(img: Image.Image, target: tuple[int, int]) -> Image.Image:
+    """Reduce a large decoded frame towards `target` in its own mode, without a full-size copy
+    in a wider type: 16/32-bit grey by block means in float32, palettes after conversion."""
+    if img.mode in _WIDE_GREY:
+        arr = np.asarray(img)
+        k = max(1, min(arr.shape[1] // target[0], arr.shape[0] // target[1]))
+        h, w = (arr.shape[0] // k) * k, (arr.shape[1] // k) * k
+        small = arr[:h, :w].reshape(h // k, k, w // k, k).mean(axis=(1, 3), dtype=np.float32)
+        del arr
+        top = float(small.max()) or 1.0
+        img = Image.fromarray((small / top * 255.0).astype(np.uint8), "L")
+    elif img.mode in ("P", "1", "PA"):
+        img = _to_rgb(img)
+    if img.size != target:
+        img = img.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return img
+
+
+def jpeg_stream_shortfall(data: bytes) -> str | None:
+    """Why a JPEG's entropy-coded data cannot hold the image its frame header claims, or None.
+
+    Every 8x8 block costs at least two bits in a sequential scan (a DC code and an end of
+    block) and at least one in a progressive file's DC scan. A header that claims more
+    blocks than the file has bits (10000x8900 over a 640x480 stream) would decode as grey
+    padding; it is refused as truncated instead."""
+    pos, n = 2, len(data)
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            return None  # not a marker where one must be: the decoder gives the error
+        marker = data[pos + 1]
+        if marker == 0xFF:
+            pos += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3) and pos + 10 <= n:  # Huffman-coded frames
+            height = int.from_bytes(data[pos + 5 : pos + 7], "big")
+            width = int.from_bytes(data[pos + 7 : pos + 9], "big")
+            comps = data[pos + 9]
+            specs = data[pos + 10 : pos + 10 + 3 * comps]
+            if not height or not width or len(specs) < 3 * comps or comps == 0:
+                return None
+            hmax = max(specs[i + 1] >> 4 for i in range(0, len(specs), 3)) or 1
+            vmax = max(specs[i + 1] & 15 for i in range(0, len(specs), 3)) or 1
+            blocks = 0
+            for i in range(0, len(specs), 3):
+                hs, vs = specs[i + 1] >> 4, specs[i + 1] & 15
+                blocks += math.ceil(math.ceil(width * hs / hmax) / 8) * math.ceil(
+                    math.ceil(height * vs / vmax) / 8
+                )
+            bits = 1 if marker == 0xC2 else 2
+            if blocks * bits > 8 * n:
+                return (
+                    f"frame header claims {width}x{height} ({blocks} blocks) but the file "
+                    f"holds {n} bytes, too few for that many blocks"
+                )
+            return None
+        if marker == 0xDA:
+            return None
+        pos += 2 + length
+    return None
 
 
 def fast_size(width: int, height: int, limits: Limits = DEFAULT_LIMITS) -> tuple[int, int]:

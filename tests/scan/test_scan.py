@@ -126,7 +126,7 @@ def test_match_cli_exit_codes_and_json(
         app, ["match", "--db", url, "--json", str(CONF / "dih_bridge-1-original.jpg")]
     )
     assert hit.exit_code == EXIT_FOUND, hit.output
-    line = json.loads(hit.stdout.strip().splitlines()[0])
+    line = json.loads(hit.stdout)[0]  # --json: one array, an object per file
     assert line["matches"][0]["bank_name"] == "vics-list"
     assert line["matches"][0]["classification_label"] == "1"
     assert line["matches"][0]["source"] == "hotline"

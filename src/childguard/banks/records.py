@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from childguard.banks.schemes import scheme_problem
 from childguard.errors import InputFormatError, InvalidSignal
 from childguard.signals import get_signal_type
 
@@ -105,6 +106,9 @@ def validated(record: EntryRecord) -> EntryRecord | InvalidRecord:
         if text is not None and len(text) > limit:
             reason = f"{name} is longer than {limit} characters"
             return InvalidRecord(record.position or 0, reason, record.position_kind)
+    problem = scheme_problem(record.classification_scheme)
+    if problem is not None:
+        return InvalidRecord(record.position or 0, problem, record.position_kind)
     try:
         t, v = canonical_signal(record.signal_type, record.value)
     except InvalidSignal as exc:

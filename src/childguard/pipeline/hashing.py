@@ -1,3 +1,4 @@
+# Owns the signals stage of the pipeline: one piece of content in, one record out, never a raise.
 """The signals stage of the pipeline: one piece of content in, one `ContentSignals` out.
 
 Every registered signal type whose content types include the content's is asked for its
@@ -6,7 +7,9 @@ signal (exact hashes of any bytes; PDQ of a photo, decoded once through the safe
 (`robust`: borders removed, regions of screenshots and collages, rotations and flips;
 `dihedral`: the 8 rotation/flip PDQ variants) and, with `features`, the ORB features that
 verification against protected photos needs. Bad content never raises here: it becomes a
-record whose `error` says what is wrong, with every signal that could still be computed.
+record whose `error` says what is wrong, with every signal that could still be computed: the
+exact hashes come from the bytes alone, so no decoder failure (a MediaError or any other
+exception of a decoder, a view or the features) ever costs them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from childguard.errors import MediaError
-from childguard.media import DEFAULT_LIMITS, Content, Limits
+from childguard.log import get_logger
+from childguard.media import BYTES, DEFAULT_LIMITS, Content, Limits, time_budget
 from childguard.pipeline.sources import Source
 from childguard.robust.query import QueryHash, query_hashes
 from childguard.signals.content import ContentSignals, QueryView
@@ -25,6 +29,15 @@ from childguard.signals.registry import get_signal_type, types_for
 
 if TYPE_CHECKING:  # faiss and ORB load only when features are asked for
     from childguard.robust.query_features import QueryFeatures
+
+log = get_logger(__name__)
+
+
+def _internal(stage: str, exc: BaseException) -> str:
+    """The error text of a failure that is not the content's known fault (a bug, a library's
+    own exception): the record says so, and the batch goes on."""
+    log.error("hashing stage failed", stage=stage, error=repr(exc))
+    return f"internal-error: {stage}: {exc!r}"
 
 
 @dataclass(frozen=True)
@@ -39,8 +52,11 @@ class HashOptions:
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
 
 
-def signals_of(content: Content, options: HashOptions | None = None) -> ContentSignals:
-    """Hash one piece of content. Never raises for bad content: the record carries `error`."""
+def signals_of(
+    content: Content, options: HashOptions | None = None, *, exact_only: bool = False
+) -> ContentSignals:
+    """Hash one piece of content. Never raises for bad content: the record carries `error`.
+    With `exact_only`, only the signal types of plain bytes (the exact hashes) are computed."""
     opts = options or HashOptions(limits=content.limits)
     record = ContentSignals(path=content.origin, size=content.size)
     if content.size > opts.limits.max_bytes:
@@ -49,14 +65,22 @@ def signals_of(content: Content, options: HashOptions | None = None) -> ContentS
             MediaError("too-large", f"{content.size} bytes, over the limit of {limit}")
         )
         return record
-    kinds = content.content_types
+    kinds = frozenset({BYTES}) if exact_only else content.content_types
     record.content_type = content.content_type
+    if exact_only:
+        for cls in types_for(kinds):
+            if cls.content_types <= kinds:
+                record.signals[cls.name] = cls.hash_content(content)
+        return record
     errors: list[str] = []
     for cls in types_for(kinds):
         try:
             found = cls.hash_content(content)
         except MediaError as exc:
             errors.append(str(exc))
+            continue
+        except Exception as exc:  # one signal type's failure costs only it
+            errors.append(_internal(cls.name, exc))
             continue
         if found is not None:
             record.signals[cls.name] = found
@@ -70,6 +94,8 @@ def signals_of(content: Content, options: HashOptions | None = None) -> ContentS
             _type_views(content, record)
     except MediaError as exc:
         record.error = record.error or str(exc)
+    except Exception as exc:  # views and features are extras: keep the signals
+        record.error = record.error or _internal("views", exc)
     return record
 
 
@@ -89,6 +115,8 @@ def _undecodable(content: Content) -> str:
         content.image()
     except MediaError as exc:
         return str(exc)
+    except Exception as exc:
+        return _internal("decode", exc)
     return str(MediaError("not-an-image", "content is not a recognised image or video format"))
 
 
@@ -113,7 +141,10 @@ def _photo_extras(content: Content, record: ContentSignals, opts: HashOptions) -
         robust = query_hashes(image.pixels)
         views += [QueryView(PdqSignal.name, q.pdq, q.quality, q.variant) for q in robust]
         if opts.features:
-            record.features = compact_features(image.pixels, robust)
+            try:
+                record.features = compact_features(image.pixels, robust)
+            except Exception as exc:  # an extreme shape ORB cannot take: hashes stand without
+                log.warning("no features", path=record.path, error=repr(exc))
     if views:
         record.views = views
 
@@ -176,14 +207,23 @@ def hash_bytes(
 
 
 def hash_source(source: Source, options: HashOptions) -> ContentSignals:
-    """Hash one `Source` (a file, an archive member, or a walk error)."""
+    """Hash one `Source` (a file, an archive member, or a walk error) within the per-file
+    time budget (`Limits.file_seconds`). Never raises for bad content or a failing stage."""
     if source.error is not None:
         return ContentSignals(path=source.path, error=source.error)
     try:
         content = source.content(options.limits)
     except MediaError as exc:
         return ContentSignals(path=source.path, error=str(exc))
-    return signals_of(content, options)
+    except Exception as exc:
+        return ContentSignals(path=source.path, error=_internal("read", exc))
+    try:
+        with time_budget(options.limits.file_seconds):
+            return signals_of(content, options)
+    except MediaError as exc:  # the time budget ran out: keep what the bytes alone give
+        record = signals_of(content, HashOptions(limits=options.limits), exact_only=True)
+        record.error = str(exc)
+        return record
 
 
 def hash_file(

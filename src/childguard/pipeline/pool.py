@@ -1,6 +1,10 @@
+# Owns the hashing process pool: bounded work in flight, crashed workers, workers that die with us.
 """Hashing many sources on a process pool over every core, with bounded work in flight,
 streaming records back in input order. A worker that dies (a decoder crash) costs only the
-item it was hashing; a progress bar can be drawn on stderr.
+item it was hashing; an exception that escapes the signals stage costs only its item too,
+with one worker or many. Workers die with the process that started them, even when it is
+killed with SIGKILL (`childguard.forksafe.die_with_parent`). A progress bar can be drawn on
+stderr.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from childguard.forksafe import die_with_parent
 from childguard.log import get_logger
 from childguard.media import DEFAULT_LIMITS, Limits
 from childguard.pipeline.hashing import HashOptions, hash_source
@@ -90,7 +95,19 @@ def hash_many(
 
 def _hash_serial(sources: Iterable[Source], options: HashOptions) -> Iterator[ContentSignals]:
     for source in sources:
-        yield hash_source(source, options)
+        try:
+            record = hash_source(source, options)
+        except Exception as exc:  # a bug, not bad input: keep the batch going, say so
+            log.error("hashing failed", path=source.path, error=repr(exc))
+            record = ContentSignals(path=source.path, error=f"internal-error: {exc!r}")
+        yield record
+
+
+def new_pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool whose workers die with this process (the one pool factory here)."""
+    return ProcessPoolExecutor(
+        max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),)
+    )
 
 
 def _hash_pool(
@@ -99,7 +116,7 @@ def _hash_pool(
     max_in_flight = workers * 4
     pending: deque[tuple[Source, Future[ContentSignals]]] = deque()
     it = iter(sources)
-    pool = ProcessPoolExecutor(max_workers=workers)
+    pool = new_pool(workers)
     try:
         exhausted = False
         while True:
@@ -124,7 +141,7 @@ def _hash_pool(
                 # Some in-flight item killed its worker; retry the head alone to find out.
                 yield _hash_isolated(source, options)
                 pool.shutdown(wait=False, cancel_futures=True)
-                pool = ProcessPoolExecutor(max_workers=workers)
+                pool = new_pool(workers)
                 retry = [s for s, _ in pending]
                 pending.clear()
                 for s in retry:
@@ -138,7 +155,7 @@ def _hash_pool(
 
 def _hash_isolated(source: Source, options: HashOptions) -> ContentSignals:
     """Hash one source in a fresh single-worker pool; a crash there is that item's fault."""
-    with ProcessPoolExecutor(max_workers=1) as solo:
+    with new_pool(1) as solo:
         try:
             job = solo.submit(hash_source, source, options)
             return job.result()

@@ -10,10 +10,22 @@ suffix (`MEDIA_SUFFIXES`) or their first bytes sniff as one; the others (a `mani
 `readme.txt`) are skipped, not failed: `iter_files` reports each to `on_skip`. A file named
 on the command line is always hashed, and a file that claims an image suffix but is not one
 is an error record, as before.
+
+Every path named or found gets exactly one record: a FIFO, a device or a socket (or a link to
+one, such as `/dev/zero`) is an error record (`not-a-file`) and is never opened for reading.
+A file name that is not valid UTF-8 is shown with its undecodable bytes escaped
+(`display_path`: `photo\\xff.jpg`), so records, reports and CSV/JSON output can always be
+written; the file itself is still read by its real name.
+
+Zip archives are read once, in order, in this process: every member is a source of its own
+(two members with the same name are `a.zip!photo.jpg` and `a.zip!photo.jpg#2`), and zips
+inside zips are opened down to `ArchiveBudget.max_depth`, within a total of
+`ArchiveBudget.max_total_bytes` expanded bytes per archive named or found.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import zipfile
@@ -23,7 +35,14 @@ from pathlib import Path
 
 from childguard.errors import MediaError
 from childguard.log import get_logger
-from childguard.media import DEFAULT_LIMITS, Content, Limits, read_bytes, sniff_content_type
+from childguard.media import (
+    DEFAULT_LIMITS,
+    Content,
+    Limits,
+    read_bytes,
+    sniff_content_type,
+    special_file_kind,
+)
 from childguard.media_video import VIDEO_SUFFIXES
 
 log = get_logger(__name__)
@@ -54,6 +73,30 @@ SkipCallback = Callable[[str, str], None]
 
 
 @dataclass(frozen=True)
+class ArchiveBudget:
+    """How far zip archives are opened: nesting depth (1: only the archive itself) and the
+    expanded bytes read from one top-level archive, nested members included."""
+
+    max_depth: int = 4
+    max_total_bytes: int = 4 * 1024**3
+
+
+DEFAULT_ARCHIVE_BUDGET = ArchiveBudget()
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def display_path(path: Path | str) -> str:
+    """`path` as text that any UTF-8 writer accepts: bytes of the name that are not valid
+    UTF-8 (kept by Python as surrogate escapes) are shown as `\\xNN`."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    return text
+
+
+@dataclass(frozen=True)
 class Source:
     """One item to hash: a file, a member of a zip archive, or a walk error.
 
@@ -65,6 +108,9 @@ class Source:
     file: Path | None = None
     member: str | None = None
     error: str | None = None
+    # An archive member's bytes, read when the archive was walked (members are never looked
+    # up again by name: names repeat, and a lookup per member is quadratic).
+    data: bytes | None = None
 
     def content(self, limits: Limits = DEFAULT_LIMITS) -> Content:
         """The item as `Content` (a plain file keeps its path for decoders that need one)."""
@@ -74,6 +120,10 @@ class Source:
 
     def read(self, limits: Limits = DEFAULT_LIMITS) -> bytes:
         """The item's bytes, within `limits.max_bytes`; raises MediaError."""
+        if self.data is not None:
+            if len(self.data) > limits.max_bytes:
+                raise MediaError("too-large", f"over the limit of {limits.max_bytes} bytes")
+            return self.data
         if self.file is None:
             raise MediaError("unreadable", self.error or "nothing to read")
         if self.member is None:
@@ -148,12 +198,14 @@ def iter_files(
             st = path.stat()
         except OSError as exc:
             reason = "broken-link" if path.is_symlink() else "unreadable"
-            yield Source(path=str(path), error=f"{reason}: {exc.strerror or exc}")
+            yield Source(path=display_path(path), error=f"{reason}: {exc.strerror or exc}")
             continue
         if stat.S_ISDIR(st.st_mode):
             yield from _walk(path, {(st.st_dev, st.st_ino)}, include_archives, skip)
-        else:
+        elif stat.S_ISREG(st.st_mode):
             yield from _file_sources(path, include_archives, skip, named=True)
+        else:
+            yield _special_source(path, st.st_mode)
 
 
 def _ignore_skip(path: str, reason: str) -> None:
@@ -167,7 +219,7 @@ def _walk(
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as exc:
         log.warning("unreadable folder", path=str(folder), error=exc.strerror or str(exc))
-        yield Source(path=str(folder), error=f"unreadable-folder: {exc.strerror or exc}")
+        yield Source(path=display_path(folder), error=f"unreadable-folder: {exc.strerror or exc}")
         return
     for entry in entries:
         path = Path(entry.path)
@@ -175,51 +227,133 @@ def _walk(
             st = entry.stat(follow_symlinks=True)
         except OSError as exc:
             reason = "broken-link" if entry.is_symlink() else "unreadable"
-            yield Source(path=str(path), error=f"{reason}: {exc.strerror or exc}")
+            yield Source(path=display_path(path), error=f"{reason}: {exc.strerror or exc}")
             continue
         if stat.S_ISDIR(st.st_mode):
             key = (st.st_dev, st.st_ino)
             if key in ancestors:
                 log.warning("symlink loop", path=str(path))
-                yield Source(path=str(path), error="symlink-loop: folder links back to a parent")
+                yield Source(
+                    path=display_path(path), error="symlink-loop: folder links back to a parent"
+                )
                 continue
             yield from _walk(path, ancestors | {key}, include_archives, skip)
         elif stat.S_ISREG(st.st_mode):
             yield from _file_sources(path, include_archives, skip, named=False)
-        # Sockets, fifos and devices are not content: skipped silently.
+        else:  # sockets, fifos and devices are not content, and are never opened
+            yield _special_source(path, st.st_mode)
+
+
+def _special_source(path: Path, mode: int) -> Source:
+    kind = special_file_kind(mode) or "special file"
+    return Source(path=display_path(path), error=f"not-a-file: {kind}, not a regular file")
 
 
 def _file_sources(
     path: Path, include_archives: bool, skip: SkipCallback, *, named: bool
 ) -> Iterator[Source]:
+    shown = display_path(path)
     if not (include_archives and path.suffix.lower() == ".zip"):
         if not named and not claims_media(path.name):
             head = _file_head(path)
             if head is not None and not is_media_head(head):
-                skip(str(path), f"{NOT_MEDIA}: neither its name nor its first bytes say media")
+                skip(shown, f"{NOT_MEDIA}: neither its name nor its first bytes say media")
                 return
-        yield Source(path=str(path), file=path)
+        yield Source(path=shown, file=path)
         return
     try:
         with zipfile.ZipFile(path) as zf:
-            members = sorted(i.filename for i in zf.infolist() if not i.is_dir())
-            kept = [m for m in members if claims_media(m) or _member_is_media(zf, m)]
-    except (OSError, zipfile.BadZipFile) as exc:
-        yield Source(path=str(path), error=f"bad-archive: {exc}")
-        return
-    for member in members:
-        shown = f"{path}{ARCHIVE_SEPARATOR}{member}"
-        if member in kept:
-            yield Source(path=shown, file=path, member=member)
+            budget = _Budget(DEFAULT_ARCHIVE_BUDGET, DEFAULT_LIMITS)
+            # Members are read while the archive is open; the generator stays lazy across
+            # members, so the pool holds only a few of them at a time.
+            yield from _zip_sources(zf, path, shown, 1, budget, skip)
+    except _ARCHIVE_ERRORS as exc:
+        yield Source(path=shown, error=f"bad-archive: {exc}")
+
+
+_ARCHIVE_ERRORS = (OSError, zipfile.BadZipFile, RuntimeError, NotImplementedError, ValueError)
+
+
+class _Budget:
+    """The expanded bytes left to read from one top-level archive."""
+
+    def __init__(self, budget: ArchiveBudget, limits: Limits) -> None:
+        self.budget = budget
+        self.limits = limits
+        self.left = budget.max_total_bytes
+
+
+def _zip_sources(
+    zf: zipfile.ZipFile,
+    archive: Path,
+    shown: str,
+    depth: int,
+    budget: _Budget,
+    skip: SkipCallback,
+) -> Iterator[Source]:
+    """Each member of an open zip, in name order, once (repeated names are numbered)."""
+    infos = sorted((i for i in zf.infolist() if not i.is_dir()), key=lambda i: i.filename)
+    seen: dict[str, int] = {}
+    for info in infos:
+        count = seen.get(info.filename, 0) + 1
+        seen[info.filename] = count
+        name = display_path(info.filename)
+        member_path = f"{shown}{ARCHIVE_SEPARATOR}{name}" + (f"#{count}" if count > 1 else "")
+        is_zip = info.filename.lower().endswith(".zip")
+        if not (is_zip or claims_media(info.filename)):
+            try:
+                with zf.open(info) as fh:
+                    head = fh.read(SNIFF_BYTES)
+            except _ARCHIVE_ERRORS:
+                head = None  # unreadable: kept, so that its error shows in its record
+            if head is not None and head.startswith(ZIP_MAGIC):
+                is_zip = True
+            elif head is not None and not is_media_head(head):
+                skip(member_path, f"{NOT_MEDIA}: neither its name nor its first bytes say media")
+                continue
+        data, error = _member_bytes(zf, info, budget)
+        if data is None:
+            yield Source(path=member_path, file=archive, member=info.filename, error=error)
+        elif is_zip:
+            yield from _nested_sources(data, archive, member_path, depth, budget, skip)
         else:
-            skip(shown, f"{NOT_MEDIA}: neither its name nor its first bytes say media")
+            yield Source(path=member_path, file=archive, member=info.filename, data=data)
 
 
-def _member_is_media(zf: zipfile.ZipFile, member: str) -> bool:
-    """Whether an archive member sniffs as media; one that cannot be read is kept, so that its
-    error shows in its record."""
+def _nested_sources(
+    data: bytes, archive: Path, shown: str, depth: int, budget: _Budget, skip: SkipCallback
+) -> Iterator[Source]:
+    """The members of a zip found inside a zip, within the depth and the byte budget."""
+    if depth >= budget.budget.max_depth:
+        deepest = budget.budget.max_depth
+        yield Source(path=shown, error=f"archive-too-deep: zips nested more than {deepest} deep")
+        return
     try:
-        with zf.open(member) as fh:
-            return is_media_head(fh.read(SNIFF_BYTES))
-    except (OSError, zipfile.BadZipFile, KeyError, RuntimeError, NotImplementedError):
-        return True
+        with zipfile.ZipFile(io.BytesIO(data)) as inner:
+            yield from _zip_sources(inner, archive, shown, depth + 1, budget, skip)
+    except _ARCHIVE_ERRORS as exc:
+        yield Source(path=shown, error=f"bad-archive: {exc}")
+
+
+def _member_bytes(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _Budget
+) -> tuple[bytes | None, str]:
+    """A member's bytes within the per-file limit and the archive's total budget (or None and
+    why not)."""
+    limit = budget.limits.max_bytes
+    if info.file_size > limit:
+        return None, f"too-large: archive member is {info.file_size} bytes, over {limit}"
+    cap = min(limit, budget.left)
+    try:
+        with zf.open(info) as fh:
+            # The header's size may lie (zip bomb): never read past the limit or the budget.
+            data = fh.read(cap + 1)
+    except _ARCHIVE_ERRORS as exc:
+        return None, f"unreadable: cannot read archive member: {exc}"
+    if len(data) > cap:
+        if cap < limit:
+            total = budget.budget.max_total_bytes
+            return None, f"archive-budget: the archive expands past {total} bytes in all"
+        return None, f"too-large: archive member expands past the limit of {limit}"
+    budget.left -= len(data)
+    return data, ""

@@ -1,5 +1,10 @@
+# Owns the scan's report files: report.html and the VICS exports, named by the scan, never by data.
 """The scan's human and machine reports: a self-contained HTML page (hashes and provenance
-only, never an image) and VICS JSON v2 exports of the matched media for forensic tools."""
+only, never an image) and VICS JSON v2 exports of the matched media for forensic tools.
+
+No output path is built from data: a VICS export is `vics-<profile>.json` only when the
+profile is a plain token (`childguard.banks.schemes.file_token`), else a digest of it, and the
+profile itself is written inside the file. Text that cannot be encoded is written escaped."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from jinja2 import Environment, select_autoescape
 from childguard.banks.formats import WriteOptions, get_format
 from childguard.banks.formats.vics import SCHEME_PREFIX
 from childguard.banks.records import EntryRecord
+from childguard.banks.schemes import file_token
 from childguard.scan.files import MATCHES, iter_jsonl
 
 if TYPE_CHECKING:
@@ -30,7 +36,7 @@ def write_html_report(out: Path, summary: ScanSummary) -> Path:
     env = Environment(autoescape=select_autoescape(default=True))
     html = env.from_string(_TEMPLATE).render(s=summary, matches=_matches(out))
     path = out / "report.html"
-    path.write_text(html, encoding="utf-8")
+    path.write_text(html, encoding="utf-8", errors="backslashreplace")
     return path
 
 
@@ -70,8 +76,8 @@ def write_vics_exports(out: Path) -> list[Path]:
     written = []
     fmt = get_format("vics")
     for profile, records in sorted(by_profile.items()):
-        path = out / (f"vics-{profile}.json" if profile else "vics.json")
-        with path.open("w", encoding="utf-8") as fh:
+        path = out / (f"vics-{file_token(profile)}.json" if profile else "vics.json")
+        with path.open("w", encoding="utf-8", errors="backslashreplace") as fh:
             fmt.write(records, fh, WriteOptions(vics_profile=profile or "Default"))
         written.append(path)
     if not written:  # an empty, valid export says "nothing matched" to the tools that read it
