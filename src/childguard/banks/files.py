@@ -18,6 +18,7 @@ from childguard.banks.formats import (
     get_format,
     guess_format,
 )
+from childguard.banks.formats.guard import decode_error, open_list
 from childguard.banks.reads import iter_entry_records
 from childguard.errors import InputFormatError
 from childguard.signals import get_signal_type
@@ -74,9 +75,7 @@ def import_file(
     total = path.stat().st_size
     with path.open("rb") as raw:
         counter = _CountingReader(raw)
-        text = io.TextIOWrapper(
-            io.BufferedReader(counter, 1 << 20), encoding="utf-8-sig", newline=""
-        )
+        text, encoding = open_list(counter)
         records = chosen.read(text, ReadOptions(signal_type=signal_type, column_map=column_map))
         try:
             return import_records(
@@ -92,7 +91,7 @@ def import_file(
                 progress=(lambda _n: progress(counter.count, total)) if progress else None,
             )
         except UnicodeDecodeError as exc:
-            raise InputFormatError(f"{path}: not UTF-8 text ({exc.reason})") from None
+            raise decode_error(path, encoding, exc) from None
 
 
 def export_bank(

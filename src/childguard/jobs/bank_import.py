@@ -27,6 +27,7 @@ from childguard.banks import BankNotFound, InvalidRecord, get_bank, import_recor
 from childguard.banks.formats import FORMATS, ReadOptions, get_format, guess_format
 from childguard.banks.formats.base import HashListFormat
 from childguard.banks.formats.csv_mapped import parse_column_map
+from childguard.banks.formats.guard import decode_error, open_list
 from childguard.errors import InputFormatError
 from childguard.jobs.registry import JobContext, JobFailed, register
 from childguard.signals import get_signal_type
@@ -100,9 +101,10 @@ def run_bank_import(ctx: JobContext) -> dict[str, Any]:
     ctx.progress(0, total)
     with path.open("rb") as raw:
         counter = _Counted(raw)
-        text = io.TextIOWrapper(
-            io.BufferedReader(counter, 1 << 20), encoding="utf-8-sig", newline=""
-        )
+        try:
+            text, encoding = open_list(counter)
+        except InputFormatError as exc:
+            raise JobFailed(f"{chosen.name} list: {exc}") from None
         records = chosen.read(text, options)
         try:
             while True:
@@ -129,7 +131,7 @@ def run_bank_import(ctx: JobContext) -> dict[str, Any]:
         except InputFormatError as exc:
             raise JobFailed(f"{chosen.name} list: {exc}") from None
         except UnicodeDecodeError as exc:
-            raise JobFailed(f"the upload is not UTF-8 text ({exc.reason})") from None
+            raise JobFailed(str(decode_error(path, encoding, exc))) from None
     return {
         "bank": bank.name,
         "format": chosen.name,

@@ -15,6 +15,7 @@ from childguard.banks.formats.base import (
     WriteResult,
 )
 from childguard.banks.formats.csv_mapped import CsvFormat, parse_column_map
+from childguard.banks.formats.guard import sniff_encoding
 from childguard.banks.formats.plain import PlainFormat
 from childguard.banks.formats.threatexchange import ThreatExchangeFormat
 from childguard.banks.formats.vics import VicsFormat
@@ -48,7 +49,9 @@ def guess_format(path: Path) -> HashListFormat:
     for fmt in FORMATS.values():
         if suffix in fmt.suffixes and fmt.name != "plain":
             return fmt
-    with path.open("r", encoding="utf-8-sig", errors="replace") as f:
+    with path.open("rb") as raw:
+        encoding = sniff_encoding(raw.read(4))
+    with path.open("r", encoding=encoding, errors="replace") as f:
         for line in f:
             text = line.strip()
             if not text or text.startswith("#"):

@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, TextIO
 
 from childguard.banks.formats.base import ReadOptions, WriteOptions, WriteResult
-from childguard.banks.records import EntryRecord, InvalidRecord, validated
+from childguard.banks.formats.guard import checked, load_json_value
+from childguard.banks.records import EntryRecord, InvalidRecord
 from childguard.errors import InputFormatError
 from childguard.signals import SIGNAL_TYPES, detect_signal_type
 
@@ -64,8 +65,10 @@ def parse_column_map(spec: str) -> dict[str, str]:
 
 
 def _parse_time(text: str) -> datetime:
+    """An ISO 8601 time in UTC (a time without a zone is taken as UTC); ValueError or
+    OverflowError when it is none or cannot be put in UTC."""
     value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 class CsvFormat:
@@ -148,10 +151,9 @@ class CsvFormat:
         metadata: dict[str, Any] | None = None
         raw_meta = cell("metadata")
         if raw_meta is not None:
-            try:
-                metadata = json.loads(raw_meta)
-            except json.JSONDecodeError as exc:
-                yield InvalidRecord(line, f"metadata is not JSON: {exc}")
+            metadata, problem = load_json_value(raw_meta)
+            if problem is not None:
+                yield InvalidRecord(line, f"metadata {problem}")
                 return
             if not isinstance(metadata, dict):
                 yield InvalidRecord(line, "metadata must be a JSON object")
@@ -164,6 +166,9 @@ class CsvFormat:
         if raw_time is not None:
             try:
                 imported_at = _parse_time(raw_time)
+            except OverflowError:
+                yield InvalidRecord(line, f"imported_at {raw_time!r} is out of range")
+                return
             except ValueError:
                 yield InvalidRecord(line, f"imported_at is not an ISO 8601 time: {raw_time!r}")
                 return
@@ -182,7 +187,7 @@ class CsvFormat:
             if not values:
                 yield InvalidRecord(line, f"no hash in any of the columns {sorted(per_type)}")
             for type_name, hash_value in values:
-                yield validated(EntryRecord(type_name, hash_value, **common))
+                yield checked(EntryRecord(type_name, hash_value, **common))
             return
         value = cell("value")
         if value is None:
@@ -202,7 +207,7 @@ class CsvFormat:
                 "name others in a `signal_type` column or with --signal-type)",
             )
             return
-        yield validated(EntryRecord(signal_type, value, **common))
+        yield checked(EntryRecord(signal_type, value, **common))
 
     def write(
         self, records: Iterable[EntryRecord], stream: TextIO, options: WriteOptions

@@ -10,7 +10,8 @@ from collections.abc import Iterable, Iterator
 from typing import ClassVar, TextIO
 
 from childguard.banks.formats.base import ExportError, ReadOptions, WriteOptions, WriteResult
-from childguard.banks.records import EntryRecord, InvalidRecord, validated
+from childguard.banks.formats.guard import checked
+from childguard.banks.records import EntryRecord, InvalidRecord
 from childguard.errors import InputFormatError, InvalidSignal
 from childguard.signals import SignalType, detect_signal_type, get_signal_type
 
@@ -53,7 +54,7 @@ class PlainFormat:
                     )
                 yield InvalidRecord(lineno, f"not a hash of a known type: {text[:80]!r}")
                 continue
-            yield validated(EntryRecord(signal_type, text, position=lineno))
+            yield checked(EntryRecord(signal_type, text, position=lineno))
 
     @staticmethod
     def _read_typed(stream: TextIO, cls: type[SignalType]) -> Iterator[EntryRecord | InvalidRecord]:

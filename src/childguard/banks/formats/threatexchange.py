@@ -12,7 +12,8 @@ from collections.abc import Iterable, Iterator
 from typing import ClassVar, TextIO
 
 from childguard.banks.formats.base import ReadOptions, WriteOptions, WriteResult
-from childguard.banks.records import EntryRecord, InvalidRecord, validated
+from childguard.banks.formats.guard import checked
+from childguard.banks.records import EntryRecord, InvalidRecord
 
 TYPE_ALIASES = {
     "video_md5": "md5",
@@ -46,7 +47,7 @@ class ThreatExchangeFormat:
             if " " in value and not value.startswith(("[", "{")):
                 yield InvalidRecord(lineno, f"extra fields after the hash: {value[:80]!r}")
                 continue
-            yield validated(EntryRecord(signal_type, value, position=lineno))
+            yield checked(EntryRecord(signal_type, value, position=lineno))
 
     def write(
         self, records: Iterable[EntryRecord], stream: TextIO, options: WriteOptions

@@ -23,7 +23,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, TextIO
 
 from childguard.banks.formats.base import ExportError, ReadOptions, WriteOptions, WriteResult
-from childguard.banks.records import EntryRecord, InvalidRecord, validated
+from childguard.banks.formats.guard import checked, load_json, unstorable
+from childguard.banks.records import FIELD_LIMITS, EntryRecord, InvalidRecord
 from childguard.errors import InputFormatError
 
 CONTEXT_TEMPLATE = (
@@ -34,6 +35,8 @@ _CONTEXT_RE = re.compile(
 )
 SCHEME_PREFIX = "vics-"
 HASH_FIELDS = {"MD5": "md5", "SHA1": "sha1"}
+# A Category: a whole number of at most nine ASCII digits.
+_CATEGORY_RE = re.compile(r"\s*[0-9]{1,9}\s*")
 META_KEY = "vics"
 
 
@@ -100,12 +103,7 @@ class VicsFormat:
     suffixes: ClassVar[tuple[str, ...]] = (".json",)
 
     def read(self, stream: TextIO, options: ReadOptions) -> Iterator[EntryRecord | InvalidRecord]:
-        try:
-            doc = json.load(stream)
-        except json.JSONDecodeError as exc:
-            raise InputFormatError(
-                f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}", record=0
-            ) from None
+        doc = load_json(stream.read())
         profile, media = _media_records(doc)
         scheme = scheme_for(profile)
         for number, (record, case) in enumerate(media, 1):
@@ -116,6 +114,10 @@ class VicsFormat:
     ) -> Iterator[EntryRecord | InvalidRecord]:
         if not isinstance(record, dict):
             yield InvalidRecord(number, "a Media record must be a JSON object", "record")
+            return
+        problem = unstorable(record) or (unstorable(case, where="case") if case else None)
+        if problem:
+            yield InvalidRecord(number, problem, "record")
             return
         hashes = {t: record[f] for f, t in HASH_FIELDS.items() if record.get(f) not in (None, "")}
         if not hashes:
@@ -131,7 +133,7 @@ class VicsFormat:
             if (
                 isinstance(category, bool)
                 or not isinstance(category, int | str)
-                or not str(category).strip().isdigit()
+                or not _CATEGORY_RE.fullmatch(str(category))
             ):
                 yield InvalidRecord(
                     number, f"Category must be a whole number, got {category!r}", "record"
@@ -139,6 +141,20 @@ class VicsFormat:
                 return
             label = str(int(category))
         media_id = record.get("MediaID")
+        if media_id is not None and (
+            not isinstance(media_id, int | str) or isinstance(media_id, bool)
+        ):
+            yield InvalidRecord(
+                number, f"MediaID must be a string or a number, got {media_id!r:.80}", "record"
+            )
+            return
+        if media_id is not None and len(str(media_id)) > FIELD_LIMITS["original_id"]:
+            yield InvalidRecord(
+                number,
+                f"MediaID is longer than {FIELD_LIMITS['original_id']} characters",
+                "record",
+            )
+            return
         rest = {
             k: v
             for k, v in record.items()
@@ -153,7 +169,7 @@ class VicsFormat:
             meta["case"] = case
         out: list[EntryRecord] = []
         for signal_type, value in hashes.items():
-            checked = validated(
+            entry = checked(
                 EntryRecord(
                     signal_type,
                     value,
@@ -165,10 +181,10 @@ class VicsFormat:
                     position_kind="record",
                 )
             )
-            if isinstance(checked, InvalidRecord):  # a record is imported whole or not at all
-                yield checked
+            if isinstance(entry, InvalidRecord):  # a record is imported whole or not at all
+                yield entry
                 return
-            out.append(checked)
+            out.append(entry)
         yield from out
 
     def write(
