@@ -356,3 +356,22 @@ def test_a_test_alert_goes_through_the_real_email_and_webhook(
     failed = actions.send_test_alert(org, AlertTransport(smtp=None), actor="user:1")
     assert [(r.channel, r.ok) for r in failed] == [("email", False), ("webhook", False)]
     assert "SMTP" in failed[0].detail and "404" in failed[1].detail
+
+
+def test_the_tables_migrate_down_and_up_again(store: Store) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from childguard.store.db import alembic_config
+
+    mine = {"org_sighting_state", "org_visit"}
+    assert mine <= set(inspect(store.engine).get_table_names())
+    config = alembic_config()
+    for target, expected in (("0013_scheduler", set()), ("head", mine)):
+        with store.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            if target == "head":
+                command.upgrade(config, target)
+            else:
+                command.downgrade(config, target)
+        assert mine & set(inspect(store.engine).get_table_names()) == expected
