@@ -22,7 +22,12 @@ Steps (each prints what it did):
    picture that inherits their assessment;
 7. what follows the assessment (`childguard.demo.takedown_story`): the routes confirmed, a
    police bundle built, checked and handed over, a notice by email to the site's host, the
-   takedown, the removal checks and the time to removal.
+   takedown, the removal checks and the time to removal;
+8. the organisation's own pages (`childguard.demo.org_story`): an organisation user, the
+   album as an album monitor, and the service's scheduler crawling the sharing site, reading
+   the album's views and delivering a view-spike alert by itself; `/org` shows the sightings
+   and `/org/albums` the chart; the URL and the login are printed (in a terminal, the
+   service stays up until Enter).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from childguard.crawl.watch import SiteProfile, Watch
 from childguard.crawl.watchstore import save_watch
 from childguard.demo import ASSETS
 from childguard.demo.hotline_story import HotlineResult, run_hotline
+from childguard.demo.org_story import OrgResult, hold_in_terminal, run_org
 from childguard.demo.receiver import WebhookReceiver
 from childguard.demo.report import SightingRow, write_report
 from childguard.demo.service import patched_environment
@@ -87,6 +93,7 @@ class DemoResult:
     transforms: dict[str, str] = field(default_factory=dict)  # album photo -> how re-posted
     thumbnails_found: list[str] = field(default_factory=list)  # re-posts found by thumbnail too
     hotline: HotlineResult | None = None  # step 6, the hotline chapter
+    organisation: OrgResult | None = None  # step 8, the organisation's own pages
     elapsed_s: float = 0.0
 
     @property
@@ -430,6 +437,21 @@ def _run_steps(story: _Story, started: float) -> DemoResult:
         story.photos.unrelated[:3] if len(story.photos.unrelated) >= 3 else story.photos.album,
         story.out,
     )
+    photos = story.album.photos
+    own_pages = run_org(
+        story.store,
+        story.store_url,
+        story.workdir,
+        organisation=ORGANISATION,
+        album=story.album,
+        share=story.share,
+        share_watch=story.share_watch,
+        profile=ALBUM_PROFILE,
+        receiver=story.receiver,
+        out=story.out,
+        spike_photo=photos[2 % len(photos)].file_name,
+        hold=hold_in_terminal,
+    )
     return DemoResult(
         workdir=story.workdir,
         store_url=story.store_url,
@@ -448,4 +470,5 @@ def _run_steps(story: _Story, started: float) -> DemoResult:
         transforms={p.source or "": p.transform or "" for p in story.share.reposts},
         thumbnails_found=thumbnails,
         hotline=hotline,
+        organisation=own_pages,
     )
