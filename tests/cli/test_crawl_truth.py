@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from childguard.cli import app, cmd_crawl
+from childguard.cli import app
 from childguard.protect.organisations import create_organisation
 from childguard.protect.register import photo_signals, register_photos
 from childguard.store import open_store
@@ -95,8 +95,7 @@ def test_sightings_name_the_matched_photo(
     exported = list(csv.DictReader(io.StringIO(res.stdout)))
     assert exported[0]["photo_file_name"] == "camp.jpg"
     assert exported[0]["photo_title"] == "Campfire"
-    monkeypatch.setattr(cmd_crawl.out, "width", 250)  # the table's cells in one line each
-    res = runner.invoke(app, ["sightings", "list", "--db", store_url])
+    res = runner.invoke(app, ["sightings", "list", "--db", store_url], env={"COLUMNS": "250"})
     assert "camp.jpg (Campfire)" in res.output
     res = runner.invoke(app, ["sightings", "show", str(rows[0]["id"]), "--db", store_url])
     assert json.loads(res.stdout)["photo_title"] == "Campfire"

@@ -85,12 +85,12 @@ def test_archive_members_that_are_not_media_are_skipped(tmp_path: Path) -> None:
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("photos/x.jpg", jpeg_bytes(3))
         zf.writestr("photos/manifest.csv", "name\nx.jpg\n")
-    result = runner.invoke(app, ["hash", str(archive.parent), "--archives"])
+    result = runner.invoke(app, ["hash", str(archive.parent)])  # archives are opened by default
     assert result.exit_code == EXIT_OK, result.output
     assert list(_records(result.stdout)) == ["x.jpg"]
     assert "1 skipped (not images or videos)" in result.stderr
-    # Without --archives the zip itself is not media: skipped, not a failed "image".
-    plain = runner.invoke(app, ["hash", str(archive.parent)])
+    # With --no-archives the zip itself is not media: skipped, not a failed "image".
+    plain = runner.invoke(app, ["hash", str(archive.parent), "--no-archives"])
     assert plain.exit_code == EXIT_OK, plain.output
     assert "hashed 0 files, 0 failed, 1 skipped" in plain.stderr
 
@@ -99,7 +99,9 @@ def test_match_of_a_folder_with_a_manifest_exits_zero(folder: Path, db: str) -> 
     table = runner.invoke(app, ["match", "--db", db, "--plain", str(folder)])
     assert table.exit_code == EXIT_OK, table.output
     assert "0 file(s) matched, 0 failed, 3 skipped (not images or videos)" in table.stdout
-    lines = runner.invoke(app, ["match", "--db", db, "--plain", "--json", "--all", str(folder)])
+    lines = runner.invoke(
+        app, ["match", "--db", db, "--plain", "--format", "jsonl", "--all", str(folder)]
+    )
     assert lines.exit_code == EXIT_OK, lines.output
     assert set(_records(lines.stdout)) == {"a.jpg", "IMG_0002"}
     assert "3 skipped" in lines.stderr

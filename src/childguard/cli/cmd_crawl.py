@@ -323,25 +323,24 @@ def _photo_label(row: dict[str, Any]) -> str:
     return f"{name} ({row['photo_title']})" if row.get("photo_title") else str(name)
 
 
-URL_WIDTH = 34
+URL_WIDTH = 32
 TABLE_COLUMNS = (
     Column("id", justify="right"),
     Column("status"),
-    Column("where", "page / image", max_width=URL_WIDTH),
+    Column("where", "page / image", max_width=URL_WIDTH, min_width=URL_WIDTH),
     Column("what", "photo / org"),
-    Column("distance", "dist", justify="right"),
-    Column("seen", "first seen / times"),
+    Column("seen", "first seen"),
 )
 
 
 def _table_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A sighting as the table shows it: both URLs shortened in their middle, one above the
-    other; the photo (else the bank) above the organisation; the first time seen above the
-    number of times."""
+    """A sighting as the table shows it, in 80 columns: both URLs shortened in their middle,
+    one above the other; the status above the distance; the photo (else the bank) above the
+    organisation; the first day seen above its time and the number of times."""
     first = str(row.get("first_seen") or "")
     return {
         "id": row["id"],
-        "status": row["status"],
+        "status": f"{row['status']}\ndist {row.get('distance')}",
         "where": "\n".join(
             elide_middle(str(row.get(k) or ""), URL_WIDTH) for k in ("page_url", "image_url")
         ),
@@ -350,8 +349,7 @@ def _table_row(row: dict[str, Any]) -> dict[str, Any]:
             for part in (_photo_label(row) or row.get("bank") or "", row.get("organisation"))
             if part
         ),
-        "distance": row.get("distance"),
-        "seen": f"{first[:10]} {first[11:16]}\n{row.get('times_seen')}x",
+        "seen": f"{first[:10]}\n{first[11:16]} {row.get('times_seen')}x",
     }
 
 

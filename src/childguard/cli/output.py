@@ -70,6 +70,7 @@ class Column:
     show: Callable[[Any], str] | None = None
     max_width: int | None = None
     url: bool = False
+    min_width: int | None = None
 
     def cell(self, row: Mapping[str, Any]) -> str:
         value = row.get(self.key)
@@ -217,7 +218,8 @@ def render_table(
     for col, rich_col in zip(columns, table.columns, strict=True):
         rich_col.justify = col.justify
         rich_col.max_width = col.max_width
-        if col.url:
+        rich_col.min_width = col.min_width
+        if col.url and col.min_width is None:
             rich_col.min_width = min(col.max_width or 24, 24)
     count = 0
     for row in rows:
