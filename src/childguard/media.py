@@ -311,13 +311,18 @@ def read_bytes(path: Path, limits: Limits = DEFAULT_LIMITS) -> bytes:
     return data
 
 
-class _Timeout(MediaError):
-    pass
+class BudgetExceeded(BaseException):
+    """A file ran past its time budget. A BaseException, so that no decoder's or stage's
+    `except Exception` swallows it half-way; `hash_source` turns it into the file's record."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.error = str(MediaError("timeout", message))
 
 
 @contextlib.contextmanager
 def time_budget(seconds: float) -> Iterator[None]:
-    """Raise MediaError("timeout") in this block after `seconds` of wall-clock time.
+    """Raise BudgetExceeded in this block after `seconds` of wall-clock time.
 
     A SIGALRM timer, so it applies only in a process's main thread (pool workers, a serial
     batch); elsewhere, or with `seconds` <= 0, the block runs unbounded. Decoders are
@@ -332,7 +337,7 @@ def time_budget(seconds: float) -> Iterator[None]:
         return
 
     def expired(signum: int, frame: object) -> None:
-        raise _Timeout("timeout", f"hashing took longer than the {seconds:g} s budget per file")
+        raise BudgetExceeded(f"hashing took longer than the {seconds:g} s budget per file")
 
     previous = signal.signal(signal.SIGALRM, expired)
     signal.setitimer(signal.ITIMER_REAL, seconds)

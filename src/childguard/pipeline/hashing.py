@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from childguard.errors import MediaError
 from childguard.log import get_logger
-from childguard.media import BYTES, DEFAULT_LIMITS, Content, Limits, time_budget
+from childguard.media import (
+    BYTES,
+    DEFAULT_LIMITS,
+    BudgetExceeded,
+    Content,
+    Limits,
+    time_budget,
+)
 from childguard.pipeline.sources import Source
 from childguard.robust.query import QueryHash, query_hashes
 from childguard.signals.content import ContentSignals, QueryView
@@ -69,8 +76,9 @@ def signals_of(
     record.content_type = content.content_type
     if exact_only:
         for cls in types_for(kinds):
-            if cls.content_types <= kinds:
-                record.signals[cls.name] = cls.hash_content(content)
+            found = cls.hash_content(content)
+            if found is not None:
+                record.signals[cls.name] = found
         return record
     errors: list[str] = []
     for cls in types_for(kinds):
@@ -220,9 +228,9 @@ def hash_source(source: Source, options: HashOptions) -> ContentSignals:
     try:
         with time_budget(options.limits.file_seconds):
             return signals_of(content, options)
-    except MediaError as exc:  # the time budget ran out: keep what the bytes alone give
+    except BudgetExceeded as exc:  # the time budget ran out: keep what the bytes alone give
         record = signals_of(content, HashOptions(limits=options.limits), exact_only=True)
-        record.error = str(exc)
+        record.error = exc.error
         return record
 
 
