@@ -1,18 +1,28 @@
 # Owns the fast path for writing many entry rows: DBAPI executemany of INSERT ... ON CONFLICT
 # DO NOTHING per row shape on SQLite; COPY into a temporary table, then one INSERT ... SELECT,
-# on PostgreSQL.
-"""Bulk insertion of bank entry rows, idempotent on (bank, signal type, value)."""
+# on PostgreSQL; and the lock that lets one import at a time write to a store (SQLite) or bank
+# (PostgreSQL).
+"""Bulk insertion of bank entry rows, idempotent on (bank, signal type, value), counting the
+rows each batch really added; and `import_lock`, held by an import while it writes."""
 
 from __future__ import annotations
 
+import fcntl
 import json
-from collections.abc import Iterable
+import os
+import sqlite3
+import time
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from childguard import config
 from childguard.banks.records import EntryRecord, stored_form
 from childguard.store.db import Store, StoreError
 from childguard.store.models import BankEntry
@@ -51,18 +61,21 @@ def entry_row(rec: EntryRecord, source: str | None, organisation: str | None) ->
 
 def insert_batch(
     session: Session, rows: Iterable[dict[str, Any]], bank_id: int, now: datetime
-) -> None:
-    """Insert a batch, skipping rows already there: COPY on PostgreSQL; on SQLite one
-    executemany per shape of row (the columns every row lacks are left out, so NULL), with
-    bank_id / imported_at bound once as constants."""
+) -> int:
+    """Insert a batch, skipping rows already there; the number of rows it added. COPY on
+    PostgreSQL; on SQLite one executemany per shape of row (the columns every row lacks are
+    left out, so NULL), with bank_id / imported_at bound once as constants.
+
+    The count is the database's own count of inserted rows, so rows that another import
+    added first (committed, or committed while this one waited for them) are not counted."""
     if session.get_bind().dialect.name == "postgresql":
-        _copy_batch(session, rows, bank_id, now)
-        return
+        return _copy_batch(session, rows, bank_id, now)
     shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
         shapes.setdefault(tuple(sorted(row)), []).append(row)
-    for keys, group in shapes.items():
-        _sqlite_executemany(session, keys, group, bank_id, now)
+    return sum(
+        _sqlite_executemany(session, keys, group, bank_id, now) for keys, group in shapes.items()
+    )
 
 
 def _sqlite_executemany(
@@ -71,7 +84,7 @@ def _sqlite_executemany(
     group: list[dict[str, Any]],
     bank_id: int,
     now: datetime,
-) -> None:
+) -> int:
     """One shape of rows through the DBAPI's executemany: each value converted by its
     column type's own bind processor (what SQLAlchemy stores), without building a parameter
     dictionary per row."""
@@ -105,6 +118,7 @@ def _sqlite_executemany(
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(sql, params)
+        return max(int(cursor.rowcount), 0)
     finally:
         cursor.close()
 
@@ -126,7 +140,7 @@ _COPY_COLUMNS = (
 
 def _copy_batch(
     session: Session, rows: Iterable[dict[str, Any]], bank_id: int, now: datetime
-) -> None:
+) -> int:
     """PostgreSQL: COPY the batch into a temporary table, then one INSERT ... SELECT ... ON
     CONFLICT DO NOTHING. Several times faster than executemany on large imports."""
     conn = session.connection().connection.driver_connection
@@ -162,3 +176,76 @@ def _copy_batch(
             f"INSERT INTO bank_entry ({cols}) SELECT {cols} FROM _childguard_import "
             "ORDER BY seq ON CONFLICT ON CONSTRAINT uq_bank_entry_value DO NOTHING"
         )
+        return max(int(cur.rowcount), 0)
+
+
+class ImportBusy(StoreError):
+    """Another import is writing to the same store (SQLite) or bank (PostgreSQL)."""
+
+
+# The first key of the PostgreSQL advisory lock an import holds; the second is the bank's id.
+_PG_LOCK_CLASS = zlib.crc32(b"childguard.bank-import") & 0x7FFFFFFF
+_POLL_S = 0.2
+
+
+_SUFFIX = ".import-lock"
+
+
+def lock_path(store: Store) -> str | None:
+    """The file a SQLite store's imports lock (`<store>.import-lock`); None for others."""
+    path = config.sqlite_path(store.url)
+    return None if path is None else f"{path}{_SUFFIX}"
+
+
+@contextmanager
+def import_lock(store: Store, bank_id: int, *, wait: float = 0.0) -> Iterator[None]:
+    """Held around an import's transaction: one import at a time per SQLite store (the writer
+    of a SQLite file blocks every other writer, so a second import would stall behind the
+    first and fail when SQLite's busy timeout ran out), and per bank on PostgreSQL (an
+    advisory lock on a connection of its own). Waits up to `wait` seconds for the other
+    import, then raises ImportBusy saying that another import is writing. A SQLite store that
+    another writer kept locked past its busy timeout is ImportBusy too, not a traceback."""
+    deadline = time.monotonic() + max(wait, 0.0)
+    if store.dialect == "postgresql":
+        with store.engine.connect() as conn:
+            key = {"cls": _PG_LOCK_CLASS, "bank": int(bank_id)}
+            while not conn.scalar(text("SELECT pg_try_advisory_lock(:cls, :bank)"), key):
+                if time.monotonic() >= deadline:
+                    raise ImportBusy(
+                        "another import is writing to this bank; nothing was imported: try "
+                        "again when it has finished"
+                    )
+                time.sleep(_POLL_S)
+            try:
+                yield
+            finally:
+                conn.scalar(text("SELECT pg_advisory_unlock(:cls, :bank)"), key)
+                conn.commit()
+        return
+    path = lock_path(store)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644) if path else None
+    try:
+        while fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    where = config.sqlite_path(store.url)
+                    raise ImportBusy(
+                        f"another import is writing to this store ({where}); nothing was "
+                        "imported: try again when it has finished"
+                    ) from None
+                time.sleep(_POLL_S)
+        try:
+            yield
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            if "database is locked" in str(exc) or "database is busy" in str(exc):
+                raise ImportBusy(
+                    "another writer kept the store locked for longer than SQLite waits (30 s);"
+                    " nothing was imported: try again"
+                ) from None
+            raise
+    finally:
+        if fd is not None:
+            os.close(fd)

@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from childguard.banks.bulk import check_bulk_dialect, entry_row, insert_batch
+from childguard.banks.bulk import check_bulk_dialect, entry_row, import_lock, insert_batch
 from childguard.banks.catalog import find_bank
 from childguard.banks.reads import DISABLED_UNTIL
 from childguard.banks.records import EntryRecord, InvalidRecord, lookup_key, stored_form, validated
@@ -38,10 +38,6 @@ class ImportResult:
     skipped: list[InvalidRecord] = field(default_factory=list)
 
 
-def _count_entries(session: Session, bank_id: int) -> int:
-    return session.scalar(select(func.count()).where(BankEntry.bank_id == bank_id)) or 0
-
-
 def import_records(
     store: Store,
     bank: str | int,
@@ -54,6 +50,7 @@ def import_records(
     audit_details: dict[str, Any] | None = None,
     progress: Callable[[int], None] | None = None,
     prevalidated: bool = False,
+    wait: float = 0.0,
 ) -> ImportResult:
     """Add records to a bank in one transaction, idempotently.
 
@@ -63,15 +60,21 @@ def import_records(
     fill in provenance that the records do not carry. `progress` is called after each batch
     with the number of records read so far. `prevalidated` skips re-validating records that
     come from a `childguard.banks.formats` reader (they validate as they read).
+
+    `added` is what this import really added: rows that a concurrent import wrote first count
+    as already present. One import writes to a SQLite store (a PostgreSQL bank) at a time; one
+    that finds another writing waits up to `wait` seconds for it, then raises
+    `childguard.banks.bulk.ImportBusy` (nothing imported).
     """
     check_bulk_dialect(store)
     skipped: list[InvalidRecord] = []
-    read = 0
+    read = added = 0
     now = utcnow()
     check = (lambda r: r) if prevalidated else validated
     with store.session() as session:
-        found = find_bank(session, bank)
-        before = _count_entries(session, found.id)
+        bank_id = find_bank(session, bank).id
+    with import_lock(store, bank_id, wait=wait), store.session() as session:
+        found = find_bank(session, bank_id)
         batch: dict[tuple[str, str], dict[str, Any]] = {}
         for item in records:
             checked = item if isinstance(item, InvalidRecord) else check(item)
@@ -85,13 +88,12 @@ def import_records(
             if key not in batch:
                 batch[key] = entry_row(checked, source, organisation)
             if len(batch) >= BATCH_SIZE:
-                insert_batch(session, batch.values(), found.id, now)
+                added += insert_batch(session, batch.values(), found.id, now)
                 batch.clear()
                 if progress is not None:
                     progress(read)
         if batch:
-            insert_batch(session, batch.values(), found.id, now)
-        added = _count_entries(session, found.id) - before
+            added += insert_batch(session, batch.values(), found.id, now)
         result = ImportResult(found.name, read, added, read - added, skipped)
         audit.record(
             session,

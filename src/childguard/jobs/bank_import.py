@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from childguard.banks import BankNotFound, InvalidRecord, get_bank, import_records
+from childguard.banks.bulk import ImportBusy
 from childguard.banks.formats import FORMATS, ReadOptions, get_format, guess_format
 from childguard.banks.formats.base import HashListFormat
 from childguard.banks.formats.csv_mapped import parse_column_map
@@ -36,6 +37,8 @@ KIND = "bank-import"
 UPLOAD_NAME = "upload"
 CHUNK_RECORDS = 100_000
 INVALID_SHOWN = 20
+# How long a chunk waits for another import writing to the same store (SQLite) or bank.
+LOCK_WAIT_S = 600.0
 
 
 class _Counted(io.RawIOBase):
@@ -121,6 +124,7 @@ def run_bank_import(ctx: JobContext) -> dict[str, Any]:
                     organisation=params.get("organisation"),
                     audit_details={"job": ctx.job.id, "format": chosen.name},
                     prevalidated=True,
+                    wait=LOCK_WAIT_S,
                 )
                 read += result.read
                 added += result.added
@@ -130,6 +134,8 @@ def run_bank_import(ctx: JobContext) -> dict[str, Any]:
                 ctx.progress(counter.count, total)
         except InputFormatError as exc:
             raise JobFailed(f"{chosen.name} list: {exc}") from None
+        except ImportBusy as exc:
+            raise JobFailed(str(exc)) from None
         except UnicodeDecodeError as exc:
             raise JobFailed(str(decode_error(path, encoding, exc))) from None
     return {
