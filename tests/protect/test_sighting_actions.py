@@ -123,10 +123,10 @@ def two(store: Store, tmp_path: Path) -> tuple[Organisation, Organisation, dict[
     return org_a, org_b, ids
 
 
-def test_states_start_new_and_follow_the_actions(
+def test_states_follow_the_actions_and_another_organisations_sighting_is_unknown(
     store: Store, two: tuple[Organisation, Organisation, dict[str, int]]
 ) -> None:
-    a, _, ids = two
+    a, b, ids = two
     seen_id = ids["https://pics.example/i/11.jpg"]
     listed = actions.stated_sightings(store, a)
     assert {s.state.state for s in listed} == {"new"}
@@ -147,11 +147,7 @@ def test_states_start_new_and_follow_the_actions(
     with pytest.raises(actions.InputFormatError):
         actions.stated_sightings(store, a, state="bogus")
 
-
-def test_another_organisations_sighting_is_refused_as_unknown(
-    store: Store, two: tuple[Organisation, Organisation, dict[str, int]]
-) -> None:
-    a, b, ids = two
+    # Another organisation's sighting is answered as an unknown one; nothing is done to it.
     theirs = ids["https://pics.example/i/21.jpg"]
     for call in (
         lambda: actions.mark_seen(store, a, theirs, actor="x"),
@@ -202,7 +198,7 @@ def test_a_false_alarm_is_allowed_and_never_alerts_again(
         assert s.scalars(select(AuditEvent).where(AuditEvent.action == "bank.allow")).all()
 
 
-def test_report_to_the_hotline_files_a_report_of_the_urls(
+def test_report_to_the_hotline_and_the_takedown_letter(
     store: Store, two: tuple[Organisation, Organisation, dict[str, int]]
 ) -> None:
     a, _, ids = two
@@ -222,12 +218,7 @@ def test_report_to_the_hotline_files_a_report_of_the_urls(
         assert report.description.startswith("Possibly harvested")
         assert "Summer camp 11" in report.description and "seen by a parent" in report.description
 
-
-def test_the_takedown_letter_names_the_photo_in_each_language(
-    store: Store, two: tuple[Organisation, Organisation, dict[str, int]]
-) -> None:
-    a, _, ids = two
-    target = ids["https://pics.example/i/11.jpg"]
+    # The takedown letter names the photo, the URLs, the match and the contact, in each language.
     words = {"en": "File name", "nl": "Bestandsnaam", "fr": "Nom du fichier", "de": "Dateiname"}
     for lang, word in words.items():
         letter = actions.takedown_letter(store, a, target, language=lang)
@@ -295,10 +286,11 @@ def test_visits_and_the_dashboard_count_what_is_new(
     assert summary.to_dict()["failed_alerts"][0]["last_error"]
 
 
-def test_album_monitors_are_the_organisations_own(
-    store: Store, two: tuple[Organisation, Organisation, dict[str, int]]
-) -> None:
-    a, b, _ = two
+def test_album_monitors_are_the_organisations_own(store: Store) -> None:
+    with store.session() as s:
+        a_id = create_organisation(s, "Scouts A").id
+        b_id = create_organisation(s, "Club B").id
+    a, b = organisation(store, a_id), organisation(store, b_id)
     with pytest.raises(actions.ActionRefused, match="site profile"):
         actions.add_album_monitor(
             store, a, "https://club.example/album", item="", item_views="", actor="x"
@@ -328,14 +320,10 @@ def test_a_test_alert_goes_through_the_real_email_and_webhook(
     smtp_server: SmtpInbox,
     webhook_receiver: WebhookReceiver,
 ) -> None:
-    org_id = seed_organisation(
-        store,
-        tmp_path / "c",
-        "Swim C",
-        [31],
-        emails=["coach@swim.example"],
-        webhook_url=webhook_receiver.url,
-    )
+    with store.session() as s:
+        org_id = create_organisation(
+            s, "Swim C", emails=["coach@swim.example"], webhook_url=webhook_receiver.url
+        ).id
     org = organisation(store, org_id)
     transport = AlertTransport(
         smtp=SmtpSettings(host=smtp_server.host, port=smtp_server.port),
