@@ -72,7 +72,7 @@ def make_bank(n: int, kind: str, rng: np.random.Generator) -> np.ndarray:
     variants = np.repeat(bases, 50, axis=0)[:n]
     # flip masks drawn from a pool of 100k (each with 1-40 distinct bits): bases are
     # independent, so a mask met twice makes no structure a search could use
-    pool = flip_some(np.zeros((min(n, 100_000), 32), dtype=np.uint8), 1, 40, rng)
+    pool = flip_some(np.zeros((min(n // 5, 100_000), 32), dtype=np.uint8), 1, 40, rng)
     variants ^= pool[rng.integers(0, pool.shape[0], n)]
     return variants
 
