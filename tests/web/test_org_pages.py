@@ -199,6 +199,17 @@ def sign_in(browser: Any, world: World, who: str, **context: Any) -> Any:
         **context,
     )
     page = ctx.new_page()
+    errors: list[str] = []
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.console_errors = errors  # CSP refusals and script errors show here
     page.goto("/login?next=/org")
     page.fill("#username", username)
     page.fill("#password", password)
@@ -335,6 +346,7 @@ def test_acting_on_a_sighting_end_to_end(browser: Any, world: World, tmp_path: P
         page.click("#form-false-alarm button")
         page.wait_for_selector("#action-done")
         assert page.inner_text("#sighting-state") == "false alarm"
+        assert page.console_errors == []
     finally:
         page.context.close()
 
@@ -424,6 +436,7 @@ def test_contacts_are_edited_and_a_test_alert_arrives(
         page.click("#send-test")
         page.wait_for_selector("#test-results table")
         assert page.inner_text("#test-results").count("delivered") == 1
+        assert page.console_errors == []
     finally:
         page.context.close()
     assert world.org(world.a).emails == ["leader@scouts-oak.test"]
