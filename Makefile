@@ -7,11 +7,12 @@ PHOTOS := .cache/photos/.ready
 FFMPEG := .cache/.ffmpeg-dev
 CHROMIUM := .cache/.chromium
 
-.PHONY: help venv jsvendor build photos demo test lint bench bench-hash bench-match bench-crawl bench-bank-import bench-api bench-demo bench-robustness bench-robustness-held-out bench-video bench-hotline clean
+.PHONY: help venv jsvendor build photos demo test wheel-smoke wheel lint bench bench-hash bench-match bench-crawl bench-bank-import bench-api bench-demo bench-robustness bench-robustness-held-out bench-video bench-hotline clean
 
 help:
 	@echo "make demo              run the main job on embedded defaults (SQLite, local files)"
 	@echo "make test              set everything up and run the whole suite"
+	@echo "make wheel             build the wheel into dist/ (make wheel-smoke: and try it installed)"
 	@echo "make lint              ruff, mypy and the import-linter contracts"
 	@echo "make bench             hash, match, crawl, bank-import, demo, video and hotline benchmarks (docs/benchmarks.md)"
 	@echo "make bench-api         the service over HTTP at 1M hashes, 1 and 2 workers (several minutes)"
@@ -76,10 +77,19 @@ photos: $(PHOTOS)
 demo: $(STAMP) $(PHOTOS) $(OPENCVJS)
 	$(VENV)/bin/childguard demo
 
-test: $(STAMP) $(PHOTOS) $(OPENCVJS) lint
+test: $(STAMP) $(PHOTOS) $(OPENCVJS) lint wheel-smoke
 	@# Two workers, a test file to each at a time; bytecode is cached (the environment may turn it
 	@# off) so the suite's many CLI and server subprocesses do not compile childguard every time.
 	env -u PYTHONDONTWRITEBYTECODE $(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist loadfile
+
+# The wheel, built from a clean copy of the checkout (nothing downloaded), installed into a
+# throwaway venv and run outside the source tree: --version, hash, bank import, match, serve.
+wheel-smoke: $(STAMP) $(OPENCVJS)
+	$(PY) tests/packaging/wheel_smoke.py
+
+# The wheel in dist/ (what the Containerfile installs; docs/deployment.md).
+wheel: $(STAMP) $(OPENCVJS)
+	$(PY) tests/packaging/wheel_smoke.py --build-only --out dist
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench scripts
