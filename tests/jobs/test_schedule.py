@@ -128,6 +128,21 @@ def test_a_failed_task_is_retried_with_a_capped_backoff(store: Store) -> None:
     assert row.failures == 0 and row.next_run_at == clock() + MINUTE
 
 
+def test_a_run_that_found_nothing_to_do_leaves_no_record(store: Store) -> None:
+    clock = Clock()
+    schedule.ensure_task(store, "crawls", MINUTE, now=clock)
+    outcome = schedule.run_task(store, "crawls", "node-a", lambda _: schedule.IDLE, now=clock)
+    assert outcome is not None and outcome.status == "idle"
+    assert schedule.recent_runs(store, "crawls") == []
+    (state,) = schedule.task_states(store)
+    assert state.looked_at == clock() and state.next_run_at == clock() + MINUTE
+    assert not state.held(clock())
+    clock.advance(MINUTE)
+    outcome = schedule.run_task(store, "crawls", "node-b", lambda _: {"crawls": 1}, now=clock)
+    assert outcome is not None and outcome.status == "ok"
+    assert [r.node for r in schedule.recent_runs(store, "crawls")] == ["node-b"]
+
+
 def test_a_round_that_partly_failed_runs_again_at_its_interval(store: Store) -> None:
     clock = Clock()
     schedule.ensure_task(store, "crawls", 5 * MINUTE, now=clock)

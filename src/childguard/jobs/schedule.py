@@ -46,6 +46,15 @@ KEEP_RUNS = 200
 ERROR_MAX = 4000
 
 
+class _Idle(dict[str, Any]):
+    """The summary of a run that found nothing to do (see `IDLE`)."""
+
+
+# What a task's work returns when it found nothing to do: the run is not recorded (a task
+# that looks every few seconds would otherwise push its real runs out of the record).
+IDLE: Mapping[str, Any] = _Idle()
+
+
 class TaskNotFound(ChildguardError):
     """No scheduled task has this name."""
 
@@ -121,6 +130,7 @@ class TaskState:
     lease_holder: str | None
     lease_until: datetime | None
     failures: int
+    looked_at: datetime | None = None  # when a node last took it (or ended a run)
     runs: list[RunInfo] = field(default_factory=list)
 
     def held(self, now: datetime) -> bool:
@@ -140,6 +150,7 @@ class TaskState:
             "lease_holder": self.lease_holder if until is not None else None,
             "lease_until": until.isoformat() if until is not None else None,
             "consecutive_failures": self.failures,
+            "looked_at": self.looked_at.isoformat() if self.looked_at else None,
             "runs": [r.to_dict() for r in self.runs],
         }
 
@@ -269,6 +280,7 @@ def _end(
     summary: Mapping[str, Any] | None,
     next_run: Callable[[float, int, datetime], tuple[datetime, int]],
     now: Clock,
+    idle: bool = False,
 ) -> bool:
     with store.session() as session:
         row = session.get(TaskLease, lease.task)
@@ -285,10 +297,18 @@ def _end(
                 lease_holder=None,
                 lease_until=None,
                 updated_at=at,
+                **({"last_run_id": None} if idle else {}),
             )
             .execution_options(synchronize_session=False)
         )
         ours = bool(getattr(result, "rowcount", 0))
+        if ours and idle:
+            session.execute(
+                delete(TaskRun)
+                .where(TaskRun.id == lease.run_id)
+                .execution_options(synchronize_session=False)
+            )
+            return True
         session.execute(
             update(TaskRun)
             .where(TaskRun.id == lease.run_id, TaskRun.status == "running")
@@ -332,9 +352,12 @@ def finish(
     *,
     summary: Mapping[str, Any] | None = None,
     now: Clock = utcnow,
+    idle: bool = False,
 ) -> bool:
     """The run ended well: recorded `ok`, the lease released, the next run one interval on.
-    False when the lease had been lost (the run is then recorded as failed)."""
+    With `idle` (it found nothing to do) the run leaves no record; the task's row still says
+    when it last looked (`TaskState.looked_at`). False when the lease had been lost (the run
+    is then recorded as failed)."""
     return _end(
         store,
         lease,
@@ -343,6 +366,7 @@ def finish(
         summary=summary,
         next_run=lambda interval, _failures, at: (at + timedelta(seconds=interval), 0),
         now=now,
+        idle=idle,
     )
 
 
@@ -446,7 +470,8 @@ def run_task(
     """Claim `task` and, if this node won it, run `work(stop)` while the lease is renewed
     (every third of `lease`); record how it ended. `work` returns the run's summary (or
     None); it may raise `TaskProblem` (recorded failed, next run at the usual interval) or
-    anything else (recorded failed, next run after the back-off). The event it gets is set
+    anything else (recorded failed, next run after the back-off), and return `IDLE` when it
+    found nothing to do (no record; the outcome's status is `idle`). The event it gets is set
     when `stop` is, or when the lease is lost. None when the task was not due (`force` runs it
     anyway) or another node holds it."""
     held = claim(store, task, holder, lease=lease, now=now, force=force)
@@ -477,6 +502,10 @@ def run_task(
                 detail = traceback.format_exc(limit=8)
                 fail(store, held, f"{error}\n{detail}", summary=None, backoff=backoff, now=now)
                 return RunOutcome(held.run_id, "failed", error)
+        if summary is IDLE:
+            if not finish(store, held, now=now, idle=True):
+                return RunOutcome(held.run_id, "failed", _lost(held, None))
+            return RunOutcome(held.run_id, "idle")
         data = dict(summary) if summary is not None else None
         if not finish(store, held, summary=data, now=now):
             return RunOutcome(held.run_id, "failed", _lost(held, None), data)
@@ -539,6 +568,7 @@ def task_states(store: Store, *, runs: int = 5) -> list[TaskState]:
                 lease_holder=r.lease_holder,
                 lease_until=r.lease_until,
                 failures=r.failures,
+                looked_at=r.updated_at,
             )
             for r in rows
         ]
@@ -550,6 +580,7 @@ def task_states(store: Store, *, runs: int = 5) -> list[TaskState]:
             lease_holder=s.lease_holder,
             lease_until=s.lease_until,
             failures=s.failures,
+            looked_at=s.looked_at,
             runs=recent_runs(store, s.task, limit=runs),
         )
         for s in states

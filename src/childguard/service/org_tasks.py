@@ -29,19 +29,18 @@ processes, and the round is stopped after `crawl_timeout_seconds` or when the se
 from __future__ import annotations
 
 import multiprocessing
-import multiprocessing.forkserver
 import os
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from childguard.crawl.runner import CrawlError, run_crawl
 from childguard.crawl.watch import Watch
-from childguard.crawl.watchstore import due_watches, list_watches
-from childguard.jobs.schedule import TaskProblem
+from childguard.crawl.watchstore import due_watches
+from childguard.jobs.schedule import IDLE, TaskProblem
 from childguard.log import get_logger
 from childguard.matcher import Matcher
 from childguard.protect.albums import monitor_album
@@ -224,29 +223,15 @@ def _rounds_context() -> Any:
     return ctx
 
 
-def warm_up(store: Store) -> None:
-    """Start the fork server in the background when the store has watches (it loads this
-    module once, which takes seconds), so that the first round does not wait for it."""
-
-    def start() -> None:
-        try:
-            if not list_watches(store):
-                return
-            _rounds_context()
-            multiprocessing.forkserver.ensure_running()
-        except Exception as exc:  # the first round starts it, and reports what fails
-            log.warning("org_tasks.warm_up_failed", error=str(exc))
-
-    threading.Thread(target=start, name="rounds-warm-up", daemon=True).start()
-
-
-def run_round(kind: str, store: Store, settings: Settings, stop: threading.Event) -> dict[str, Any]:
+def run_round(
+    kind: str, store: Store, settings: Settings, stop: threading.Event
+) -> Mapping[str, Any]:
     """Run the `crawls` or `albums` round in a fresh process when something is due (else
-    an empty summary at once); its summary, or TaskProblem as the round raised it. The
-    process is ended when `stop` is set or after `crawl_timeout_seconds`."""
+    `IDLE` at once); its summary, or TaskProblem as the round raised it. The process is ended
+    when `stop` is set or after `crawl_timeout_seconds`."""
     due = due_crawls if kind == "crawls" else due_albums
     if not due(store, utcnow()):
-        return {kind: []}
+        return IDLE
     ctx = _rounds_context()
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(
@@ -280,16 +265,14 @@ def run_round(kind: str, store: Store, settings: Settings, stop: threading.Event
 
 
 def _crawls_task(context: SchedulerContext) -> PeriodicTask:
-    warm_up(context.store)
-
-    def run(stop: threading.Event) -> dict[str, Any]:
+    def run(stop: threading.Event) -> Mapping[str, Any]:
         return run_round("crawls", context.store, context.settings, stop)
 
     return PeriodicTask("crawls", context.settings.crawl_poll_seconds, run, singleton=True)
 
 
 def _albums_task(context: SchedulerContext) -> PeriodicTask:
-    def run(stop: threading.Event) -> dict[str, Any]:
+    def run(stop: threading.Event) -> Mapping[str, Any]:
         return run_round("albums", context.store, context.settings, stop)
 
     return PeriodicTask("albums", context.settings.album_poll_seconds, run, singleton=True)

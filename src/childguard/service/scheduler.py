@@ -91,8 +91,9 @@ class PeriodicTask:
     stops (or a singleton's lease is lost), for runs that take long. `on_stop` is called when
     the scheduler stops. A `singleton` task runs in one worker of all the nodes sharing the
     store at a time, under a lease; what its `run` returns, when a mapping, is recorded as the
-    run's summary, and it may raise `childguard.jobs.schedule.TaskProblem` for a round that
-    ran but in part failed."""
+    run's summary (`childguard.jobs.schedule.IDLE`: it found nothing to do, and leaves no
+    record), and it may raise `childguard.jobs.schedule.TaskProblem` for a round that ran but
+    in part failed."""
 
     name: str
     interval: float
@@ -278,7 +279,7 @@ class Scheduler:
         if outcome is None:
             return None
         task.runs += 1
-        if outcome.status != "ok":
+        if outcome.status == "failed":
             task.failures += 1
             log.error("scheduler.task_failed", task=task.name, error=outcome.error)
         return outcome
@@ -349,9 +350,10 @@ def alert_summary(done: AlertRound) -> dict[str, Any]:
     return summary
 
 
-def alert_round(store: Store, transport: AlertTransport) -> dict[str, Any]:
-    """One alert round (`queue_and_deliver`); TaskProblem naming the alerts that failed this
-    round, with the summary, when any did."""
+def alert_round(store: Store, transport: AlertTransport) -> Mapping[str, Any]:
+    """One alert round (`queue_and_deliver`): its summary (`IDLE` when it queued and sent
+    nothing and nothing failed); TaskProblem naming the alerts that failed this round, with
+    the summary, when any did."""
     with store.session() as session:
         organisations = None
         if transport.smtp is None:
@@ -361,6 +363,9 @@ def alert_round(store: Store, transport: AlertTransport) -> dict[str, Any]:
         done = queue_and_deliver(session, transport, organisations=organisations)
         summary = alert_summary(done)
     failures = summary.get("failed", []) + summary.get("retrying", [])
+    busy = summary["queued"] or summary.get("sent") or summary.get("digests") or failures
+    if not busy:
+        return task_schedule.IDLE
     if failures:
         first = failures[0]
         raise task_schedule.TaskProblem(
@@ -372,7 +377,7 @@ def alert_round(store: Store, transport: AlertTransport) -> dict[str, Any]:
 
 
 def _alerts_task(context: SchedulerContext) -> PeriodicTask:
-    def run(_: threading.Event) -> dict[str, Any]:
+    def run(_: threading.Event) -> Mapping[str, Any]:
         smtp = SmtpSettings.from_env() if os.environ.get("CHILDGUARD_SMTP_HOST") else None
         return alert_round(context.store, AlertTransport(smtp=smtp))
 
