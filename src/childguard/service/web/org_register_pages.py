@@ -47,12 +47,12 @@ STATIC_TYPES = {
 LANGUAGE_COOKIE = "childguard_lang"
 _LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
 # The pages run scripts of this site only; the worker compiles OpenCV.js's WebAssembly; the
-# only requests are to this site; the cleaned copy is shown and saved from a blob: URL.
+# only requests are to this site.
 REGISTER_HEADERS = {
     **PAGE_HEADERS,
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; "
-        "connect-src 'self'; img-src 'self' blob:; style-src 'unsafe-inline'; "
+        "connect-src 'self'; img-src 'self'; style-src 'unsafe-inline'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
 }

@@ -28,6 +28,8 @@ const FAST = 10;
 const FAST_LOW = 2;
 const FEW_KEYPOINTS = 300;
 export const MAX_PIXELS = 120000000;
+// As `childguard.media.DEFAULT_LIMITS.max_bytes`: the service refuses larger sizes.
+export const MAX_BYTES = 256 * 1024 * 1024;
 
 /** Python's round(): halves go to the even neighbour. */
 export function pyRound(x) {
@@ -169,6 +171,10 @@ export function protectedSignature(cv, rgba, width, height) {
  * Throws an Error whose message says why a file could not be decoded.
  */
 export async function photoSignature(cv, file, name) {
+  if (file.size > MAX_BYTES) throw new Error(`the file is over ${MAX_BYTES} bytes`);
+  if (name.length > 255 || !/^[^\x00-\x1f\x7f/\\]+$/.test(name)) {
+    throw new Error("the file name is too long or has characters the service refuses");
+  }
   const bytes = new Uint8Array(await file.arrayBuffer());
   if (!bytes.length) throw new Error("the file is empty");
   let bitmap;
