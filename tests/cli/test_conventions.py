@@ -187,15 +187,15 @@ def test_help_and_version_load_no_command_module_nor_heavy_library() -> None:
     assert _modules_after(code) == []
 
 
-def test_a_command_group_loads_only_its_own_module() -> None:
+def test_a_command_loads_only_its_own_module() -> None:
     code = (
         "import json, sys\n"
         "import childguard.cli as cli\n"
         "try:\n"
-        "    cli.app(['bundle', '--help'])\n"
+        "    cli.app(['demo', '--help'])\n"
         "except SystemExit:\n"
         "    pass\n"
         "print()\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('childguard.cli.cmd_'))))\n"
     )
-    assert _modules_after(code) == ["childguard.cli.cmd_bundle"]
+    assert _modules_after(code) == ["childguard.cli.cmd_demo"]
