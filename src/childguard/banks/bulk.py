@@ -223,7 +223,12 @@ def import_lock(store: Store, bank_id: int, *, wait: float = 0.0) -> Iterator[No
                 conn.commit()
         return
     path = lock_path(store)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644) if path else None
+    fd: int | None = None
+    if path is not None:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:  # a folder this process cannot write: neither can it write the store
+            fd = None
     try:
         while fd is not None:
             try:
