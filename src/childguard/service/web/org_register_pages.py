@@ -28,9 +28,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from childguard.accounts import csrf_token_for
+from childguard.protect.organisations import OrganisationNotFound, get_organisation_by_id
 from childguard.service.auth import Caller, owner, presented_session
 from childguard.service.web.i18n import CATALOGS, LANGUAGES, choose_language
 from childguard.service.web.pages import PAGE_HEADERS, page
+from childguard.store.protect_models import Organisation
 
 router = APIRouter(prefix="/org", tags=["pages"], include_in_schema=False)
 
@@ -114,6 +116,17 @@ def _person_csrf(request: Request, caller: Caller) -> str:
     return csrf_token_for(cookie) if caller.user is not None and cookie is not None else ""
 
 
+def _organisation(request: Request, caller: Caller) -> Organisation | None:
+    """The caller's organisation, for the pages' header (None for a caller of none)."""
+    if caller.organisation_id is None:
+        return None
+    with request.app.state.service.store.session() as s:
+        try:
+            return get_organisation_by_id(s, caller.organisation_id)
+        except OrganisationNotFound:
+            return None
+
+
 def _render(request: Request, caller: Caller, name: str, context: dict[str, Any]) -> Response:
     language, chosen = choose_language(request, LANGUAGE_COOKIE)
     gettext: Callable[[str], str] = CATALOGS[language].gettext
@@ -126,6 +139,8 @@ def _render(request: Request, caller: Caller, name: str, context: dict[str, Any]
             "lang": language,
             "languages": LANGUAGES,
             "user": caller.user,
+            "org": _organisation(request, caller),
+            "path": request.url.path,
             "csrf_token": _person_csrf(request, caller),
             "messages": {k: gettext(v) for k, v in SCRIPT_MESSAGES.items()},
             "findings": {k: gettext(v) for k, v in FINDING_LABELS.items()},
