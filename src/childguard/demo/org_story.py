@@ -72,6 +72,7 @@ class OrgResult:
     crawled: list[str] = field(default_factory=list)  # watches the crawls task crawled
     album_checks: int = 0  # the albums task's checks that read the views
     spike_photo: str = ""
+    spikes_found: list[str] = field(default_factory=list)  # the albums task's check found these
     spike_alerts: list[dict[str, Any]] = field(default_factory=list)  # delivered by the service
     org_page: str = ""  # /org as the organisation user saw it
     albums_page: str = ""  # /org/albums
@@ -306,6 +307,7 @@ def _views(chapter: _Chapter, spike_photo: str | None) -> None:
     album.add_views({p.file_name: 2 + i for i, p in enumerate(photos)})
     album.add_views({spike.file_name: SPIKE_VIEWS})
     check = chapter.wait_for_check()
+    chapter.result.spikes_found = list(check.get("spikes") or [])
     say(
         f"   {spike.file_name} gained {SPIKE_VIEWS:,} views; the albums task found "
         f"{len(check.get('spikes') or [])} spike(s)"
