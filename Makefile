@@ -7,11 +7,13 @@ PHOTOS := .cache/photos/.ready
 FFMPEG := .cache/.ffmpeg-dev
 CHROMIUM := .cache/.chromium
 
-.PHONY: help venv jsvendor build photos demo test wheel-smoke wheel lint bench bench-hash bench-match bench-crawl bench-bank-import bench-api bench-demo bench-robustness bench-robustness-held-out bench-video bench-hotline clean
+.PHONY: help venv jsvendor build photos demo test test-hostile fuzz-kernels wheel-smoke wheel lint bench bench-hash bench-match bench-crawl bench-bank-import bench-api bench-demo bench-robustness bench-robustness-held-out bench-video bench-hotline clean
 
 help:
 	@echo "make demo              run the main job on embedded defaults (SQLite, local files)"
 	@echo "make test              set everything up and run the whole suite"
+	@echo "make test-hostile      the long tier of the hostile-input campaign (docs/security.md)"
+	@echo "make fuzz-kernels      the C kernels under ASan+UBSan, seeded mutation fuzzing (docs/security.md)"
 	@echo "make wheel             build the wheel into dist/ (make wheel-smoke: and try it installed)"
 	@echo "make lint              ruff, mypy and the import-linter contracts"
 	@echo "make bench             hash, match, crawl, bank-import, demo, video and hotline benchmarks (docs/benchmarks.md)"
@@ -90,6 +92,21 @@ wheel-smoke: $(STAMP) $(OPENCVJS)
 # The wheel in dist/ (what the Containerfile installs; docs/deployment.md).
 wheel: $(STAMP) $(OPENCVJS)
 	$(PY) tests/packaging/wheel_smoke.py --build-only --out dist
+
+# The hostile-input campaign's long tier (the quick tier runs in `make test`): docs/security.md.
+test-hostile: $(STAMP)
+	CHILDGUARD_HOSTILE=long $(VENV)/bin/pytest -q -p no:cacheprovider tests/hostile
+
+# The C kernels built with AddressSanitizer and UBSan, fuzzed from seeds (FUZZ_SEEDS, FUZZ_ITERATIONS).
+FUZZ_SEEDS ?= 1 2 3 4
+FUZZ_ITERATIONS ?= 5000
+fuzz-kernels: $(STAMP)
+	$(PY) tests/hostile/fuzz_kernels.py --build .cache/fuzz-kernels
+	for seed in $(FUZZ_SEEDS); do \
+		LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		$(PY) tests/hostile/fuzz_kernels.py --run .cache/fuzz-kernels --seed $$seed --iterations $(FUZZ_ITERATIONS) || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench scripts
