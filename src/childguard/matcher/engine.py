@@ -17,6 +17,10 @@ Semantics (see docs/matching.md):
   `childguard.matcher.protected`), so crops, rotations and screenshots of a protected photo
   match even when no PDQ view is within the bank's threshold;
 - a match in an `allow` bank silences the content's other matches (a known false positive);
+  an allow bank owned by an organisation (its `owner` is the organisation's name, as the
+  organisation's pages make `allow:<name>`) silences only matches in that organisation's own
+  protected bank, so an organisation's false alarm never quiets a known-abuse list or another
+  organisation's photos; a service-wide allow bank (no organisation) silences every match;
 - a disabled entry (`childguard.banks.set_entry_disabled`) matches nothing until its time
   passes; the bank's `updated_at` tells every follower to drop its cached entries;
 - a quarantined bank (flooding with matches, `childguard.banks.quarantine_bank`) matches
@@ -45,6 +49,7 @@ from childguard.signals.pdq import DIHEDRAL_NAMES, PdqSignal
 from childguard.signals.registry import SIGNAL_TYPES, get_signal_type
 from childguard.store.db import Store
 from childguard.store.models import Bank
+from childguard.store.protect_models import Organisation
 
 _DIHEDRAL_EXTRA = frozenset(DIHEDRAL_NAMES[1:])
 # Bank kinds that rotated and flipped views match by default: lists of known images, where
@@ -72,6 +77,9 @@ class BankSettings:
     quarantined: bool = False
     # The bank's own cap on matches a minute (None: the service's default; 0: none).
     match_cap_per_minute: int | None = None
+    # An allow bank owned by an organisation silences only matches in these banks (the
+    # organisation's protected bank); None: every match (a service-wide allow bank).
+    silences: frozenset[int] | None = None
 
     @property
     def matching(self) -> bool:
@@ -88,6 +96,14 @@ def bank_thresholds(bank: Bank) -> dict[str, Any]:
         for name, cls in SIGNAL_TYPES.items()
         if not cls.exact
     }
+
+
+def _allow_scope(bank: Bank, org_banks: Mapping[str, int]) -> frozenset[int] | None:
+    """The banks an allow bank silences: its organisation's protected bank when an
+    organisation owns it, None (every bank) for a service-wide one or another kind."""
+    if bank.kind != "allow" or not bank.owner or bank.owner not in org_banks:
+        return None
+    return frozenset({org_banks[bank.owner]})
 
 
 class Matcher:
@@ -145,6 +161,7 @@ class Matcher:
             self.last_sync = {name: report for name, (_, report) in opened.items()}
         with self.store.session() as session:
             banks = session.scalars(select(Bank)).all()
+            org_banks = dict(session.execute(select(Organisation.name, Organisation.bank_id)).all())
             settings = {
                 b.id: BankSettings(
                     b.name,
@@ -154,6 +171,7 @@ class Matcher:
                     b.updated_at,
                     quarantined=b.quarantined_at is not None,
                     match_cap_per_minute=b.match_cap_per_minute,
+                    silences=_allow_scope(b, org_banks),
                 )
                 for b in banks
             }
@@ -263,12 +281,29 @@ class Matcher:
             allow = [m for m in matches if m.bank_kind == "allow"]
             if allow:
                 outcome.allowed_by = allow
-                outcome.suppressed = [m for m in matches if m.bank_kind != "allow"]
+                silenced = self._silenced_by(allow)
+                for m in matches:
+                    if m.bank_kind == "allow":
+                        continue
+                    if silenced is None or m.bank_id in silenced:
+                        outcome.suppressed.append(m)
+                    else:
+                        outcome.matches.append(m)
             else:
                 outcome.matches = matches
         if self.on_outcomes is not None:
             self.on_outcomes(records, outcomes)
         return outcomes
+
+    def _silenced_by(self, allow: Sequence[Match]) -> frozenset[int] | None:
+        """The banks whose matches these allow matches silence (None: every bank)."""
+        scoped: set[int] = set()
+        for m in allow:
+            bank = self._banks.get(m.bank_id)
+            if bank is None or bank.silences is None:
+                return None
+            scoped |= bank.silences
+        return frozenset(scoped)
 
     def _keep(self, found: dict[int, Match], match: Match) -> None:
         old = found.get(match.entry_id)
