@@ -442,6 +442,45 @@ def test_contacts_are_edited_and_a_test_alert_arrives(
     assert world.org(world.a).emails == ["leader@scouts-oak.test"]
 
 
+def test_an_unsigned_browser_is_sent_to_sign_in_and_back(world: World) -> None:
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    with httpx.Client(base_url=world.live.url, timeout=30) as client:
+        for target, expected in (
+            ("/org", "/login?next=/org"),
+            ("/org/sightings?status=online", "/login?next=/org/sightings%3Fstatus%3Donline"),
+            ("/org/albums", "/login?next=/org/albums"),
+        ):
+            answer = client.get(target, headers=html)
+            assert answer.status_code == 303, (target, answer.text)
+            assert answer.headers["location"] == expected
+        # Not for the static files, the API or a client that does not ask for a page.
+        for target in ("/org/static/vendor/htmx.min.js", "/v1/organisation", "/org/sightings"):
+            headers = html if target != "/org/sightings" else {"Accept": "application/json"}
+            answer = client.get(target, headers=headers)
+            assert answer.status_code == 401, target
+            assert answer.headers["content-type"].startswith("application/"), target
+            assert "location" not in answer.headers
+        # A refused form post shows a page with the way to sign in, not a redirect.
+        posted = client.post("/org/sightings/1/seen", headers=html, data={"csrf_token": "x"})
+        assert posted.status_code == 401 and "text/html" in posted.headers["content-type"]
+        assert 'href="/login?next=/org/sightings/1/seen"' in posted.text
+        # Signing in on the page it was sent to lands back where the browser was going.
+        sent = client.get("/org/sightings?status=online", headers=html).headers["location"]
+        form = client.get(sent, headers=html)
+        assert form.status_code == 200
+        fields = {
+            name: form.text.split(f'name="{name}" value="', 1)[1].split('"', 1)[0]
+            for name in ("csrf_token", "next")
+        }
+        assert fields["next"] == "/org/sightings?status=online"
+        username, password = world.passwords["b"]
+        signed = client.post("/login", data={**fields, "username": username, "password": password})
+        assert signed.status_code == 303
+        assert signed.headers["location"] == "/org/sightings?status=online"
+        landed = client.get(signed.headers["location"], headers=html)
+        assert landed.status_code == 200 and "Club Elm" in landed.text
+
+
 LANGUAGE_WORDS = {
     "de": ("Warnungen", "Fotos geschützt"),
     "nl": ("Meldingen", "foto's beschermd"),

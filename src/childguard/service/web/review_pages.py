@@ -107,9 +107,11 @@ def _evidence_key(state: ServiceState) -> bytes:
 
 def wants_page(request: Request) -> bool:
     """Whether a refusal of this request should be a page: a browser asking for one of the
-    review pages."""
+    review pages or the organisation's pages (not their static files)."""
     path = request.url.path
-    on_pages = path == "/hotline" or path.startswith("/hotline/")
+    on_pages = path in ("/hotline", "/org") or path.startswith(("/hotline/", "/org/"))
+    if path.startswith("/org/static/"):
+        return False
     return on_pages and "text/html" in request.headers.get("accept", "")
 
 
