@@ -413,7 +413,8 @@ static PyObject *search(PyObject *self, PyObject *args) {
                 __builtin_prefetch(off_addr(&O, t, b));
             }
         }
-        /* stage 2: bucket ranges; prefetch the start of each bucket's rows */
+        /* stage 2: bucket ranges; prefetch the start of the first buckets' rows (stage 3
+         * prefetches the rest PREFETCH buckets ahead, so they are in L1 when it reads them) */
         size_t need = 0;
         for (int t = 0; t < NTABLES; t++) {
             const uint8_t *rows = t ? R + (npy_intp)(t - 1) * n * rb : NULL;
@@ -423,7 +424,7 @@ static PyObject *search(PyObject *self, PyObject *args) {
                 blo[t * nmasks + k] = lo;
                 bhi[t * nmasks + k] = hi;
                 need += hi - lo;
-                if (hi > lo) {
+                if (hi > lo && k < PREFETCH) {
                     if (t) __builtin_prefetch(rows + (npy_intp)lo * rb);
                     else __builtin_prefetch(H + (npy_intp)lo * HASH_BYTES);
                 }
@@ -447,6 +448,7 @@ static PyObject *search(PyObject *self, PyObject *args) {
          * buckets are runs of the hashes themselves: their substring is checked in place. */
         size_t nc = 0;
         for (size_t k = 0; k < nmasks; k++) {
+            if (k + PREFETCH < nmasks) __builtin_prefetch(H + (npy_intp)blo[k + PREFETCH] * HASH_BYTES);
             for (uint32_t pos = blo[k]; pos < bhi[k]; pos++) {
                 if (__builtin_popcount(load32(H + (npy_intp)pos * HASH_BYTES) ^ qsub[0]) > s) continue;
                 cand[nc] = pos;
@@ -458,6 +460,8 @@ static PyObject *search(PyObject *self, PyObject *args) {
             const uint32_t qi_t = qinl[t];
             for (size_t k = 0; k < nmasks; k++) {
                 uint32_t lo = blo[t * nmasks + k], hi = bhi[t * nmasks + k];
+                if (k + PREFETCH < nmasks)
+                    __builtin_prefetch(rows + (npy_intp)blo[t * nmasks + k + PREFETCH] * rb);
                 int left = s - mpop[k];
                 for (uint32_t pos = lo; pos < hi; pos++) {
                     uint32_t v = read_row(rows, pos, rb);
