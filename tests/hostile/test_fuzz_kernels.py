@@ -48,7 +48,7 @@ def test_kernels_under_asan_and_ubsan_short_tier(tmp_path: Path) -> None:
             "--seed",
             "21",
             "--iterations",
-            "150",
+            "100",
         ],
         capture_output=True,
         text=True,
