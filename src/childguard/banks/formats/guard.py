@@ -39,7 +39,6 @@ LATEST_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 MAX_INT_DIGITS = 4300
 
 _TEXT_FIELDS = (
-    "value",
     "source",
     "organisation",
     "original_id",
@@ -172,6 +171,8 @@ _SURROGATE = "contains a lone surrogate (\\ud800-\\udfff), which is not text"
 
 
 def _has_surrogate(text: str) -> bool:
+    if text.isascii():
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -191,13 +192,21 @@ def checked(record: EntryRecord) -> EntryRecord | InvalidRecord:
     def invalid(reason: str) -> InvalidRecord:
         return InvalidRecord(record.position or 0, reason, record.position_kind)
 
+    if "\x00" in record.value:
+        return invalid(f"value {_text_problem(record.value)}")
+    try:
+        valid = validated(record)  # a valid value is canonical text of its type
+    except RecursionError:
+        return invalid("the value is JSON nested too deep to read")
+    if isinstance(valid, InvalidRecord):
+        return valid
     for name in _TEXT_FIELDS:
-        text = getattr(record, name)
+        text = getattr(valid, name)
         if text is not None and (problem := _text_problem(text)):
             return invalid(f"{name} {problem}")
-    if record.metadata is not None and (reason := unstorable(record.metadata)):
+    if valid.metadata is not None and (reason := unstorable(valid.metadata)):
         return invalid(f"metadata {reason}")
-    given = record.imported_at
+    given = valid.imported_at
     if given is not None:
         try:
             at = (given if given.tzinfo else given.replace(tzinfo=UTC)).astimezone(UTC)
@@ -205,11 +214,8 @@ def checked(record: EntryRecord) -> EntryRecord | InvalidRecord:
             return invalid(f"imported_at {given.isoformat()} is out of range")
         if at >= LATEST_TIME:
             return invalid(f"imported_at {given.isoformat()} is out of range (want before 9999)")
-        record = replace(record, imported_at=at)
-    try:
-        return validated(record)
-    except RecursionError:
-        return invalid("the value is JSON nested too deep to read")
+        valid = replace(valid, imported_at=at)
+    return valid
 
 
 def sniff_encoding(head: bytes) -> str:
