@@ -1,5 +1,6 @@
 """The organisation's actions on its sightings, on SQLite and PostgreSQL: seen, false alarm
-(an allow entry that silences the content from then on), report to the hotline, the takedown
+(an allow entry that silences the content's matches of the organisation's photos from then on,
+never a known-abuse list's), report to the hotline (hinted `suspected: harvested`), the takedown
 letter, the dashboard's figures and visits, album monitors and test alerts. Sightings are
 seeded as a crawl makes them: photos registered, matched by the real matcher and recorded by
 the crawl's recorder."""
@@ -20,6 +21,7 @@ from alerts.alert_servers import webhook_receiver as webhook_receiver
 from childguard.alerts.dispatch import AlertTransport, deliver, queue_sighting_alerts
 from childguard.alerts.email import SmtpSettings
 from childguard.alerts.webhook import RetryPolicy, verify_signature
+from childguard.banks import EntryRecord, create_bank, import_records
 from childguard.crawl.hashing import hash_fetched
 from childguard.crawl.sightings import SightingRecorder
 from childguard.hotline.reports import report_urls
@@ -197,6 +199,17 @@ def test_a_false_alarm_is_allowed_and_never_alerts_again(
         assert [q.payload["image_url"] for q in queued] == ["https://other.example/y.jpg"]
         assert s.scalars(select(AuditEvent).where(AuditEvent.action == "bank.allow")).all()
 
+    # The organisation's allow bank silences only its own photos' matches: a known-abuse list
+    # holding the same picture still matches it.
+    hashes = hash_fetched(jpeg_bytes(12))
+    create_bank(store, "hotline-known", "known-abuse", actor="t")
+    import_records(
+        store, "hotline-known", [EntryRecord("sha256", hashes.value("sha256") or "")], actor="t"
+    )
+    outcome = Matcher(store, index_base=tmp_path / "idx4", persist=False).match(hashes)
+    assert [m.bank_name for m in outcome.matches] == ["hotline-known"]
+    assert {m.bank_name for m in outcome.suppressed} == {"protected:Scouts A"}
+
 
 def test_report_to_the_hotline_and_the_takedown_letter(
     store: Store, two: tuple[Organisation, Organisation, dict[str, int]]
@@ -216,6 +229,7 @@ def test_report_to_the_hotline_and_the_takedown_letter(
         assert report.reporter == f"organisation:{a.id}" and report.language == "nl"
         assert report.description is not None
         assert report.description.startswith("Possibly harvested")
+        assert report.hints == {"content_type": "images", "suspected": "harvested"}
         assert "Summer camp 11" in report.description and "seen by a parent" in report.description
 
     # The takedown letter names the photo, the URLs, the match and the contact, in each language.

@@ -333,6 +333,7 @@ def test_acting_on_a_sighting_end_to_end(browser: Any, world: World, tmp_path: P
             assert report is not None and (report.description or "").startswith(
                 "Possibly harvested"
             )
+            assert (report.hints or {}).get("suspected") == "harvested"
 
         page.goto(f"/org/sightings/{second}")
         page.click("#form-false-alarm button")  # no reason: the browser asks for one
@@ -365,6 +366,14 @@ def test_acting_on_a_sighting_end_to_end(browser: Any, world: World, tmp_path: P
                 assert time.monotonic() < deadline, "the reported page became no item"
                 time.sleep(0.3)
         assert world.site.url("/i/41.jpg") in json.dumps(item)
+        # The analyst sees the report's class on the item: possibly harvested.
+        assert item["suspected"] == ["harvested"]
+        hinted = [p for p in item["places"] if p["report_id"] == report_id]
+        assert hinted and all(p["hints"]["suspected"] == "harvested" for p in hinted)
+        shown = analyst.get(f"/hotline/items/{item['id']}", headers={"Accept": "text/html"})
+        assert shown.status_code == 200, shown.text
+        assert 'data-suspected="harvested"' in shown.text
+        assert "Possibly harvested" in shown.text
 
     # A later crawl finds the false alarm's picture again: it is allowed, nothing alerts.
     matcher = Matcher(store, index_base=tmp_path / "idx", persist=False)

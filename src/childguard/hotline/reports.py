@@ -9,6 +9,8 @@ them to the processing on its schedule. The reporter's tracking code is stored o
 SHA-256 and a feedback email only sealed (`childguard.hotline.crypto`); no address or user
 agent ever reaches this module. `report_status` tells a tracking code's holder how far each
 URL got, never what was found. `mark_url` moves a URL through its states for the processing.
+Hints (`HINT_NAMES`) are short texts kept with the report for the analysts; `suspected` is one
+of `SUSPECTED_HINTS` (an organisation's report of a copy of its photo says `harvested`).
 """
 
 from __future__ import annotations
@@ -42,7 +44,11 @@ MAX_URL_LENGTH = 2048
 MAX_DESCRIPTION = 5000
 MAX_EMAIL = 254
 MAX_HINT = 100
-HINT_NAMES = ("site_type", "content_type")
+HINT_NAMES = ("site_type", "content_type", "suspected")
+# What the reporter suspects the content is, a class for the review (not a finding):
+# `harvested`, legal photos of children put in a sexualised context (an organisation reporting
+# a copy of one of its protected photos).
+SUSPECTED_HINTS = ("harvested",)
 # Symbols of a tracking code: no 0/O, 1/I/L, so it can be read out and typed back.
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 _CODE_GROUPS = 5
@@ -256,6 +262,11 @@ def _check_hints(hints: Mapping[str, Any] | None) -> dict[str, str] | None:
         if not isinstance(value, str) or len(value) > MAX_HINT:
             raise ReportRejected(
                 "hint-invalid", f"hint {name!r} must be text of at most {MAX_HINT} characters"
+            )
+        if name == "suspected" and value.strip() not in SUSPECTED_HINTS:
+            raise ReportRejected(
+                "hint-invalid",
+                f"hint 'suspected' must be one of {', '.join(SUSPECTED_HINTS)}, not {value[:40]!r}",
             )
         kept[name] = value.strip()
     return kept or None

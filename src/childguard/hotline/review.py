@@ -42,6 +42,7 @@ from childguard.store.hotline_models import (
     AssessmentLabel,
     Item,
     ItemPlace,
+    Report,
 )
 from childguard.store.models import AuditEvent
 
@@ -375,7 +376,8 @@ def set_preview_preferences(
 
 def item_view(store: Store, item_id: int) -> dict[str, Any]:
     """What the review shows of an item, never its media: its signals, matches with their
-    provenance, the places it was seen and its earlier assessments with their labels."""
+    provenance, the places it was seen (with the hints of the report that brought each), what
+    those reports suspect it is, and its earlier assessments with their labels."""
     with store.session() as session:
         item = session.get(Item, item_id)
         if item is None:
@@ -383,6 +385,15 @@ def item_view(store: Store, item_id: int) -> dict[str, Any]:
         places = session.scalars(
             select(ItemPlace).where(ItemPlace.item_id == item_id).order_by(ItemPlace.id)
         ).all()
+        report_ids = sorted({p.report_id for p in places if p.report_id is not None})
+        hints: dict[int, dict[str, Any]] = {}
+        if report_ids:
+            hints = {
+                rid: dict(h or {})
+                for rid, h in session.execute(
+                    select(Report.id, Report.hints).where(Report.id.in_(report_ids))
+                )
+            }
         assessments = session.scalars(
             select(Assessment).where(Assessment.item_id == item_id).order_by(Assessment.id)
         ).all()
@@ -417,12 +428,17 @@ def item_view(store: Store, item_id: int) -> dict[str, Any]:
             "locked_until": item.locked_until.isoformat() if item.locked_until else None,
             "signals": {k: v for k, v in (item.signals or {}).items() if k not in ("path",)},
             "matches": item.matches or [],
+            # What the reports that brought it suspect (`suspected` hints), for the review.
+            "suspected": sorted(
+                {str(h["suspected"]) for h in hints.values() if h.get("suspected")}
+            ),
             "places": [
                 {
                     "url": p.url,
                     "page_url": p.page_url,
                     "source": p.source,
                     "report_id": p.report_id,
+                    "hints": hints.get(p.report_id, {}) if p.report_id is not None else {},
                     "first_seen": p.first_seen.isoformat(),
                     "last_seen": p.last_seen.isoformat(),
                 }

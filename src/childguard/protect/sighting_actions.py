@@ -13,11 +13,14 @@ This module is the only writer of `org_sighting_state` and `org_visit`
 - `mark_false_alarm(reason)`: the copy is not the organisation's photo. The sighting image's
   signals (its SHA-256 and PDQ) become entries of the organisation's `allow` bank
   (`allow:<name>`, made on first use, PDQ threshold `ALLOW_PDQ_THRESHOLD`) through
-  `childguard.banks.ensure_entries`, so the matcher silences that content from then on and no
-  crawl alerts on it again. Audited with the reason.
+  `childguard.banks.ensure_entries`, so the matcher silences that content's matches of the
+  organisation's own photos from then on and no crawl alerts it on them again (an
+  organisation's allow bank never silences a known-abuse bank or another organisation's
+  photos). Audited with the reason.
 - `report_to_hotline`: files a hotline report (`childguard.hotline.reports.create_report`) of
-  the page and image URLs, described as a copy of a protected photo possibly harvested, for an
-  analyst's review; the state keeps the report's id. (`protect` and `hotline` are siblings in
+  the page and image URLs, described as a copy of a protected photo and classed for review by
+  its `suspected: harvested` hint (analysts see it on the queue item); the state keeps the
+  report's id. (`protect` and `hotline` are siblings in
   the middle layer; this module imports `hotline`, which never imports `protect`.)
 - `takedown_letter`: the letter to the host (`childguard.protect.takedown_letter`).
 - `record_visit` and `dashboard_summary(org, since)`: what is new since the last visit.
@@ -390,7 +393,8 @@ def report_to_hotline(
     enqueue: bool = True,
 ) -> HotlineFiling:
     """File a hotline report of the sighting's page and image URLs, classed for review as a
-    possibly harvested copy of a protected photo; the state keeps the report's id."""
+    possibly harvested copy of a protected photo (the `suspected: harvested` hint); the state
+    keeps the report's id."""
     found = _own(store, org, sighting_id)
     v = found.sighting
     photo = found.photo
@@ -409,7 +413,7 @@ def report_to_hotline(
         channel=channel,
         reporter=f"organisation:{org.id}",
         description="\n".join(lines),
-        hints={"content_type": "images"},
+        hints={"content_type": "images", "suspected": "harvested"},
         language=language,
         enqueue=enqueue,
     )
