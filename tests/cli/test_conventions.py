@@ -83,7 +83,7 @@ def test_the_tree_is_every_command_module() -> None:
     assert len(LEAVES) > 40
 
 
-@pytest.mark.parametrize("path", sorted(TREE))
+@pytest.mark.parametrize("path", ["", *sorted(TREE)])
 def test_help_works_and_every_value_is_named_in_words(path: str) -> None:
     done = runner.invoke(app, [*path.split(), "--help"], env={"COLUMNS": "100"})
     assert done.exit_code == 0, done.output
