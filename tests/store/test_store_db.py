@@ -16,8 +16,10 @@ import childguard.store.crawl_models
 import childguard.store.hotline_models
 import childguard.store.idempotency_models
 import childguard.store.job_models
+import childguard.store.org_page_models
 import childguard.store.protect_models
 import childguard.store.referral_models
+import childguard.store.scheduler_models
 import childguard.store.webhook_models  # noqa: F401  (every model's table in Base.metadata)
 from childguard.store import AuditEvent, Bank, BankEntry, Base, Store, StoreError, open_store
 from childguard.store.db import alembic_config
