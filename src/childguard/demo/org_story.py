@@ -261,7 +261,8 @@ def run_org(
         say(
             f"   open [bold]{base}/org[/bold] and sign in as [bold]{ORG_USER}[/bold] with the "
             f"password [bold]{result.password}[/bold]: the sightings are on {base}/org/sightings, "
-            f"the views chart on {base}/org/albums; supervisors see the scheduler at {base}/tasks"
+            f"the views chart on {base}/org/albums (a supervisor sees the scheduler's runs on "
+            f"{base}/tasks)"
         )
         if hold is not None:
             hold(result)
