@@ -32,6 +32,7 @@ from childguard.banks import ensure_entries, remove_entries_by_id
 from childguard.errors import ChildguardError, MediaError
 from childguard.media import DEFAULT_LIMITS, Content, Limits, read_bytes
 from childguard.pipeline.hashing import HashOptions, signals_of
+from childguard.pipeline.sources import SNIFF_BYTES, claims_media, is_media_head
 from childguard.signals.base import SignalValue
 from childguard.signals.content import ContentSignals, QueryView
 from childguard.signals.pdq import PdqSignal
@@ -39,11 +40,6 @@ from childguard.store import audit
 from childguard.store.models import BankEntry
 from childguard.store.protect_models import Organisation, ProtectedPhoto, ProtectedSignal
 
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
-)
-VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi"})
-MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
 REGION_PREFIX = "region:"
 SOURCE = "protect-register"
 
@@ -61,23 +57,42 @@ class RegisterReport:
 
 def iter_image_files(root: Path) -> Iterator[Path]:
     """Photo and video files under `root` (or `root` itself), sorted, skipping hidden files and
-    folders."""
+    folders. A file is media by the pipeline's rule (`childguard.pipeline.sources`): its name
+    claims a photo or video suffix, or its first bytes sniff as one; a `manifest.csv` is left
+    out, and a photo saved without a suffix is registered."""
     if root.is_file():
         yield root
         return
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts):
+        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
             continue
-        if path.is_file() and path.suffix.lower() in MEDIA_SUFFIXES:
+        if claims_media(path.name) or _sniffs_as_media(path):
             yield path
+
+
+def _sniffs_as_media(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except OSError:
+        return False
+    return is_media_head(head)
 
 
 def _robust_signature(content: Content) -> tuple[list[QueryView], dict[str, Any]]:
     """The region PDQ views and the keypoint features of a photo's robust signature."""
+    import cv2
+
     from childguard.robust.signature import compute_signature
 
-    sig = compute_signature(content.image().pixels)
+    try:
+        sig = compute_signature(content.image().pixels)
+    except ValueError as exc:
+        raise MediaError("unsupported", f"no protected signature for this photo: {exc}") from exc
+    except cv2.error as exc:
+        message = f"no protected signature for this photo (OpenCV: {exc.err or exc})"
+        raise MediaError("unsupported", message) from exc
     views = [QueryView(PdqSignal.name, str(value), None, str(label)) for label, value in sig.pdq]
     return views, {"robust": json.loads(sig.to_json())}
 
