@@ -7,7 +7,7 @@ PHOTOS := .cache/photos/.ready
 FFMPEG := .cache/.ffmpeg-dev
 CHROMIUM := .cache/.chromium
 
-.PHONY: help venv jsvendor build photos demo test test-hostile fuzz-kernels wheel-smoke wheel lint bench bench-hash bench-match bench-crawl bench-bank-import bench-api bench-demo bench-robustness bench-robustness-held-out bench-video bench-hotline clean
+.PHONY: help venv jsvendor build photos demo test test-hostile fuzz-kernels wheel-smoke wheel lint bench bench-hash bench-match bench-crawl bench-bank-import bench-api bench-demo bench-robustness bench-robustness-held-out bench-video bench-hotline screenshots clean
 
 help:
 	@echo "make demo              run the main job on embedded defaults (SQLite, local files)"
@@ -16,6 +16,7 @@ help:
 	@echo "make fuzz-kernels      the C kernels under ASan+UBSan, seeded mutation fuzzing (docs/security.md)"
 	@echo "make wheel             build the wheel into dist/ (make wheel-smoke: and try it installed)"
 	@echo "make lint              ruff, mypy and the import-linter contracts"
+	@echo "make screenshots       the browser tests' screenshots into docs/img (a test run keeps them in a temp folder)"
 	@echo "make bench             hash, match, crawl, bank-import, demo, video and hotline benchmarks (docs/benchmarks.md)"
 	@echo "make bench-api         the service over HTTP at 1M hashes, 1 and 2 workers (several minutes)"
 	@echo "make bench-robustness  the robustness benchmark (about 26 minutes on 2 cores)"
@@ -92,6 +93,12 @@ wheel-smoke: $(STAMP) $(OPENCVJS)
 # The wheel in dist/ (what the Containerfile installs; docs/deployment.md).
 wheel: $(STAMP) $(OPENCVJS)
 	$(PY) tests/packaging/wheel_smoke.py --build-only --out dist
+
+# The screenshots the docs show (docs/img/org-*.png), taken by the organisation pages' browser
+# tests; an ordinary test run writes them to a temporary folder (tests/screenshots.py).
+screenshots: $(STAMP) $(PHOTOS) $(OPENCVJS)
+	CHILDGUARD_SCREENSHOTS=docs/img $(VENV)/bin/pytest -q -p no:cacheprovider \
+		tests/web/test_org_pages.py tests/web/test_org_register_browser.py
 
 # The hostile-input campaign's long tier (the quick tier runs in `make test`): docs/security.md.
 test-hostile: $(STAMP)

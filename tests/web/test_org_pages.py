@@ -3,7 +3,8 @@ organisation never sees another's photos, sightings, alerts or albums (pages and
 other's ids tried directly); a sighting is acted on end to end (seen, false alarm that keeps a
 later match from alerting, a hotline report an analyst then reviews, the takedown letter);
 contacts are edited and tested against a local webhook and SMTP server; the pages speak four
-languages. The run writes the screenshots of docs/organisations.md (docs/img/org-*.png).
+languages. The run takes the screenshots of docs/organisations.md (`org-*.png`): into a
+temporary folder, or into docs/img with `make screenshots` (`CHILDGUARD_SCREENSHOTS`).
 
 Photos are registered and their copies matched by the real matcher and recorded by the crawl's
 recorder; the page counters and album readings of earlier days are written as the crawler
@@ -43,9 +44,10 @@ from hotline.hotline_site import serving
 from local_http import serving as serving_handler
 from protect.test_sighting_actions import seed_organisation, sight
 from sample_media import jpeg_bytes
+from screenshots import screenshots as screenshots
+from screenshots import shoot as screenshots_shoot
 from service.conftest import LiveServer, live_server
 
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 ALBUM = "https://album.scouts-oak.test/summer-camp/"
 
 
@@ -219,9 +221,10 @@ def sign_in(browser: Any, world: World, who: str, **context: Any) -> Any:
     return page
 
 
-def shoot(page: Any, name: str) -> None:
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_IMG / f"org-{name}.png"), full_page=True)
+def shoot(page: Any, folder: Path, name: str) -> None:
+    """The screenshot docs/organisations.md shows as `org-<name>.png`."""
+    taken = screenshots_shoot(page, folder, f"org-{name}")
+    assert taken.stat().st_size > 1000, taken
 
 
 def test_an_organisation_never_sees_anothers_photos_sightings_alerts_or_albums(
@@ -283,7 +286,9 @@ def test_an_organisation_never_sees_anothers_photos_sightings_alerts_or_albums(
     ]
 
 
-def test_acting_on_a_sighting_end_to_end(browser: Any, world: World, tmp_path: Path) -> None:
+def test_acting_on_a_sighting_end_to_end(
+    browser: Any, world: World, tmp_path: Path, screenshots: Path
+) -> None:
     store = world.live.store
     first = world.places[world.site.url("/i/41.jpg")]
     second = world.places[world.site.url("/i/42.jpg")]
@@ -293,11 +298,11 @@ def test_acting_on_a_sighting_end_to_end(browser: Any, world: World, tmp_path: P
         assert page.inner_text("#card-new").startswith("2")
         assert page.inner_text("#card-alerts").startswith("3")  # two failed, the spike waits
         assert "HTTP 410" in page.inner_text("#failed-alerts")
-        shoot(page, "dashboard")
+        shoot(page, screenshots, "dashboard")
 
         page.click("a[href='/org/sightings']")
         page.wait_for_url("**/org/sightings")
-        shoot(page, "sightings")
+        shoot(page, screenshots, "sightings")
         page.click(f"#sighting-{first} a")
         page.wait_for_url(f"**/org/sightings/{first}")
         svg = page.locator("svg.chart").first
@@ -309,7 +314,7 @@ def test_acting_on_a_sighting_end_to_end(browser: Any, world: World, tmp_path: P
         page.wait_for_selector("#action-done")
         assert page.url.endswith(f"/org/sightings/{first}")  # htmx: answered in place
         assert page.inner_text("#sighting-state") == "seen"
-        shoot(page, "sighting")
+        shoot(page, screenshots, "sighting")
 
         with page.expect_download() as got:
             page.click("#letter-en")
@@ -391,7 +396,9 @@ def test_acting_on_a_sighting_end_to_end(browser: Any, world: World, tmp_path: P
         assert not [a for a in alerts if "elsewhere.example" in json.dumps(a.payload)]
 
 
-def test_the_album_page_charts_the_views_and_shows_the_spike(browser: Any, world: World) -> None:
+def test_the_album_page_charts_the_views_and_shows_the_spike(
+    browser: Any, world: World, screenshots: Path
+) -> None:
     page = sign_in(browser, world, "a")
     try:
         page.goto("/org/albums")
@@ -400,7 +407,7 @@ def test_the_album_page_charts_the_views_and_shows_the_spike(browser: Any, world
         assert "camp-02.jpg" in spikes.first.inner_text()
         assert spikes.first.locator("svg.chart circle").count() >= 3
         assert page.locator(".album svg.chart").count() == 4  # the spike and three photos
-        shoot(page, "albums")
+        shoot(page, screenshots, "albums")
     finally:
         page.context.close()
 
@@ -411,6 +418,7 @@ def test_contacts_are_edited_and_a_test_alert_arrives(
     smtp_server: SmtpInbox,
     webhook_receiver: WebhookReceiver,
     monkeypatch: pytest.MonkeyPatch,
+    screenshots: Path,
 ) -> None:
     monkeypatch.setenv("CHILDGUARD_SMTP_HOST", smtp_server.host)
     monkeypatch.setenv("CHILDGUARD_SMTP_PORT", str(smtp_server.port))
@@ -433,7 +441,7 @@ def test_contacts_are_edited_and_a_test_alert_arrives(
         assert "/org/contacts/test" not in page.url  # htmx: answered in place
         results = page.inner_text("#test-results")
         assert results.count("delivered") == 2 and "not delivered" not in results
-        shoot(page, "contacts")
+        shoot(page, screenshots, "contacts")
         assert any("Test alert" in m["Subject"] for m in smtp_server.messages)
         assert any(p.get("type") == "test" for p in webhook_receiver.payloads())
 
