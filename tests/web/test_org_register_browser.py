@@ -2,11 +2,14 @@
 
 The browser's PDQ (`static/org/pdq.js`) passes Meta's conformance set and agrees with Python's
 `pdq_from_pixels` on the same pixels; its protected signature agrees with
-`compute_signature`. An organisation user registers the demo album at `/org/photos/add`; the
-crawler then finds the demo sharing site's re-posts of it at least as well as after `protect
-register` of the same album. No run of 48 bytes of any photo (raw, hex or base64) is in any
-request body of a registration or of the check before publishing; a corrupt file among good
-ones gets its message and the rest register; another organisation's user sees none of it.
+`compute_signature`. The full story, with one scheduled crawl for the module: an organisation
+user registers the demo album at `/org/photos/add`, another organisation registers it with
+`protect register`; the service's own scheduler crawls the due watch of the demo sharing site,
+the alerts arrive at a local webhook and a local SMTP server (aiosmtpd), the sightings show on
+`/org/sightings` named by the photo's file name and title, and the browser's recall is at least
+the command line's. No run of 48 bytes of any photo (raw, hex or base64) is in any request body
+of a registration or of the check before publishing; a corrupt file among good ones gets its
+message and the rest register; another organisation's user sees none of it.
 """
 
 from __future__ import annotations
@@ -16,64 +19,124 @@ import csv
 import json
 import re
 import secrets
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
+from typer.testing import CliRunner
 
 from childguard.accounts import create_user
-from childguard.crawl.matching import StoreMatcher
-from childguard.crawl.runner import run_crawl
-from childguard.crawl.sightings import list_sightings
+from childguard.cli import app
+from childguard.crawl.sightings import SightingView, list_sightings
 from childguard.crawl.watch import Watch
+from childguard.crawl.watchstore import save_watch
 from childguard.demo.sites import AlbumSite, SharingSite, serving
 from childguard.protect.organisations import create_organisation
-from childguard.protect.register import list_photos, photos_for_entry, register_photos
+from childguard.protect.register import list_photos, photos_for_entry
 from childguard.robust.signature import ProtectedSignature, compute_signature
 from childguard.signals.pdq import PdqSignal, pdq_from_pixels
-from childguard.store.db import open_store
+from childguard.store.db import Store
+from hotline.referral_fixtures import smtp_inbox
+from local_http import serving as serving_handler
 from service.conftest import LiveServer, live_server
 
 CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "pdq"
 LEAK_RUN = 48
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 ALBUM_SIZE = 6
+CLI_ORG = "Command-line Scouts"  # the same album, registered with `protect register`
 
 
 @dataclass
 class OrgServer:
+    """The service with its scheduler, the demo's sites, and the alerts' local receivers."""
+
     live: LiveServer
     db_url: str
+    sites: DemoSites
+    inbox: Any  # hotline.referral_fixtures.Inbox: the messages the SMTP server received
+    hooks: list[tuple[str, dict[str, Any]]]  # (path, payload) of each webhook POST
+    hook_url: str
     users: dict[str, tuple[str, str]] = field(default_factory=dict)  # org -> (user, password)
     org_ids: dict[str, int] = field(default_factory=dict)
 
 
+def _hook_handler(received: list[tuple[str, dict[str, Any]]]) -> type[BaseHTTPRequestHandler]:
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            received.append((self.path, json.loads(body)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return Hook
+
+
 @pytest.fixture(scope="module")
-def org_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrgServer]:
+def org_server(
+    tmp_path_factory: pytest.TempPathFactory, demo_sites: DemoSites
+) -> Iterator[OrgServer]:
+    """One service for the module, its scheduler looking every second for due crawls and
+    alerts; the demo's sharing site reachable by its name on 127.0.0.1 (the test-only address
+    allowance). "Browser Scouts" has an email address and a webhook on local servers."""
     base = tmp_path_factory.mktemp("orgreg")
     db_url = f"sqlite:///{base / 'store.db'}"
-    with live_server(db_url, base / "index") as live:
-        found = OrgServer(live, db_url)
-        for name in ("Browser Scouts", "Other Club"):
+    host = demo_sites.share.host
+    hooks: list[tuple[str, dict[str, Any]]] = []
+    with pytest.MonkeyPatch.context() as env, smtp_inbox() as inbox:
+        env.setenv("CHILDGUARD_SMTP_HOST", inbox.host)
+        env.setenv("CHILDGUARD_SMTP_PORT", str(inbox.port))
+        with (
+            serving_handler(_hook_handler(hooks)) as hook_url,
+            live_server(
+                db_url,
+                base / "index",
+                crawl_poll_seconds=1,
+                album_poll_seconds=1,
+                alert_poll_seconds=1,
+                scheduler_poll_seconds=0.2,
+                crawl_hash_workers=0,
+                crawl_timeout_seconds=120,
+                crawl_static_hosts=(f"{host}=127.0.0.1",),
+                crawl_private_hosts=(host,),
+            ) as live,
+        ):
+            found = OrgServer(live, db_url, demo_sites, inbox, hooks, hook_url)
+            contacts: dict[str, dict[str, Any]] = {
+                "Browser Scouts": {
+                    "emails": ["leader@scouts.test"],
+                    "webhook_url": f"{hook_url}/scouts",
+                },
+                "Other Club": {},
+            }
+            for name, contact in contacts.items():
+                with live.store.session() as s:
+                    org = create_organisation(s, name, **contact)
+                    found.org_ids[name] = org.id
+                username = f"org-{secrets.token_hex(4)}"
+                password = secrets.token_urlsafe(16)
+                create_user(
+                    live.store,
+                    username,
+                    password,
+                    actor="test",
+                    roles=("org-admin",),
+                    organisation_id=found.org_ids[name],
+                )
+                found.users[name] = (username, password)
             with live.store.session() as s:
-                org = create_organisation(s, name)
-                found.org_ids[name] = org.id
-            username = f"org-{secrets.token_hex(4)}"
-            password = secrets.token_urlsafe(16)
-            create_user(
-                live.store,
-                username,
-                password,
-                actor="test",
-                roles=("org-admin",),
-                organisation_id=found.org_ids[name],
-            )
-            found.users[name] = (username, password)
-        yield found
+                found.org_ids[CLI_ORG] = create_organisation(s, CLI_ORG).id
+            yield found
 
 
 def _sign_in(context: Any, server: OrgServer, org: str) -> Any:
@@ -367,77 +430,148 @@ def demo_sites(tmp_path_factory: pytest.TempPathFactory, photos_dir: Path) -> It
         yield DemoSites(album, share)
 
 
-def _crawl_share(sites: DemoSites, store_url: str) -> None:
-    host = sites.share.host
-    watch = Watch(
-        name="picshare",
-        seeds=(sites.share.url("/"),),
-        max_depth=6,
-        max_pages=300,
-        download_delay=0,
-        concurrency_per_domain=8,
-    )
-    stats = run_crawl(
-        watch,
-        store_url=store_url,
-        matcher=StoreMatcher(store_url),
-        static_hosts={host: ["127.0.0.1"]},
-        settings_overrides={"CHILDGUARD_ALLOW_PRIVATE_HOSTS": [host]},
-        hash_workers=0,
-        timeout_s=120,
-    )
-    assert stats.pages > 0
-
-
-def _found(sites: DemoSites, store_url: str, organisation: str) -> set[str]:
-    """Album photos whose re-post (full size or thumbnail) was seen, named by its photo."""
-    by_url = {
-        sites.share.url(f"/{kind}/{post.id}.jpg"): post.source
+def _reposts_by_url(sites: DemoSites) -> dict[str, str]:
+    """The sharing site's image URLs (full size and thumbnail) of each re-post -> the album
+    photo's file name."""
+    return {
+        sites.share.url(f"/{kind}/{post.id}.jpg"): str(post.source)
         for post in sites.share.reposts
         for kind in ("i", "t")
     }
-    store = open_store(store_url)
-    try:
-        found = set()
-        with store.session() as s:
-            for v in list_sightings(store, organisation=organisation):
-                if v.entry_id is None:
-                    continue
-                names = {p.file_name for p in photos_for_entry(s, v.entry_id)}
-                if by_url.get(v.image_url) in names:
-                    found.add(str(by_url[v.image_url]))
-        return found
-    finally:
-        store.close()
 
 
-def test_the_demo_album_registered_in_the_browser_is_found_as_from_the_command_line(
-    org_page: Any, org_server: OrgServer, demo_sites: DemoSites, tmp_path: Path
+def _found(sites: DemoSites, store: Store, organisation: str) -> dict[str, SightingView]:
+    """Album photos whose re-post (full size or thumbnail) the organisation has a sighting of
+    that names that photo: file name -> one such sighting."""
+    by_url = _reposts_by_url(sites)
+    found: dict[str, SightingView] = {}
+    with store.session() as s:
+        for v in list_sightings(store, organisation=organisation):
+            if v.entry_id is None:
+                continue
+            names = {p.file_name for p in photos_for_entry(s, v.entry_id)}
+            source = by_url.get(v.image_url)
+            if source in names:
+                found.setdefault(str(source), v)
+    return found
+
+
+def _until(check: Callable[[], Any], what: str, timeout: float = 120) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_the_full_story_register_in_the_browser_the_scheduler_finds_and_alerts(
+    org_page: Any, org_server: OrgServer, browser: Any
 ) -> None:
-    album_files = [p.path for p in demo_sites.album.photos]
+    """An organisation user registers the demo album in the browser; the same album is
+    registered for another organisation with `protect register`. A due watch of the demo's
+    sharing site is crawled by the service's own scheduler, once; the alerts arrive at the
+    local webhook and SMTP server; the sightings are on /org/sightings, named by the photo's
+    file name and title; the browser's recall is at least the command line's."""
+    sites, live = org_server.sites, org_server.live
+    album_files = [p.path for p in sites.album.photos]
     summary = _register(org_page, album_files, title="Camp 2024")
     assert summary.get_attribute("data-registered") == str(len(album_files))
     shoot(org_page, "photos-add")
 
-    cli_url = f"sqlite:///{tmp_path / 'cli.db'}"
-    store = open_store(cli_url)
-    try:
-        with store.session() as s:
-            org = create_organisation(s, "Browser Scouts")
-            assert len(register_photos(s, album_files, org).registered) == len(album_files)
-    finally:
-        store.close()
-
-    _crawl_share(demo_sites, cli_url)
-    _crawl_share(demo_sites, org_server.db_url)
-    cli = _found(demo_sites, cli_url, "Browser Scouts")
-    browser = _found(demo_sites, org_server.db_url, "Browser Scouts")
-    reposted = {p.source for p in demo_sites.share.reposts}
-    print(
-        f"recall: command line {len(cli)}/{len(reposted)}, browser {len(browser)}/{len(reposted)}"
+    album_dir = album_files[0].parent
+    assert sorted(album_dir.iterdir()) == sorted(album_files)
+    cli = CliRunner().invoke(
+        app, ["protect", "register", str(album_dir), "--org", CLI_ORG, "--db", org_server.db_url]
     )
-    assert len(cli) >= len(reposted) // 2  # the comparison means something
-    assert len(browser) >= len(cli), (sorted(cli - browser), sorted(browser - cli))
+    assert cli.exit_code == 0, cli.output
+    assert f"registered {len(album_files)}," in cli.output
+
+    # Nothing was crawled yet; the watch is due at once, and the scheduler alone crawls it.
+    assert list_sightings(live.store) == []
+    save_watch(
+        live.store,
+        Watch(
+            name="picshare",
+            seeds=(sites.share.url("/"),),
+            max_depth=6,
+            max_pages=300,
+            download_delay=0,
+            concurrency_per_domain=8,
+        ),
+    )
+    supervisor = live.client("supervisor")
+
+    def crawled() -> dict[str, Any] | None:
+        runs = supervisor.get("/v1/tasks/crawls").json()["runs"]
+        return next((r for r in runs if r["status"] != "running"), None)
+
+    run = _until(crawled, "the scheduler's crawl of the sharing site")
+    assert run["status"] == "ok", run
+    (picshare,) = run["summary"]["crawls"]
+    assert picshare["watch"] == "picshare" and picshare["problem"] is None
+    assert picshare["pages"] > 0 and picshare["new_sightings"] > 0
+
+    reposted = {str(p.source) for p in sites.share.reposts}
+    cli_found = _found(sites, live.store, CLI_ORG)
+    browser_found = _found(sites, live.store, "Browser Scouts")
+    print(
+        f"recall: command line {len(cli_found)}/{len(reposted)}, "
+        f"browser {len(browser_found)}/{len(reposted)}"
+    )
+    assert len(cli_found) >= len(reposted) // 2  # the comparison means something
+    assert len(browser_found) >= len(cli_found), (
+        sorted(set(cli_found) - set(browser_found)),
+        sorted(set(browser_found) - set(cli_found)),
+    )
+
+    # Every sighting of the browser organisation's photos is alerted on both channels, once.
+    scouts = list_sightings(live.store, organisation="Browser Scouts")
+    want = {v.id for v in scouts}
+
+    def delivered() -> bool:
+        hooked = [d["sighting_id"] for p, d in org_server.hooks if p == "/scouts"]
+        return set(hooked) == want and len(org_server.inbox.messages) >= len(want)
+
+    _until(delivered, "the alerts at the webhook and the SMTP server", timeout=60)
+    payloads = {d["sighting_id"]: d for p, d in org_server.hooks if p == "/scouts"}
+    assert len(payloads) == len([p for p, _ in org_server.hooks if p == "/scouts"])
+    for name, sighting in browser_found.items():
+        payload = payloads[sighting.id]
+        assert payload["type"] == "sighting"
+        assert payload["image_url"] == sighting.image_url
+        assert payload["match"]["file_name"] == name
+        assert payload["match"]["title"] == "Camp 2024"
+    subjects = [m["Subject"] for m in org_server.inbox.messages]
+    assert len(subjects) == len(want)
+    assert all(s.startswith("[childguard] Your photo Camp 2024 was found on ") for s in subjects)
+    assert all(m["To"] == "leader@scouts.test" for m in org_server.inbox.messages)
+    assert not [p for p, _ in org_server.hooks if p != "/scouts"]
+
+    # The sightings page names each found photo by its file name and title, one row a place.
+    org_page.goto(f"{live.url}/org/sightings?lang=en")
+    rows = {}
+    for row in org_page.locator("#sightings tbody tr").all():
+        image_url = row.locator("td.url").nth(1).inner_text()
+        named = (row.locator(".photo-file").inner_text(), row.locator(".photo-title").inner_text())
+        assert image_url not in rows, image_url
+        rows[image_url] = named
+    assert set(rows) == {v.image_url for v in scouts}
+    by_url = _reposts_by_url(sites)
+    assert {by_url[u] for u in rows if u in by_url} == set(browser_found)
+    for url, named in rows.items():
+        if url in by_url:
+            assert named == (by_url[url], "Camp 2024"), url
+    # The other organisations' users see none of it.
+    elsewhere = browser.new_context()
+    try:
+        other = _sign_in(elsewhere, org_server, "Other Club")
+        other.goto(f"{live.url}/org/sightings?lang=en")
+        assert other.locator("#no-sightings").count() == 1
+        assert other.locator("#sightings").count() == 0
+    finally:
+        elsewhere.close()
 
 
 # ---------------------------------------------------------------- the check before publishing
