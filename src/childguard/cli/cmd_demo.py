@@ -1,3 +1,4 @@
+# Owns the `demo` command.
 """`childguard demo`: the core story on embedded defaults (see `childguard.demo.story`)."""
 
 from __future__ import annotations
@@ -8,12 +9,14 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from childguard.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, app
+from childguard.cli import EXIT_OK, EXIT_PARTIAL, app
+from childguard.cli.common import fail
 from childguard.errors import ChildguardError
 
+# The story's own console: its steps are written with Rich markup.
 out = Console()
-err = Console(stderr=True)
 
 
 @app.command("demo")
@@ -48,19 +51,19 @@ def demo_command(
     own_folder = workdir is None
     folder = Path(tempfile.mkdtemp(prefix="childguard-demo-")) if workdir is None else workdir
     if folder.exists() and not folder.is_dir():
-        err.print(f"[red]error:[/red] --workdir {folder} is not a folder", highlight=False)
-        raise typer.Exit(EXIT_USAGE)
+        raise fail(f"--workdir {folder} is not a folder")
     try:
         result = run_demo(folder, out=out, photos=photos)
     except ChildguardError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(EXIT_USAGE) from None
+        raise fail(str(exc)) from None
     finally:
         if own_folder and not keep:
             _keep_only_report(folder)
     out.print(
-        f"\n[bold]Done in {result.elapsed_s:.0f}s.[/bold] Report: {result.report_path}"
-        + ("" if keep or not own_folder else " (rerun with --keep to keep the demo's store)"),
+        f"\n[bold]Done in {result.elapsed_s:.0f}s.[/bold] Report: ",
+        escape(str(result.report_path)),
+        "" if keep or not own_folder else " (rerun with --keep to keep the demo's store)",
+        sep="",
         highlight=False,
     )
     short = not result.found or not result.spike_alerts or not result.removed_sightings

@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Protocol
 import typer
 
 from childguard.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, app
-from childguard.cli.common import ArchivesOption, WorkersOption, require_paths
+from childguard.cli.common import ArchivesOption, WorkersOption, require_paths, want_progress
 from childguard.csv_safe import safe_mapping, unquote_cell
 
 if TYPE_CHECKING:
@@ -175,8 +175,7 @@ def hash_command(
         )
         if s.path not in skip
     ]
-    if progress is None:
-        progress = sys.stderr.isatty() and (out is not None or sys.stdout.isatty())
+    progress = want_progress(progress, to_stdout=out is None)
 
     fh: IO[str]
     appending = resume and out is not None and out.exists() and out.stat().st_size > 0

@@ -121,7 +121,7 @@ def match_cmd(
             robust=robust,
             dihedral=bool(dihedral) or (dihedral is None and not robust),
             workers=workers,
-            progress=want_progress(progress) and (chosen == "table" or not is_stdout(output)),
+            progress=want_progress(progress, to_stdout=is_stdout(output)),
             batch_size=BATCH,
         )
         sources = iter_files(

@@ -88,8 +88,13 @@ def actor_name(actor: str | None = None) -> str:
         return "cli"
 
 
-def want_progress(progress: bool | None) -> bool:
-    return sys.stderr.isatty() if progress is None else progress
+def want_progress(progress: bool | None, *, to_stdout: bool = False) -> bool:
+    """The progress choice: `--progress`/`--no-progress` when given, else a bar only when
+    stderr is a terminal, and (for a command whose records go to standard output) only when
+    standard output is one too: never when the records are piped."""
+    if progress is not None:
+        return progress
+    return sys.stderr.isatty() and (not to_stdout or sys.stdout.isatty())
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
