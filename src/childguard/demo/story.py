@@ -59,9 +59,10 @@ from childguard.demo.report import SightingRow, write_report
 from childguard.demo.service import patched_environment
 from childguard.demo.sites import AlbumSite, SharingSite, serving
 from childguard.errors import ChildguardError
+from childguard.pipeline.sources import IMAGE_SUFFIXES
 from childguard.protect.albums import AlbumCheck, monitor_album
 from childguard.protect.organisations import create_organisation, get_organisation
-from childguard.protect.register import IMAGE_SUFFIXES, photos_for_entry, register_photos
+from childguard.protect.register import photos_for_entry, register_photos
 from childguard.store.db import Store, open_store
 
 ORGANISATION = "Demo Scout Group"
@@ -138,7 +139,7 @@ def _photo_files(folder: Path) -> list[Path]:
     return sorted(
         p
         for p in folder.iterdir()
-        if p.suffix.lower() in IMAGE_SUFFIXES - {".png"} and not p.name.startswith(".")
+        if p.suffix.lower() in set(IMAGE_SUFFIXES) - {".png"} and not p.name.startswith(".")
     )
 
 
