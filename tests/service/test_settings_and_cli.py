@@ -59,11 +59,11 @@ def test_key_commands(tmp_path: Path) -> None:
     key = made.stdout.strip().splitlines()[0]
     assert key.startswith("cg_")
     listed = runner.invoke(app, ["key", "list", "--json", "--db", db])
-    row = json.loads(listed.stdout.splitlines()[0])
+    row = json.loads(listed.stdout)[0]
     assert row["role"] == "match" and row["usable"] and row["expires_at"] and "key" not in row
     assert key not in listed.stdout
     assert runner.invoke(app, ["key", "revoke", str(row["id"]), "--db", db]).exit_code == 0
-    again = json.loads(runner.invoke(app, ["key", "list", "--json", "--db", db]).stdout)
+    again = json.loads(runner.invoke(app, ["key", "list", "--json", "--db", db]).stdout)[0]
     assert again["revoked_at"] and not again["usable"]
     bad = runner.invoke(app, ["key", "create", "--role", "root", "--db", db])
     assert bad.exit_code == 2 and "unknown role" in bad.output

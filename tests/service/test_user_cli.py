@@ -48,7 +48,7 @@ def test_user_commands(tmp_path: Path) -> None:
     )
     assert prompted.exit_code == 0, prompted.output
     assert "user 'bob' added" in prompted.stdout
-    listed = _json(runner.invoke(app, ["user", "list", "--format", "json", "--db", db]).stdout)
+    listed = _json(runner.invoke(app, ["user", "list", "--format", "jsonl", "--db", db]).stdout)
     assert [u["username"] for u in listed] == ["alice", "bob"]
     table = runner.invoke(app, ["user", "list", "--db", db])
     assert table.exit_code == 0 and "alice" in table.stdout and "Example School" in table.stdout
@@ -87,7 +87,7 @@ def test_user_commands(tmp_path: Path) -> None:
         (["user", "add", "carol", "--password-stdin"], "\n", "stdin gave no password"),
         (["user", "add", "c d", "--password-stdin"], PASSWORD, "bad username"),
         (["user", "add", "carol", "--org", "Nowhere"], "", "no organisation named 'Nowhere'"),
-        (["user", "list", "--format", "xml"], "", "bad --format"),
+        (["user", "list", "--format", "xml"], "", "unknown --format"),
         (["user", "grant", "nobody", "hash"], "", "no user named"),
         (["user", "passwd", "nobody", "--password-stdin"], PASSWORD, "no user named"),
         (["key", "create", "--role", "match", "--org", "Nowhere"], "", "no organisation named"),
@@ -113,7 +113,7 @@ def test_every_command_has_help() -> None:
 
 
 def test_role_list_reads_the_route_table() -> None:
-    done = runner.invoke(app, ["role", "list", "--format", "json"])
+    done = runner.invoke(app, ["role", "list", "--format", "jsonl"])
     assert done.exit_code == 0, done.output
     roles = {r["role"]: r["routes"] for r in _json(done.stdout)}
     assert set(roles) >= {"hash", "match", "curate", "admin", "(signed in)", "(public)"}

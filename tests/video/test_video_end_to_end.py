@@ -46,7 +46,7 @@ def test_bank_import_match_and_scan_of_videos(
     assert vpdq in (tmp_path / "out.te").read_text()
 
     reencoded = corpus.variant(slideshow, "reencoded")
-    code, out = cli("match", str(reencoded), "--json", "--db", db)
+    code, out = cli("match", str(reencoded), "--format", "jsonl", "--db", db)
     assert code == EXIT_FOUND, out
     (line,) = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
     (match,) = line["matches"]
@@ -75,7 +75,9 @@ def test_protect_register_takes_videos(slideshow: Path, corpus: Corpus, tmp_path
     assert cli("org", "add", "Scouts", "--db", db)[0] == EXIT_OK
     code, out = cli("protect", "register", str(album), "--org", "Scouts", "--db", db)
     assert code == EXIT_OK and "registered 2" in out, out
-    code, out = cli("match", str(corpus.variant(slideshow, "resized")), "--json", "--db", db)
+    code, out = cli(
+        "match", str(corpus.variant(slideshow, "resized")), "--format", "jsonl", "--db", db
+    )
     assert code == EXIT_FOUND, out
     (line,) = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
     assert {m["signal_type"] for m in line["matches"]} == {"vpdq"}
@@ -96,7 +98,7 @@ def test_a_bank_sets_its_own_vpdq_threshold(pan: Path, corpus: Corpus, tmp_path:
     code, out = cli("bank", "create", "bad", "--kind", "known-abuse", "--signal-threshold",
                     "vpdq=lots", "--db", db)  # fmt: skip
     assert code == 2 and "vpdq" in out
-    code, out = cli("match", str(corpus.variant(pan, "trimmed")), "--json", "--db", db)
+    code, out = cli("match", str(corpus.variant(pan, "trimmed")), "--format", "jsonl", "--db", db)
     assert code == EXIT_FOUND, out
     (line,) = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
     assert {m["bank_name"] for m in line["matches"]} == {"lenient"}
