@@ -1,7 +1,9 @@
-"""The organisation's actions over HTTP, on SQLite and PostgreSQL: each organisation acts only on
-its own sightings and albums (another's ids are 404, as unknown ones), a false alarm is allowed
-for good, a hotline report is filed, the takedown letter downloads, contacts are validated and
-changed, and the summary counts what is new."""
+"""The organisation's actions over HTTP: each organisation acts only on its own sightings and
+albums (another's ids are 404, as unknown ones), a false alarm is allowed for good, a hotline
+report is filed, the takedown letter downloads, contacts are validated and changed, and the
+summary counts what is new. On SQLite only: the library under these routes
+(`childguard.protect.sighting_actions`) is tested on SQLite and PostgreSQL in
+tests/protect/test_sighting_actions.py."""
 
 from __future__ import annotations
 
@@ -35,8 +37,9 @@ def _sightings(server: LiveServer, org_id: int) -> dict[str, int]:
 
 
 def test_the_actions_of_one_organisation_and_not_of_another(
-    server: LiveServer, tmp_path: Path
+    sqlite_server: LiveServer, tmp_path: Path
 ) -> None:
+    server = sqlite_server
     store = server.store
     a = seed_organisation(store, tmp_path / "a", "Scouts A", [61, 62])
     b = seed_organisation(store, tmp_path / "b", "Club B", [71])
