@@ -125,7 +125,7 @@ def two(store: Store, tmp_path: Path) -> tuple[Organisation, Organisation, dict[
     return org_a, org_b, ids
 
 
-def test_states_follow_the_actions_and_another_organisations_sighting_is_unknown(
+def test_states_follow_the_actions_then_a_report_to_the_hotline_and_the_takedown_letter(
     store: Store, two: tuple[Organisation, Organisation, dict[str, int]]
 ) -> None:
     a, b, ids = two
@@ -164,57 +164,7 @@ def test_states_follow_the_actions_and_another_organisations_sighting_is_unknown
     with store.session() as s:
         assert s.scalars(select(Report)).all() == []
 
-
-def test_a_false_alarm_is_allowed_and_never_alerts_again(
-    store: Store, tmp_path: Path, two: tuple[Organisation, Organisation, dict[str, int]]
-) -> None:
-    a, _, ids = two
-    target = ids["https://pics.example/i/12.jpg"]
-    with pytest.raises(actions.ActionRefused, match="say why"):
-        actions.mark_false_alarm(store, a, target, "  ", actor="user:1")
-    with store.session() as s:
-        queue_sighting_alerts(s)  # the first crawl's alerts
-    state = actions.mark_false_alarm(store, a, target, "a different child's photo", actor="user:1")
-    assert state.state == "false-alarm" and state.reason == "a different child's photo"
-    assert state.allow is not None and state.allow["bank"] == "allow:Scouts A"
-    assert len(state.allow["entries"]) == 2  # sha256 and PDQ of the image
-    again = actions.mark_false_alarm(store, a, target, "still not ours", actor="user:1")
-    assert again.allow is not None and again.allow["entries"] == state.allow["entries"]
-
-    # A later crawl: the same content on a new page matches nothing, so no sighting, no alert.
-    outcomes = sight(
-        store,
-        tmp_path / "idx2",
-        "https://other.example/repost",
-        {
-            "https://other.example/x.jpg": jpeg_bytes(12),
-            "https://other.example/y.jpg": jpeg_bytes(11),
-        },
-    )
-    assert outcomes[0].matches == [] and outcomes[0].allowed_by
-    assert {m.bank_name for m in outcomes[0].allowed_by} == {"allow:Scouts A"}
-    assert outcomes[1].matches, "the other photo still matches"
-    with store.session() as s:
-        queued = queue_sighting_alerts(s)
-        assert [q.payload["image_url"] for q in queued] == ["https://other.example/y.jpg"]
-        assert s.scalars(select(AuditEvent).where(AuditEvent.action == "bank.allow")).all()
-
-    # The organisation's allow bank silences only its own photos' matches: a known-abuse list
-    # holding the same picture still matches it.
-    hashes = hash_fetched(jpeg_bytes(12))
-    create_bank(store, "hotline-known", "known-abuse", actor="t")
-    import_records(
-        store, "hotline-known", [EntryRecord("sha256", hashes.value("sha256") or "")], actor="t"
-    )
-    outcome = Matcher(store, index_base=tmp_path / "idx4", persist=False).match(hashes)
-    assert [m.bank_name for m in outcome.matches] == ["hotline-known"]
-    assert {m.bank_name for m in outcome.suppressed} == {"protected:Scouts A"}
-
-
-def test_report_to_the_hotline_and_the_takedown_letter(
-    store: Store, two: tuple[Organisation, Organisation, dict[str, int]]
-) -> None:
-    a, _, ids = two
+    # The sighting seen above is reported to the hotline.
     target = ids["https://pics.example/i/11.jpg"]
     filed = actions.report_to_hotline(
         store, a, target, actor="user:1", note="seen by a parent", language="nl", enqueue=False
@@ -252,10 +202,10 @@ def test_report_to_the_hotline_and_the_takedown_letter(
     assert actions.takedown_letter(store, a, target, language="xx").language == "en"
 
 
-def test_visits_and_the_dashboard_count_what_is_new(
+def test_visits_and_the_dashboard_count_what_is_new_then_a_false_alarm_never_alerts_again(
     store: Store, tmp_path: Path, two: tuple[Organisation, Organisation, dict[str, int]]
 ) -> None:
-    a, _, _ = two
+    a, _, ids = two
     from childguard.accounts import create_user
 
     user = create_user(
@@ -298,6 +248,48 @@ def test_visits_and_the_dashboard_count_what_is_new(
     assert summary.open_alerts == 3 and len(summary.failed_alerts) == 3
     assert "HTTP 410" in (summary.failed_alerts[0].last_error or "")
     assert summary.to_dict()["failed_alerts"][0]["last_error"]
+
+    # A false alarm: allowed for good, so the same picture on a new page never alerts again.
+    target = ids["https://pics.example/i/12.jpg"]
+    with pytest.raises(actions.ActionRefused, match="say why"):
+        actions.mark_false_alarm(store, a, target, "  ", actor="user:1")
+    with store.session() as s:
+        queue_sighting_alerts(s)  # the first crawl's alerts
+    state = actions.mark_false_alarm(store, a, target, "a different child's photo", actor="user:1")
+    assert state.state == "false-alarm" and state.reason == "a different child's photo"
+    assert state.allow is not None and state.allow["bank"] == "allow:Scouts A"
+    assert len(state.allow["entries"]) == 2  # sha256 and PDQ of the image
+    again = actions.mark_false_alarm(store, a, target, "still not ours", actor="user:1")
+    assert again.allow is not None and again.allow["entries"] == state.allow["entries"]
+
+    # A later crawl: the same content on a new page matches nothing, so no sighting, no alert.
+    outcomes = sight(
+        store,
+        tmp_path / "idx2",
+        "https://other.example/repost",
+        {
+            "https://other.example/x.jpg": jpeg_bytes(12),
+            "https://other.example/y.jpg": jpeg_bytes(11),
+        },
+    )
+    assert outcomes[0].matches == [] and outcomes[0].allowed_by
+    assert {m.bank_name for m in outcomes[0].allowed_by} == {"allow:Scouts A"}
+    assert outcomes[1].matches, "the other photo still matches"
+    with store.session() as s:
+        queued = queue_sighting_alerts(s)
+        assert [q.payload["image_url"] for q in queued] == ["https://other.example/y.jpg"]
+        assert s.scalars(select(AuditEvent).where(AuditEvent.action == "bank.allow")).all()
+
+    # The organisation's allow bank silences only its own photos' matches: a known-abuse list
+    # holding the same picture still matches it.
+    hashes = hash_fetched(jpeg_bytes(12))
+    create_bank(store, "hotline-known", "known-abuse", actor="t")
+    import_records(
+        store, "hotline-known", [EntryRecord("sha256", hashes.value("sha256") or "")], actor="t"
+    )
+    outcome = Matcher(store, index_base=tmp_path / "idx4", persist=False).match(hashes)
+    assert [m.bank_name for m in outcome.matches] == ["hotline-known"]
+    assert {m.bank_name for m in outcome.suppressed} == {"protected:Scouts A"}
 
 
 def test_album_monitors_are_the_organisations_own(store: Store) -> None:
