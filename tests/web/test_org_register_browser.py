@@ -106,7 +106,7 @@ def org_server(
                 alert_poll_seconds=1,
                 scheduler_poll_seconds=0.2,
                 crawl_hash_workers=0,
-                crawl_timeout_seconds=120,
+                crawl_timeout_seconds=280,
                 crawl_static_hosts=(f"{host}=127.0.0.1",),
                 crawl_private_hosts=(host,),
             ) as live,
@@ -456,7 +456,7 @@ def _found(sites: DemoSites, store: Store, organisation: str) -> dict[str, Sight
     return found
 
 
-def _until(check: Callable[[], Any], what: str, timeout: float = 120) -> Any:
+def _until(check: Callable[[], Any], what: str, timeout: float = 300) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         got = check()
