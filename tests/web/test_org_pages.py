@@ -227,59 +227,74 @@ def shoot(page: Any, folder: Path, name: str) -> None:
     assert taken.stat().st_size > 1000, taken
 
 
-def test_an_organisation_never_sees_anothers_photos_sightings_alerts_or_albums(
-    browser: Any, world: World
-) -> None:
-    theirs = world.places[world.site.url("/i/51.jpg")]
+@pytest.fixture(scope="module")
+def signed_in_a(browser: Any, world: World) -> Iterator[Any]:
+    """A page of organisation A's user, signed in once for the module's tests."""
     page = sign_in(browser, world, "a")
     try:
-        text = page.inner_text("main")
-        assert "Scouts Oak" in text and "Club Elm" not in text and "photo-51" not in text
-        page.goto("/org/sightings")
-        listed = page.inner_text("#sightings")
-        assert "photo-41.jpg" in listed and "Summer camp 41" in listed
-        assert "photo-51" not in listed and "/elm/" not in listed
-        page.goto("/org/alerts")
-        assert "/elm/" not in page.inner_text("main")
-        page.goto("/org/albums")
-        assert ALBUM in page.inner_text("main") and "elm.test" not in page.inner_text("main")
-
-        page.goto(f"/org/sightings/{theirs}")
-        assert page.locator("#org-message").is_visible()
-        assert "photo-51" not in page.content()
-        api = page.request
-        assert api.get(f"/org/sightings/{theirs}").status == 404
-        assert api.get(f"/org/sightings/{theirs}/letter").status == 404
-        assert api.get(f"/v1/organisation/sightings/{theirs}").status == 404
-        assert api.get(f"/v1/organisation/sightings/{theirs}/state").status == 404
-        assert api.get(f"/v1/organisation/sightings/{theirs}/takedown-letter").status == 404
-        csrf = page.input_value("input[name=csrf_token]")
-        for action in ("seen", "false-alarm", "report"):
-            answer = api.post(
-                f"/org/sightings/{theirs}/{action}", form={"csrf_token": csrf, "reason": "x"}
-            )
-            assert answer.status == 404, action
-        headers = {"X-CSRF-Token": csrf}
-        assert api.post(f"/v1/organisation/sightings/{theirs}/seen", headers=headers).status == 404
-        assert (
-            api.post(
-                f"/v1/organisation/sightings/{theirs}/false-alarm",
-                data=json.dumps({"reason": "x"}),
-                headers={**headers, "Content-Type": "application/json"},
-            ).status
-            == 404
-        )
-        removed = api.post(f"/org/albums/{world.album_b}/remove", form={"csrf_token": csrf})
-        assert removed.status == 404
-        assert api.delete(f"/v1/organisation/albums/{world.album_b}", headers=headers).status == 404
-        mine = api.get("/v1/organisation/albums").json()["albums"]
-        assert [m["url"] for m in mine] == [ALBUM]
-        photos = api.get("/v1/organisation/photos").json()["photos"]
-        assert {p["file_name"] for p in photos} == {"photo-41.jpg", "photo-42.jpg", "photo-43.jpg"}
-        alerts = api.get("/v1/organisation/alerts").json()["alerts"]
-        assert alerts and all("/elm/" not in json.dumps(a) for a in alerts)
+        yield page
     finally:
         page.context.close()
+
+
+@pytest.fixture
+def a_page(signed_in_a: Any) -> Any:
+    """Organisation A's signed-in page, on the dashboard, its console errors cleared."""
+    signed_in_a.console_errors.clear()
+    signed_in_a.goto("/org")
+    return signed_in_a
+
+
+def test_an_organisation_never_sees_anothers_photos_sightings_alerts_or_albums(
+    a_page: Any, world: World
+) -> None:
+    theirs = world.places[world.site.url("/i/51.jpg")]
+    page = a_page
+    text = page.inner_text("main")
+    assert "Scouts Oak" in text and "Club Elm" not in text and "photo-51" not in text
+    page.goto("/org/sightings")
+    listed = page.inner_text("#sightings")
+    assert "photo-41.jpg" in listed and "Summer camp 41" in listed
+    assert "photo-51" not in listed and "/elm/" not in listed
+    page.goto("/org/alerts")
+    assert "/elm/" not in page.inner_text("main")
+    page.goto("/org/albums")
+    assert ALBUM in page.inner_text("main") and "elm.test" not in page.inner_text("main")
+
+    page.goto(f"/org/sightings/{theirs}")
+    assert page.locator("#org-message").is_visible()
+    assert "photo-51" not in page.content()
+    api = page.request
+    assert api.get(f"/org/sightings/{theirs}").status == 404
+    assert api.get(f"/org/sightings/{theirs}/letter").status == 404
+    assert api.get(f"/v1/organisation/sightings/{theirs}").status == 404
+    assert api.get(f"/v1/organisation/sightings/{theirs}/state").status == 404
+    assert api.get(f"/v1/organisation/sightings/{theirs}/takedown-letter").status == 404
+    csrf = page.input_value("input[name=csrf_token]")
+    for action in ("seen", "false-alarm", "report"):
+        answer = api.post(
+            f"/org/sightings/{theirs}/{action}", form={"csrf_token": csrf, "reason": "x"}
+        )
+        assert answer.status == 404, action
+    headers = {"X-CSRF-Token": csrf}
+    assert api.post(f"/v1/organisation/sightings/{theirs}/seen", headers=headers).status == 404
+    assert (
+        api.post(
+            f"/v1/organisation/sightings/{theirs}/false-alarm",
+            data=json.dumps({"reason": "x"}),
+            headers={**headers, "Content-Type": "application/json"},
+        ).status
+        == 404
+    )
+    removed = api.post(f"/org/albums/{world.album_b}/remove", form={"csrf_token": csrf})
+    assert removed.status == 404
+    assert api.delete(f"/v1/organisation/albums/{world.album_b}", headers=headers).status == 404
+    mine = api.get("/v1/organisation/albums").json()["albums"]
+    assert [m["url"] for m in mine] == [ALBUM]
+    photos = api.get("/v1/organisation/photos").json()["photos"]
+    assert {p["file_name"] for p in photos} == {"photo-41.jpg", "photo-42.jpg", "photo-43.jpg"}
+    alerts = api.get("/v1/organisation/alerts").json()["alerts"]
+    assert alerts and all("/elm/" not in json.dumps(a) for a in alerts)
     assert actions.sighting_state(world.live.store, world.org(world.b), theirs).state == "new"
     assert [m.name for m in actions.album_monitors(world.live.store, world.org(world.b))] == [
         world.album_b
@@ -287,74 +302,69 @@ def test_an_organisation_never_sees_anothers_photos_sightings_alerts_or_albums(
 
 
 def test_acting_on_a_sighting_end_to_end(
-    browser: Any, world: World, tmp_path: Path, screenshots: Path
+    a_page: Any, world: World, tmp_path: Path, screenshots: Path
 ) -> None:
     store = world.live.store
     first = world.places[world.site.url("/i/41.jpg")]
     second = world.places[world.site.url("/i/42.jpg")]
-    page = sign_in(browser, world, "a")
-    try:
-        assert page.inner_text("#card-photos").startswith("3")
-        assert page.inner_text("#card-new").startswith("2")
-        assert page.inner_text("#card-alerts").startswith("3")  # two failed, the spike waits
-        assert "HTTP 410" in page.inner_text("#failed-alerts")
-        shoot(page, screenshots, "dashboard")
+    page = a_page
+    assert page.inner_text("#card-photos").startswith("3")
+    assert page.inner_text("#card-new").startswith("2")
+    assert page.inner_text("#card-alerts").startswith("3")  # two failed, the spike waits
+    assert "HTTP 410" in page.inner_text("#failed-alerts")
+    shoot(page, screenshots, "dashboard")
 
-        page.click("a[href='/org/sightings']")
-        page.wait_for_url("**/org/sightings")
-        shoot(page, screenshots, "sightings")
-        page.click(f"#sighting-{first} a")
-        page.wait_for_url(f"**/org/sightings/{first}")
-        svg = page.locator("svg.chart").first
-        assert svg.is_visible() and page.locator("svg.chart").count() == 2
-        assert "12400" in page.inner_text("main").replace(",", "")
-        assert page.inner_text(".photo-file") == "photo-41.jpg"
+    page.click("a[href='/org/sightings']")
+    page.wait_for_url("**/org/sightings")
+    shoot(page, screenshots, "sightings")
+    page.click(f"#sighting-{first} a")
+    page.wait_for_url(f"**/org/sightings/{first}")
+    svg = page.locator("svg.chart").first
+    assert svg.is_visible() and page.locator("svg.chart").count() == 2
+    assert "12400" in page.inner_text("main").replace(",", "")
+    assert page.inner_text(".photo-file") == "photo-41.jpg"
 
-        page.click("#form-seen button")
-        page.wait_for_selector("#action-done")
-        assert page.url.endswith(f"/org/sightings/{first}")  # htmx: answered in place
-        assert page.inner_text("#sighting-state") == "seen"
-        shoot(page, screenshots, "sighting")
+    page.click("#form-seen button")
+    page.wait_for_selector("#action-done")
+    assert page.url.endswith(f"/org/sightings/{first}")  # htmx: answered in place
+    assert page.inner_text("#sighting-state") == "seen"
+    shoot(page, screenshots, "sighting")
 
-        with page.expect_download() as got:
-            page.click("#letter-en")
-        letter = got.value
-        assert letter.suggested_filename == f"takedown-request-sighting-{first}-en.txt"
-        saved = tmp_path / "letter.txt"
-        letter.save_as(saved)
-        body = saved.read_text()
-        for text in ("photo-41.jpg", "Summer camp 41", world.site.url("/kids/holiday.html")):
-            assert text in body
-        german = page.request.get(f"/org/sightings/{first}/letter?language=de").text()
-        assert "Dateiname: photo-41.jpg" in german
+    with page.expect_download() as got:
+        page.click("#letter-en")
+    letter = got.value
+    assert letter.suggested_filename == f"takedown-request-sighting-{first}-en.txt"
+    saved = tmp_path / "letter.txt"
+    letter.save_as(saved)
+    body = saved.read_text()
+    for text in ("photo-41.jpg", "Summer camp 41", world.site.url("/kids/holiday.html")):
+        assert text in body
+    german = page.request.get(f"/org/sightings/{first}/letter?language=de").text()
+    assert "Dateiname: photo-41.jpg" in german
 
-        page.fill("#note", "a parent told us")
-        page.click("#form-report button")
-        page.wait_for_selector("#hotline-report")
-        assert page.inner_text("#sighting-state") == "reported to the hotline"
-        report_id = actions.sighting_state(store, world.org(world.a), first).hotline_report_id
-        with store.session() as s:
-            report = s.get(Report, report_id)
-            assert report is not None and (report.description or "").startswith(
-                "Possibly harvested"
-            )
-            assert (report.hints or {}).get("suspected") == "harvested"
+    page.fill("#note", "a parent told us")
+    page.click("#form-report button")
+    page.wait_for_selector("#hotline-report")
+    assert page.inner_text("#sighting-state") == "reported to the hotline"
+    report_id = actions.sighting_state(store, world.org(world.a), first).hotline_report_id
+    with store.session() as s:
+        report = s.get(Report, report_id)
+        assert report is not None and (report.description or "").startswith("Possibly harvested")
+        assert (report.hints or {}).get("suspected") == "harvested"
 
-        page.goto(f"/org/sightings/{second}")
-        page.click("#form-false-alarm button")  # no reason: the browser asks for one
-        assert page.inner_text("#sighting-state") == "new"
-        page.fill("#reason", "   ")  # only spaces: the service refuses, shown in place
-        page.click("#form-false-alarm button")
-        page.wait_for_selector("#action-error")
-        assert "say why" in page.inner_text("#action-error")
-        assert page.inner_text("#sighting-state") == "new"
-        page.fill("#reason", "another club's photo of the same lake")
-        page.click("#form-false-alarm button")
-        page.wait_for_selector("#action-done")
-        assert page.inner_text("#sighting-state") == "false alarm"
-        assert page.console_errors == []
-    finally:
-        page.context.close()
+    page.goto(f"/org/sightings/{second}")
+    page.click("#form-false-alarm button")  # no reason: the browser asks for one
+    assert page.inner_text("#sighting-state") == "new"
+    page.fill("#reason", "   ")  # only spaces: the service refuses, shown in place
+    page.click("#form-false-alarm button")
+    page.wait_for_selector("#action-error")
+    assert "say why" in page.inner_text("#action-error")
+    assert page.inner_text("#sighting-state") == "new"
+    page.fill("#reason", "another club's photo of the same lake")
+    page.click("#form-false-alarm button")
+    page.wait_for_selector("#action-done")
+    assert page.inner_text("#sighting-state") == "false alarm"
+    assert page.console_errors == []
 
     # The analyst sees the reported URLs once the hotline processed the report.
     username, password = world.passwords["analyst"]
@@ -397,23 +407,20 @@ def test_acting_on_a_sighting_end_to_end(
 
 
 def test_the_album_page_charts_the_views_and_shows_the_spike(
-    browser: Any, world: World, screenshots: Path
+    a_page: Any, world: World, screenshots: Path
 ) -> None:
-    page = sign_in(browser, world, "a")
-    try:
-        page.goto("/org/albums")
-        spikes = page.locator(".spike")
-        assert spikes.count() == 1
-        assert "camp-02.jpg" in spikes.first.inner_text()
-        assert spikes.first.locator("svg.chart circle").count() >= 3
-        assert page.locator(".album svg.chart").count() == 4  # the spike and three photos
-        shoot(page, screenshots, "albums")
-    finally:
-        page.context.close()
+    page = a_page
+    page.goto("/org/albums")
+    spikes = page.locator(".spike")
+    assert spikes.count() == 1
+    assert "camp-02.jpg" in spikes.first.inner_text()
+    assert spikes.first.locator("svg.chart circle").count() >= 3
+    assert page.locator(".album svg.chart").count() == 4  # the spike and three photos
+    shoot(page, screenshots, "albums")
 
 
 def test_contacts_are_edited_and_a_test_alert_arrives(
-    browser: Any,
+    a_page: Any,
     world: World,
     smtp_server: SmtpInbox,
     webhook_receiver: WebhookReceiver,
@@ -422,40 +429,37 @@ def test_contacts_are_edited_and_a_test_alert_arrives(
 ) -> None:
     monkeypatch.setenv("CHILDGUARD_SMTP_HOST", smtp_server.host)
     monkeypatch.setenv("CHILDGUARD_SMTP_PORT", str(smtp_server.port))
-    page = sign_in(browser, world, "a")
-    try:
-        page.goto("/org/contacts")
-        page.fill("#emails-field", "leader@scouts-oak.test\nnot-an-address")
-        page.click("#save-contacts")
-        assert "not-an-address" in page.inner_text("#contacts-error")
-        page.fill("#emails-field", "leader@scouts-oak.test\nsecretary@scouts-oak.test")
-        page.fill("#webhook-field", webhook_receiver.url)
-        page.click("#save-contacts")
-        page.wait_for_selector("#contacts-done")
-        assert page.locator("#emails .email").all_inner_texts() == [
-            "leader@scouts-oak.test",
-            "secretary@scouts-oak.test",
-        ]
-        page.click("#send-test")
-        page.wait_for_selector("#test-results table")
-        assert "/org/contacts/test" not in page.url  # htmx: answered in place
-        results = page.inner_text("#test-results")
-        assert results.count("delivered") == 2 and "not delivered" not in results
-        shoot(page, screenshots, "contacts")
-        assert any("Test alert" in m["Subject"] for m in smtp_server.messages)
-        assert any(p.get("type") == "test" for p in webhook_receiver.payloads())
+    page = a_page
+    page.goto("/org/contacts")
+    page.fill("#emails-field", "leader@scouts-oak.test\nnot-an-address")
+    page.click("#save-contacts")
+    assert "not-an-address" in page.inner_text("#contacts-error")
+    page.fill("#emails-field", "leader@scouts-oak.test\nsecretary@scouts-oak.test")
+    page.fill("#webhook-field", webhook_receiver.url)
+    page.click("#save-contacts")
+    page.wait_for_selector("#contacts-done")
+    assert page.locator("#emails .email").all_inner_texts() == [
+        "leader@scouts-oak.test",
+        "secretary@scouts-oak.test",
+    ]
+    page.click("#send-test")
+    page.wait_for_selector("#test-results table")
+    assert "/org/contacts/test" not in page.url  # htmx: answered in place
+    results = page.inner_text("#test-results")
+    assert results.count("delivered") == 2 and "not delivered" not in results
+    shoot(page, screenshots, "contacts")
+    assert any("Test alert" in m["Subject"] for m in smtp_server.messages)
+    assert any(p.get("type") == "test" for p in webhook_receiver.payloads())
 
-        page.click("button[aria-label='Remove secretary@scouts-oak.test']")
-        page.wait_for_selector("#contacts-done")
-        assert page.locator("#emails .email").all_inner_texts() == ["leader@scouts-oak.test"]
-        page.click("#remove-webhook")
-        page.wait_for_selector("#no-webhook")
-        page.click("#send-test")
-        page.wait_for_selector("#test-results table")
-        assert page.inner_text("#test-results").count("delivered") == 1
-        assert page.console_errors == []
-    finally:
-        page.context.close()
+    page.click("button[aria-label='Remove secretary@scouts-oak.test']")
+    page.wait_for_selector("#contacts-done")
+    assert page.locator("#emails .email").all_inner_texts() == ["leader@scouts-oak.test"]
+    page.click("#remove-webhook")
+    page.wait_for_selector("#no-webhook")
+    page.click("#send-test")
+    page.wait_for_selector("#test-results table")
+    assert page.inner_text("#test-results").count("delivered") == 1
+    assert page.console_errors == []
     assert world.org(world.a).emails == ["leader@scouts-oak.test"]
 
 
