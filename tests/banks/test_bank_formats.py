@@ -307,6 +307,10 @@ _text = (
     .map(str.strip)
     .filter(bool)
 )
+# Scheme names are labels from a narrow alphabet (childguard.banks.schemes refuses the rest).
+_scheme = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 ._:+()/-]{0,40}", fullmatch=True).filter(
+    lambda s: ".." not in s and s == s.strip()
+)
 _json = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.text(max_size=10),
     lambda inner: (
@@ -326,7 +330,7 @@ _json = st.recursive(
             source=st.none() | _text,
             organisation=st.none() | _text,
             original_id=st.none() | _text,
-            classification_scheme=st.none() | _text,
+            classification_scheme=st.none() | _scheme,
             classification_label=st.none() | _text,
             metadata=st.none()
             | st.dictionaries(st.text(max_size=8), _json, min_size=1, max_size=4),

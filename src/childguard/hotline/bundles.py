@@ -43,6 +43,7 @@ import pyrage
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from childguard.csv_safe import safe_row
 from childguard.errors import ChildguardError
 from childguard.hotline import vics
 from childguard.store.db import Store
@@ -478,12 +479,6 @@ def _custody(
 # ---------------------------------------------------------------------------------- writing
 
 
-def _csv_cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # A cell a spreadsheet would run as a formula is quoted as text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def items_csv(content: BundleContent) -> bytes:
     """One row per item and URL, for people."""
     out = io.StringIO()
@@ -511,7 +506,7 @@ def items_csv(content: BundleContent) -> bytes:
                 place.get("fetched_at"),
                 trace.get("country") if isinstance(trace, dict) else None,
             )
-            writer.writerow([_csv_cell(v) for v in row])
+            writer.writerow(safe_row(row))
     return out.getvalue().encode("utf-8")
 
 

@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import func, select
 
+from childguard.csv_safe import safe_row
 from childguard.errors import InputFormatError
 from childguard.hotline.items import KNOWN_ABUSE, inherited_share
 from childguard.store.db import Store
@@ -105,7 +106,7 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
     for row in rows:
-        writer.writerow([_text(v) for v in row])
+        writer.writerow(safe_row(_text(v) for v in row))
     return out.getvalue()
 
 

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, TextIO
 from childguard.banks.formats.base import ReadOptions, WriteOptions, WriteResult
 from childguard.banks.formats.guard import checked, load_json_value
 from childguard.banks.records import EntryRecord, InvalidRecord
+from childguard.csv_safe import safe_row, unquote_cell
 from childguard.errors import InputFormatError
 from childguard.signals import SIGNAL_TYPES, detect_signal_type
 
@@ -161,6 +162,12 @@ class CsvFormat:
         extras = {name: row[i] for i, name in extra if row[i].strip()}
         if extras:
             metadata = {**(metadata or {}), **extras}
+
+        def text_cell(name: str) -> str | None:
+            # A cell this format's `write` guarded against formulas reads back as it was.
+            value = cell(name)
+            return None if value is None else unquote_cell(value)
+
         imported_at = None
         raw_time = cell("imported_at")
         if raw_time is not None:
@@ -173,11 +180,11 @@ class CsvFormat:
                 yield InvalidRecord(line, f"imported_at is not an ISO 8601 time: {raw_time!r}")
                 return
         common: dict[str, Any] = {
-            "source": cell("source"),
-            "organisation": cell("organisation"),
-            "original_id": cell("original_id"),
-            "classification_scheme": cell("classification_scheme"),
-            "classification_label": cell("classification_label"),
+            "source": text_cell("source"),
+            "organisation": text_cell("organisation"),
+            "original_id": text_cell("original_id"),
+            "classification_scheme": text_cell("classification_scheme"),
+            "classification_label": text_cell("classification_label"),
             "metadata": metadata,
             "imported_at": imported_at,
             "position": line,
@@ -217,19 +224,21 @@ class CsvFormat:
         n = 0
         for rec in records:
             writer.writerow(
-                [
-                    rec.signal_type,
-                    rec.value,
-                    rec.source or "",
-                    rec.organisation or "",
-                    rec.original_id or "",
-                    rec.classification_scheme or "",
-                    rec.classification_label or "",
-                    rec.imported_at.isoformat() if rec.imported_at else "",
-                    json.dumps(rec.metadata, sort_keys=True, ensure_ascii=False)
-                    if rec.metadata
-                    else "",
-                ]
+                safe_row(
+                    [
+                        rec.signal_type,
+                        rec.value,
+                        rec.source or "",
+                        rec.organisation or "",
+                        rec.original_id or "",
+                        rec.classification_scheme or "",
+                        rec.classification_label or "",
+                        rec.imported_at.isoformat() if rec.imported_at else "",
+                        json.dumps(rec.metadata, sort_keys=True, ensure_ascii=False)
+                        if rec.metadata
+                        else "",
+                    ]
+                )
             )
             n += 1
         return WriteResult(n)
