@@ -17,6 +17,7 @@ from childguard.cli.common import (
     DbOption,
     JsonOption,
     ProgressOption,
+    WorkersOption,
     err,
     out,
     want_progress,
@@ -224,6 +225,7 @@ def protect_register(
         None, "--published-url", help="Where it is published."
     ),
     published_at: str | None = typer.Option(None, "--published-at", help="When (ISO date)."),
+    workers: int | None = WorkersOption,
     progress: bool | None = ProgressOption,
     db: str | None = DbOption,
 ) -> None:
@@ -236,8 +238,9 @@ def protect_register(
         TimeRemainingColumn,
     )
 
+    from childguard.pipeline.pool import default_workers
     from childguard.protect.organisations import get_organisation
-    from childguard.protect.register import RegisterReport, iter_image_files, register_photos
+    from childguard.protect.register import iter_image_files, register_photos
 
     titles: dict[str, str] = {}
     for item in title:
@@ -247,7 +250,6 @@ def protect_register(
         titles[k.strip()] = v.strip()
     when = _parse_when(published_at)
     files = list(iter_image_files(directory))
-    report = RegisterReport()
     bar = Progress(
         TextColumn("registering", markup=False),
         BarColumn(),
@@ -261,20 +263,24 @@ def protect_register(
     with _store(db) as store, store.session() as s, bar:
         organisation = get_organisation(s, org)
         task = bar.add_task("register", total=len(files), failed=0)
-        for path in files:
-            done = register_photos(
-                s,
-                [path],
-                organisation,
-                titles=titles,
-                published_url=published_url,
-                published_at=when,
-                actor=_actor(),
-            )
-            report.registered += done.registered
-            report.already += done.already
-            report.failed += done.failed
-            bar.update(task, advance=1, failed=len(report.failed))
+        failures = 0
+
+        def signed(_path: Path, failed: bool) -> None:
+            nonlocal failures
+            failures += failed
+            bar.update(task, advance=1, failed=failures)
+
+        report = register_photos(
+            s,
+            files,
+            organisation,
+            titles=titles,
+            published_url=published_url,
+            published_at=when,
+            actor=_actor(),
+            workers=min(workers or default_workers(), max(1, len(files))),
+            on_signed=signed,
+        )
     out.print(
         f"registered {len(report.registered)}, already registered {len(report.already)}, "
         f"failed {len(report.failed)}"

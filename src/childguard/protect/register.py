@@ -19,7 +19,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -188,6 +188,33 @@ def store_signature(
     return photo, True
 
 
+def _sign_one(path: Path, limits: Limits) -> tuple[ContentSignals | None, str | None]:
+    """`compute_photo_signature`, with a media error as its text (exceptions with their own
+    arguments do not cross a process pool)."""
+    try:
+        return compute_photo_signature(path, limits), None
+    except MediaError as exc:
+        return None, f"{exc.reason}: {exc.message}"
+
+
+def _signed(
+    paths: Iterable[Path], limits: Limits, workers: int
+) -> Iterator[tuple[Path, ContentSignals | None, str | None]]:
+    """Each path with its signature or why it has none, in order, on `workers` processes."""
+    if workers <= 1:
+        for path in paths:
+            yield (path, *_sign_one(path, limits))
+        return
+    from childguard.pipeline.pool import new_pool
+
+    ordered = list(paths)
+    with new_pool(workers) as pool:
+        for path, (record, failure) in zip(
+            ordered, pool.map(_sign_one, ordered, [limits] * len(ordered), chunksize=4), strict=True
+        ):
+            yield path, record, failure
+
+
 def register_photos(
     session: Session,
     source: Path | Sequence[Path],
@@ -198,22 +225,27 @@ def register_photos(
     published_at: datetime | None = None,
     limits: Limits = DEFAULT_LIMITS,
     actor: str = "cli",
+    workers: int = 1,
+    on_signed: Callable[[Path, bool], None] | None = None,
 ) -> RegisterReport:
     """Register every photo and video under `source` (a folder, a file, or a list of files)
     for `org`.
 
-    All signatures are computed before anything is written; files that cannot be decoded
-    safely are reported in `failed` with the reason, and the rest are still registered.
-    `titles` maps a file name to its title.
+    All signatures are computed before anything is written, on `workers` processes (1: in
+    this process); `on_signed(path, failed)` is called as each one is done, in order. Files
+    that cannot be decoded safely are reported in `failed` with the reason, and the rest are
+    still registered. `titles` maps a file name to its title.
     """
     paths: Iterable[Path] = iter_image_files(source) if isinstance(source, Path) else source
     computed: list[ContentSignals] = []
     report = RegisterReport()
-    for path in paths:
-        try:
-            computed.append(compute_photo_signature(path, limits))
-        except MediaError as exc:
-            report.failed.append((str(path), f"{exc.reason}: {exc.message}"))
+    for path, record, failure in _signed(paths, limits, workers):
+        if record is not None:
+            computed.append(record)
+        else:
+            report.failed.append((str(path), failure or "internal-error"))
+        if on_signed is not None:
+            on_signed(path, record is None)
     for record in computed:
         title = (titles or {}).get(record.path)
         photo, created = store_signature(
