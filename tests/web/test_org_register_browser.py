@@ -507,7 +507,10 @@ def test_the_full_story_register_in_the_browser_the_scheduler_finds_and_alerts(
         runs = supervisor.get("/v1/tasks/crawls").json()["runs"]
         return next((r for r in runs if r["status"] != "running"), None)
 
-    run = _until(crawled, "the scheduler's crawl of the sharing site")
+    try:
+        run = _until(crawled, "the scheduler's crawl of the sharing site")
+    finally:
+        supervisor.close()
     assert run["status"] == "ok", run
     (picshare,) = run["summary"]["crawls"]
     assert picshare["watch"] == "picshare" and picshare["problem"] is None
