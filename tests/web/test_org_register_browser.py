@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from childguard.accounts import create_user
@@ -42,6 +43,7 @@ from childguard.protect.register import list_photos, photos_for_entry
 from childguard.robust.signature import ProtectedSignature, compute_signature
 from childguard.signals.pdq import PdqSignal, pdq_from_pixels
 from childguard.store.db import Store
+from childguard.store.protect_models import Alert
 from hotline.referral_fixtures import smtp_inbox
 from local_http import serving as serving_handler
 from service.conftest import LiveServer, live_server
@@ -529,25 +531,39 @@ def test_the_full_story_register_in_the_browser_the_scheduler_finds_and_alerts(
         sorted(set(browser_found) - set(cli_found)),
     )
 
-    # Every sighting of the browser organisation's photos is alerted on both channels, once.
+    # Every place a copy of the browser organisation's photos was found is alerted on both
+    # channels, and no sighting twice.
     scouts = list_sightings(live.store, organisation="Browser Scouts")
-    want = {v.id for v in scouts}
+    place_of = {v.id: (v.page_url, v.image_url) for v in scouts}
+    org_id = org_server.org_ids["Browser Scouts"]
 
     def delivered() -> bool:
         hooked = [d["sighting_id"] for p, d in org_server.hooks if p == "/scouts"]
-        return set(hooked) == want and len(org_server.inbox.messages) >= len(want)
+        with live.store.session() as s:
+            alerts = s.execute(
+                select(Alert.sighting_id, Alert.status).where(Alert.organisation_id == org_id)
+            ).all()
+        return (
+            {place_of.get(i) for i in hooked} == set(place_of.values())
+            and all(status == "sent" for _, status in alerts)
+            and {i for i, _ in alerts} == set(hooked)
+            and len(org_server.inbox.messages) == len(hooked)
+        )
 
     _until(delivered, "the alerts at the webhook and the SMTP server", timeout=60)
-    payloads = {d["sighting_id"]: d for p, d in org_server.hooks if p == "/scouts"}
-    assert len(payloads) == len([p for p, _ in org_server.hooks if p == "/scouts"])
+    hooked = [d for p, d in org_server.hooks if p == "/scouts"]
+    assert len({d["sighting_id"] for d in hooked}) == len(hooked)
+    by_image: dict[str, list[dict[str, Any]]] = {}
+    for d in hooked:
+        by_image.setdefault(d["image_url"], []).append(d)
     for name, sighting in browser_found.items():
-        payload = payloads[sighting.id]
-        assert payload["type"] == "sighting"
-        assert payload["image_url"] == sighting.image_url
-        assert payload["match"]["file_name"] == name
-        assert payload["match"]["title"] == "Camp 2024"
+        for payload in by_image[sighting.image_url]:
+            assert payload["type"] == "sighting"
+            assert payload["page_url"] == sighting.page_url
+            assert payload["match"]["file_name"] == name
+            assert payload["match"]["title"] == "Camp 2024"
     subjects = [m["Subject"] for m in org_server.inbox.messages]
-    assert len(subjects) == len(want)
+    assert len(subjects) == len(hooked)
     assert all(s.startswith("[childguard] Your photo Camp 2024 was found on ") for s in subjects)
     assert all(m["To"] == "leader@scouts.test" for m in org_server.inbox.messages)
     assert not [p for p, _ in org_server.hooks if p != "/scouts"]
