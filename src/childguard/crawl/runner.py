@@ -33,6 +33,7 @@ from childguard.crawl.matching import MatchFn, StoreMatcher, no_matches
 from childguard.crawl.sightings import SightingHook, SightingRecorder, pages_to_recheck
 from childguard.crawl.watch import Watch
 from childguard.errors import ChildguardError
+from childguard.forksafe import die_with_parent
 from childguard.log import get_logger
 from childguard.store.base import utcnow
 from childguard.store.db import Store, open_store
@@ -142,7 +143,12 @@ def _make_pool(workers: int | None) -> Executor:
     n = (os.cpu_count() or 1) if workers is None else workers
     if n <= 0:
         return ThreadPoolExecutor(max_workers=4, thread_name_prefix="hash")
-    pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"))
+    pool = ProcessPoolExecutor(
+        max_workers=n,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    )
     for f in [pool.submit(os.getpid) for _ in range(n)]:  # start the workers before the reactor
         f.result()
     return pool

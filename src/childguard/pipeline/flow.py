@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from childguard.matcher.engine import Matcher
-from childguard.matcher.results import MatchOutcome
 from childguard.media import DEFAULT_LIMITS, Content, Limits
 from childguard.pipeline.hashing import HashOptions, signals_of
 from childguard.pipeline.pool import hash_many
 from childguard.pipeline.sources import Source
 from childguard.signals.content import ContentSignals
 
-Action = Callable[[ContentSignals, MatchOutcome], None]
+if TYPE_CHECKING:  # the matcher (and the store under it) load only when something is matched
+    from childguard.matcher.engine import Matcher
+    from childguard.matcher.results import MatchOutcome
+
+Action = Callable[[ContentSignals, "MatchOutcome"], None]
 
 
 @dataclass
@@ -55,6 +58,8 @@ class Pipeline:
         self, sources: Iterable[Source], actions: Sequence[Action] = ()
     ) -> Iterator[tuple[ContentSignals, MatchOutcome]]:
         """Every source's (record, outcome), in input order, after each action has seen it."""
+        from childguard.matcher.results import MatchOutcome
+
         records = self.signals(sources)
         if self.matcher is None:
             stream: Iterable[tuple[ContentSignals, MatchOutcome]] = (
@@ -71,6 +76,8 @@ class Pipeline:
         self, content: Content, actions: Sequence[Action] = ()
     ) -> tuple[ContentSignals, MatchOutcome]:
         """One piece of content, hashed here in this process, matched, and acted on."""
+        from childguard.matcher.results import MatchOutcome
+
         options = replace(self.options, limits=content.limits)
         record = signals_of(content, options)
         outcome = self.matcher.match(record) if self.matcher is not None else MatchOutcome()
