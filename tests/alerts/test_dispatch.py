@@ -57,12 +57,10 @@ def _setup(store: Store, tmp_path: Path, hook: WebhookReceiver, mode: str = "imm
         return org.id
 
 
-def _sighting(store: Store, n: int, at: datetime) -> int:
+def _sighting(store: Store, n: int, at: datetime, role: str = "pdq") -> int:
     with store.session() as s:
         org = get_organisation(s, "Scouts")
-        photo_entry = next(
-            e for role, e in photo_signals(s, _first_photo(s, org.id)) if role == "pdq"
-        )
+        photo_entry = next(e for r, e in photo_signals(s, _first_photo(s, org.id)) if r == role)
         row = Sighting(
             site="share.example",
             page_url=f"http://share.example/gallery/{n}",
@@ -142,6 +140,23 @@ def test_one_alert_per_new_sighting_delivered_by_email_and_webhook(
         assert again.sent == []
         assert s.scalar(select(func.count()).where(Alert.status == "sent")) == 2
     assert len(smtp_server.messages) == 2
+
+
+def test_one_image_matched_by_two_entries_of_a_photo_is_one_alert(
+    store: Store, tmp_path: Path, webhook_receiver: WebhookReceiver
+) -> None:
+    _setup(store, tmp_path, webhook_receiver)
+    with store.session() as s:
+        roles = {r for r, _ in photo_signals(s, _first_photo(s, get_organisation(s, "Scouts").id))}
+    region = sorted(r for r in roles if r.startswith("region:"))[0]
+    first = _sighting(store, 1, T0)
+    _sighting(store, 1, T0, role=region)  # the same page and image, through a region view
+    with store.session() as s:
+        alerts = queue_sighting_alerts(s)
+        assert [a.sighting_id for a in alerts] == [first]
+    other = _sighting(store, 2, T0, role=region)  # another place is its own alert
+    with store.session() as s:
+        assert [a.sighting_id for a in queue_sighting_alerts(s)] == [other]
 
 
 def test_daily_digest_batches_and_waits_a_day(

@@ -152,7 +152,10 @@ def sighting_payload(
 
 
 def queue_sighting_alerts(session: Session) -> list[Alert]:
-    """Make one alert for every sighting of a protected photo that has none yet."""
+    """Make one alert for every place (page and image URL) where a protected photo of an
+    organisation was sighted, once: one image matched by several of the photo's entries
+    (its PDQ and a region view whose hashes differ by a few bits) is several sightings at one
+    place, and the organisation hears of it once."""
     rows = session.execute(
         select(Sighting, Organisation)
         .join(BankEntry, BankEntry.id == Sighting.entry_id)
@@ -168,10 +171,19 @@ def queue_sighting_alerts(session: Session) -> list[Alert]:
             select(Alert.organisation_id, Alert.dedupe_key).where(Alert.kind == "sighting")
         )
     }
+    places = {
+        (org_id, page_key, image_key)
+        for org_id, page_key, image_key in session.execute(
+            select(Alert.organisation_id, Sighting.page_key, Sighting.image_key)
+            .join(Sighting, Sighting.id == Alert.sighting_id)
+            .where(Alert.kind == "sighting")
+        )
+    }
     created: list[Alert] = []
     for sighting, org in rows:
         key = f"sighting:{sighting.id}"
-        if (org.id, key) in done:
+        place = (org.id, sighting.page_key, sighting.image_key)
+        if (org.id, key) in done or place in places:
             continue
         photo = session.scalar(
             select(ProtectedPhoto)
@@ -189,6 +201,7 @@ def queue_sighting_alerts(session: Session) -> list[Alert]:
         )
         session.add(alert)
         done.add((org.id, key))
+        places.add(place)
         created.append(alert)
     session.flush()
     return created
