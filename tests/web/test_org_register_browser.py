@@ -19,6 +19,7 @@ import csv
 import json
 import re
 import secrets
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -46,11 +47,13 @@ from childguard.store.db import Store
 from childguard.store.protect_models import Alert
 from hotline.referral_fixtures import smtp_inbox
 from local_http import serving as serving_handler
+from screenshots import screenshot_dir
 from service.conftest import LiveServer, live_server
 
 CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "pdq"
 LEAK_RUN = 48
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+# Screenshots go to a temporary folder, or to docs/img under `make screenshots`.
+_SHOTS: list[Path] = []
 ALBUM_SIZE = 6
 CLI_ORG = "Command-line Scouts"  # the same album, registered with `protect register`
 
@@ -251,9 +254,10 @@ def _register(page: Any, files: list[Path], *, title: str = "", timeout_s: float
 
 
 def shoot(page: Any, name: str) -> None:
-    """The screenshot docs/organisations.md shows (docs/img/org-<name>.png)."""
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_IMG / f"org-{name}.png"), full_page=True)
+    """The screenshot docs/organisations.md shows (org-<name>.png; see tests/screenshots.py)."""
+    if not _SHOTS:
+        _SHOTS.append(screenshot_dir(Path(tempfile.mkdtemp(prefix="childguard-shots-"))))
+    page.screenshot(path=str(_SHOTS[0] / f"org-{name}.png"), full_page=True)
 
 
 def _states(page: Any) -> dict[str, tuple[str, str]]:
