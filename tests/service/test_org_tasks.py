@@ -220,7 +220,11 @@ def test_a_due_watch_is_crawled_and_alerted_by_the_service_itself(
                 )
             ).all()
         delivered = [d["sighting_id"] for p, d in local_world["received"] if p == "/scouts"]
-        assert sorted(delivered) == sorted(sent) == sorted({v.id for v in sightings})
+        # One alert per place (page and image), however many of the photo's entries matched there.
+        places = {(v.page_url, v.image_url) for v in sightings}
+        by_id = {v.id: (v.page_url, v.image_url) for v in sightings}
+        assert sorted(delivered) == sorted(sent) and len(sent) == len(places)
+        assert {by_id[i] for i in sent} == places
         assert len(local_world["inbox"].messages) == len(sent)
 
 
