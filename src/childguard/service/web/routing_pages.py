@@ -18,13 +18,10 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from childguard.accounts import csrf_token_for
 from childguard.hotline import destinations
 from childguard.service.api.paging import MAX_ID
-from childguard.service.auth import Caller, owner, presented_session
-from childguard.service.state import ServiceState
-from childguard.service.web.pages import page
-from childguard.service.web.review_pages import REVIEW_HEADERS
+from childguard.service.auth import Caller, owner
+from childguard.service.web import supervisor_pages
 from childguard.store.referral_models import DESTINATION_CHANNELS, DESTINATION_KINDS
 
 router = APIRouter(prefix="/hotline/routing", tags=["pages"], include_in_schema=False)
@@ -34,32 +31,13 @@ HOME = "/hotline/routing"
 _REFUSED = (destinations.InvalidDestination, destinations.DestinationNotFound)
 
 
-def _state(request: Request) -> ServiceState:
-    state: ServiceState = request.app.state.service
-    return state
-
-
-def _render(request: Request, name: str, context: Mapping[str, Any], status: int = 200) -> Response:
-    response = page(request, name, dict(context), status)
-    response.headers.update(REVIEW_HEADERS)
-    return response
-
-
-def _message(request: Request, title: str, message: str, status: int) -> Response:
-    return _render(
-        request,
-        "_case_message.html",
-        {"title": title, "message": message, "back": HOME, "user": None},
-        status,
-    )
+def _message(request: Request, title: str, text: str, status: int) -> Response:
+    return supervisor_pages.message(request, title, text, status, back=HOME)
 
 
 def _signed_in(request: Request, caller: Caller) -> str | Response:
     """The session's CSRF token, or the refusal for a key."""
-    cookie = presented_session(request)
-    if caller.user is None or cookie is None:
-        return _message(request, "Sign in", PERSON_ONLY, 400)
-    return csrf_token_for(cookie)
+    return supervisor_pages.signed_in_token(request, caller, refusal=PERSON_ONLY, back=HOME)
 
 
 def _text(values: Mapping[str, Any], name: str) -> str | None:
@@ -89,14 +67,14 @@ async def routing_page(request: Request, caller: Caller = owner("supervisor")) -
     token = _signed_in(request, caller)
     if isinstance(token, Response):
         return token
-    service = _state(request)
+    service = supervisor_pages.service_state(request)
 
     def load() -> tuple[str, list[destinations.DestinationInfo]]:
         home = destinations.home_country(service.store, service.settings.hotline_home_country)
         return home, destinations.list_destinations(service.store)
 
     home, known = await run_in_threadpool(load)
-    return _render(
+    return supervisor_pages.render(
         request,
         "routing.html",
         {
@@ -117,7 +95,7 @@ async def set_home_country(request: Request, caller: Caller = owner("supervisor"
     if isinstance(token, Response):
         return token
     values = await request.form()
-    store = _state(request).store
+    store = supervisor_pages.service_state(request).store
     country = _text(values, "country") or ""
     return await _change(
         request,
@@ -132,7 +110,7 @@ async def add_destination(request: Request, caller: Caller = owner("supervisor")
     if isinstance(token, Response):
         return token
     values = await request.form()
-    store = _state(request).store
+    store = supervisor_pages.service_state(request).store
     return await _change(
         request,
         lambda: destinations.create_destination(
@@ -163,7 +141,7 @@ async def set_active(
         return token
     values = await request.form()
     active = _text(values, "active") == "yes"
-    store = _state(request).store
+    store = supervisor_pages.service_state(request).store
     return await _change(
         request,
         lambda: destinations.update_destination(

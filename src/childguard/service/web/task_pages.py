@@ -18,12 +18,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from childguard.accounts import csrf_token_for
 from childguard.jobs import schedule
-from childguard.service.auth import Caller, owner, presented_session
-from childguard.service.state import ServiceState
-from childguard.service.web.pages import page
-from childguard.service.web.review_pages import REVIEW_HEADERS
+from childguard.service.auth import Caller, owner
+from childguard.service.web import supervisor_pages
 from childguard.store.base import utcnow
 
 router = APIRouter(prefix="/tasks", tags=["pages"], include_in_schema=False)
@@ -33,32 +30,13 @@ HOME = "/tasks"
 RUNS_SHOWN = 5
 
 
-def _state(request: Request) -> ServiceState:
-    state: ServiceState = request.app.state.service
-    return state
-
-
-def _render(request: Request, name: str, context: Mapping[str, Any], status: int = 200) -> Response:
-    response = page(request, name, dict(context), status)
-    response.headers.update(REVIEW_HEADERS)
-    return response
-
-
-def _message(request: Request, title: str, message: str, status: int) -> Response:
-    return _render(
-        request,
-        "_case_message.html",
-        {"title": title, "message": message, "back": HOME, "user": None},
-        status,
-    )
+def _message(request: Request, title: str, text: str, status: int) -> Response:
+    return supervisor_pages.message(request, title, text, status, back=HOME)
 
 
 def _signed_in(request: Request, caller: Caller) -> str | Response:
     """The session's CSRF token, or the refusal for a key."""
-    cookie = presented_session(request)
-    if caller.user is None or cookie is None:
-        return _message(request, "Sign in", PERSON_ONLY, 400)
-    return csrf_token_for(cookie)
+    return supervisor_pages.signed_in_token(request, caller, refusal=PERSON_ONLY, back=HOME)
 
 
 def _summary(data: Mapping[str, Any] | None) -> str:
@@ -73,9 +51,9 @@ async def tasks_page(request: Request, caller: Caller = owner("supervisor")) -> 
     token = _signed_in(request, caller)
     if isinstance(token, Response):
         return token
-    store = _state(request).store
+    store = supervisor_pages.service_state(request).store
     states = await run_in_threadpool(lambda: schedule.task_states(store, runs=RUNS_SHOWN))
-    return _render(
+    return supervisor_pages.render(
         request,
         "tasks.html",
         {
@@ -94,7 +72,7 @@ async def run_now(request: Request, name: str, caller: Caller = owner("superviso
     token = _signed_in(request, caller)
     if isinstance(token, Response):
         return token
-    store = _state(request).store
+    store = supervisor_pages.service_state(request).store
     try:
         await run_in_threadpool(schedule.request_run, store, name, caller.actor)
     except schedule.TaskNotFound as exc:
