@@ -10,28 +10,11 @@ from PIL import Image, PngImagePlugin
 
 from childguard.errors import MediaError
 from childguard.protect.prepublish import check_before_publishing, write_stripped_copy
-
-
-def _exif_photo(path: Path, orientation: int = 1) -> Path:
-    yy, xx = np.mgrid[0:120, 0:200]
-    arr = np.stack([xx * 255 // 200, yy * 255 // 120, (xx + yy) % 256], axis=-1)
-    img = Image.fromarray(arr.astype(np.uint8))
-    exif = Image.Exif()
-    exif[0x010F] = "ExampleCam"
-    exif[0x013B] = "Jane Leader"
-    exif[0x0112] = orientation
-    sub = exif.get_ifd(0x8769)
-    sub[0xA431] = "SN-0042-XYZ"
-    sub[0xA430] = "Jane Leader"
-    sub[0x9003] = "2024:07:14 10:31:00"
-    gps = exif.get_ifd(0x8825)
-    gps.update({1: "N", 2: (51.0, 3.0, 0.0), 3: "E", 4: (3.0, 43.0, 30.0)})
-    img.save(path, "JPEG", exif=exif, quality=90)
-    return path
+from sample_media import exif_photo
 
 
 def test_identifying_exif_is_flagged(tmp_path: Path) -> None:
-    report = check_before_publishing(_exif_photo(tmp_path / "p.jpg"))
+    report = check_before_publishing(exif_photo(tmp_path / "p.jpg"))
     by_field = {f.field: f for f in report.findings}
     assert report.has_location and not report.clean
     assert by_field["GPS"].value == "51.05000, 3.72500"
@@ -44,7 +27,7 @@ def test_identifying_exif_is_flagged(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("orientation", [1, 6])
 def test_stripped_copy_has_no_metadata_and_same_picture(tmp_path: Path, orientation: int) -> None:
-    src = _exif_photo(tmp_path / "p.jpg", orientation)
+    src = exif_photo(tmp_path / "p.jpg", orientation)
     out = tmp_path / "clean.jpg"
     report = write_stripped_copy(src, out)
     assert report.clean, report.findings

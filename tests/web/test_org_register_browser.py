@@ -47,6 +47,7 @@ from childguard.store.db import Store
 from childguard.store.protect_models import Alert
 from hotline.referral_fixtures import smtp_inbox
 from local_http import serving as serving_handler
+from sample_media import exif_photo
 from screenshots import screenshot_dir
 from service.conftest import LiveServer, live_server
 
@@ -600,31 +601,12 @@ def test_the_full_story_register_in_the_browser_the_scheduler_finds_and_alerts(
 # ---------------------------------------------------------------- the check before publishing
 
 
-def _exif_photo(path: Path, orientation: int = 1) -> Path:
-    """A synthetic JPEG with GPS, a camera serial, the owner's name and dates in its EXIF."""
-    yy, xx = np.mgrid[0:160, 0:240]
-    arr = np.stack([xx * 255 // 240, yy * 255 // 160, (xx + yy) % 256], axis=-1)
-    img = Image.fromarray(arr.astype(np.uint8))
-    exif = Image.Exif()
-    exif[0x010F] = "ExampleCam"
-    exif[0x013B] = "Jane Leader"
-    exif[0x0112] = orientation
-    sub = exif.get_ifd(0x8769)
-    sub[0xA431] = "SN-0042-XYZ"
-    sub[0xA430] = "Jane Leader"
-    sub[0x9003] = "2024:07:14 10:31:00"
-    gps = exif.get_ifd(0x8825)
-    gps.update({1: "N", 2: (51.0, 3.0, 0.0), 3: "E", 4: (3.0, 43.0, 30.0)})
-    img.save(path, "JPEG", exif=exif, quality=92)
-    return path
-
-
 def test_the_check_before_publishing_flags_exif_and_saves_a_clean_copy_locally(
     org_page: Any, org_server: OrgServer, tmp_path: Path
 ) -> None:
     from childguard.protect.prepublish import check_before_publishing
 
-    photo = _exif_photo(tmp_path / "camp.jpg", orientation=6)
+    photo = exif_photo(tmp_path / "camp.jpg", orientation=6, size=(240, 160), quality=92)
     plain = tmp_path / "plain.png"
     Image.fromarray(np.full((40, 60, 3), 128, np.uint8)).save(plain)
     page = org_page.context.new_page()
