@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from childguard.robust.grid import Box, page_colour, xy_cut
 from childguard.signals.pdq import (
     DIHEDRAL_NAMES,
     MIN_QUALITY,
@@ -39,8 +40,6 @@ QUERY_SIDE = 640
 _ANALYSIS_SIDE = 512
 # Sobel |gx|+|gy| above this (on 0-255 grey) counts as fine detail.
 _DETAIL = 24.0
-# A row or column whose grey values vary less than this (standard deviation) is uniform.
-_UNIFORM_STD = 2.0
 # A pasted photo's side: a grey step above this, at least 1.5x the change just outside it ...
 _STEP = 3.0
 _STEP_RATIO = 1.5
@@ -59,9 +58,6 @@ _LONE = 1.5
 # (each channel) of the corner colour. Padding is one exact colour; a dark sky is not.
 _SOLID_TOL = 3
 _SOLID_SHARE = 0.995
-# A separator (gutter) line's mean grey lies within this of the page colour (the median of
-# the picture's outer border): a dark photo's own uniform rows do not split it.
-_PAGE_TOL = 12.0
 # A pixel is sharp (a star, noise, a pasted photo's first line) when its 3x3 Laplacian
 # exceeds this; blurred and solid pads have none.
 _SHARP = 8.0
@@ -76,21 +72,6 @@ class QueryHash:
     pdq: str
     quality: int
     variant: str
-
-
-@dataclass(frozen=True)
-class Box:
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-
-    @property
-    def area(self) -> int:
-        return max(0, self.x1 - self.x0) * max(0, self.y1 - self.y0)
-
-    def scaled(self, f: float) -> Box:
-        return Box(round(self.x0 * f), round(self.y0 * f), round(self.x1 * f), round(self.y1 * f))
 
 
 def _grey_small(pixels: np.ndarray) -> tuple[np.ndarray, float]:
@@ -334,67 +315,6 @@ def _run(flat: np.ndarray) -> int:
     return n
 
 
-def _segments(flat_line: np.ndarray, min_gap: int) -> list[tuple[int, int]]:
-    """Runs of non-flat positions separated by flat gaps of at least `min_gap`."""
-    out: list[tuple[int, int]] = []
-    start: int | None = None
-    gap = 0
-    for i, is_flat in enumerate(flat_line):
-        if not is_flat:
-            if start is None:
-                start = i
-            gap = 0
-            end = i + 1
-        elif start is not None:
-            gap += 1
-            if gap >= min_gap:
-                out.append((start, end))
-                start = None
-    if start is not None:
-        out.append((start, end))
-    return out
-
-
-def _uniform(grey: np.ndarray, axis: int, page: float) -> np.ndarray:
-    """Per row (axis=1) or column (axis=0): is the line a gutter of the page colour?
-
-    A gutter's grey values barely vary along the line and lie near the `page`
-    colour: page background and gutters qualify; a row through a photo's sky does
-    not, because the sky and the page beside it differ; nor does a column through
-    a dark photo alone (after the rows split it off), being far from a light page.
-    """
-    if grey.shape[axis] == 0:
-        return np.ones(grey.shape[1 - axis], bool)
-    flat = grey.std(axis=axis) < _UNIFORM_STD
-    return np.asarray(flat & (np.abs(grey.mean(axis=axis) - page) <= _PAGE_TOL))
-
-
-def _page_colour(grey: np.ndarray) -> float:
-    """The page (background) grey: the median of the picture's outermost rows and columns."""
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    return float(np.median(border))
-
-
-def _xy_cut(grey: np.ndarray, box: Box, depth: int, leaves: list[Box], page: float) -> None:
-    sub = grey[box.y0 : box.y1, box.x0 : box.x1]
-    if depth == 0 or sub.size == 0:
-        leaves.append(box)
-        return
-    rows = _segments(_uniform(sub, 1, page), 2)
-    cols = _segments(_uniform(sub, 0, page), 2)
-    if len(rows) <= 1 and len(cols) <= 1:
-        r = rows[0] if rows else (0, sub.shape[0])
-        c = cols[0] if cols else (0, sub.shape[1])
-        leaves.append(Box(box.x0 + c[0], box.y0 + r[0], box.x0 + c[1], box.y0 + r[1]))
-        return
-    if len(rows) > 1:
-        parts = [Box(box.x0, box.y0 + a, box.x1, box.y0 + b) for a, b in rows]
-    else:
-        parts = [Box(box.x0 + a, box.y0, box.x0 + b, box.y1) for a, b in cols]
-    for part in parts:
-        _xy_cut(grey, part, depth - 1, leaves, page)
-
-
 def photo_regions(pixels: np.ndarray) -> list[Box]:
     """Photo-like rectangles inside a larger picture (screenshot, collage), largest first.
 
@@ -405,8 +325,7 @@ def photo_regions(pixels: np.ndarray) -> list[Box]:
     h, w = pixels.shape[:2]
     grey, f = _grey_small(pixels)
     detailed = _detail_map(grey) > _DETAIL
-    leaves: list[Box] = []
-    _xy_cut(grey, Box(0, 0, grey.shape[1], grey.shape[0]), 5, leaves, _page_colour(grey))
+    leaves = xy_cut(grey, page_colour(grey), depth=5)
     total = grey.shape[0] * grey.shape[1]
     boxes: list[Box] = []
     for leaf in leaves:
