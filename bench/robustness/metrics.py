@@ -27,6 +27,8 @@ class Outcome:
     score: float
     hash_ms: float
     match_ms: float
+    query: str = ""  # the queried photo's (or tile's) id
+    answer: str | None = None  # the photo the method named, matched or not
 
 
 @dataclass
