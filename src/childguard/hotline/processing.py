@@ -34,6 +34,7 @@ from typing import Any
 from childguard.hotline import reports
 from childguard.hotline.evidence import RETENTION, keep_evidence, purge_expired
 from childguard.hotline.items import DedupeSettings, Place, record_content, waits_for_review
+from childguard.hotline.signatures import sign_banked
 from childguard.hotline.trace import HostTracer, Tracer
 from childguard.jobs import JobContext, JobFailed, register
 from childguard.log import get_logger
@@ -231,7 +232,8 @@ def process_due(
     store: Store, settings: ProcessingSettings, *, now: datetime | None = None, limit: int = 100
 ) -> dict[str, Any]:
     """Every URL due again by `now` processed: after a failed fetch, or never started though
-    received more than `received_grace` ago (its report's job was lost)."""
+    received more than `received_grace` ago (its report's job was lost); then every banked
+    item that has no signature yet signed from its evidence (`signatures.sign_banked`)."""
     at = now or utcnow()
     due = [
         url
@@ -239,7 +241,8 @@ def process_due(
         if url.state != "received" or url.next_attempt_at <= at - settings.received_grace
     ]
     done = [process_url(store, url, settings) for url in due]
-    return {"urls": done}
+    signed = sign_banked(store, settings.evidence_key, limit=limit, limits=settings.limits)
+    return {"urls": done, "signed": signed.to_dict()}
 
 
 def _report_job(ctx: JobContext) -> dict[str, Any]:

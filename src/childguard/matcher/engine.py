@@ -16,6 +16,11 @@ Semantics (see docs/matching.md):
   (`record.features`) is checked against the registered photos' keypoints (see
   `childguard.matcher.protected`), so crops, rotations and screenshots of a protected photo
   match even when no PDQ view is within the bank's threshold;
+- known-abuse entries that hold a signature of their own (`bank_signature`: the hotline's own
+  assessed items, `childguard.hotline.signatures`) are verified the same way, through the same
+  verifier over those signatures (`SignedEntryVerifier`); a hit is a match on the signed entry
+  with variant `verified:<n> inliers`. Entries from outside lists hold no signature and match
+  only through the PDQ views;
 - a match in an `allow` bank silences the content's other matches (a known false positive);
   an allow bank owned by an organisation (its `owner` is the organisation's name, as the
   organisation's pages make `allow:<name>`) silences only matches in that organisation's own
@@ -30,25 +35,34 @@ Semantics (see docs/matching.md):
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from childguard.banks import EntryView, get_entries, lookup_values
+from childguard.log import get_logger
 from childguard.matcher.bank_index import BankIndex, SyncReport, open_indexes
-from childguard.matcher.protected import ProtectedVerifier, verified_match
+from childguard.matcher.protected import (
+    VERIFIED_PREFIX,
+    PhotoRef,
+    ProtectedVerifier,
+    VerifiedHit,
+    verified_match,
+)
 from childguard.matcher.results import Match, MatchOutcome
 from childguard.signals.base import SignalType
 from childguard.signals.content import ContentSignals, QueryView
-from childguard.signals.pdq import DIHEDRAL_NAMES, PdqSignal
+from childguard.signals.pdq import DIHEDRAL_NAMES, PdqSignal, hexes_to_array
 from childguard.signals.registry import SIGNAL_TYPES, get_signal_type
+from childguard.store.bank_signature_models import BankSignature
 from childguard.store.db import Store
-from childguard.store.models import Bank
+from childguard.store.models import Bank, BankEntry
 from childguard.store.protect_models import Organisation
 
 _DIHEDRAL_EXTRA = frozenset(DIHEDRAL_NAMES[1:])
@@ -59,6 +73,11 @@ _DIHEDRAL_KINDS = frozenset({"known-abuse", "allow"})
 # in protected banks: a collage cell is verified by its own region views instead.
 _UNTRUSTED_FOR_PROTECTED = ("quad",)
 _CACHE_LIMIT = 200_000
+
+log = get_logger(__name__)
+
+if TYPE_CHECKING:
+    from childguard.robust.protected import ProtectedIndex
 
 
 @dataclass(frozen=True)
@@ -85,6 +104,70 @@ class BankSettings:
     def matching(self) -> bool:
         """Whether the bank matches now: enabled and not quarantined."""
         return self.enabled and not self.quarantined
+
+
+class SignedEntryVerifier(ProtectedVerifier):
+    """The signatures held with bank entries (`bank_signature`), loaded from the store on first
+    use and searched exactly as protected photos are (`ProtectedVerifier.search`). Each
+    signature is one "photo" keyed by its entry; a hit names that entry."""
+
+    def _load(self) -> ProtectedIndex:
+        from childguard.robust.protected import ProtectedIndex
+        from childguard.robust.signature import ProtectedSignature
+
+        index = ProtectedIndex()
+        photos: dict[str, PhotoRef] = {}
+        with self.store.session() as session:
+            rows = session.execute(
+                select(BankSignature.bank_entry_id, BankEntry.bank_id, BankSignature.signature)
+                .join(BankEntry, BankEntry.id == BankSignature.bank_entry_id)
+                .order_by(BankSignature.bank_entry_id)
+            )
+            for entry_id, bank_id, signature in rows:
+                try:
+                    sig = ProtectedSignature.from_json(json.dumps(signature))
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.warning("entry signature unreadable", entry=entry_id, error=str(exc))
+                    continue
+                if not len(sig.descriptors):
+                    continue
+                key = f"entry:{entry_id}"
+                index.add(key, sig)
+                photos[key] = PhotoRef(
+                    photo_id=int(entry_id),
+                    bank_id=int(bank_id),
+                    entry_id=int(entry_id),
+                    view_hashes=hexes_to_array([h for _, h in sig.pdq]),
+                )
+        self._photos = photos
+        self._index = index
+        log.info("entry signatures loaded", entries=len(photos))
+        return index
+
+
+def signed_entry_match(entry: EntryView, hit: VerifiedHit, *, threshold: int) -> Match:
+    """A verified hit on a signed entry as a Match: variant `verified:<n> inliers`, distance the
+    best PDQ view distance, the inlier count in the metadata."""
+    match = Match.of(
+        entry,
+        distance=hit.distance,
+        query_value=hit.query_pdq,
+        variant=f"{VERIFIED_PREFIX}{round(hit.inliers)} inliers",
+        threshold=threshold,
+    )
+    metadata = dict(entry.metadata or {})
+    metadata["verified_inliers"] = round(float(hit.inliers), 1)
+    if hit.region:
+        metadata["verified_region"] = hit.region
+    return replace(match, metadata=metadata)
+
+
+def _signature_mark(store: Store) -> tuple[int, int]:
+    """(count, newest entry id) of the stored entry signatures: moves when one is added or
+    removed, so a refresh reloads them."""
+    with store.engine.connect() as connection:
+        row = connection.execute(select(func.count(), func.max(BankSignature.bank_entry_id))).one()
+    return int(row[0] or 0), int(row[1] or 0)
 
 
 def bank_thresholds(bank: Bank) -> dict[str, Any]:
@@ -130,6 +213,8 @@ class Matcher:
         self.dihedral = dihedral
         self._entries: dict[int, EntryView] = {}
         self.protected = ProtectedVerifier(store)
+        self.signed = SignedEntryVerifier(store)
+        self._signature_mark: tuple[int, int] | None = None
         self.indexes: dict[str, BankIndex] = {}
         self.last_sync: dict[str, SyncReport] = {}
         self._banks: dict[int, BankSettings] = {}
@@ -178,6 +263,10 @@ class Matcher:
         changed = settings != self._banks or any(r.removed for r in self.last_sync.values())
         if changed or any(r.added for r in self.last_sync.values()):
             self.protected.invalidate()
+        mark = _signature_mark(self.store)
+        if changed or mark != self._signature_mark:
+            self.signed.invalidate()
+        self._signature_mark = mark
         if changed:
             self._entries.clear()
         self._banks = settings
@@ -207,9 +296,10 @@ class Matcher:
     @property
     def needs_features(self) -> bool:
         """Whether queries should carry ORB features (`HashOptions(features=True)`): true when
-        an enabled protected bank holds photos registered with features."""
+        an enabled protected bank holds photos registered with features, or an enabled bank
+        holds entries with signatures of their own."""
         live = {bank_id for bank_id, b in self._banks.items() if b.matching}
-        return bool(self.protected.bank_ids() & live)
+        return bool((self.protected.bank_ids() | self.signed.bank_ids()) & live)
 
     def _entry_views(self, ids: Iterable[int]) -> dict[int, EntryView]:
         wanted = [i for i in dict.fromkeys(ids) if i not in self._entries]
@@ -394,11 +484,26 @@ class Matcher:
     def _match_verified(
         self, records: Sequence[ContentSignals], found: list[dict[int, Match]]
     ) -> None:
-        """Protected photos confirmed by their features, for records that carry features.
+        """Protected photos, and entries with signatures of their own, confirmed by their
+        features, for records that carry features.
 
-        A photo already matched through one of its PDQ entries is not reported twice."""
+        A photo already matched through one of its PDQ entries is not reported twice; nor is a
+        signed entry that matched through a PDQ view."""
         wanted = [(qi, r.features) for qi, r in enumerate(records) if r.features is not None]
-        if not wanted or not self.protected.bank_ids():
+        if not wanted:
+            return
+        if self.signed.bank_ids():
+            for qi, features in wanted:
+                for hit in self.signed.search(features):
+                    views = self._entry_views([hit.photo.entry_id])
+                    entry = views.get(hit.photo.entry_id)
+                    if entry is None or entry.id in found[qi]:
+                        continue
+                    bank = self._live(entry)
+                    if bank is not None:
+                        threshold = bank.thresholds[PdqSignal.name]
+                        self._keep(found[qi], signed_entry_match(entry, hit, threshold=threshold))
+        if not self.protected.bank_ids():
             return
         for qi, features in wanted:
             hits = self.protected.search(features)
