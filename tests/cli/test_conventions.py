@@ -38,7 +38,9 @@ HASHING = {"hash", "match", "scan", "protect register"}
 HASHING_WITHOUT_WORKERS: dict[str, str] = {}
 # Listing commands whose output is not a table of rows.
 NOT_LISTINGS: set[str] = set()
-DESTRUCTIVE = re.compile(r"\b(delete|remove)$")
+# Commands that destroy what cannot be had back: deletions, removals, and revoking a key (a
+# revoked key is never usable again).
+DESTRUCTIVE = re.compile(r"\b(delete|remove)$|^key revoke$")
 
 
 def _tree() -> Iterator[tuple[str, Any]]:
@@ -147,9 +149,31 @@ def test_commands_that_hash_take_workers_and_archives_the_same_way(path: str) ->
 
 def test_destructive_commands_ask_unless_yes() -> None:
     destructive = [p for p in LEAVES if DESTRUCTIVE.search(p)]
-    assert len(destructive) >= 5
+    assert len(destructive) >= 6 and "key revoke" in destructive
     for path in destructive:
         assert "--yes" in _options(LEAVES[path]), path
+
+
+def test_key_revoke_asks_first_and_keeps_the_key_on_no(tmp_path: Path) -> None:
+    db = str(tmp_path / "keys.db")
+    made = runner.invoke(app, ["key", "create", "--role", "match", "--db", db])
+    assert made.exit_code == 0, made.output
+
+    def usable() -> bool:
+        listed = runner.invoke(app, ["key", "list", "--json", "--db", db])
+        return bool(json.loads(listed.stdout)[0]["usable"])
+
+    key_id = json.loads(runner.invoke(app, ["key", "list", "--json", "--db", db]).stdout)[0]["id"]
+    refused = runner.invoke(app, ["key", "revoke", str(key_id), "--db", db], input="n\n")
+    assert refused.exit_code == 2 and "revoke key" in refused.output, refused.output
+    assert "nothing revoked" in refused.output and usable()
+    missing = runner.invoke(app, ["key", "revoke", "99", "--db", db], input="y\n")
+    assert missing.exit_code == 2 and "no API key with id 99" in missing.output
+    assert "revoke key" not in missing.output
+    agreed = runner.invoke(app, ["key", "revoke", str(key_id), "--db", db], input="y\n")
+    assert agreed.exit_code == 0 and "revoked at" in agreed.output and not usable()
+    again = runner.invoke(app, ["key", "revoke", str(key_id), "--db", db])
+    assert again.exit_code == 0, again.output
 
 
 def test_long_commands_offer_a_progress_bar() -> None:

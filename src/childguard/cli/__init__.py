@@ -32,7 +32,7 @@ EXIT_FOUND = 3
 COMMANDS: dict[str, tuple[str, str]] = {
     "hash": ("cmd_hash", "Hash images and videos: md5, sha1, sha256, PDQ (photos) and vPDQ..."),
     "match": ("cmd_match", "Hash PATHs and match each file against the banks."),
-    "scan": ("cmd_scan", "Hash and match every file under ROOTS; write summary.json,..."),
+    "scan": ("cmd_scan", "Hash and match every file under ROOTS (and in --from-list); write..."),
     "bank": (
         "cmd_bank",
         "Manage hash banks: create, list, show, update, release, import, export, stats, delete.",
@@ -61,10 +61,8 @@ class LazyGroup(TyperGroup):
     listing = False
 
     def __init__(self, **attrs: Any) -> None:
-        from childguard.cli.helptext import tidy
-
         super().__init__(**attrs)
-        tidy(self)
+        _ready(self)
 
     def list_commands(self, ctx: Any) -> list[str]:
         return [*COMMANDS, *(n for n in self.commands if n not in COMMANDS)]
@@ -88,16 +86,22 @@ class LazyGroup(TyperGroup):
             self.listing = False
 
 
+def _ready(command: Any) -> Any:
+    """`command` with its value names tidied for --help and its values coerced without
+    pydantic (`childguard.cli.helptext.tidy`)."""
+    from childguard.cli.helptext import tidy
+
+    return tidy(command)
+
+
 def load_command(name: str) -> Any:
     """The Click command or group of the top-level command `name`, its module imported."""
     from typer.main import get_command_from_info, get_group_from_info
 
-    from childguard.cli.helptext import tidy
-
     importlib.import_module(f"{__name__}.{COMMANDS[name][0]}")
     for info in app.registered_commands:
         if info.name == name:
-            return tidy(
+            return _ready(
                 get_command_from_info(
                     info,
                     pretty_exceptions_short=app.pretty_exceptions_short,
@@ -106,7 +110,7 @@ def load_command(name: str) -> Any:
             )
     for group in app.registered_groups:
         if group.name == name:
-            return tidy(
+            return _ready(
                 get_group_from_info(
                     group,
                     pretty_exceptions_short=app.pretty_exceptions_short,

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 
 from childguard.accounts import ROLES, ApiKeyInfo, create_key, list_keys, revoke_key
-from childguard.cli import app
+from childguard.cli import EXIT_USAGE, app
 from childguard.cli.common import DbOption, JsonOption, actor_name, err
 from childguard.cli.common import fail as _fail
 from childguard.cli.common import store_or_exit as _store
@@ -136,10 +136,20 @@ def list_(
 @key_app.command("revoke")
 def revoke(
     key_id: int = typer.Argument(..., help="The key's id (see `key list`)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     actor: str = typer.Option(None, "--actor", help="Who is acting, for the audit log."),
     db: str = DbOption,
 ) -> None:
-    """Revoke a key from now on."""
+    """Revoke a key from now on: every client that uses it is refused (asks first, unless
+    --yes; a revoked key cannot be restored, only replaced by a new one)."""
     with _store(db) as store:
+        found = next((k for k in list_keys(store) if k.id == key_id), None)
+        if found is None:
+            raise _fail(f"no API key with id {key_id}")
+        if found.revoked_at is None and not yes:
+            what = f"key {found.id} ({found.name or 'no name'}, {found.role}, {found.prefix}...)"
+            if not typer.confirm(f"revoke {what}? Its clients are refused from then on"):
+                err.print("nothing revoked")
+                raise typer.Exit(EXIT_USAGE)
         info = revoke_key(store, key_id, actor=actor_name(actor))
     typer.echo(f"key {info.id} revoked at {info.revoked_at:%Y-%m-%d %H:%M:%S} UTC")

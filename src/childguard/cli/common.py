@@ -10,7 +10,8 @@ Every command prints through `out` and `err` (or `console_for`), Rich consoles w
 highlighting off: names, paths, URLs, titles and sources come from outside, and a bank named
 `[/x]` or a path holding `[/b]` must print as it is, never be read as Rich markup. Styled words
 are `Text` objects (`styled`). Heavy libraries (SQLAlchemy, the store) are imported when a
-command opens the store, not when the CLI starts."""
+command opens the store, not when the CLI starts; Rich when a command first prints through
+`out` or `err` (they are made on first use), so `hash` never loads it unless it draws a bar."""
 
 from __future__ import annotations
 
@@ -23,30 +24,49 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 from childguard.cli import EXIT_USAGE
 from childguard.errors import ChildguardError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
     from childguard.store import Store
 
 
 def console_for(dest: IO[str] | None = None, *, stderr: bool = False) -> Console:
     """A console that prints text as it is (no markup, no highlighting) to `dest`, else to
     standard output (or standard error); its width is the terminal's, else COLUMNS, else 80."""
+    from rich.console import Console
+
     if dest is not None and dest is not sys.stdout:
         return Console(file=dest, markup=False, highlight=False, soft_wrap=False)
     return Console(stderr=stderr, markup=False, highlight=False)
 
 
-out = console_for()
-err = console_for(stderr=True)
+out: Console
+err: Console
+_consoles: dict[str, Console] = {}
+
+
+def _console(name: str) -> Console:
+    if name not in _consoles:
+        _consoles[name] = console_for(stderr=name == "err")
+    return _consoles[name]
+
+
+def __getattr__(name: str) -> Console:
+    """`out` (standard output) and `err` (standard error), each made on its first use."""
+    if name not in ("out", "err"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return _console(name)
 
 
 def styled(*parts: str | tuple[str, str]) -> Text:
     """A line of plain parts and (text, style) parts; no part is read as markup."""
+    from rich.text import Text
+
     return Text.assemble(*parts)
 
 
@@ -99,7 +119,7 @@ def want_progress(progress: bool | None, *, to_stdout: bool = False) -> bool:
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """Print `error: message` on stderr and return the Exit to raise."""
-    err.print(styled(("error:", "red"), f" {message}"), soft_wrap=True)
+    _console("err").print(styled(("error:", "red"), f" {message}"), soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -181,7 +201,7 @@ def _created(store: Store, store_arg: str | None, *, kept: bool) -> None:
     if kept:
         where = str(path) if path else store.engine.url.render_as_string(hide_password=True)
         note = _relative_note(store_arg)
-        err.print(f"created a new store at {where}{note}", soft_wrap=True)
+        _console("err").print(f"created a new store at {where}{note}", soft_wrap=True)
     elif path is not None:
         for leftover in (
             path,

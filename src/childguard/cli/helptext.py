@@ -1,11 +1,12 @@
 # Owns how options and arguments name their values in --help: words such as TEXT, PATH and
-# INTEGER, and nothing after a flag.
-"""Value names in --help.
+# INTEGER, and nothing after a flag; and the walk that readies every parameter of a command tree.
+"""Value names in --help, and the one walk over a command tree's parameters.
 
 Typer writes a value's Python type in angle brackets (`--db <str>`, `--dihedral <bool>`,
 `paths... <list[Path]>`). `tidy` turns every parameter of a command tree into one that writes
 the value's kind instead (`--db TEXT`, `PATHS... PATH`, `--format [jsonl|csv]`) and nothing
-after a flag, since a flag takes no value.
+after a flag, since a flag takes no value. The same walk gives each parameter the plain
+coercion of `childguard.cli.coerce` (no pydantic at start-up).
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ class Argument(TyperArgument):
 
 
 def tidy(command: Any) -> Any:
-    """Give every parameter of `command` and its subcommands the value names above; returns
-    `command`."""
+    """Give every parameter of `command` and its subcommands (the help option too) the value
+    names above and the plain coercion; returns `command`."""
     for param in getattr(command, "params", ()):
         _tidy_param(param)
     if hasattr(command, "get_help_option") and "get_help_option" not in vars(command):
@@ -81,6 +82,9 @@ def tidy(command: Any) -> Any:
 
 
 def _tidy_param(param: Any) -> Any:
+    from childguard.cli.coerce import plain_coercion
+
+    plain_coercion(param)
     if type(param) is TyperOption:
         param.__class__ = Option
     elif type(param) is TyperArgument:
