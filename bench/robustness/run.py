@@ -401,7 +401,11 @@ def targets(
     return "\n".join(out)
 
 
-def fpr_markdown(meta: dict[str, object], matches: list[Outcome], counts: dict) -> str:
+def fpr_markdown(
+    meta: dict[str, object],
+    matches: list[Outcome],
+    counts: dict[tuple[str, str], tuple[int, int, float, float]],
+) -> str:
     """The false-positive run: per group and method, false matches over distractor queries."""
     methods = [m for m in METHODS if any(k[0] == m for k in counts)]
     groups = sorted({g for _m, g in counts})
@@ -422,14 +426,14 @@ def fpr_markdown(meta: dict[str, object], matches: list[Outcome], counts: dict) 
     for group in groups:
         row = [f"`{group}`"]
         for m in methods:
-            fp, n, _h, _t = counts[(m, group)]
+            fp, n, _h, _t = counts.get((m, group), (0, 0, 0.0, 0.0))
             row.append(f"{fp} / {n:,} ({100 * fp / n:.4f})" if n else "-")
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", "Mean time per query image (hashing + matching): "]
     for group in groups:
         times = []
         for m in methods:
-            _fp, n, h, t = counts[(m, group)]
+            _fp, n, h, t = counts.get((m, group), (0, 0, 0.0, 0.0))
             if n:
                 times.append(f"`{SHORT.get(m, m)}` {h / n:.1f} + {t / n:.1f} ms")
         lines.append(f"`{group}`: " + ", ".join(times) + ".")
