@@ -7,7 +7,7 @@ PHOTOS := .cache/photos/.ready
 FFMPEG := .cache/.ffmpeg-dev
 CHROMIUM := .cache/.chromium
 
-.PHONY: help venv jsvendor build photos demo test test-hostile fuzz-kernels wheel-smoke wheel lint bench bench-hash bench-match bench-crawl bench-bank-import bench-api bench-demo bench-robustness bench-robustness-held-out bench-video bench-hotline screenshots clean
+.PHONY: help venv jsvendor build photos demo test test-hostile fuzz-kernels wheel-smoke wheel lint bench bench-hash bench-match bench-crawl bench-bank-import bench-api bench-demo bench-robustness bench-robustness-held-out bench-robustness-fpr bench-video bench-hotline screenshots clean
 
 help:
 	@echo "make demo              run the main job on embedded defaults (SQLite, local files)"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench-api         the service over HTTP at 1M hashes, 1 and 2 workers (several minutes)"
 	@echo "make bench-robustness  the robustness benchmark (about 26 minutes on 2 cores)"
 	@echo "make bench-robustness-held-out  the same on the photos the full run leaves out"
+	@echo "make bench-robustness-fpr  false positives on 50,000 distractor queries per group (long: see docs/robustness.md)"
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or set PYTHON=" >&2; exit 2; }
@@ -144,6 +145,9 @@ bench-robustness: $(STAMP)
 
 bench-robustness-held-out: $(STAMP)
 	$(PY) -m bench.robustness.run --held-out
+
+bench-robustness-fpr: $(STAMP)
+	$(PY) -m bench.robustness.run --fpr
 
 bench-video: $(STAMP) $(PHOTOS)
 	$(PY) bench/bench_video.py
