@@ -334,7 +334,8 @@ def targets(
                     continue
                 miss = _misses(rows, protected_target)
                 out.append(
-                    f"- `{group}` protected, {label} ({len(rows)} transforms): "
+                    f"- `{group}` protected, {label} ({len(rows)} "
+                    f"transform{'s' if len(rows) > 1 else ''}): "
                     f"**{_verdict(not miss)}**" + (f" ({', '.join(miss)})" if miss else "")
                 )
             fp, n = fpr.get((prot_name, group), (0, 0))
@@ -346,9 +347,12 @@ def targets(
                 state = f"not resolved here (under {FPR_QUERIES:,} queries; see the FPR run)"
             out.append(f"- `{group}` protected FPR <= 0.01%: {state} ({fp} / {n:,}).")
             cost = float(np.mean([c.match_ms for _t, c in prot]))
+            ref = [cells[("pdq", t, group)].hash_ms for t, _c in prot if ("pdq", t, group) in cells]
+            ratio = f", {cost / float(np.mean(ref)):.1f}x reference PDQ's hashing" if ref else ""
             out.append(
                 f"- `{group}` protected search under {PROTECTED_COST_MS:.0f} ms a query on top of "
-                f"hashing: **{_verdict(cost < PROTECTED_COST_MS)}** ({cost:.1f} ms mean)."
+                f"hashing: **{_verdict(cost < PROTECTED_COST_MS)}** ({cost:.1f} ms mean{ratio}; "
+                "the verdict depends on the machine's load, the ratio much less)."
             )
         ka = [
             (t, cells[(ka_name, t, group)], cells.get(("pdq", t, group)))

@@ -40,15 +40,15 @@ def test_protected_targets_per_kind_of_transform() -> None:
     assert "**MET**" in _line(text, "up to 3x3")
     assert "**NOT MET** (grid4x4-gutter 79.0 < 80)" in _line(text, "4x4 grids")
     assert "not resolved here" in _line(text, "protected FPR")
-    assert "**MET** (10.0 ms mean)" in _line(text, "ms a query")
+    assert "**MET** (10.0 ms mean;" in _line(text, "ms a query")
 
 
 def test_protected_fpr_and_cost_verdicts() -> None:
-    cells = {(PROT, "jpeg50", "g"): _cell(1.0, match_ms=45.0)}
+    cells = {(PROT, "jpeg50", "g"): _cell(1.0, match_ms=45.0), ("pdq", "jpeg50", "g"): _cell(0.5)}
     n = FPR_QUERIES
     ok = targets(cells, {(PROT, "g"): (5, n)}, ["g"], ["jpeg50"])
     assert "**MET** (5 / 50,000)" in _line(ok, "protected FPR")
-    assert "**NOT MET** (45.0 ms mean)" in _line(ok, "ms a query")
+    assert "**NOT MET** (45.0 ms mean, 2.2x reference PDQ's hashing;" in _line(ok, "ms a query")
     bad = targets(cells, {(PROT, "g"): (6, n)}, ["g"], ["jpeg50"])
     assert "**NOT MET** (6 / 50,000)" in _line(bad, "protected FPR")
     early = targets(cells, {(PROT, "g"): (3, 10_000)}, ["g"], ["jpeg50"])
