@@ -202,12 +202,24 @@ def crawl_run(
         help="Also hash robust views (borders, regions, mirrors) of every image (~10 ms each).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the run stats as JSON."),
+    worker: str | None = typer.Option(
+        None, "--worker", help="This worker's name in the watches' leases (default: host:pid)."
+    ),
+    lease: str = typer.Option(
+        "2m",
+        "--lease",
+        help="How long a claimed watch stays this worker's without a renewal (e.g. 30s, 2m).",
+    ),
     progress: bool | None = ProgressOption,
     db: str | None = DbOption,
 ) -> None:
-    """Crawl watches now; every crawl runs in its own process. Exit 1 if a crawl failed: it
-    could not run, or it fetched no page (every request refused by the SSRF policy, or
-    failed)."""
+    """Crawl watches now; every crawl runs in its own process. Each watch is claimed first, so
+    workers on several processes or machines sharing the database split the due watches: a
+    watch another worker holds is skipped, and one whose worker died is taken over once its
+    lease expires. Exit 1 if a crawl failed: it could not run, or it fetched no page (every
+    request refused by the SSRF policy, or failed)."""
+    from datetime import timedelta
+
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -217,8 +229,17 @@ def crawl_run(
         TimeElapsedColumn,
     )
 
+    from childguard.crawl.leases import worker_name
     from childguard.crawl.runner import CrawlOutcome, crawl_watches
+    from childguard.crawl.watch import parse_duration
     from childguard.crawl.watchstore import due_watches, get_watch
+
+    try:
+        lease_s = parse_duration(lease)
+    except ChildguardError as exc:
+        raise _fail(f"--lease: {exc}") from None
+    if lease_s < 1:
+        raise _fail("--lease must be at least 1s")
 
     with _store(db) as store:
         watches = due_watches(store) if due else [get_watch(store, n) for n in names or []]
@@ -245,6 +266,9 @@ def crawl_run(
     def report(outcome: CrawlOutcome) -> None:
         bar.advance(task)
         stats = outcome.stats
+        if outcome.skipped is not None:
+            out.print(f"{outcome.watch}: skipped, {outcome.skipped}", soft_wrap=True)
+            return
         if stats is None:
             err.print(
                 styled((f"crawl {outcome.watch} failed:", "red"), f" {outcome.error}"),
@@ -271,7 +295,14 @@ def crawl_run(
 
     with bar:
         outcomes = crawl_watches(
-            url, watches, allow_private=allow_private, robust=robust, on_outcome=report
+            url,
+            watches,
+            allow_private=allow_private,
+            robust=robust,
+            on_outcome=report,
+            holder=worker or worker_name(),
+            lease=timedelta(seconds=lease_s),
+            force=not due,
         )
     failed = sum(1 for o in outcomes if o.problem)
     if as_json:

@@ -29,6 +29,8 @@ class CrawlContext:
     recorder: SightingRecorder
     hash_pool: Executor
     run_id: int | None
+    hash_workers: int = 1
+    hash_queue_depth: int | None = None  # default: twice the workers
     recheck_pages: list[str] = field(default_factory=list)
     page_maxsize: int = PAGE_MAXSIZE
     robust: bool = True

@@ -5,6 +5,10 @@ into a conditional request (`If-None-Match`, `If-Modified-Since`); the server's
 `304 Not Modified` then reaches the spider, and the hash pipeline reuses the
 stored hashes instead of downloading and hashing again.
 
+`PageBudgetMiddleware` spends the watch's page limit as each page request goes to the
+downloader (the spider's `spend_page`), so the limit goes to pages in the order the
+scheduler hands them out (their priorities), not in the order their links were seen.
+
 `BackoffRetryMiddleware` is Scrapy's retry with an exponential pause between tries.
 """
 
@@ -15,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
 
@@ -43,6 +48,26 @@ class ConditionalImageMiddleware:
             request.headers[b"If-None-Match"] = v.etag
         if v.last_modified and b"If-Modified-Since" not in request.headers:
             request.headers[b"If-Modified-Since"] = v.last_modified
+
+
+class PageBudgetMiddleware:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PageBudgetMiddleware:
+        return cls(crawler)
+
+    def process_request(self, request: Request, spider: Any = None) -> None:
+        if "cg_depth" not in request.meta or request.meta.get("cg_spent"):
+            return  # not a page (an image, robots.txt), or a retry or redirect of one
+        spend = getattr(self.crawler.spider, "spend_page", None)
+        if spend is None:
+            return
+        if not spend(request):
+            request.meta["cg_over_limit"] = True
+            raise IgnoreRequest("over the watch's page limit")
+        request.meta["cg_spent"] = True
 
 
 class BackoffRetryMiddleware(RetryMiddleware):

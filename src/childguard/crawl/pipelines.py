@@ -1,8 +1,10 @@
 """Scrapy item pipelines: hash the image, match it, record sightings (in that order).
 
 - `HashPipeline` reuses the cache: a `304 Not Modified` or bytes whose sha256 is
-  already known cost no decode; anything else is hashed in a process pool (or
-  threads) off the reactor, so downloads go on while images are hashed.
+  already known cost no decode; anything else is hashed in a process pool off the
+  reactor through a bounded queue (`childguard.crawl.hashqueue.HashQueue`): while
+  the queue is full Scrapy's engine is paused, so the downloader fetches no more
+  than the workers can hash.
   The image bytes are dropped from the item as soon as they are hashed. With the
   crawl's `robust` option (default on) images also get robust views, and ORB features
   when the matcher says it needs them (`needs_features`); cached hashes that lack them
@@ -14,12 +16,12 @@ The crawl context (store, cache, matcher, recorder) hangs off the spider (`spide
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 from typing import TYPE_CHECKING, Any
 
 from childguard.crawl.hashing import has_extras, hash_fetched, sha256_of
+from childguard.crawl.hashqueue import HashQueue
 from childguard.crawl.items import ImageItem, PageItem
 from childguard.log import get_logger
 from childguard.signals.content import ContentSignals
@@ -52,6 +54,38 @@ class _ContextPipeline:
 
 class HashPipeline(_ContextPipeline):
     _options: tuple[bool, bool] | None = None
+    _queue: HashQueue | None = None
+
+    @property
+    def queue(self) -> HashQueue:
+        """The bounded queue in front of the crawl's pool; full, it pauses the engine."""
+        if self._queue is None:
+            try:
+                engine = self.crawler.engine
+            except RuntimeError:  # a stage on its own, with no engine to pause
+                engine = None
+
+            def pause() -> None:
+                if engine is not None:
+                    engine.pause()
+
+            def resume() -> None:
+                if engine is None:
+                    return
+                engine.unpause()
+                slot = getattr(engine, "_slot", None)
+                if slot is not None:  # schedule the next requests now, not at the heartbeat
+                    slot.nextcall.schedule()
+
+            ctx = self.context
+            self._queue = HashQueue(
+                ctx.hash_pool,
+                ctx.hash_workers,
+                depth=ctx.hash_queue_depth,
+                on_full=pause,
+                on_free=resume,
+            )
+        return self._queue
 
     def options(self) -> tuple[bool, bool]:
         """(robust, features) for this crawl; asks the matcher once whether it needs features."""
@@ -64,8 +98,7 @@ class HashPipeline(_ContextPipeline):
     async def _hash(self, body: bytes) -> ContentSignals:
         robust, features = self.options()
         job = functools.partial(hash_fetched, robust=robust, features=features)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.context.hash_pool, job, body)
+        return await self.queue.run(job, body)
 
     async def _refetch(self, url: str) -> bytes | None:
         """The image's bytes, fetched again without validators (None if that fails)."""
@@ -127,6 +160,10 @@ class HashPipeline(_ContextPipeline):
 
     def close_spider(self, spider: Any = None) -> None:
         self.context.cache.flush()
+        if self._queue is not None:
+            for key, value in self._queue.stats().items():
+                assert self.crawler.stats is not None
+                self.crawler.stats.set_value(f"childguard/{key}", value)
 
 
 class MatchPipeline(_ContextPipeline):

@@ -8,7 +8,10 @@ times. `in_process=True` runs Scrapy's `CrawlerProcess` in the calling process
 instead, which works once per process (useful under a debugger or profiler).
 
 Inside the crawl, hashing runs in a process pool (`hash_workers`, default the
-CPU count) so the reactor keeps downloading while images are decoded and hashed.
+CPU count) fed by a bounded queue that pauses the downloader while it is full
+(`childguard.crawl.hashqueue`), so the reactor keeps downloading while images are
+decoded and hashed, and never fetches far ahead of the workers. The crawl process
+dies with the process that started it, and its pool with it.
 `robust=True` (the default) gives every image the robust query views and, when the
 matcher needs them, ORB features; `robust=False` hashes like plain `childguard hash`
 (the throughput benchmark compares the two).
@@ -22,13 +25,15 @@ import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from childguard import __version__
 from childguard.crawl.cache import ImageCache
 from childguard.crawl.context import CrawlContext, CrawlStats
+from childguard.crawl.hashqueue import make_pool
+from childguard.crawl.leases import DEFAULT_LEASE, claim_watch, holder_of
 from childguard.crawl.matching import MatchFn, StoreMatcher, no_matches
 from childguard.crawl.sightings import SightingHook, SightingRecorder, pages_to_recheck
 from childguard.crawl.watch import Watch
@@ -89,6 +94,7 @@ def crawl_settings(
         "TWISTED_DNS_RESOLVER": "childguard.netguard.ssrf.GuardedHostnameResolver",
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+            "childguard.crawl.middlewares.PageBudgetMiddleware": 120,
             "childguard.crawl.middlewares.BackoffRetryMiddleware": 550,
             "childguard.crawl.middlewares.ConditionalImageMiddleware": 560,
             "childguard.netguard.ssrf.SsrfGuardMiddleware": 950,
@@ -137,21 +143,6 @@ def _finish_run(store: Store, run_id: int, status: str, stats: CrawlStats) -> No
             data = stats.to_dict()
             data.pop("scrapy", None)
             run.stats = data
-
-
-def _make_pool(workers: int | None) -> Executor:
-    n = (os.cpu_count() or 1) if workers is None else workers
-    if n <= 0:
-        return ThreadPoolExecutor(max_workers=4, thread_name_prefix="hash")
-    pool = ProcessPoolExecutor(
-        max_workers=n,
-        mp_context=multiprocessing.get_context("fork"),
-        initializer=die_with_parent,
-        initargs=(os.getpid(),),
-    )
-    for f in [pool.submit(os.getpid) for _ in range(n)]:  # start the workers before the reactor
-        f.result()
-    return pool
 
 
 def _collect(
@@ -221,7 +212,7 @@ def _crawl_here(
     recorder = SightingRecorder(
         store, run_id=run_id, watch_name=watch.name, on_sighting=on_sighting
     )
-    pool = _make_pool(hash_workers)
+    pool, workers = make_pool(hash_workers)
     cache = ImageCache(store)
     cache.preload()
     context = CrawlContext(
@@ -231,6 +222,7 @@ def _crawl_here(
         matcher=matcher,
         recorder=recorder,
         hash_pool=pool,
+        hash_workers=workers,
         run_id=run_id,
         recheck_pages=pages_to_recheck(store, watch.name),
         robust=robust,
@@ -260,7 +252,8 @@ def _crawl_here(
         store.close()
 
 
-def _child(conn: Any, args: tuple[Any, ...]) -> None:
+def _child(conn: Any, args: tuple[Any, ...], parent_pid: int) -> None:
+    die_with_parent(parent_pid)  # a worker killed mid-crawl takes its crawl with it
     try:
         result = _crawl_here(*args)
         conn.send(("ok", result))
@@ -283,6 +276,8 @@ def run_crawl(
     in_process: bool = False,
     timeout_s: float | None = None,
     robust: bool = True,
+    heartbeat: Callable[[], bool] | None = None,
+    heartbeat_every: float = 5.0,
 ) -> CrawlStats:
     """Crawl `watch` once, record sightings in the store at `store_url`, return the run's stats.
 
@@ -291,6 +286,9 @@ def run_crawl(
     maps host names to addresses. `on_sighting(view, is_new)` is called for every
     sighting written (in the crawl process). `hash_workers=0` hashes in threads.
     `robust=False` skips the robust views and features (plain PDQ, as `childguard hash`).
+    `heartbeat()` is called every `heartbeat_every` seconds while the crawl process runs (a
+    worker renews its lease on the watch there); when it answers False the crawl is stopped
+    and CrawlError raised.
     """
     settings = crawl_settings(
         watch, allow_private=allow_private, static_hosts=static_hosts, overrides=settings_overrides
@@ -300,12 +298,26 @@ def run_crawl(
         return _crawl_here(*args)
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, args), name=f"crawl-{watch.name}")
+    proc = ctx.Process(target=_child, args=(child, args, os.getpid()), name=f"crawl-{watch.name}")
     proc.start()
     child.close()
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    stopped = False
     try:
-        if not parent.poll(timeout_s):
-            raise CrawlError(f"crawl of {watch.name!r} did not finish within {timeout_s}s")
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if heartbeat is None:
+                step = left
+            else:
+                step = heartbeat_every if left is None else min(heartbeat_every, left)
+            if parent.poll(step):
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                stopped = True
+                raise CrawlError(f"crawl of {watch.name!r} did not finish within {timeout_s}s")
+            if heartbeat is not None and not heartbeat():
+                stopped = True
+                raise CrawlError(f"crawl of {watch.name!r} stopped: another worker took it over")
         kind, payload = parent.recv()
     except EOFError:
         proc.join()
@@ -313,7 +325,7 @@ def run_crawl(
             f"the crawl process of {watch.name!r} died (exit code {proc.exitcode})"
         ) from None
     finally:
-        if proc.is_alive() and timeout_s is not None and not parent.poll(0):
+        if proc.is_alive() and stopped and not parent.poll(0):
             proc.terminate()
         proc.join()
         parent.close()
@@ -330,11 +342,14 @@ class CrawlOutcome:
     watch: str
     stats: CrawlStats | None = None
     error: str | None = None
+    skipped: str | None = None  # not crawled by this worker, and why (held by another)
 
     @property
     def problem(self) -> str | None:
         """Why this crawl failed: it could not run (`error`), or it ran and fetched no page
-        (`CrawlStats.problem`); None when it did its work."""
+        (`CrawlStats.problem`); None when it did its work, or was left to another worker."""
+        if self.skipped is not None:
+            return None
         if self.stats is None:
             return self.error or "the crawl did not run"
         return self.stats.problem()
@@ -348,25 +363,85 @@ def crawl_watches(
     allow_private: bool = False,
     robust: bool = True,
     on_outcome: Callable[[CrawlOutcome], None] | None = None,
+    holder: str | None = None,
+    lease: timedelta = DEFAULT_LEASE,
+    force: bool = False,
+    hash_workers: int | None = None,
 ) -> list[CrawlOutcome]:
     """Crawl each watch once, in turn, each in its own process, matching against the banks of
     the store at `store_url` (or with `matcher`). A failed crawl is reported in its outcome and
-    the others still run; `on_outcome` is called as each one ends."""
+    the others still run; `on_outcome` is called as each one ends.
+
+    With `holder` (a worker's name) each watch is first claimed (`childguard.crawl.leases`):
+    one another worker holds, or (without `force`) one crawled within its re-check interval by
+    another worker, is skipped (`CrawlOutcome.skipped`); the lease is renewed while the crawl
+    runs, and the crawl stopped if it is lost."""
     match = matcher if matcher is not None else StoreMatcher(store_url)
+    store = open_store(store_url) if holder is not None else None
     outcomes: list[CrawlOutcome] = []
-    for watch in watches:
-        try:
-            stats = run_crawl(
+    try:
+        for watch in watches:
+            outcome = _crawl_one(
+                store,
                 watch,
-                store_url=store_url,
-                matcher=match,
-                allow_private=allow_private,
-                robust=robust,
+                store_url,
+                match,
+                allow_private,
+                robust,
+                holder,
+                lease,
+                force,
+                hash_workers,
             )
-            outcome = CrawlOutcome(watch.name, stats=stats)
-        except CrawlError as exc:
-            outcome = CrawlOutcome(watch.name, error=str(exc))
-        outcomes.append(outcome)
-        if on_outcome is not None:
-            on_outcome(outcome)
+            outcomes.append(outcome)
+            if on_outcome is not None:
+                on_outcome(outcome)
+    finally:
+        if store is not None:
+            store.close()
     return outcomes
+
+
+def _crawl_one(
+    store: Store | None,
+    watch: Watch,
+    store_url: str,
+    match: MatchFn,
+    allow_private: bool,
+    robust: bool,
+    holder: str | None,
+    lease: timedelta,
+    force: bool,
+    hash_workers: int | None,
+) -> CrawlOutcome:
+    held = None
+    if store is not None and holder is not None:
+        held = claim_watch(store, watch, holder, lease=lease, force=force)
+        if held is None:
+            other = holder_of(store, watch.name)
+            why = f"held by {other}" if other else "crawled by another worker; not due"
+            log.info("watch_skipped", watch=watch.name, reason=why)
+            return CrawlOutcome(watch.name, skipped=why)
+    try:
+        stats = run_crawl(
+            watch,
+            store_url=store_url,
+            matcher=match,
+            allow_private=allow_private,
+            robust=robust,
+            hash_workers=hash_workers,
+            heartbeat=held.renew if held is not None else None,
+            heartbeat_every=max(0.2, lease.total_seconds() / 3),
+        )
+    except CrawlError as exc:
+        if held is not None:
+            held.failed(str(exc))
+        return CrawlOutcome(watch.name, error=str(exc))
+    if held is not None:
+        summary = {"run_id": stats.run_id, "pages": stats.pages, "images": stats.images}
+        problem = stats.problem()
+        if problem:
+            held.failed(problem, summary)
+        else:
+            held.done(summary)
+    return CrawlOutcome(watch.name, stats=stats)

@@ -1,9 +1,14 @@
 """The watch spider: walks a watch's pages within its limits and fetches every image and
 video they show.
 
-Pages stay within the watch's allowed domains, depth and page limits; endless
-link spaces (calendars, session-id loops) are cut by two guards: at most
-`max_pages_per_pattern` pages per URL shape (digits and query values blanked)
+Pages stay within the watch's allowed domains, depth and page limits. The page
+limit is spent in priority order (`childguard.crawl.priority`): images first, then
+pages that show images, pagination and other pages; calendars and traps are held
+back until nothing else is left. The limit is spent when a page is downloaded
+(`spend_page`, called by `PageBudgetMiddleware`), not when its link is seen. Endless
+link spaces (calendars, session-id loops) are also cut by two guards: at most
+`max_pages_per_pattern` pages per URL shape (digits and query values blanked;
+shapes whose pages showed images are exempt: a site's photo pages share one shape)
 and no path that repeats one segment more than `max_segment_repeats` times.
 Images may live on any host (CDNs) but still pass the SSRF guard. Each image URL
 is fetched once per run however many pages show it. The spider only yields
@@ -27,6 +32,7 @@ from twisted.python.failure import Failure
 from childguard.crawl.context import CrawlContext
 from childguard.crawl.extract import read_counters
 from childguard.crawl.items import ImageItem, PageItem
+from childguard.crawl.priority import HELD_BACK, IMAGE_PRIORITY, LinkKind, LinkRanker
 from childguard.log import get_logger
 from childguard.media import sniff_content_type
 from childguard.netguard.links import extract_page, is_media_url, is_video_url
@@ -39,6 +45,9 @@ VIDEO_MAXSIZE = 256 * 1024 * 1024
 PAGE_STATUSES = [404, 410]
 IMAGE_STATUSES = [304, 404, 410]
 _DIGITS = re.compile(r"\d+")
+# Links remembered (fetched, queued or held back) per page of the limit: bounds the memory a
+# site full of links can take.
+SEEN_FACTOR = 10
 
 
 def url_shape(url: str) -> str:
@@ -65,6 +74,9 @@ class WatchSpider(scrapy.Spider):
         self._pages: set[str] = set()
         self._images: set[str] = set()
         self._shapes: Counter[str] = Counter()
+        self.ranker = LinkRanker()
+        self._held: dict[LinkKind, list[scrapy.Request]] = {kind: [] for kind in HELD_BACK}
+        self._spent = 0
 
     # -- requests -----------------------------------------------------------------------
     def _meta(self, **extra: Any) -> dict[str, Any]:
@@ -78,9 +90,12 @@ class WatchSpider(scrapy.Spider):
             self.crawler.stats.inc_value(f"childguard/{key}", n)
 
     def page_request(self, url: str, depth: int) -> scrapy.Request | None:
+        """The request for a page link, or None (seen already, or refused by a loop guard).
+        A calendar or trap page is held back (see `childguard.crawl.priority`) and None is
+        returned; it is scheduled when the crawl has nothing else to do."""
         if url in self._pages:
             return None
-        if len(self._pages) >= self.watch.max_pages:
+        if len(self._pages) >= self.watch.max_pages * SEEN_FACTOR:
             self._stat("pages_over_limit")
             return None
         if max_segment_repeats(url) > self.watch.max_segment_repeats:
@@ -88,7 +103,9 @@ class WatchSpider(scrapy.Spider):
             log.info("page_skipped", url=url, reason="path repeats a segment (link loop)")
             return None
         shape = url_shape(url)
-        if self._shapes[shape] >= self.watch.max_pages_per_pattern:
+        if self._shapes[
+            shape
+        ] >= self.watch.max_pages_per_pattern and not self.ranker.showed_images(url):
             self._stat("pages_pattern_refused")
             log.info(
                 "page_skipped",
@@ -96,19 +113,38 @@ class WatchSpider(scrapy.Spider):
                 reason=f"more than {self.watch.max_pages_per_pattern} pages shaped {shape}",
             )
             return None
+        kind = self.ranker.kind(url)
+        if kind in HELD_BACK and len(self._held[kind]) >= self.watch.max_pages:
+            return None  # more than the limit could ever spend
         self._shapes[shape] += 1
         self._pages.add(url)
-        return scrapy.Request(
+        request = scrapy.Request(
             url,
             callback=self.parse_page,
             errback=self.page_failed,
-            priority=-depth,
+            priority=self.ranker.priority(kind, depth),
             meta=self._meta(
                 cg_depth=depth,
+                cg_kind=kind.value,
                 handle_httpstatus_list=PAGE_STATUSES,
                 download_maxsize=self.page_maxsize,
             ),
         )
+        if kind in HELD_BACK:
+            self._held[kind].append(request)
+            self._stat(f"pages_held_{kind.value}")
+            return None
+        return request
+
+    def spend_page(self, request: scrapy.Request) -> bool:
+        """Spend one page of the watch's limit on `request` as it goes to the downloader;
+        False once the limit is spent (the request is then dropped)."""
+        if self._spent >= self.watch.max_pages:
+            self._stat("pages_over_limit")
+            return False
+        self._spent += 1
+        self._stat(f"pages_spent_{request.meta.get('cg_kind', 'other')}")
+        return True
 
     def image_request(self, url: str, page_url: str) -> scrapy.Request | None:
         if url in self._images:
@@ -126,7 +162,11 @@ class WatchSpider(scrapy.Spider):
         if is_video_url(url):  # videos may be larger than the crawl's image cap
             meta["download_maxsize"] = VIDEO_MAXSIZE
         return scrapy.Request(
-            url, callback=self.parse_image, errback=self.image_failed, priority=10, meta=meta
+            url,
+            callback=self.parse_image,
+            errback=self.image_failed,
+            priority=IMAGE_PRIORITY,
+            meta=meta,
         )
 
     @classmethod
@@ -142,9 +182,11 @@ class WatchSpider(scrapy.Spider):
                 yield req
 
     def _recheck_when_idle(self) -> None:
-        """Pages of earlier sightings are always revisited, so removals are seen. They are
-        queued once the walk from the seeds is done, so that a page the walk reaches is fetched
-        at its own depth (and its links followed), not claimed early as a leaf."""
+        """Run when the crawl has nothing left to do. Pages of earlier sightings come first:
+        they are always revisited, so removals are seen; they are queued once the walk from the
+        seeds is done, so that a page the walk reaches is fetched at its own depth (and its
+        links followed), not claimed early as a leaf. Then the held-back calendar pages, then
+        the traps, one kind at a time, while the page limit lasts."""
         pending, self.context.recheck_pages = self.context.recheck_pages, []
         queued = False
         for url in pending:
@@ -152,6 +194,16 @@ class WatchSpider(scrapy.Spider):
             if req is not None:
                 self.crawler.engine.crawl(req)
                 queued = True
+        if not queued and self._spent < self.watch.max_pages:
+            for kind in HELD_BACK:
+                held, self._held[kind] = self._held[kind], []
+                if not held:
+                    continue
+                room = self.watch.max_pages - self._spent
+                for req in sorted(held, key=lambda r: -r.priority)[:room]:
+                    self.crawler.engine.crawl(req)
+                queued = True
+                break
         if queued:
             raise DontCloseSpider
 
@@ -197,6 +249,8 @@ class WatchSpider(scrapy.Spider):
         profile = self.watch.profile_for(host)
         counters = read_counters(response.text, response.url, profile) if profile else None
         images = extracted.image_urls
+        if images:
+            self.ranker.saw_images(url)
         yield PageItem(
             url=url,
             status=response.status,
@@ -259,6 +313,8 @@ class WatchSpider(scrapy.Spider):
 
     def page_failed(self, failure: Failure) -> None:
         request = getattr(failure, "request", None)
+        if request is not None and request.meta.get("cg_over_limit"):
+            return  # dropped by the page limit, counted as pages_over_limit
         self._stat("pages_failed")
         log.warning("page_failed", url=getattr(request, "url", None), error=self._why(failure))
 
