@@ -528,7 +528,7 @@ def plot(outcomes: list[Outcome], transforms: list[str], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="40 photos per group, 14 transforms")
+    parser.add_argument("--quick", action="store_true", help="40 photos per group, 19 transforms")
     parser.add_argument(
         "--per-group", type=int, default=0, help="cap photos per group (half registered)"
     )
