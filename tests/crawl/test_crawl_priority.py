@@ -4,6 +4,7 @@ or trap page, and the limit is never exceeded. Plus the link classifier on its o
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,9 +67,13 @@ def _kind_of(path: str) -> str:
     return "listing"
 
 
-def test_every_image_page_before_any_calendar_or_trap(tmp_path: Path) -> None:
+def test_every_image_page_before_any_calendar_or_trap(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
     site = LargeSite(listings=6, per_listing=12)  # 79 useful pages, endless calendars and traps
     log = tmp_path / "requests.log"
+    db = tmp_path / "crawl.db"
+    shutil.copy(sqlite_template, db)
     limit = len(site.useful_pages()) + 25
     with serve_in_process(site, log_path=log) as server:
         watch = Watch(
@@ -83,7 +88,7 @@ def test_every_image_page_before_any_calendar_or_trap(tmp_path: Path) -> None:
         )
         stats: Any = run_crawl(
             watch,
-            store_url=f"sqlite:///{tmp_path / 'crawl.db'}",
+            store_url=f"sqlite:///{db}",
             allow_private=True,
             hash_workers=1,
             robust=False,

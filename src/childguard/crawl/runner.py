@@ -252,6 +252,15 @@ def _crawl_here(
         store.close()
 
 
+def _preload_scrapy() -> None:
+    """Import Scrapy and the spider here, before forking, so that every crawl process after
+    the first starts without importing them again (seconds on a busy machine). Importing
+    installs no reactor; each crawl process installs its own."""
+    import scrapy.crawler  # noqa: F401
+
+    import childguard.crawl.spider  # noqa: F401
+
+
 def _child(conn: Any, args: tuple[Any, ...], parent_pid: int) -> None:
     die_with_parent(parent_pid)  # a worker killed mid-crawl takes its crawl with it
     try:
@@ -296,6 +305,7 @@ def run_crawl(
     args = (watch, store_url, matcher or no_matches, settings, hash_workers, on_sighting, robust)
     if in_process:
         return _crawl_here(*args)
+    _preload_scrapy()
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(child, args, os.getpid()), name=f"crawl-{watch.name}")
