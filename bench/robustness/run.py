@@ -64,6 +64,8 @@ SHORT = {
     "childguard-known-abuse-no-dihedral": "ka-no-dihedral",
     "childguard-protected": "prot",
 }
+# Filler photos a grid draws on: a 4 x 4 grid needs 15 others, none repeated.
+FILLERS = 15
 # Distractor queries per group the FPR run reaches (0.01% is then at most 5 false matches).
 FPR_QUERIES = 50_000
 
@@ -105,7 +107,7 @@ def _work(task: tuple[Photo, bool]) -> list[Outcome]:
     transforms: list[str] = _STATE["transforms"]  # type: ignore[assignment]
     fillers: dict[str, list[tuple[str, Image.Image]]] = _STATE["fillers"]  # type: ignore[assignment]
     img = Image.fromarray(photo_pixels(photo))
-    others = [im for pid, im in fillers[photo.group] if pid != photo.id][:6]
+    others = [im for pid, im in fillers[photo.group] if pid != photo.id][:FILLERS]
     out: list[Outcome] = []
     for name in transforms:
         pixels = np.ascontiguousarray(np.asarray(apply(name, img, photo.id, others).convert("RGB")))
@@ -152,7 +154,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         m.register(registered_pixels)
     fillers: dict[str, list[tuple[str, Image.Image]]] = {}
     for group in {p.group for p in dis}:
-        pool = [p for p in dis if p.group == group][:8]
+        pool = [p for p in dis if p.group == group][: FILLERS + 1]
         fillers[group] = [(p.id, Image.fromarray(photo_pixels(p))) for p in pool]
     tiles_used: dict[str, int] = {}
     if args.fpr:
@@ -397,10 +399,10 @@ def targets(
                     + (f" ({', '.join(miss)})" if miss else "")
                 )
         fp, n = fpr.get((ka_name, group), (0, 0))
-        ref, _ = fpr.get(("pdq", group), (0, 0))
+        ref_fp, _ = fpr.get(("pdq", group), (0, 0))
         out.append(
             f"- `{group}` known-abuse false positives at the default threshold: {fp} / {n:,} "
-            f"(reference PDQ {ref} / {n:,})."
+            f"(reference PDQ {ref_fp} / {n:,})."
         )
     return "\n".join(out)
 

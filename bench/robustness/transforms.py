@@ -408,7 +408,7 @@ TRANSFORMS: dict[str, Transform] = {
     "watermark": lambda im, r, f: watermark(im, r),
     "stickers": lambda im, r, f: stickers(im, r),
     "screenshot": lambda im, r, f: screenshot(im, r),
-    "collage2x2": collage,
+    "collage2x2": lambda im, r, f: collage(im, r, f[:6]),  # the first round's six fillers
     "repost-chain": lambda im, r, f: repost_chain(im, r),
     "captions": lambda im, r, f: captions(im, r),
     "grid2x2": lambda im, r, f: grid(im, r, f, 2, gutter=False),

@@ -157,3 +157,12 @@ def test_targets() -> None:
     assert known_abuse_target("captions") == known_abuse_target("pad20-blur") == 0.90
     assert known_abuse_target("crop5") == 0.50
     assert known_abuse_target("jpeg50") is None
+
+
+def test_grid_fillers_are_not_repeated_when_there_are_enough() -> None:
+    fillers = [_photo(20 + i) for i in range(15)]
+    out = np.asarray(apply("grid4x4", _photo(7), "f", fillers)).astype(np.int16)
+    cells = _cells(out, 4, 0)
+    for i in range(16):
+        for j in range(i + 1, 16):
+            assert np.abs(cells[i] - cells[j]).mean() > 5
