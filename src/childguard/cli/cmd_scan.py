@@ -1,6 +1,6 @@
 # Owns the `scan` command.
 """`childguard scan`: the bulk review of a seized disk or an archive, with an HTML report and a
-VICS JSON export of the matched media."""
+VICS JSON export of the matched media, on this machine or on a Dask cluster (`--cluster`)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from childguard.cli.common import (
     DbOption,
     ProgressOption,
     WorkersOption,
+    err,
     fail,
     out,
     require_paths,
@@ -26,9 +27,33 @@ from childguard.cli.output import plain_table
 @app.command("scan")
 def scan_cmd(
     roots: list[Path] = typer.Argument(
-        ..., help="Folders or files to scan (zip archives included)."
+        None, help="Folders or files to scan (zip archives included)."
     ),
     report: Path = typer.Option(..., "--report", help="Folder for the report files."),
+    from_list: Path | None = typer.Option(
+        None,
+        "--from-list",
+        metavar="FILE",
+        help="Also scan the paths and http(s) URLs listed in FILE, one a line (# comments).",
+    ),
+    cluster: str | None = typer.Option(
+        None,
+        "--cluster",
+        metavar="local|tcp://HOST:PORT",
+        help="Hash and search on a Dask cluster: `local` starts one here (one worker per core, "
+        "or -j), tcp://HOST:PORT uses a running scheduler. The report is the same.",
+    ),
+    ship_index: bool | None = typer.Option(
+        None,
+        "--ship-index/--shared-index",
+        help="With --cluster: send the index to every worker (default for tcp://), or let "
+        "workers read it at this machine's path (a shared disk; default for local).",
+    ),
+    allow_private: bool = typer.Option(
+        False,
+        "--allow-private",
+        help="Fetch listed URLs on private and loopback addresses (tests and demos only).",
+    ),
     resume: bool = typer.Option(
         False, "--resume", help="Continue a scan into the same report folder, skipping done files."
     ),
@@ -51,8 +76,8 @@ def scan_cmd(
     progress: bool | None = ProgressOption,
     db: str | None = DbOption,
 ) -> None:
-    """Hash and match every file under ROOTS; write summary.json, matches.jsonl, report.html and
-    vics*.json into --report.
+    """Hash and match every file under ROOTS (and in --from-list); write summary.json,
+    matches.jsonl, report.html and vics*.json into --report.
 
     Exit code: 0 nothing matched, 3 matches found, 1 some files failed (and nothing matched),
     2 usage error.
@@ -60,24 +85,55 @@ def scan_cmd(
     from childguard.matcher import Matcher
     from childguard.scan import ScanOptions, run_scan
 
+    roots = list(roots or [])
+    if not roots and from_list is None:
+        raise fail("give folders or files to scan, or --from-list FILE")
     require_paths(roots)
+    if from_list is not None:
+        require_paths([from_list])
     if report.exists() and not report.is_dir():
         raise fail(f"--report {report} exists and is not a folder")
+    spec = None
+    if cluster is not None:
+        from childguard.scale import ClusterError, parse_cluster
+
+        try:
+            spec = parse_cluster(cluster)
+        except ClusterError as exc:
+            raise fail(str(exc)) from None
+    elif ship_index is not None:
+        raise fail("--ship-index/--shared-index go with --cluster")
+    options = ScanOptions(
+        roots=roots,
+        report_dir=report,
+        resume=resume,
+        workers=workers,
+        robust=robust,
+        dihedral=dihedral,
+        archives=archives,
+        progress=want_progress(progress),
+        from_list=from_list,
+        allow_private=allow_private,
+    )
     with store_or_exit(db) as store:
-        matcher = Matcher(store, min_quality=min_quality, dihedral=dihedral)
-        summary = run_scan(
-            ScanOptions(
-                roots=roots,
-                report_dir=report,
-                resume=resume,
-                workers=workers,
-                robust=robust,
-                dihedral=dihedral,
-                archives=archives,
-                progress=want_progress(progress),
-            ),
-            matcher,
-        )
+        if spec is None:
+            summary = run_scan(options, Matcher(store, min_quality=min_quality, dihedral=dihedral))
+        else:
+            from childguard.scale import ClusterError, cluster_scan
+
+            # Memory-mapped: the client holds the index only to hand it to the workers.
+            matcher = Matcher(store, min_quality=min_quality, dihedral=dihedral, mmap=True)
+            try:
+                summary = cluster_scan(
+                    options,
+                    matcher,
+                    spec,
+                    ship_index=ship_index,
+                    workers=workers,
+                    on_dashboard=lambda link: err.print(f"dashboard: {link}"),
+                )
+            except ClusterError as exc:
+                raise fail(str(exc)) from None
     table = plain_table("", "count")
     for label, value in (
         ("files", summary.files),

@@ -26,6 +26,32 @@ def done_paths(path: Path) -> set[str]:
     return done
 
 
+def trim_torn_tail(path: Path) -> None:
+    """Cut a last line that a crash left without its newline, so that the records a resumed
+    scan appends start on a line of their own."""
+    if not path.exists():
+        return
+    with path.open("rb+") as fh:
+        size = fh.seek(0, 2)
+        if size == 0:
+            return
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return
+        # Walk back to the last newline (a record is small: read the tail in blocks).
+        end = size
+        while end > 0:
+            start = max(0, end - 65536)
+            fh.seek(start)
+            block = fh.read(end - start)
+            cut = block.rfind(b"\n")
+            if cut >= 0:
+                fh.truncate(start + cut + 1)
+                return
+            end = start
+        fh.truncate(0)
+
+
 def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     if not path.exists():
         return

@@ -9,12 +9,22 @@ Files written to the report folder (see `childguard.scan.files`):
 - `hashes.jsonl`: one hash record per file (the checkpoint; `--resume` skips paths in it);
 - `matches.jsonl`: one line per matched file, with its matches (provenance and classification);
 - `summary.json`, `report.html`, `vics*.json`: written at the end from the two files above.
+
+Inputs are the roots (folders, files, zip members) and, with `from_list`, the paths and URLs a
+list file names (`childguard.scan.listing`). Every path enters the scan once: a path already
+in the checkpoint (`--resume`) or already met in this run is not hashed again.
+
+Hashing and matching run on this machine's process pool (`Pipeline.run`) unless a `runner`
+is given: a callable that takes the sources and the pipeline and yields each source's
+(record, outcome) in input order (`childguard.scale` runs them on a Dask cluster). Either
+way this process alone opens the store and writes the report files, so the report is the
+same.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,14 +32,18 @@ from typing import Any
 
 from childguard.log import get_logger
 from childguard.matcher import Matcher, MatchOutcome
-from childguard.pipeline import Pipeline, iter_files
-from childguard.scan.files import HASHES, MATCHES, done_paths
+from childguard.pipeline import Pipeline, Source, iter_files
+from childguard.scan.files import HASHES, MATCHES, done_paths, trim_torn_tail
+from childguard.scan.listing import iter_list
 from childguard.scan.report import write_html_report, write_vics_exports
 from childguard.scan.summary import ScanSummary, summarise
 from childguard.signals.content import ContentSignals
 
 log = get_logger(__name__)
 BATCH = 128
+
+Runner = Callable[[Iterable[Source], Pipeline], Iterable[tuple[ContentSignals, MatchOutcome]]]
+"""Hashes and matches sources for `run_scan`, yielding (record, outcome) in input order."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,9 @@ class ScanOptions:
     dihedral: bool | None = None
     archives: bool = True
     progress: bool = False
+    from_list: Path | None = None
+    # Fetch listed URLs on private and loopback addresses too (tests and local demos only).
+    allow_private: bool = False
 
 
 def _match_line(record: ContentSignals, outcome: MatchOutcome) -> dict[str, Any]:
@@ -51,31 +68,53 @@ def _match_line(record: ContentSignals, outcome: MatchOutcome) -> dict[str, Any]
     return row
 
 
+def scan_sources(
+    options: ScanOptions, on_skip: Callable[[str, str], None] | None = None
+) -> Iterator[Source]:
+    """Every source of a scan: the roots walked, then the entries of the list file."""
+    yield from iter_files(options.roots, include_archives=options.archives, on_skip=on_skip)
+    if options.from_list is not None:
+        yield from iter_list(
+            options.from_list,
+            include_archives=options.archives,
+            on_skip=on_skip,
+            allow_private=options.allow_private,
+        )
+
+
+def _once(sources: Iterable[Source], done: set[str]) -> Iterator[Source]:
+    """Sources whose path is not in `done` yet (which each one joins)."""
+    for source in sources:
+        if source.path not in done:
+            done.add(source.path)
+            yield source
+
+
 def run_scan(
     options: ScanOptions,
     matcher: Matcher,
     *,
     on_record: Callable[[ContentSignals, MatchOutcome], None] | None = None,
+    runner: Runner | None = None,
 ) -> ScanSummary:
-    """Scan `options.roots` into `options.report_dir`; returns the summary (also written)."""
+    """Scan `options.roots` (and the list file) into `options.report_dir`; returns the
+    summary (also written)."""
     out = options.report_dir
     out.mkdir(parents=True, exist_ok=True)
     hashes_path, matches_path = out / HASHES, out / MATCHES
-    if not options.resume:
-        for name in (HASHES, MATCHES):
+    for name in (HASHES, MATCHES):
+        if options.resume:
+            trim_torn_tail(out / name)  # a crash's half-written last line
+        else:
             (out / name).unlink(missing_ok=True)
     done = done_paths(hashes_path) if options.resume else set()
     summary = ScanSummary(
         roots=[str(r) for r in options.roots], started_at=datetime.now(UTC).isoformat()
     )
-    not_media: list[str] = []
-    sources = iter_files(
-        options.roots,
-        include_archives=options.archives,
-        on_skip=lambda path, _why: not_media.append(path),
-    )
-    todo = (s for s in sources if s.path not in done)
+    not_media: set[str] = set()
     summary.skipped_resume = len(done)
+    sources = scan_sources(options, on_skip=lambda path, _why: not_media.add(path))
+    todo = _once(sources, done)
     pipeline = Pipeline(
         matcher,
         robust=options.robust,
@@ -99,8 +138,13 @@ def run_scan(
             hfh.write(json.dumps(record.to_dict()) + "\n")
 
         actions = [record_matches] + ([on_record] if on_record else []) + [checkpoint]
-        for _ in pipeline.run(todo, actions):
-            pass
+        if runner is None:
+            for _ in pipeline.run(todo, actions):
+                pass
+        else:
+            for record, outcome in runner(todo, pipeline):
+                for action in actions:
+                    action(record, outcome)
     summarise(summary, hashes_path, matches_path)
     summary.skipped_not_media = len(not_media)
     summary.finished_at = datetime.now(UTC).isoformat()
