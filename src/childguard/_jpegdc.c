@@ -491,6 +491,23 @@ static void render(const Decoder *d, uint8_t *out, int ow, int oh) {
     }
 }
 
+/* The 1/8-scale luma plane (float, 0..255): the Y (or grey) block means. */
+static void render_luma(const Decoder *d, float *out, int ow, int oh) {
+    const Component *k = &d->comp[0];
+    int direct = k->h == d->hmax && k->v == d->vmax;
+    for (int y = 0; y < oh; y++) {
+        for (int x = 0; x < ow; x++) {
+            double v;
+            if (direct) {
+                v = dc_mean(k, x < k->bw ? x : k->bw - 1, y < k->bh ? y : k->bh - 1);
+            } else {
+                v = sample(k, (x + 0.5) * k->h / d->hmax - 0.5, (y + 0.5) * k->v / d->vmax - 0.5);
+            }
+            out[(size_t)y * ow + x] = (float)v;
+        }
+    }
+}
+
 static void free_decoder(Decoder *d) {
     for (int c = 0; c < MAX_COMPONENTS; c++) {
         free(d->comp[c].coef);
@@ -502,7 +519,8 @@ static PyObject *decode_dc(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer view;
     long long max_pixels;
-    if (!PyArg_ParseTuple(args, "y*L", &view, &max_pixels)) return NULL;
+    int luma = 0;
+    if (!PyArg_ParseTuple(args, "y*L|p", &view, &max_pixels, &luma)) return NULL;
     Decoder *d = calloc(1, sizeof(Decoder));
     if (!d) {
         PyBuffer_Release(&view);
@@ -520,9 +538,10 @@ static PyObject *decode_dc(PyObject *self, PyObject *args) {
     if (ok) {
         ow = (d->width + 7) / 8;
         oh = (d->height + 7) / 8;
-        out = malloc((size_t)ow * oh * 3);
-        if (out) render(d, out, ow, oh);
-        else ok = 0;
+        out = malloc((size_t)ow * oh * (luma ? sizeof(float) : 3));
+        if (!out) ok = 0;
+        else if (luma) render_luma(d, (float *)out, ow, oh);
+        else render(d, out, ow, oh);
     }
     free_decoder(d);
     Py_END_ALLOW_THREADS
@@ -533,17 +552,367 @@ static PyObject *decode_dc(PyObject *self, PyObject *args) {
         Py_RETURN_NONE;
     }
     npy_intp dims[3] = {oh, ow, 3};
-    PyObject *arr = PyArray_SimpleNew(3, dims, NPY_UINT8);
-    if (arr) memcpy(PyArray_DATA((PyArrayObject *)arr), out, (size_t)ow * oh * 3);
+    PyObject *arr = luma ? PyArray_SimpleNew(2, dims, NPY_FLOAT32)
+                         : PyArray_SimpleNew(3, dims, NPY_UINT8);
+    if (arr)
+        memcpy(PyArray_DATA((PyArrayObject *)arr), out, (size_t)ow * oh * (luma ? sizeof(float) : 3));
     free(out);
     return arr;
 }
 
+
+/* ---- PDQ from luma ------------------------------------------------------------------------
+ * Meta's PDQ (pdq/cpp/hashing/pdqhashing.cpp) on a luma plane, with the same float arithmetic
+ * in the same order, so the hash equals `pdqhash.compute` on the same luma: two passes of a box
+ * ("Jarosz") filter along rows then columns, ceil(side / 128) wide; 64x64 samples; the 16x16
+ * low-frequency block of their DCT; one bit per coefficient above the median. Quality is the
+ * gradient sum of the 64x64 samples. The column pass runs over a whole row at a time (each
+ * column keeps its own running sum), which gives the same sums as walking each column.
+ */
+
+static float pdq_dct[16 * 64];
+static int pdq_dct_ready;
+
+static void pdq_init_dct(void) {
+    if (pdq_dct_ready) return;
+    const float scale = (float)sqrt(2.0 / 64.0);
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 64; j++)
+            pdq_dct[i * 64 + j] = (float)(scale * cos((3.14159265358979323846 / 2.0 / 64.0) * (i + 1) * (2 * j + 1)));
+    pdq_dct_ready = 1;
+}
+
+static void box_rows(const float *in, float *out, int rows, int cols, int window) {
+    int half = (window + 2) / 2;
+    int p1 = half - 1, p2 = window - half + 1, p3 = cols - window, p4 = half - 1;
+    for (int r = 0; r < rows; r++) {
+        const float *iv = in + (size_t)r * cols;
+        float *ov = out + (size_t)r * cols;
+        int li = 0, ri = 0, oi = 0, n = 0;
+        float sum = 0.0f;
+        for (int i = 0; i < p1; i++) { sum += iv[ri++]; n++; }
+        for (int i = 0; i < p2; i++) { sum += iv[ri++]; n++; ov[oi++] = sum / n; }
+        for (int i = 0; i < p3; i++) { sum += iv[ri++]; sum -= iv[li++]; ov[oi++] = sum / n; }
+        for (int i = 0; i < p4; i++) { sum -= iv[li++]; n--; ov[oi++] = sum / n; }
+    }
+}
+
+static void box_cols(const float *in, float *out, float *sum, int rows, int cols, int window) {
+    int half = (window + 2) / 2;
+    int p1 = half - 1, p2 = window - half + 1, p3 = rows - window, p4 = half - 1;
+    int li = 0, ri = 0, oi = 0, n = 0;
+    for (int j = 0; j < cols; j++) sum[j] = 0.0f;
+#define ROW(k) (in + (size_t)(k) * cols)
+#define OUT(k) (out + (size_t)(k) * cols)
+    for (int i = 0; i < p1; i++, ri++, n++) {
+        const float *a = ROW(ri);
+        for (int j = 0; j < cols; j++) sum[j] += a[j];
+    }
+    for (int i = 0; i < p2; i++, ri++, oi++) {
+        const float *a = ROW(ri);
+        float *o = OUT(oi);
+        n++;
+        for (int j = 0; j < cols; j++) { sum[j] += a[j]; o[j] = sum[j] / n; }
+    }
+    for (int i = 0; i < p3; i++, ri++, li++, oi++) {
+        const float *a = ROW(ri), *b = ROW(li);
+        float *o = OUT(oi);
+        for (int j = 0; j < cols; j++) { sum[j] += a[j]; sum[j] -= b[j]; o[j] = sum[j] / n; }
+    }
+    for (int i = 0; i < p4; i++, li++, oi++) {
+        const float *b = ROW(li);
+        float *o = OUT(oi);
+        n--;
+        for (int j = 0; j < cols; j++) { sum[j] -= b[j]; o[j] = sum[j] / n; }
+    }
+#undef ROW
+#undef OUT
+}
+
+static float torben_median(const float *m, int n) {
+    float min = m[0], max = m[0];
+    for (int i = 1; i < n; i++) {
+        if (m[i] < min) min = m[i];
+        if (m[i] > max) max = m[i];
+    }
+    int less, greater, equal;
+    float guess, maxlt, mingt;
+    for (;;) {
+        guess = (min + max) / 2;
+        less = greater = equal = 0;
+        maxlt = min;
+        mingt = max;
+        for (int i = 0; i < n; i++) {
+            if (m[i] < guess) {
+                less++;
+                if (m[i] > maxlt) maxlt = m[i];
+            } else if (m[i] > guess) {
+                greater++;
+                if (m[i] < mingt) mingt = m[i];
+            } else {
+                equal++;
+            }
+        }
+        if (less <= (n + 1) / 2 && greater <= (n + 1) / 2) break;
+        if (less > greater) max = maxlt;
+        else min = mingt;
+    }
+    if (less >= (n + 1) / 2) return maxlt;
+    if (less + equal >= (n + 1) / 2) return guess;
+    return mingt;
+}
+
+/* PDQ of a rows x cols luma plane held in buf1 (overwritten; buf2 and colsum are scratch of
+ * rows * cols and cols floats). Writes the 32 hash bytes (big-endian: bit 255 first). */
+static int pdq_from_64(float a[64][64], uint8_t out[32]);
+
+static int pdq_hash_luma(float *buf1, float *buf2, float *colsum, int rows, int cols,
+                         uint8_t out[32]) {
+    memset(out, 0, 32);
+    if (rows < 5 || cols < 5) return 0;
+    static const int passes = 2;
+    float a[64][64];
+    if (rows == 64 && cols == 64) {
+        memcpy(a, buf1, sizeof(a));
+    } else {
+        int wrow = (cols + 127) / 128, wcol = (rows + 127) / 128;
+        for (int p = 0; p < passes; p++) {
+            box_rows(buf1, buf2, rows, cols, wrow);
+            box_cols(buf2, buf1, colsum, rows, cols, wcol);
+        }
+        for (int i = 0; i < 64; i++) {
+            int ii = (int)(((i + 0.5) * rows) / 64);
+            for (int j = 0; j < 64; j++) {
+                int jj = (int)(((j + 0.5) * cols) / 64);
+                a[i][j] = buf1[(size_t)ii * cols + jj];
+            }
+        }
+    }
+    return pdq_from_64(a, out);
+}
+
+/* Quality, DCT and bits of the 64x64 samples. */
+static int pdq_from_64(float a[64][64], uint8_t out[32]) {
+    float t[16][64], b[16][16];
+    pdq_init_dct();
+    int gradient = 0;
+    for (int i = 0; i < 63; i++)
+        for (int j = 0; j < 64; j++) {
+            int d = (int)(((a[i][j] - a[i + 1][j]) * 100) / 255);
+            gradient += abs(d);
+        }
+    for (int i = 0; i < 64; i++)
+        for (int j = 0; j < 63; j++) {
+            int d = (int)(((a[i][j] - a[i][j + 1]) * 100) / 255);
+            gradient += abs(d);
+        }
+    int quality = gradient / 90;
+    if (quality > 100) quality = 100;
+    for (int i = 0; i < 16; i++) {
+        const float *pd = &pdq_dct[i * 64];
+        for (int j = 0; j < 64; j++) {
+            float s = 0.0f;
+            for (int k = 0; k < 64; k++) s += pd[k] * a[k][j];
+            t[i][j] = s;
+        }
+    }
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 16; j++) {
+            const float *pd = &pdq_dct[j * 64];
+            float s = 0.0f;
+            for (int k = 0; k < 64; k++) s += t[i][k] * pd[k];
+            b[i][j] = s;
+        }
+    float median = torben_median(&b[0][0], 256);
+    memset(out, 0, 32);
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 16; j++)
+            if (b[i][j] > median) {
+                int k = i * 16 + j;
+                out[31 - (k >> 3)] |= (uint8_t)(1u << (k & 7));
+            }
+    return quality;
+}
+
+/* pdq(array) -> (bytes, quality): an HxW luma plane (uint8 or float32) or an HxWx3 uint8 RGB
+ * image (luma = 0.299 R + 0.587 G + 0.114 B in double, rounded to float, as pdqhash does). */
+static PyObject *pdq(PyObject *self, PyObject *arg) {
+    (void)self;
+    PyArrayObject *arr = (PyArrayObject *)PyArray_FROMANY(arg, NPY_NOTYPE, 2, 3, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED);
+    if (!arr) return NULL;
+    int nd = PyArray_NDIM(arr), type = PyArray_TYPE(arr);
+    npy_intp *dims = PyArray_DIMS(arr);
+    int ok = (nd == 2 && (type == NPY_UINT8 || type == NPY_FLOAT32)) ||
+             (nd == 3 && type == NPY_UINT8 && dims[2] == 3);
+    if (!ok || dims[0] > INT32_MAX / 4 || dims[1] > INT32_MAX / 4) {
+        Py_DECREF(arr);
+        PyErr_SetString(PyExc_ValueError, "want an HxW uint8/float32 luma or HxWx3 uint8 RGB array");
+        return NULL;
+    }
+    int rows = (int)dims[0], cols = (int)dims[1];
+    size_t n = (size_t)rows * (size_t)cols;
+    float *buf1 = malloc((n ? n : 1) * sizeof(float)), *buf2 = malloc((n ? n : 1) * sizeof(float));
+    float *colsum = malloc(((size_t)cols + 1) * sizeof(float));
+    if (!buf1 || !buf2 || !colsum) {
+        free(buf1), free(buf2), free(colsum);
+        Py_DECREF(arr);
+        return PyErr_NoMemory();
+    }
+    uint8_t hash[32];
+    int quality;
+    const void *src = PyArray_DATA(arr);
+    Py_BEGIN_ALLOW_THREADS
+    if (nd == 3) {
+        const uint8_t *p = src;
+        for (size_t i = 0; i < n; i++, p += 3)
+            buf1[i] = (float)(p[0] * 0.299 + p[1] * 0.587 + p[2] * 0.114);
+    } else if (type == NPY_UINT8) {
+        const uint8_t *p = src;
+        for (size_t i = 0; i < n; i++) buf1[i] = (float)p[i];
+    } else {
+        memcpy(buf1, src, n * sizeof(float));
+    }
+    quality = pdq_hash_luma(buf1, buf2, colsum, rows, cols, hash);
+    Py_END_ALLOW_THREADS
+    free(buf1), free(buf2), free(colsum);
+    Py_DECREF(arr);
+    return Py_BuildValue("y#i", (const char *)hash, (Py_ssize_t)32, quality);
+}
+
+/* ---- PDQ of a resized plane, without making the resized image -------------------------------
+ * PDQ of `plane` (rows x cols) resized with Lanczos (a = 3) to out_h x out_w, where the plane's
+ * region [x0, x1] x [y0, y1] (in its own pixels) maps onto the output. Resizing, PDQ's box
+ * filters and its 64-point decimation are each separable and linear, so they are applied along
+ * rows (on the plane's rows only, keeping the 64 sampled columns), then along columns (on
+ * those 64 columns only): the cost is that of the small plane, not of the resized image.
+ */
+
+typedef struct {
+    int *first, *count;
+    float *weight; /* count[i] weights from first[i], `taps` apart */
+    int taps;
+} Resampler;
+
+static double lanczos3(double x) {
+    if (x < 0) x = -x;
+    if (x < 1e-9) return 1.0;
+    if (x >= 3.0) return 0.0;
+    double px = 3.14159265358979323846 * x;
+    return 3.0 * sin(px) * sin(px / 3.0) / (px * px);
+}
+
+static int resampler_init(Resampler *r, int in, int out, double lo, double hi) {
+    double scale = (hi - lo) / out, support = 3.0 * (scale > 1.0 ? scale : 1.0);
+    double fs = scale > 1.0 ? scale : 1.0;
+    r->taps = (int)ceil(support) * 2 + 2;
+    r->first = malloc(sizeof(int) * (size_t)out);
+    r->count = malloc(sizeof(int) * (size_t)out);
+    r->weight = malloc(sizeof(float) * (size_t)out * (size_t)r->taps);
+    if (!r->first || !r->count || !r->weight) return 0;
+    for (int o = 0; o < out; o++) {
+        double centre = lo + (o + 0.5) * scale;
+        int a = (int)floor(centre - support), b = (int)ceil(centre + support);
+        if (a < 0) a = 0;
+        if (b > in) b = in;
+        if (b - a > r->taps) b = a + r->taps;
+        double total = 0.0;
+        float *w = r->weight + (size_t)o * r->taps;
+        for (int i = a; i < b; i++) total += lanczos3((i + 0.5 - centre) / fs);
+        int n = 0;
+        for (int i = a; i < b; i++, n++) {
+            double v = lanczos3((i + 0.5 - centre) / fs);
+            w[n] = (float)(total != 0.0 ? v / total : 0.0);
+        }
+        if (b <= a) { /* outside the plane: the nearest edge pixel */
+            a = centre < 0 ? 0 : in - 1;
+            w[0] = 1.0f;
+            n = 1;
+        }
+        r->first[o] = a;
+        r->count[o] = n;
+    }
+    return 1;
+}
+
+static void resampler_free(Resampler *r) {
+    free(r->first), free(r->count), free(r->weight);
+}
+
+/* One line: resample `in` (n_in values, `stride` apart) to `len`, box-filter it twice with
+ * PDQ's window, and keep the 64 decimated values. */
+static void line_pdq(const float *in, int stride, const Resampler *r, int len, float *work1,
+                     float *work2, float out64[64], int out_stride) {
+    for (int o = 0; o < len; o++) {
+        const float *w = r->weight + (size_t)o * r->taps;
+        const float *p = in + (size_t)r->first[o] * stride;
+        float acc = 0.0f;
+        for (int k = 0; k < r->count[o]; k++) acc += w[k] * p[(size_t)k * stride];
+        work1[o] = acc;
+    }
+    int window = (len + 127) / 128;
+    box_rows(work1, work2, 1, len, window);
+    box_rows(work2, work1, 1, len, window);
+    for (int j = 0; j < 64; j++) out64[j * out_stride] = work1[(int)(((j + 0.5) * len) / 64)];
+}
+
+static PyObject *pdq_resized(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *obj;
+    int out_w, out_h;
+    double x0, y0, x1, y1;
+    if (!PyArg_ParseTuple(args, "O(ii)(dddd)", &obj, &out_w, &out_h, &x0, &y0, &x1, &y1))
+        return NULL;
+    PyArrayObject *arr = (PyArrayObject *)PyArray_FROMANY(obj, NPY_FLOAT32, 2, 2,
+                                                          NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED);
+    if (!arr) return NULL;
+    int rows = (int)PyArray_DIM(arr, 0), cols = (int)PyArray_DIM(arr, 1);
+    if (out_w < 5 || out_h < 5 || out_w > 65536 || out_h > 65536 || rows < 1 || cols < 1 ||
+        !(x1 > x0) || !(y1 > y0) || x0 < 0 || y0 < 0 || x1 > cols || y1 > rows) {
+        Py_DECREF(arr);
+        PyErr_SetString(PyExc_ValueError, "want a float32 plane, an output size of at least 5x5 "
+                                          "and a box inside the plane");
+        return NULL;
+    }
+    const float *plane = PyArray_DATA(arr);
+    Resampler rx = {0}, ry = {0};
+    int longest = out_w > out_h ? out_w : out_h;
+    float *work1 = malloc(sizeof(float) * (size_t)longest);
+    float *work2 = malloc(sizeof(float) * (size_t)longest);
+    float *tmp = malloc(sizeof(float) * (size_t)rows * 64);
+    int ok = work1 && work2 && tmp;
+    uint8_t hash[32];
+    int quality = 0;
+    Py_BEGIN_ALLOW_THREADS
+    ok = ok && resampler_init(&rx, cols, out_w, x0, x1) && resampler_init(&ry, rows, out_h, y0, y1);
+    if (ok) {
+        float a[64][64];
+        for (int r = 0; r < rows; r++)
+            line_pdq(plane + (size_t)r * cols, 1, &rx, out_w, work1, work2, tmp + (size_t)r * 64, 1);
+        for (int j = 0; j < 64; j++) line_pdq(tmp + j, 64, &ry, out_h, work1, work2, &a[0][j], 64);
+        quality = pdq_from_64(a, hash);
+    }
+    Py_END_ALLOW_THREADS
+    resampler_free(&rx), resampler_free(&ry);
+    free(work1), free(work2), free(tmp);
+    Py_DECREF(arr);
+    if (!ok) return PyErr_NoMemory();
+    return Py_BuildValue("y#i", (const char *)hash, (Py_ssize_t)32, quality);
+}
+
 static PyMethodDef methods[] = {
     {"decode_dc", decode_dc, METH_VARARGS,
-     "decode_dc(data, max_pixels) -> ndarray | None\n\n"
+     "decode_dc(data, max_pixels, luma=False) -> ndarray | None\n\n"
      "The 1/8-scale RGB image (ceil(H/8), ceil(W/8), 3) uint8 of a progressive JPEG from its DC\n"
-     "scans only, or None when the file is not one this kernel handles (the caller falls back)."},
+     "scans only (with luma=True the (ceil(H/8), ceil(W/8)) float32 luma plane), or None when\n"
+     "the file is not one this kernel handles (the caller falls back)."},
+    {"pdq", pdq, METH_O,
+     "pdq(array) -> (bytes, int)\n\n"
+     "PDQ hash (32 bytes, bit 255 first) and quality of an HxW uint8/float32 luma plane or an\n"
+     "HxWx3 uint8 RGB image: the same arithmetic as Meta's C++ on the same luma."},
+    {"pdq_resized", pdq_resized, METH_VARARGS,
+     "pdq_resized(plane, (width, height), (x0, y0, x1, y1)) -> (bytes, int)\n\n"
+     "PDQ of a float32 luma plane resized with Lanczos to width x height, the plane's region\n"
+     "(x0, y0)-(x1, y1) mapping onto the output, computed without making the resized image."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -10,6 +10,7 @@ decompression bombs and oversize inputs live in exactly one place.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import math
 import os
@@ -27,7 +28,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from childguard.errors import MediaError
 
-_decode_dc: Callable[[bytes, int], np.ndarray | None] | None
+_decode_dc: Callable[..., np.ndarray | None] | None
 try:  # the DC-only progressive JPEG kernel (src/childguard/_jpegdc.c), where it was built
     from childguard._jpegdc import decode_dc as _decode_dc
 except ImportError:  # pragma: no cover - a checkout without compiled kernels
@@ -69,6 +70,13 @@ class Limits:
     # the 1/8-scale image of `childguard._jpegdc`, for progressive ones) may be as small as
     # this fraction of the fast-path target on each side; it is then resized up to the target.
     dc_min_fraction: float = 0.7
+    # A progressive JPEG whose 1/8 image is below that floor still goes through the DC scans
+    # where PDQ's box filter on the original is at least `dc_min_window` pixels wide on both
+    # sides (as wide as a block): its luma is resized up to the size at which PDQ's window is
+    # `dc_upsample_window` pixels (see `fast_size`), so that the filter runs on a finer grid
+    # than the blocks. 0 turns this off (the full decoder then reads every scan).
+    dc_min_window: int = 8
+    dc_upsample_window: int = 9
     # Video (`childguard.media_video`): a probe that breaks one of these refuses the file
     # before any frame is decoded; decoding runs in a worker process under the memory and
     # wall-clock bounds, which also catch headers that lie.
@@ -90,19 +98,49 @@ DEFAULT_LIMITS = Limits()
 Image.MAX_IMAGE_PIXELS = DEFAULT_LIMITS.max_pixels
 
 
-@dataclass
+@dataclass(frozen=True)
+class LumaPlane:
+    """A reduced luma plane (float32, 0..255, upright) and the size PDQ hashes it at: the
+    plane's region `box` (x0, y0, x1, y1, in its own pixels) resized to `size` (width,
+    height). `childguard.signals.pdq.pdq_from_luma` hashes it without making that image."""
+
+    plane: np.ndarray
+    size: tuple[int, int]
+    box: tuple[float, float, float, float]
+
+
 class DecodedImage:
     """An RGB image ready for perceptual hashing.
 
     `width`/`height` are the display dimensions of the original (after EXIF
-    orientation); `pixels` may be smaller when the fast path reduced it.
+    orientation); `pixels` may be smaller when the fast path reduced it. `luma`, where the
+    fast JPEG path made it, is what PDQ hashes: the picture's reduced luma straight from the
+    JPEG's Y component and the size to hash it at (that of `pixels`, or for a progressive
+    JPEG hashed from its DC scans a larger one); no RGB is made for it, and the RGB `pixels`
+    are then decoded only when first asked for.
     """
 
-    pixels: np.ndarray  # HxWx3 uint8
-    width: int
-    height: int
-    format: str
-    reduced: bool
+    __slots__ = ("_pixels", "format", "height", "luma", "reduced", "width")
+
+    def __init__(
+        self,
+        pixels: np.ndarray | Callable[[], np.ndarray],
+        width: int,
+        height: int,
+        format: str,
+        reduced: bool,
+        luma: LumaPlane | None = None,
+    ) -> None:
+        self._pixels = pixels
+        self.width, self.height, self.format, self.reduced = width, height, format, reduced
+        self.luma = luma
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """HxWx3 uint8 RGB, decoded on first use where the fast path deferred it."""
+        if callable(self._pixels):
+            self._pixels = self._pixels()
+        return self._pixels
 
 
 def sniff_format(head: bytes) -> str | None:
@@ -387,8 +425,8 @@ def decode_image(
                 )
             reduced = False
             target = fast_size(width, height, limits) if fast else (width, height)
-            if _wants_dc_decode(img, fmt, target, limits):
-                small = _dc_image(data, img, target, limits)
+            if target != (width, height):
+                small = _fast_jpeg(data, img, fmt, target, limits)
                 if small is not None:
                     return small
             if target != (width, height) and fmt in ("JPEG", "MPO"):
@@ -523,19 +561,6 @@ def fast_size(width: int, height: int, limits: Limits = DEFAULT_LIMITS) -> tuple
     return w, h
 
 
-def _wants_dc_decode(img: Image.Image, fmt: str, target: tuple[int, int], limits: Limits) -> bool:
-    """Whether the DC-only kernel should decode this image (a big enough progressive JPEG)."""
-    width, height = img.size
-    if _decode_dc is None or fmt != "JPEG" or target == (width, height):
-        return False
-    if not img.info.get("progressive"):
-        return False  # sequential JPEGs decode fast through libjpeg's own DCT scaling
-    return (
-        math.ceil(width / 8) >= limits.dc_min_fraction * target[0]
-        and math.ceil(height / 8) >= limits.dc_min_fraction * target[1]
-    )
-
-
 # EXIF orientation -> the transpose that shows the image upright (as ImageOps.exif_transpose).
 _ORIENTATION_TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -548,33 +573,140 @@ _ORIENTATION_TRANSPOSE = {
 }
 
 
-def _dc_image(
-    data: bytes, img: Image.Image, target: tuple[int, int], limits: Limits
-) -> DecodedImage | None:
-    """The fast-path image of a progressive JPEG from its DC scans (None: use the full decoder).
+def _jpeg_scale(width: int, height: int, target: tuple[int, int], limits: Limits) -> int:
+    """The largest libjpeg reduction (8, 4, 2 or 1) whose image is at least
+    `limits.dc_min_fraction` of `target` on both sides."""
+    for scale in (8, 4, 2):
+        if (
+            math.ceil(width / scale) >= limits.dc_min_fraction * target[0]
+            and math.ceil(height / scale) >= limits.dc_min_fraction * target[1]
+        ):
+            return scale
+    return 1
 
-    The kernel's 1/8-scale image (one pixel per 8x8 block, the block mean) is resized to
-    `target` with the box aligned on the original's pixels, then EXIF-oriented.
+
+def _fast_jpeg(
+    data: bytes, img: Image.Image, fmt: str, target: tuple[int, int], limits: Limits
+) -> DecodedImage | None:
+    """The fast-path image of a JPEG from a reduced decode of its luma alone (None: not a
+    JPEG this path takes, and the general decode below runs).
+
+    Progressive files whose 1/8 image is big enough go through the DC-only kernel; other
+    YCbCr or grey JPEGs through libjpeg's DCT scaling with greyscale output (libjpeg then
+    skips the chroma's IDCT and colour conversion). The reduced luma is resized to `target`
+    with the box aligned on the original's pixels and EXIF-oriented; the RGB `pixels` come
+    from the same reduced decode in colour, made only when asked for.
     """
-    assert _decode_dc is not None
-    eighth = _decode_dc(data, limits.max_pixels)
-    if eighth is None:
+    if fmt not in ("JPEG", "MPO") or img.mode not in ("RGB", "L"):
         return None
     width, height = img.size
-    small = Image.fromarray(eighth).resize(
-        target, Image.Resampling.LANCZOS, box=(0.0, 0.0, width / 8, height / 8)
-    )
+    scale = _jpeg_scale(width, height, target, limits)
     orientation = _orientation(img)
-    if orientation in _ORIENTATION_TRANSPOSE:
-        small = small.transpose(_ORIENTATION_TRANSPOSE[orientation])
-    disp_w, disp_h = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
-    return DecodedImage(
-        pixels=np.asarray(small, dtype=np.uint8),
-        width=disp_w,
-        height=disp_h,
-        format="JPEG",
-        reduced=True,
-    )
+    eighth = None
+    luma_target = target
+    if _decode_dc is not None and fmt == "JPEG" and img.info.get("progressive"):
+        if scale == 8:
+            eighth = _decode_dc(data, limits.max_pixels, True)
+        elif limits.dc_upsample_window and min(width, height) > 128 * (limits.dc_min_window - 1):
+            eighth = _decode_dc(data, limits.max_pixels, True)
+            # Never made as an image (`pdq_from_luma`), so not held to `work_pixels`.
+            wider = dataclasses.replace(
+                limits, pdq_window=limits.dc_upsample_window, work_pixels=limits.max_pixels
+            )
+            luma_target = fast_size(width, height, wider)
+    use_dc = eighth is not None
+    if eighth is not None:
+        scale = 8
+        plane = Image.fromarray(eighth, "F")
+    else:
+        # Pillow's draft picks the largest reduction whose image is at least the size asked.
+        img.draft("L", (max(1, width // scale), max(1, height // scale)))
+        img.load()
+        scale = _scale_of(width, img.size[0])
+        plane = img.convert("F")
+    box = (0.0, 0.0, width / scale, height / scale)
+    luma = _oriented_plane(np.asarray(plane, dtype=np.float32), box, luma_target, orientation)
+
+    def colour() -> np.ndarray:
+        try:
+            if use_dc:
+                assert _decode_dc is not None
+                rgb = _decode_dc(data, limits.max_pixels)
+                if rgb is None:  # pragma: no cover - the same bytes decoded just above
+                    raise MediaError("corrupt", "the DC scans decoded once but not twice")
+                small = Image.fromarray(rgb)
+            else:
+                with Image.open(io.BytesIO(data)) as again:
+                    again.draft("RGB", (max(1, width // scale), max(1, height // scale)))
+                    again.load()
+                    small = again.convert("RGB")
+            return np.asarray(_oriented(_resize_to(small, target, box), orientation))
+        except MediaError:
+            raise
+        except Exception as exc:  # pragma: no cover - the luma of these bytes decoded
+            raise MediaError("corrupt", f"cannot decode {fmt} in colour: {exc!r}") from exc
+
+    swaps = orientation in (5, 6, 7, 8)
+    disp_w, disp_h = (height, width) if swaps else (width, height)
+    return DecodedImage(colour, disp_w, disp_h, fmt, reduced=True, luma=luma)
+
+
+def _scale_of(width: int, reduced_width: int) -> int:
+    """The libjpeg reduction (1, 2, 4 or 8) that made a `reduced_width` image of `width`."""
+    for scale in (8, 4, 2):
+        if math.ceil(width / scale) == reduced_width:
+            return scale
+    return 1
+
+
+def _resize_to(
+    img: Image.Image, target: tuple[int, int], box: tuple[float, float, float, float]
+) -> Image.Image:
+    """`img` (a reduced decode covering `box` of it) resized to `target` with Lanczos."""
+    if img.size == target and box == (0.0, 0.0, float(img.size[0]), float(img.size[1])):
+        return img
+    return img.resize(target, Image.Resampling.LANCZOS, box=box)
+
+
+def _oriented_plane(
+    plane: np.ndarray,
+    box: tuple[float, float, float, float],
+    size: tuple[int, int],
+    orientation: int,
+) -> LumaPlane:
+    """A reduced luma plane (its region `box` mapping onto `size`) shown upright for an EXIF
+    `orientation`: the plane is flipped and transposed, and its box and size with it."""
+    x0, y0, x1, y1 = box
+    w, h = size
+    transpose, flip_x, flip_y = _ORIENTATION_PARTS.get(orientation, (False, False, False))
+    if transpose:
+        plane, (x0, y0, x1, y1), (w, h) = plane.T, (y0, x0, y1, x1), (h, w)
+    if flip_x:
+        cols = plane.shape[1]
+        plane, x0, x1 = plane[:, ::-1], cols - x1, cols - x0
+    if flip_y:
+        rows = plane.shape[0]
+        plane, y0, y1 = plane[::-1, :], rows - y1, rows - y0
+    return LumaPlane(np.ascontiguousarray(plane, dtype=np.float32), (w, h), (x0, y0, x1, y1))
+
+
+# EXIF orientation -> (transpose, then flip left-right, then flip top-bottom): the same
+# picture as `_ORIENTATION_TRANSPOSE`, on a NumPy plane.
+_ORIENTATION_PARTS = {
+    2: (False, True, False),
+    3: (False, True, True),
+    4: (False, False, True),
+    5: (True, False, False),
+    6: (True, True, False),
+    7: (True, True, True),
+    8: (True, False, True),
+}
+
+
+def _oriented(img: Image.Image, orientation: int) -> Image.Image:
+    """`img` shown upright for an EXIF `orientation`."""
+    transpose = _ORIENTATION_TRANSPOSE.get(orientation)
+    return img if transpose is None else img.transpose(transpose)
 
 
 def _orientation(img: Image.Image) -> int:

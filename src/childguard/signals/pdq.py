@@ -1,4 +1,5 @@
-"""PDQ: Meta's 256-bit perceptual hash, computed with the `pdqhash` package.
+"""PDQ: Meta's 256-bit perceptual hash, computed by the compiled kernel (`childguard._jpegdc`,
+the same bits as Meta's C++ in the `pdqhash` package, which is the fallback).
 
 Hashes are 64 lowercase hex characters; distance is Hamming distance; the
 default match threshold is 31 and hashes with quality under 50 are weak.
@@ -6,6 +7,7 @@ default match threshold is 31 and hashes with quality under 50 are weak.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -16,7 +18,7 @@ from childguard.signals.base import PHOTO, SignalComparison, SignalType, SignalV
 
 if TYPE_CHECKING:
     from childguard.index.base import SignalIndex
-    from childguard.media import Content
+    from childguard.media import Content, LumaPlane
 
 PDQ_BITS = 256
 DEFAULT_THRESHOLD = 31
@@ -66,7 +68,11 @@ class PdqSignal(SignalType):
 
     @classmethod
     def hash_content(cls, content: Content) -> SignalValue | None:
-        value, quality = pdq_from_pixels(content.image().pixels)
+        image = content.image()
+        if image.luma is not None:  # the fast JPEG path's luma plane: no RGB is made for PDQ
+            value, quality = pdq_from_luma(image.luma)
+        else:
+            value, quality = pdq_from_pixels(image.pixels)
         return SignalValue(value, quality)
 
 
@@ -89,9 +95,40 @@ def hamming_many(query: np.ndarray, hashes: np.ndarray) -> np.ndarray:
     return _POPCOUNT[np.bitwise_xor(hashes, query)].sum(axis=1, dtype=np.int32)
 
 
+_PDQ_KERNEL: Callable[[np.ndarray], tuple[bytes, int]] | None
+_RESIZED_KERNEL: Callable[..., tuple[bytes, int]] | None
+try:  # the compiled PDQ (`childguard._jpegdc`), where it was built
+    from childguard._jpegdc import pdq as _PDQ_KERNEL
+    from childguard._jpegdc import pdq_resized as _RESIZED_KERNEL
+except ImportError:  # pragma: no cover - a checkout without compiled kernels
+    _PDQ_KERNEL = _RESIZED_KERNEL = None
+
+
 def pdq_from_pixels(pixels: np.ndarray) -> tuple[str, int]:
-    """PDQ hash (hex) and quality (0-100) of an HxWx3 uint8 RGB array."""
-    bits, quality = pdqhash.compute(np.ascontiguousarray(pixels))
+    """PDQ hash (hex) and quality (0-100) of an HxWx3 uint8 RGB array.
+
+    The compiled kernel gives the same bits and quality as `pdqhash.compute` (Meta's C++ on
+    the luma `pdqhash` computes), without its per-call NumPy luma and bit-unpacking steps."""
+    pixels = np.ascontiguousarray(pixels)
+    if _PDQ_KERNEL is not None and pixels.ndim == 3 and pixels.dtype == np.uint8:
+        raw, quality = _PDQ_KERNEL(pixels)
+        return raw.hex(), quality
+    bits, quality = pdqhash.compute(pixels)
+    return bits_to_hex(bits), int(quality)
+
+
+def pdq_from_luma(luma: LumaPlane) -> tuple[str, int]:
+    """PDQ hash (hex) and quality of a reduced luma plane resized (Lanczos) to `luma.size`:
+    the hash `pdq_from_pixels` gives that resized image in grey, computed without making it."""
+    plane = np.ascontiguousarray(luma.plane, dtype=np.float32)
+    if _RESIZED_KERNEL is not None:
+        raw, quality = _RESIZED_KERNEL(plane, luma.size, luma.box)
+        return raw.hex(), quality
+    from PIL import Image
+
+    resized = Image.fromarray(plane, "F").resize(luma.size, Image.Resampling.LANCZOS, box=luma.box)
+    grey = np.clip(np.rint(np.asarray(resized)), 0, 255).astype(np.uint8)
+    bits, quality = pdqhash.compute(np.repeat(grey[:, :, None], 3, axis=2))
     return bits_to_hex(bits), int(quality)
 
 
