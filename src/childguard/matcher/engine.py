@@ -30,6 +30,10 @@ Semantics (see docs/matching.md):
   passes; the bank's `updated_at` tells every follower to drop its cached entries;
 - a quarantined bank (flooding with matches, `childguard.banks.quarantine_bank`) matches
   nothing, as a disabled one, until it is released;
+- a derived PDQ view (any variant but the original) matches within the bank's threshold or
+  `VIEW_THRESHOLD` (PDQ's default, 31), whichever is stricter: a view
+  is a guess at the photo, and a bank loosened beyond 31 loosens only the original hash (a
+  loose guess matches look-alikes);
 - for each entry only the closest view is reported.
 """
 
@@ -57,8 +61,8 @@ from childguard.matcher.protected import (
 )
 from childguard.matcher.results import Match, MatchOutcome
 from childguard.signals.base import SignalType
-from childguard.signals.content import ContentSignals, QueryView
-from childguard.signals.pdq import DIHEDRAL_NAMES, PdqSignal, hexes_to_array
+from childguard.signals.content import ORIGINAL, ContentSignals, QueryView
+from childguard.signals.pdq import DEFAULT_THRESHOLD, DIHEDRAL_NAMES, PdqSignal, hexes_to_array
 from childguard.signals.registry import SIGNAL_TYPES, get_signal_type
 from childguard.store.bank_signature_models import BankSignature
 from childguard.store.db import Store
@@ -73,6 +77,9 @@ _DIHEDRAL_KINDS = frozenset({"known-abuse", "allow"})
 # in protected banks: a collage cell is verified by its own region views instead.
 _UNTRUSTED_FOR_PROTECTED = ("quad",)
 _CACHE_LIMIT = 200_000
+# A derived PDQ view matches within the stricter of its bank's threshold and this (the value of
+# `childguard.robust.query.VIEW_THRESHOLD`, kept here so the matcher loads no OpenCV).
+VIEW_THRESHOLD = DEFAULT_THRESHOLD
 
 log = get_logger(__name__)
 
@@ -465,6 +472,8 @@ class Matcher:
                 if entry is None or bank is None:
                     continue
                 threshold = bank.thresholds[name]
+                if name == PdqSignal.name and view.variant != ORIGINAL:
+                    threshold = min(threshold, VIEW_THRESHOLD)
                 if not signal_type.within(comparison, threshold):
                     continue
                 if not self._view_allowed(view, bank.kind):

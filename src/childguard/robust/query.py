@@ -16,6 +16,7 @@ import numpy as np
 
 from childguard.robust.grid import Box, page_colour, xy_cut
 from childguard.signals.pdq import (
+    DEFAULT_THRESHOLD,
     DIHEDRAL_NAMES,
     MIN_QUALITY,
     pdq_dihedral_from_pixels,
@@ -23,6 +24,13 @@ from childguard.signals.pdq import (
 )
 
 MODES = ("known-abuse", "protected")
+# Where pdqhash's dihedral list holds the transpose (`flip_plus1`), the one exact variant.
+_TRANSPOSE = DIHEDRAL_NAMES.index("flip_plus1")
+# A derived view (any variant but `original`) is a guess at the photo: it counts within this
+# PDQ distance at most, whatever looser threshold a bank or an operating point allows the
+# original hash. Measured (docs/matching.md): uncapped, the views' near misses of distractors
+# decided the strict operating point, and crop10/crop20 were found less often than by plain PDQ.
+VIEW_THRESHOLD = DEFAULT_THRESHOLD
 # Views that only take padding or borders off (`trimmed`, `unpadded`, `centred<i>`) are kept
 # down to this PDQ quality, not MIN_QUALITY: they are the photo itself, so a photo whose own
 # hash is weak (deep-sky images at 20-49) gives a weak view, as a plain PDQ query of the photo
@@ -63,6 +71,15 @@ _SOLID_SHARE = 0.995
 _SHARP = 8.0
 # Centred un-padding guesses trim at most this share of each side.
 _MAX_GUESS = 0.25
+# Caption bars (see caption_boxes): colour tolerances tried, the share of a bar's first line
+# and of each of its lines in the bar's colour, its height (share of the picture's), and what
+# the photo keeps at least.
+_BAR_TOLS = (3, 24)
+_BAR_START = 0.95
+_BAR_SHARE = 0.5
+_BAR_MIN = 0.03
+_BAR_MAX = 0.35
+_BAR_REST = 0.4
 
 
 @dataclass(frozen=True)
@@ -383,6 +400,32 @@ def deskew(pixels: np.ndarray) -> np.ndarray | None:
     return np.ascontiguousarray(upright[y0:y1, x0:x1])
 
 
+def pdq_dihedral_exact(pixels: np.ndarray) -> tuple[list[str], int]:
+    """The PDQ hashes of the 8 rotations and flips of an RGB image (order: DIHEDRAL_NAMES:
+    `rot90` is the image turned a quarter anticlockwise, `flipx` upside down, `flipy` left to
+    right, `flip_plus1` transposed, `flip_minus1` anti-transposed) and the original's quality.
+
+    pdqhash derives all 8 from one image's DCT, which is exact only for the transpose: its
+    downsampling box filter is not centred, so the other 6 land 28-50 bits away from the hash
+    of the turned image itself, on smooth images too (deep-sky photos: 40% of rotated copies
+    missed). Here the transpose comes from the DCT and the rest from 3 more hashes, of the
+    image flipped left to right, upside down, and turned half way, each with its transpose."""
+    hashes: dict[str, str] = {}
+    quality = 0
+    for key, view in (
+        ("", pixels),
+        ("lr", pixels[:, ::-1]),
+        ("ud", pixels[::-1]),
+        ("half", pixels[::-1, ::-1]),
+    ):
+        found, q = pdq_dihedral_from_pixels(np.ascontiguousarray(view))
+        hashes[key], hashes[key + "T"] = found[0], found[_TRANSPOSE]
+        if not key:
+            quality = q
+    order = ("", "lrT", "half", "udT", "ud", "lr", "T", "halfT")
+    return [hashes[k] for k in order], quality
+
+
 def _bounded(pixels: np.ndarray) -> np.ndarray:
     """The query reduced to at most QUERY_SIDE on its longest side (PDQ works on 64x64 anyway)."""
     h, w = pixels.shape[:2]
@@ -396,6 +439,43 @@ def _bounded(pixels: np.ndarray) -> np.ndarray:
 
 def _crop(pixels: np.ndarray, box: Box) -> np.ndarray:
     return np.ascontiguousarray(pixels[box.y0 : box.y1, box.x0 : box.x1])
+
+
+def caption_boxes(pixels: np.ndarray) -> list[Box]:
+    """Where the photo sits between caption bars (meme text above and below), one box per
+    colour tolerance that finds bars (exact colour first, then JPEG-loose); empty if none.
+
+    A bar starts at the top (bottom) edge with a line of one colour (the two corners', at least
+    _BAR_START of the line) and runs on while at least _BAR_SHARE of each line keeps that colour:
+    lines of text in the bar keep most of it, the photo's first line does not. A bar is
+    _BAR_MIN to _BAR_MAX of the height; a side without one stays; the photo keeps at least
+    _BAR_REST of the height.
+    """
+    h, w = pixels.shape[:2]
+    px = pixels.astype(np.int16)
+    out: list[Box] = []
+    for tol in _BAR_TOLS:
+        cuts = [_bar(px, tol), _bar(px[::-1], tol)]
+        top, bottom = cuts
+        box = Box(0, top, w, h - bottom)
+        if (top or bottom) and box.y1 - box.y0 >= _BAR_REST * h and box not in out:
+            out.append(box)
+    return out
+
+
+def _bar(px: np.ndarray, tol: int) -> int:
+    """Height of the caption bar at the top of `px` (0: none), see `caption_boxes`."""
+    h = px.shape[0]
+    left, right = px[0, 0], px[0, -1]
+    if np.abs(left - right).max() > 2 * tol:
+        return 0
+    colour = (left + right) / 2
+    share = (np.abs(px - colour).max(axis=2) <= tol).mean(axis=1)
+    if share[0] < _BAR_START:
+        return 0
+    below = np.flatnonzero(share < _BAR_SHARE)
+    n = int(below[0]) if below.size else h
+    return n if _BAR_MIN * h <= n <= _BAR_MAX * h else 0
 
 
 def _changed(box: Box, w: int, h: int) -> bool:
@@ -427,15 +507,15 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
         raise ValueError("query image is too small to hash")
     pixels = _bounded(pixels)
     h, w = pixels.shape[:2]
-    hashes, quality = pdq_dihedral_from_pixels(pixels)
+    original, quality = pdq_from_pixels(pixels)
     # Dihedral variants of a weak hash (quality under 50: dark, flat, symmetric images such
     # as deep-sky photos) matched other such images in the benchmark; only the original stays.
-    keep = len(hashes) if quality >= MIN_QUALITY else 1
-    out = [
-        QueryHash(pdq, quality, name)
-        for pdq, name in zip(hashes[:keep], DIHEDRAL_NAMES[:keep], strict=True)
-    ]
-    seen = set(hashes[:keep])
+    if quality >= MIN_QUALITY:
+        hashes, quality = pdq_dihedral_exact(pixels)
+    else:
+        hashes = [original]
+    out = [QueryHash(pdq, quality, name) for pdq, name in zip(hashes, DIHEDRAL_NAMES, strict=False)]
+    seen = set(hashes)
 
     def add(view: np.ndarray, variant: str, floor: int = MIN_QUALITY) -> None:
         if min(view.shape[:2]) < 16:
@@ -456,6 +536,9 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
     for i, guess in enumerate(_centred(pixels, solid)):
         if guess not in (box, unpadded):
             add(_crop(pixels, guess), f"centred{i}", PAD_VIEW_QUALITY)
+    for i, bars in enumerate(caption_boxes(pixels)):
+        if bars not in (box, unpadded):
+            add(_crop(pixels, bars), f"uncaptioned{i}", PAD_VIEW_QUALITY)
     frame = framed_box(pixels)
     if _changed(frame, w, h) and frame != box:
         add(_crop(pixels, frame), "framed")
