@@ -7,7 +7,7 @@ PHOTOS := .cache/photos/.ready
 FFMPEG := .cache/.ffmpeg-dev
 CHROMIUM := .cache/.chromium
 
-.PHONY: help venv jsvendor build photos demo test test-hostile fuzz-kernels wheel-smoke wheel lint bench bench-hash bench-match bench-crawl bench-bank-import bench-api bench-demo bench-robustness bench-robustness-held-out bench-robustness-fpr bench-video bench-hotline screenshots clean
+.PHONY: help venv jsvendor build photos demo test test-hostile fuzz-kernels wheel-smoke wheel lint bench bench-hash bench-match bench-crawl bench-bank-import bench-api bench-demo bench-robustness bench-robustness-held-out bench-robustness-fpr bench-video bench-hotline bench-scale screenshots clean
 
 help:
 	@echo "make demo              run the main job on embedded defaults (SQLite, local files)"
@@ -19,6 +19,7 @@ help:
 	@echo "make screenshots       the browser tests' screenshots into docs/img (a test run keeps them in a temp folder)"
 	@echo "make bench             hash, match, crawl, bank-import, demo, video and hotline benchmarks (docs/benchmarks.md)"
 	@echo "make bench-api         the service over HTTP at 1M hashes, 1 and 2 workers (several minutes)"
+	@echo "make bench-scale       scan on a local Dask cluster, 1 and 2 workers, against no cluster (5,000 files)"
 	@echo "make bench-robustness  the robustness benchmark (about 26 minutes on 2 cores)"
 	@echo "make bench-robustness-held-out  the same on the photos the full run leaves out"
 	@echo "make bench-robustness-fpr  false positives on 50,000 distractor queries per group (long: see docs/robustness.md)"
@@ -154,6 +155,9 @@ bench-video: $(STAMP) $(PHOTOS)
 
 bench-hotline: $(STAMP) $(PHOTOS)
 	$(PY) bench/bench_hotline.py
+
+bench-scale: $(STAMP) $(PHOTOS)
+	$(PY) bench/bench_scale.py
 
 bench: bench-hash bench-match bench-crawl bench-bank-import bench-demo bench-video bench-hotline
 
