@@ -203,17 +203,19 @@ def per_query(c: Cost, _p: int, b_probe: float, b_rows: float) -> float:
     return c[0] + c[1] * b_probe + c[2] * b_rows
 
 
-def id_range_row(total: int, c: Cost) -> dict[str, Any]:
-    """The best id-range layout under the budget: shards of 16M rows (the most 3-byte row
-    numbers address, 2^24), key width as the index chooses it."""
+def id_range_row(total: int, c: Cost, shard_rows: int = 16_000_000) -> dict[str, Any]:
+    """An id-range layout. By default the best one under the budget: shards of 16M rows (the
+    most 3-byte row numbers address is 2^24), key width as the index chooses it; bigger shards
+    take 4-byte row numbers and 24-bit keys, over the budget."""
     from childguard.index.pdq import default_prefix_bits, offsets_bytes
 
-    shard_rows = min(total, 16_000_000)
+    shard_rows = min(total, shard_rows)
     s = math.ceil(total / shard_rows)
-    p = default_prefix_bits(shard_rows, 4, 3, narrow=True)
+    rb = 3 if shard_rows <= 2**24 else 4
+    p = default_prefix_bits(shard_rows, 4, 3, narrow=True) if rb == 3 else 24
     b_probe, b_rows = features(shard_rows, p)
     per_shard = per_query(c, p, b_probe, b_rows)
-    per_hash = 32 + 4 + 7 * 3 + (offsets_bytes(p, True) + shard_rows / 8) / shard_rows
+    per_hash = 32 + 4 + 7 * rb + (offsets_bytes(p, True) + shard_rows / 8) / shard_rows
     return {
         "shards": s,
         "rows": shard_rows,
@@ -253,7 +255,7 @@ def one_machine_row(total: int, c: Cost) -> dict[str, Any]:
 
     p = 24
     b_probe, b_rows = features(total, p)
-    per_hash = 32 + 4 + 7 * 4 + (offsets_bytes(p, False) + total / 8) / total
+    per_hash = 32 + 4 + 7 * 4 + (offsets_bytes(p, True) + total / 8) / total
     return {
         "p": p,
         "b_probe": b_probe,
@@ -340,6 +342,7 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, machine: str) -
         )
 
     for total in (100_000_000, 1_000_000_000):
+        big = id_range_row(total, c, 125_000_000) if total > 125_000_000 else None
         ir = id_range_row(total, c)
         sub = substring_row(total, c)
         om = one_machine_row(total, c)
@@ -350,6 +353,14 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, machine: str) -
             f"({ir['bytes']:.1f} B/hash) | {ir['bytes'] * total / 1e9:.1f} GB | "
             + timing(ir["per_shard_s"], ir["shards"])
         )
+        if big is not None:
+            lines.append(
+                f"| {name} | id range, big shards | {big['shards']} × {big['rows'] / 1e6:g}M | "
+                f"{big['p']} | {big['b_probe']:,.0f} + {big['b_rows']:,.0f} | "
+                f"{big['shard_gb']:.1f} GB ({big['bytes']:.1f} B/hash: over {BUDGET}) | "
+                f"{big['bytes'] * total / 1e9:.1f} GB | "
+                + timing(big["per_shard_s"], big["shards"])
+            )
         lines.append(
             f"| {name} | substring (table per node) | 8 × {total / 1e6:,.0f}M | {sub['p']} | "
             f"{sub['b_probe']:,.0f} + {sub['b_rows']:,.0f} | {sub['node_gb']:.1f} GB "
