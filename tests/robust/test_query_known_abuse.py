@@ -1,6 +1,9 @@
-"""The known-abuse query side: exact rotations and flips, and caption bars removed."""
+"""The known-abuse query side: exact rotations and flips, caption bars removed, centred crops
+undone, and the cells of a grid."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -103,3 +106,33 @@ def test_caption_bars_are_removed(
 def test_no_caption_bars_on_a_plain_photo(photos: list[np.ndarray]) -> None:
     for photo in photos:
         assert caption_boxes(photo) == []
+
+
+def test_a_centred_crop_is_undone_by_a_mirrored_border(photos: list[np.ndarray]) -> None:
+    for photo in photos:
+        ref, _ = pdq_from_pixels(photo)
+        h, w = photo.shape[:2]
+        keep = 0.9**0.5  # 10% of the area cut off, centred
+        cw, ch = round(w * keep), round(h * keep)
+        x, y = (w - cw) // 2, (h - ch) // 2
+        views = {q.variant: q.pdq for q in query_hashes(photo[y : y + ch, x : x + cw].copy())}
+        assert PdqSignal.distance(ref, views["original"]) > DEFAULT_THRESHOLD
+        assert PdqSignal.distance(ref, views["uncropped27"]) <= 24
+
+
+def test_each_cell_of_a_grid_is_hashed(
+    make_photo: Callable[[int, tuple[int, int]], np.ndarray],
+) -> None:
+    photo = make_photo(0, (480, 360))
+    ref, _ = pdq_from_pixels(photo)
+    cells = [make_photo(100 + i, (240, 180)) for i in range(9)]
+    cells[4] = np.asarray(Image.fromarray(photo).resize((240, 180), Image.Resampling.LANCZOS))
+    gutter = 8
+    canvas = np.full((3 * 180 + 4 * gutter, 3 * 240 + 4 * gutter, 3), 255, np.uint8)
+    for i, cell in enumerate(cells):
+        r, c = divmod(i, 3)
+        y, x = gutter + r * (180 + gutter), gutter + c * (240 + gutter)
+        canvas[y : y + 180, x : x + 240] = cell
+    views = {q.variant: q.pdq for q in query_hashes(canvas)}
+    assert sum(v.startswith("cell") for v in views) >= 6
+    assert PdqSignal.distance(ref, views["cell4"]) <= DEFAULT_THRESHOLD

@@ -11,7 +11,8 @@ not on an item another analyst holds.
 
 Once an item is assessed `baseline` or `nationally-illegal`, its hashes go into the hotline's
 own known-abuse bank (`HOTLINE_BANK`, made when missing) through `childguard.banks`, with
-source `hotline` and the UK (else the industry) label as classification. A bank match marked
+source `hotline` and the UK (else the industry) label as classification; its protected-style
+signature follows from its evidence (`childguard.hotline.signatures`). A bank match marked
 wrong (`mark_match_wrong`) puts the item's matched hash in the `allow` bank `ALLOW_BANK`, with
 the reason in its metadata. Every write is audited. `copy_assessment` makes the `inherited`
 copy for an item with the same signals as one already assessed.

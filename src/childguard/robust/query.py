@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from childguard.robust.grid import Box, page_colour, xy_cut
+from childguard.robust.grid import Box, grid_cells, page_colour, xy_cut
 from childguard.signals.pdq import (
     DEFAULT_THRESHOLD,
     DIHEDRAL_NAMES,
@@ -42,6 +42,8 @@ PAD_VIEW_QUALITY = 20
 # Regions smaller than this share of the (trimmed) image are not hashed.
 MIN_REGION_AREA = 0.06
 MAX_REGIONS = 6
+# Cells of a grid or collage (`childguard.robust.grid`) hashed, at most: a 4x4 grid's.
+MAX_CELLS = 16
 # Queries are reduced to this longest side before hashing: every view keeps enough pixels for PDQ.
 QUERY_SIDE = 640
 # Work size for border and region analysis (the hashes use the full pixels).
@@ -71,6 +73,10 @@ _SOLID_SHARE = 0.995
 _SHARP = 8.0
 # Centred un-padding guesses trim at most this share of each side.
 _MAX_GUESS = 0.25
+# Guesses at a centred crop undone (see `uncropped`): the share of the side added on each side.
+# Measured (docs/matching.md): 5% centre crops 63-67% -> 93-100%, 10% 7-20% -> 77-90%, 20% 0-3%
+# -> 20-40%, with no false match more in the sample; replicated borders did no better.
+UNCROP_SHARES = (0.013, 0.027, 0.056)
 # Caption bars (see caption_boxes): colour tolerances tried, the share of a bar's first line
 # and of each of its lines in the bar's colour, its height (share of the picture's), and what
 # the photo keeps at least.
@@ -441,6 +447,16 @@ def _crop(pixels: np.ndarray, box: Box) -> np.ndarray:
     return np.ascontiguousarray(pixels[box.y0 : box.y1, box.x0 : box.x1])
 
 
+def uncropped(pixels: np.ndarray, share: float) -> np.ndarray:
+    """The query grown by `share` of its width (height) on each side, the new border a mirror
+    of the query's own edge: a guess at the photo a centred crop was cut from (a crop of 5% of
+    the area takes 1.3% off each side, 10% 2.7%, 20% 5.6%). PDQ sees the low frequencies,
+    which a thin mirrored border restores closely enough."""
+    h, w = pixels.shape[:2]
+    dx, dy = max(1, round(share * w)), max(1, round(share * h))
+    return cv2.copyMakeBorder(pixels, dy, dy, dx, dx, cv2.BORDER_REFLECT)
+
+
 def caption_boxes(pixels: np.ndarray) -> list[Box]:
     """Where the photo sits between caption bars (meme text above and below), one box per
     colour tolerance that finds bars (exact colour first, then JPEG-loose); empty if none.
@@ -486,13 +502,18 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
     """All the PDQ hashes to search for one RGB query image; the original comes first.
 
     Variants: `original` and, when its quality is at least MIN_QUALITY, the 7 other
-    dihedral views (`rot90`, ... as in DIHEDRAL_NAMES); `trimmed` (flat or blurred
+    dihedral views (`rot90`, ... as in DIHEDRAL_NAMES, hashed from the turned image, see
+    `pdq_dihedral_exact`); `trimmed` (flat or blurred
     bands removed at the edges); `unpadded` (solid padding of one exact colour
     removed, see `padding_box`); `centred<i>` (guesses at a centred pad that runs on
-    into the photo's own dark edges, see `centred_guesses`);
+    into the photo's own dark edges, see `centred_guesses`); `uncropped<n>` (the query
+    grown by n/1000 of its side on each side, a guess at a centred crop undone, see
+    `uncropped`); `uncaptioned<i>` (caption
+    bars above and below removed, see `caption_boxes`);
     `framed` (inside the straight steps a pasted photo leaves); `deskewed` (a
     tilted photo on a flat background turned upright); `region<i>` (photo-like
-    rectangles in a screenshot or collage, by XY-cut); `quad<i>` (the 2x2 grid
+    rectangles in a screenshot or collage, by XY-cut); `cell<i>` (the cells of a grid or
+    collage of up to 4x4, `childguard.robust.grid.grid_cells`); `quad<i>` (the 2x2 grid
     cells, for collages without gutters). Derived hashes with quality under
     MIN_QUALITY (PAD_VIEW_QUALITY for the views that only take padding or borders
     off) or equal to an earlier one are dropped. Both modes return the
@@ -536,6 +557,8 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
     for i, guess in enumerate(_centred(pixels, solid)):
         if guess not in (box, unpadded):
             add(_crop(pixels, guess), f"centred{i}", PAD_VIEW_QUALITY)
+    for share in UNCROP_SHARES:
+        add(uncropped(pixels, share), f"uncropped{round(1000 * share)}")
     for i, bars in enumerate(caption_boxes(pixels)):
         if bars not in (box, unpadded):
             add(_crop(pixels, bars), f"uncaptioned{i}", PAD_VIEW_QUALITY)
@@ -547,6 +570,8 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
         add(upright, "deskewed")
     for i, region in enumerate(photo_regions(pixels)):
         add(_crop(pixels, region), f"region{i}")
+    for i, cell in enumerate(grid_cells(pixels)[:MAX_CELLS]):
+        add(_crop(pixels, Box(cell.x0, cell.y0, cell.x1, cell.y1)), f"cell{i}")
     th, tw = trimmed.shape[:2]
     cells = [
         (slice(0, th // 2), slice(0, tw // 2)),
