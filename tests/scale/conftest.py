@@ -17,10 +17,15 @@ from .helpers import Photo, fill_banks, make_evidence
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
-    """A client on a real LocalCluster: two single-threaded worker processes."""
+    """A client on a real LocalCluster: two single-threaded worker processes, set up as
+    `childguard scan --cluster local` sets up its own."""
+    import dask
     from distributed import Client, LocalCluster
 
+    from childguard.scale.cluster import worker_config
+
     with (
+        dask.config.set(worker_config()),
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         ) as local,

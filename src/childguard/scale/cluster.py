@@ -7,6 +7,12 @@
   installed (the same version), and must read the scan's files at the same paths as the
   client (a shared mount of the evidence); the index snapshot is shipped to them unless
   they share the client's disk too (see `childguard.scale.snapshot`).
+
+Two of Dask's defaults cost hashing dearly, and the local cluster turns them off
+(`worker_config`): the nanny's `MALLOC_TRIM_THRESHOLD_=65536` (glibc then gives memory back
+to the system after every large free, and PDQ's and the views' arrays are large: about twice
+the CPU a photo) and the workers' statistical profiler (a fifth more). Start the workers of
+a `tcp://` cluster with the same settings (docs/scale.md says how).
 """
 
 from __future__ import annotations
@@ -72,9 +78,23 @@ def dashboard_link(client: Client) -> str | None:
     return str(link) if link else None
 
 
+def worker_config() -> dict[str, object]:
+    """Dask settings for workers that hash: the nanny's environment without
+    `MALLOC_TRIM_THRESHOLD_`, and no profiler (see the module docstring)."""
+    import dask
+
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return {
+        "distributed.nanny.pre-spawn-environ": environ,
+        "distributed.worker.profile.enabled": False,
+    }
+
+
 @contextmanager
 def connect(spec: ClusterSpec, *, workers: int | None = None) -> Iterator[Client]:
     """A client on the cluster `spec` names (a LocalCluster lives as long as the block)."""
+    import dask
     from distributed import Client, LocalCluster
 
     if spec.address is not None:
@@ -90,6 +110,7 @@ def connect(spec: ClusterSpec, *, workers: int | None = None) -> Iterator[Client
     # The dashboard needs bokeh; without it the cluster runs without one.
     dashboard = ":0" if importlib.util.find_spec("bokeh") is not None else None
     with (
+        dask.config.set(worker_config()),
         LocalCluster(
             n_workers=workers or default_workers(),
             threads_per_worker=1,
