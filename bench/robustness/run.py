@@ -195,6 +195,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "quick": bool(args.quick),
         "held_out": bool(args.held_out),
         "fpr": bool(args.fpr),
+        "per_group": per_group,
         "tiles": tiles_used,
         "queries": len(tasks) * len(transforms),
         "bank": len(bank),
@@ -234,6 +235,8 @@ def markdown(meta: dict[str, object], outcomes: list[Outcome]) -> str:
     groups = sorted({o.group for o in outcomes})
     transforms: list[str] = meta["transforms"]  # type: ignore[assignment]
     kind = "held-out" if meta.get("held_out") else "quick" if meta["quick"] else "full"
+    if meta.get("per_group") and not meta["quick"]:
+        kind += f" (at most {meta['per_group']} photos a group)"
     lines = [
         f"Run: {kind} corpus, registered {meta['registered']}, "
         f"distractors {meta['distractors']}, bank of {meta.get('bank', '?')} photos, "
@@ -435,14 +438,14 @@ def fpr_markdown(
             fp, n, _h, _t = counts.get((m, group), (0, 0, 0.0, 0.0))
             row.append(f"{fp} / {n:,} ({100 * fp / n:.4f})" if n else "-")
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "Mean time per query image (hashing + matching): "]
+    lines += ["", "Mean time per query image (hashing + matching):", ""]
     for group in groups:
         times = []
         for m in methods:
             _fp, n, h, t = counts.get((m, group), (0, 0, 0.0, 0.0))
             if n:
                 times.append(f"`{SHORT.get(m, m)}` {h / n:.1f} + {t / n:.1f} ms")
-        lines.append(f"`{group}`: " + ", ".join(times) + ".")
+        lines.append(f"- `{group}`: " + ", ".join(times) + ".")
     lines += ["", "#### Targets (issue 19, false positives)", ""]
     for group in groups:
         fp, n, _h, _t = counts.get(("childguard-protected", group), (0, 0, 0, 0))
