@@ -782,9 +782,9 @@ static PyObject *pdq(PyObject *self, PyObject *arg) {
 /* ---- PDQ of a resized plane, without making the resized image -------------------------------
  * PDQ of `plane` (rows x cols) resized with Lanczos (a = 3) to out_h x out_w, where the plane's
  * region [x0, x1] x [y0, y1] (in its own pixels) maps onto the output. Resizing, PDQ's box
- * filters and its 64-point decimation are each separable and linear, so they are applied along
- * rows (on the plane's rows only, keeping the 64 sampled columns), then along columns (on
- * those 64 columns only): the cost is that of the small plane, not of the resized image.
+ * filters and its 64-point decimation are each separable and linear: along each axis they
+ * compose into 64 filters over the plane's pixels (`composite`), applied along rows and then
+ * along columns. The cost is that of the small plane, whatever the size it is hashed at.
  */
 
 typedef struct {
@@ -817,12 +817,29 @@ static int resampler_init(Resampler *r, int in, int out, double lo, double hi) {
         if (b - a > r->taps) b = a + r->taps;
         double total = 0.0;
         float *w = r->weight + (size_t)o * r->taps;
-        for (int i = a; i < b; i++) total += lanczos3((i + 0.5 - centre) / fs);
         int n = 0;
-        for (int i = a; i < b; i++, n++) {
-            double v = lanczos3((i + 0.5 - centre) / fs);
-            w[n] = (float)(total != 0.0 ? v / total : 0.0);
+        if (fs == 1.0 && b > a) {
+            /* Unit steps: sin(pi x) alternates in sign and sin(pi x / 3) turns by pi / 3 a tap,
+             * so three sines an output instead of two a tap. */
+            const double pi = 3.14159265358979323846, c3 = 0.5, s3 = 0.86602540378443864676;
+            double x = a + 0.5 - centre, s1 = sin(pi * x), sn = sin(pi * x / 3), cs = cos(pi * x / 3);
+            for (int i = a; i < b; i++, n++, x += 1.0) {
+                double v = fabs(x) < 1e-9 ? 1.0 : (fabs(x) >= 3.0 ? 0.0 : 3.0 * s1 * sn / (pi * pi * x * x));
+                w[n] = (float)v;
+                total += v;
+                double next = sn * c3 + cs * s3;
+                cs = cs * c3 - sn * s3;
+                sn = next;
+                s1 = -s1;
+            }
+        } else {
+            for (int i = a; i < b; i++, n++) {
+                double v = lanczos3((i + 0.5 - centre) / fs);
+                w[n] = (float)v;
+                total += v;
+            }
         }
+        for (int k = 0; k < n; k++) w[k] = (float)(total != 0.0 ? w[k] / total : 0.0);
         if (b <= a) { /* outside the plane: the nearest edge pixel */
             a = centre < 0 ? 0 : in - 1;
             w[0] = 1.0f;
@@ -838,21 +855,55 @@ static void resampler_free(Resampler *r) {
     free(r->first), free(r->count), free(r->weight);
 }
 
-/* One line: resample `in` (n_in values, `stride` apart) to `len`, box-filter it twice with
- * PDQ's window, and keep the 64 decimated values. */
-static void line_pdq(const float *in, int stride, const Resampler *r, int len, float *work1,
-                     float *work2, float out64[64], int out_stride) {
-    for (int o = 0; o < len; o++) {
-        const float *w = r->weight + (size_t)o * r->taps;
-        const float *p = in + (size_t)r->first[o] * stride;
-        float acc = 0.0f;
-        for (int k = 0; k < r->count[o]; k++) acc += w[k] * p[(size_t)k * stride];
-        work1[o] = acc;
-    }
+/* PDQ's box window around output `o` of a line of `len`: [lo, hi], as box_rows walks it. */
+static inline void box_window(int o, int len, int window, int *lo, int *hi) {
+    int half = (window + 2) / 2;
+    *lo = o - (window - half);
+    *hi = o + half - 1;
+    if (*lo < 0) *lo = 0;
+    if (*hi > len - 1) *hi = len - 1;
+}
+
+/* The 64 composite filters of one axis: resample (Lanczos, `r`) to `len`, box twice with PDQ's
+ * window, keep sample j = (int)((j + 0.5) * len / 64). Filter j covers inputs first[j] ..
+ * first[j] + count[j] - 1, its weights `n_in` apart in `weight`. `scratch` holds `len` +
+ * `n_in` doubles. */
+static void composite(const Resampler *r, int n_in, int len, int *first, int *count,
+                      float *weight, double *scratch) {
     int window = (len + 127) / 128;
-    box_rows(work1, work2, 1, len, window);
-    box_rows(work2, work1, 1, len, window);
-    for (int j = 0; j < 64; j++) out64[j * out_stride] = work1[(int)(((j + 0.5) * len) / 64)];
+    double *over_m = scratch, *over_i = scratch + len;
+    for (int j = 0; j < 64; j++) {
+        int pos = (int)(((j + 0.5) * len) / 64);
+        int lo, hi, mlo = len, mhi = -1;
+        box_window(pos, len, window, &lo, &hi);
+        for (int o = lo; o <= hi; o++) {
+            int a, b;
+            box_window(o, len, window, &a, &b);
+            if (a < mlo) mlo = a;
+            if (b > mhi) mhi = b;
+        }
+        for (int m = mlo; m <= mhi; m++) over_m[m] = 0.0;
+        double outer = 1.0 / (hi - lo + 1);
+        for (int o = lo; o <= hi; o++) {
+            int a, b;
+            box_window(o, len, window, &a, &b);
+            double w = outer / (b - a + 1);
+            for (int m = a; m <= b; m++) over_m[m] += w;
+        }
+        int ilo = n_in, ihi = -1;
+        for (int m = mlo; m <= mhi; m++) {
+            if (r->first[m] < ilo) ilo = r->first[m];
+            if (r->first[m] + r->count[m] - 1 > ihi) ihi = r->first[m] + r->count[m] - 1;
+        }
+        for (int i = ilo; i <= ihi; i++) over_i[i] = 0.0;
+        for (int m = mlo; m <= mhi; m++) {
+            const float *w = r->weight + (size_t)m * r->taps;
+            for (int k = 0; k < r->count[m]; k++) over_i[r->first[m] + k] += over_m[m] * w[k];
+        }
+        first[j] = ilo;
+        count[j] = ihi - ilo + 1;
+        for (int i = ilo; i <= ihi; i++) weight[(size_t)j * n_in + (i - ilo)] = (float)over_i[i];
+    }
 }
 
 static PyObject *pdq_resized(PyObject *self, PyObject *args) {
@@ -875,25 +926,42 @@ static PyObject *pdq_resized(PyObject *self, PyObject *args) {
     }
     const float *plane = PyArray_DATA(arr);
     Resampler rx = {0}, ry = {0};
-    int longest = out_w > out_h ? out_w : out_h;
-    float *work1 = malloc(sizeof(float) * (size_t)longest);
-    float *work2 = malloc(sizeof(float) * (size_t)longest);
+    int longest = out_w > out_h ? out_w : out_h, widest = cols > rows ? cols : rows;
+    double *scratch = malloc(sizeof(double) * ((size_t)longest + (size_t)widest));
+    float *wx = malloc(sizeof(float) * 64 * (size_t)cols), *wy = malloc(sizeof(float) * 64 * (size_t)rows);
     float *tmp = malloc(sizeof(float) * (size_t)rows * 64);
-    int ok = work1 && work2 && tmp;
+    int fx[64], cx[64], fy[64], cy[64];
+    int ok = scratch && wx && wy && tmp;
     uint8_t hash[32];
     int quality = 0;
     Py_BEGIN_ALLOW_THREADS
     ok = ok && resampler_init(&rx, cols, out_w, x0, x1) && resampler_init(&ry, rows, out_h, y0, y1);
     if (ok) {
+        composite(&rx, cols, out_w, fx, cx, wx, scratch);
+        composite(&ry, rows, out_h, fy, cy, wy, scratch);
+        for (int r = 0; r < rows; r++) {
+            const float *line = plane + (size_t)r * cols;
+            for (int j = 0; j < 64; j++) {
+                const float *w = wx + (size_t)j * cols, *p = line + fx[j];
+                float acc = 0.0f;
+                for (int k = 0; k < cx[j]; k++) acc += w[k] * p[k];
+                tmp[(size_t)r * 64 + j] = acc;
+            }
+        }
         float a[64][64];
-        for (int r = 0; r < rows; r++)
-            line_pdq(plane + (size_t)r * cols, 1, &rx, out_w, work1, work2, tmp + (size_t)r * 64, 1);
-        for (int j = 0; j < 64; j++) line_pdq(tmp + j, 64, &ry, out_h, work1, work2, &a[0][j], 64);
+        for (int i = 0; i < 64; i++) {
+            const float *w = wy + (size_t)i * rows;
+            for (int j = 0; j < 64; j++) a[i][j] = 0.0f;
+            for (int k = 0; k < cy[i]; k++) {
+                const float *t = tmp + (size_t)(fy[i] + k) * 64;
+                for (int j = 0; j < 64; j++) a[i][j] += w[k] * t[j];
+            }
+        }
         quality = pdq_from_64(a, hash);
     }
     Py_END_ALLOW_THREADS
     resampler_free(&rx), resampler_free(&ry);
-    free(work1), free(work2), free(tmp);
+    free(scratch), free(wx), free(wy), free(tmp);
     Py_DECREF(arr);
     if (!ok) return PyErr_NoMemory();
     return Py_BuildValue("y#i", (const char *)hash, (Py_ssize_t)32, quality);

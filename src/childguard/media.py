@@ -10,7 +10,6 @@ decompression bombs and oversize inputs live in exactly one place.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import io
 import math
 import os
@@ -72,11 +71,8 @@ class Limits:
     dc_min_fraction: float = 0.7
     # A progressive JPEG whose 1/8 image is below that floor still goes through the DC scans
     # where PDQ's box filter on the original is at least `dc_min_window` pixels wide on both
-    # sides (as wide as a block): its luma is resized up to the size at which PDQ's window is
-    # `dc_upsample_window` pixels (see `fast_size`), so that the filter runs on a finer grid
-    # than the blocks. 0 turns this off (the full decoder then reads every scan).
-    dc_min_window: int = 8
-    dc_upsample_window: int = 9
+    # sides (as wide as a block); 0 turns this off (libjpeg then reads every scan).
+    dc_min_window: int = 10
     # Video (`childguard.media_video`): a probe that breaks one of these refuses the file
     # before any frame is decoded; decoding runs in a worker process under the memory and
     # wall-clock bounds, which also catch headers that lie.
@@ -100,7 +96,7 @@ Image.MAX_IMAGE_PIXELS = DEFAULT_LIMITS.max_pixels
 
 @dataclass(frozen=True)
 class LumaPlane:
-    """A reduced luma plane (float32, 0..255, upright) and the size PDQ hashes it at: the
+    """A reduced luma plane (uint8 or float32, 0..255, upright) and the size PDQ hashes it at: the
     plane's region `box` (x0, y0, x1, y1, in its own pixels) resized to `size` (width,
     height). `childguard.signals.pdq.pdq_from_luma` hashes it without making that image."""
 
@@ -115,9 +111,8 @@ class DecodedImage:
     `width`/`height` are the display dimensions of the original (after EXIF
     orientation); `pixels` may be smaller when the fast path reduced it. `luma`, where the
     fast JPEG path made it, is what PDQ hashes: the picture's reduced luma straight from the
-    JPEG's Y component and the size to hash it at (that of `pixels`, or for a progressive
-    JPEG hashed from its DC scans a larger one); no RGB is made for it, and the RGB `pixels`
-    are then decoded only when first asked for.
+    JPEG's Y component, hashed as if resized to the original's size; no RGB is made for it,
+    and the RGB `pixels` are then decoded only when first asked for.
     """
 
     __slots__ = ("_pixels", "format", "height", "luma", "reduced", "width")
@@ -593,9 +588,9 @@ def _fast_jpeg(
 
     Progressive files whose 1/8 image is big enough go through the DC-only kernel; other
     YCbCr or grey JPEGs through libjpeg's DCT scaling with greyscale output (libjpeg then
-    skips the chroma's IDCT and colour conversion). The reduced luma is resized to `target`
-    with the box aligned on the original's pixels and EXIF-oriented; the RGB `pixels` come
-    from the same reduced decode in colour, made only when asked for.
+    skips the chroma's IDCT and colour conversion). The reduced luma is EXIF-oriented and
+    hashed at the original's size (see `LumaPlane`); the RGB `pixels`, at `target`, come from
+    the same reduced decode in colour, made only when asked for.
     """
     if fmt not in ("JPEG", "MPO") or img.mode not in ("RGB", "L"):
         return None
@@ -603,29 +598,26 @@ def _fast_jpeg(
     scale = _jpeg_scale(width, height, target, limits)
     orientation = _orientation(img)
     eighth = None
-    luma_target = target
     if _decode_dc is not None and fmt == "JPEG" and img.info.get("progressive"):
-        if scale == 8:
+        wide = limits.dc_min_window and min(width, height) > 128 * (limits.dc_min_window - 1)
+        if scale == 8 or wide:
             eighth = _decode_dc(data, limits.max_pixels, True)
-        elif limits.dc_upsample_window and min(width, height) > 128 * (limits.dc_min_window - 1):
-            eighth = _decode_dc(data, limits.max_pixels, True)
-            # Never made as an image (`pdq_from_luma`), so not held to `work_pixels`.
-            wider = dataclasses.replace(
-                limits, pdq_window=limits.dc_upsample_window, work_pixels=limits.max_pixels
-            )
-            luma_target = fast_size(width, height, wider)
     use_dc = eighth is not None
     if eighth is not None:
         scale = 8
-        plane = Image.fromarray(eighth, "F")
     else:
         # Pillow's draft picks the largest reduction whose image is at least the size asked.
         img.draft("L", (max(1, width // scale), max(1, height // scale)))
         img.load()
         scale = _scale_of(width, img.size[0])
-        plane = img.convert("F")
     box = (0.0, 0.0, width / scale, height / scale)
-    luma = _oriented_plane(np.asarray(plane, dtype=np.float32), box, luma_target, orientation)
+    plane = (
+        eighth if eighth is not None else np.asarray(img if img.mode == "L" else img.convert("L"))
+    )
+    # PDQ hashes the reduced luma as if resized back to the original's size: its box filter
+    # and sampling then run exactly as on the full decode (`pdq_from_luma` never makes that
+    # image, so it costs what the small plane costs).
+    luma = _oriented_plane(plane, box, (width, height), orientation)
 
     def colour() -> np.ndarray:
         try:
@@ -687,7 +679,7 @@ def _oriented_plane(
     if flip_y:
         rows = plane.shape[0]
         plane, y0, y1 = plane[::-1, :], rows - y1, rows - y0
-    return LumaPlane(np.ascontiguousarray(plane, dtype=np.float32), (w, h), (x0, y0, x1, y1))
+    return LumaPlane(np.ascontiguousarray(plane), (w, h), (x0, y0, x1, y1))
 
 
 # EXIF orientation -> (transpose, then flip left-right, then flip top-bottom): the same
