@@ -211,3 +211,118 @@ def test_fast_path_falls_back_when_the_kernel_declines(
     with pytest.raises(MediaError) as info:
         media.decode_image(data[: len(data) // 2], fast=True)
     assert info.value.reason == "truncated"
+
+
+# ---- PDQ in the kernel, and the luma-only fast path ------------------------------------------
+
+
+def test_kernel_pdq_gives_pdqhashs_bits_and_quality() -> None:
+    """`_jpegdc.pdq` against Meta's C++ through `pdqhash`, on noise, smooth pictures, the 64x64
+    shortcut, grey and images too small to hash."""
+    import pdqhash
+
+    from childguard._jpegdc import pdq
+    from childguard.signals.pdq import bits_to_hex
+
+    rng = np.random.default_rng(3)
+    images = [np.asarray(shapes_picture(w, h, seed=w)) for w, h in [(64, 64), (301, 157), (5, 9)]]
+    images += [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for w, h in [(640, 37), (4, 50)]]
+    images.append(np.asarray(smooth_picture(257, 129).convert("L").convert("RGB")))
+    for rgb in images:
+        bits, quality = pdqhash.compute(rgb)
+        raw, got_quality = pdq(rgb)
+        assert (raw.hex(), got_quality) == (bits_to_hex(bits), int(quality)), rgb.shape
+        if rgb.shape[0] >= 5 and rgb.shape[1] >= 5 and np.all(rgb[..., 0] == rgb[..., 2]):
+            assert pdq(np.ascontiguousarray(rgb[..., 0]))[0] == raw  # a grey plane, the same
+    assert pdq(np.zeros((4, 50, 3), np.uint8)) == (bytes(32), 0)
+    with pytest.raises(ValueError):
+        pdq(np.zeros((8, 8, 4), np.uint8))
+
+
+def test_pdq_of_a_resized_plane_is_the_pdq_of_the_resized_image() -> None:
+    """`pdq_resized` never makes the resized image; its hash is that of Pillow's Lanczos
+    resize (box and all) hashed by the kernel."""
+    from childguard._jpegdc import pdq, pdq_resized
+
+    for seed, (w, h), size, box in [
+        (1, (320, 200), (2560, 1600), (0.0, 0.0, 320.0, 200.0)),
+        (2, (171, 135), (1365, 1074), (0.0, 0.0, 170.625, 134.25)),
+        (3, (640, 400), (384, 369), (0.0, 0.0, 640.0, 400.0)),
+        (4, (200, 300), (900, 1300), (0.5, 0.25, 200.0, 300.0)),
+    ]:
+        plane = np.asarray(shapes_picture(w, h, seed).convert("L"), dtype=np.float32)
+        resized = Image.fromarray(plane, "F").resize(size, Image.Resampling.LANCZOS, box=box)
+        want, want_quality = pdq(np.asarray(resized))
+        got, quality = pdq_resized(plane, size, box)
+        assert PdqSignal.distance(got.hex(), want.hex()) <= 2
+        assert abs(quality - want_quality) <= 2
+        assert (
+            pdq_resized(plane.astype(np.uint8), size, box)[0]
+            == pdq_resized(np.rint(plane).astype(np.float32), size, box)[0]
+        )
+    with pytest.raises(ValueError):
+        pdq_resized(np.zeros((10, 10), np.float32), (100, 100), (0.0, 0.0, 11.0, 10.0))
+    with pytest.raises(ValueError):
+        pdq_resized(np.zeros((10, 10), np.float32), (4, 100), (0.0, 0.0, 10.0, 10.0))
+
+
+def test_the_dc_kernel_gives_the_luma_of_the_block_means() -> None:
+    data = progressive_jpeg(smooth_picture(203, 157), quality=90, subsampling=2)
+    luma = decode_dc(data, NO_LIMIT, True)
+    assert luma is not None and luma.dtype == np.float32 and luma.shape == (20, 26)
+    means = block_means(data)
+    want = means[..., 0] * 0.299 + means[..., 1] * 0.587 + means[..., 2] * 0.114
+    assert np.abs(luma - want).mean() <= 2.0
+
+
+@pytest.fixture(scope="module")
+def mid_photo() -> Image.Image:
+    """A 1800x1200 picture: its 1/8 image is below the window-matched floor."""
+    return shapes_picture(1800, 1200, seed=11)
+
+
+def test_progressive_jpegs_below_the_floor_hash_from_their_dc_scans(
+    mid_photo: Image.Image,
+) -> None:
+    data = progressive_jpeg(mid_photo, quality=90)
+    fast = media.decode_image(data, fast=True)
+    assert fast.luma is not None
+    assert fast.luma.plane.shape == (150, 225)  # the DC scans' 1/8 image
+    assert fast.luma.size == (1800, 1200)  # hashed as if at the original's size
+    assert callable(fast._pixels)  # no RGB made until asked for
+    assert fast.pixels.shape == (*reversed(media.fast_size(1800, 1200)), 3)
+    full = pdq_from_pixels(media.decode_image(data, fast=False).pixels)[0]
+    assert PdqSignal.distance(full, PdqSignal.hash_content(media.Content(data)).value) <= 10
+    off = media.decode_image(data, media.Limits(dc_min_window=0))
+    assert off.luma is not None and off.luma.plane.shape == (300, 450)  # libjpeg at 1/4
+
+
+def test_sequential_jpegs_hash_from_libjpegs_luma(mid_photo: Image.Image) -> None:
+    buf = io.BytesIO()
+    mid_photo.save(buf, "JPEG", quality=90)
+    data = buf.getvalue()
+    fast = media.decode_image(data, fast=True)
+    assert fast.luma is not None and fast.luma.plane.dtype == np.uint8
+    assert fast.luma.plane.shape == (300, 450)  # libjpeg's 1/4 scale, grey output
+    full = pdq_from_pixels(media.decode_image(data, fast=False).pixels)[0]
+    assert PdqSignal.distance(full, PdqSignal.hash_content(media.Content(data)).value) <= 6
+
+
+@pytest.mark.parametrize("progressive", [True, False], ids=["progressive", "sequential"])
+def test_the_luma_path_applies_every_exif_orientation(progressive: bool) -> None:
+    picture = shapes_picture(1240, 1180, seed=5)
+    hashes = set()
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        buf = io.BytesIO()
+        picture.save(buf, "JPEG", quality=90, progressive=progressive, exif=exif.tobytes())
+        data = buf.getvalue()
+        fast = media.decode_image(data, fast=True)
+        assert fast.luma is not None
+        assert (fast.width, fast.height) == ((1180, 1240) if orientation >= 5 else (1240, 1180))
+        full = pdq_from_pixels(media.decode_image(data, fast=False).pixels)[0]
+        value = PdqSignal.hash_content(media.Content(data)).value
+        assert PdqSignal.distance(full, value) <= 8, orientation
+        hashes.add(value)
+    assert len(hashes) == 8  # each orientation a different picture
