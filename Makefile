@@ -7,7 +7,7 @@ PHOTOS := .cache/photos/.ready
 FFMPEG := .cache/.ffmpeg-dev
 CHROMIUM := .cache/.chromium
 
-.PHONY: help venv jsvendor build photos demo test test-hostile fuzz-kernels wheel-smoke wheel lint bench bench-hash bench-match bench-crawl bench-bank-import bench-api bench-demo bench-robustness bench-robustness-held-out bench-robustness-fpr bench-video bench-hotline bench-scale screenshots clean
+.PHONY: help venv jsvendor build photos demo test test-hostile fuzz-kernels wheel-smoke wheel lint bench bench-hash bench-match bench-crawl bench-bank-import bench-api bench-demo bench-robustness bench-robustness-held-out bench-robustness-fpr bench-startup bench-shards bench-video bench-hotline bench-scale screenshots clean
 
 help:
 	@echo "make demo              run the main job on embedded defaults (SQLite, local files)"
@@ -149,6 +149,12 @@ bench-robustness-held-out: $(STAMP)
 
 bench-robustness-fpr: $(STAMP)
 	$(PY) -m bench.robustness.run --fpr
+
+bench-startup: $(STAMP) $(PHOTOS)
+	$(PY) bench/bench_startup.py --baseline 15fcbdd
+
+bench-shards: $(STAMP)
+	$(PY) bench/sim_shards.py --n 8000000
 
 bench-video: $(STAMP) $(PHOTOS)
 	$(PY) bench/bench_video.py

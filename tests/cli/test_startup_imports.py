@@ -103,11 +103,6 @@ def test_usage_errors_keep_typer_s_words_and_exit_code(photo: Path) -> None:
     assert code == 2 and "no such file or folder" in done.stderr, done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="childguard.pipeline.hashing imports childguard.robust.query at the top, and that "
-    "imports cv2 at the top; the lead makes the robust views' import lazy, then drops this mark",
-)
 def test_hash_of_a_photo_loads_no_opencv(photo: Path) -> None:
     done = _run(HASH_AND_LIST, "hash", str(photo), "-j", "1", "--no-progress")
     code, modules = _loaded(done.stderr)

@@ -62,7 +62,7 @@ def test_key_commands(tmp_path: Path) -> None:
     row = json.loads(listed.stdout)[0]
     assert row["role"] == "match" and row["usable"] and row["expires_at"] and "key" not in row
     assert key not in listed.stdout
-    assert runner.invoke(app, ["key", "revoke", str(row["id"]), "--db", db]).exit_code == 0
+    assert runner.invoke(app, ["key", "revoke", str(row["id"]), "--yes", "--db", db]).exit_code == 0
     again = json.loads(runner.invoke(app, ["key", "list", "--json", "--db", db]).stdout)[0]
     assert again["revoked_at"] and not again["usable"]
     bad = runner.invoke(app, ["key", "create", "--role", "root", "--db", db])

@@ -29,12 +29,12 @@ from childguard.media import (
     time_budget,
 )
 from childguard.pipeline.sources import Source
-from childguard.robust.query import QueryHash, query_hashes
 from childguard.signals.content import ContentSignals, QueryView
 from childguard.signals.pdq import DIHEDRAL_NAMES, PdqSignal, pdq_dihedral_from_pixels
 from childguard.signals.registry import get_signal_type, types_for
 
-if TYPE_CHECKING:  # faiss and ORB load only when features are asked for
+if TYPE_CHECKING:  # OpenCV, faiss and ORB load only when robust views or features are asked for
+    from childguard.robust.query import QueryHash
     from childguard.robust.query_features import QueryFeatures
 
 log = get_logger(__name__)
@@ -146,6 +146,8 @@ def _photo_extras(content: Content, record: ContentSignals, opts: HashOptions) -
             for h, name in zip(variants[1:], DIHEDRAL_NAMES[1:], strict=True)
         ]
     if (opts.robust or opts.features) and min(image.width, image.height) >= _MIN_VIEW_SIDE:
+        from childguard.robust.query import query_hashes
+
         robust = query_hashes(image.pixels)
         views += [QueryView(PdqSignal.name, q.pdq, q.quality, q.variant) for q in robust]
         if opts.features:
@@ -169,6 +171,8 @@ def pdq_dihedral(record: ContentSignals) -> list[str] | None:
 
 def pdq_views(record: ContentSignals) -> list[QueryHash]:
     """The record's PDQ query views (original first) in the robust module's form."""
+    from childguard.robust.query import QueryHash
+
     return [
         QueryHash(v.value, v.quality or 0, v.variant)
         for v in record.query_views()
