@@ -3,8 +3,9 @@
 (blank lines and lines starting with `#` are left out), for inputs that are not one folder:
 a list of evidence files, a platform's export of URLs, and later an object store's listing.
 
-A path line is walked as a root of its own (`childguard.pipeline.iter_files`: a folder is
-walked, a zip gives its members, a missing path is an error record). A URL line is a
+A path line (relative paths from the current folder) is walked as a root of its own
+(`childguard.pipeline.iter_files`: a folder is walked, a zip gives its members, a missing path
+is an error record). A URL line is a
 `UrlSource`: its bytes are fetched when it is hashed (on the hashing pool or a Dask worker),
 through the SSRF-guarded fetcher (`childguard.netguard.fetch`), within the scan's byte
 limit; a refused or failed fetch is the record's error (`fetch-refused`, `fetch-failed`).
