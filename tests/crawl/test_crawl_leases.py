@@ -11,6 +11,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import func, select
+
 from childguard.crawl.leases import holder_of, watch_task
 from childguard.crawl.matching import no_matches
 from childguard.crawl.runner import crawl_watches
@@ -35,9 +37,15 @@ def _watch(site: Any, name: str) -> Watch:
 
 
 def _work(store_url: str, holder: str, lease_s: float) -> None:
-    """One crawl worker: every due watch it can claim, as `childguard crawl run --due` does."""
+    """One crawl worker: every due watch it can claim. Worker B is `childguard crawl run --due`
+    itself; the others call the library as it does (hashing in threads, no matcher)."""
+    if holder == "B":
+        from childguard.cli import app
+
+        argv = ["crawl", "run", "--due", "--worker", holder, "--lease", f"{lease_s:g}s"]
+        app([*argv, "--allow-private", "--plain", "--no-progress", "--db", store_url])
     store = open_store(store_url)
-    watches = due_watches(store)
+    watches = due_watches(store, unfinished=True)
     store.close()
     crawl_watches(
         store_url,
@@ -60,8 +68,6 @@ def _start(store_url: str, holder: str, lease_s: float) -> multiprocessing.proce
 
 
 def _runs_of(store: Any, name: str) -> int:
-    from sqlalchemy import func, select
-
     with store.session() as s:
         return int(s.scalar(select(func.count()).where(CrawlRun.watch_name == name)) or 0)
 
@@ -92,7 +98,7 @@ def test_two_workers_split_the_watches_and_a_dead_workers_watch_is_taken_over(
         save_watch(store, _watch(site, "slow"))
         dying = _start(store_url, "C", 2)
         deadline = time.monotonic() + 30
-        while holder_of(store, "slow") != "C":
+        while holder_of(store, "slow") != "C" or _runs_of(store, "slow") == 0:  # C is crawling
             assert time.monotonic() < deadline and dying.is_alive()
             time.sleep(0.1)
         assert dying.pid is not None
@@ -115,6 +121,11 @@ def test_two_workers_split_the_watches_and_a_dead_workers_watch_is_taken_over(
         (early,) = worker_d()
         assert early.skipped == "held by C" and early.stats is None and early.problem is None
         time.sleep(2.2)  # C's lease runs out
+        store_b = open_store(store_url)
+        try:  # C's crawl never finished, so the watch is due although C started it just now
+            assert [w.name for w in due_watches(store_b, unfinished=True)] == ["slow"]
+        finally:
+            store_b.close()
         (late,) = worker_d()
         assert late.skipped is None and late.stats is not None and late.stats.pages == 1
         latest, dead = recent_runs(store, watch_task("slow"))
@@ -122,5 +133,12 @@ def test_two_workers_split_the_watches_and_a_dead_workers_watch_is_taken_over(
         assert (dead.node, dead.status) == ("C", "failed")
         assert "the lease of C expired" in (dead.error or "")
         assert holder_of(store, "slow") is None  # released when D was done
+        with store.session() as s:
+            statuses = s.scalars(
+                select(CrawlRun.status).where(CrawlRun.watch_name == "slow").order_by(CrawlRun.id)
+            ).all()
+        assert statuses == ["failed", "finished"]  # C's crawl closed as failed when D took over
+        (again,) = worker_d()  # crawled just now: not due, released untouched
+        assert again.skipped is not None and _runs_of(store, "slow") == 2
     finally:
         store.close()

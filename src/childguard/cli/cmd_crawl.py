@@ -242,7 +242,11 @@ def crawl_run(
         raise _fail("--lease must be at least 1s")
 
     with _store(db) as store:
-        watches = due_watches(store) if due else [get_watch(store, n) for n in names or []]
+        watches = (
+            due_watches(store, unfinished=True)
+            if due
+            else [get_watch(store, n) for n in names or []]
+        )
         url = store.url
     if not watches:
         if not due:

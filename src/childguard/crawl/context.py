@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,7 +26,7 @@ class CrawlContext:
     cache: ImageCache
     matcher: MatchFn
     recorder: SightingRecorder
-    hash_pool: Executor
+    hash_pool: Any  # a `childguard.crawl.hashqueue.ForkPool` or an Executor
     run_id: int | None
     hash_workers: int = 1
     hash_queue_depth: int | None = None  # default: twice the workers

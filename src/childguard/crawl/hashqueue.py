@@ -1,25 +1,32 @@
 # Owns the crawl's hashing queue: the process pool, its bounded queue, and the backpressure it
 # puts on the downloader.
-"""A bounded queue in front of the crawl's hashing pool, with backpressure on the downloader.
+"""A bounded queue in front of the crawl's hash workers, with backpressure on the downloader.
 
-Hashing runs in a process pool (`make_pool`: forked workers that die with the crawl process,
-`childguard.forksafe.die_with_parent`), so the reactor's process only downloads, parses and
-records. `HashQueue.run(fn, *args)` awaits a free slot: at most `depth` jobs (default twice the
-workers) are in the pool at once, so every worker always has the next image waiting and no more.
-When the queue is full it calls `on_full` (the crawl pauses Scrapy's engine: no new request is
-scheduled, so the downloader stops fetching images it could not hash yet) and, once it has
-drained to half, `on_free` (the engine resumes). Items that arrive while it is full wait in
-order. The counters (`submitted`, `peak_waiting`, `pauses`) go into the crawl's stats.
+Hashing runs in worker processes (`ForkPool`, made by `make_pool`: forked before the reactor
+starts, dying with the crawl process through `childguard.forksafe.die_with_parent`, and fed
+from the event loop itself, with no helper threads), so the reactor's process only downloads,
+parses and records. `HashQueue.run(fn, *args)` awaits a free slot: at most `depth` jobs
+(default twice the workers) are in the pool at once, so every worker always has the next
+image waiting and no more. When the queue is full it calls `on_full` (the crawl pauses
+Scrapy's engine: no new request is scheduled, so the downloader stops fetching images it
+could not hash yet) and, once it has drained to half, `on_free` (the engine resumes). Items
+that arrive while it is full wait in order. The counters (`submitted`, `peak_waiting`,
+`pauses`) go into the crawl's stats.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
+import shutil
+import tempfile
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 from childguard.forksafe import die_with_parent
@@ -27,21 +34,160 @@ from childguard.forksafe import die_with_parent
 T = TypeVar("T")
 
 
-def make_pool(workers: int | None) -> tuple[Executor, int]:
+class _Spooled:
+    """Bytes handed to a worker as a file in the spool folder (tmpfs where there is one), so
+    the crawl process never blocks on a pipe the size of an image."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def load(self) -> bytes:
+        with open(self.path, "rb") as f:
+            data = f.read()
+        os.unlink(self.path)
+        return data
+
+
+def _worker(conn: Connection, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        job, fn, args = message
+        try:
+            loaded = tuple(a.load() if isinstance(a, _Spooled) else a for a in args)
+            reply = (job, True, fn(*loaded))
+        except Exception as exc:  # the caller gets the exception
+            reply = (job, False, exc)
+        conn.send(reply)
+
+
+@dataclass
+class _Slot:
+    proc: multiprocessing.process.BaseProcess
+    conn: Connection
+    in_flight: int = 0
+    alive: bool = True
+
+
+class ForkPool:
+    """Hash worker processes forked from the crawl process, driven from its event loop.
+
+    Unlike `concurrent.futures.ProcessPoolExecutor` it runs no helper threads in the crawl
+    process: the reactor sends each job itself (a small message; bytes over `SPOOL_MIN` go as a
+    file in a spool folder, tmpfs where there is one) to the least busy worker, and reads the
+    replies when the event loop says a worker's pipe is readable. Helper threads that pickle
+    and write megabytes of images fight the reactor for the GIL, and every hand-over costs it
+    milliseconds. Workers die with the crawl process (`die_with_parent`)."""
+
+    SPOOL_MIN = 4096
+
+    def __init__(self, workers: int) -> None:
+        ctx = multiprocessing.get_context("fork")
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        self.spool = tempfile.mkdtemp(prefix="cg-hash-", dir=shm)
+        self.workers = workers
+        self._slots: list[_Slot] = []
+        for _ in range(workers):
+            mine, theirs = ctx.Pipe(duplex=True)
+            proc = ctx.Process(target=_worker, args=(theirs, os.getpid()), daemon=True)
+            proc.start()
+            theirs.close()
+            self._slots.append(_Slot(proc, mine))
+        self._futures: dict[int, tuple[_Slot, asyncio.Future[Any]]] = {}
+        self._next = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _spooled(self, value: Any) -> Any:
+        if isinstance(value, bytes | bytearray | memoryview) and len(value) >= self.SPOOL_MIN:
+            fd, path = tempfile.mkstemp(dir=self.spool)
+            with os.fdopen(fd, "wb") as f:
+                f.write(value)
+            return _Spooled(path)
+        return value
+
+    def submit_async(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """`fn(*args)` on the least busy worker; the future resolves on the running loop."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop = loop
+            for slot in self._slots:
+                if slot.alive:
+                    loop.add_reader(slot.conn.fileno(), self._reply, slot)
+        live = [s for s in self._slots if s.alive]
+        if not live:
+            raise RuntimeError("every hash worker has died")
+        slot = min(live, key=lambda s: s.in_flight)
+        job, self._next = self._next, self._next + 1
+        future: asyncio.Future[T] = loop.create_future()
+        self._futures[job] = (slot, future)
+        slot.in_flight += 1
+        slot.conn.send((job, fn, tuple(self._spooled(a) for a in args)))
+        return future
+
+    def _reply(self, slot: _Slot) -> None:
+        try:
+            job, ok, value = slot.conn.recv()
+        except (EOFError, OSError):
+            self._lost(slot)
+            return
+        slot.in_flight -= 1
+        _, future = self._futures.pop(job)
+        if future.done():
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    def _lost(self, slot: _Slot) -> None:
+        slot.alive = False
+        if self._loop is not None:
+            self._loop.remove_reader(slot.conn.fileno())
+        for job, (owner, future) in list(self._futures.items()):
+            if owner is slot:
+                del self._futures[job]
+                if not future.done():
+                    future.set_exception(RuntimeError("a hash worker died"))
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """`fn(*args)` run at once on a worker, outside any event loop (start-up checks)."""
+        slot = next(s for s in self._slots if s.alive)
+        slot.conn.send((-1, fn, tuple(self._spooled(a) for a in args)))
+        _, ok, value = slot.conn.recv()
+        done: Future[T] = Future()
+        if ok:
+            done.set_result(value)
+        else:
+            done.set_exception(value)
+        return done
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        for slot in self._slots:
+            if slot.alive and self._loop is not None:
+                with contextlib.suppress(Exception):
+                    self._loop.remove_reader(slot.conn.fileno())
+            with contextlib.suppress(OSError):
+                slot.conn.send(None)
+        for slot in self._slots:
+            slot.proc.join(5 if wait else 0)
+            if slot.proc.is_alive():
+                slot.proc.kill()
+            slot.conn.close()
+        shutil.rmtree(self.spool, ignore_errors=True)
+
+
+def make_pool(workers: int | None) -> tuple[ForkPool | Executor, int]:
     """The hashing pool and its size: `workers` forked processes (default the CPU count), each
     started before the reactor and dying with this process; 0 hashes in 4 threads instead."""
     n = (os.cpu_count() or 1) if workers is None else workers
     if n <= 0:
         return ThreadPoolExecutor(max_workers=4, thread_name_prefix="hash"), 4
-    pool = ProcessPoolExecutor(
-        max_workers=n,
-        mp_context=multiprocessing.get_context("fork"),
-        initializer=die_with_parent,
-        initargs=(os.getpid(),),
-    )
-    for f in [pool.submit(os.getpid) for _ in range(n)]:  # start the workers before the reactor
-        f.result()
-    return pool, n
+    return ForkPool(n), n
 
 
 class HashQueue:
@@ -49,7 +195,7 @@ class HashQueue:
 
     def __init__(
         self,
-        pool: Executor,
+        pool: ForkPool | Executor,
         workers: int,
         *,
         depth: int | None = None,
@@ -94,6 +240,8 @@ class HashQueue:
             self._pause()
         self.submitted += 1
         try:
+            if isinstance(self.pool, ForkPool):
+                return await self.pool.submit_async(fn, *args)
             return await asyncio.wrap_future(self.pool.submit(fn, *args))
         finally:
             self._release()

@@ -5,7 +5,9 @@
 Each watch has a scheduled task `crawl-watch:NAME` (interval: its re-check interval). A worker
 takes a watch with `claim_watch`: the scheduler's guarded UPDATE, so of any number of workers
 on any number of machines sharing one database exactly one wins, and no worker takes a watch
-whose lease is live. The winner renews the lease while its crawl runs (`WatchLease.renew`,
+whose lease is live. Once it holds the lease it checks again that the watch is still due (its
+last run, as `childguard crawl run --due` decides), so a watch another worker has just crawled
+is released untouched. The winner renews the lease while its crawl runs (`WatchLease.renew`,
 called by `run_crawl` as it waits on the crawl process), then records the run (`done`: the next
 crawl one re-check interval on; `failed`: backed off). A worker that dies stops renewing; its
 crawl process dies with it (`childguard.forksafe.die_with_parent`), and once the lease has
@@ -25,6 +27,7 @@ from datetime import timedelta
 from typing import Any
 
 from childguard.crawl.watch import Watch
+from childguard.crawl.watchstore import is_due
 from childguard.jobs import schedule
 from childguard.store.base import utcnow
 from childguard.store.db import Store
@@ -81,11 +84,16 @@ def claim_watch(
     force: bool = False,
 ) -> WatchLease | None:
     """Take `watch` for one crawl by `holder`, or None: another worker holds it, or (without
-    `force`) a worker crawled it less than its re-check interval ago."""
+    `force`) it is no longer due, because some worker crawled it since the caller looked.
+    Whether a watch is due is its last run's time (`watchstore.due_watches`), read again once
+    the lease is held; the lease itself only makes sure one worker crawls it at a time."""
     task = watch_task(watch.name)
     schedule.ensure_task(store, task, timedelta(seconds=watch.recheck_every))
-    held = schedule.claim(store, task, holder, lease=lease, force=force)
+    held = schedule.claim(store, task, holder, lease=lease, force=True)
     if held is None:
+        return None
+    if not force and not is_due(store, watch):
+        schedule.finish(store, held, idle=True)  # released, and no run recorded
         return None
     return WatchLease(store, watch, held, lease)
 

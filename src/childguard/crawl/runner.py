@@ -89,6 +89,9 @@ def crawl_settings(
         "DEPTH_LIMIT": 0,  # the spider applies the watch's depth to pages only
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
+        # A development aid (Scrapy reads and parses a callback's source to warn about a
+        # generator's `return value`); our callbacks are tested, so the crawl skips it.
+        "WARN_ON_GENERATOR_RETURN_VALUE": False,
         "HTTPCACHE_ENABLED": False,
         "LOG_LEVEL": "WARNING",
         "TWISTED_DNS_RESOLVER": "childguard.netguard.ssrf.GuardedHostnameResolver",
@@ -259,6 +262,26 @@ def _preload_scrapy() -> None:
     import scrapy.crawler  # noqa: F401
 
     import childguard.crawl.spider  # noqa: F401
+
+
+def _close_dead_runs(store: Store, watch_name: str, holder: str) -> None:
+    """Crawl runs of `watch_name` still `running` once a worker holds its lease: their worker
+    died mid-crawl. Recorded as failed."""
+    from sqlalchemy import update
+
+    from childguard.store.crawl_models import CrawlRun
+
+    with store.session() as s:
+        s.execute(
+            update(CrawlRun)
+            .where(CrawlRun.watch_name == watch_name, CrawlRun.status == "running")
+            .values(
+                status="failed",
+                finished_at=utcnow(),
+                stats={"problem": f"its worker stopped mid-crawl; {holder} took the watch over"},
+            )
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _child(conn: Any, args: tuple[Any, ...], parent_pid: int) -> None:
@@ -432,6 +455,7 @@ def _crawl_one(
             why = f"held by {other}" if other else "crawled by another worker; not due"
             log.info("watch_skipped", watch=watch.name, reason=why)
             return CrawlOutcome(watch.name, skipped=why)
+        _close_dead_runs(store, watch.name, holder)
     try:
         stats = run_crawl(
             watch,

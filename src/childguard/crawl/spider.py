@@ -74,6 +74,7 @@ class WatchSpider(scrapy.Spider):
         self._pages: set[str] = set()
         self._images: set[str] = set()
         self._shapes: Counter[str] = Counter()
+        self._refused_shapes: set[str] = set()
         self.ranker = LinkRanker()
         self._held: dict[LinkKind, list[scrapy.Request]] = {kind: [] for kind in HELD_BACK}
         self._spent = 0
@@ -107,11 +108,13 @@ class WatchSpider(scrapy.Spider):
             shape
         ] >= self.watch.max_pages_per_pattern and not self.ranker.showed_images(url):
             self._stat("pages_pattern_refused")
-            log.info(
-                "page_skipped",
-                url=url,
-                reason=f"more than {self.watch.max_pages_per_pattern} pages shaped {shape}",
-            )
+            if shape not in self._refused_shapes:  # logged once per shape; counted every time
+                self._refused_shapes.add(shape)
+                log.info(
+                    "page_skipped",
+                    url=url,
+                    reason=f"more than {self.watch.max_pages_per_pattern} pages shaped {shape}",
+                )
             return None
         kind = self.ranker.kind(url)
         if kind in HELD_BACK and len(self._held[kind]) >= self.watch.max_pages:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from childguard.crawl.watch import Watch
 from childguard.errors import ChildguardError
 from childguard.store.base import utcnow
-from childguard.store.crawl_models import CrawlWatch
+from childguard.store.crawl_models import CrawlRun, CrawlWatch
 from childguard.store.db import Store
 
 
@@ -51,11 +51,45 @@ def remove_watch(store: Store, name: str) -> None:
         s.delete(row)
 
 
-def due_watches(store: Store, now: datetime | None = None) -> list[Watch]:
-    """Watches never run, or whose last run is older than their re-check interval."""
+def _last_run_status(store: Store, name: str) -> str | None:
+    with store.session() as s:
+        return s.scalar(
+            select(CrawlRun.status)
+            .where(CrawlRun.watch_name == name)
+            .order_by(CrawlRun.id.desc())
+            .limit(1)
+        )
+
+
+def is_due(store: Store, watch: Watch, now: datetime | None = None) -> bool:
+    """Whether `watch` is due: never run, its last run older than its re-check interval, or its
+    last run never finished (its worker died; only a caller holding the watch's lease can tell
+    that from a crawl still going on, see `childguard.crawl.leases`)."""
     now = now or utcnow()
-    return [
+    with store.session() as s:
+        last = s.scalar(select(CrawlWatch.last_run_at).where(CrawlWatch.name == watch.name))
+    if last is None or last + timedelta(seconds=watch.recheck_every) <= now:
+        return True
+    return _last_run_status(store, watch.name) == "running"
+
+
+def due_watches(
+    store: Store, now: datetime | None = None, *, unfinished: bool = False
+) -> list[Watch]:
+    """Watches never run, or whose last run is older than their re-check interval; with
+    `unfinished`, also those whose last run never finished (for workers that claim each watch
+    before crawling it: a live crawl's lease keeps them off it)."""
+    now = now or utcnow()
+    due = [
         w
         for w, last in list_watches(store)
         if last is None or last + timedelta(seconds=w.recheck_every) <= now
     ]
+    if unfinished:
+        names = {w.name for w in due}
+        due += [
+            w
+            for w, _ in list_watches(store)
+            if w.name not in names and _last_run_status(store, w.name) == "running"
+        ]
+    return due
