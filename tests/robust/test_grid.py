@@ -8,53 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 from tests.robust.conftest import synthetic_photo
+from tests.robust.grids import make_grid, make_uneven
 from tests.sample_media import jpeg_bytes
 
 from childguard.robust.grid import Box, detect_grid, grid_cells
-
-
-def _square(photo: np.ndarray, off: float) -> Image.Image:
-    """The largest square of the photo, `off` (0..1) of the way along its long side."""
-    img = Image.fromarray(photo)
-    w, h = img.size
-    side = min(w, h)
-    o = round(off * (max(w, h) - side))
-    return img.crop((o, 0, o + side, side)) if w >= h else img.crop((0, o, side, o + side))
-
-
-def make_grid(
-    n: int, *, gutter: int, colour: tuple[int, int, int] = (255, 255, 255), side: int = 1080
-) -> tuple[np.ndarray, list[Box]]:
-    """An n x n grid of square-cropped synthetic photos (portrait and landscape ones) and
-    its true cell boxes."""
-    cell = (side - (n + 1) * gutter) // n
-    total = n * cell + (n + 1) * gutter
-    canvas = Image.new("RGB", (total, total), colour)
-    boxes = []
-    for k in range(n * n):
-        size = (480, 360) if k % 2 else (360, 480)
-        tile = _square(synthetic_photo(100 + k, size), (k % 3) / 2).resize((cell, cell))
-        x, y = gutter + (k % n) * (cell + gutter), gutter + (k // n) * (cell + gutter)
-        canvas.paste(tile, (x, y))
-        boxes.append(Box(x, y, x + cell, y + cell))
-    return np.asarray(canvas), boxes
-
-
-def make_uneven(side: int = 1080, gutter: int = 7) -> tuple[np.ndarray, list[Box]]:
-    """A 3x3 layout with one big 2x2 cell top left and five small cells, white gutters."""
-    cell = (side - 4 * gutter) // 3
-    total = 3 * cell + 4 * gutter
-    canvas = Image.new("RGB", (total, total), (255, 255, 255))
-    slots = [(0, 0, 2 * cell + gutter)] + [
-        (cx, cy, cell) for cy in range(3) for cx in range(3) if cx == 2 or cy == 2
-    ]
-    boxes = []
-    for k, (cx, cy, size) in enumerate(slots):
-        tile = _square(synthetic_photo(200 + k), 0.5).resize((size, size))
-        x, y = gutter + cx * (cell + gutter), gutter + cy * (cell + gutter)
-        canvas.paste(tile, (x, y))
-        boxes.append(Box(x, y, x + size, y + size))
-    return np.asarray(canvas), boxes
 
 
 def _near(found: list[Box], truth: list[Box], tol: int) -> bool:

@@ -13,18 +13,21 @@ ORB_FEATURES = 300
 WORK_SIDE = 512
 
 
-def work_factor(h: int, w: int, max_side: int) -> float:
-    """Scale of the work image: longest side at most `max_side`, at least _MIN_SIDE."""
+def work_factor(h: int, w: int, max_side: int, min_side: int | None = None) -> float:
+    """Scale of the work image: longest side at most `max_side`, at least `min_side`
+    (_MIN_SIDE by default)."""
+    least = _MIN_SIDE if min_side is None else min_side
     f = min(1.0, max_side / max(h, w))
-    if max(h, w) * f < _MIN_SIDE:
-        f = _MIN_SIDE / max(h, w)
+    if max(h, w) * f < least:
+        f = least / max(h, w)
     return f
 
 
-def _work(pixels: np.ndarray, max_side: int) -> np.ndarray:
-    """Grey image, longest side at most `max_side` and at least _MIN_SIDE (small ones upscaled)."""
+def _work(pixels: np.ndarray, max_side: int, min_side: int | None = None) -> np.ndarray:
+    """Grey image, longest side at most `max_side` and at least `min_side` (_MIN_SIDE by
+    default; small ones upscaled)."""
     h, w = pixels.shape[:2]
-    f = work_factor(h, w, max_side)
+    f = work_factor(h, w, max_side, min_side)
     grey = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
     if f != 1.0:
         interp = cv2.INTER_AREA if f < 1.0 else cv2.INTER_LINEAR
@@ -54,10 +57,18 @@ _FEW_KEYPOINTS = 300
 # of _QUERY_FEATURES gets the strongest low-threshold corners in it, up to that share.
 _TOPUP_CELLS = 8
 _ORB_TOPUP = cv2.ORB.create(nfeatures=2 * _QUERY_FEATURES, fastThreshold=_FAST_LOW)
+# The light passes (the mirrored query, a grid's cells): fewer features on a smaller work image.
+# A copy verifies with far more inliers than the rule needs (mirrored copies 115-280 at the full
+# settings), and each pass costs about a third of the full one.
+LIGHT_SIDE = 512
+LIGHT_MIN_SIDE = 256  # a 4x4 cell of a 1080-px grid (270 px) is not upscaled
+LIGHT_FEATURES = 500
+_ORB_LIGHT = cv2.ORB.create(nfeatures=LIGHT_FEATURES, fastThreshold=_FAST)
+_ORB_LIGHT_LOW = cv2.ORB.create(nfeatures=LIGHT_FEATURES, fastThreshold=_FAST_LOW)
 
 
 def orb_features(
-    pixels: np.ndarray, *, query: bool = False, top_up: bool = True
+    pixels: np.ndarray, *, query: bool = False, top_up: bool = True, light: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """ORB keypoints (n, 2) float32 and descriptors (n, 32) uint8 of the work-size grey image.
 
@@ -67,9 +78,20 @@ def orb_features(
     low one. Strongest first; a query's top-up keypoints (see `_top_up`) come last.
     The fallback queries (the mirror, the regions of a screenshot) go without the top-up:
     its second detection costs 6-9 ms each, and those passes already frame the photo.
+    `light` (queries only, never with the top-up): LIGHT_FEATURES on a work image of
+    LIGHT_MIN_SIDE to LIGHT_SIDE.
     """
     usual, low = (_ORB_QUERY, _ORB_QUERY_LOW) if query else (_ORB, _ORB_LOW)
-    grey = _work(pixels, QUERY_SIDE if query else WORK_SIDE)
+    side, least = (QUERY_SIDE if query else WORK_SIDE), None
+    if query and light:
+        usual, low, side, least, top_up = (
+            _ORB_LIGHT,
+            _ORB_LIGHT_LOW,
+            LIGHT_SIDE,
+            LIGHT_MIN_SIDE,
+            False,
+        )
+    grey = _work(pixels, side, least)
     kps, desc = usual.detectAndCompute(grey, None)
     topped = query and top_up and len(kps) >= _FEW_KEYPOINTS
     if len(kps) < _FEW_KEYPOINTS:

@@ -30,7 +30,11 @@ _VOTE_NEIGHBOURS = 4
 # The whole query's most voted photos that are verified.
 _VOTES = 2
 # Only the strongest query descriptors vote (the search is the costly step); all of them verify.
-VOTERS = 1000
+VOTERS = 500
+# A grid cell's strongest descriptors vote (one search for all cells), and the cells whose top
+# photo has the most votes are verified, at most this many.
+CELL_VOTERS = 100
+CELL_VERIFY = 4
 # The mirrored and region queries verify their own top vote and the closest PDQ candidate.
 _ALT_PDQ_CANDIDATES = 1
 
@@ -104,21 +108,6 @@ class ProtectedIndex:
                     out[photo] = (d, label)
         return out
 
-    def _maybe_flipped(self, q: QueryFeatures, *, radius: int = 80) -> bool:
-        """Worth verifying the mirrored query: a mirrored PDQ view of it comes near a registered
-        view, or its hash is too weak to have dihedral views at all."""
-        if not q.hashes or q.hashes[0].quality < MIN_QUALITY:
-            return True
-        self._ready()
-        for qh in q.hashes:
-            if (
-                qh.variant in FLIP_VARIANTS
-                and len(self._hashes)
-                and int(hamming_many(hexes_to_array([qh.pdq])[0], self._hashes).min()) <= radius
-            ):
-                return True
-        return False
-
     def voted(self, q: QueryFeatures, *, votes: int = 2) -> list[str]:
         """The photos most voted for by the query's ORB descriptors.
 
@@ -128,10 +117,19 @@ class ProtectedIndex:
         full of generic corners (star fields, text) otherwise collect votes from
         every query.
         """
-        if self._faiss.ntotal == 0 or not len(q.descriptors):
-            return []
+        return [photo for photo, _n in self.voted_many([q], votes=votes)[0]]
+
+    def voted_many(
+        self, queries: list[QueryFeatures], *, votes: int = 1, voters: int = VOTERS
+    ) -> list[list[tuple[str, int]]]:
+        """`voted` for several queries (a grid's cells) in one descriptor search, with each
+        photo's vote count; each query's strongest `voters` descriptors vote."""
+        parts = [q.descriptors[:voters] for q in queries]
+        sizes = [len(p) for p in parts]
+        if self._faiss.ntotal == 0 or not sum(sizes):
+            return [[] for _ in queries]
         k = min(_VOTE_NEIGHBOURS, self._faiss.ntotal)
-        dist, idx = self._faiss.search(np.ascontiguousarray(q.descriptors[:VOTERS]), k)
+        dist, idx = self._faiss.search(np.ascontiguousarray(np.concatenate(parts)), k)
         if self._owner_ids is None or len(self._owner_ids) != len(self._desc_owner):
             self._owner_ids = np.array([self._photo_no[p] for p in self._desc_owner], np.int64)
         owner = np.where(idx >= 0, self._owner_ids[np.maximum(idx, 0)], -1)
@@ -146,8 +144,16 @@ class ProtectedIndex:
         good = (owner[:, 0] >= 0) & (dist[:, 0] <= DESCRIPTOR_MATCH)
         good &= dist[:, 0] < VOTE_RATIO * second
         photos = list(self.signatures)
-        tally: Counter[str] = Counter(photos[int(o)] for o in owner[good, 0])
-        return [photo for photo, _n in tally.most_common(votes)]
+        out: list[list[tuple[str, int]]] = []
+        start = 0
+        for size in sizes:
+            sel = good[start : start + size]
+            tally: Counter[str] = Counter(
+                photos[int(o)] for o in owner[start : start + size][sel, 0]
+            )
+            out.append(tally.most_common(votes))
+            start += size
+        return out
 
     def search(self, query: np.ndarray | QueryFeatures, *, limit: int = 4) -> list[ProtectedHit]:
         """Hits sorted best first; `match` applies `decide`.
@@ -166,6 +172,13 @@ class ProtectedIndex:
             hits.append(self._hit(q, photo, dist, label))
             if hits[0].match:
                 return hits
+        if q.is_grid():
+            # A grid: each cell is a photo of its own, square-cropped; its votes are verified
+            # before the whole picture's (whose keypoints the other cells share).
+            hits = self._verify_cells(q.regions(), hits, cands)
+            if any(h.match for h in hits):
+                hits.sort(key=lambda h: (-h.match, -hit_score(h)))
+                return hits
         # The most voted photos are always verified, then the PDQ-closest up to `limit`:
         # look-alike photos (deep-sky images) crowd the PDQ candidates within 80 bits.
         voted = self.voted(q, votes=_VOTES)
@@ -183,9 +196,9 @@ class ProtectedIndex:
         # A flipped re-post, or a photo inside a larger picture: the alternative query's
         # own votes and the candidates so far are verified with its features.
         mirror = q.mirrored()
-        if mirror is not None and not any(h.match for h in hits) and self._maybe_flipped(q):
+        if mirror is not None and not any(h.match for h in hits) and not q.is_grid():
             hits = self._verify_more(mirror, hits, cands)
-        if not any(h.match for h in hits):
+        if not any(h.match for h in hits) and not q.is_grid():
             for region in q.regions():
                 hits = self._verify_more(region, hits, cands)
                 if any(h.match for h in hits):
@@ -215,6 +228,31 @@ class ProtectedIndex:
         if variant.startswith("region") and not q.regions():
             return ProtectedHit(hit.photo, hit.distance, hit.region, hit.inliers, True)
         return hit
+
+    def _verify_cells(
+        self,
+        cells: list[QueryFeatures],
+        hits: list[ProtectedHit],
+        cands: dict[str, tuple[int, str]],
+    ) -> list[ProtectedHit]:
+        """Each grid cell's most voted photo, verified with the cell's features: one descriptor
+        search for all cells (CELL_VOTERS each), then the CELL_VERIFY cells whose photo has
+        the most votes, best first, up to the first match."""
+        scored = {h.photo: h for h in hits}
+        tops = [
+            (voted[0][1], i, voted[0][0])
+            for i, voted in enumerate(self.voted_many(cells, votes=1, voters=CELL_VOTERS))
+            if voted
+        ]
+        for _n, i, photo in sorted(tops, reverse=True)[:CELL_VERIFY]:
+            dist, label = cands.get(photo, (256, ""))
+            hit = self._hit(cells[i], photo, dist, label)
+            old = scored.get(photo)
+            if old is None or hit.inliers > old.inliers or hit.match:
+                scored[photo] = hit
+            if hit.match:
+                break
+        return list(scored.values())
 
     def _verify_more(
         self, alt: QueryFeatures, hits: list[ProtectedHit], cands: dict[str, tuple[int, str]]

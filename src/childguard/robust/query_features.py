@@ -10,11 +10,20 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from childguard.robust.orb import QUERY_SIDE, orb_features, work_factor
+from childguard.robust.grid import Box, detect_grid
+from childguard.robust.orb import (
+    LIGHT_MIN_SIDE,
+    LIGHT_SIDE,
+    QUERY_SIDE,
+    orb_features,
+    work_factor,
+)
 from childguard.robust.query import QueryHash, photo_regions, query_hashes
 
 # Screenshot/collage regions whose own ORB features are tried when the whole query found nothing.
 MAX_REGION_QUERIES = 2
+# A grid's cells (`childguard.robust.grid`) are its regions: all of them, up to 4x4.
+MAX_CELL_QUERIES = 16
 # The query's small grey copy for the aligned check (`childguard.robust.verify`).
 CHECK_SIDE = 256
 
@@ -41,11 +50,13 @@ class QueryFeatures:
         regions: list[QueryFeatures] | None = None,
         check: CheckImage | None = None,
         top_up: bool = True,
+        light: bool = False,
     ) -> None:
         """`mirror`, `regions` and `check` may be given precomputed (features of the flipped
         query and of its photo-like regions, the small grey copy for the aligned check) when
-        the pixels do not travel with the query. `top_up`: see `orb_features`."""
+        the pixels do not travel with the query. `top_up`, `light`: see `orb_features`."""
         self._top_up = top_up
+        self._light = light
         self.hashes = hashes
         self._pixels = pixels
         self._check = check
@@ -54,13 +65,16 @@ class QueryFeatures:
         )
         self._mirror: QueryFeatures | None = mirror
         self._regions: list[QueryFeatures] | None = regions
+        self._cells: list[Box] | None = None
 
     def _orb(self) -> tuple[np.ndarray, np.ndarray]:
         if self._features is None:
             if self._pixels is None:
                 self._features = (np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
             else:
-                self._features = orb_features(self._pixels, query=True, top_up=self._top_up)
+                self._features = orb_features(
+                    self._pixels, query=True, top_up=self._top_up, light=self._light
+                )
         return self._features
 
     def mirrored(self) -> QueryFeatures | None:
@@ -73,7 +87,7 @@ class QueryFeatures:
             return None
         if self._mirror is None and self._pixels is not None:
             self._mirror = QueryFeatures(
-                [], pixels=np.ascontiguousarray(self._pixels[:, ::-1]), top_up=False
+                [], pixels=np.ascontiguousarray(self._pixels[:, ::-1]), top_up=False, light=True
             )
         return self._mirror
 
@@ -81,28 +95,47 @@ class QueryFeatures:
         """The photo-like regions of a screenshot or collage, each its own query for ORB.
 
         In the whole picture, text and the other photos take most of the keypoints;
-        in the region's crop, the photo gets them all. Largest first, at most
-        MAX_REGION_QUERIES; empty when the pixels are not at hand.
+        in the region's crop, the photo gets them all. A grid's cells (`detect_grid`, at
+        most MAX_CELL_QUERIES) in reading order, or else a screenshot's photo-like regions
+        (`photo_regions`, at most MAX_REGION_QUERIES) largest first; boxes under 32 px on a
+        side are left out; empty when the pixels are not at hand.
         """
         if self._regions is not None:
             return self._regions
         if self._pixels is None:
             return []
         px = self._pixels
+        cells = self._grid_cells()
+        boxes = cells or photo_regions(px)[:MAX_REGION_QUERIES]
         self._regions = [
             QueryFeatures(
-                [], pixels=np.ascontiguousarray(px[b.y0 : b.y1, b.x0 : b.x1]), top_up=False
+                [],
+                pixels=np.ascontiguousarray(px[b.y0 : b.y1, b.x0 : b.x1]),
+                top_up=False,
+                light=bool(cells),
             )
-            for b in photo_regions(px)[:MAX_REGION_QUERIES]
+            for b in boxes
             if min(b.x1 - b.x0, b.y1 - b.y0) >= 32
         ]
         return self._regions
+
+    def _grid_cells(self) -> list[Box]:
+        if self._cells is None:
+            grid = None if self._pixels is None else detect_grid(self._pixels)
+            self._cells = [] if grid is None else grid.cells[:MAX_CELL_QUERIES]
+        return self._cells
+
+    def is_grid(self) -> bool:
+        """The query is a grid or collage of 3 cells or more (its regions are its cells)."""
+        if self._regions is not None and self._pixels is None:
+            return len(self._regions) > MAX_REGION_QUERIES
+        return len(self._grid_cells()) > MAX_REGION_QUERIES
 
     @property
     def check(self) -> CheckImage | None:
         """The query's small grey copy for the aligned check (None without pixels)."""
         if self._check is None and self._pixels is not None:
-            self._check = check_image(self._pixels)
+            self._check = check_image(self._pixels, light=self._light)
         return self._check
 
     @property
@@ -114,10 +147,11 @@ class QueryFeatures:
         return self._orb()[1]
 
 
-def check_image(pixels: np.ndarray) -> CheckImage:
-    """The query's small grey copy, in step with its work image's coordinates."""
+def check_image(pixels: np.ndarray, *, light: bool = False) -> CheckImage:
+    """The query's small grey copy, in step with its work image's coordinates (the light
+    passes' work image with `light`, see `orb_features`)."""
     h, w = pixels.shape[:2]
-    f = work_factor(h, w, QUERY_SIDE)
+    f = work_factor(h, w, LIGHT_SIDE, LIGHT_MIN_SIDE) if light else work_factor(h, w, QUERY_SIDE)
     c = min(1.0, CHECK_SIDE / (max(h, w) * f))
     size = (max(1, round(w * f * c)), max(1, round(h * f * c)))
     grey = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
