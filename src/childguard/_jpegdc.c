@@ -691,21 +691,24 @@ static int pdq_hash_luma(float *buf1, float *buf2, float *colsum, int rows, int 
     return pdq_from_64(a, out);
 }
 
+/* |(u - v) * 100 / 255| truncated to an integer, as PDQ's quality metric takes it; luma outside
+ * 0..255 (only a caller's float plane can hold it) is bounded, so the conversion is defined. */
+static inline int gradient_step(float u, float v) {
+    float d = ((u - v) * 100) / 255;
+    if (!(d > -10000.0f && d < 10000.0f)) return 10000; /* also NaN */
+    int k = (int)d;
+    return k < 0 ? -k : k;
+}
+
 /* Quality, DCT and bits of the 64x64 samples. */
 static int pdq_from_64(float a[64][64], uint8_t out[32]) {
     float t[16][64], b[16][16];
     pdq_init_dct();
     int gradient = 0;
     for (int i = 0; i < 63; i++)
-        for (int j = 0; j < 64; j++) {
-            int d = (int)(((a[i][j] - a[i + 1][j]) * 100) / 255);
-            gradient += abs(d);
-        }
+        for (int j = 0; j < 64; j++) gradient += gradient_step(a[i][j], a[i + 1][j]);
     for (int i = 0; i < 64; i++)
-        for (int j = 0; j < 63; j++) {
-            int d = (int)(((a[i][j] - a[i][j + 1]) * 100) / 255);
-            gradient += abs(d);
-        }
+        for (int j = 0; j < 63; j++) gradient += gradient_step(a[i][j], a[i][j + 1]);
     int quality = gradient / 90;
     if (quality > 100) quality = 100;
     for (int i = 0; i < 16; i++) {
