@@ -101,6 +101,14 @@ def _select(
     return reg, dis
 
 
+def _cap_distractors(dis: list[Photo], cap: int) -> list[Photo]:
+    """The first `cap` distractors of each group, in the order given (by id)."""
+    out: list[Photo] = []
+    for group in sorted({p.group for p in dis}):
+        out += [p for p in dis if p.group == group][:cap]
+    return out
+
+
 def _work(task: tuple[Photo, bool]) -> list[Outcome]:
     photo, registered = task
     methods: list[Method] = _STATE["methods"]  # type: ignore[assignment]
@@ -140,6 +148,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     photos = build_corpus(CACHE)
     per_group = args.per_group if args.per_group else (40 if args.quick else None)
     reg, dis = _select(photos, per_group, held_out=args.held_out)
+    if args.max_distractors and not args.fpr:
+        dis = _cap_distractors(dis, args.max_distractors)
     # The bank always holds the full run's registered photos too: held-out distractors then
     # meet as many chances of a false match as in the full run, and more.
     bank = reg + (_select(photos, None)[0] if args.held_out else [])
@@ -557,6 +567,13 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=FPR_QUERIES,
         help="distractor queries per group in the FPR run (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-distractors",
+        type=int,
+        default=0,
+        help="at most this many distractor photos a group (not in --fpr, which takes all the "
+        "full run's): shortens a full run whose false positives the FPR run measures anyway",
     )
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/")
     args = parser.parse_args(argv)

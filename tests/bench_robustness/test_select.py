@@ -38,3 +38,15 @@ def test_held_out_is_what_the_capped_run_leaves_out() -> None:
     few_reg, few_dis = _select(photos, 8, held_out=True)
     assert len(few_reg) == len(few_dis) == 4
     assert {p.id for p in few_reg} <= {p.id for p in held_reg}
+
+
+def test_max_distractors_caps_each_group_and_keeps_the_first() -> None:
+    from bench.robustness.run import _cap_distractors
+
+    photos = _photos("astro", 40) + _photos("general", 30)
+    _reg, dis = _select(photos, None)
+    capped = _cap_distractors(dis, 5)
+    assert [p.id for p in capped if p.group == "astro"] == [
+        p.id for p in dis if p.group == "astro"
+    ][:5]
+    assert sum(p.group == "general" for p in capped) == 5
