@@ -19,13 +19,10 @@ from childguard.signals.pdq import (
     DEFAULT_THRESHOLD,
     DIHEDRAL_NAMES,
     MIN_QUALITY,
-    pdq_dihedral_from_pixels,
     pdq_from_pixels,
 )
 
 MODES = ("known-abuse", "protected")
-# Where pdqhash's dihedral list holds the transpose (`flip_plus1`), the one exact variant.
-_TRANSPOSE = DIHEDRAL_NAMES.index("flip_plus1")
 # A derived view (any variant but `original`) is a guess at the photo: it counts within this
 # PDQ distance at most, whatever looser threshold a bank or an operating point allows the
 # original hash. Measured (docs/matching.md): uncapped, the views' near misses of distractors
@@ -86,6 +83,7 @@ _BAR_SHARE = 0.5
 _BAR_MIN = 0.03
 _BAR_MAX = 0.35
 _BAR_REST = 0.4
+_BAR_CHUNK = 16
 
 
 @dataclass(frozen=True)
@@ -411,25 +409,25 @@ def pdq_dihedral_exact(pixels: np.ndarray) -> tuple[list[str], int]:
     `rot90` is the image turned a quarter anticlockwise, `flipx` upside down, `flipy` left to
     right, `flip_plus1` transposed, `flip_minus1` anti-transposed) and the original's quality.
 
-    pdqhash derives all 8 from one image's DCT, which is exact only for the transpose: its
-    downsampling box filter is not centred, so the other 6 land 28-50 bits away from the hash
-    of the turned image itself, on smooth images too (deep-sky photos: 40% of rotated copies
-    missed). Here the transpose comes from the DCT and the rest from 3 more hashes, of the
-    image flipped left to right, upside down, and turned half way, each with its transpose."""
-    hashes: dict[str, str] = {}
-    quality = 0
-    for key, view in (
-        ("", pixels),
-        ("lr", pixels[:, ::-1]),
-        ("ud", pixels[::-1]),
-        ("half", pixels[::-1, ::-1]),
-    ):
-        found, q = pdq_dihedral_from_pixels(np.ascontiguousarray(view))
-        hashes[key], hashes[key + "T"] = found[0], found[_TRANSPOSE]
-        if not key:
-            quality = q
-    order = ("", "lrT", "half", "udT", "ud", "lr", "T", "halfT")
-    return [hashes[k] for k in order], quality
+    pdqhash derives all 8 from one image's DCT (`pdq_dihedral_from_pixels`), which is exact
+    only for the transpose: its downsampling box filter is not centred, so the other 6 land
+    28-50 bits away from the hash of the turned image itself, on smooth images too (deep-sky
+    photos: a quarter of rotated copies missed). Here each is the hash of the turned image,
+    through the compiled kernel (8 of its hashes cost less than one `compute_dihedral`)."""
+    pixels = np.ascontiguousarray(pixels)
+    half = cv2.rotate(pixels, cv2.ROTATE_180)
+    turned = (  # OpenCV's copies: several times faster than NumPy's of strided views
+        pixels,
+        cv2.rotate(pixels, cv2.ROTATE_90_COUNTERCLOCKWISE),
+        half,
+        cv2.rotate(pixels, cv2.ROTATE_90_CLOCKWISE),
+        cv2.flip(pixels, 0),
+        cv2.flip(pixels, 1),
+        cv2.transpose(pixels),
+        cv2.transpose(half),
+    )
+    found = [pdq_from_pixels(view) for view in turned]
+    return [h for h, _ in found], found[0][1]
 
 
 def _bounded(pixels: np.ndarray) -> np.ndarray:
@@ -468,29 +466,49 @@ def caption_boxes(pixels: np.ndarray) -> list[Box]:
     _BAR_REST of the height.
     """
     h, w = pixels.shape[:2]
-    px = pixels.astype(np.int16)
+    band = max(1, int(_BAR_MAX * h) + 1)
+    sides = [_bar_shares(pixels[:band]), _bar_shares(pixels[::-1][:band])]
     out: list[Box] = []
     for tol in _BAR_TOLS:
-        cuts = [_bar(px, tol), _bar(px[::-1], tol)]
-        top, bottom = cuts
+        top, bottom = (_bar(shares, tol, h) for shares in sides)
         box = Box(0, top, w, h - bottom)
         if (top or bottom) and box.y1 - box.y0 >= _BAR_REST * h and box not in out:
             out.append(box)
     return out
 
 
-def _bar(px: np.ndarray, tol: int) -> int:
-    """Height of the caption bar at the top of `px` (0: none), see `caption_boxes`."""
-    h = px.shape[0]
-    left, right = px[0, 0], px[0, -1]
-    if np.abs(left - right).max() > 2 * tol:
-        return 0
+def _bar_shares(band: np.ndarray) -> dict[int, np.ndarray] | None:
+    """Per line of an edge band (its first line at the edge): the share of pixels within each
+    tolerance of the corners' colour; None when the corners differ or the edge line is not
+    one colour."""
+    first = band[0].astype(np.int16)
+    left, right = first[0], first[-1]
+    loosest = max(_BAR_TOLS)
+    if np.abs(left - right).max() > 2 * loosest:
+        return None
     colour = (left + right) / 2
-    share = (np.abs(px - colour).max(axis=2) <= tol).mean(axis=1)
+    if (np.abs(first - colour).max(axis=1) <= loosest).mean() < _BAR_START:
+        return None
+    # In chunks of lines, stopping at the first line the loosest tolerance ends the bar at.
+    parts: list[np.ndarray] = []
+    for start in range(0, len(band), _BAR_CHUNK):
+        dist = np.abs(band[start : start + _BAR_CHUNK].astype(np.int16) - colour).max(axis=2)
+        parts.append(dist)
+        if ((dist <= loosest).mean(axis=1) < _BAR_SHARE).any():
+            break
+    dist = np.concatenate(parts)
+    return {tol: (dist <= tol).mean(axis=1) for tol in _BAR_TOLS}
+
+
+def _bar(shares: dict[int, np.ndarray] | None, tol: int, h: int) -> int:
+    """Height of the caption bar at one edge (0: none), see `caption_boxes`."""
+    if shares is None:
+        return 0
+    share = shares[tol]
     if share[0] < _BAR_START:
         return 0
     below = np.flatnonzero(share < _BAR_SHARE)
-    n = int(below[0]) if below.size else h
+    n = int(below[0]) if below.size else h  # no end within the band: longer than a bar
     return n if _BAR_MIN * h <= n <= _BAR_MAX * h else 0
 
 
