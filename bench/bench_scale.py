@@ -114,6 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=2, help="runs of each command")
+    parser.add_argument("--reverse", action="store_true", help="start with the last command")
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
     info = machine_info()
@@ -135,7 +136,7 @@ def main() -> None:
         order = [
             name
             for i in range(args.repeats)
-            for name in (list(configs) if i % 2 == 0 else list(reversed(configs)))
+            for name in (list(configs) if (i + args.reverse) % 2 == 0 else list(reversed(configs)))
         ]
         for i, name in enumerate(order):
             report = base / f"report-{i}"
@@ -162,7 +163,8 @@ def main() -> None:
             f"known-abuse bank of {RANDOM_ENTRIES:,} random PDQ hashes plus "
             f"{len(variants) // MATCH_EVERY} of the variants ({matched} files matched). Each "
             "figure is the whole command end to end (start-up and the cluster's start "
-            f"included), the fastest of {args.repeats} run(s) in alternating order.",
+            f"included), the fastest of {args.repeats} run(s) in alternating order "
+            f"({', '.join(order[: len(configs)])} first).",
             "",
             "| command | seconds | images/s | ratio to no cluster |",
             "|---|---:|---:|---:|",
