@@ -1,4 +1,4 @@
-"""Shared pytest fixtures. Each section is owned by the engineer named in its header."""
+"""Shared pytest fixtures (the store, the photos, the environment) and the order of the files."""
 
 from __future__ import annotations
 
@@ -7,8 +7,33 @@ from pathlib import Path
 
 import pytest
 
+# The files that take longest, run first: the suite spreads whole files over two workers
+# (`--dist loadfile`), and a long file dealt out last keeps one worker busy while the other idles.
+HEAVY_FIRST = (
+    "tests/demo/test_story.py",
+    "tests/web/test_org_register_browser.py",
+    "tests/test_conformance.py",
+    "tests/crawl/test_crawl_basic.py",
+    "tests/banks/test_concurrent_imports.py",
+    "tests/web/test_review_pages.py",
+    "tests/service/test_org_tasks.py",
+    "tests/crawl/test_robust_crawl.py",
+    "tests/protect/test_register.py",
+    "tests/matcher/test_protected_verification.py",
+    "tests/hostile/test_hashlists.py",
+    "tests/service/test_ops_serve.py",
+    "tests/cli/test_crawl_truth.py",
+    "tests/web/test_org_pages.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Deal the heaviest files out first; every other file keeps its place."""
+    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
 # ---------------------------------------------------------------------------------------------
-# Store fixtures (owner: helper B, issue 4): a throwaway PostgreSQL cluster for the session, and
+# Store fixtures: a throwaway PostgreSQL cluster for the session, and
 # `store_url` / `store`, parametrized so every store test runs on SQLite and on PostgreSQL.
 # PostgreSQL tests are never skipped: if the cluster cannot start, they fail with the reason.
 # ---------------------------------------------------------------------------------------------
@@ -101,7 +126,7 @@ def store(store_url: str) -> Iterator[object]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Photo fixtures (owner: helper A, issue 3): the real, licence-clean photos that `make photos`
+# Photo fixtures: the real, licence-clean photos that `make photos`
 # (scripts/fetch_photos.py) puts in .cache/photos. Missing photos fail, they are never skipped.
 # ---------------------------------------------------------------------------------------------
 

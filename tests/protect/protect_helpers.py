@@ -11,6 +11,9 @@ from PIL import Image
 from sqlalchemy import Engine, MetaData, select
 
 WINDOW = 48  # a "sizeable" substring: 48 bytes of an image file anywhere is a leak
+# Any run of 2 * PIECE - 1 bytes of a file holds whole one of the file's PIECE-byte pieces that
+# start at a multiple of PIECE, so those pieces alone find every 48-byte leak.
+PIECE = WINDOW // 2
 
 
 def synthetic_photo(path: Path, seed: int, size: tuple[int, int] = (640, 480)) -> Path:
@@ -36,12 +39,15 @@ def synthetic_photo(path: Path, seed: int, size: tuple[int, int] = (640, 480)) -
     return path
 
 
-def windows(data: bytes, k: int = WINDOW, step: int = 1) -> set[bytes]:
+def windows(data: bytes, k: int = PIECE, step: int = PIECE) -> set[bytes]:
+    """The k-byte pieces of `data` that start every `step` bytes (by default its aligned
+    pieces: see PIECE)."""
     return {data[i : i + k] for i in range(0, max(0, len(data) - k + 1), step)}
 
 
-def find_leak(haystack: bytes, needles: set[bytes], k: int = WINDOW) -> int | None:
-    """Offset of the first k-byte window of `haystack` found in `needles`, or None."""
+def find_leak(haystack: bytes, needles: set[bytes], k: int = PIECE) -> int | None:
+    """Offset of the first k-byte window of `haystack` (at every offset) found in `needles`, or
+    None."""
     for i in range(0, max(0, len(haystack) - k + 1)):
         if haystack[i : i + k] in needles:
             return i
