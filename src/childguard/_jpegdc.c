@@ -571,15 +571,13 @@ static PyObject *decode_dc(PyObject *self, PyObject *args) {
  */
 
 static float pdq_dct[16 * 64];
-static int pdq_dct_ready;
 
 static void pdq_init_dct(void) {
-    if (pdq_dct_ready) return;
     const float scale = (float)sqrt(2.0 / 64.0);
     for (int i = 0; i < 16; i++)
         for (int j = 0; j < 64; j++)
-            pdq_dct[i * 64 + j] = (float)(scale * cos((3.14159265358979323846 / 2.0 / 64.0) * (i + 1) * (2 * j + 1)));
-    pdq_dct_ready = 1;
+            pdq_dct[i * 64 + j] =
+                (float)(scale * cos((3.14159265358979323846 / 2.0 / 64.0) * (i + 1) * (2 * j + 1)));
 }
 
 static void box_rows(const float *in, float *out, int rows, int cols, int window) {
@@ -703,7 +701,6 @@ static inline int gradient_step(float u, float v) {
 /* Quality, DCT and bits of the 64x64 samples. */
 static int pdq_from_64(float a[64][64], uint8_t out[32]) {
     float t[16][64], b[16][16];
-    pdq_init_dct();
     int gradient = 0;
     for (int i = 0; i < 63; i++)
         for (int j = 0; j < 64; j++) gradient += gradient_step(a[i][j], a[i + 1][j]);
@@ -992,5 +989,6 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_jpegdc",
 
 PyMODINIT_FUNC PyInit__jpegdc(void) {
     import_array();
+    pdq_init_dct(); /* once, under the GIL: the hashing functions only read it */
     return PyModule_Create(&module);
 }
