@@ -120,13 +120,15 @@ def pdq_from_pixels(pixels: np.ndarray) -> tuple[str, int]:
 def pdq_from_luma(luma: LumaPlane) -> tuple[str, int]:
     """PDQ hash (hex) and quality of a reduced luma plane resized (Lanczos) to `luma.size`:
     the hash `pdq_from_pixels` gives that resized image in grey, computed without making it."""
-    plane = np.ascontiguousarray(luma.plane, dtype=np.float32)
+    plane = np.ascontiguousarray(luma.plane)
     if _RESIZED_KERNEL is not None:
         raw, quality = _RESIZED_KERNEL(plane, luma.size, luma.box)
         return raw.hex(), quality
     from PIL import Image
 
-    resized = Image.fromarray(plane, "F").resize(luma.size, Image.Resampling.LANCZOS, box=luma.box)
+    resized = Image.fromarray(plane.astype(np.float32), "F").resize(
+        luma.size, Image.Resampling.LANCZOS, box=luma.box
+    )
     grey = np.clip(np.rint(np.asarray(resized)), 0, 255).astype(np.uint8)
     bits, quality = pdqhash.compute(np.repeat(grey[:, :, None], 3, axis=2))
     return bits_to_hex(bits), int(quality)
