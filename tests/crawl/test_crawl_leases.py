@@ -79,7 +79,7 @@ def test_two_workers_split_the_watches_and_a_dead_workers_watch_is_taken_over(
     try:
         names = ["w1", "w2", "w3", "w4"]
         for name in names:
-            site.page(f"/{name}/", f"<html><title>{name}</title></html>", delay=0.6)
+            site.page(f"/{name}/", f"<html><title>{name}</title></html>", delay=0.4)
             save_watch(store, _watch(site, name))
         workers = [_start(store_url, h, LEASE.total_seconds()) for h in ("A", "B")]
         for proc in workers:

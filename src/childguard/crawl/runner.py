@@ -205,12 +205,14 @@ def _crawl_here(
     hash_workers: int | None,
     on_sighting: SightingHook | None,
     robust: bool = True,
+    *,
+    migrate: bool = True,
 ) -> CrawlStats:
     from scrapy.crawler import CrawlerProcess
 
     from childguard.crawl.spider import WatchSpider
 
-    store = open_store(store_url)
+    store = open_store(store_url, migrate=migrate)
     run_id = _start_run(store, watch, bool(settings.get("CHILDGUARD_ALLOW_PRIVATE")))
     recorder = SightingRecorder(
         store, run_id=run_id, watch_name=watch.name, on_sighting=on_sighting
@@ -255,13 +257,54 @@ def _crawl_here(
         store.close()
 
 
-def _preload_scrapy() -> None:
-    """Import Scrapy and the spider here, before forking, so that every crawl process after
-    the first starts without importing them again (seconds on a busy machine). Importing
-    installs no reactor; each crawl process installs its own."""
+_PRELOADED = False
+_MIGRATED: set[str] = set()
+
+
+def _preload_scrapy(settings: dict[str, Any]) -> None:
+    """Import Scrapy, the spider and every component the crawl loads (middlewares, pipelines,
+    extensions, download handlers) here, once, before forking, so that crawl processes start
+    without importing them again: seconds of CPU per crawl on a busy machine (the HTTP
+    handler's import alone walks the call stack for a deprecation check). Importing installs
+    no reactor; each crawl process installs its own."""
+    global _PRELOADED
+    if _PRELOADED:
+        return
+    import contextlib
+    import importlib
+
     import scrapy.crawler  # noqa: F401
+    from scrapy.settings import default_settings
 
     import childguard.crawl.spider  # noqa: F401
+
+    paths: list[str] = []
+    for name in (
+        "DOWNLOADER_MIDDLEWARES_BASE",
+        "SPIDER_MIDDLEWARES_BASE",
+        "EXTENSIONS_BASE",
+        "DOWNLOAD_HANDLERS_BASE",
+        "ITEM_PIPELINES_BASE",
+    ):
+        value = getattr(default_settings, name, {}) or {}
+        paths += [p for p in (value.values() if "HANDLERS" in name else value) if p]
+    for name in ("DOWNLOADER_MIDDLEWARES", "ITEM_PIPELINES"):
+        paths += [p for p in settings.get(name, {}) if isinstance(p, str)]
+    for path in paths:
+        with contextlib.suppress(Exception):  # a component Scrapy would not load either
+            importlib.import_module(path.rsplit(".", 1)[0])
+    _PRELOADED = True
+
+
+def _migrated(store_url: str | None) -> bool:
+    """Migrate the store at `store_url` once per process, before forking, so each crawl
+    process opens it without running the migrations again; True once done here."""
+    if store_url is None:
+        return False
+    if store_url not in _MIGRATED:
+        open_store(store_url).close()
+        _MIGRATED.add(store_url)
+    return True
 
 
 def _close_dead_runs(store: Store, watch_name: str, holder: str) -> None:
@@ -284,10 +327,10 @@ def _close_dead_runs(store: Store, watch_name: str, holder: str) -> None:
         )
 
 
-def _child(conn: Any, args: tuple[Any, ...], parent_pid: int) -> None:
+def _child(conn: Any, args: tuple[Any, ...], parent_pid: int, migrated: bool) -> None:
     die_with_parent(parent_pid)  # a worker killed mid-crawl takes its crawl with it
     try:
-        result = _crawl_here(*args)
+        result = _crawl_here(*args, migrate=not migrated)
         conn.send(("ok", result))
     except BaseException as exc:  # report every failure to the parent, then exit
         conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
@@ -328,10 +371,13 @@ def run_crawl(
     args = (watch, store_url, matcher or no_matches, settings, hash_workers, on_sighting, robust)
     if in_process:
         return _crawl_here(*args)
-    _preload_scrapy()
+    _preload_scrapy(settings)
+    migrated = _migrated(store_url)
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, args, os.getpid()), name=f"crawl-{watch.name}")
+    proc = ctx.Process(
+        target=_child, args=(child, args, os.getpid(), migrated), name=f"crawl-{watch.name}"
+    )
     proc.start()
     child.close()
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
