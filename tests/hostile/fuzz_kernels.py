@@ -95,6 +95,14 @@ def fuzz_jpegdc(rng: random.Random, iterations: int) -> int:
             decoded += 1
             assert result.ndim == 3 and result.shape[2] == 3, result.shape
             assert jpeg_stream_shortfall(data) is None or result.size >= 0
+        luma = kernel.decode_dc(data, 120_000_000, True)
+        assert (luma is None) == (result is None)
+        if luma is not None and result is not None:
+            assert luma.ndim == 2 and luma.shape == result.shape[:2]
+            kernel.pdq(luma)
+            h, w = luma.shape
+            size = (min(65536, max(5, 8 * w)), min(65536, max(5, 8 * h)))
+            kernel.pdq_resized(luma, size, (0.0, 0.0, float(w), float(h)))
     return decoded
 
 
