@@ -163,8 +163,8 @@ def main() -> None:
             f"known-abuse bank of {RANDOM_ENTRIES:,} random PDQ hashes plus "
             f"{len(variants) // MATCH_EVERY} of the variants ({matched} files matched). Each "
             "figure is the whole command end to end (start-up and the cluster's start "
-            f"included), the fastest of {args.repeats} run(s) in alternating order "
-            f"({', '.join(order[: len(configs)])} first).",
+            f"included), the fastest of {args.repeats} run(s), run in this order: "
+            f"{'; '.join(order)}.",
             "",
             "| command | seconds | images/s | ratio to no cluster |",
             "|---|---:|---:|---:|",
