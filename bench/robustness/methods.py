@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from childguard.robust.protected import ProtectedIndex, hit_score
-from childguard.robust.query import QueryHash, query_hashes
+from childguard.robust.query import VIEW_THRESHOLD, QueryHash, query_hashes
 from childguard.robust.query_features import query_features
 from childguard.robust.signature import compute_signature
 from childguard.signals.pdq import (
@@ -56,11 +56,14 @@ class _PdqBank:
         self.ids = list(photos)
         self.packed = hexes_to_array([pdq_from_pixels(px)[0] for px in photos.values()])
 
-    def best(self, hashes: list[str]) -> tuple[str | None, int]:
+    def best(self, hashes: list[str], caps: list[int] | None = None) -> tuple[str | None, int]:
+        """The nearest photo to any of `hashes`; a hash with a cap counts only within it."""
         best_d, best_i = 257, -1
-        for h in hashes:
+        for k, h in enumerate(hashes):
             d = hamming_many(hexes_to_array([h])[0], self.packed)
             i = int(np.argmin(d))
+            if caps is not None and int(d[i]) > caps[k]:
+                continue
             if int(d[i]) < best_d:
                 best_d, best_i = int(d[i]), i
         return (self.ids[best_i] if best_i >= 0 else None), best_d
@@ -144,9 +147,11 @@ class KnownAbuse:
     def query(self, pixels: np.ndarray, shared: dict[str, object]) -> Answer:
         hashes, ms = _protected_hashes(pixels, shared)
         # query_hashes returns the same list in both modes (checked in tests).
-        wanted = [h.pdq for h in hashes if h.variant not in self.dropped]
+        wanted = [h for h in hashes if h.variant not in self.dropped]
+        # As the matcher does: a derived view counts within VIEW_THRESHOLD only.
+        caps = [256 if h.variant == "original" else VIEW_THRESHOLD for h in wanted]
         t1 = time.perf_counter()
-        photo, d = self.bank.best(wanted)
+        photo, d = self.bank.best([h.pdq for h in wanted], caps)
         t2 = time.perf_counter()
         return Answer(photo, -float(d), d <= DEFAULT_THRESHOLD, ms, 1e3 * (t2 - t1))
 

@@ -12,13 +12,13 @@ from PIL import Image, ImageDraw
 from childguard.robust.query import (
     Box,
     caption_boxes,
-    pdq_dihedral_exact,
     query_hashes,
 )
 from childguard.signals.pdq import (
     DEFAULT_THRESHOLD,
     DIHEDRAL_NAMES,
     PdqSignal,
+    pdq_dihedral_exact,
     pdq_dihedral_from_pixels,
     pdq_from_pixels,
 )

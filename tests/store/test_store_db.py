@@ -12,6 +12,7 @@ from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 import childguard.store.account_models
+import childguard.store.bank_signature_models
 import childguard.store.crawl_models
 import childguard.store.hotline_models
 import childguard.store.idempotency_models

@@ -30,7 +30,7 @@ from childguard.media import (
 )
 from childguard.pipeline.sources import Source
 from childguard.signals.content import ContentSignals, QueryView
-from childguard.signals.pdq import DIHEDRAL_NAMES, PdqSignal, pdq_dihedral_from_pixels
+from childguard.signals.pdq import DIHEDRAL_NAMES, PdqSignal, pdq_dihedral_exact
 from childguard.signals.registry import get_signal_type, types_for
 
 if TYPE_CHECKING:  # OpenCV, faiss and ORB load only when robust views or features are asked for
@@ -140,7 +140,7 @@ def _photo_extras(content: Content, record: ContentSignals, opts: HashOptions) -
     record.width, record.height, record.format = image.width, image.height, image.format
     views: list[QueryView] = []
     if opts.dihedral:
-        variants, quality = pdq_dihedral_from_pixels(image.pixels)
+        variants, quality = pdq_dihedral_exact(image.pixels)
         views += [
             QueryView(PdqSignal.name, h, quality, name)
             for h, name in zip(variants[1:], DIHEDRAL_NAMES[1:], strict=True)

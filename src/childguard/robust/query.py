@@ -19,6 +19,7 @@ from childguard.signals.pdq import (
     DEFAULT_THRESHOLD,
     DIHEDRAL_NAMES,
     MIN_QUALITY,
+    pdq_dihedral_exact,
     pdq_from_pixels,
 )
 
@@ -402,32 +403,6 @@ def deskew(pixels: np.ndarray) -> np.ndarray | None:
     if x1 - x0 < 16 or y1 - y0 < 16:
         return None
     return np.ascontiguousarray(upright[y0:y1, x0:x1])
-
-
-def pdq_dihedral_exact(pixels: np.ndarray) -> tuple[list[str], int]:
-    """The PDQ hashes of the 8 rotations and flips of an RGB image (order: DIHEDRAL_NAMES:
-    `rot90` is the image turned a quarter anticlockwise, `flipx` upside down, `flipy` left to
-    right, `flip_plus1` transposed, `flip_minus1` anti-transposed) and the original's quality.
-
-    pdqhash derives all 8 from one image's DCT (`pdq_dihedral_from_pixels`), which is exact
-    only for the transpose: its downsampling box filter is not centred, so the other 6 land
-    28-50 bits away from the hash of the turned image itself, on smooth images too (deep-sky
-    photos: a quarter of rotated copies missed). Here each is the hash of the turned image,
-    through the compiled kernel (8 of its hashes cost less than one `compute_dihedral`)."""
-    pixels = np.ascontiguousarray(pixels)
-    half = cv2.rotate(pixels, cv2.ROTATE_180)
-    turned = (  # OpenCV's copies: several times faster than NumPy's of strided views
-        pixels,
-        cv2.rotate(pixels, cv2.ROTATE_90_COUNTERCLOCKWISE),
-        half,
-        cv2.rotate(pixels, cv2.ROTATE_90_CLOCKWISE),
-        cv2.flip(pixels, 0),
-        cv2.flip(pixels, 1),
-        cv2.transpose(pixels),
-        cv2.transpose(half),
-    )
-    found = [pdq_from_pixels(view) for view in turned]
-    return [h for h, _ in found], found[0][1]
 
 
 def _bounded(pixels: np.ndarray) -> np.ndarray:
