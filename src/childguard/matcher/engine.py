@@ -365,12 +365,20 @@ class Matcher:
         record.set(cls.name, cls.validate(value), quality if cls.min_quality is not None else None)
         return self.match(record)
 
-    def match_many(self, records: Sequence[ContentSignals]) -> list[MatchOutcome]:
-        """Match a batch; each type's views of the whole batch go to its index at once."""
+    def match_many(
+        self,
+        records: Sequence[ContentSignals],
+        *,
+        near_indexes: Mapping[str, BankIndex] | None = None,
+    ) -> list[MatchOutcome]:
+        """Match a batch; each type's views of the whole batch go to its index at once.
+
+        `near_indexes` stand in for the matcher's own near indexes (a Dask scan passes the
+        answers its workers found in their copies of the index)."""
         found: list[dict[int, Match]] = [{} for _ in records]
         outcomes = [MatchOutcome() for _ in records]
         self._match_exact(records, found)
-        for name, index in self.indexes.items():
+        for name, index in (self.indexes if near_indexes is None else near_indexes).items():
             self._match_near(get_signal_type(name), index, records, found, outcomes)
         self._match_verified(records, found)
         for outcome, by_entry in zip(outcomes, found, strict=True):

@@ -73,20 +73,16 @@ def finish_matching(
 ) -> list[MatchOutcome]:
     """Match `records` through `matcher`, with the workers' index answers standing in for its
     near indexes (everything else, from the store, as in a local scan)."""
-    real = matcher.indexes
-    matcher.indexes = {
+    answered = {
         name: BankIndex(
             name,
             AnsweredIndex(len(index.index), radii.get(name), answers.get(name, {})),
             index.max_entry_id,
             None,
         )
-        for name, index in real.items()
+        for name, index in matcher.indexes.items()
     }
-    try:
-        return matcher.match_many(records)
-    finally:
-        matcher.indexes = real
+    return matcher.match_many(records, near_indexes=answered)
 
 
 def search_radii(matcher: Matcher) -> dict[str, Any]:
