@@ -20,13 +20,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from childguard.crawl.leases import claim_watch
 from childguard.crawl.sightings import list_sightings
 from childguard.crawl.watch import SiteProfile, Watch
 from childguard.crawl.watchstore import save_watch
 from childguard.jobs import schedule
+from childguard.jobs.schedule import TaskProblem
 from childguard.protect.organisations import create_organisation
 from childguard.protect.register import register_photos
-from childguard.service.org_tasks import is_album_watch
+from childguard.service.config import Settings
+from childguard.service.org_tasks import crawl_due_here, is_album_watch
 from childguard.service.scheduler import LeasePolicy, PeriodicTask, Scheduler
 from childguard.store import AuditEvent, open_store
 from childguard.store.protect_models import Alert
@@ -285,3 +288,24 @@ def test_two_schedulers_on_one_store_never_run_a_task_at_once(
 
 def schedule_policy() -> LeasePolicy:
     return LeasePolicy(lease=timedelta(seconds=30), poll_seconds=0.01)
+
+
+def test_the_service_leaves_a_watch_a_crawl_worker_holds_and_crawls_it_once_released(
+    store_url: str, tmp_path: Path
+) -> None:
+    store = open_store(store_url)
+    try:
+        watch = Watch(name="held", seeds=("http://127.0.0.1:9/",))
+        save_watch(store, watch)
+        worker = claim_watch(store, watch, "crawl-host:1", force=True)
+        assert worker is not None
+        settings = Settings(db_url=store_url, index_dir=tmp_path / "index")
+        summary = crawl_due_here(store, settings, threading.Event())
+        assert summary == {"crawls": [{"watch": "held", "skipped": "held by another crawl worker"}]}
+        assert worker.done()
+        with pytest.raises(TaskProblem) as refused:  # now the service's: the SSRF policy refuses
+            crawl_due_here(store, settings, threading.Event())
+        assert refused.value.summary["crawls"][0]["watch"] == "held"
+        assert refused.value.summary["crawls"][0]["ssrf_refused"] >= 1
+    finally:
+        store.close()

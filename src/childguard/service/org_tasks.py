@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from childguard.crawl.leases import claim_watch, worker_name
 from childguard.crawl.runner import CrawlError, run_crawl
 from childguard.crawl.watch import Watch
 from childguard.crawl.watchstore import due_watches
@@ -122,35 +123,48 @@ def crawl_due_here(
     store: Store, settings: Settings, stop: threading.Event, *, now: datetime | None = None
 ) -> dict[str, Any]:
     """Crawl every due watch in turn, from this process; the summary per watch. TaskProblem
-    naming the crawls that failed (with the summary) when any did."""
+    naming the crawls that failed (with the summary) when any did.
+
+    Each watch is leased for its crawl (`crawl.leases`), as `crawl run --due` workers lease
+    them, so the service and those workers never crawl one watch at the same time."""
     options = crawl_options(settings)
     matcher = ServiceMatcher(store.url, settings.index_dir)
+    holder = worker_name()
     crawled: list[dict[str, Any]] = []
     problems: list[str] = []
     for watch in due_crawls(store, now or utcnow()):
         if stop.is_set():
             break
+        held = claim_watch(store, watch, holder, force=True)
+        if held is None:
+            crawled.append({"watch": watch.name, "skipped": "held by another crawl worker"})
+            continue
         try:
-            stats = run_crawl(watch, store_url=store.url, matcher=matcher, **options)
+            stats = run_crawl(
+                watch, store_url=store.url, matcher=matcher, heartbeat=held.renew, **options
+            )
         except CrawlError as exc:
+            held.failed(str(exc))
             crawled.append({"watch": watch.name, "problem": str(exc)})
             problems.append(f"crawl {watch.name} failed: {exc}")
             continue
         problem = stats.problem()
-        crawled.append(
-            {
-                "watch": watch.name,
-                "run_id": stats.run_id,
-                "pages": stats.pages,
-                "images": stats.images,
-                "new_sightings": stats.new_sightings,
-                "sightings_removed": stats.sightings_removed,
-                "ssrf_refused": stats.ssrf_refused,
-                "problem": problem,
-            }
-        )
+        entry = {
+            "watch": watch.name,
+            "run_id": stats.run_id,
+            "pages": stats.pages,
+            "images": stats.images,
+            "new_sightings": stats.new_sightings,
+            "sightings_removed": stats.sightings_removed,
+            "ssrf_refused": stats.ssrf_refused,
+            "problem": problem,
+        }
+        crawled.append(entry)
         if problem:
+            held.failed(problem, entry)
             problems.append(f"crawl {watch.name} failed: {problem}")
+        else:
+            held.done(entry)
     summary = {"crawls": crawled}
     if problems:
         raise TaskProblem("; ".join(problems), summary)
