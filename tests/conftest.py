@@ -32,6 +32,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
+
 # ---------------------------------------------------------------------------------------------
 # Store fixtures: a throwaway PostgreSQL cluster for the session, and
 # `store_url` / `store`, parametrized so every store test runs on SQLite and on PostgreSQL.
