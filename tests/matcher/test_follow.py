@@ -144,3 +144,31 @@ def test_following_reads_only_the_tail(store: Store, tmp_path: Path) -> None:
     delete_entries(store, "b", [("pdq", values[1])], actor="t")  # audited: the next refresh
     assert matcher.refresh()["pdq"].removed == 1
     assert matcher.match_hash("pdq", values[2]).matched
+
+
+def test_a_store_emptied_and_refilled_at_the_same_address_gets_its_own_index(
+    store_url: str, tmp_path: Path
+) -> None:
+    """Ids restart after the store is recreated (or emptied, or restored from an older
+    backup) at the same address: the saved index of its earlier life must not answer."""
+    from childguard.store import open_store
+    from conftest import _empty_postgres
+
+    def fill(value: str) -> None:
+        with open_store(store_url) as store:
+            create_bank(store, "b", "known-abuse", actor="t")
+            import_records(store, "b", [EntryRecord("pdq", value)], actor="t")
+            matcher = Matcher(store, index_base=tmp_path)
+            assert matcher.match_hash("pdq", value).matched
+            matcher.save()
+
+    fill(_hex())
+    if store_url.startswith("sqlite"):
+        db = Path(store_url.removeprefix("sqlite:///"))
+        fresh = tmp_path / "fresh.db"
+        open_store(f"sqlite:///{fresh}").close()
+        db.unlink()
+        fresh.rename(db)
+    else:
+        _empty_postgres(store_url)
+    fill(_hex())  # the same entry id, another hash: found only through a rebuilt index

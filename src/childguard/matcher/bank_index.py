@@ -99,6 +99,23 @@ def _tail(store: Store, signal_type: str, after_id: int) -> tuple[np.ndarray, li
     return ids, [r[1] for r in kept], newest, len(rows)
 
 
+def _fingerprint(store: Store, up_to: int) -> str:
+    """What the store holds at the watermark: a digest of its newest entry at or under `up_to`
+    (any type). A saved index whose fingerprint differs belongs to another life of the store
+    at the same address (recreated, emptied, restored from an older backup) and is rebuilt."""
+    value = func.coalesce(BankEntry.payload, BankEntry.value)
+    with store.engine.connect() as connection:
+        row = connection.execute(
+            select(BankEntry.id, BankEntry.signal_type, value)
+            .where(BankEntry.id <= up_to)
+            .order_by(BankEntry.id.desc())
+            .limit(1)
+        ).first()
+    if row is None:
+        return ""
+    return hashlib.sha256(f"{row[0]}:{row[1]}:{row[2]}".encode()).hexdigest()[:16]
+
+
 def _scalar(store: Store, query: Select[Any]) -> int:
     with store.engine.connect() as connection:
         found = connection.execute(query).scalar()
@@ -143,6 +160,8 @@ class BankIndex:
         self.index = index
         self.max_entry_id = max_entry_id
         self.path = path
+        # The store's fingerprint at the watermark when the index was last saved or loaded.
+        self.fingerprint: str | None = None
         # What the last look for removals saw: the newest audit event, the time, and how
         # many entries of any type the store held up to the watermark.
         self._audit_seen: int | None = None
@@ -172,15 +191,18 @@ class BankIndex:
         the index class can) and bring it up to date, or build it."""
         path = index_path(store, base, signal_type) if persist else None
         loaded = cls._load(path, signal_type, mmap=mmap) if path is not None else None
+        if loaded is not None and loaded.fingerprint != _fingerprint(store, loaded.max_entry_id):
+            log.info("index.store_changed", path=str(path), signal_type=signal_type)
+            loaded = None
         if loaded is None:
             built = cls.build(store, path, signal_type)
             if path is not None:
-                built.save()
+                built.save(store)
             return built, SyncReport(True, len(built.index), 0, len(built.index))
         watermark = loaded.max_entry_id
         added, removed = loaded.sync(store)
         if path is not None and (added or removed or loaded.max_entry_id != watermark):
-            loaded.save()
+            loaded.save(store)
         return loaded, SyncReport(False, added, removed, len(loaded.index))
 
     @classmethod
@@ -197,7 +219,9 @@ class BankIndex:
                     index = index_class.load(path / signal_type, mmap=True)  # type: ignore[call-arg]
                 else:
                     index = index_class.load(path / signal_type)
-            return cls(signal_type, index, int(meta["max_entry_id"]), path)
+            loaded = cls(signal_type, index, int(meta["max_entry_id"]), path)
+            loaded.fingerprint = meta.get("fingerprint")
+            return loaded
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.warning("index.unreadable", path=str(path), error=str(exc))
             shutil.rmtree(path, ignore_errors=True)
@@ -247,17 +271,24 @@ class BankIndex:
         self._held_below = below
         return removed
 
-    def save(self) -> None:
+    def save(self, store: Store | None = None) -> None:
         """Write the index and its manifest where it was opened from, one process at a time
-        (workers that start together each save what they synced)."""
+        (workers that start together each save what they synced). With `store`, the manifest
+        records the store's fingerprint at the watermark (see `_fingerprint`)."""
         if self.path is None:
             return
+        if store is not None:
+            self.fingerprint = _fingerprint(store, self.max_entry_id)
         self.path.mkdir(parents=True, exist_ok=True)
         with (self.path / LOCK).open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             self.index.save(self.path / self.signal_type)
             tmp = self.path / f".{MANIFEST}.tmp"
-            manifest = {"max_entry_id": self.max_entry_id, "size": len(self.index)}
+            manifest = {
+                "max_entry_id": self.max_entry_id,
+                "size": len(self.index),
+                "fingerprint": self.fingerprint,
+            }
             tmp.write_text(json.dumps(manifest))
             tmp.replace(self.path / MANIFEST)
 

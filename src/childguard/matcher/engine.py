@@ -283,7 +283,7 @@ class Matcher:
         """Save every index where it was opened from (nothing when `persist` is off), so the
         next open syncs only what changed after now."""
         for index in self.indexes.values():
-            index.save()
+            index.save(self.store)
 
     @property
     def banks(self) -> Mapping[int, BankSettings]:
