@@ -151,8 +151,9 @@ def test_a_store_emptied_and_refilled_at_the_same_address_gets_its_own_index(
 ) -> None:
     """Ids restart after the store is recreated (or emptied, or restored from an older
     backup) at the same address: the saved index of its earlier life must not answer."""
+    from sqlalchemy import create_engine, inspect, text
+
     from childguard.store import open_store
-    from conftest import _empty_postgres
 
     def fill(value: str) -> None:
         with open_store(store_url) as store:
@@ -169,6 +170,11 @@ def test_a_store_emptied_and_refilled_at_the_same_address_gets_its_own_index(
         open_store(f"sqlite:///{fresh}").close()
         db.unlink()
         fresh.rename(db)
-    else:
-        _empty_postgres(store_url)
+    else:  # every table emptied and its ids restarted, as a recreated database has them
+        engine = create_engine(store_url)
+        tables = [t for t in inspect(engine).get_table_names() if t != "alembic_version"]
+        with engine.begin() as connection:
+            names = ", ".join(f'"{t}"' for t in tables)
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        engine.dispose()
     fill(_hex())  # the same entry id, another hash: found only through a rebuilt index
