@@ -39,7 +39,6 @@ Semantics (see docs/matching.md):
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -57,12 +56,13 @@ from childguard.matcher.protected import (
     PhotoRef,
     ProtectedVerifier,
     VerifiedHit,
+    add_signature,
     verified_match,
 )
 from childguard.matcher.results import Match, MatchOutcome
 from childguard.signals.base import SignalType
 from childguard.signals.content import ORIGINAL, ContentSignals, QueryView
-from childguard.signals.pdq import DEFAULT_THRESHOLD, DIHEDRAL_NAMES, PdqSignal, hexes_to_array
+from childguard.signals.pdq import DEFAULT_THRESHOLD, DIHEDRAL_NAMES, PdqSignal
 from childguard.signals.registry import SIGNAL_TYPES, get_signal_type
 from childguard.store.bank_signature_models import BankSignature
 from childguard.store.db import Store
@@ -120,7 +120,6 @@ class SignedEntryVerifier(ProtectedVerifier):
 
     def _load(self) -> ProtectedIndex:
         from childguard.robust.protected import ProtectedIndex
-        from childguard.robust.signature import ProtectedSignature
 
         index = ProtectedIndex()
         photos: dict[str, PhotoRef] = {}
@@ -131,20 +130,15 @@ class SignedEntryVerifier(ProtectedVerifier):
                 .order_by(BankSignature.bank_entry_id)
             )
             for entry_id, bank_id, signature in rows:
-                try:
-                    sig = ProtectedSignature.from_json(json.dumps(signature))
-                except (ValueError, KeyError, TypeError) as exc:
-                    log.warning("entry signature unreadable", entry=entry_id, error=str(exc))
-                    continue
-                if not len(sig.descriptors):
-                    continue
                 key = f"entry:{entry_id}"
-                index.add(key, sig)
-                photos[key] = PhotoRef(
+                add_signature(
+                    index,
+                    photos,
+                    key,
+                    signature,
                     photo_id=int(entry_id),
                     bank_id=int(bank_id),
                     entry_id=int(entry_id),
-                    view_hashes=hexes_to_array([h for _, h in sig.pdq]),
                 )
         self._photos = photos
         self._index = index

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import select
@@ -55,6 +55,37 @@ class VerifiedHit:
     region: str
 
 
+def add_signature(
+    index: ProtectedIndex,
+    photos: dict[str, PhotoRef],
+    key: str,
+    raw: Any,
+    *,
+    photo_id: int,
+    bank_id: int,
+    entry_id: int,
+) -> bool:
+    """Parse a stored signature (its JSON form) and add it under `key` to `index`, and its
+    PhotoRef to `photos`; False, and logged, when it is unreadable or has no features."""
+    from childguard.robust.signature import ProtectedSignature
+
+    try:
+        sig = ProtectedSignature.from_json(json.dumps(raw))
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("protected signature unreadable", key=key, error=str(exc))
+        return False
+    if not len(sig.descriptors):
+        return False
+    index.add(key, sig)
+    photos[key] = PhotoRef(
+        photo_id=photo_id,
+        bank_id=bank_id,
+        entry_id=entry_id,
+        view_hashes=hexes_to_array([h for _, h in sig.pdq]),
+    )
+    return True
+
+
 class ProtectedVerifier:
     """The registered photos' features, loaded from the store on first use.
 
@@ -73,7 +104,6 @@ class ProtectedVerifier:
 
     def _load(self) -> ProtectedIndex:
         from childguard.robust.protected import ProtectedIndex
-        from childguard.robust.signature import ProtectedSignature
 
         index = ProtectedIndex()
         photos: dict[str, PhotoRef] = {}
@@ -96,20 +126,14 @@ class ProtectedVerifier:
                 entry_id = pdq_entry.get(photo_id)
                 if not robust or entry_id is None:
                     continue
-                try:
-                    sig = ProtectedSignature.from_json(json.dumps(robust))
-                except (ValueError, KeyError, TypeError) as exc:
-                    log.warning("protected signature unreadable", photo=photo_id, error=str(exc))
-                    continue
-                if not len(sig.descriptors):
-                    continue
-                key = str(photo_id)
-                index.add(key, sig)
-                photos[key] = PhotoRef(
+                add_signature(
+                    index,
+                    photos,
+                    str(photo_id),
+                    robust,
                     photo_id=int(photo_id),
                     bank_id=int(bank_id),
                     entry_id=int(entry_id),
-                    view_hashes=hexes_to_array([h for _, h in sig.pdq]),
                 )
         self._photos = photos
         self._index = index
