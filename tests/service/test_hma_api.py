@@ -363,13 +363,14 @@ def test_get_and_update_content(server: LiveServer) -> None:
 
 def test_disabled_content_stops_matching_on_every_worker(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Two servers on one store, as two workers: content disabled through one stops matching
-    on the other within a second (its next refresh), and matches again once enabled."""
+    on the other at its next refresh, and matches again once enabled. The bound leaves room for
+    a loaded machine: a refresh every 0.2 s, seen within 3 s, where never refreshing fails."""
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     value = rand_hex()
     params = {"signal_type": "pdq", "signal": value}
     with (
-        live_server(url, tmp_path / "index") as one,
-        live_server(url, tmp_path / "index") as two,
+        live_server(url, tmp_path / "index", refresh_seconds=0.2) as one,
+        live_server(url, tmp_path / "index", refresh_seconds=0.2) as two,
         one.client("curate") as curate,
     ):
         match_two = httpx.Client(
@@ -383,7 +384,7 @@ def test_disabled_content_stops_matching_on_every_worker(tmp_path) -> None:  # t
             while (
                 list(match_two.get("/m/lookup", params=params).json()) == ["SHARED"]
             ) != expected:
-                assert time.monotonic() - started < 2, f"worker two still says {not expected}"
+                assert time.monotonic() - started < 3, f"worker two still says {not expected}"
                 time.sleep(0.02)
             return time.monotonic() - started
 
@@ -391,6 +392,6 @@ def test_disabled_content_stops_matching_on_every_worker(tmp_path) -> None:  # t
             seen_on_two(True)
             content = f"/c/bank/SHARED/content/{entry['id']}"
             assert curate.put(content, json={"disable_until_ts": 0}).status_code == 200
-            assert seen_on_two(False) < 1.0
+            seen_on_two(False)
             assert curate.put(content, json={"disable_until_ts": 1}).status_code == 200
-            assert seen_on_two(True) < 1.0
+            seen_on_two(True)
