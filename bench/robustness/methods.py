@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from childguard.robust.protected import ProtectedIndex, hit_score
-from childguard.robust.query import VIEW_THRESHOLD, QueryHash, query_hashes
+from childguard.robust.query import QueryHash, query_hashes, view_cap
 from childguard.robust.query_features import query_features
 from childguard.robust.signature import compute_signature
 from childguard.signals.pdq import (
@@ -148,8 +148,9 @@ class KnownAbuse:
         hashes, ms = _protected_hashes(pixels, shared)
         # query_hashes returns the same list in both modes (checked in tests).
         wanted = [h for h in hashes if h.variant not in self.dropped]
-        # As the matcher does: a derived view counts within VIEW_THRESHOLD only.
-        caps = [256 if h.variant == "original" else VIEW_THRESHOLD for h in wanted]
+        # A derived view counts within its cap only (`view_cap`: VIEW_THRESHOLD, and
+        # WEAK_DIHEDRAL_THRESHOLD for the dihedral views of a weak query).
+        caps = [256 if (c := view_cap(h.variant, h.quality)) is None else c for h in wanted]
         t1 = time.perf_counter()
         photo, d = self.bank.best([h.pdq for h in wanted], caps)
         t2 = time.perf_counter()

@@ -5,18 +5,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from childguard.robust.query import (
+    VIEW_THRESHOLD,
+    WEAK_DIHEDRAL_THRESHOLD,
     Box,
+    _edge_distance,
+    _text_bars,
     caption_boxes,
     query_hashes,
+    view_cap,
 )
 from childguard.signals.pdq import (
     DEFAULT_THRESHOLD,
     DIHEDRAL_NAMES,
+    MIN_QUALITY,
     PdqSignal,
     pdq_dihedral_exact,
     pdq_dihedral_from_pixels,
@@ -136,3 +143,116 @@ def test_each_cell_of_a_grid_is_hashed(
     views = {q.variant: q.pdq for q in query_hashes(canvas)}
     assert sum(v.startswith("cell") for v in views) >= 6
     assert PdqSignal.distance(ref, views["cell4"]) <= DEFAULT_THRESHOLD
+
+
+def _weak_sky(seed: int, side: int = 384) -> np.ndarray:
+    """A faint deep-sky picture: black sky, a dim elongated glow and sparse faint stars; its
+    PDQ quality is well under MIN_QUALITY, as for many deep-sky photos."""
+    rng = np.random.default_rng(seed)
+    sky = np.zeros((side, side), np.float32)
+    yy, xx = np.mgrid[:side, :side]
+    cx, cy = rng.uniform(0.3, 0.7, 2) * side
+    sky += 40 * np.exp(-(((xx - cx) / (0.25 * side)) ** 2 + ((yy - cy) / (0.12 * side)) ** 2))
+    for x, y in rng.integers(0, side, (120, 2)):
+        sky[y, x] = rng.uniform(120, 255)
+    sky = cv2.GaussianBlur(sky, (0, 0), 1.0) * 2
+    grey = sky.clip(0, 255).astype(np.uint8)
+    return np.ascontiguousarray(np.stack([grey, grey, (grey * 0.9).astype(np.uint8)], axis=2))
+
+
+@pytest.mark.parametrize("turn", ["rot90", "hflip"])
+def test_a_turned_copy_of_a_weak_photo_is_found_within_the_weak_cap(turn: str) -> None:
+    photo = _weak_sky(1)
+    ref, quality = pdq_from_pixels(photo)
+    assert quality < MIN_QUALITY
+    query = np.ascontiguousarray(np.rot90(photo, 3) if turn == "rot90" else photo[:, ::-1])
+    views = query_hashes(query)
+    assert set(DIHEDRAL_NAMES) <= {q.variant for q in views}
+    assert PdqSignal.distance(ref, views[0].pdq) > DEFAULT_THRESHOLD
+    d, view = min((PdqSignal.distance(ref, q.pdq), q) for q in views if q.variant != "original")
+    assert d == 0, view
+    assert view_cap(view.variant, view.quality) == WEAK_DIHEDRAL_THRESHOLD
+
+
+def test_view_caps() -> None:
+    assert view_cap("original", 10) is None
+    assert view_cap("original", 90) is None
+    assert view_cap("rot90", MIN_QUALITY - 1) == WEAK_DIHEDRAL_THRESHOLD
+    assert view_cap("flipy", MIN_QUALITY) == VIEW_THRESHOLD
+    assert view_cap("trimmed", 20) == VIEW_THRESHOLD
+    assert WEAK_DIHEDRAL_THRESHOLD < VIEW_THRESHOLD
+
+
+def _meme(
+    photo: np.ndarray,
+    bars: tuple[int, int],
+    lines: tuple[int, int],
+    bg: tuple[int, int, int],
+    fg: tuple[int, int, int],
+    size: int,
+) -> np.ndarray:
+    """Caption bars as a meme generator makes them: the text's line boxes centred in each bar."""
+    h, w = photo.shape[:2]
+    top, bottom = bars
+    canvas = Image.new("RGB", (w, h + top + bottom), bg)
+    canvas.paste(Image.fromarray(photo), (0, top))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=size)
+    for y0, bar, n in ((0, top, lines[0]), (top + h, bottom, lines[1])):
+        for i in range(n):
+            text = ["WHEN THE WEEKEND COMES", "NOBODY LITERALLY NOBODY"][i % 2]
+            x = (w - draw.textlength(text, font=font)) / 2
+            draw.text((x, y0 + (bar - n * size * 1.15) / 2 + i * size * 1.15), text, fg, font)
+    return np.asarray(canvas)
+
+
+def _near(boxes: list[Box], want: Box, slack: int) -> bool:
+    return any(
+        max(abs(b.x0 - want.x0), abs(b.y0 - want.y0), abs(b.x1 - want.x1), abs(b.y1 - want.y1))
+        <= slack
+        for b in boxes
+    )
+
+
+@pytest.mark.parametrize(
+    ("layout", "bars", "lines", "size"),
+    [
+        ("black bars on a black edge", (70, 80), (1, 2), 22),
+        ("white bars on a white edge", (64, 56), (2, 1), 16),
+        ("large letters", (60, 60), (1, 1), 34),
+    ],
+)
+def test_caption_bars_are_found_by_their_text(
+    photos: list[np.ndarray], layout: str, bars: tuple[int, int], lines: tuple[int, int], size: int
+) -> None:
+    """Where the photo's own edge is the bar's colour, only the text says where the bar ends."""
+    if layout.startswith("black"):
+        photo = photos[2].copy()
+        photo[:30] = photo[-40:] = 0  # a black sky, up to the photo's edges
+        bg, fg = (0, 0, 0), (255, 255, 255)
+    elif layout.startswith("white"):
+        photo = photos[3].copy()
+        photo[:40] = photo[-30:] = 255  # the backdrop, up to the photo's edges
+        bg, fg = (255, 255, 255), (0, 0, 0)
+    else:
+        photo, bg, fg = photos[4], (255, 255, 255), (0, 0, 0)
+    h, w = photo.shape[:2]
+    meme = _meme(photo, bars, lines, bg, fg, size)
+    assert _near(caption_boxes(meme), Box(0, bars[0], w, bars[0] + h), 3), caption_boxes(meme)
+    ref, _ = pdq_from_pixels(photo)
+    views = query_hashes(meme)
+    assert PdqSignal.distance(ref, views[0].pdq) > DEFAULT_THRESHOLD
+    best = min(PdqSignal.distance(ref, q.pdq) for q in views if q.variant.startswith("uncap"))
+    assert best <= DEFAULT_THRESHOLD
+
+
+def test_stars_at_a_dark_photo_edge_are_no_caption() -> None:
+    """A black-edged deep-sky photo without bars: its stars make no text bar."""
+    photo = _weak_sky(3)
+    photo = cv2.copyMakeBorder(photo[40:-40], 40, 40, 0, 0, cv2.BORDER_CONSTANT, value=0)
+    h = photo.shape[0]
+    band = int(0.35 * h) + 1
+    for edge in (photo[:band], photo[::-1][:band]):
+        dist = _edge_distance(edge)
+        assert dist is not None
+        assert _text_bars(dist, h, top=True) == []

@@ -9,6 +9,7 @@ found inside a screenshot or a collage.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import cv2
@@ -29,6 +30,14 @@ MODES = ("known-abuse", "protected")
 # original hash. Measured (docs/matching.md): uncapped, the views' near misses of distractors
 # decided the strict operating point, and crop10/crop20 were found less often than by plain PDQ.
 VIEW_THRESHOLD = DEFAULT_THRESHOLD
+# The dihedral views of a weak query (quality under MIN_QUALITY: deep-sky photos, dark or flat
+# wallpapers) count within this PDQ distance at most. Their rotated and mirrored copies are the
+# hashes of the turned pixels, so a lossless turn gives distance 0 and a turn saved again as JPEG
+# 50 came within 12 bits (15 weak registered photos of the robustness corpus), while the weak
+# distractors' nearest dihedral view sat 32-38 bits from any registered photo (full run's and
+# held-out distractors under 6 transforms). Without them, every turned copy of a weak photo
+# was missed (1 in 10 deep-sky photos, 1 in 50 general ones).
+WEAK_DIHEDRAL_THRESHOLD = 16
 # Views that only take padding or borders off (`trimmed`, `unpadded`, `centred<i>`) are kept
 # down to this PDQ quality, not MIN_QUALITY: they are the photo itself, so a photo whose own
 # hash is weak (deep-sky images at 20-49) gives a weak view, as a plain PDQ query of the photo
@@ -84,7 +93,19 @@ _BAR_SHARE = 0.5
 _BAR_MIN = 0.03
 _BAR_MAX = 0.35
 _BAR_REST = 0.4
-_BAR_CHUNK = 16
+# Text in a caption bar (see _text_bars): a pixel this far (largest channel difference) from the
+# bar's colour is ink; a line with more than this share of ink is not blank; a line of text is
+# at most this share of the picture's height and crosses at least this many pieces of ink.
+_INK = 48
+_INK_LINE = 0.002
+_TEXT_LINE = 0.12
+_TEXT_RUNS = 6
+# The margins above and below a bar's text agree within this share of the first (the letters'
+# own shapes, rounding), so the photo may begin that much earlier.
+_TEXT_SLACK = 0.25
+# Capitals sit low in the line a generator centres: the blank above them is larger than the
+# blank below by about this share of their height.
+_CAPS_LOW = 0.12
 
 
 @dataclass(frozen=True)
@@ -431,52 +452,64 @@ def uncropped(pixels: np.ndarray, share: float) -> np.ndarray:
 
 
 def caption_boxes(pixels: np.ndarray) -> list[Box]:
-    """Where the photo sits between caption bars (meme text above and below), one box per
-    colour tolerance that finds bars (exact colour first, then JPEG-loose); empty if none.
+    """Where the photo sits between caption bars (meme text above and below): one box per
+    colour tolerance that finds bars (exact colour first, then JPEG-loose), then one from the
+    text in the bars; empty if none.
 
     A bar starts at the top (bottom) edge with a line of one colour (the two corners', at least
-    _BAR_START of the line) and runs on while at least _BAR_SHARE of each line keeps that colour:
-    lines of text in the bar keep most of it, the photo's first line does not. A bar is
-    _BAR_MIN to _BAR_MAX of the height; a side without one stays; the photo keeps at least
-    _BAR_REST of the height.
+    _BAR_START of the line). By colour, it runs on while at least _BAR_SHARE of each line keeps
+    that colour: lines of text in the bar keep most of it, the photo's first line does not.
+    By its text (`_text_bars`), it ends as far below its last line of text as its first line
+    of text is below the edge: a meme generator centres the text in the bar, and this is the
+    only way to find a bar's end when the photo's own edge is the bar's colour (a black bar on
+    a black sky, a white bar on a white studio backdrop) or when large letters cover more
+    than half of a line. A bar is _BAR_MIN to _BAR_MAX of the height; a side without one
+    stays; the photo keeps at least _BAR_REST of the height.
     """
     h, w = pixels.shape[:2]
     band = max(1, int(_BAR_MAX * h) + 1)
-    sides = [_bar_shares(pixels[:band]), _bar_shares(pixels[::-1][:band])]
+    dists = [_edge_distance(pixels[:band]), _edge_distance(pixels[::-1][:band])]
+    shares = [
+        None if d is None else {tol: (d <= tol).mean(axis=1) for tol in _BAR_TOLS} for d in dists
+    ]
     out: list[Box] = []
-    for tol in _BAR_TOLS:
-        top, bottom = (_bar(shares, tol, h) for shares in sides)
+
+    def keep(top: int, bottom: int) -> None:
         box = Box(0, top, w, h - bottom)
         if (top or bottom) and box.y1 - box.y0 >= _BAR_REST * h and box not in out:
             out.append(box)
+
+    for tol in _BAR_TOLS:
+        keep(*(_bar(side, tol, h) for side in shares))
+    loosest = max(_BAR_TOLS)
+    texts = [_text_bars(d, h, top=i == 0) if d is not None else [] for i, d in enumerate(dists)]
+    for k in range(max(len(t) for t in texts)):
+        keep(
+            *(
+                t[min(k, len(t) - 1)] if t else _bar(side, loosest, h)
+                for t, side in zip(texts, shares, strict=True)
+            )
+        )
     return out
 
 
-def _bar_shares(band: np.ndarray) -> dict[int, np.ndarray] | None:
-    """Per line of an edge band (its first line at the edge): the share of pixels within each
-    tolerance of the corners' colour; None when the corners differ or the edge line is not
-    one colour."""
+def _edge_distance(band: np.ndarray) -> np.ndarray | None:
+    """Per pixel of an edge band (its first line at the edge): the largest channel difference
+    from the corners' colour; None when the corners differ or the edge line is not one colour."""
     first = band[0].astype(np.int16)
     left, right = first[0], first[-1]
     loosest = max(_BAR_TOLS)
     if np.abs(left - right).max() > 2 * loosest:
         return None
-    colour = (left + right) / 2
+    colour = np.rint((left + right) / 2).astype(np.uint8)
     if (np.abs(first - colour).max(axis=1) <= loosest).mean() < _BAR_START:
         return None
-    # In chunks of lines, stopping at the first line the loosest tolerance ends the bar at.
-    parts: list[np.ndarray] = []
-    for start in range(0, len(band), _BAR_CHUNK):
-        dist = np.abs(band[start : start + _BAR_CHUNK].astype(np.int16) - colour).max(axis=2)
-        parts.append(dist)
-        if ((dist <= loosest).mean(axis=1) < _BAR_SHARE).any():
-            break
-    dist = np.concatenate(parts)
-    return {tol: (dist <= tol).mean(axis=1) for tol in _BAR_TOLS}
+    diff = cv2.absdiff(np.ascontiguousarray(band), np.broadcast_to(colour, band.shape).copy())
+    return np.asarray(cv2.max(cv2.max(diff[..., 0], diff[..., 1]), diff[..., 2]))
 
 
 def _bar(shares: dict[int, np.ndarray] | None, tol: int, h: int) -> int:
-    """Height of the caption bar at one edge (0: none), see `caption_boxes`."""
+    """Height of the caption bar at one edge by its colour (0: none), see `caption_boxes`."""
     if shares is None:
         return 0
     share = shares[tol]
@@ -487,6 +520,66 @@ def _bar(shares: dict[int, np.ndarray] | None, tol: int, h: int) -> int:
     return n if _BAR_MIN * h <= n <= _BAR_MAX * h else 0
 
 
+def _text_bars(dist: np.ndarray, h: int, *, top: bool) -> list[int]:
+    """Guesses at the height of the caption bar at one edge by its text (none: []), see
+    `caption_boxes`.
+
+    Ink: pixels over _INK from the bar's colour. Below a blank margin (lines with at most
+    _INK_LINE of ink) come lines of text: runs of inked lines, each at most _TEXT_LINE of the
+    height and crossing at least _TEXT_RUNS separate pieces of ink along one line (letters;
+    a few stars do not), each after a gap narrower than the margin. The bar ends that margin
+    below the last line of text (the text centred), or _CAPS_LOW of the letters' height less
+    (more, for a bottom bar measured from the bottom): capitals sit on the baseline, low in
+    the line a generator centres. It must be blank down to there, but for _TEXT_SLACK of the
+    margin.
+    """
+    ink = dist > _INK
+    inked = ink.mean(axis=1) > _INK_LINE
+    edges = np.flatnonzero(np.diff(inked.astype(np.int8)))
+    # Runs of inked lines, [start, stop); one the band's end cuts short is no line of text.
+    bounds = np.concatenate([[0], edges + 1, [len(inked)]])
+    runs = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if inked[a]]
+    if not runs or runs[0][0] == 0:
+        return []
+    margin = runs[0][0]
+    slack = round(_TEXT_SLACK * margin)
+    # The blank beyond the text, as capitals sitting low in a centred line leave it.
+    low = round(_CAPS_LOW * (runs[0][1] - runs[0][0]))
+    far = margin - low if top else margin + low
+    end = 0
+    for start, stop in runs:
+        if end and start - end >= margin:
+            break  # the bar's far margin, and the photo beyond it
+        if stop == len(inked) or stop - start > _TEXT_LINE * h or not _text_like(ink[start:stop]):
+            if end and start - end >= far - slack:
+                break  # the photo, where the bar may end
+            return []  # the photo starts before the bar would end
+        end = stop
+    guesses = dict.fromkeys((end + margin, end + far))
+    if any(end <= start < min(guesses) - slack for start, _ in runs):
+        return []  # ink in the margin the bar would need
+    return [g for g in guesses if _BAR_MIN * h <= g <= _BAR_MAX * h]
+
+
+def _text_like(ink: np.ndarray) -> bool:
+    """A line of text: along its busiest line, at least _TEXT_RUNS separate pieces of ink."""
+    starts = np.count_nonzero(ink[:, 1:] & ~ink[:, :-1], axis=1) + ink[:, 0]
+    return int(starts.max()) >= _TEXT_RUNS
+
+
+def view_cap(variant: str, quality: int) -> int | None:
+    """The PDQ distance within which a query view may match at most, whatever looser threshold
+    its bank allows: None for the `original` hash (its bank's threshold alone),
+    WEAK_DIHEDRAL_THRESHOLD for a dihedral view of a query whose quality is under MIN_QUALITY,
+    VIEW_THRESHOLD for every other view. A function of the variant and the quality only, so it
+    holds for views stored and read back as (hash, quality, variant)."""
+    if variant == DIHEDRAL_NAMES[0]:
+        return None
+    if variant in DIHEDRAL_NAMES and quality < MIN_QUALITY:
+        return WEAK_DIHEDRAL_THRESHOLD
+    return VIEW_THRESHOLD
+
+
 def _changed(box: Box, w: int, h: int) -> bool:
     return box.x0 > 0.02 * w or box.y0 > 0.02 * h or box.x1 < 0.98 * w or box.y1 < 0.98 * h
 
@@ -494,9 +587,10 @@ def _changed(box: Box, w: int, h: int) -> bool:
 def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[QueryHash]:
     """All the PDQ hashes to search for one RGB query image; the original comes first.
 
-    Variants: `original` and, when its quality is at least MIN_QUALITY, the 7 other
-    dihedral views (`rot90`, ... as in DIHEDRAL_NAMES, hashed from the turned image, see
-    `pdq_dihedral_exact`); `trimmed` (flat or blurred
+    Variants: `original` and the 7 other dihedral views (`rot90`, ... as in DIHEDRAL_NAMES,
+    hashed from the turned image, see `pdq_dihedral_exact`; those of a query whose quality is
+    under MIN_QUALITY match within WEAK_DIHEDRAL_THRESHOLD only, see `view_cap`); `trimmed`
+    (flat or blurred
     bands removed at the edges); `unpadded` (solid padding of one exact colour
     removed, see `padding_box`); `centred<i>` (guesses at a centred pad that runs on
     into the photo's own dark edges, see `centred_guesses`); `uncropped<n>` (the query
@@ -521,14 +615,10 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
         raise ValueError("query image is too small to hash")
     pixels = _bounded(pixels)
     h, w = pixels.shape[:2]
-    original, quality = pdq_from_pixels(pixels)
-    # Dihedral variants of a weak hash (quality under 50: dark, flat, symmetric images such
-    # as deep-sky photos) matched other such images in the benchmark; only the original stays.
-    if quality >= MIN_QUALITY:
-        hashes, quality = pdq_dihedral_exact(pixels)
-    else:
-        hashes = [original]
-    out = [QueryHash(pdq, quality, name) for pdq, name in zip(hashes, DIHEDRAL_NAMES, strict=False)]
+    # Every query gets its dihedral views; a weak query's count within WEAK_DIHEDRAL_THRESHOLD
+    # only (`view_cap`).
+    hashes, quality = pdq_dihedral_exact(pixels)
+    out = [QueryHash(pdq, quality, name) for pdq, name in zip(hashes, DIHEDRAL_NAMES, strict=True)]
     seen = set(hashes)
 
     def add(view: np.ndarray, variant: str, floor: int = MIN_QUALITY) -> None:
