@@ -38,6 +38,7 @@ class Site:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.hits: list[tuple[str, dict[str, str]]] = []
+        self.times: list[tuple[str, float]] = []  # (path, time.monotonic()) of every request
         self.lock = threading.Lock()
         self.port = 0
 
@@ -67,6 +68,7 @@ class Site:
         with self.lock:
             self.routes.clear()
             self.hits.clear()
+            self.times.clear()
 
 
 def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
@@ -79,6 +81,7 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             with site.lock:
                 site.hits.append((self.path, dict(self.headers.items())))
+                site.times.append((self.path, time.monotonic()))
             route = site.routes.get(self.path)
             if route is None:
                 route = Route(b"not found", 404, "text/plain")

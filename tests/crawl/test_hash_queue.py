@@ -53,6 +53,30 @@ def test_at_most_depth_in_the_pool_and_the_downloader_paused_while_full() -> Non
     assert queue.peak_waiting == 8 and queue.in_pool == 0 and queue.waiting == 0
 
 
+def test_with_pause_waiting_the_engine_pauses_only_once_that_many_wait() -> None:
+    """Images fetched by the workers: the engine (pages only) keeps going while the pool is
+    merely full, and pauses once `pause_waiting` callers wait, resuming at half of them."""
+    probe = _Probe()
+    events: list[tuple[str, int]] = []
+    with ThreadPoolExecutor(8) as pool:
+        queue = HashQueue(
+            pool,
+            workers=2,
+            pause_waiting=6,
+            on_full=lambda: events.append(("pause", queue.waiting)),
+            on_free=lambda: events.append(("resume", queue.waiting)),
+        )
+
+        async def main(n: int) -> list[int]:
+            return list(await asyncio.gather(*(queue.run(probe.job, i) for i in range(n))))
+
+        assert asyncio.run(main(8)) == [i * 10 for i in range(8)]  # 4 in the pool, 4 waiting
+        assert events == [] and probe.peak == 4
+        assert asyncio.run(main(12)) == [i * 10 for i in range(12)]  # 8 waiting at the peak
+    assert events[0] == ("pause", 6) and events[-1][0] == "resume" and events[-1][1] <= 3
+    assert queue.pauses == 1 and queue.in_pool == 0 and queue.waiting == 0
+
+
 def test_a_cancelled_waiter_passes_its_slot_on() -> None:
     probe = _Probe()
     with ThreadPoolExecutor(4) as pool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 
 from childguard.crawl.hashing import extras_from_json, extras_json, sha256_of
 from childguard.signals.content import ContentSignals
@@ -83,6 +83,10 @@ class ImageCache:
         self._urls_complete = True
         return True
 
+    def known_sha(self) -> set[str]:
+        """The sha256 of every content the store held at `preload` (empty before it)."""
+        return set(self._known_sha or ())
+
     def validators(self, url: str) -> Validators | None:
         if url in self._urls:
             return self._urls[url]
@@ -145,6 +149,7 @@ class ImageCache:
             return
         urls, content = self._dirty_urls, self._dirty_content
         self._dirty_urls, self._dirty_content = {}, {}
+        now = utcnow()
         with self.store.session() as s:
             if content:
                 have = {
@@ -153,45 +158,54 @@ class ImageCache:
                         select(ContentHashes).where(ContentHashes.sha256.in_(list(content)))
                     )
                 }
+                fresh = []
                 for sha, h in content.items():
                     if sha in have:
                         if h.views is not None:
                             have[sha].robust = extras_json(h)
                     else:
-                        s.add(
-                            ContentHashes(
-                                sha256=sha,
-                                md5=h.value("md5") or "",
-                                sha1=h.value("sha1") or "",
-                                pdq=h.value(PdqSignal.name),
-                                pdq_quality=h.quality(PdqSignal.name),
-                                width=h.width,
-                                height=h.height,
-                                error=h.error,
-                                robust=extras_json(h),
-                                signals=h.to_dict(),
-                            )
+                        fresh.append(
+                            {
+                                "sha256": sha,
+                                "md5": h.value("md5") or "",
+                                "sha1": h.value("sha1") or "",
+                                "pdq": h.value(PdqSignal.name),
+                                "pdq_quality": h.quality(PdqSignal.name),
+                                "width": h.width,
+                                "height": h.height,
+                                "error": h.error,
+                                "hashed_at": now,
+                                "robust": extras_json(h),
+                                "signals": h.to_dict(),
+                            }
                         )
+                if fresh:  # one executemany, not an ORM object per row
+                    s.execute(insert(ContentHashes), fresh)
             if urls:
-                keys = [url_key(url) for url in urls]
-                rows = {
-                    r.url: r
-                    for r in s.scalars(select(CrawledImage).where(CrawledImage.url_key.in_(keys)))
-                }
+                keys = {url: url_key(url) for url in urls}
+                found = s.execute(
+                    select(CrawledImage.url_key, CrawledImage.id).where(
+                        CrawledImage.url_key.in_(list(keys.values()))
+                    )
+                )
+                ids = {key: row_id for key, row_id in found}
+                fresh, changed = [], []
                 for url, (v, at) in urls.items():
-                    row = rows.get(url)
-                    if row is None:
-                        s.add(
-                            CrawledImage(
-                                url=url,
-                                url_key=url_key(url),
-                                etag=v.etag,
-                                last_modified=v.last_modified,
-                                sha256=v.sha256,
-                                first_fetched_at=at,
-                                last_checked_at=at,
-                            )
+                    values = {"etag": v.etag, "last_modified": v.last_modified, "sha256": v.sha256}
+                    row_id = ids.get(keys[url])
+                    if row_id is None:
+                        fresh.append(
+                            {
+                                "url": url,
+                                "url_key": keys[url],
+                                "first_fetched_at": at,
+                                "last_checked_at": at,
+                                **values,
+                            }
                         )
                     else:
-                        row.etag, row.last_modified, row.sha256 = v.etag, v.last_modified, v.sha256
-                        row.last_checked_at = at
+                        changed.append({"id": row_id, "last_checked_at": at, **values})
+                if fresh:
+                    s.execute(insert(CrawledImage), fresh)
+                if changed:  # bulk UPDATE by primary key
+                    s.execute(update(CrawledImage), changed)

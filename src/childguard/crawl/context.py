@@ -33,6 +33,9 @@ class CrawlContext:
     recheck_pages: list[str] = field(default_factory=list)
     page_maxsize: int = PAGE_MAXSIZE
     robust: bool = True
+    # Images fetched by the hash workers themselves (`childguard.crawl.imagefetch`), not by
+    # Scrapy; False through a proxy, or with CHILDGUARD_IMAGE_FETCH = "scrapy".
+    fetch_in_workers: bool = False
 
 
 @dataclass

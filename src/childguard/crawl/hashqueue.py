@@ -201,9 +201,13 @@ class HashQueue:
         depth: int | None = None,
         on_full: Callable[[], None] | None = None,
         on_free: Callable[[], None] | None = None,
+        pause_waiting: int | None = None,
     ) -> None:
         self.pool = pool
         self.depth = max(1, depth if depth is not None else 2 * workers)
+        # None: pause while the pool is full; N: only once N callers wait for a slot (resume
+        # when half of them have had theirs).
+        self.pause_waiting = pause_waiting
         self.on_full = on_full
         self.on_free = on_free
         self.in_pool = 0
@@ -227,7 +231,8 @@ class HashQueue:
             slot: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiting.append(slot)
             self.peak_waiting = max(self.peak_waiting, len(self._waiting))
-            self._pause()
+            if self._over():
+                self._pause()
             try:
                 await slot  # handed over by a finishing job, which kept in_pool counted for us
             except asyncio.CancelledError:
@@ -236,7 +241,7 @@ class HashQueue:
                 raise
         else:
             self.in_pool += 1
-        if self.full:
+        if self._over():
             self._pause()
         self.submitted += 1
         try:
@@ -246,14 +251,28 @@ class HashQueue:
         finally:
             self._release()
 
+    def _over(self) -> bool:
+        """Whether the engine should wait: the pool is full, or enough callers wait."""
+        if self.pause_waiting is None:
+            return self.full
+        return len(self._waiting) >= self.pause_waiting
+
+    def _drained(self) -> bool:
+        if self.pause_waiting is None:
+            return not self._waiting and self.in_pool <= self.depth // 2
+        return len(self._waiting) <= self.pause_waiting // 2
+
     def _release(self) -> None:
+        handed = False
         while self._waiting:
             slot = self._waiting.popleft()
             if not slot.done():
                 slot.set_result(None)  # the slot passes to the next waiter
-                return
-        self.in_pool -= 1
-        if self._paused and self.in_pool <= self.depth // 2:
+                handed = True
+                break
+        if not handed:
+            self.in_pool -= 1
+        if self._paused and self._drained():
             self._paused = False
             if self.on_free is not None:
                 self.on_free()

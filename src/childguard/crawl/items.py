@@ -23,7 +23,9 @@ class PageItem:
 
 @dataclass
 class ImageItem:
-    """One image fetch. `body` is dropped as soon as it is hashed; it is never stored."""
+    """One image fetch. `body` is dropped as soon as it is hashed; it is never stored. With
+    `fetch` the image is still to be fetched: a hash worker fetches and hashes it
+    (`childguard.crawl.imagefetch`), capped at `maxsize` bytes (None: the crawl's cap)."""
 
     url: str
     page_url: str
@@ -37,3 +39,15 @@ class ImageItem:
     hashes: ContentSignals | None = None
     rehashed: bool = False
     matches: list[Match] = field(default_factory=list)
+    fetch: bool = False
+    maxsize: int | None = None
+
+
+@dataclass
+class ImageBatch:
+    """The images one page shows that are still to fetch (`ImageItem.fetch`): one item through
+    the pipelines for all of them, each stage applied to every image, so Scrapy's per-item work
+    is spent once per page, not once per image."""
+
+    page_url: str
+    images: list[ImageItem] = field(default_factory=list)

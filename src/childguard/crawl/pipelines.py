@@ -4,7 +4,10 @@
   already known cost no decode; anything else is hashed in a process pool off the
   reactor through a bounded queue (`childguard.crawl.hashqueue.HashQueue`): while
   the queue is full Scrapy's engine is paused, so the downloader fetches no more
-  than the workers can hash.
+  than the workers can hash. An image still to fetch (`ImageItem.fetch`) is fetched
+  by the worker that hashes it (`childguard.crawl.imagefetch.fetch_image`, with the
+  cache's validators), behind the per-host politeness gate (`HostGate`); the outcome
+  is counted in the crawl's stats as Scrapy's image responses are.
   The image bytes are dropped from the item as soon as they are hashed. With the
   crawl's `robust` option (default on) images also get robust views, and ORB features
   when the matcher says it needs them (`needs_features`); cached hashes that lack them
@@ -16,13 +19,16 @@ The crawl context (store, cache, matcher, recorder) hangs off the spider (`spide
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from childguard.crawl.hashing import has_extras, hash_fetched, sha256_of
 from childguard.crawl.hashqueue import HashQueue
-from childguard.crawl.items import ImageItem, PageItem
+from childguard.crawl.imagefetch import FetchOutcome, HostGate, ImageJob, fetch_image
+from childguard.crawl.items import ImageBatch, ImageItem, PageItem
 from childguard.log import get_logger
 from childguard.signals.content import ContentSignals
 
@@ -32,6 +38,10 @@ if TYPE_CHECKING:
     from childguard.crawl.context import CrawlContext
 
 log = get_logger("childguard.crawl.pipelines")
+# With images fetched by the workers, the engine (which then only fetches pages) is paused once
+# this many images wait for a worker: pages keep coming while the workers are busy, and the
+# images they show wait in bounded numbers.
+WAITING_PAUSE = 256
 
 
 class _ContextPipeline:
@@ -55,6 +65,7 @@ class _ContextPipeline:
 class HashPipeline(_ContextPipeline):
     _options: tuple[bool, bool] | None = None
     _queue: HashQueue | None = None
+    _gate: HostGate | None = None
 
     @property
     def queue(self) -> HashQueue:
@@ -84,6 +95,7 @@ class HashPipeline(_ContextPipeline):
                 depth=ctx.hash_queue_depth,
                 on_full=pause,
                 on_free=resume,
+                pause_waiting=WAITING_PAUSE if ctx.fetch_in_workers else None,
             )
         return self._queue
 
@@ -100,6 +112,25 @@ class HashPipeline(_ContextPipeline):
         job = functools.partial(hash_fetched, robust=robust, features=features)
         return await self.queue.run(job, body)
 
+    @property
+    def gate(self) -> HostGate:
+        """Per-host politeness of the workers' image fetches (the crawl's own settings)."""
+        if self._gate is None:
+            settings = self.crawler.settings
+            self._gate = HostGate(
+                settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 8),
+                settings.getfloat("DOWNLOAD_DELAY", 0.0),
+                settings.getfloat("DOWNLOAD_DELAY_JITTER", 0.5)
+                if settings.getbool("RANDOMIZE_DOWNLOAD_DELAY", True)
+                else 0.0,
+            )
+        return self._gate
+
+    async def _worker_fetch(self, job: ImageJob) -> FetchOutcome:
+        """`job` fetched and hashed by a hash worker, once the host's gate lets it start."""
+        async with self.gate.slot((urlsplit(job.url).hostname or "").lower()):
+            return await self.queue.run(fetch_image, job)
+
     async def _refetch(self, url: str) -> bytes | None:
         """The image's bytes, fetched again without validators (None if that fails)."""
         from scrapy import Request
@@ -113,28 +144,161 @@ class HashPipeline(_ContextPipeline):
             return None
         return response.body if response.status == 200 and response.body else None
 
-    async def process_item(self, item: Any) -> Any:
-        if not isinstance(item, ImageItem) or item.gone or item.error:
-            return item
+    async def _rehash(self, url: str, sha256: str) -> ContentSignals | None:
+        """Signals of `url` fetched again without validators and hashed (with this crawl's
+        options), if it still serves the bytes of `sha256`; None otherwise."""
+        robust, features = self.options()
+        if self.context.fetch_in_workers:
+            job = ImageJob(url, robust=robust, features=features, force=True)
+            out = await self._worker_fetch(job)
+            if out.hashes is not None and out.sha256 == sha256:
+                return out.hashes
+            if out.error:
+                log.warning("image_refetch_failed", url=url, error=out.error)
+            return None
+        body = await self._refetch(url)
+        if body is not None and hashlib.sha256(body).hexdigest() == sha256:
+            return await self._hash(body)
+        return None
+
+    async def _not_modified(self, item: ImageItem) -> ImageItem:
         cache = self.context.cache
         robust, features = self.options()
-        if item.not_modified:
-            cache.touch(item.url)
-            v = cache.validators(item.url)
-            item.hashes = cache.hashes(v.sha256) if v and v.sha256 else None
-            self.inc("images_not_modified")
-            if item.hashes is None:
-                item.error = "304 for an image the cache does not know"
-            elif not has_extras(item.hashes, robust=robust, features=features):
-                # Hashed before robust views or features were wanted: fetch it once more.
-                body = await self._refetch(item.url)
-                if body is not None and hashlib.sha256(body).hexdigest() == sha256_of(item.hashes):
-                    item.hashes = await self._hash(body)
-                    item.rehashed = True
-                    self.inc("images_rehashed_robust")
-                    assert v is not None  # the hashes came through these validators
-                    cache.remember(item.url, v.etag, v.last_modified, item.hashes)
+        cache.touch(item.url)
+        v = cache.validators(item.url)
+        item.hashes = cache.hashes(v.sha256) if v and v.sha256 else None
+        self.inc("images_not_modified")
+        if item.hashes is None:
+            item.error = "304 for an image the cache does not know"
+        elif not has_extras(item.hashes, robust=robust, features=features):
+            # Hashed before robust views or features were wanted: fetch it once more.
+            fresh = await self._rehash(item.url, sha256_of(item.hashes))
+            if fresh is not None:
+                item.hashes = fresh
+                item.rehashed = True
+                self.inc("images_rehashed_robust")
+                assert v is not None  # the hashes came through these validators
+                cache.remember(item.url, v.etag, v.last_modified, item.hashes)
+        return item
+
+    def _count_failure(self, item: ImageItem, out: FetchOutcome) -> None:
+        """Stats and logs of an image fetch that brought no bytes to hash, as the spider counts
+        Scrapy's image responses and failures."""
+        if out.gone:
+            self.inc("images_gone")
+            return
+        if out.not_an_image:
+            self.inc("images_not_an_image")
+            log.warning(
+                "image_not_an_image",
+                url=item.url,
+                page=item.page_url,
+                content_type=out.content_type,
+                bytes=out.nbytes,
+            )
+            return
+        if out.refused is not None:
+            self.inc("ssrf_refused")
+            log.warning("ssrf_refused", url=item.url, reason=out.refused)
+        if out.robots_forbidden:
+            self.inc("images_robots_forbidden")
+        self.inc("images_failed")
+        log.warning("image_failed", url=item.url, page=item.page_url, error=out.error)
+
+    async def _fetched(self, item: ImageItem) -> ImageItem:
+        """An image still to fetch, fetched and hashed by a worker; its item as Scrapy's
+        response would have made it, hashed (or the cache's signals for known bytes)."""
+        cache = self.context.cache
+        robust, features = self.options()
+        v = cache.validators(item.url)
+        conditional = v is not None and bool(v.sha256)
+        job = ImageJob(
+            item.url,
+            etag=v.etag if v is not None and conditional else None,
+            last_modified=v.last_modified if v is not None and conditional else None,
+            maxsize=item.maxsize,
+            robust=robust,
+            features=features,
+        )
+        out = await self._worker_fetch(job)
+        item.fetch = False
+        item.status, item.etag, item.last_modified = out.status, out.etag, out.last_modified
+        if out.retries:
+            self.inc("images_retried", out.retries)
+        if out.error or out.gone:
+            item.gone = out.gone
+            item.error = out.error
+            self._count_failure(item, out)
             return item
+        if out.not_modified:
+            item.not_modified = True
+            return await self._not_modified(item)
+        self.inc("image_bytes", out.nbytes)
+        assert out.sha256 is not None
+        known = cache.hashes(out.sha256)
+        if out.hashes is None:  # bytes the worker knew: take the cache's signals
+            if known is not None and has_extras(known, robust=robust, features=features):
+                item.hashes = known
+                self.inc("images_cached_content")
+            else:
+                forced = await self._worker_fetch(
+                    ImageJob(
+                        item.url, maxsize=item.maxsize, robust=robust, features=features, force=True
+                    )
+                )
+                if forced.hashes is None:
+                    item.error = forced.error or "the image changed while it was fetched"
+                    self.inc("images_failed")
+                    log.warning("image_failed", url=item.url, page=item.page_url, error=item.error)
+                    return item
+                item.hashes = forced.hashes
+                item.etag, item.last_modified = forced.etag, forced.last_modified
+                self._hashed(known)
+        else:
+            item.hashes = out.hashes
+            self._hashed(known)
+        item.rehashed = item.hashes is not known
+        self._remember(item)
+        return item
+
+    async def _fetched_or_failed(self, item: ImageItem) -> ImageItem:
+        """`_fetched`, with a failure (a hash worker died) costing this image, not its page's."""
+        try:
+            return await self._fetched(item)
+        except Exception as exc:
+            item.fetch, item.error = False, f"{type(exc).__name__}: {exc}"[:500]
+            self.inc("images_failed")
+            log.warning("image_failed", url=item.url, page=item.page_url, error=item.error)
+            return item
+
+    def _hashed(self, known: ContentSignals | None) -> None:
+        self.inc("images_hashed")
+        if known is not None:
+            self.inc("images_rehashed_robust")
+
+    def _remember(self, item: ImageItem) -> None:
+        assert item.hashes is not None
+        self.context.cache.remember(item.url, item.etag, item.last_modified, item.hashes)
+        if item.hashes.error:
+            self.inc("images_undecodable")
+            log.warning(
+                "image_undecodable", url=item.url, page=item.page_url, error=item.hashes.error
+            )
+
+    async def process_item(self, item: Any) -> Any:
+        if isinstance(item, ImageBatch):  # a page's images, fetched and hashed side by side
+            await asyncio.gather(*(self._fetched_or_failed(image) for image in item.images))
+            return item
+        if not isinstance(item, ImageItem):
+            return item
+        if item.fetch:
+            return await self._fetched(item)
+        if item.gone or item.error:
+            return item
+        if item.not_modified:
+            return await self._not_modified(item)
+        cache = self.context.cache
+        robust, features = self.options()
         body, item.body = item.body, None
         if not body:
             item.error = "empty image response"
@@ -147,15 +311,8 @@ class HashPipeline(_ContextPipeline):
         else:
             item.hashes = await self._hash(body)
             item.rehashed = True
-            self.inc("images_hashed")
-            if known is not None:
-                self.inc("images_rehashed_robust")
-        cache.remember(item.url, item.etag, item.last_modified, item.hashes)
-        if item.hashes.error:
-            self.inc("images_undecodable")
-            log.warning(
-                "image_undecodable", url=item.url, page=item.page_url, error=item.hashes.error
-            )
+            self._hashed(known)
+        self._remember(item)
         return item
 
     def close_spider(self, spider: Any = None) -> None:
@@ -168,16 +325,24 @@ class HashPipeline(_ContextPipeline):
 
 class MatchPipeline(_ContextPipeline):
     def process_item(self, item: Any) -> Any:
-        if isinstance(item, ImageItem) and item.hashes is not None:
-            try:
-                item.matches = list(self.context.matcher(item.hashes))
-            except Exception as exc:  # a matcher failure loses one image, not the crawl
-                item.error = f"matcher failed: {exc}"
-                log.error("match_failed", url=item.url, error=str(exc))
-                self.inc("match_errors")
-            if item.matches:
-                self.inc("images_matched")
+        if isinstance(item, ImageBatch):
+            for image in item.images:
+                self._match(image)
+        elif isinstance(item, ImageItem):
+            self._match(item)
         return item
+
+    def _match(self, item: ImageItem) -> None:
+        if item.hashes is None:
+            return
+        try:
+            item.matches = list(self.context.matcher(item.hashes))
+        except Exception as exc:  # a matcher failure loses one image, not the crawl
+            item.error = f"matcher failed: {exc}"
+            log.error("match_failed", url=item.url, error=str(exc))
+            self.inc("match_errors")
+        if item.matches:
+            self.inc("images_matched")
 
 
 class SightingPipeline(_ContextPipeline):
@@ -191,14 +356,15 @@ class SightingPipeline(_ContextPipeline):
                 gone=item.gone,
                 counters=item.counters,
             )
-        elif isinstance(item, ImageItem):
-            recorder.image(
-                item.url,
-                page_url=item.page_url,
-                gone=item.gone,
-                hashes=item.hashes,
-                matches=item.matches,
-            )
+        elif isinstance(item, ImageItem | ImageBatch):
+            for image in item.images if isinstance(item, ImageBatch) else [item]:
+                recorder.image(
+                    image.url,
+                    page_url=image.page_url,
+                    gone=image.gone,
+                    hashes=image.hashes,
+                    matches=image.matches,
+                )
         return item
 
     def close_spider(self, spider: Any = None) -> None:

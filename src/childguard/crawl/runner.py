@@ -33,6 +33,7 @@ from childguard import __version__
 from childguard.crawl.cache import ImageCache
 from childguard.crawl.context import CrawlContext, CrawlStats
 from childguard.crawl.hashqueue import make_pool
+from childguard.crawl.imagefetch import FetchPolicy, configure
 from childguard.crawl.leases import DEFAULT_LEASE, claim_watch, holder_of
 from childguard.crawl.matching import MatchFn, StoreMatcher, no_matches
 from childguard.crawl.sightings import SightingHook, SightingRecorder, pages_to_recheck
@@ -110,6 +111,7 @@ def crawl_settings(
         "CHILDGUARD_ALLOW_PRIVATE": allow_private,
         "CHILDGUARD_PROXY": watch.proxy,
         "CHILDGUARD_STATIC_HOSTS": static_hosts or {},
+        "CHILDGUARD_IMAGE_FETCH": "workers",
     }
     settings.update(overrides or {})
     return settings
@@ -197,6 +199,15 @@ class _ScrapyLevelFilter(logging.Filter):
         return record.levelno >= self.level or not record.name.startswith(("scrapy", "twisted"))
 
 
+def _images_in_workers(watch: Watch, settings: dict[str, Any]) -> bool:
+    """Whether the hash workers fetch the images (the default), or Scrapy does: through a proxy
+    (Scrapy's proxy handling and its checks), or with CHILDGUARD_IMAGE_FETCH = "scrapy"."""
+    mode = str(settings.get("CHILDGUARD_IMAGE_FETCH", "workers"))
+    if mode not in ("workers", "scrapy"):
+        raise CrawlError(f"CHILDGUARD_IMAGE_FETCH must be 'workers' or 'scrapy', not {mode!r}")
+    return mode == "workers" and not watch.proxy
+
+
 def _crawl_here(
     watch: Watch,
     store_url: str | None,
@@ -217,9 +228,12 @@ def _crawl_here(
     recorder = SightingRecorder(
         store, run_id=run_id, watch_name=watch.name, on_sighting=on_sighting
     )
-    pool, workers = make_pool(hash_workers)
     cache = ImageCache(store)
     cache.preload()
+    fetch_in_workers = _images_in_workers(watch, settings)
+    if fetch_in_workers:  # before the pool forks: its workers inherit the policy
+        configure(FetchPolicy.from_settings(settings, watch.seeds), cache.known_sha())
+    pool, workers = make_pool(hash_workers)
     context = CrawlContext(
         watch=watch,
         store=store,
@@ -231,6 +245,7 @@ def _crawl_here(
         run_id=run_id,
         recheck_pages=pages_to_recheck(store, watch.name),
         robust=robust,
+        fetch_in_workers=fetch_in_workers,
     )
     started = time.perf_counter()
     status = "failed"

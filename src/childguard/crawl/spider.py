@@ -11,8 +11,11 @@ link spaces (calendars, session-id loops) are also cut by two guards: at most
 shapes whose pages showed images are exempt: a site's photo pages share one shape)
 and no path that repeats one segment more than `max_segment_repeats` times.
 Images may live on any host (CDNs) but still pass the SSRF guard. Each image URL
-is fetched once per run however many pages show it. The spider only yields
-items; hashing, matching and sightings are pipeline stages.
+is fetched once per run however many pages show it. Images are not Scrapy requests:
+the spider yields each as an `ImageItem` to fetch, and a hash worker downloads and
+hashes it (`childguard.crawl.imagefetch`); through a proxy they are requests as pages
+are. The spider only yields items and page requests; fetching and hashing images,
+matching and sightings are pipeline stages.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from twisted.python.failure import Failure
 
 from childguard.crawl.context import CrawlContext
 from childguard.crawl.extract import read_counters
-from childguard.crawl.items import ImageItem, PageItem
+from childguard.crawl.items import ImageBatch, ImageItem, PageItem
 from childguard.crawl.priority import HELD_BACK, IMAGE_PRIORITY, LinkKind, LinkRanker
 from childguard.log import get_logger
 from childguard.media import sniff_content_type
@@ -149,21 +152,27 @@ class WatchSpider(scrapy.Spider):
         self._stat(f"pages_spent_{request.meta.get('cg_kind', 'other')}")
         return True
 
-    def image_request(self, url: str, page_url: str) -> scrapy.Request | None:
+    def image_request(self, url: str, page_url: str) -> scrapy.Request | ImageItem | None:
+        """What fetches an image URL once per run: an `ImageItem` to fetch, which a hash worker
+        downloads and hashes (`childguard.crawl.imagefetch`), or, when the crawl fetches images
+        through Scrapy (a proxy), a request; None when seen already or over the limit."""
         if url in self._images:
             return None
         if len(self._images) >= self.watch.max_images:
             self._stat("images_over_limit")
             return None
         self._images.add(url)
+        maxsize = VIDEO_MAXSIZE if is_video_url(url) else None  # videos may exceed the image cap
+        if self.context.fetch_in_workers:
+            return ImageItem(url=url, page_url=page_url, status=0, fetch=True, maxsize=maxsize)
         meta = self._meta(
             cg_image=True,
             cg_page=page_url,
             allow_offsite=True,
             handle_httpstatus_list=IMAGE_STATUSES,
         )
-        if is_video_url(url):  # videos may be larger than the crawl's image cap
-            meta["download_maxsize"] = VIDEO_MAXSIZE
+        if maxsize is not None:
+            meta["download_maxsize"] = maxsize
         return scrapy.Request(
             url,
             callback=self.parse_image,
@@ -180,7 +189,11 @@ class WatchSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[Any]:
         for url in self.watch.seeds:
-            req = self.image_request(url, url) if is_media_url(url) else self.page_request(url, 0)
+            if is_media_url(url):
+                for item in self._images_of(url, [url]):
+                    yield item
+                continue
+            req = self.page_request(url, 0)
             if req is not None:
                 yield req
 
@@ -228,10 +241,8 @@ class WatchSpider(scrapy.Spider):
             if (
                 sniff_content_type(response.body[:64]) is not None
             ):  # an image or video served where a page was linked
-                req = self.image_request(response.url, url)
                 yield PageItem(url=url, status=response.status, image_urls=[response.url])
-                if req is not None:
-                    yield req
+                yield from self._images_of(url, [response.url])
                 return
             log.info(
                 "page_not_html",
@@ -261,19 +272,33 @@ class WatchSpider(scrapy.Spider):
             image_urls=images,
             counters=counters,
         )
-        for image in images:
-            req = self.image_request(image, url)
-            if req is not None:
+        # Links first: Scrapy works through a callback's output a few at a time, and an image
+        # to fetch waits for a hash worker, so links yielded after the images would hold back
+        # the next pages (and the images they show) until this page's images were done.
+        if depth < self.watch.max_depth:
+            for link in extracted.links:
+                link_host = (urlsplit(link).hostname or "").lower()
+                if not any(
+                    link_host == d or link_host.endswith("." + d) for d in self.allowed_domains
+                ):
+                    continue
+                req = self.page_request(link, depth + 1)
+                if req is not None:
+                    yield req
+        yield from self._images_of(url, images)
+
+    def _images_of(self, page_url: str, urls: list[str]) -> Iterator[Any]:
+        """What fetches the images `urls` of a page: one `ImageBatch` of those still to fetch
+        (the hash workers fetch them), or a request for each (through a proxy)."""
+        batch = ImageBatch(page_url)
+        for image in urls:
+            req = self.image_request(image, page_url)
+            if isinstance(req, ImageItem):
+                batch.images.append(req)
+            elif req is not None:
                 yield req
-        if depth >= self.watch.max_depth:
-            return
-        for link in extracted.links:
-            link_host = (urlsplit(link).hostname or "").lower()
-            if not any(link_host == d or link_host.endswith("." + d) for d in self.allowed_domains):
-                continue
-            req = self.page_request(link, depth + 1)
-            if req is not None:
-                yield req
+        if batch.images:
+            yield batch
 
     def parse_image(self, response: Response) -> Iterator[ImageItem]:
         page = str(response.meta.get("cg_page") or response.url)

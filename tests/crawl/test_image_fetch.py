@@ -1,0 +1,293 @@
+"""The hash workers' own image fetch (`childguard.crawl.imagefetch`): every guarantee a Scrapy
+image request had, checked against the real test site on 127.0.0.1 (and a raw socket server for
+bodies that drip or never end), then through whole crawls."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import itertools
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from childguard.crawl.imagefetch import (
+    FetchPolicy,
+    HostGate,
+    ImageJob,
+    configure,
+    fetch_image,
+)
+from childguard.crawl.runner import run_crawl
+from childguard.crawl.watch import Watch
+from childguard.netguard.ssrf import Exemption
+
+
+def _route(site: Any, *args: Any) -> Any:
+    """A route of the test site (the conftest's `Route`; test modules cannot import it)."""
+    return type(site.routes["/robots.txt"])(*args)
+
+
+def _policy(**kw: Any) -> FetchPolicy:
+    values: dict[str, Any] = {
+        "user_agent": "childguard-test",
+        "obey_robots": False,
+        "timeout": 5.0,
+        "retry_times": 0,
+        "backoff": 0.0,
+    }
+    values.update(kw)
+    return FetchPolicy(**values)
+
+
+def _fetch(url: str, policy: FetchPolicy, known: set[str] | None = None, **job: Any) -> Any:
+    configure(policy, known)
+    return fetch_image(ImageJob(url, **job))
+
+
+@pytest.fixture(scope="module")
+def endless() -> Iterator[tuple[int, dict[str, int]]]:
+    """A raw HTTP server: `/drip` sends a JPEG header and then one byte every 0.1 s forever;
+    `/flood` sends bytes without a Content-Length until the client hangs up."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    served: dict[str, int] = {"drip": 0, "flood": 0}
+    stop = threading.Event()
+
+    def handle(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn:
+            request = conn.recv(4096).decode("latin-1")
+            path = request.split(" ", 2)[1] if " " in request else "/"
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nConnection: close\r\n\r\n"
+                b"\xff\xd8\xff\xe0"
+            )
+            name = "drip" if path == "/drip" else "flood"
+            served[name] += 1
+            while not stop.is_set():
+                if name == "drip":
+                    conn.sendall(b"\0")
+                    time.sleep(0.1)
+                else:
+                    conn.sendall(b"\0" * 65536)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield port, served
+    stop.set()
+    server.close()
+
+
+def test_ssrf_policy_checks_every_hop_and_every_connection(site: Any, make_photo: Any) -> None:
+    site.image("/a.jpg", make_photo(1))
+    site.routes["/hop.jpg"] = _route(
+        site, b"", 302, "text/html", {"Location": f"http://127.0.0.1:{site.port}/a.jpg"}
+    )
+    port = site.port
+    strict = _policy(
+        exemption=Exemption([f"seed.test:{port}"]),
+        static_hosts={"seed.test": ["127.0.0.1"], "private.test": ["10.0.0.7", "127.0.0.1"]},
+    )
+    ok = _fetch(f"http://seed.test:{port}/a.jpg", strict)  # the exempt endpoint
+    assert ok.error is None and ok.hashes is not None and ok.hashes.value("pdq")
+    assert ok.sha256 == hashlib.sha256(make_photo(1)).hexdigest()
+    literal = _fetch(site.url("/a.jpg"), strict)  # a loopback literal, by its spelling
+    assert literal.refused and "loopback" in literal.refused and literal.hashes is None
+    named = _fetch(f"http://private.test:{port}/a.jpg", strict)  # by every address it resolves to
+    assert named.refused and "resolves only to refused addresses" in named.refused
+    hits = site.count("/a.jpg")
+    redirected = _fetch(f"http://seed.test:{port}/hop.jpg", strict)  # the exempt host redirects
+    assert redirected.refused and "loopback" in redirected.refused
+    assert site.count("/hop.jpg") == 1 and site.count("/a.jpg") == hits  # never followed
+    assert "SSRF policy" in (redirected.error or "")
+    other_port = _fetch(f"http://seed.test:{port + 1}/a.jpg", strict)  # not the exempt port
+    assert other_port.refused
+    assert _fetch("file:///etc/passwd", _policy(allow_private=True)).refused  # scheme, always
+    lifted = _fetch(f"http://127.0.0.1:{port}/hop.jpg", _policy(allow_private=True))
+    assert lifted.error is None and lifted.hashes is not None and lifted.redirects == 1
+
+
+def test_statuses_conditional_requests_known_bytes_and_redirect_limit(
+    site: Any, make_photo: Any
+) -> None:
+    data = make_photo(2)
+    site.image("/e.jpg", data, etag=True)
+    site.page("/page.html", "<html>not an image</html>")
+    site.routes["/boom.jpg"] = _route(site, b"x", 503, "text/plain")
+    for i in range(7):
+        site.routes[f"/r{i}.jpg"] = _route(
+            site, b"", 301, "text/html", {"Location": f"/r{i + 1}.jpg"}
+        )
+    site.image("/r7.jpg", data)
+    policy = _policy(allow_private=True, retry_times=2, backoff=0.01)
+    first = _fetch(site.url("/e.jpg"), policy)
+    assert first.status == 200 and first.etag and first.hashes is not None
+    again = _fetch(site.url("/e.jpg"), policy, etag=first.etag)
+    assert again.not_modified and again.status == 304 and again.hashes is None
+    assert site.requests_to("/e.jpg")[-1].get("If-None-Match") == first.etag
+    known = _fetch(site.url("/e.jpg"), policy, known={first.sha256 or ""})
+    assert known.known and known.hashes is None and known.sha256 == first.sha256
+    forced = _fetch(site.url("/e.jpg"), policy, known={first.sha256 or ""}, force=True)
+    assert forced.hashes is not None and not forced.known
+    gone = _fetch(site.url("/missing.jpg"), policy)
+    assert gone.gone and gone.status == 404
+    html = _fetch(site.url("/page.html"), policy)
+    assert html.not_an_image and html.hashes is None and "text/html" in (html.error or "")
+    boom = _fetch(site.url("/boom.jpg"), policy)
+    assert boom.error and "503" in boom.error and boom.retries == 2
+    assert site.count("/boom.jpg") == 3  # one try and two retries
+    looped = _fetch(site.url("/r0.jpg"), policy)
+    assert looped.error and "max redirections (5)" in looped.error
+    assert site.count("/r5.jpg") == 1 and site.count("/r6.jpg") == 0
+
+
+def test_size_and_time_limits_fail_cleanly(site: Any, make_photo: Any, endless: Any) -> None:
+    port, served = endless
+    site.image("/big.jpg", make_photo(3, size=(900, 700)))
+    site.image("/slow.jpg", make_photo(4), delay=3.0)
+    small = _policy(allow_private=True, maxsize=10_000, timeout=1.0)
+    big = _fetch(site.url("/big.jpg"), small)
+    assert big.error and "larger than download max size (10000)" in big.error
+    assert big.hashes is None
+    t0 = time.monotonic()
+    flood = _fetch(f"http://127.0.0.1:{port}/flood", small)  # no Content-Length, never ends
+    assert flood.error and "larger than download max size" in flood.error
+    drip = _fetch(f"http://127.0.0.1:{port}/drip", small)  # a byte every 0.1 s, forever
+    assert drip.error and "took longer than 1.0 seconds" in drip.error
+    slow = _fetch(site.url("/slow.jpg"), small)  # no answer within the time limit
+    assert slow.error and "timed out" in slow.error.lower()
+    assert time.monotonic() - t0 < 6  # each stopped at its limit, none hung
+    assert served == {"drip": 1, "flood": 1}
+    video = _fetch(site.url("/big.jpg"), small, maxsize=10_000_000)  # a job's own cap wins
+    assert video.error is None and video.hashes is not None
+
+
+def test_robots_txt_of_the_image_host(site: Any, make_photo: Any) -> None:
+    site.routes["/robots.txt"] = _route(
+        site, b"User-agent: *\nDisallow: /private/\n", 200, "text/plain"
+    )
+    site.image("/private/a.jpg", make_photo(5))
+    site.image("/public/a.jpg", make_photo(5))
+    policy = _policy(allow_private=True, obey_robots=True)
+    configure(policy)
+    no = fetch_image(ImageJob(site.url("/private/a.jpg")))
+    yes = fetch_image(ImageJob(site.url("/public/a.jpg")))
+    assert no.robots_forbidden and no.hashes is None and "robots.txt" in (no.error or "")
+    assert yes.hashes is not None
+    assert site.count("/private/a.jpg") == 0 and site.count("/robots.txt") == 1  # once per host
+    ignored = _fetch(site.url("/private/a.jpg"), _policy(allow_private=True, obey_robots=False))
+    assert ignored.hashes is not None
+
+
+def test_host_gate_bounds_concurrency_and_spaces_starts() -> None:
+    async def run() -> tuple[int, list[float]]:
+        gate = HostGate(2, delay=0.1, jitter=0.5)
+        active, peak, starts = 0, 0, []
+
+        async def one() -> None:
+            nonlocal active, peak
+            async with gate.slot("a.example"):
+                starts.append(asyncio.get_running_loop().time())
+                active += 1
+                peak = max(peak, active)
+                await asyncio.sleep(0.02)
+                active -= 1
+
+        await asyncio.gather(*(one() for _ in range(6)))
+        return peak, starts
+
+    peak, starts = asyncio.run(run())
+    gaps = [b - a for a, b in itertools.pairwise(sorted(starts))]
+    assert peak <= 2
+    assert min(gaps) >= 0.05 - 0.005  # delay * (1 - jitter)
+
+    async def free() -> int:
+        gate, active, peak = HostGate(3), 0, 0
+
+        async def one() -> None:
+            nonlocal active, peak
+            async with gate.slot("b.example"):
+                active += 1
+                peak = max(peak, active)
+                await asyncio.sleep(0.01)
+                active -= 1
+
+        await asyncio.gather(*(one() for _ in range(9)))
+        return peak
+
+    assert asyncio.run(free()) == 3
+
+
+def _watch(site: Any, **kw: Any) -> Watch:
+    values: dict[str, Any] = {
+        "name": "fetch",
+        "seeds": (site.url("/"),),
+        "download_delay": 0,
+        "obey_robots": True,
+    }
+    values.update(kw)
+    return Watch(**values)
+
+
+def test_crawl_fetches_images_in_its_workers_with_the_watchs_robots_and_delay(
+    site: Any, db_url: str, make_photo: Any
+) -> None:
+    """A whole crawl: images fetched by the hash workers, counted as before; robots.txt obeyed
+    for images; the watch's delay spaces the image fetches to one host."""
+    site.routes["/robots.txt"] = _route(site, b"User-agent: *\nDisallow: /no/\n", 200, "text/plain")
+    imgs = "".join(f'<img src="/i{i}.jpg">' for i in range(4))
+    site.page("/", imgs + '<img src="/no/x.jpg"><img src="/gone.jpg"><img src="/text.jpg">')
+    for i in range(4):
+        site.image(f"/i{i}.jpg", make_photo(20 + i))
+    site.image("/no/x.jpg", make_photo(30))
+    site.routes["/text.jpg"] = _route(site, b"just text", 200, "text/plain")
+    stats = run_crawl(
+        _watch(site, download_delay=0.2), store_url=db_url, allow_private=True, hash_workers=2
+    )
+    assert stats.pages == 1 and stats.images_hashed == 4
+    assert stats.images_failed == 2  # robots.txt forbids /no/x.jpg; /gone.jpg is 404
+    assert stats.scrapy["childguard/images_robots_forbidden"] == 1
+    assert stats.scrapy["childguard/images_not_an_image"] == 1
+    assert stats.images == 5  # the text counts as an image that is not one, as with Scrapy
+    assert stats.image_bytes == sum(len(make_photo(20 + i)) for i in range(4))
+    assert site.count("/no/x.jpg") == 0
+    starts = sorted(t for p, t in site.times if p.startswith(("/i", "/gone", "/text")))
+    assert len(starts) == 6
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert min(gaps) >= 0.2 * 0.5 - 0.02  # DOWNLOAD_DELAY with Scrapy's ±50% jitter
+    again = run_crawl(_watch(site), store_url=db_url, allow_private=True, hash_workers=2)
+    assert again.images_hashed == 0 and again.images_cached == 4  # known bytes: not re-hashed
+
+
+def test_crawl_through_scrapy_when_asked_gives_the_same_counts(
+    site: Any, db_url: str, make_photo: Any
+) -> None:
+    site.page("/", '<img src="/a.jpg"><img src="/b.jpg"><img src="/gone.jpg">')
+    site.image("/a.jpg", make_photo(40))
+    site.image("/b.jpg", make_photo(41))
+    runs = [
+        run_crawl(
+            _watch(site),
+            store_url=f"{db_url}{mode}",
+            allow_private=True,
+            hash_workers=0,
+            settings_overrides={"CHILDGUARD_IMAGE_FETCH": mode},
+        )
+        for mode in ("workers", "scrapy")
+    ]
+    for stats in runs:
+        assert (stats.images, stats.images_hashed, stats.images_failed) == (2, 2, 1)
+        assert stats.image_bytes == len(make_photo(40)) + len(make_photo(41))
+    assert site.count("/a.jpg") == 2  # once per crawl
