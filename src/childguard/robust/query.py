@@ -126,6 +126,26 @@ def _grey_small(pixels: np.ndarray) -> tuple[np.ndarray, float]:
     return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32), f
 
 
+@dataclass
+class _Small:
+    """The query reduced for border and region analysis (`_grey_small`), made once and shared by
+    every view that looks at it; its detail mask is made when first asked for."""
+
+    grey: np.ndarray
+    f: float
+    _detailed: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, pixels: np.ndarray) -> _Small:
+        return cls(*_grey_small(pixels))
+
+    @property
+    def detailed(self) -> np.ndarray:
+        if self._detailed is None:
+            self._detailed = _detail_map(self.grey) > _DETAIL
+        return self._detailed
+
+
 def _detail_map(grey: np.ndarray) -> np.ndarray:
     """Local detail: gradient magnitude; flat borders and blurred padding score near zero."""
     gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
@@ -139,9 +159,12 @@ def content_box(pixels: np.ndarray) -> Box:
     A row or column belongs to a border when almost none of its pixels carry fine
     detail; solid borders, letterboxing and blurred padding all qualify.
     """
+    return _content_box(pixels, _Small.of(pixels))
+
+
+def _content_box(pixels: np.ndarray, small: _Small) -> Box:
     h, w = pixels.shape[:2]
-    grey, f = _grey_small(pixels)
-    detailed = _detail_map(grey) > _DETAIL
+    f, detailed = small.f, small.detailed
     rows = detailed.mean(axis=1)
     cols = detailed.mean(axis=0)
     row_flat = rows < max(0.02, 0.1 * float(np.median(rows)))
@@ -180,12 +203,12 @@ def _inside_padding(bands: tuple[int, int, int, int] | None, w: int, h: int) -> 
 
 def _solid_bands(pixels: np.ndarray) -> tuple[int, int, int, int] | None:
     """Widths (left, right, top, bottom) of the bands of the corner colour; None without one."""
-    px = pixels.astype(np.int16)
-    corners = np.stack([px[0, 0], px[0, -1], px[-1, 0], px[-1, -1]])
-    colour = np.median(corners, axis=0)
+    corners = np.stack([pixels[0, 0], pixels[0, -1], pixels[-1, 0], pixels[-1, -1]])
+    colour = np.median(corners.astype(np.int16), axis=0)
     if np.abs(corners - colour).max() > _SOLID_TOL:
         return None
-    near = np.abs(px - colour).max(axis=2) <= _SOLID_TOL
+    lo, hi = np.ceil(colour - _SOLID_TOL), np.floor(colour + _SOLID_TOL)
+    near = cv2.inRange(np.ascontiguousarray(pixels), lo, hi) > 0
     solid_rows = near.mean(axis=1) >= _SOLID_SHARE
     solid_cols = near.mean(axis=0) >= _SOLID_SHARE
     return (
@@ -194,6 +217,13 @@ def _solid_bands(pixels: np.ndarray) -> tuple[int, int, int, int] | None:
         _run(solid_rows),
         _run(solid_rows[::-1]),
     )
+
+
+def _channel_distance(pixels: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Per pixel, the largest channel difference from `colour` (rounded to whole levels)."""
+    level = np.broadcast_to(np.rint(colour).astype(np.uint8), pixels.shape)
+    diff = cv2.absdiff(np.ascontiguousarray(pixels), np.ascontiguousarray(level))
+    return np.asarray(cv2.max(cv2.max(diff[..., 0], diff[..., 1]), diff[..., 2]))
 
 
 def _sharp_bands(pixels: np.ndarray) -> tuple[int, int, int, int]:
@@ -258,8 +288,12 @@ def framed_box(pixels: np.ndarray) -> Box:
     measured; the strongest line on each side, if shared by enough of the image,
     is that side.
     """
+    return _framed_box(pixels, _Small.of(pixels))
+
+
+def _framed_box(pixels: np.ndarray, small: _Small) -> Box:
     h, w = pixels.shape[:2]
-    grey, f = _grey_small(pixels)
+    grey, f = small.grey, small.f
     x0, x1 = _edges(grey)
     y0, y1 = _edges(grey.T)
     if x1 - x0 < 8 or y1 - y0 < 8:
@@ -331,20 +365,27 @@ def _side_strength(grey: np.ndarray) -> np.ndarray:
     band = int(0.35 * n)
     if band <= 8:
         return np.zeros(0)
-    d = np.abs(np.diff(grey, axis=1))  # d[:, i]: change between columns i and i+1
-    c = np.arange(8, band)
-    step = np.maximum(d[:, c - 1], d[:, c - 2])
-    outside = np.maximum(d[:, c - 3], d[:, c - 4])
-    share = (step > _STEP_RATIO * outside + _STEP).mean(axis=0)
+    d = np.abs(np.diff(grey[:, : band + 1], axis=1))  # d[:, i]: change between columns i, i+1
+
+    def at(a: np.ndarray, k: int) -> np.ndarray:  # a[..., c - k] for every column c in 8..band-1
+        return a[..., 8 - k : band - k]
+
     # Clipped, so that one short strong edge (an object's side) cannot make a spike alone.
     m = np.minimum(d, _CLIP).mean(axis=0)
-    spike = np.maximum(m[c - 1], m[c - 2]) / (np.maximum(m[c - 3], m[c - 4]) + 0.1)
-    spike[np.maximum(m[c - 1], m[c - 2]) < 1.0] = 0.0
     cum = np.concatenate([[0.0], np.cumsum(m)])
-    calm = (cum[c - 3] - cum[c - 8]) / 5  # mean change over columns c-8 .. c-4
+    calm = (at(cum, 3) - at(cum, 8)) / 5  # mean change over columns c-8 .. c-4
     strength = np.full(band, -1.0)
-    strength[8:] = np.maximum(share / _EDGE_SHARE, spike / _SPIKE)
-    strength[8:][calm > _CALM] = -1.0  # busy surround: no side can sit here
+    # Only where the surround is smooth can a side sit; elsewhere the strength stays -1.
+    cols = np.flatnonzero(calm <= _CALM)
+    if not len(cols):
+        return strength
+    step = np.maximum(at(d, 1)[:, cols], at(d, 2)[:, cols])
+    outside = np.maximum(at(d, 3)[:, cols], at(d, 4)[:, cols])
+    share = (step > _STEP_RATIO * outside + _STEP).mean(axis=0)
+    near = np.maximum(at(m, 1), at(m, 2))[cols]
+    spike = near / (np.maximum(at(m, 3), at(m, 4))[cols] + 0.1)
+    spike[near < 1.0] = 0.0
+    strength[8 + cols] = np.maximum(share / _EDGE_SHARE, spike / _SPIKE)
     return strength
 
 
@@ -365,9 +406,12 @@ def photo_regions(pixels: np.ndarray) -> list[Box]:
     colour (page background, gutters) split the picture; leaves that are large,
     not too elongated (text lines are) and carry some detail are regions.
     """
+    return _photo_regions(pixels, _Small.of(pixels))
+
+
+def _photo_regions(pixels: np.ndarray, small: _Small) -> list[Box]:
     h, w = pixels.shape[:2]
-    grey, f = _grey_small(pixels)
-    detailed = _detail_map(grey) > _DETAIL
+    grey, f, detailed = small.grey, small.f, small.detailed
     leaves = xy_cut(grey, page_colour(grey), depth=5)
     total = grey.shape[0] * grey.shape[1]
     boxes: list[Box] = []
@@ -392,8 +436,12 @@ def deskew(pixels: np.ndarray) -> np.ndarray | None:
     whose minimum-area rectangle gives the tilt. None when there is no tilt of
     0.5-20 degrees to undo.
     """
+    return _deskew(pixels, _Small.of(pixels))
+
+
+def _deskew(pixels: np.ndarray, small: _Small) -> np.ndarray | None:
     h, w = pixels.shape[:2]
-    grey, f = _grey_small(pixels)
+    grey, f = small.grey, small.f
     g8 = grey.astype(np.uint8)
     gh, gw = g8.shape
     mask = np.zeros((gh + 2, gw + 2), np.uint8)
@@ -501,11 +549,10 @@ def _edge_distance(band: np.ndarray) -> np.ndarray | None:
     loosest = max(_BAR_TOLS)
     if np.abs(left - right).max() > 2 * loosest:
         return None
-    colour = np.rint((left + right) / 2).astype(np.uint8)
+    colour = np.rint((left + right) / 2)
     if (np.abs(first - colour).max(axis=1) <= loosest).mean() < _BAR_START:
         return None
-    diff = cv2.absdiff(np.ascontiguousarray(band), np.broadcast_to(colour, band.shape).copy())
-    return np.asarray(cv2.max(cv2.max(diff[..., 0], diff[..., 1]), diff[..., 2]))
+    return _channel_distance(band, colour)
 
 
 def _bar(shares: dict[int, np.ndarray] | None, tol: int, h: int) -> int:
@@ -601,7 +648,9 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
     tilted photo on a flat background turned upright); `region<i>` (photo-like
     rectangles in a screenshot or collage, by XY-cut); `cell<i>` (the cells of a grid or
     collage of up to 4x4, `childguard.robust.grid.grid_cells`); `quad<i>` (the 2x2 grid
-    cells, for collages without gutters). Derived hashes with quality under
+    cells, for collages without gutters). A query where a grid is found gets neither
+    `uncropped<n>` nor `quad<i>` views: it is no crop of one photo, and quadrants cut across
+    its cells. The border and region analyses share one reduced copy. Derived hashes with quality under
     MIN_QUALITY (PAD_VIEW_QUALITY for the views that only take padding or borders
     off) or equal to an earlier one are dropped. Both modes return the
     same list today; `protected` callers treat `quad` hits as candidates to
@@ -629,7 +678,8 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
             seen.add(pdq)
             out.append(QueryHash(pdq, q, variant))
 
-    box = content_box(pixels)
+    small = _Small.of(pixels)
+    box = _content_box(pixels, small)
     trimmed = _crop(pixels, box) if _changed(box, w, h) else pixels
     if trimmed is not pixels:
         add(trimmed, "trimmed", PAD_VIEW_QUALITY)
@@ -640,21 +690,25 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
     for i, guess in enumerate(_centred(pixels, solid)):
         if guess not in (box, unpadded):
             add(_crop(pixels, guess), f"centred{i}", PAD_VIEW_QUALITY)
-    for share in UNCROP_SHARES:
+    # A grid's cells, found first: a grid is no crop of one photo, so it gets no crop guesses.
+    found = grid_cells(pixels)[:MAX_CELLS]
+    for share in UNCROP_SHARES if not found else ():
         add(uncropped(pixels, share), f"uncropped{round(1000 * share)}")
     for i, bars in enumerate(caption_boxes(pixels)):
         if bars not in (box, unpadded):
             add(_crop(pixels, bars), f"uncaptioned{i}", PAD_VIEW_QUALITY)
-    frame = framed_box(pixels)
+    frame = _framed_box(pixels, small)
     if _changed(frame, w, h) and frame != box:
         add(_crop(pixels, frame), "framed")
-    upright = deskew(pixels)
+    upright = _deskew(pixels, small)
     if upright is not None:
         add(upright, "deskewed")
-    for i, region in enumerate(photo_regions(pixels)):
+    for i, region in enumerate(_photo_regions(pixels, small)):
         add(_crop(pixels, region), f"region{i}")
-    for i, cell in enumerate(grid_cells(pixels)[:MAX_CELLS]):
+    for i, cell in enumerate(found):
         add(_crop(pixels, Box(cell.x0, cell.y0, cell.x1, cell.y1)), f"cell{i}")
+    if found:  # the grid's own cells; quadrants would cut across them
+        return out
     th, tw = trimmed.shape[:2]
     cells = [
         (slice(0, th // 2), slice(0, tw // 2)),
