@@ -648,9 +648,10 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
     tilted photo on a flat background turned upright); `region<i>` (photo-like
     rectangles in a screenshot or collage, by XY-cut); `cell<i>` (the cells of a grid or
     collage of up to 4x4, `childguard.robust.grid.grid_cells`); `quad<i>` (the 2x2 grid
-    cells, for collages without gutters). A query where a grid is found gets neither
-    `uncropped<n>` nor `quad<i>` views: it is no crop of one photo, and quadrants cut across
-    its cells. The border and region analyses share one reduced copy. Derived hashes with quality under
+    cells, for collages without gutters, and for 2x2 grids whose cells `grid_cells` finds a
+    few pixels off: on deep-sky grids the quadrants matched where the cells did not). A query
+    where a grid is found gets no `uncropped<n>` views: it is no crop of one photo. The border
+    and region analyses share one reduced copy. Derived hashes with quality under
     MIN_QUALITY (PAD_VIEW_QUALITY for the views that only take padding or borders
     off) or equal to an earlier one are dropped. Both modes return the
     same list today; `protected` callers treat `quad` hits as candidates to
@@ -707,8 +708,6 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
         add(_crop(pixels, region), f"region{i}")
     for i, cell in enumerate(found):
         add(_crop(pixels, Box(cell.x0, cell.y0, cell.x1, cell.y1)), f"cell{i}")
-    if found:  # the grid's own cells; quadrants would cut across them
-        return out
     th, tw = trimmed.shape[:2]
     cells = [
         (slice(0, th // 2), slice(0, tw // 2)),
