@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import cv2
+import faiss
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
 from tests.robust.conftest import synthetic_photo
 from tests.robust.grids import make_grid
 
+from childguard.robust import protected
 from childguard.robust.protected import ProtectedIndex
 from childguard.robust.query_features import QueryFeatures, query_features
 from childguard.robust.signature import compute_signature
+from childguard.robust.verify import DESCRIPTOR_MATCH, MIN_INLIERS, PDQ_CLOSE, cross_matches
+from childguard.signals.pdq import MIN_QUALITY, PdqSignal
 
 # Registered photos: portrait and landscape, as organisations publish them.
 SIZES = [(640, 480), (480, 640), (600, 400), (400, 600), (640, 480), (480, 640)]
@@ -112,3 +117,108 @@ def test_voted_many_counts_as_voted_does(
     assert [[p for p, _ in v] for v in many] == [index.voted(q, votes=2) for q in queries]
     assert [v[0][0] for v in many] == ["p0", "p1", "p2"]
     assert all(v[0][1] > 0 for v in many)
+
+
+def _edits(px: np.ndarray) -> list[np.ndarray]:
+    """A 25% off-centre crop and a 10-degree rotation of a photo."""
+    img = Image.fromarray(px)
+    w, h = img.size
+    crop = img.crop((w // 4, 0, w, h))
+    turned = img.rotate(10, expand=True, resample=Image.Resampling.BILINEAR)
+    return [np.asarray(crop), np.asarray(turned.convert("RGB"))]
+
+
+def test_cross_matches_are_opencvs_cross_checked_matches(registered: list[np.ndarray]) -> None:
+    """The faiss cross-check gives OpenCV's BFMatcher(crossCheck=True) pairs, in its order
+    (RANSAC samples by position, so the order is part of the result)."""
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
+    compared = 0
+    for i, px in enumerate(registered[:4]):
+        sig = compute_signature(px)
+        for query in [*_edits(px), registered[(i + 1) % len(registered)]]:
+            desc = QueryFeatures([], pixels=query).descriptors
+            qi, ti = cross_matches(desc, sig.descriptors)
+            want = [
+                (m.queryIdx, m.trainIdx)
+                for m in matcher.match(desc, sig.descriptors)
+                if m.distance <= DESCRIPTOR_MATCH
+            ]
+            assert list(zip(qi.tolist(), ti.tolist(), strict=True)) == want
+            compared += len(want)
+    assert compared > 500
+    empty = np.zeros((0, 32), np.uint8)
+    assert [len(a) for a in cross_matches(empty, sig.descriptors)] == [0, 0]
+
+
+def test_pdq_hits_are_the_plain_loops(index: ProtectedIndex, registered: list[np.ndarray]) -> None:
+    """The one-matrix PDQ candidates equal a loop over the query's hashes: best distance, the
+    first view at it, untrusted views at 256, photos in the order first seen."""
+
+    def plain(q: QueryFeatures, radius: int = 80) -> dict[str, tuple[int, str]]:
+        out: dict[str, tuple[int, str]] = {}
+        for qh in q.hashes:
+            for photo, sig in index.signatures.items():
+                for label, value in sig.pdq:
+                    d = PdqSignal.distance(qh.pdq, value)
+                    if d > radius:
+                        continue
+                    trusted = qh.quality >= MIN_QUALITY and not qh.variant.startswith("quad")
+                    d = d if trusted else 256
+                    if photo not in out or d < out[photo][0]:
+                        out[photo] = (d, label)
+        return out
+
+    grid, _ = make_grid(2, gutter=0, photos=[registered[1], *_fillers(3)])
+    for px in [*_edits(registered[2]), grid, _fillers(1, seed=900)[0]]:
+        q = query_features(px)
+        got = index.pdq_hits(q)
+        assert list(got.items()) == list(plain(q).items())
+    assert index.pdq_hits(QueryFeatures([])) == {}
+
+
+def test_a_close_pdq_hit_is_matched_on_the_light_features(
+    index: ProtectedIndex, registered: list[np.ndarray]
+) -> None:
+    """Within PDQ_CLOSE the match is decided; its support is measured with the light features,
+    and the full detection (the costly step) never runs."""
+    q = query_features(registered[5])
+    hits = index.search(q)
+    assert hits[0].photo == "p5" and hits[0].match and hits[0].distance <= PDQ_CLOSE
+    assert hits[0].inliers >= MIN_INLIERS
+    assert q.lighter() is not q and q._features is None
+    assert q.lighter().lighter() is q.lighter()
+    travelled = QueryFeatures(q.hashes, keypoints=q.keypoints, descriptors=q.descriptors)
+    assert travelled.lighter() is travelled
+
+
+def test_votes_through_the_inverted_file(
+    registered: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past EXACT_VOTES descriptors the votes go through an inverted file; they name the same
+    photo as the exact search, follow photos added later, and the file is built again once the
+    descriptors have doubled."""
+    exact = ProtectedIndex()
+    for i, px in enumerate(registered):
+        exact.add(f"p{i}", compute_signature(px))
+    queries = [
+        (i, query_features(e)) for i in range(len(registered)) for e in _edits(registered[i])
+    ]
+    want = [exact.voted(q, votes=1) for _, q in queries]
+    assert [w[0] for w in want] == [f"p{i}" for i, _ in queries]
+
+    monkeypatch.setattr(protected, "EXACT_VOTES", 1000)
+    index = ProtectedIndex()
+    for i in range(4):
+        index.add(f"p{i}", exact.signatures[f"p{i}"])
+    assert index.voted(queries[0][1], votes=1) == ["p0"]
+    votes = index._votes
+    assert isinstance(votes._index, faiss.IndexBinaryIVF) and votes._trained == 1200
+    index.add("p4", exact.signatures["p4"])  # added to the file, not built again
+    assert [index.voted(q, votes=1) for i, q in queries if i == 4] == [["p4"], ["p4"]]
+    assert votes._trained == 1200 and votes._index.ntotal == 1500
+    for extra in range(3):
+        index.add(f"x{extra}", compute_signature(_fillers(1, seed=950 + extra)[0]))
+    index.add("p5", exact.signatures["p5"])  # 2,700 descriptors: built again
+    got = [index.voted(q, votes=1) for _, q in queries]
+    assert votes._trained == 2700 and votes._index.ntotal == 2700
+    assert got == want

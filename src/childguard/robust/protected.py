@@ -17,7 +17,14 @@ import numpy as np
 
 from childguard.robust.query_features import QueryFeatures, query_features
 from childguard.robust.signature import ProtectedSignature
-from childguard.robust.verify import DESCRIPTOR_MATCH, PDQ_ONLY_DISTANCE, decide, verify
+from childguard.robust.verify import (
+    DESCRIPTOR_MATCH,
+    PDQ_CLOSE,
+    PDQ_ONLY_DISTANCE,
+    decide,
+    one_thread,
+    verify,
+)
 from childguard.signals.pdq import MIN_QUALITY, hamming_many, hexes_to_array
 
 # Query views too speculative to match on PDQ alone; they only nominate candidates for verification.
@@ -41,6 +48,65 @@ CELL_VERIFY = 4
 _ALT_PDQ_CANDIDATES = 1
 
 
+# The descriptor search behind the votes: exact below EXACT_VOTES registered descriptors, an
+# inverted file above (VOTE_LIST descriptors a list, VOTE_PROBES lists searched, built again
+# whenever the descriptors have doubled). On the benchmark's 366 photos (109,344 descriptors)
+# it put the right photo among a hard query's two most voted as often as the exact search
+# (195 of 216 crops, rotations, chains and mirrored passes; exact 194, HNSW with M=16 193) at
+# a fifth of HNSW's cost.
+EXACT_VOTES = 4096
+VOTE_LIST = 200
+VOTE_PROBES = 8
+
+
+class _VoteIndex:
+    """Nearest registered descriptors for the votes, rebuilt as the registered ones grow."""
+
+    def __init__(self) -> None:
+        self._index: faiss.IndexBinary | None = None
+        self._quantizer: faiss.IndexBinary | None = None
+        self._parts = 0  # registered parts in the index
+        self._trained = 0  # descriptors the inverted file was trained on (0: exact index)
+
+    def _sync(self, parts: list[np.ndarray]) -> faiss.IndexBinary:
+        total = sum(len(p) for p in parts)
+        stale = self._index is None or (
+            total >= 2 * self._trained if self._trained else total >= EXACT_VOTES
+        )
+        if stale:
+            every = np.ascontiguousarray(np.concatenate(parts))
+            if total < EXACT_VOTES:
+                self._quantizer, self._trained = None, 0
+                self._index = faiss.IndexBinaryFlat(8 * every.shape[1])
+            else:
+                # The lists' centres are registered descriptors taken at a regular stride: k-means
+                # took 20-40 s on the benchmark's descriptors and voted no better.
+                lists = max(1, total // VOTE_LIST)
+                self._quantizer = faiss.IndexBinaryFlat(8 * every.shape[1])
+                self._quantizer.add(np.ascontiguousarray(every[:: total // lists][:lists]))
+                ivf = faiss.IndexBinaryIVF(self._quantizer, 8 * every.shape[1], lists)
+                ivf.train(every)  # the quantizer holds `lists` centres: nothing left to train
+                ivf.nprobe = VOTE_PROBES
+                self._index, self._trained = ivf, total
+            self._index.add(every)
+        elif self._parts < len(parts):
+            assert self._index is not None
+            self._index.add(np.ascontiguousarray(np.concatenate(parts[self._parts :])))
+        self._parts = len(parts)
+        assert self._index is not None
+        return self._index
+
+    def search(
+        self, parts: list[np.ndarray], queries: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(distances, ids) of each query descriptor's k nearest registered descriptors (ids in
+        registration order; -1 where fewer were found)."""
+        with one_thread():
+            index = self._sync(parts)
+            dist, ids = index.search(np.ascontiguousarray(queries, dtype=np.uint8), k)
+        return np.asarray(dist), np.asarray(ids)
+
+
 @dataclass
 class ProtectedHit:
     photo: str
@@ -54,7 +120,8 @@ class ProtectedHit:
 class ProtectedIndex:
     """In-memory index of protected signatures.
 
-    PDQ views are searched by brute force; ORB descriptors through faiss (votes).
+    PDQ views are searched by brute force; ORB descriptors through faiss (votes: exact for a
+    few photos, an inverted file for more, see `_VoteIndex`).
     """
 
     def __init__(self) -> None:
@@ -65,8 +132,8 @@ class ProtectedIndex:
         self._desc_owner: list[str] = []
         self._photo_no: dict[str, int] = {}
         self._owner_ids: np.ndarray | None = None
-        # HNSW over binary descriptors: no training, incremental adds, ~10x faster than flat here.
-        self._faiss = faiss.IndexBinaryHNSW(256, 16)
+        self._desc_parts: list[np.ndarray] = []
+        self._votes = _VoteIndex()
         self._dirty = True
 
     def add(self, photo: str, signature: ProtectedSignature) -> None:
@@ -78,7 +145,7 @@ class ProtectedIndex:
         self._hash_parts.append(hexes_to_array([h for _, h in signature.pdq]))
         if len(signature.descriptors):
             self._desc_owner.extend([photo] * len(signature.descriptors))
-            self._faiss.add(np.ascontiguousarray(signature.descriptors))
+            self._desc_parts.append(np.ascontiguousarray(signature.descriptors, dtype=np.uint8))
         self._dirty = True
 
     def _ready(self) -> None:
@@ -96,18 +163,20 @@ class ProtectedIndex:
         """
         self._ready()
         out: dict[str, tuple[int, str]] = {}
-        if not len(self._hashes):
+        if not len(self._hashes) or not q.hashes:
             return out
-        for qh in q.hashes:
-            dist = hamming_many(hexes_to_array([qh.pdq])[0], self._hashes)
-            for i in np.flatnonzero(dist <= radius):
-                photo, label = self._hash_owner[int(i)]
-                trusted = qh.quality >= MIN_QUALITY and not qh.variant.startswith(
-                    UNTRUSTED_VARIANTS
-                )
-                d = int(dist[i]) if trusted else 256
-                if photo not in out or d < out[photo][0]:
-                    out[photo] = (d, label)
+        dist = _hamming_matrix(hexes_to_array([qh.pdq for qh in q.hashes]), self._hashes)
+        trusted = [
+            qh.quality >= MIN_QUALITY and not qh.variant.startswith(UNTRUSTED_VARIANTS)
+            for qh in q.hashes
+        ]
+        # In query-hash order, then registered-hash order: the first view at the best
+        # distance names the region, and photos come in the order they were first seen.
+        for k, i in zip(*np.nonzero(dist <= radius), strict=True):
+            photo, label = self._hash_owner[int(i)]
+            d = int(dist[k, i]) if trusted[k] else 256
+            if photo not in out or d < out[photo][0]:
+                out[photo] = (d, label)
         return out
 
     def voted(self, q: QueryFeatures, *, votes: int = 2) -> list[str]:
@@ -128,10 +197,10 @@ class ProtectedIndex:
         photo's vote count; each query's strongest `voters` descriptors vote."""
         parts = [q.descriptors[:voters] for q in queries]
         sizes = [len(p) for p in parts]
-        if self._faiss.ntotal == 0 or not sum(sizes):
+        if not self._desc_owner or not sum(sizes):
             return [[] for _ in queries]
-        k = min(_VOTE_NEIGHBOURS, self._faiss.ntotal)
-        dist, idx = self._faiss.search(np.ascontiguousarray(np.concatenate(parts)), k)
+        k = min(_VOTE_NEIGHBOURS, len(self._desc_owner))
+        dist, idx = self._votes.search(self._desc_parts, np.concatenate(parts), k)
         if self._owner_ids is None or len(self._owner_ids) != len(self._desc_owner):
             self._owner_ids = np.array([self._photo_no[p] for p in self._desc_owner], np.int64)
         owner = np.where(idx >= 0, self._owner_ids[np.maximum(idx, 0)], -1)
@@ -171,7 +240,9 @@ class ProtectedIndex:
         hits: list[ProtectedHit] = []
         if ranked and ranked[0][1][0] <= PDQ_ONLY_DISTANCE:
             photo, (dist, label) = ranked[0]
-            hits.append(self._hit(q, photo, dist, label))
+            # Within PDQ_CLOSE `decide` matches whatever the keypoints say: the light features
+            # only measure the hit's support (its score), at a third of the full detection.
+            hits.append(self._hit(q.lighter() if dist <= PDQ_CLOSE else q, photo, dist, label))
             if hits[0].match:
                 return hits
         if q.is_grid():
@@ -271,6 +342,12 @@ class ProtectedIndex:
             if hit.inliers > old.inliers:
                 scored[photo] = hit
         return list(scored.values())
+
+
+def _hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamming distances (len(a), len(b)) between packed (n, 32) PDQ hashes."""
+    x = np.bitwise_xor(a.view(np.uint64)[:, None, :], b.view(np.uint64)[None, :, :])
+    return np.asarray(np.bitwise_count(x).sum(axis=2, dtype=np.int32))
 
 
 def hit_score(hit: ProtectedHit) -> float:

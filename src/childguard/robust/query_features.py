@@ -66,6 +66,7 @@ class QueryFeatures:
         self._mirror: QueryFeatures | None = mirror
         self._regions: list[QueryFeatures] | None = regions
         self._cells: list[Box] | None = None
+        self._lighter: QueryFeatures | None = None
 
     def _orb(self) -> tuple[np.ndarray, np.ndarray]:
         if self._features is None:
@@ -76,6 +77,19 @@ class QueryFeatures:
                     self._pixels, query=True, top_up=self._top_up, light=self._light
                 )
         return self._features
+
+    def lighter(self) -> QueryFeatures:
+        """The query with the light passes' features (see `orb_features`), for a candidate
+        whose match is already decided (only its support is measured): a third of the full
+        detection's cost. The query itself when its pixels are not at hand, or when it is
+        light already."""
+        if self._pixels is None or self._light:
+            return self
+        if self._lighter is None:
+            self._lighter = QueryFeatures(
+                self.hashes, pixels=self._pixels, top_up=False, light=True
+            )
+        return self._lighter
 
     def mirrored(self) -> QueryFeatures | None:
         """The query flipped left-right, for ORB only (ORB descriptors are not mirror-invariant).
