@@ -221,15 +221,14 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         meta["signature_ms_p95"] = round(float(np.percentile(protected.signature_ms, 95)), 1)
         meta["signature_bytes_median"] = int(np.median(protected.signature_bytes))
     CACHE.mkdir(parents=True, exist_ok=True)
+    default = "outcomes-fpr.json" if args.fpr else "outcomes-held-out.json" if args.held_out else ""
+    path = Path(args.outcomes) if args.outcomes else CACHE / (default or "outcomes.json")
     if args.fpr:  # half a million rows: only the matches are kept
-        (CACHE / "outcomes-fpr.json").write_text(
+        path.write_text(
             json.dumps({"meta": meta, "matches": [asdict(o) for o in outcomes if o.match]})
         )
     else:
-        name = "outcomes-held-out.json" if args.held_out else "outcomes.json"
-        (CACHE / name).write_text(
-            json.dumps({"meta": meta, "outcomes": [asdict(o) for o in outcomes]})
-        )
+        path.write_text(json.dumps({"meta": meta, "outcomes": [asdict(o) for o in outcomes]}))
     print(f"done in {elapsed:.0f}s (load {load_start:.1f} -> {meta['load_end']})")
     return {"meta": meta, "outcomes": outcomes}
 
@@ -576,6 +575,12 @@ def main(argv: list[str] | None = None) -> int:
         "full run's): shortens a full run whose false positives the FPR run measures anyway",
     )
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/")
+    parser.add_argument(
+        "--outcomes",
+        default="",
+        help="write the raw outcomes here instead of .cache/robustness/outcomes*.json (a subset "
+        "run then leaves the full run's outcomes alone)",
+    )
     args = parser.parse_args(argv)
     if args.fpr and args.held_out:
         parser.error("--fpr and --held-out are separate runs")
