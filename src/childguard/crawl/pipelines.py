@@ -127,8 +127,13 @@ class HashPipeline(_ContextPipeline):
         return self._gate
 
     async def _worker_fetch(self, job: ImageJob) -> FetchOutcome:
-        """`job` fetched and hashed by a hash worker, once the host's gate lets it start."""
-        async with self.gate.slot((urlsplit(job.url).hostname or "").lower()):
+        """`job` fetched and hashed by a hash worker, once the host's gate lets it start. With
+        no delay, and a per-host limit at least the queue's depth (the most fetches that can be
+        under way at once), the gate could never hold one back, and is skipped."""
+        gate = self.gate
+        if gate.delay <= 0 and gate.concurrency >= self.queue.depth:
+            return await self.queue.run(fetch_image, job)
+        async with gate.slot((urlsplit(job.url).hostname or "").lower()):
             return await self.queue.run(fetch_image, job)
 
     async def _refetch(self, url: str) -> bytes | None:
