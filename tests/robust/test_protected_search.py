@@ -11,8 +11,9 @@ from tests.robust.conftest import synthetic_photo
 from tests.robust.grids import make_grid
 
 from childguard.robust import protected
+from childguard.robust.orb import orb_features
 from childguard.robust.protected import ProtectedIndex
-from childguard.robust.query_features import QueryFeatures, query_features
+from childguard.robust.query_features import QueryFeatures, check_image, query_features
 from childguard.robust.signature import compute_signature
 from childguard.robust.verify import DESCRIPTOR_MATCH, MIN_INLIERS, PDQ_CLOSE, cross_matches
 from childguard.signals.pdq import MIN_QUALITY, PdqSignal
@@ -222,3 +223,24 @@ def test_votes_through_the_inverted_file(
     got = [index.voted(q, votes=1) for _, q in queries]
     assert votes._trained == 2700 and votes._index.ntotal == 2700
     assert got == want
+
+
+def test_passes_share_one_grey_copy_and_get_the_features_their_pixels_give(
+    registered: list[np.ndarray],
+) -> None:
+    """The mirror, the regions and the check image come from the query's one grey copy, and
+    are exactly what each pass's own RGB pixels give."""
+    page = np.full((700, 900, 3), 250, np.uint8)
+    page[60:540, 100:740] = registered[0]
+    q = query_features(page)
+    mirror = q.mirrored()
+    assert mirror is not None
+    flipped = np.ascontiguousarray(page[:, ::-1])
+    points, desc = orb_features(flipped, query=True, top_up=False, light=True)
+    assert np.array_equal(points, mirror.keypoints) and np.array_equal(desc, mirror.descriptors)
+    assert mirror.check is not None
+    assert np.array_equal(mirror.check.grey, check_image(flipped, light=True).grey)
+    regions = q.regions()
+    assert regions and regions[0].regions() == [] and not regions[0].is_grid()
+    assert q.check is not None and np.array_equal(q.check.grey, check_image(page).grey)
+    assert np.array_equal(q.keypoints, orb_features(page, query=True)[0])

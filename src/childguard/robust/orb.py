@@ -23,12 +23,17 @@ def work_factor(h: int, w: int, max_side: int, min_side: int | None = None) -> f
     return f
 
 
+def grey_of(pixels: np.ndarray) -> np.ndarray:
+    """The grey copy of an RGB image; a grey (2-D) image as it is."""
+    return pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
+
+
 def _work(pixels: np.ndarray, max_side: int, min_side: int | None = None) -> np.ndarray:
     """Grey image, longest side at most `max_side` and at least `min_side` (_MIN_SIDE by
-    default; small ones upscaled)."""
+    default; small ones upscaled). `pixels`: RGB, or grey already."""
     h, w = pixels.shape[:2]
     f = work_factor(h, w, max_side, min_side)
-    grey = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
+    grey = grey_of(pixels)
     if f != 1.0:
         interp = cv2.INTER_AREA if f < 1.0 else cv2.INTER_LINEAR
         grey = cv2.resize(grey, (max(1, round(w * f)), max(1, round(h * f))), interpolation=interp)
@@ -70,7 +75,8 @@ _ORB_LIGHT_LOW = cv2.ORB.create(nfeatures=LIGHT_FEATURES, fastThreshold=_FAST_LO
 def orb_features(
     pixels: np.ndarray, *, query: bool = False, top_up: bool = True, light: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """ORB keypoints (n, 2) float32 and descriptors (n, 32) uint8 of the work-size grey image.
+    """ORB keypoints (n, 2) float32 and descriptors (n, 32) uint8 of the work-size grey image
+    (`pixels`: RGB, or its grey copy, which gives the same features).
 
     Keypoint coordinates are in work-image pixels; RANSAC fits a similarity
     transform, so the two sides' scales need not agree. Images with fewer than
@@ -108,7 +114,7 @@ def _strongest_first(
     if desc is None or not kps:
         return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
     order = np.argsort([-k.response for k in kps], kind="stable")
-    return np.array([k.pt for k in kps], np.float32)[order], desc[order]
+    return np.asarray(cv2.KeyPoint.convert(kps), np.float32).reshape(-1, 2)[order], desc[order]
 
 
 def _grid_cells(points: np.ndarray, w: int, h: int) -> np.ndarray:

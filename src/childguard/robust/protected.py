@@ -346,8 +346,11 @@ class ProtectedIndex:
 
 def _hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Hamming distances (len(a), len(b)) between packed (n, 32) PDQ hashes."""
-    x = np.bitwise_xor(a.view(np.uint64)[:, None, :], b.view(np.uint64)[None, :, :])
-    return np.asarray(np.bitwise_count(x).sum(axis=2, dtype=np.int32))
+    a64, b64 = a.view(np.uint64), np.ascontiguousarray(b.view(np.uint64).T)
+    out = np.zeros((len(a), len(b)), np.int32)
+    for word in range(a64.shape[1]):  # one 64-bit word at a time: no (a, b, 4) temporary
+        out += np.bitwise_count(a64[:, word, None] ^ b64[word][None, :])
+    return out
 
 
 def hit_score(hit: ProtectedHit) -> float:

@@ -15,6 +15,7 @@ from childguard.robust.orb import (
     LIGHT_MIN_SIDE,
     LIGHT_SIDE,
     QUERY_SIDE,
+    grey_of,
     orb_features,
     work_factor,
 )
@@ -67,6 +68,7 @@ class QueryFeatures:
         self._regions: list[QueryFeatures] | None = regions
         self._cells: list[Box] | None = None
         self._lighter: QueryFeatures | None = None
+        self._grey: np.ndarray | None = None
 
     def _orb(self) -> tuple[np.ndarray, np.ndarray]:
         if self._features is None:
@@ -74,9 +76,17 @@ class QueryFeatures:
                 self._features = (np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
             else:
                 self._features = orb_features(
-                    self._pixels, query=True, top_up=self._top_up, light=self._light
+                    self._grey_pixels(), query=True, top_up=self._top_up, light=self._light
                 )
         return self._features
+
+    def _grey_pixels(self) -> np.ndarray:
+        """The query's grey copy at full size, shared by every pass: ORB, the check image, the
+        mirror and the regions are all grey (the copy is exact: grey is per pixel)."""
+        assert self._pixels is not None
+        if self._grey is None:
+            self._grey = grey_of(self._pixels)
+        return self._grey
 
     def lighter(self) -> QueryFeatures:
         """The query with the light passes' features (see `orb_features`), for a candidate
@@ -87,7 +97,7 @@ class QueryFeatures:
             return self
         if self._lighter is None:
             self._lighter = QueryFeatures(
-                self.hashes, pixels=self._pixels, top_up=False, light=True
+                self.hashes, pixels=self._grey_pixels(), top_up=False, light=True
             )
         return self._lighter
 
@@ -101,7 +111,10 @@ class QueryFeatures:
             return None
         if self._mirror is None and self._pixels is not None:
             self._mirror = QueryFeatures(
-                [], pixels=np.ascontiguousarray(self._pixels[:, ::-1]), top_up=False, light=True
+                [],
+                pixels=np.ascontiguousarray(self._grey_pixels()[:, ::-1]),
+                top_up=False,
+                light=True,
             )
         return self._mirror
 
@@ -116,15 +129,15 @@ class QueryFeatures:
         """
         if self._regions is not None:
             return self._regions
-        if self._pixels is None:
+        if self._pixels is None or self._pixels.ndim != 3:  # a pass's own grey query: none
             return []
-        px = self._pixels
         cells = self._grid_cells()
-        boxes = cells or photo_regions(px)[:MAX_REGION_QUERIES]
+        boxes = cells or photo_regions(self._pixels)[:MAX_REGION_QUERIES]
+        grey = self._grey_pixels()
         self._regions = [
             QueryFeatures(
                 [],
-                pixels=np.ascontiguousarray(px[b.y0 : b.y1, b.x0 : b.x1]),
+                pixels=np.ascontiguousarray(grey[b.y0 : b.y1, b.x0 : b.x1]),
                 top_up=False,
                 light=bool(cells),
             )
@@ -135,7 +148,8 @@ class QueryFeatures:
 
     def _grid_cells(self) -> list[Box]:
         if self._cells is None:
-            grid = None if self._pixels is None else detect_grid(self._pixels)
+            rgb = self._pixels is not None and self._pixels.ndim == 3
+            grid = detect_grid(self._pixels) if rgb and self._pixels is not None else None
             self._cells = [] if grid is None else grid.cells[:MAX_CELL_QUERIES]
         return self._cells
 
@@ -149,7 +163,7 @@ class QueryFeatures:
     def check(self) -> CheckImage | None:
         """The query's small grey copy for the aligned check (None without pixels)."""
         if self._check is None and self._pixels is not None:
-            self._check = check_image(self._pixels, light=self._light)
+            self._check = check_image(self._grey_pixels(), light=self._light)
         return self._check
 
     @property
@@ -163,12 +177,12 @@ class QueryFeatures:
 
 def check_image(pixels: np.ndarray, *, light: bool = False) -> CheckImage:
     """The query's small grey copy, in step with its work image's coordinates (the light
-    passes' work image with `light`, see `orb_features`)."""
+    passes' work image with `light`, see `orb_features`). `pixels`: RGB, or grey already."""
     h, w = pixels.shape[:2]
     f = work_factor(h, w, LIGHT_SIDE, LIGHT_MIN_SIDE) if light else work_factor(h, w, QUERY_SIDE)
     c = min(1.0, CHECK_SIDE / (max(h, w) * f))
     size = (max(1, round(w * f * c)), max(1, round(h * f * c)))
-    grey = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
+    grey = grey_of(pixels)
     interp = cv2.INTER_AREA if size[0] < w else cv2.INTER_LINEAR
     return CheckImage(cv2.resize(grey, size, interpolation=interp), c)
 
