@@ -11,6 +11,8 @@ from tests.robust.conftest import synthetic_photo
 from tests.robust.grids import make_grid
 
 from childguard.robust import protected
+from childguard.robust import query_features as query_features_module
+from childguard.robust.grid import detect_grid
 from childguard.robust.orb import orb_features
 from childguard.robust.protected import ProtectedIndex
 from childguard.robust.query_features import QueryFeatures, check_image, query_features
@@ -39,8 +41,8 @@ def _fillers(count: int, seed: int = 500) -> list[np.ndarray]:
     return [synthetic_photo(seed + i, SIZES[i % len(SIZES)]) for i in range(count)]
 
 
-def _best(index: ProtectedIndex, pixels: np.ndarray) -> str | None:
-    hits = index.search(query_features(pixels))
+def _best(index: ProtectedIndex, pixels: np.ndarray | QueryFeatures) -> str | None:
+    hits = index.search(pixels if isinstance(pixels, QueryFeatures) else query_features(pixels))
     return hits[0].photo if hits and hits[0].match else None
 
 
@@ -244,3 +246,24 @@ def test_passes_share_one_grey_copy_and_get_the_features_their_pixels_give(
     assert regions and regions[0].regions() == [] and not regions[0].is_grid()
     assert q.check is not None and np.array_equal(q.check.grey, check_image(page).grey)
     assert np.array_equal(q.keypoints, orb_features(page, query=True)[0])
+
+
+def test_cells_found_by_the_caller_are_not_detected_again(
+    index: ProtectedIndex, registered: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller that detected the grid already passes its cells: the search uses them as they
+    are (a grid detection refused here) and finds the photo in its cell."""
+    cells = _fillers(9)
+    cells[4] = registered[2]
+    pixels, _ = make_grid(3, gutter=0, photos=cells)
+    found = detect_grid(pixels)
+    assert found is not None
+
+    def refuse(_pixels: np.ndarray) -> None:
+        raise AssertionError("the grid was detected again")
+
+    monkeypatch.setattr(query_features_module, "detect_grid", refuse)
+    q = query_features(pixels, cells=found.cells)
+    assert q.is_grid() and len(q.regions()) == 9
+    assert _best(index, q) == "p2"
+    assert not query_features(registered[2], cells=[]).is_grid()

@@ -52,10 +52,13 @@ class QueryFeatures:
         check: CheckImage | None = None,
         top_up: bool = True,
         light: bool = False,
+        cells: list[Box] | None = None,
     ) -> None:
         """`mirror`, `regions` and `check` may be given precomputed (features of the flipped
         query and of its photo-like regions, the small grey copy for the aligned check) when
-        the pixels do not travel with the query. `top_up`, `light`: see `orb_features`."""
+        the pixels do not travel with the query. `top_up`, `light`: see `orb_features`.
+        `cells`: the grid cells of `pixels` when the caller has detected them already
+        (`detect_grid(pixels)`, [] for none), so that they are not detected again."""
         self._top_up = top_up
         self._light = light
         self.hashes = hashes
@@ -66,7 +69,7 @@ class QueryFeatures:
         )
         self._mirror: QueryFeatures | None = mirror
         self._regions: list[QueryFeatures] | None = regions
-        self._cells: list[Box] | None = None
+        self._cells: list[Box] | None = None if cells is None else list(cells[:MAX_CELL_QUERIES])
         self._lighter: QueryFeatures | None = None
         self._grey: np.ndarray | None = None
 
@@ -187,8 +190,14 @@ def check_image(pixels: np.ndarray, *, light: bool = False) -> CheckImage:
     return CheckImage(cv2.resize(grey, size, interpolation=interp), c)
 
 
-def query_features(pixels: np.ndarray, hashes: list[QueryHash] | None = None) -> QueryFeatures:
-    """Everything a protected search needs about one query (ORB features lazily)."""
+def query_features(
+    pixels: np.ndarray, hashes: list[QueryHash] | None = None, *, cells: list[Box] | None = None
+) -> QueryFeatures:
+    """Everything a protected search needs about one query (ORB features lazily).
+
+    `cells`: the grid cells the caller found in these same `pixels` (`detect_grid(pixels)`;
+    boxes in `pixels` coordinates; [] for no grid). Grid detection costs 5-15 ms a query, and
+    query hashing already runs it; without `cells` the search detects them again."""
     if hashes is None:
         hashes = query_hashes(pixels, mode="protected")
-    return QueryFeatures(hashes, pixels=np.ascontiguousarray(pixels))
+    return QueryFeatures(hashes, pixels=np.ascontiguousarray(pixels), cells=cells)
