@@ -124,3 +124,27 @@ def test_fork_pool_runs_jobs_on_its_workers_from_the_event_loop() -> None:
     finally:
         pool.shutdown()
     assert not os.path.exists(pool.spool)
+
+
+def _nap(seconds: float) -> tuple[int, int]:
+    time.sleep(seconds)
+    return os.getpid(), threading.get_ident()
+
+
+def test_a_fork_pool_worker_with_threads_runs_that_many_jobs_at_once() -> None:
+    """A worker that fetches its own images runs two at once (one waits on the network while
+    the other hashes): two half-second jobs on one worker take half a second, not one."""
+    pool, n = make_pool(1, threads=2)
+    try:
+        queue = HashQueue(pool, n, depth=3)
+
+        async def main() -> list[tuple[int, int]]:
+            return list(await asyncio.gather(*(queue.run(_nap, 0.5) for _ in range(2))))
+
+        t0 = time.monotonic()
+        results = asyncio.run(main())
+        took = time.monotonic() - t0
+    finally:
+        pool.shutdown()
+    assert len({pid for pid, _ in results}) == 1 and len({tid for _, tid in results}) == 2
+    assert took < 0.9

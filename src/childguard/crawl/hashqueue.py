@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -48,22 +49,37 @@ class _Spooled:
         return data
 
 
-def _worker(conn: Connection, parent_pid: int) -> None:
+def _run(job: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[int, bool, Any]:
+    try:
+        loaded = tuple(a.load() if isinstance(a, _Spooled) else a for a in args)
+        return (job, True, fn(*loaded))
+    except Exception as exc:  # the caller gets the exception
+        return (job, False, exc)
+
+
+def _worker(conn: Connection, parent_pid: int, threads: int = 1) -> None:
+    """A worker's loop: run each job received, send its reply. With `threads` > 1 that many jobs
+    run at once in threads of this process (one can wait on the network while another hashes)."""
     die_with_parent(parent_pid)
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            return
-        if message is None:
-            return
-        job, fn, args = message
-        try:
-            loaded = tuple(a.load() if isinstance(a, _Spooled) else a for a in args)
-            reply = (job, True, fn(*loaded))
-        except Exception as exc:  # the caller gets the exception
-            reply = (job, False, exc)
-        conn.send(reply)
+    lock = threading.Lock()
+
+    def reply(message: tuple[int, Callable[..., Any], tuple[Any, ...]]) -> None:
+        result = _run(*message)
+        with lock:
+            conn.send(result)
+
+    with ThreadPoolExecutor(max_workers=threads) if threads > 1 else contextlib.nullcontext() as ex:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                return
+            if message is None:
+                return
+            if ex is None:
+                reply(message)
+            else:
+                ex.submit(reply, message)
 
 
 @dataclass
@@ -86,15 +102,18 @@ class ForkPool:
 
     SPOOL_MIN = 4096
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, threads: int = 1) -> None:
         ctx = multiprocessing.get_context("fork")
+        self.threads = max(1, threads)
         shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
         self.spool = tempfile.mkdtemp(prefix="cg-hash-", dir=shm)
         self.workers = workers
         self._slots: list[_Slot] = []
         for _ in range(workers):
             mine, theirs = ctx.Pipe(duplex=True)
-            proc = ctx.Process(target=_worker, args=(theirs, os.getpid()), daemon=True)
+            proc = ctx.Process(
+                target=_worker, args=(theirs, os.getpid(), self.threads), daemon=True
+            )
             proc.start()
             theirs.close()
             self._slots.append(_Slot(proc, mine))
@@ -181,13 +200,14 @@ class ForkPool:
         shutil.rmtree(self.spool, ignore_errors=True)
 
 
-def make_pool(workers: int | None) -> tuple[ForkPool | Executor, int]:
+def make_pool(workers: int | None, threads: int = 1) -> tuple[ForkPool | Executor, int]:
     """The hashing pool and its size: `workers` forked processes (default the CPU count), each
-    started before the reactor and dying with this process; 0 hashes in 4 threads instead."""
+    started before the reactor and dying with this process, each running `threads` jobs at
+    once; 0 hashes in 4 threads instead."""
     n = (os.cpu_count() or 1) if workers is None else workers
     if n <= 0:
         return ThreadPoolExecutor(max_workers=4, thread_name_prefix="hash"), 4
-    return ForkPool(n), n
+    return ForkPool(n, threads), n
 
 
 class HashQueue:

@@ -36,6 +36,7 @@ import contextlib
 import hashlib
 import random
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -359,13 +360,17 @@ class _TooManyRedirects(Exception):
     pass
 
 
+_CLIENT_LOCK = threading.Lock()
+
+
 def _client() -> _Client:
     global _CLIENT
-    if _CLIENT is None:
-        if _POLICY is None:
-            raise RuntimeError("imagefetch.configure() was not called in this process")
-        _CLIENT = _Client(_POLICY)
-    return _CLIENT
+    with _CLIENT_LOCK:  # a worker may run two fetches at once, in threads
+        if _CLIENT is None:
+            if _POLICY is None:
+                raise RuntimeError("imagefetch.configure() was not called in this process")
+            _CLIENT = _Client(_POLICY)
+        return _CLIENT
 
 
 def _why(exc: BaseException) -> str:

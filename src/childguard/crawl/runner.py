@@ -47,6 +47,8 @@ from childguard.store.db import Store, open_store
 log = get_logger("childguard.crawl.runner")
 
 IMAGE_MAXSIZE = 40 * 1024 * 1024
+# Images fetched and hashed at once by each hash worker that fetches its own images.
+FETCH_THREADS = 2
 # Longer URLs are skipped; Scrapy counts them as urllength/request_ignored_count.
 URL_MAX_LENGTH = 32_768
 
@@ -240,7 +242,10 @@ def _crawl_here(
     fetch_in_workers = _images_in_workers(watch, settings)
     if fetch_in_workers:  # before the pool forks: its workers inherit the policy
         configure(FetchPolicy.from_settings(settings, watch.seeds), cache.known_sha())
-    pool, workers = make_pool(hash_workers)
+    # A worker that fetches its images runs two at once: one waits on the network while the
+    # other hashes, and the queue keeps one more waiting for each worker.
+    threads = FETCH_THREADS if fetch_in_workers else 1
+    pool, workers = make_pool(hash_workers, threads)
     context = CrawlContext(
         watch=watch,
         store=store,
@@ -253,6 +258,7 @@ def _crawl_here(
         recheck_pages=pages_to_recheck(store, watch.name),
         robust=robust,
         fetch_in_workers=fetch_in_workers,
+        hash_queue_depth=workers * (threads + 1) if fetch_in_workers else None,
     )
     started = time.perf_counter()
     status = "failed"
