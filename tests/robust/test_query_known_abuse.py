@@ -222,6 +222,7 @@ def _near(boxes: list[Box], want: Box, slack: int) -> bool:
         ("black bars on a black edge", (70, 80), (1, 2), 22),
         ("white bars on a white edge", (64, 56), (2, 1), 16),
         ("large letters", (60, 60), (1, 1), 34),
+        ("red bars on a red edge", (66, 60), (2, 1), 18),
     ],
 )
 def test_caption_bars_are_found_by_their_text(
@@ -236,6 +237,10 @@ def test_caption_bars_are_found_by_their_text(
         photo = photos[3].copy()
         photo[:40] = photo[-30:] = 255  # the backdrop, up to the photo's edges
         bg, fg = (255, 255, 255), (0, 0, 0)
+    elif layout.startswith("red"):
+        photo = photos[5].copy()
+        photo[:36] = photo[-36:] = (200, 30, 30)  # a backdrop of the bars' colour
+        bg, fg = (200, 30, 30), (255, 255, 0)
     else:
         photo, bg, fg = photos[4], (255, 255, 255), (0, 0, 0)
     h, w = photo.shape[:2]
