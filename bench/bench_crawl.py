@@ -336,6 +336,11 @@ machine that CPU still comes out of the same cores. Re-crawl: {again.images_not_
 answered `304 Not Modified`, {again.images_hashed} re-hashed.
 
 The crawl {verdict} the goal of >= 0.80 x `childguard hash` images/s (ratio {ratio:.2f}).
+In that round the crawl used {t["crawl_cpu"]:.1f} CPU s and `childguard hash` {t["hash_cpu"]:.1f}
+(ratio {t["crawl_cpu"] / t["hash_cpu"]:.2f}). On a loaded machine the side with more runnable
+processes and threads gets more of the cores; with the cores to themselves, and both sides
+keeping them busy, the wall ratio would tend to 1 / {t["crawl_cpu"] / t["hash_cpu"]:.2f} =
+{t["hash_cpu"] / t["crawl_cpu"]:.2f}.
 
 ### Coverage of a large site
 
