@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from childguard.robust.grid import grid_cells
 from childguard.robust.query import (
+    QUERY_SIDE,
     VIEW_THRESHOLD,
     WEAK_DIHEDRAL_THRESHOLD,
     Box,
@@ -18,6 +20,7 @@ from childguard.robust.query import (
     _text_bars,
     caption_boxes,
     query_hashes,
+    query_views,
     view_cap,
 )
 from childguard.signals.pdq import (
@@ -145,6 +148,15 @@ def test_each_cell_of_a_grid_is_hashed(
     assert PdqSignal.distance(ref, views["cell4"]) <= DEFAULT_THRESHOLD
     # A grid is no crop of one photo: no crop guesses are hashed.
     assert not [v for v in views if v.startswith("uncropped")]
+    # The cells come back for the protected search, in the query's own coordinates (it is
+    # larger than QUERY_SIDE, so they were found on a reduced copy).
+    assert max(canvas.shape[:2]) > QUERY_SIDE
+    hashes, found = query_views(canvas)
+    assert {q.variant: q.pdq for q in hashes} == views
+    direct = grid_cells(canvas)
+    assert len(found) == len(direct) == 9
+    for a, b in zip(found, direct, strict=True):
+        assert max(abs(a.x0 - b.x0), abs(a.y0 - b.y0), abs(a.x1 - b.x1), abs(a.y1 - b.y1)) <= 3
 
 
 def _weak_sky(seed: int, side: int = 384) -> np.ndarray:

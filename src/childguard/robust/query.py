@@ -633,6 +633,7 @@ def _changed(box: Box, w: int, h: int) -> bool:
 
 def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[QueryHash]:
     """All the PDQ hashes to search for one RGB query image; the original comes first.
+    `query_views` gives them with the grid cells found on the way.
 
     Variants: `original` and the 7 other dihedral views (`rot90`, ... as in DIHEDRAL_NAMES,
     hashed from the turned image, see `pdq_dihedral_exact`; those of a query whose quality is
@@ -657,12 +658,24 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
     same list today; `protected` callers treat `quad` hits as candidates to
     verify, never as matches on their own.
     """
+    return query_views(pixels, mode=mode)[0]
+
+
+def query_views(
+    pixels: np.ndarray, *, mode: str = "known-abuse"
+) -> tuple[list[QueryHash], list[Box]]:
+    """`query_hashes`, and the cells of the grid or collage it found (`grid_cells`, empty for a
+    single photo) in `pixels`' own coordinates, so that a caller who also runs the protected
+    search can pass them on (`query_features(pixels, hashes, cells=cells)`) instead of detecting
+    the grid again. The cells are found on the query reduced to QUERY_SIDE and scaled back, so
+    they may differ by a pixel or two from `grid_cells(pixels)` on a larger query."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
         raise ValueError("query_hashes wants an HxWx3 uint8 RGB array")
     if min(pixels.shape[:2]) < 2:
         raise ValueError("query image is too small to hash")
+    full_h, full_w = pixels.shape[:2]
     pixels = _bounded(pixels)
     h, w = pixels.shape[:2]
     # Every query gets its dihedral views; a weak query's count within WEAK_DIHEDRAL_THRESHOLD
@@ -717,4 +730,6 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
     ]
     for i, (ys, xs) in enumerate(cells):
         add(trimmed[ys, xs], f"quad{i}")
-    return out
+    if (h, w) != (full_h, full_w):
+        found = [b.scaled(full_w / w).clipped(full_w, full_h) for b in found]
+    return out, found
