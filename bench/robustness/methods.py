@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from childguard.robust.protected import ProtectedIndex, hit_score
-from childguard.robust.query import QueryHash, query_hashes, view_cap
+from childguard.robust.query import QueryHash, query_hashes
 from childguard.robust.query_features import query_features
 from childguard.robust.signature import compute_signature
 from childguard.signals.pdq import (
@@ -25,6 +25,7 @@ from childguard.signals.pdq import (
     hamming_many,
     hexes_to_array,
     pdq_from_pixels,
+    view_cap,
 )
 
 PHASH_THRESHOLD = 10  # of 64 bits; imagehash ships no default, 10 is the common choice

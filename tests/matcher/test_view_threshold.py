@@ -48,3 +48,30 @@ def test_a_loose_bank_loosens_the_original_but_not_the_views(store: Store) -> No
     matcher.refresh()
     near_strict = flip_bits(flip_bits(LISTED, 100, 5), 25, 6)
     assert variants(_record(far, {"trimmed": near_strict})) == []
+
+
+def test_the_dihedral_views_of_a_weak_query_count_within_16_bits(store: Store) -> None:
+    """A query under PDQ's minimum quality is skipped by default; let in (`min_quality=0`), its
+    rotated and mirrored views count within 16 bits only, and its other views within 31."""
+    create_bank(store, "ka", "known-abuse", actor="t")
+    import_records(store, "ka", [EntryRecord("pdq", LISTED)], actor="t")
+    far = flip_bits(LISTED, 120, seed=9)
+
+    def weak(views: dict[str, str]) -> ContentSignals:
+        record = ContentSignals(path="q")
+        record.set(PdqSignal.name, far, 30)
+        record.views = [QueryView(PdqSignal.name, v, 30, name) for name, v in views.items()]
+        return record
+
+    turned = {"rot90": flip_bits(LISTED, 16, 1)}
+    outcome = Matcher(store, persist=False).match(weak(turned))
+    assert outcome.matches == [] and "quality 30" in (outcome.skipped or "")
+    matcher = Matcher(store, persist=False, min_quality=0)
+
+    def variants(views: dict[str, str]) -> list[tuple[str, int]]:
+        return [(m.variant, m.distance) for m in matcher.match(weak(views)).matches]
+
+    assert variants(turned) == [("rot90", 16)]
+    assert variants({"rot90": flip_bits(LISTED, 17, 2)}) == []
+    assert variants({"flipx": flip_bits(LISTED, 24, 3)}) == []
+    assert variants({"trimmed": flip_bits(LISTED, 24, 4)}) == [("trimmed", 24)]

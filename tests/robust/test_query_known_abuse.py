@@ -14,23 +14,23 @@ from childguard.robust.grid import grid_cells
 from childguard.robust.query import (
     QUERY_SIDE,
     VIEW_THRESHOLD,
-    WEAK_DIHEDRAL_THRESHOLD,
     Box,
     _edge_distance,
     _text_bars,
     caption_boxes,
     query_hashes,
     query_views,
-    view_cap,
 )
 from childguard.signals.pdq import (
     DEFAULT_THRESHOLD,
     DIHEDRAL_NAMES,
     MIN_QUALITY,
+    WEAK_DIHEDRAL_THRESHOLD,
     PdqSignal,
     pdq_dihedral_exact,
     pdq_dihedral_from_pixels,
     pdq_from_pixels,
+    view_cap,
 )
 
 

@@ -31,9 +31,10 @@ Semantics (see docs/matching.md):
 - a quarantined bank (flooding with matches, `childguard.banks.quarantine_bank`) matches
   nothing, as a disabled one, until it is released;
 - a derived PDQ view (any variant but the original) matches within the bank's threshold or
-  `VIEW_THRESHOLD` (PDQ's default, 31), whichever is stricter: a view
-  is a guess at the photo, and a bank loosened beyond 31 loosens only the original hash (a
-  loose guess matches look-alikes);
+  its cap (`signals.pdq.view_cap`: PDQ's default threshold, 31, and 16 for a dihedral
+  view of a query whose quality is under 50, searched only when `min_quality` lets it in),
+  whichever is stricter: a view is a guess at the photo, and a bank loosened beyond 31
+  loosens only the original hash (a loose guess matches look-alikes);
 - for each entry only the closest view is reported.
 """
 
@@ -62,7 +63,7 @@ from childguard.matcher.protected import (
 from childguard.matcher.results import Match, MatchOutcome
 from childguard.signals.base import SignalType
 from childguard.signals.content import ORIGINAL, ContentSignals, QueryView
-from childguard.signals.pdq import DEFAULT_THRESHOLD, DIHEDRAL_NAMES, PdqSignal
+from childguard.signals.pdq import DIHEDRAL_NAMES, PdqSignal, view_cap
 from childguard.signals.registry import SIGNAL_TYPES, get_signal_type
 from childguard.store.bank_signature_models import BankSignature
 from childguard.store.db import Store
@@ -77,9 +78,6 @@ _DIHEDRAL_KINDS = frozenset({"known-abuse", "allow"})
 # in protected banks: a collage cell is verified by its own region views instead.
 _UNTRUSTED_FOR_PROTECTED = ("quad",)
 _CACHE_LIMIT = 200_000
-# A derived PDQ view matches within the stricter of its bank's threshold and this (the value of
-# `childguard.robust.query.VIEW_THRESHOLD`, kept here so the matcher loads no OpenCV).
-VIEW_THRESHOLD = DEFAULT_THRESHOLD
 
 log = get_logger(__name__)
 
@@ -475,7 +473,7 @@ class Matcher:
                     continue
                 threshold = bank.thresholds[name]
                 if name == PdqSignal.name and view.variant != ORIGINAL:
-                    threshold = min(threshold, VIEW_THRESHOLD)
+                    threshold = min(threshold, view_cap(view.variant, view.quality or 0) or 0)
                 if not signal_type.within(comparison, threshold):
                     continue
                 if not self._view_allowed(view, bank.kind):

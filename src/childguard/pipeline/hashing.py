@@ -139,20 +139,21 @@ def _photo_extras(content: Content, record: ContentSignals, opts: HashOptions) -
     image = content.image()
     record.width, record.height, record.format = image.width, image.height, image.format
     views: list[QueryView] = []
-    if opts.dihedral:
+    robust = (opts.robust or opts.features) and min(image.width, image.height) >= _MIN_VIEW_SIDE
+    if opts.dihedral and not robust:  # the robust views hold the same dihedral hashes
         variants, quality = pdq_dihedral_exact(image.pixels)
         views += [
             QueryView(PdqSignal.name, h, quality, name)
             for h, name in zip(variants[1:], DIHEDRAL_NAMES[1:], strict=True)
         ]
-    if (opts.robust or opts.features) and min(image.width, image.height) >= _MIN_VIEW_SIDE:
+    if robust:
         from childguard.robust.query import query_hashes
 
-        robust = query_hashes(image.pixels)
-        views += [QueryView(PdqSignal.name, q.pdq, q.quality, q.variant) for q in robust]
+        hashes = query_hashes(image.pixels)
+        views += [QueryView(PdqSignal.name, q.pdq, q.quality, q.variant) for q in hashes]
         if opts.features:
             try:
-                record.features = compact_features(image.pixels, robust)
+                record.features = compact_features(image.pixels, hashes)
             except Exception as exc:  # an extreme shape ORB cannot take: hashes stand without
                 log.warning("no features", path=record.path, error=repr(exc))
     if views:

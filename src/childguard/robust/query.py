@@ -30,14 +30,6 @@ MODES = ("known-abuse", "protected")
 # original hash. Measured (docs/matching.md): uncapped, the views' near misses of distractors
 # decided the strict operating point, and crop10/crop20 were found less often than by plain PDQ.
 VIEW_THRESHOLD = DEFAULT_THRESHOLD
-# The dihedral views of a weak query (quality under MIN_QUALITY: deep-sky photos, dark or flat
-# wallpapers) count within this PDQ distance at most. Their rotated and mirrored copies are the
-# hashes of the turned pixels, so a lossless turn gives distance 0 and a turn saved again as JPEG
-# 50 came within 12 bits (15 weak registered photos of the robustness corpus), while the weak
-# distractors' nearest dihedral view sat 32-38 bits from any registered photo (full run's and
-# held-out distractors under 6 transforms). Without them, every turned copy of a weak photo
-# was missed (1 in 10 deep-sky photos, 1 in 50 general ones).
-WEAK_DIHEDRAL_THRESHOLD = 16
 # Views that only take padding or borders off (`trimmed`, `unpadded`, `centred<i>`) are kept
 # down to this PDQ quality, not MIN_QUALITY: they are the photo itself, so a photo whose own
 # hash is weak (deep-sky images at 20-49) gives a weak view, as a plain PDQ query of the photo
@@ -614,19 +606,6 @@ def _text_like(ink: np.ndarray) -> bool:
     return int(starts.max()) >= _TEXT_RUNS
 
 
-def view_cap(variant: str, quality: int) -> int | None:
-    """The PDQ distance within which a query view may match at most, whatever looser threshold
-    its bank allows: None for the `original` hash (its bank's threshold alone),
-    WEAK_DIHEDRAL_THRESHOLD for a dihedral view of a query whose quality is under MIN_QUALITY,
-    VIEW_THRESHOLD for every other view. A function of the variant and the quality only, so it
-    holds for views stored and read back as (hash, quality, variant)."""
-    if variant == DIHEDRAL_NAMES[0]:
-        return None
-    if variant in DIHEDRAL_NAMES and quality < MIN_QUALITY:
-        return WEAK_DIHEDRAL_THRESHOLD
-    return VIEW_THRESHOLD
-
-
 def _changed(box: Box, w: int, h: int) -> bool:
     return box.x0 > 0.02 * w or box.y0 > 0.02 * h or box.x1 < 0.98 * w or box.y1 < 0.98 * h
 
@@ -637,10 +616,9 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
 
     Variants: `original` and the 7 other dihedral views (`rot90`, ... as in DIHEDRAL_NAMES,
     hashed from the turned image, see `pdq_dihedral_exact`; those of a query whose quality is
-    under MIN_QUALITY match within WEAK_DIHEDRAL_THRESHOLD only, see `view_cap`); `trimmed`
-    (flat or blurred
-    bands removed at the edges); `unpadded` (solid padding of one exact colour
-    removed, see `padding_box`); `centred<i>` (guesses at a centred pad that runs on
+    under MIN_QUALITY match within WEAK_DIHEDRAL_THRESHOLD only, see `signals.pdq.view_cap`);
+    `trimmed` (flat or blurred bands removed at the edges); `unpadded` (solid padding of one
+    exact colour removed, see `padding_box`); `centred<i>` (guesses at a centred pad that runs on
     into the photo's own dark edges, see `centred_guesses`); `uncropped<n>` (the query
     grown by n/1000 of its side on each side, a guess at a centred crop undone, see
     `uncropped`); `uncaptioned<i>` (caption
@@ -679,7 +657,7 @@ def query_views(
     pixels = _bounded(pixels)
     h, w = pixels.shape[:2]
     # Every query gets its dihedral views; a weak query's count within WEAK_DIHEDRAL_THRESHOLD
-    # only (`view_cap`).
+    # only (`signals.pdq.view_cap`).
     hashes, quality = pdq_dihedral_exact(pixels)
     out = [QueryHash(pdq, quality, name) for pdq, name in zip(hashes, DIHEDRAL_NAMES, strict=True)]
     seen = set(hashes)

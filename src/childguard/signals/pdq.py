@@ -34,6 +34,29 @@ DIHEDRAL_NAMES = (
     "flip_plus1",
     "flip_minus1",
 )
+# The dihedral views of a weak query (quality under MIN_QUALITY: deep-sky photos, dark or flat
+# wallpapers) count within this PDQ distance at most. Their rotated and mirrored copies are the
+# hashes of the turned pixels, so a lossless turn gives distance 0 and a turn saved again as JPEG
+# 50 came within 12 bits (15 weak registered photos of the robustness corpus), while the weak
+# distractors' nearest dihedral view sat 32-38 bits from any registered photo (full run's and
+# held-out distractors under 6 transforms). Without them, every turned copy of a weak photo
+# was missed (1 in 10 deep-sky photos, 1 in 50 general ones).
+WEAK_DIHEDRAL_THRESHOLD = 16
+
+
+def view_cap(variant: str, quality: int) -> int | None:
+    """The PDQ distance within which a query view may match at most, whatever looser threshold
+    its bank allows: None for the `original` hash (its bank's threshold alone),
+    WEAK_DIHEDRAL_THRESHOLD for a dihedral view of a query whose quality is under MIN_QUALITY,
+    DEFAULT_THRESHOLD (the robust views' VIEW_THRESHOLD) for every other view. A function of
+    the variant and the quality only, so it holds for views stored and read back as (hash,
+    quality, variant); the matcher and the robustness harness apply it alike."""
+    if variant == DIHEDRAL_NAMES[0]:
+        return None
+    if variant in DIHEDRAL_NAMES and quality < MIN_QUALITY:
+        return WEAK_DIHEDRAL_THRESHOLD
+    return DEFAULT_THRESHOLD
+
 
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
