@@ -149,38 +149,48 @@ def extract_page(html: str, url: str) -> PageExtract:
     title = " ".join((sel.css("title::text").get() or "").split())
     images: list[ImageRef] = []
     seen: set[str] = set()
+    resolved: dict[str | None, str | None] = {}  # a page names most URLs twice (href, src)
+
+    def resolve(raw: str | None) -> str | None:
+        if raw not in resolved:
+            resolved[raw] = http_url(base, raw)
+        return resolved[raw]
 
     def add(raw: str | None, how: str) -> None:
-        absolute = http_url(base, raw)
+        absolute = resolve(raw)
         if absolute and absolute not in seen:
             seen.add(absolute)
             images.append(ImageRef(absolute, how))
 
     for img in sel.css("img"):
-        srcset = img.attrib.get("srcset")
+        attrib = img.attrib  # a new dict on every access
+        srcset = attrib.get("srcset")
         if srcset:
             add(largest_srcset_candidate(srcset), "srcset")
         for attr in LAZY_SRCSET_ATTRIBUTES:
-            if img.attrib.get(attr):
-                add(largest_srcset_candidate(img.attrib[attr]), "lazy")
+            if attrib.get(attr):
+                add(largest_srcset_candidate(attrib[attr]), "lazy")
         for attr in LAZY_ATTRIBUTES:
-            add(img.attrib.get(attr), "lazy")
-        add(img.attrib.get("src"), "img")
+            add(attrib.get(attr), "lazy")
+        add(attrib.get("src"), "img")
     for source in sel.css("picture source"):
+        attrib = source.attrib
         for attr in ("srcset", *LAZY_SRCSET_ATTRIBUTES):
-            if source.attrib.get(attr):
-                add(largest_srcset_candidate(source.attrib[attr]), "picture")
+            if attrib.get(attr):
+                add(largest_srcset_candidate(attrib[attr]), "picture")
     for video in sel.css("video"):
-        add(video.attrib.get("src"), "video")
+        attrib = video.attrib
+        add(attrib.get("src"), "video")
         for source in video.css("source"):
             add(source.attrib.get("src"), "video-source")
-        add(video.attrib.get("poster"), "poster")
+        add(attrib.get("poster"), "poster")
     for meta in sel.css("meta"):
-        key = (meta.attrib.get("property") or meta.attrib.get("name") or "").lower()
+        attrib = meta.attrib
+        key = (attrib.get("property") or attrib.get("name") or "").lower()
         if key in META_IMAGE_KEYS:
-            add(meta.attrib.get("content"), "og:image")
+            add(attrib.get("content"), "og:image")
         elif key in META_VIDEO_KEYS:
-            add(meta.attrib.get("content"), "og:video")
+            add(attrib.get("content"), "og:video")
     for style_attr in sel.css("[style]::attr(style)").getall():
         for m in _CSS_URL.finditer(style_attr):
             add(m.group(2), "css")
@@ -194,7 +204,7 @@ def extract_page(html: str, url: str) -> PageExtract:
         *sel.css("a::attr(href)").getall(),
         *sel.css("link[rel~=next]::attr(href)").getall(),
     ]:
-        absolute = http_url(base, href)
+        absolute = resolve(href)
         if not absolute:
             continue
         if is_image_url(absolute):
