@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from childguard.crawl.runner import run_crawl
@@ -157,3 +158,36 @@ def test_bad_pages_and_images_are_logged_not_fatal(site: Any, db_url: str, make_
     assert site.count("/cal/2024/06") == 0
     assert site.count("/a/a/a/a/x") == 0  # repeated-segment loop never fetched
     assert site.count("/loop") <= 6  # redirect loop gave up
+
+
+def test_a_stage_that_raises_fails_the_crawl_and_keeps_what_was_recorded(
+    site: Any, db_url: str, make_photo: Any, bank_matcher: Any
+) -> None:
+    """A stage that raises (here the matcher, on one image) loses that image's matches; the
+    crawl goes on, counts it as a stage error, and ends failed (exit 1 in `crawl run`) saying
+    why, instead of finished."""
+    protected, broken = make_photo(21), make_photo(22)
+    site.page("/", '<html><title>G</title><body><img src="/a.jpg"><img src="/b.jpg"></body></html>')
+    site.image("/a.jpg", protected)
+    site.image("/b.jpg", broken)
+    matches = bank_matcher({1: protected})
+    broken_md5 = hashlib.md5(broken).hexdigest()
+
+    def matcher(record: Any) -> Any:
+        if record.value("md5") == broken_md5:
+            raise RuntimeError("the bank went away")
+        return matches(record)
+
+    stats = run_crawl(
+        _watch(site), store_url=db_url, matcher=matcher, allow_private=True, hash_workers=0
+    )
+    assert stats.stage_errors == 1
+    assert stats.problem() is not None
+    assert "matcher on" in stats.problem() and "the bank went away" in stats.problem()
+    with open_store(db_url) as store:
+        rows = list_sightings(store)
+    assert [r.image_url for r in rows] == [site.url("/a.jpg")]  # the other image's sighting stays
+    clean = run_crawl(
+        _watch(site), store_url=db_url, matcher=matches, allow_private=True, hash_workers=0
+    )
+    assert clean.stage_errors == 0 and clean.problem() is None

@@ -56,14 +56,20 @@ class CrawlStats:
     sightings_removed: int = 0
     sightings_changed: int = 0
     ssrf_refused: int = 0
+    stage_errors: int = 0
+    stage_error: str = ""
     image_bytes: int = 0
     elapsed_s: float = 0.0
     finish_reason: str = ""
     scrapy: dict[str, Any] = field(default_factory=dict)
 
     def problem(self) -> str | None:
-        """Why this crawl counts as failed although it ran, or None: it fetched no page at all
-        (its requests refused by the SSRF policy, or failed)."""
+        """Why this crawl counts as failed although it ran, or None: a stage of it raised (a
+        spider callback, an item pipeline, or the last writes at its close: what it found may
+        not all be recorded), or it fetched no page at all (its requests refused by the SSRF
+        policy, or failed)."""
+        if self.stage_errors:
+            return f"{self.stage_errors} crawl stage error(s), the first: {self.stage_error}"
         if self.pages or self.pages_gone:
             return None
         if self.ssrf_refused:
@@ -79,3 +85,10 @@ class CrawlStats:
         data = asdict(self)
         data["problem"] = self.problem()
         return data
+
+
+def stage_failed(stats: Any, why: str) -> None:
+    """Count a crawl stage that raised in the crawl's stats, keeping the first reason."""
+    stats.inc_value("childguard/stage_errors")
+    if not stats.get_value("childguard/stage_error"):
+        stats.set_value("childguard/stage_error", why[:500])

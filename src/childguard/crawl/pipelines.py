@@ -22,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from childguard.crawl.context import stage_failed
 from childguard.crawl.hashing import has_extras, hash_fetched, sha256_of
 from childguard.crawl.hashqueue import HashQueue
 from childguard.crawl.imagefetch import FetchOutcome, HostGate, ImageJob, fetch_image
@@ -60,6 +62,16 @@ class _ContextPipeline:
     def inc(self, key: str, n: int = 1) -> None:
         assert self.crawler.stats is not None
         self.crawler.stats.inc_value(f"childguard/{key}", n)
+
+    def closing(self, stage: str, finish: Callable[[], None]) -> None:
+        """Run a pipeline's last step; if it raises, the crawl counts it as a stage error and
+        fails (Scrapy would only log it, and the crawl would look finished)."""
+        try:
+            finish()
+        except Exception as exc:
+            assert self.crawler.stats is not None
+            stage_failed(self.crawler.stats, f"{stage}: {type(exc).__name__}: {exc}")
+            log.error("crawl stage failed", stage=stage, error=repr(exc))
 
 
 class HashPipeline(_ContextPipeline):
@@ -321,7 +333,7 @@ class HashPipeline(_ContextPipeline):
         return item
 
     def close_spider(self, spider: Any = None) -> None:
-        self.context.cache.flush()
+        self.closing("content cache writes", self.context.cache.flush)
         if self._queue is not None:
             for key, value in self._queue.stats().items():
                 assert self.crawler.stats is not None
@@ -342,10 +354,12 @@ class MatchPipeline(_ContextPipeline):
             return
         try:
             item.matches = list(self.context.matcher(item.hashes))
-        except Exception as exc:  # a matcher failure loses one image, not the crawl
+        except Exception as exc:  # one image unmatched: the crawl goes on, and ends failed
             item.error = f"matcher failed: {exc}"
             log.error("match_failed", url=item.url, error=str(exc))
             self.inc("match_errors")
+            assert self.crawler.stats is not None
+            stage_failed(self.crawler.stats, f"matcher on {item.url}: {exc}")
         if item.matches:
             self.inc("images_matched")
 
@@ -373,6 +387,9 @@ class SightingPipeline(_ContextPipeline):
         return item
 
     def close_spider(self, spider: Any = None) -> None:
-        changes = self.context.recorder.finish()
-        self.inc("sightings_removed", changes["removed"])
-        self.inc("sightings_changed", changes["changed"])
+        def finish() -> None:
+            changes = self.context.recorder.finish()
+            self.inc("sightings_removed", changes["removed"])
+            self.inc("sightings_changed", changes["changed"])
+
+        self.closing("sighting writes", finish)

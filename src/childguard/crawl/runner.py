@@ -31,7 +31,7 @@ from typing import Any
 
 from childguard import __version__
 from childguard.crawl.cache import ImageCache
-from childguard.crawl.context import CrawlContext, CrawlStats
+from childguard.crawl.context import CrawlContext, CrawlStats, stage_failed
 from childguard.crawl.hashqueue import make_pool
 from childguard.crawl.imagefetch import FetchPolicy, configure
 from childguard.crawl.leases import DEFAULT_LEASE, claim_watch, holder_of
@@ -189,6 +189,8 @@ def _collect(
         sightings_removed=g("sightings_removed"),
         sightings_changed=g("sightings_changed"),
         ssrf_refused=g("ssrf_refused"),
+        stage_errors=g("stage_errors"),
+        stage_error=str(stats.get("childguard/stage_error", "")),
         image_bytes=g("image_bytes"),
         elapsed_s=round(elapsed, 3),
         finish_reason=str(stats.get("finish_reason", "")),
@@ -269,6 +271,7 @@ def _crawl_here(
     try:
         process = CrawlerProcess({**settings, "LOG_INSTALL_ROOT_HANDLER": False})
         crawler = process.create_crawler(WatchSpider)
+        _count_stage_errors(crawler)
         process.crawl(crawler, context=context)
         process.start()
         assert crawler.stats is not None
@@ -283,6 +286,22 @@ def _crawl_here(
         pool.shutdown(wait=True, cancel_futures=True)
         _finish_run(store, run_id, status, stats)
         store.close()
+
+
+def _count_stage_errors(crawler: Any) -> None:
+    """Count an exception in a spider callback or an item pipeline as a stage error (Scrapy
+    logs it and carries on, which would leave a crawl that lost items looking finished)."""
+    from scrapy import signals
+
+    def item_error(item: Any, response: Any, spider: Any, failure: Any) -> None:
+        stage_failed(crawler.stats, f"item pipeline: {failure.getErrorMessage()}")
+
+    def spider_error(failure: Any, response: Any, spider: Any) -> None:
+        url = getattr(response, "url", "?")
+        stage_failed(crawler.stats, f"spider callback on {url}: {failure.getErrorMessage()}")
+
+    crawler.signals.connect(item_error, signal=signals.item_error, weak=False)
+    crawler.signals.connect(spider_error, signal=signals.spider_error, weak=False)
 
 
 _PRELOADED = False
