@@ -15,8 +15,9 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from childguard.robust.grid import Box
 from childguard.robust.protected import ProtectedIndex, hit_score
-from childguard.robust.query import QueryHash, query_hashes
+from childguard.robust.query import QueryHash, query_views
 from childguard.robust.query_features import query_features
 from childguard.robust.signature import compute_signature
 from childguard.signals.pdq import (
@@ -122,10 +123,11 @@ class PHash:
 def _protected_hashes(
     pixels: np.ndarray, shared: dict[str, object]
 ) -> tuple[list[QueryHash], float]:
-    """query_hashes() once per query, shared by the two childguard methods."""
+    """query_hashes() once per query, shared by the two childguard methods; the grid cells it
+    found go in `shared["cells"]` for the protected search (one grid detection a query)."""
     if "hashes" not in shared:
         t0 = time.perf_counter()
-        shared["hashes"] = query_hashes(pixels, mode="protected")
+        shared["hashes"], shared["cells"] = query_views(pixels, mode="protected")
         shared["hashes_ms"] = 1e3 * (time.perf_counter() - t0)
     hashes: list[QueryHash] = shared["hashes"]  # type: ignore[assignment]
     ms: float = shared["hashes_ms"]  # type: ignore[assignment]
@@ -189,7 +191,9 @@ class Protected:
     def query(self, pixels: np.ndarray, shared: dict[str, object]) -> Answer:
         hashes, ms = _protected_hashes(pixels, shared)
         t0 = time.perf_counter()
-        hits = self.index.search(query_features(pixels, hashes))  # ORB features are computed lazily
+        cells: list[Box] = shared["cells"]  # type: ignore[assignment]
+        # ORB features are computed lazily
+        hits = self.index.search(query_features(pixels, hashes, cells=cells))
         t1 = time.perf_counter()
         if not hits:
             return Answer(None, 0.0, False, ms, 1e3 * (t1 - t0))

@@ -266,3 +266,29 @@ def test_top_up_only_adds_low_threshold_corners_to_thin_cells() -> None:
     added = np.bincount(orb._grid_cells(points[n:], w, h), minlength=cells)
     assert (added[usual >= quota] == 0).all()
     assert (usual + added <= np.maximum(usual, quota)).all()
+
+
+def test_hashing_a_grid_with_features_detects_the_grid_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pipeline hands the cells query hashing found on to the features (`query_views`), so
+    the features' own grid detection never runs, and the features still hold every cell."""
+    import io
+
+    from tests.robust.conftest import synthetic_photo
+    from tests.robust.grids import make_grid
+
+    from childguard.pipeline import hash_bytes
+    from childguard.robust import query_features as query_features_module
+
+    pixels, _ = make_grid(3, gutter=12, photos=[synthetic_photo(700 + i) for i in range(9)])
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "PNG")
+
+    def refuse(_pixels: np.ndarray) -> None:
+        raise AssertionError("the grid was detected again")
+
+    monkeypatch.setattr(query_features_module, "detect_grid", refuse)
+    record = hash_bytes(out.getvalue(), robust=True, features=True)
+    assert record.error is None and record.features is not None
+    assert len(record.features.regions()) == 9

@@ -34,6 +34,7 @@ from childguard.signals.pdq import DIHEDRAL_NAMES, PdqSignal, pdq_dihedral_exact
 from childguard.signals.registry import get_signal_type, types_for
 
 if TYPE_CHECKING:  # OpenCV, faiss and ORB load only when robust views or features are asked for
+    from childguard.robust.grid import Box
     from childguard.robust.query import QueryHash
     from childguard.robust.query_features import QueryFeatures
 
@@ -147,13 +148,13 @@ def _photo_extras(content: Content, record: ContentSignals, opts: HashOptions) -
             for h, name in zip(variants[1:], DIHEDRAL_NAMES[1:], strict=True)
         ]
     if robust:
-        from childguard.robust.query import query_hashes
+        from childguard.robust.query import query_views
 
-        hashes = query_hashes(image.pixels)
+        hashes, cells = query_views(image.pixels)
         views += [QueryView(PdqSignal.name, q.pdq, q.quality, q.variant) for q in hashes]
         if opts.features:
             try:
-                record.features = compact_features(image.pixels, hashes)
+                record.features = compact_features(image.pixels, hashes, cells=cells)
             except Exception as exc:  # an extreme shape ORB cannot take: hashes stand without
                 log.warning("no features", path=record.path, error=repr(exc))
     if views:
@@ -181,9 +182,12 @@ def pdq_views(record: ContentSignals) -> list[QueryHash]:
     ]
 
 
-def compact_features(pixels: Any, hashes: list[QueryHash]) -> QueryFeatures:
+def compact_features(
+    pixels: Any, hashes: list[QueryHash], *, cells: list[Box] | None = None
+) -> QueryFeatures:
     """The query's ORB features computed now, without the pixels (small and picklable; the
-    grey copy of at most 256 px that the aligned check warps travels with them).
+    grey copy of at most 256 px that the aligned check warps travels with them). `cells`: the
+    grid cells query hashing found (`query_views`), so the grid is not detected again.
 
     The features of the mirrored query (flipped copies) and of its photo-like regions
     (screenshots, collages) are computed here too, while the pixels are at hand, so the
@@ -193,7 +197,7 @@ def compact_features(pixels: Any, hashes: list[QueryHash]) -> QueryFeatures:
     def without_pixels(q: QueryFeatures, keep: list[QueryHash]) -> QueryFeatures:
         return QueryFeatures(keep, keypoints=q.keypoints, descriptors=q.descriptors, check=q.check)
 
-    full = query_features(pixels, hashes)
+    full = query_features(pixels, hashes, cells=cells)
     mirror = full.mirrored()
     return QueryFeatures(
         hashes,
