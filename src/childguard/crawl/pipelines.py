@@ -219,8 +219,13 @@ class HashPipeline(_ContextPipeline):
             log.warning("ssrf_refused", url=item.url, reason=out.refused)
         if out.robots_forbidden:
             self.inc("images_robots_forbidden")
+        self._failed(item, out.error)
+
+    def _failed(self, item: ImageItem, error: str | None) -> None:
+        """An image that could not be fetched or hashed: its error, counted and logged."""
+        item.error = error
         self.inc("images_failed")
-        log.warning("image_failed", url=item.url, page=item.page_url, error=out.error)
+        log.warning("image_failed", url=item.url, page=item.page_url, error=error)
 
     async def _fetched(self, item: ImageItem) -> ImageItem:
         """An image still to fetch, fetched and hashed by a worker; its item as Scrapy's
@@ -264,9 +269,7 @@ class HashPipeline(_ContextPipeline):
                     )
                 )
                 if forced.hashes is None:
-                    item.error = forced.error or "the image changed while it was fetched"
-                    self.inc("images_failed")
-                    log.warning("image_failed", url=item.url, page=item.page_url, error=item.error)
+                    self._failed(item, forced.error or "the image changed while it was fetched")
                     return item
                 item.hashes = forced.hashes
                 item.etag, item.last_modified = forced.etag, forced.last_modified
@@ -283,9 +286,8 @@ class HashPipeline(_ContextPipeline):
         try:
             return await self._fetched(item)
         except Exception as exc:
-            item.fetch, item.error = False, f"{type(exc).__name__}: {exc}"[:500]
-            self.inc("images_failed")
-            log.warning("image_failed", url=item.url, page=item.page_url, error=item.error)
+            item.fetch = False
+            self._failed(item, f"{type(exc).__name__}: {exc}"[:500])
             return item
 
     def _hashed(self, known: ContentSignals | None) -> None:
