@@ -62,7 +62,7 @@ from childguard.matcher.protected import (
 )
 from childguard.matcher.results import Match, MatchOutcome
 from childguard.signals.base import SignalType
-from childguard.signals.content import ORIGINAL, ContentSignals, QueryView
+from childguard.signals.content import ContentSignals, QueryView
 from childguard.signals.pdq import DIHEDRAL_NAMES, PdqSignal, view_cap
 from childguard.signals.registry import SIGNAL_TYPES, get_signal_type
 from childguard.store.bank_signature_models import BankSignature
@@ -472,8 +472,9 @@ class Matcher:
                 if entry is None or bank is None:
                     continue
                 threshold = bank.thresholds[name]
-                if name == PdqSignal.name and view.variant != ORIGINAL:
-                    threshold = min(threshold, view_cap(view.variant, view.quality or 0) or 0)
+                if name == PdqSignal.name:
+                    cap = view_cap(view.variant, view.quality or 0)  # None: the original hash
+                    threshold = threshold if cap is None else min(threshold, cap)
                 if not signal_type.within(comparison, threshold):
                     continue
                 if not self._view_allowed(view, bank.kind):
