@@ -9,6 +9,7 @@ import json
 import random
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 
@@ -99,8 +100,16 @@ def test_banks_signals_and_lookups(server: LiveServer) -> None:
         assert match.get("/m/index/status", params={"signal_type": "x"}).status_code == 400
 
 
-def test_a_signal_written_elsewhere_is_matchable_within_a_second(server: LiveServer) -> None:
-    """Another process (a CLI import, another worker) adds the entry; the server follows."""
+def test_a_signal_written_elsewhere_is_matchable_at_the_next_refresh(
+    store_url: str, tmp_path: Path
+) -> None:
+    """Another process (a CLI import, another worker) adds the entry; the server follows at its
+    next refresh (every 0.2 s here; within 3 s allows a loaded machine, never refreshing fails)."""
+    with live_server(store_url, tmp_path / "index", refresh_seconds=0.2) as server:
+        _follows_another_writer(server)
+
+
+def _follows_another_writer(server: LiveServer) -> None:
     create_bank(server.store, "OTHER_WRITER", "known-abuse", actor="test")
     value = rand_hex()
     with server.client("match") as match:
@@ -111,11 +120,11 @@ def test_a_signal_written_elsewhere_is_matchable_within_a_second(server: LiveSer
         while True:
             found = match.get("/m/lookup", params=params).json()
             elapsed = time.monotonic() - started
-            if found or elapsed > 2:
+            if found or elapsed > 3:
                 break
             time.sleep(0.02)
     assert "OTHER_WRITER" in found
-    assert elapsed < 1.0
+    assert elapsed < 3.0
 
 
 def test_compare(server: LiveServer) -> None:
