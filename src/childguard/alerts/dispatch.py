@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from childguard.alerts.email import AlertDeliveryError, SmtpSettings, send_email
@@ -199,7 +200,12 @@ def queue_sighting_alerts(session: Session) -> list[Alert]:
             sighting_id=sighting.id,
             payload=sighting_payload(org, sighting, photo),
         )
-        session.add(alert)
+        try:  # another writer (a second worker) may queue the same sighting at this moment
+            with session.begin_nested():
+                session.add(alert)
+                session.flush()
+        except IntegrityError:
+            continue
         done.add((org.id, key))
         places.add(place)
         created.append(alert)
