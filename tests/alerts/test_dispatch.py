@@ -4,11 +4,14 @@ real SMTP server and a real webhook receiver, and no image bytes in any alert.""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from alert_servers import SmtpInbox, WebhookReceiver
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from childguard.alerts.dispatch import AlertTransport, deliver, queue_sighting_alerts
 from childguard.alerts.email import SmtpSettings
@@ -271,3 +274,43 @@ def test_each_later_spike_of_a_long_photo_url_is_its_own_alert(
     assert [a.payload["photo"] for a in spikes] == [camp, camp]
     assert len({a.dedupe_key for a in made}) == len(made)
     assert all(len(a.dedupe_key) <= 300 for a in made)
+
+
+def test_two_writers_queueing_one_sighting_at_once_make_one_alert(
+    store: Store, tmp_path: Path, webhook_receiver: WebhookReceiver
+) -> None:
+    """Two service workers queue the same new sighting at the same moment: the second waits on
+    the first's uncommitted alert, then skips it, and neither fails."""
+    if store.url.startswith("sqlite"):
+        pytest.skip("SQLite lets one writer in at a time: the second never reads before it")
+    _setup(store, tmp_path, webhook_receiver)
+    sighting = _sighting(store, 1, T0)
+    second: dict[str, object] = {}
+
+    def other_worker() -> None:
+        try:
+            with store.session() as s:
+                second["alerts"] = [a.sighting_id for a in queue_sighting_alerts(s)]
+        except Exception as exc:  # reported to the test below
+            second["error"] = exc
+
+    with store.session() as first:
+        assert [a.sighting_id for a in queue_sighting_alerts(first)] == [sighting]
+        worker = threading.Thread(target=other_worker)
+        worker.start()
+        deadline = time.monotonic() + 30
+        while not _someone_waits_on_a_lock(store):  # the second insert waits on the first's row
+            assert worker.is_alive() and time.monotonic() < deadline, second
+            time.sleep(0.05)
+    worker.join(30)
+    assert second == {"alerts": []}
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(Alert)) == 1
+
+
+def _someone_waits_on_a_lock(store: Store) -> bool:
+    with store.session() as s:
+        waiting = s.scalar(
+            text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+        )
+    return bool(waiting)
