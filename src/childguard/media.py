@@ -10,6 +10,7 @@ decompression bombs and oversize inputs live in exactly one place.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import math
 import os
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from childguard.deadline import interrupt_after
 from childguard.errors import MediaError
 
 _decode_dc: Callable[..., np.ndarray | None] | None
@@ -353,24 +355,44 @@ class BudgetExceeded(BaseException):
         self.error = str(MediaError("timeout", message))
 
 
+def _budget_message(seconds: float) -> str:
+    return f"hashing took longer than the {seconds:g} s budget per file"
+
+
+@functools.cache
+def _expired(seconds: float) -> type[BudgetExceeded]:
+    """The BudgetExceeded of a `seconds` budget, as a class the deadline watchdog can raise."""
+    message = _budget_message(seconds)
+
+    class Expired(BudgetExceeded):
+        def __init__(self) -> None:
+            super().__init__(message)
+
+    return Expired
+
+
 @contextlib.contextmanager
 def time_budget(seconds: float) -> Iterator[None]:
-    """Raise BudgetExceeded in this block after `seconds` of wall-clock time.
+    """Raise BudgetExceeded in this block after `seconds` of wall-clock time (with `seconds` <=
+    0 the block runs unbounded).
 
-    A SIGALRM timer, so it applies only in a process's main thread (pool workers, a serial
-    batch); elsewhere, or with `seconds` <= 0, the block runs unbounded. Decoders are
-    interrupted between the chunks they decode."""
-    usable = (
-        seconds > 0
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
+    In a process's main thread (pool workers, a serial batch) a SIGALRM timer, which also
+    interrupts a blocking read; in any other thread (a Dask worker's tasks, a thread pool) the
+    deadline watchdog (`childguard.deadline`). Either way decoders are interrupted between the
+    chunks they decode."""
+    if seconds <= 0:
         yield
+        return
+    if (
+        not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        with interrupt_after(seconds, _expired(seconds)):
+            yield
         return
 
     def expired(signum: int, frame: object) -> None:
-        raise BudgetExceeded(f"hashing took longer than the {seconds:g} s budget per file")
+        raise BudgetExceeded(_budget_message(seconds))
 
     previous = signal.signal(signal.SIGALRM, expired)
     signal.setitimer(signal.ITIMER_REAL, seconds)

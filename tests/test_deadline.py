@@ -1,0 +1,106 @@
+"""The time budget outside the main thread (a Dask worker's task threads, a thread pool): a
+block that runs too long is stopped with BudgetExceeded, a block that ends in time is never
+hit afterwards, and a slow file hashed in a thread keeps its exact hashes with a timeout
+error, as it does in the main thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from childguard.deadline import interrupt_after
+from childguard.media import DEFAULT_LIMITS, BudgetExceeded, time_budget
+from childguard.pipeline import HashOptions, Source, hash_source
+from hostile.media_gen import photo
+
+
+class _Late(BaseException):
+    """Raised by the watchdog in the tests below."""
+
+
+def _in_thread(work: Callable[[], Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["value"] = work()
+        except BaseException as exc:  # reported to the test
+            out["raised"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive()
+    return out
+
+
+def _spin(seconds: float) -> int:
+    end, n = time.monotonic() + seconds, 0
+    while time.monotonic() < end:
+        n += 1
+    return n
+
+
+def test_a_block_past_its_budget_in_a_thread_is_stopped() -> None:
+    def work() -> float:
+        started = time.monotonic()
+        try:
+            with time_budget(0.2):
+                _spin(10)
+        except BudgetExceeded as exc:
+            assert exc.error.startswith("timeout") and "0.2 s budget" in exc.error
+            return time.monotonic() - started
+        raise AssertionError("the budget never fired")
+
+    out = _in_thread(work)
+    assert "raised" not in out, out
+    assert 0.15 < out["value"] < 5
+
+
+def test_blocks_that_end_in_time_are_never_hit_afterwards() -> None:
+    def work() -> int:
+        finished = 0
+        for i in range(300):  # budgets just around the block's own length
+            with interrupt_after(0.001 + (i % 5) * 0.0005, _Late):
+                pass
+            finished += 1
+        _spin(0.3)  # any exception still pending would be delivered here
+        return finished
+
+    out = _in_thread(work)
+    assert out == {"value": 300}
+
+
+def test_many_threads_each_stopped_by_its_own_budget() -> None:
+    results: dict[int, str] = {}
+
+    def worker(n: int) -> None:
+        try:
+            with time_budget(0.1 if n % 2 else 30):
+                _spin(0.6 if n % 2 else 0.05)
+            results[n] = "finished"
+        except BudgetExceeded:
+            results[n] = "stopped"
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == {n: "stopped" if n % 2 else "finished" for n in range(6)}
+
+
+def test_a_slow_file_hashed_in_a_thread_keeps_its_exact_hashes(tmp_path: Path) -> None:
+    path = tmp_path / "big.jpg"
+    path.write_bytes(photo(1, (2000, 1500)))
+    options = HashOptions(robust=True, limits=replace(DEFAULT_LIMITS, file_seconds=0.001))
+    out = _in_thread(lambda: hash_source(Source(path=str(path), file=path), options))
+    record = out["value"]
+    assert record.error is not None and record.error.startswith("timeout"), record.error
+    assert all(record.value(t) for t in ("md5", "sha1", "sha256"))
+    in_time = _in_thread(lambda: hash_source(Source(path=str(path), file=path), HashOptions()))
+    assert in_time["value"].error is None and in_time["value"].value("pdq")
