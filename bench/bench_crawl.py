@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import machine_info, record_section
-from bench.crawl_site import LargeSite, StaticSite, gallery_site, serve_in_process
+from bench.crawl_site import LargeSite, StaticSite, gallery_site_from, serve_in_process
 from childguard.crawl.runner import run_crawl, warm_up
 from childguard.crawl.watch import Watch
 from childguard.store.db import open_store
@@ -66,12 +67,13 @@ def source_images(limit_side: int = 1280) -> list[Image.Image]:
     return out
 
 
-def build_site(root: Path, n: int, seed: int = 7) -> StaticSite:
-    """N JPEGs under root/img (for `childguard hash`) and the same bytes as a gallery site."""
+def build_site(root: Path, n: int, seed: int = 7) -> Callable[[], StaticSite]:
+    """N JPEGs under root/img (for `childguard hash`), and what builds the gallery site of the
+    same bytes in the server's own process (so that this one, which forks the crawls, does not
+    hold them: a crawl from `childguard crawl run` forks from a process that does not either)."""
     rng = np.random.default_rng(seed)
     bases = source_images()
     (root / "img").mkdir(parents=True)
-    images = []
     for i in range(n):
         im = bases[i % len(bases)]
         w, h = im.size
@@ -82,8 +84,7 @@ def build_site(root: Path, n: int, seed: int = 7) -> StaticSite:
         buf = io.BytesIO()
         crop.save(buf, format="JPEG", quality=int(rng.integers(75, 92)))
         (root / "img" / f"{i:05d}.jpg").write_bytes(buf.getvalue())
-        images.append(buf.getvalue())
-    return gallery_site(images, PER_PAGE)
+    return partial(gallery_site_from, root / "img", PER_PAGE)
 
 
 def _children_cpu() -> float:

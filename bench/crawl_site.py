@@ -68,6 +68,12 @@ def gallery_site(images: list[bytes], per_page: int = 20) -> StaticSite:
     return StaticSite(files)
 
 
+def gallery_site_from(folder: Path, per_page: int = 20) -> StaticSite:
+    """`gallery_site` of the JPEGs in `folder` (in name order), read from disk: a server process
+    builds its site this way, so the process that starts it never holds the images."""
+    return gallery_site([p.read_bytes() for p in sorted(folder.glob("*.jpg"))], per_page)
+
+
 def tiny_png(seed: int, side: int = 24) -> bytes:
     """A small synthetic PNG (a colour gradient that differs per seed)."""
     rows = []
@@ -241,9 +247,14 @@ async def _handle(
         writer.close()
 
 
-def _serve(site: StaticSite | LargeSite, conn: object, nice: int, log_path: str | None) -> None:
+Site = StaticSite | LargeSite
+
+
+def _serve(site: Site | Callable[[], Site], conn: object, nice: int, log_path: str | None) -> None:
     if nice:
         os.nice(nice)
+    if callable(site):  # a site built here, in the server's own process
+        site = site()
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     log = open(log_path, "a", buffering=1) if log_path else None  # noqa: SIM115
 
@@ -285,10 +296,11 @@ class ServerProcess:
 
 
 def serve_in_process(
-    site: StaticSite | LargeSite, *, nice: int = 0, log_path: Path | None = None
+    site: Site | Callable[[], Site], *, nice: int = 0, log_path: Path | None = None
 ) -> ServerProcess:
-    """Serve `site` on 127.0.0.1 (a free port) from a forked process of its own; with
-    `log_path`, the path of every request is appended there, one a line, as it arrives."""
+    """Serve `site` on 127.0.0.1 (a free port) from a forked process of its own (`site` may
+    be a function that builds it there); with `log_path`, the path of every request is appended
+    there, one a line, as it arrives."""
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(
@@ -299,7 +311,7 @@ def serve_in_process(
     )
     proc.start()
     child.close()
-    if not parent.poll(30):
+    if not parent.poll(120):
         proc.terminate()
         raise RuntimeError("the site's server did not start")
     port = parent.recv()

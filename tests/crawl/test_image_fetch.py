@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import hashlib
 import itertools
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -88,6 +91,108 @@ def endless() -> Iterator[tuple[int, dict[str, int]]]:
     yield port, served
     stop.set()
     server.close()
+
+
+@dataclass
+class RawSite:
+    """Raw HTTP/1.1 answers by path, over keep-alive connections that the server closes after
+    `idle` seconds without a request (as a real server's keep-alive timeout does)."""
+
+    port: int = 0
+    answers: dict[str, bytes] = field(default_factory=dict)
+    close_after: set[str] = field(default_factory=set)
+    connections: int = 0
+    served: dict[str, int] = field(default_factory=dict)
+    idle: float = 0.3
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+def _answer(body: bytes, *headers: str, length: int | None = None) -> bytes:
+    head = ["HTTP/1.1 200 OK", "Content-Type: image/jpeg", *headers]
+    if not any(h.lower().startswith("transfer-encoding") for h in headers):
+        head.append(f"Content-Length: {len(body) if length is None else length}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+@pytest.fixture(scope="module")
+def raw() -> Iterator[RawSite]:
+    server = socket.create_server(("127.0.0.1", 0))
+    site = RawSite(port=server.getsockname()[1])
+    stop = threading.Event()
+
+    def handle(conn: socket.socket) -> None:
+        conn.settimeout(site.idle)
+        buf = b""
+        with contextlib.suppress(OSError), conn:
+            while not stop.is_set():
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(65536)  # times out once idle: the connection closes
+                    if not data:
+                        return
+                    buf += data
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                path = head.split(b" ", 2)[1].decode()
+                site.served[path] = site.served.get(path, 0) + 1
+                conn.sendall(site.answers.get(path, b"HTTP/1.1 404 Not Found\r\n\r\n"))
+                if path in site.close_after:
+                    return
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            site.connections += 1
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield site
+    stop.set()
+    server.close()
+
+
+def test_http_client_decodes_reuses_connections_and_recovers(raw: RawSite, make_photo: Any) -> None:
+    """The workers' HTTP/1.1 client: gzip and deflate bodies decoded (and capped as decoded
+    bytes), chunked bodies, keep-alive connections reused, a connection the server closed while
+    idle replaced without a retry, and a body cut short of its Content-Length retried."""
+    photo = make_photo(6)
+    sha = hashlib.sha256(photo).hexdigest()
+    deflater = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    raw_deflate = deflater.compress(photo) + deflater.flush()
+    chunks = [photo[:1000], photo[1000:5000], photo[5000:]]
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+    raw.answers.update(
+        {
+            "/plain.jpg": _answer(photo),
+            "/gzip.jpg": _answer(gzip.compress(photo), "Content-Encoding: gzip"),
+            "/zlib.jpg": _answer(zlib.compress(photo), "Content-Encoding: deflate"),
+            "/deflate.jpg": _answer(raw_deflate, "Content-Encoding: deflate"),
+            "/chunked.jpg": _answer(chunked, "Transfer-Encoding: chunked"),
+            "/bomb.jpg": _answer(gzip.compress(b"\0" * 20_000_000), "Content-Encoding: gzip"),
+            "/short.jpg": _answer(photo[:2000], length=len(photo)),
+        }
+    )
+    raw.close_after.add("/short.jpg")
+    policy = _policy(allow_private=True, maxsize=1_000_000, retry_times=1, backoff=0.01)
+    configure(policy)
+    before = raw.connections
+    for path in ("/plain.jpg", "/gzip.jpg", "/zlib.jpg", "/deflate.jpg", "/chunked.jpg"):
+        out = fetch_image(ImageJob(raw.url(path), force=True))  # the same bytes, hashed each time
+        assert out.error is None and out.sha256 == sha and out.nbytes == len(photo), path
+        assert out.hashes is not None and out.hashes.value("pdq")
+    assert raw.connections == before + 1  # one keep-alive connection for all five
+    time.sleep(raw.idle + 0.3)  # the server closes it while it sits idle
+    again = fetch_image(ImageJob(raw.url("/plain.jpg"), force=True))
+    assert again.error is None and again.retries == 0 and again.hashes is not None
+    assert raw.connections == before + 2
+    bomb = fetch_image(ImageJob(raw.url("/bomb.jpg")))
+    assert bomb.error and "larger than download max size (1000000)" in bomb.error
+    short = fetch_image(ImageJob(raw.url("/short.jpg")))
+    assert short.error and "IncompleteRead" in short.error and short.hashes is None
+    assert short.retries == 1 and raw.served["/short.jpg"] == 2
 
 
 def test_ssrf_policy_checks_every_hop_and_every_connection(site: Any, make_photo: Any) -> None:

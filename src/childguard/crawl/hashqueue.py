@@ -119,6 +119,7 @@ class ForkPool:
             self._slots.append(_Slot(proc, mine))
         self._futures: dict[int, tuple[_Slot, asyncio.Future[Any]]] = {}
         self._next = 0
+        self._stopped = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _spooled(self, value: Any) -> Any:
@@ -185,13 +186,21 @@ class ForkPool:
             done.set_exception(value)
         return done
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+    def stop(self) -> None:
+        """Tell every worker to exit once it has sent what it was doing (no new job is taken);
+        `shutdown` then waits for them. Workers exit while the caller does its last writes."""
+        if self._stopped:
+            return
+        self._stopped = True
         for slot in self._slots:
             if slot.alive and self._loop is not None:
                 with contextlib.suppress(Exception):
                     self._loop.remove_reader(slot.conn.fileno())
             with contextlib.suppress(OSError):
                 slot.conn.send(None)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.stop()
         for slot in self._slots:
             slot.proc.join(5 if wait else 0)
             if slot.proc.is_alive():

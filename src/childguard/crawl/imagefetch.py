@@ -34,23 +34,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import http.client
 import random
+import re
+import select
 import socket
+import ssl
 import threading
 import time
+import zlib
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
-
-import urllib3
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    HTTPError,
-    NewConnectionError,
-)
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from childguard.crawl.hashing import hash_fetched
 from childguard.media import sniff_content_type
@@ -213,101 +210,285 @@ def configure(policy: FetchPolicy, known_sha: set[str] | None = None) -> None:
     _CLIENT = None
 
 
-def _guarded(base: type[HTTPConnection], policy: FetchPolicy) -> type[HTTPConnection]:
-    class Guarded(base):  # type: ignore[valid-type,misc]
-        def _new_conn(self) -> socket.socket:
-            try:
-                addresses = policy.addresses(self._dns_host, self.port)
-            except socket.gaierror as exc:
-                raise NewConnectionError(self, f"cannot resolve {self._dns_host}: {exc}") from exc
-            last: Exception | None = None
-            for address in addresses:
-                try:
-                    return urllib3.util.connection.create_connection(
-                        (address, self.port),
-                        self.timeout,
-                        source_address=self.source_address,
-                        socket_options=self.socket_options,
-                    )
-                except TimeoutError as exc:
-                    last = ConnectTimeoutError(
-                        self, f"Connection to {self.host} timed out ({self.timeout})"
-                    )
-                    last.__cause__ = exc
-                except OSError as exc:
-                    last = NewConnectionError(self, f"Failed to establish a new connection: {exc}")
-            assert last is not None
-            raise last
+class _ConnectFailed(OSError):
+    """No connection could be opened to any allowed address of a host."""
 
-    Guarded.__name__ = f"Guarded{base.__name__}"
-    return Guarded
+
+class _Truncated(Exception):
+    """The connection closed before the body its Content-Length announced was read."""
+
+
+# Idle keep-alive connections kept per (scheme, host, port), and hosts kept, per worker.
+_IDLE_PER_HOST = 2
+_HOSTS_KEPT = 64
+_TLS: ssl.SSLContext | None = None
+# A request target needs percent-encoding when it holds anything outside printable ASCII.
+_UNSAFE_TARGET = re.compile(r"[^\x21-\x7e]")
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether an idle connection has something to read: the server closed it (or sent bytes
+    nobody asked for); either way it is not reused."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def _tls_context() -> ssl.SSLContext:
+    """The verifying TLS context the workers' HTTPS connections share (system CAs, hostnames
+    checked), made once per process."""
+    global _TLS
+    if _TLS is None:
+        _TLS = ssl.create_default_context()
+    return _TLS
+
+
+def _target(parts: SplitResult) -> str:
+    """The request target of a URL (path and query, no fragment), percent-encoded as Scrapy and
+    urllib3 encode unsafe characters."""
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if _UNSAFE_TARGET.search(target):
+        from w3lib.url import safe_url_string
+
+        target = safe_url_string(target)
+    return target
+
+
+class _Inflater:
+    """Decodes a gzip or deflate body as it arrives, never producing more than it is allowed
+    (a compression bomb is cut off at the size cap, not expanded first)."""
+
+    def __init__(self, encoding: str) -> None:
+        self.gzip = encoding in ("gzip", "x-gzip")
+        self._first = True
+        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS if self.gzip else zlib.MAX_WBITS)
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """The decoded bytes of `data`: at most `room + 1` (one more says it is over)."""
+        out: list[bytes] = []
+        size = 0
+        while data and size <= room:
+            try:
+                piece = self._d.decompress(data, room + 1 - size)
+            except zlib.error:
+                if self.gzip or not self._first:
+                    raise
+                # "deflate" served raw, without the zlib wrapper (as urllib3 accepts it)
+                self._d = zlib.decompressobj(-zlib.MAX_WBITS)
+                self._first = False
+                continue
+            self._first = False
+            out.append(piece)
+            size += len(piece)
+            if self._d.unconsumed_tail:
+                data = self._d.unconsumed_tail
+            elif self.gzip and self._d.eof and self._d.unused_data:
+                data = self._d.unused_data  # a body of several gzip members
+                self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            else:
+                data = b""
+        return b"".join(out)
+
+
+def _decoders(encoding: str) -> list[_Inflater] | None:
+    """The decoders of a Content-Encoding, outermost last; None to keep the bytes as served
+    (identity, or an encoding this client did not ask for)."""
+    names = [e.strip().lower() for e in encoding.split(",") if e.strip()]
+    names = [n for n in names if n != "identity"]
+    if not names or any(n not in ("gzip", "x-gzip", "deflate") for n in names):
+        return None
+    return [_Inflater(n) for n in reversed(names)]
 
 
 class _Client:
-    """One keep-alive connection pool per worker, every connection through the policy."""
+    """Keep-alive HTTP/1.1 connections of one worker (the standard library's `http.client`,
+    with no pool manager above it), every connection opened through the policy."""
 
     def __init__(self, policy: FetchPolicy) -> None:
         self.policy = policy
-        http_conn, https_conn = _guarded(HTTPConnection, policy), _guarded(HTTPSConnection, policy)
-
-        class Pool(HTTPConnectionPool):
-            ConnectionCls = http_conn
-
-        class SecurePool(HTTPSConnectionPool):
-            ConnectionCls = https_conn  # type: ignore[assignment]
-
-        self.manager = urllib3.PoolManager(num_pools=64, maxsize=2, retries=False)
-        self.manager.pool_classes_by_scheme = {"http": Pool, "https": SecurePool}
+        self._idle: OrderedDict[tuple[str, str, int], list[http.client.HTTPConnection]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
         self.robots: dict[str, Any] = {}
+        self.connections_opened = 0
 
+    # -- connections -------------------------------------------------------------------------
+    def _opener(self, host: str, port: int) -> Any:
+        """`http.client`'s socket factory for `host`: resolves it when a connection is made
+        (static hosts first) and connects only to an address the policy allows."""
+
+        def create(_address: Any, timeout: Any = None, source_address: Any = None) -> Any:
+            try:
+                addresses = self.policy.addresses(host, port)
+            except socket.gaierror as exc:
+                raise _ConnectFailed(f"cannot resolve {host}: {exc}") from exc
+            last: OSError | None = None
+            for address in addresses:
+                try:
+                    sock = socket.create_connection((address, port), timeout)
+                except TimeoutError as exc:
+                    last = _ConnectFailed(f"Connection to {host} timed out ({timeout})")
+                    last.__cause__ = exc
+                except OSError as exc:
+                    last = _ConnectFailed(f"Failed to establish a new connection: {exc}")
+                else:
+                    self.connections_opened += 1
+                    return sock
+            assert last is not None
+            raise last
+
+        return create
+
+    def _connection(self, key: tuple[str, str, int]) -> tuple[http.client.HTTPConnection, bool]:
+        """An idle connection to `key` still open (reused: True), or a new one (not yet
+        connected: it connects through the policy on its first request)."""
+        conn: http.client.HTTPConnection
+        with self._lock:
+            idle = self._idle.get(key)
+            while idle:
+                conn = idle.pop()
+                sock = conn.sock
+                if sock is not None and not _readable(sock):
+                    return conn, True
+                conn.close()  # closed by the server while idle (or sent bytes unasked)
+        scheme, host, port = key
+        if scheme == "https":
+            conn = http.client.HTTPSConnection(host, port, context=_tls_context())
+        else:
+            conn = http.client.HTTPConnection(host, port)
+        conn._create_connection = self._opener(host, port)  # type: ignore[attr-defined]
+        return conn, False
+
+    def _release(self, key: tuple[str, str, int], conn: http.client.HTTPConnection) -> None:
+        """Keep `conn` for the next request to `key` (a connection the server keeps open)."""
+        if conn.sock is None:
+            return
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            self._idle.move_to_end(key)
+            kept = len(idle) < _IDLE_PER_HOST
+            if kept:
+                idle.append(conn)
+            while len(self._idle) > _HOSTS_KEPT:
+                _, dropped = self._idle.popitem(last=False)
+                for old in dropped:
+                    old.close()
+        if not kept:
+            conn.close()
+
+    # -- one request ---------------------------------------------------------------------------
     def get(
         self, url: str, headers: dict[str, str], maxsize: int, deadline: float
     ) -> tuple[int, dict[str, str], bytes]:
         """One GET (no redirects followed): status, lower-cased headers, the decoded body up to
         `maxsize` (_TooLarge past it), all before `deadline` (_Deadline past it)."""
-        left = max(0.05, deadline - time.monotonic())
-        resp = self.manager.request(
-            "GET",
-            url,
-            headers=headers,
-            redirect=False,
-            preload_content=False,
-            decode_content=True,
-            timeout=urllib3.Timeout(connect=left, read=left),
-        )
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        host = (parts.hostname or "").lower()
+        port = parts.port or (443 if scheme == "https" else 80)
+        key = (scheme, host, port)
+        target = _target(parts)
+        while True:
+            conn, reused = self._connection(key)
+            left = max(0.05, deadline - time.monotonic())
+            conn.timeout = left
+            if conn.sock is not None:
+                conn.sock.settimeout(left)
+            try:
+                conn.request("GET", target, headers=headers)
+                sock = conn.sock  # kept: a response that closes the connection still reads it
+                resp = conn.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                conn.close()
+                if reused:  # a kept connection the server had dropped: once more, afresh
+                    continue
+                raise
+            except BaseException:
+                conn.close()
+                raise
+            break
         try:
-            head = {k.lower(): v for k, v in resp.headers.items()}
+            head: dict[str, str] = {}
+            for name, value in resp.getheaders():
+                name = name.lower()
+                head[name] = f"{head[name]}, {value}" if name in head else value
             if resp.status in REDIRECT_CODES or resp.status == 304:
-                resp.drain_conn()
-                return resp.status, head, b""
-            length = head.get("content-length", "")
-            if length.isdigit() and int(length) > maxsize:
+                self._discard_body(resp, deadline)
+                body = b""
+            else:
+                body = self._body(url, resp, sock, head, maxsize, deadline)
+        except BaseException:
+            resp.close()
+            conn.close()  # the connection is not reused mid-body
+            raise
+        resp.close()
+        self._release(key, conn)
+        return resp.status, head, body
+
+    def _late(self, url: str) -> _Deadline:
+        return _Deadline(f"Getting {url} took longer than {self.policy.timeout} seconds.")
+
+    @staticmethod
+    def _discard_body(resp: http.client.HTTPResponse, deadline: float) -> None:
+        """Read a redirect's small body so the connection can be reused (a large one closes
+        it instead)."""
+        if resp.length is not None and resp.length > CHUNK:
+            raise _Truncated("a redirect body too large to skip")
+        read = 0
+        while chunk := resp.read1(CHUNK):
+            read += len(chunk)
+            if read > CHUNK or time.monotonic() > deadline:
+                raise _Truncated("a redirect body too large or too slow to skip")
+        if resp.length:
+            raise _Truncated("the connection closed mid-body")
+
+    def _body(
+        self,
+        url: str,
+        resp: http.client.HTTPResponse,
+        sock: socket.socket | None,
+        head: dict[str, str],
+        maxsize: int,
+        deadline: float,
+    ) -> bytes:
+        length = head.get("content-length", "")
+        if length.isdigit() and int(length) > maxsize:
+            raise _TooLarge(
+                f"Cancelling download of {url}: expected response size ({length}) larger "
+                f"than download max size ({maxsize})."
+            )
+        decoders = _decoders(head.get("content-encoding", ""))
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            if sock is not None:
+                sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                chunk = resp.read1(CHUNK)
+            except TimeoutError as exc:
+                if time.monotonic() + 0.06 >= deadline:  # the time left ran out mid-body
+                    raise self._late(url) from exc
+                raise
+            if not chunk:
+                break
+            if decoders is not None:
+                for decoder in decoders:
+                    chunk = decoder.feed(chunk, maxsize - size)
+            size += len(chunk)
+            if size > maxsize:
                 raise _TooLarge(
-                    f"Cancelling download of {url}: expected response size ({length}) larger "
+                    f"Cancelling download of {url}: received response size ({size}) larger "
                     f"than download max size ({maxsize})."
                 )
-            chunks, size = [], 0
-            while True:
-                chunk = resp.read1(CHUNK)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > maxsize:
-                    raise _TooLarge(
-                        f"Cancelling download of {url}: received response size ({size}) larger "
-                        f"than download max size ({maxsize})."
-                    )
-                chunks.append(chunk)
-                if time.monotonic() > deadline:
-                    raise _Deadline(
-                        f"Getting {url} took longer than {self.policy.timeout} seconds."
-                    )
-            return resp.status, head, b"".join(chunks)
-        except BaseException:
-            resp.close()  # the connection is not reused mid-body
-            raise
-        finally:
-            resp.release_conn()
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise self._late(url)
+        if resp.length:  # Content-Length promised more than the server sent
+            raise _Truncated(
+                f"IncompleteRead: the connection closed with {resp.length} bytes of {url} unread"
+            )
+        return b"".join(chunks)
 
     def allowed_by_robots(self, url: str) -> bool:
         """Whether robots.txt of `url`'s host lets this user agent fetch it."""
@@ -410,7 +591,7 @@ def fetch_image(job: ImageJob) -> FetchOutcome:
         except (_TooLarge, _TooManyRedirects) as exc:
             out.error = _why(exc)[:500]
             return out
-        except (_Deadline, HTTPError, OSError) as exc:
+        except (_Deadline, _Truncated, http.client.HTTPException, OSError) as exc:
             retry_why = _why(exc)
         else:
             if status in RETRY_CODES:

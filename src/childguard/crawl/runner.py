@@ -32,7 +32,7 @@ from typing import Any
 from childguard import __version__
 from childguard.crawl.cache import ImageCache
 from childguard.crawl.context import CrawlContext, CrawlStats, stage_failed
-from childguard.crawl.hashqueue import make_pool
+from childguard.crawl.hashqueue import ForkPool, make_pool
 from childguard.crawl.imagefetch import FetchPolicy, configure
 from childguard.crawl.leases import DEFAULT_LEASE, claim_watch, holder_of
 from childguard.crawl.matching import MatchFn, StoreMatcher, no_matches
@@ -283,9 +283,13 @@ def _crawl_here(
     finally:
         for handler in logging.getLogger().handlers:
             handler.removeFilter(quiet)
-        pool.shutdown(wait=True, cancel_futures=True)
-        _finish_run(store, run_id, status, stats)
-        store.close()
+        if isinstance(pool, ForkPool):
+            pool.stop()  # the workers exit while the run is recorded
+        try:
+            _finish_run(store, run_id, status, stats)
+            store.close()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _count_stage_errors(crawler: Any) -> None:
@@ -347,6 +351,11 @@ def _preload_scrapy(settings: dict[str, Any]) -> None:
     for path in paths:
         with contextlib.suppress(Exception):  # a component Scrapy would not load either
             importlib.import_module(path.rsplit(".", 1)[0])
+    # The store's ORM mappers, configured once here rather than by every crawl process's first
+    # query (about 40 ms of each crawl's start).
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()
     _PRELOADED = True
 
 
