@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 
 from childguard.crawl.hashing import extras_from_json, extras_json, sha256_of
 from childguard.signals.content import ContentSignals
@@ -28,6 +29,18 @@ from childguard.store.url_keys import url_key
 
 ETAG_MAX = 500  # the lengths of CrawledImage.etag and .last_modified
 LAST_MODIFIED_MAX = 100
+_IMAGES = cast(Table, CrawledImage.__table__)
+_CONTENT = cast(Table, ContentHashes.__table__)
+_UPDATE_IMAGE = (
+    update(_IMAGES)
+    .where(_IMAGES.c.id == bindparam("row_id"))
+    .values(
+        etag=bindparam("etag"),
+        last_modified=bindparam("last_modified"),
+        sha256=bindparam("sha256"),
+        last_checked_at=bindparam("last_checked_at"),
+    )
+)
 
 
 def _record_of(row: ContentHashes) -> ContentSignals:
@@ -179,8 +192,8 @@ class ImageCache:
                                 "signals": h.to_dict(),
                             }
                         )
-                if fresh:  # one executemany, not an ORM object per row
-                    s.execute(insert(ContentHashes), fresh)
+                if fresh:  # one Core executemany: no ORM object, nor ORM bulk work, per row
+                    s.connection().execute(insert(_CONTENT), fresh)
             if urls:
                 keys = {url: url_key(url) for url in urls}
                 found = s.execute(
@@ -204,8 +217,9 @@ class ImageCache:
                             }
                         )
                     else:
-                        changed.append({"id": row_id, "last_checked_at": at, **values})
+                        changed.append({"row_id": row_id, "last_checked_at": at, **values})
+                conn = s.connection()
                 if fresh:
-                    s.execute(insert(CrawledImage), fresh)
-                if changed:  # bulk UPDATE by primary key
-                    s.execute(update(CrawledImage), changed)
+                    conn.execute(insert(_IMAGES), fresh)
+                if changed:  # one executemany UPDATE by primary key
+                    conn.execute(_UPDATE_IMAGE, changed)

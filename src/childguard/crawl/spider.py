@@ -51,6 +51,11 @@ _DIGITS = re.compile(r"\d+")
 # Links remembered (fetched, queued or held back) per page of the limit: bounds the memory a
 # site full of links can take.
 SEEN_FACTOR = 10
+# Pages in flight when a crawl whose hash workers fetch the images starts; the limit doubles
+# with every page answered, up to CONCURRENT_REQUESTS. The first pages' images then reach the
+# workers without waiting behind a burst of connection set-ups (a seed page with 64 links put
+# 0.3 s between the seed and the first gallery page).
+START_PAGES = 4
 
 
 def url_shape(url: str) -> str:
@@ -81,6 +86,7 @@ class WatchSpider(scrapy.Spider):
         self.ranker = LinkRanker()
         self._held: dict[LinkKind, list[scrapy.Request]] = {kind: [] for kind in HELD_BACK}
         self._spent = 0
+        self._full_concurrency = 0
 
     # -- requests -----------------------------------------------------------------------
     def _meta(self, **extra: Any) -> dict[str, Any]:
@@ -187,7 +193,25 @@ class WatchSpider(scrapy.Spider):
         crawler.signals.connect(spider._recheck_when_idle, signal=signals.spider_idle)
         return spider
 
+    def _slow_start(self) -> None:
+        """Cap the pages in flight at START_PAGES; `_page_answered` lifts the cap."""
+        downloader = self.crawler.engine.downloader
+        self._full_concurrency = downloader.total_concurrency
+        if self.context.fetch_in_workers and 0 < START_PAGES < self._full_concurrency:
+            downloader.total_concurrency = START_PAGES
+
+    def _page_answered(self) -> None:
+        """Double the pages in flight (slow start), up to the crawl's CONCURRENT_REQUESTS."""
+        if not self._full_concurrency:  # no cap was set (or none applies)
+            return
+        downloader = self.crawler.engine.downloader
+        if downloader.total_concurrency < self._full_concurrency:
+            downloader.total_concurrency = min(
+                self._full_concurrency, 2 * downloader.total_concurrency
+            )
+
     async def start(self) -> AsyncIterator[Any]:
+        self._slow_start()
         for url in self.watch.seeds:
             if is_media_url(url):
                 for item in self._images_of(url, [url]):
@@ -230,6 +254,7 @@ class WatchSpider(scrapy.Spider):
         return str(redirects[0]) if redirects else response.url
 
     def parse_page(self, response: Response) -> Iterator[Any]:
+        self._page_answered()
         url = self._first_url(response)
         depth = int(response.meta.get("cg_depth", 0))
         if response.status in PAGE_STATUSES:
@@ -340,6 +365,7 @@ class WatchSpider(scrapy.Spider):
         return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
     def page_failed(self, failure: Failure) -> None:
+        self._page_answered()
         request = getattr(failure, "request", None)
         if request is not None and request.meta.get("cg_over_limit"):
             return  # dropped by the page limit, counted as pages_over_limit
