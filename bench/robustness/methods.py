@@ -27,6 +27,7 @@ from childguard.signals.pdq import (
     hexes_to_array,
     pdq_from_pixels,
     view_cap,
+    view_rank,
 )
 
 PHASH_THRESHOLD = 10  # of 64 bits; imagehash ships no default, 10 is the common choice
@@ -58,17 +59,31 @@ class _PdqBank:
         self.ids = list(photos)
         self.packed = hexes_to_array([pdq_from_pixels(px)[0] for px in photos.values()])
 
-    def best(self, hashes: list[str], caps: list[int] | None = None) -> tuple[str | None, int]:
-        """The nearest photo to any of `hashes`; a hash with a cap counts only within it."""
+    def best(self, hashes: list[str]) -> tuple[str | None, int]:
+        """The nearest photo to any of `hashes`, and its distance."""
         best_d, best_i = 257, -1
-        for k, h in enumerate(hashes):
+        for h in hashes:
             d = hamming_many(hexes_to_array([h])[0], self.packed)
             i = int(np.argmin(d))
-            if caps is not None and int(d[i]) > caps[k]:
-                continue
             if int(d[i]) < best_d:
                 best_d, best_i = int(d[i]), i
         return (self.ids[best_i] if best_i >= 0 else None), best_d
+
+    def best_ranked(self, views: list[QueryHash]) -> tuple[str | None, int]:
+        """The best-ranked photo over query views, as the matcher ranks them: each view's
+        nearest photo counts at `view_rank` (its distance plus its margin), within its cap
+        (`view_cap`; none for the original). Returns the photo and that rank."""
+        best_r, best_i = 257, -1
+        for v in views:
+            d = hamming_many(hexes_to_array([v.pdq])[0], self.packed)
+            i = int(np.argmin(d))
+            cap = view_cap(v.variant, v.quality)
+            if cap is not None and int(d[i]) > cap:
+                continue
+            rank = view_rank(v.variant, v.quality, int(d[i]))
+            if rank < best_r:
+                best_r, best_i = rank, i
+        return (self.ids[best_i] if best_i >= 0 else None), best_r
 
 
 class ReferencePdq:
@@ -151,13 +166,13 @@ class KnownAbuse:
         hashes, ms = _protected_hashes(pixels, shared)
         # query_hashes returns the same list in both modes (checked in tests).
         wanted = [h for h in hashes if h.variant not in self.dropped]
-        # A derived view counts within its cap only (`view_cap`: VIEW_THRESHOLD, and
-        # WEAK_DIHEDRAL_THRESHOLD for the dihedral views of a weak query).
-        caps = [256 if (c := view_cap(h.variant, h.quality)) is None else c for h in wanted]
+        # As the matcher: a derived view counts within its cap only, at its rank (distance plus
+        # margin, `signals.pdq.view_rank`); the rank is the score, and a view matches at the
+        # default threshold exactly when its rank is within it (`view_limit`).
         t1 = time.perf_counter()
-        photo, d = self.bank.best([h.pdq for h in wanted], caps)
+        photo, rank = self.bank.best_ranked(wanted)
         t2 = time.perf_counter()
-        return Answer(photo, -float(d), d <= DEFAULT_THRESHOLD, ms, 1e3 * (t2 - t1))
+        return Answer(photo, -float(rank), rank <= DEFAULT_THRESHOLD, ms, 1e3 * (t2 - t1))
 
 
 class KnownAbuseNoDihedral(KnownAbuse):

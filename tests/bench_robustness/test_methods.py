@@ -9,6 +9,13 @@ from bench.robustness.run import markdown
 from bench.robustness.transforms import apply
 from PIL import Image, ImageDraw
 
+from childguard.signals.pdq import (
+    DEFAULT_THRESHOLD,
+    DIHEDRAL_VIEW_THRESHOLD,
+    PdqSignal,
+    pdq_from_pixels,
+)
+
 
 def _photo(seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
@@ -84,3 +91,30 @@ def test_known_abuse_no_dihedral_drops_only_the_rotation_flip_views() -> None:
         assert not without.query(flipped, {}).match
         a = without.query(padded, {})
         assert a.match and a.photo == pid
+
+
+def test_known_abuse_ranks_the_original_above_a_look_alike_found_through_a_mirror() -> None:
+    """A listed photo and a look-alike of its mirror image (here the mirror of the very copy
+    queried): the copy's mirrored view is 0 bits from the look-alike, its original hash a few
+    bits from its own photo. The original's match counts as its distance, the mirrored view's
+    as 0 plus 14 bits, so the harness names the right photo, as the matcher orders them; it
+    scores the answer by that rank."""
+    photo = _photo(7)
+    copy = np.asarray(apply("resize0.25", Image.fromarray(photo), "p").convert("RGB"))
+    method = METHODS["childguard-known-abuse"]()
+    method.register({"p": photo, "mirror-look-alike": np.ascontiguousarray(copy[:, ::-1])})
+    answer = method.query(copy, {})
+    own = PdqSignal.distance(pdq_from_pixels(photo)[0], pdq_from_pixels(copy)[0])
+    assert 0 < own < DEFAULT_THRESHOLD - DIHEDRAL_VIEW_THRESHOLD
+    assert (answer.photo, answer.score, answer.match) == ("p", -own, True)
+
+
+def test_known_abuse_scores_a_derived_view_by_its_rank() -> None:
+    """A mirrored copy is found through its `flipy` view at 0 bits, scored -(0 + 14): below
+    an original hash's match at 13 bits, above one at 15."""
+    photo = _photo(8)
+    method = METHODS["childguard-known-abuse"]()
+    method.register({"p": photo})
+    answer = method.query(np.ascontiguousarray(photo[:, ::-1]), {})
+    assert answer.photo == "p" and answer.match
+    assert answer.score == -float(DEFAULT_THRESHOLD - DIHEDRAL_VIEW_THRESHOLD)

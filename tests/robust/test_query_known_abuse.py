@@ -24,13 +24,18 @@ from childguard.robust.query import (
 from childguard.signals.pdq import (
     DEFAULT_THRESHOLD,
     DIHEDRAL_NAMES,
+    DIHEDRAL_VIEW_THRESHOLD,
     MIN_QUALITY,
-    WEAK_DIHEDRAL_THRESHOLD,
+    PAD_VIEW_THRESHOLD,
+    UNCROP_VIEW_THRESHOLD,
+    WEAK_VIEW_THRESHOLD,
     PdqSignal,
     pdq_dihedral_exact,
     pdq_dihedral_from_pixels,
     pdq_from_pixels,
     view_cap,
+    view_limit,
+    view_rank,
 )
 
 
@@ -185,16 +190,43 @@ def test_a_turned_copy_of_a_weak_photo_is_found_within_the_weak_cap(turn: str) -
     assert PdqSignal.distance(ref, views[0].pdq) > DEFAULT_THRESHOLD
     d, view = min((PdqSignal.distance(ref, q.pdq), q) for q in views if q.variant != "original")
     assert d == 0, view
-    assert view_cap(view.variant, view.quality) == WEAK_DIHEDRAL_THRESHOLD
+    assert view_cap(view.variant, view.quality) == WEAK_VIEW_THRESHOLD
 
 
 def test_view_caps() -> None:
     assert view_cap("original", 10) is None
     assert view_cap("original", 90) is None
-    assert view_cap("rot90", MIN_QUALITY - 1) == WEAK_DIHEDRAL_THRESHOLD
-    assert view_cap("flipy", MIN_QUALITY) == VIEW_THRESHOLD
-    assert view_cap("trimmed", 20) == VIEW_THRESHOLD
-    assert WEAK_DIHEDRAL_THRESHOLD < VIEW_THRESHOLD
+    assert view_cap("rot90", MIN_QUALITY - 1) == WEAK_VIEW_THRESHOLD
+    assert view_cap("trimmed", 20) == WEAK_VIEW_THRESHOLD
+    assert view_cap("flipy", MIN_QUALITY) == DIHEDRAL_VIEW_THRESHOLD
+    assert view_cap("uncropped13", 80) == UNCROP_VIEW_THRESHOLD
+    for padding in ("trimmed", "unpadded", "centred1", "framed", "uncaptioned0"):
+        assert view_cap(padding, 80) == PAD_VIEW_THRESHOLD
+    for other in ("region0", "cell3", "quad1", "deskewed"):
+        assert view_cap(other, 80) == VIEW_THRESHOLD
+    assert WEAK_VIEW_THRESHOLD < DIHEDRAL_VIEW_THRESHOLD < UNCROP_VIEW_THRESHOLD
+    assert UNCROP_VIEW_THRESHOLD < PAD_VIEW_THRESHOLD < VIEW_THRESHOLD
+
+
+def test_a_derived_view_counts_its_margin_against_the_original() -> None:
+    """The original hash ranks as its distance; a derived view as its distance plus 31 less
+    its cap, and it matches at a bank threshold exactly when that rank is within the threshold
+    (31 at most)."""
+    assert view_rank("original", 30, 20) == 20
+    assert view_rank("rot90", 80, 12) == 12 + DEFAULT_THRESHOLD - DIHEDRAL_VIEW_THRESHOLD > 20
+    assert view_rank("region0", 80, 12) == 12
+    for variant, quality in (("rot90", 80), ("rot90", 30), ("uncropped27", 70), ("unpadded", 70)):
+        for threshold in (10, 20, 31, 52):
+            limit = view_limit(variant, quality, threshold)
+            for d in range(0, 40):
+                assert (d <= limit) == (
+                    view_rank(variant, quality, d) <= min(threshold, DEFAULT_THRESHOLD)
+                )
+        assert view_limit(variant, quality, DEFAULT_THRESHOLD) == view_cap(variant, quality)
+        assert view_limit(variant, quality, 52) == view_cap(variant, quality)
+    assert view_limit("original", 30, 52) == 52
+    # A bank stricter than the default is as much stricter for a derived view.
+    assert view_limit("unpadded", 70, 20) == 20 - (DEFAULT_THRESHOLD - PAD_VIEW_THRESHOLD)
 
 
 def _meme(

@@ -30,12 +30,15 @@ Semantics (see docs/matching.md):
   passes; the bank's `updated_at` tells every follower to drop its cached entries;
 - a quarantined bank (flooding with matches, `childguard.banks.quarantine_bank`) matches
   nothing, as a disabled one, until it is released;
-- a derived PDQ view (any variant but the original) matches within the bank's threshold or
-  its cap (`signals.pdq.view_cap`: PDQ's default threshold, 31, and 16 for a dihedral
-  view of a query whose quality is under 50, searched only when `min_quality` lets it in),
-  whichever is stricter: a view is a guess at the photo, and a bank loosened beyond 31
-  loosens only the original hash (a loose guess matches look-alikes);
-- for each entry only the closest view is reported.
+- a derived PDQ view (any variant but the original) counts its distance plus a margin, its
+  *rank* (`signals.pdq.view_rank`: 31 less the view's cap, `view_cap`: 10 bits for any view of
+  a query whose quality is under 50, searched only when `min_quality` lets it in; 17 for a
+  rotation or flip, 25 for a crop undone, 27 for padding or caption bars removed, 31 for the
+  others), and matches when its rank is within the bank's threshold or PDQ's default, 31,
+  whichever is stricter (`view_limit`): a view is a guess at the photo and one more chance at
+  a look-alike, so the original hash outranks it at the same distance, and a bank loosened
+  beyond 31 loosens only the original hash;
+- for each entry only the best-ranked view is reported, and matches are ordered by rank.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ from childguard.matcher.protected import (
 from childguard.matcher.results import Match, MatchOutcome
 from childguard.signals.base import SignalType
 from childguard.signals.content import ContentSignals, QueryView
-from childguard.signals.pdq import DIHEDRAL_NAMES, PdqSignal, view_cap
+from childguard.signals.pdq import DIHEDRAL_NAMES, PdqSignal, view_limit, view_rank
 from childguard.signals.registry import SIGNAL_TYPES, get_signal_type
 from childguard.store.bank_signature_models import BankSignature
 from childguard.store.db import Store
@@ -80,6 +83,15 @@ _UNTRUSTED_FOR_PROTECTED = ("quad",)
 _CACHE_LIMIT = 200_000
 
 log = get_logger(__name__)
+
+
+class _Found(dict[int, Match]):
+    """One query's matches so far, by entry id, with the rank each was kept at (`_keep`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ranks: dict[int, int] = {}
+
 
 if TYPE_CHECKING:
     from childguard.robust.protected import ProtectedIndex
@@ -367,14 +379,16 @@ class Matcher:
 
         `near_indexes` stand in for the matcher's own near indexes (a Dask scan passes the
         answers its workers found in their copies of the index)."""
-        found: list[dict[int, Match]] = [{} for _ in records]
+        found: list[_Found] = [_Found() for _ in records]
         outcomes = [MatchOutcome() for _ in records]
         self._match_exact(records, found)
         for name, index in (self.indexes if near_indexes is None else near_indexes).items():
             self._match_near(get_signal_type(name), index, records, found, outcomes)
         self._match_verified(records, found)
         for outcome, by_entry in zip(outcomes, found, strict=True):
-            matches = sorted(by_entry.values(), key=lambda m: (m.distance, m.entry_id))
+            matches = sorted(
+                by_entry.values(), key=lambda m: (by_entry.ranks[m.entry_id], m.entry_id)
+            )
             allow = [m for m in matches if m.bank_kind == "allow"]
             if allow:
                 outcome.allowed_by = allow
@@ -402,14 +416,16 @@ class Matcher:
             scoped |= bank.silences
         return frozenset(scoped)
 
-    def _keep(self, found: dict[int, Match], match: Match) -> None:
-        old = found.get(match.entry_id)
-        if old is None or match.distance < old.distance:
+    def _keep(self, found: _Found, match: Match, rank: int | None = None) -> None:
+        """Keep `match` if it ranks above the entry's match so far; `rank` defaults to its
+        distance (a derived PDQ view's is `view_rank`)."""
+        rank = match.distance if rank is None else rank
+        old = found.ranks.get(match.entry_id)
+        if old is None or rank < old:
             found[match.entry_id] = match
+            found.ranks[match.entry_id] = rank
 
-    def _match_exact(
-        self, records: Sequence[ContentSignals], found: list[dict[int, Match]]
-    ) -> None:
+    def _match_exact(self, records: Sequence[ContentSignals], found: list[_Found]) -> None:
         wanted: dict[tuple[str, str], list[int]] = {}
         for qi, record in enumerate(records):
             for t, v in record.exact().items():
@@ -440,7 +456,7 @@ class Matcher:
         signal_type: type[SignalType],
         index: BankIndex,
         records: Sequence[ContentSignals],
-        found: list[dict[int, Match]],
+        found: list[_Found],
         outcomes: list[MatchOutcome],
     ) -> None:
         name = signal_type.name
@@ -472,9 +488,11 @@ class Matcher:
                 if entry is None or bank is None:
                     continue
                 threshold = bank.thresholds[name]
+                rank = comparison.distance
                 if name == PdqSignal.name:
-                    cap = view_cap(view.variant, view.quality or 0)  # None: the original hash
-                    threshold = threshold if cap is None else min(threshold, cap)
+                    quality = view.quality or 0
+                    threshold = view_limit(view.variant, quality, threshold)
+                    rank = view_rank(view.variant, quality, comparison.distance)
                 if not signal_type.within(comparison, threshold):
                     continue
                 if not self._view_allowed(view, bank.kind):
@@ -489,11 +507,10 @@ class Matcher:
                         threshold=threshold,
                         detail=comparison.detail,
                     ),
+                    rank,
                 )
 
-    def _match_verified(
-        self, records: Sequence[ContentSignals], found: list[dict[int, Match]]
-    ) -> None:
+    def _match_verified(self, records: Sequence[ContentSignals], found: list[_Found]) -> None:
         """Protected photos, and entries with signatures of their own, confirmed by their
         features, for records that carry features.
 

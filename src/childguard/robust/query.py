@@ -27,16 +27,17 @@ from childguard.signals.pdq import (
 MODES = ("known-abuse", "protected")
 # A derived view (any variant but `original`) is a guess at the photo: it counts within this
 # PDQ distance at most, whatever looser threshold a bank or an operating point allows the
-# original hash. Measured (docs/matching.md): uncapped, the views' near misses of distractors
-# decided the strict operating point, and crop10/crop20 were found less often than by plain PDQ.
+# original hash, and most kinds within less (`signals.pdq.view_cap`). Measured
+# (docs/matching.md): uncapped, the views' near misses of distractors decided the strict
+# operating point, and crop10/crop20 were found less often than by plain PDQ.
 VIEW_THRESHOLD = DEFAULT_THRESHOLD
 # Views that only take padding or borders off (`trimmed`, `unpadded`, `centred<i>`) are kept
 # down to this PDQ quality, not MIN_QUALITY: they are the photo itself, so a photo whose own
 # hash is weak (deep-sky images at 20-49) gives a weak view, as a plain PDQ query of the photo
 # would. With MIN_QUALITY, every padded copy of such a photo was missed (held-out deep-sky
-# photos: blurred 10% padding 89.8% -> 94.5%). The cost is look-alike matches between weak
-# hashes, which PDQ cannot tell apart (two elongated galaxies, one turned 90 degrees, at 6
-# bits): deep-sky false positives 17 -> 20 of 5,550 in the full run (reference PDQ: 12).
+# photos: blurred 10% padding 89.8% -> 94.5%). Like every view of a weak query, they count
+# within `signals.pdq.WEAK_VIEW_THRESHOLD` only: look-alike weak hashes, which PDQ cannot tell
+# apart (two elongated galaxies, one turned 90 degrees, at 6 bits), matched within 31.
 PAD_VIEW_QUALITY = 20
 # Regions smaller than this share of the (trimmed) image are not hashed.
 MIN_REGION_AREA = 0.06
@@ -615,8 +616,7 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
     `query_views` gives them with the grid cells found on the way.
 
     Variants: `original` and the 7 other dihedral views (`rot90`, ... as in DIHEDRAL_NAMES,
-    hashed from the turned image, see `pdq_dihedral_exact`; those of a query whose quality is
-    under MIN_QUALITY match within WEAK_DIHEDRAL_THRESHOLD only, see `signals.pdq.view_cap`);
+    hashed from the turned image, see `pdq_dihedral_exact`);
     `trimmed` (flat or blurred bands removed at the edges); `unpadded` (solid padding of one
     exact colour removed, see `padding_box`); `centred<i>` (guesses at a centred pad that runs on
     into the photo's own dark edges, see `centred_guesses`); `uncropped<n>` (the query
@@ -632,7 +632,10 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
     where a grid is found gets no `uncropped<n>` views: it is no crop of one photo. The border
     and region analyses share one reduced copy. Derived hashes with quality under
     MIN_QUALITY (PAD_VIEW_QUALITY for the views that only take padding or borders
-    off) or equal to an earlier one are dropped. Both modes return the
+    off) or equal to an earlier one are dropped. Each derived view matches within its own cap
+    and ranks at its distance plus a margin (`signals.pdq.view_cap`, `view_rank`: any view of
+    a weak query within 10 bits, rotations and flips 17, crops undone 25, padding and caption
+    bars removed 27, the others 31). Both modes return the
     same list today; `protected` callers treat `quad` hits as candidates to
     verify, never as matches on their own.
     """
@@ -656,8 +659,7 @@ def query_views(
     full_h, full_w = pixels.shape[:2]
     pixels = _bounded(pixels)
     h, w = pixels.shape[:2]
-    # Every query gets its dihedral views; a weak query's count within WEAK_DIHEDRAL_THRESHOLD
-    # only (`signals.pdq.view_cap`).
+    # Every query gets its dihedral views; each counts within its cap (`signals.pdq.view_cap`).
     hashes, quality = pdq_dihedral_exact(pixels)
     out = [QueryHash(pdq, quality, name) for pdq, name in zip(hashes, DIHEDRAL_NAMES, strict=True)]
     seen = set(hashes)
