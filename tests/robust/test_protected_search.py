@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import faiss
 import numpy as np
@@ -10,14 +12,20 @@ from PIL import Image, ImageOps
 from tests.robust.conftest import synthetic_photo
 from tests.robust.grids import make_grid
 
-from childguard.robust import protected
+from childguard.robust import orb, protected
 from childguard.robust import query_features as query_features_module
 from childguard.robust.grid import detect_grid
 from childguard.robust.orb import orb_features
 from childguard.robust.protected import ProtectedIndex
 from childguard.robust.query_features import QueryFeatures, check_image, query_features
-from childguard.robust.signature import compute_signature
-from childguard.robust.verify import DESCRIPTOR_MATCH, MIN_INLIERS, PDQ_CLOSE, cross_matches
+from childguard.robust.signature import ProtectedSignature, compute_signature
+from childguard.robust.verify import (
+    DESCRIPTOR_MATCH,
+    MIN_INLIERS,
+    PDQ_CLOSE,
+    VerifyResult,
+    cross_matches,
+)
 from childguard.signals.pdq import MIN_QUALITY, PdqSignal
 
 # Registered photos: portrait and landscape, as organisations publish them.
@@ -230,22 +238,100 @@ def test_votes_through_the_inverted_file(
 def test_passes_share_one_grey_copy_and_get_the_features_their_pixels_give(
     registered: list[np.ndarray],
 ) -> None:
-    """The mirror, the regions and the check image come from the query's one grey copy, and
-    are exactly what each pass's own RGB pixels give."""
+    """The mirror, the regions and the check image come from the query's one grey copy: the
+    regions and the check image are exactly what their own RGB pixels give, the mirror is the
+    query's own keypoints described on the flipped work image, with the check image flipped."""
     page = np.full((700, 900, 3), 250, np.uint8)
     page[60:540, 100:740] = registered[0]
     q = query_features(page)
     mirror = q.mirrored()
     assert mirror is not None
-    flipped = np.ascontiguousarray(page[:, ::-1])
-    points, desc = orb_features(flipped, query=True, top_up=False, light=True)
+    points, desc = orb.mirrored(orb.detect(page, query=True))
     assert np.array_equal(points, mirror.keypoints) and np.array_equal(desc, mirror.descriptors)
-    assert mirror.check is not None
-    assert np.array_equal(mirror.check.grey, check_image(flipped, light=True).grey)
+    assert mirror.check is not None and q.check is not None
+    assert np.array_equal(mirror.check.grey, q.check.grey[:, ::-1])
+    assert mirror.check.scale == q.check.scale
     regions = q.regions()
     assert regions and regions[0].regions() == [] and not regions[0].is_grid()
-    assert q.check is not None and np.array_equal(q.check.grey, check_image(page).grey)
+    assert np.array_equal(q.check.grey, check_image(page).grey)
     assert np.array_equal(q.keypoints, orb_features(page, query=True)[0])
+
+
+def test_the_mirror_is_described_as_orb_describes_the_flipped_image(
+    registered: list[np.ndarray],
+) -> None:
+    """No second detection for the mirror: each keypoint mirrored (x -> w - 1 - x, angle ->
+    180 - angle), in the query's order. Where ORB's own detection on the flipped work image
+    finds the same keypoint (the full-size level, where positions are whole pixels), its
+    descriptor is the one computed here, bit for bit."""
+    found = orb.detect(registered[1], query=True)
+    points, desc = orb.mirrored(found)
+    w = found.work.shape[1]
+    assert len(points) == len(found.points) > 500
+    assert np.allclose(points[:, 0], w - 1 - found.points[:, 0])
+    assert np.array_equal(points[:, 1], found.points[:, 1])
+    kps, own = orb._ORB_QUERY.detectAndCompute(np.ascontiguousarray(found.work[:, ::-1]), None)
+    at = {(k.pt, k.octave): d for k, d in zip(kps, own, strict=True) if k.octave == 0}
+    same = 0
+    for k, (x, y), d in zip(found.keypoints, points, desc, strict=True):
+        theirs = at.get(((float(x), float(y)), k.octave))
+        if theirs is not None:
+            assert np.array_equal(theirs, d)
+            same += 1
+    assert same >= 50
+
+
+def test_far_candidates_are_verified_only_with_votes(
+    index: ProtectedIndex,
+    registered: list[np.ndarray],
+    real_photos: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Beyond PDQ_ONLY_DISTANCE a candidate is verified only with votes: a PDQ look-alike
+    (40 bits off) that no descriptor votes for is answered unverified; a mirrored, cropped
+    copy, which only the mirror's votes find, is still verified and found."""
+    verified: list[tuple[int, str]] = []
+    real = protected.verify
+
+    def recording(q: QueryFeatures, signature: ProtectedSignature) -> VerifyResult:
+        names = {id(sig): name for name, sig in searched.signatures.items()}
+        verified.append((id(q), names[id(signature)]))
+        return real(q, signature)
+
+    photo = Image.open(real_photos[0]).convert("RGB")
+    photo.thumbnail((640, 640))
+    stranger = np.asarray(photo)
+    value = int(query_features(stranger).hashes[0].pdq, 16) ^ int("1" * 40, 2) << 100
+    rng = np.random.default_rng(0)
+    searched = ProtectedIndex()
+    for name in ("p0", "p1", "p2"):
+        searched.add(name, index.signatures[name])
+    searched.add(  # the stranger's PDQ 40 bits off; descriptors that no query's are near
+        "look-alike",
+        ProtectedSignature(
+            [("full", f"{value:064x}")],
+            rng.integers(0, 512, (300, 2)).astype(np.uint16),
+            rng.integers(0, 256, (300, 32), dtype=np.uint8),
+        ),
+    )
+    monkeypatch.setattr(protected, "verify", recording)
+    q = query_features(stranger)
+    assert searched.pdq_hits(q)["look-alike"][0] == 40
+    hits = searched.search(q)
+    assert not any(h.match for h in hits)
+    assert [(h.distance, h.inliers) for h in hits if h.photo == "look-alike"] == [(40, 0.0)]
+    assert not [photo for _, photo in verified if photo == "look-alike"]
+    # Without the gate the look-alike, the closest PDQ candidate, is verified.
+    monkeypatch.setattr(protected, "MAIN_MIN_VOTES", 0)
+    searched.search(query_features(stranger))
+    assert [photo for _, photo in verified if photo == "look-alike"]
+
+    img = ImageOps.mirror(Image.fromarray(registered[2]))
+    w, h = img.size
+    copy = query_features(np.asarray(img.crop((0, round(0.1 * h), round(0.85 * w), h))))
+    verified.clear()
+    assert _best(searched, copy) == "p2"
+    assert (id(copy.mirrored()), "p2") in verified
 
 
 def test_cells_found_by_the_caller_are_not_detected_again(

@@ -1,10 +1,12 @@
 # Owns ORB keypoint features of an image: the grey work image, detection at two FAST
-# thresholds, strongest-first order and the per-cell top-up of query keypoints.
+# thresholds, strongest-first order, the per-cell top-up of query keypoints, and the mirrored
+# query's descriptors at the same keypoints.
 """ORB keypoints and descriptors, as protected signatures and queries use them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -62,9 +64,9 @@ _FEW_KEYPOINTS = 300
 # of _QUERY_FEATURES gets the strongest low-threshold corners in it, up to that share.
 _TOPUP_CELLS = 8
 _ORB_TOPUP = cv2.ORB.create(nfeatures=2 * _QUERY_FEATURES, fastThreshold=_FAST_LOW)
-# The light passes (the mirrored query, a grid's cells): fewer features on a smaller work image.
-# A copy verifies with far more inliers than the rule needs (mirrored copies 115-280 at the full
-# settings), and each pass costs about a third of the full one.
+# The light passes (a grid's cells, a screenshot's regions, a close PDQ hit's support): fewer
+# features on a smaller work image. A copy verifies with far more inliers than the rule needs
+# (mirrored copies 115-280 at the full settings).
 LIGHT_SIDE = 512
 LIGHT_MIN_SIDE = 256  # a 4x4 cell of a 1080-px grid (270 px) is not upscaled
 LIGHT_FEATURES = 500
@@ -72,20 +74,39 @@ _ORB_LIGHT = cv2.ORB.create(nfeatures=LIGHT_FEATURES, fastThreshold=_FAST)
 _ORB_LIGHT_LOW = cv2.ORB.create(nfeatures=LIGHT_FEATURES, fastThreshold=_FAST_LOW)
 
 
+@dataclass(frozen=True)
+class OrbFeatures:
+    """Detected features: `points` (n, 2) float32 in work-image pixels, `descriptors` (n, 32)
+    uint8, strongest first, and what describing them again needs (`mirrored`): OpenCV's
+    keypoints in the same order and the grey work image."""
+
+    points: np.ndarray
+    descriptors: np.ndarray
+    keypoints: tuple[cv2.KeyPoint, ...]
+    work: np.ndarray
+
+
 def orb_features(
     pixels: np.ndarray, *, query: bool = False, top_up: bool = True, light: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """ORB keypoints (n, 2) float32 and descriptors (n, 32) uint8 of the work-size grey image
-    (`pixels`: RGB, or its grey copy, which gives the same features).
+    """ORB keypoints (n, 2) float32 and descriptors (n, 32) uint8 (`detect`)."""
+    found = detect(pixels, query=query, top_up=top_up, light=light)
+    return found.points, found.descriptors
+
+
+def detect(
+    pixels: np.ndarray, *, query: bool = False, top_up: bool = True, light: bool = False
+) -> OrbFeatures:
+    """ORB features of the work-size grey image (`pixels`: RGB, or its grey copy, which gives
+    the same features).
 
     Keypoint coordinates are in work-image pixels; RANSAC fits a similarity
     transform, so the two sides' scales need not agree. Images with fewer than
     _FEW_KEYPOINTS corners at the usual FAST threshold are detected again at the
     low one. Strongest first; a query's top-up keypoints (see `_top_up`) come last.
-    The fallback queries (the mirror, the regions of a screenshot) go without the top-up:
-    its second detection costs 6-9 ms each, and those passes already frame the photo.
-    `light` (queries only, never with the top-up): LIGHT_FEATURES on a work image of
-    LIGHT_MIN_SIDE to LIGHT_SIDE.
+    The fallback queries (the regions of a screenshot, a grid's cells) go without the
+    top-up: those passes already frame the photo. `light` (queries only, never with the
+    top-up): LIGHT_FEATURES on a work image of LIGHT_MIN_SIDE to LIGHT_SIDE.
     """
     usual, low = (_ORB_QUERY, _ORB_QUERY_LOW) if query else (_ORB, _ORB_LOW)
     side, least = (QUERY_SIDE if query else WORK_SIDE), None
@@ -102,19 +123,39 @@ def orb_features(
     topped = query and top_up and len(kps) >= _FEW_KEYPOINTS
     if len(kps) < _FEW_KEYPOINTS:
         kps, desc = low.detectAndCompute(grey, None)
-    points, desc = _strongest_first(kps, desc)
-    if topped:
-        points, desc = _top_up(grey, points, desc)
-    return points, desc
+    found = _strongest_first(kps, desc, grey)
+    return _top_up(found) if topped else found
+
+
+def mirrored(found: OrbFeatures) -> tuple[np.ndarray, np.ndarray]:
+    """The features of the work image flipped left-right, at the same keypoints mirrored
+    (x -> w - 1 - x, angle -> 180 - angle), in the same order: ORB describes each of them on
+    the flipped image without detecting again. (points, descriptors); a keypoint ORB can no
+    longer describe is left out."""
+    if not found.keypoints:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
+    w = found.work.shape[1]
+    flipped = [
+        cv2.KeyPoint(
+            w - 1 - k.pt[0], k.pt[1], k.size, (180.0 - k.angle) % 360.0, k.response, k.octave, i
+        )
+        for i, k in enumerate(found.keypoints)
+    ]
+    kps, desc = _ORB_QUERY.compute(np.ascontiguousarray(found.work[:, ::-1]), flipped)
+    if desc is None or not kps:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
+    order = np.argsort([k.class_id for k in kps], kind="stable")
+    return np.asarray(cv2.KeyPoint.convert(kps), np.float32).reshape(-1, 2)[order], desc[order]
 
 
 def _strongest_first(
-    kps: Sequence[cv2.KeyPoint], desc: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
+    kps: Sequence[cv2.KeyPoint], desc: np.ndarray | None, work: np.ndarray
+) -> OrbFeatures:
     if desc is None or not kps:
-        return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
+        return OrbFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), (), work)
     order = np.argsort([-k.response for k in kps], kind="stable")
-    return np.asarray(cv2.KeyPoint.convert(kps), np.float32).reshape(-1, 2)[order], desc[order]
+    points = np.asarray(cv2.KeyPoint.convert(kps), np.float32).reshape(-1, 2)[order]
+    return OrbFeatures(points, desc[order], tuple(kps[int(i)] for i in order), work)
 
 
 def _grid_cells(points: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -124,21 +165,25 @@ def _grid_cells(points: np.ndarray, w: int, h: int) -> np.ndarray:
     return np.asarray(gy * n + gx)
 
 
-def _top_up(
-    grey: np.ndarray, points: np.ndarray, desc: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """`points` plus low-threshold corners in the grid cells that hold fewer than their share."""
+def _top_up(found: OrbFeatures) -> OrbFeatures:
+    """`found` plus low-threshold corners in the grid cells that hold fewer than their share."""
+    grey = found.work
     h, w = grey.shape[:2]
     quota = _QUERY_FEATURES // _TOPUP_CELLS**2
-    have = np.bincount(_grid_cells(points, w, h), minlength=_TOPUP_CELLS**2)
+    have = np.bincount(_grid_cells(found.points, w, h), minlength=_TOPUP_CELLS**2)
     if (have >= quota).all():
-        return points, desc
-    more_pts, more_desc = _strongest_first(*_ORB_TOPUP.detectAndCompute(grey, None))
+        return found
+    more = _strongest_first(*_ORB_TOPUP.detectAndCompute(grey, None), grey)
     take: list[int] = []
-    for i, cell in enumerate(_grid_cells(more_pts, w, h)):
+    for i, cell in enumerate(_grid_cells(more.points, w, h)):
         if have[cell] < quota:
             have[cell] += 1
             take.append(i)
     if not take:
-        return points, desc
-    return np.concatenate([points, more_pts[take]]), np.concatenate([desc, more_desc[take]])
+        return found
+    return OrbFeatures(
+        np.concatenate([found.points, more.points[take]]),
+        np.concatenate([found.descriptors, more.descriptors[take]]),
+        found.keypoints + tuple(more.keypoints[i] for i in take),
+        grey,
+    )

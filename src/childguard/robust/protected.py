@@ -45,8 +45,19 @@ VOTERS = 1000
 # photo has the most votes are verified, at most this many.
 CELL_VOTERS = 100
 CELL_VERIFY = 4
-# The mirrored and region queries verify their own top vote and the closest PDQ candidate.
+# The mirrored and region queries verify their own top vote and the closest PDQ candidate; their
+# strongest ALT_VOTERS descriptors vote (a mirrored or framed copy's right photo got 67-280 of
+# 300-500 votes).
 _ALT_PDQ_CANDIDATES = 1
+ALT_VOTERS = 300
+# A candidate beyond PDQ_ONLY_DISTANCE is verified only with at least this many votes: every
+# such match had 12 or more of the whole query's 1000 voters, 20 or more of a cell's 100 and 67
+# or more of a mirror's 300, while a photo that matches nothing gave its candidates 0-3 votes
+# as a rule. The whole query's own most voted photos need only MAIN_MIN_VOTES: one that does not
+# match still scores its inliers (`hit_score`), above the distractors' for some copies (an astro
+# grid's photo at 14 inliers on 2 votes).
+MIN_VOTES = 5
+MAIN_MIN_VOTES = 2
 
 
 # The descriptor search behind the votes: exact below EXACT_VOTES registered descriptors, an
@@ -258,9 +269,11 @@ class ProtectedIndex:
             if any(h.match for h in hits):
                 hits.sort(key=lambda h: (-h.match, -hit_score(h)))
                 return hits
-        # The most voted photos are always verified, then the PDQ-closest up to `limit`:
-        # look-alike photos (deep-sky images) crowd the PDQ candidates within 80 bits.
-        voted = self.voted(q, votes=_VOTES)
+        # The most voted photos, then the PDQ-closest up to `limit`: look-alike photos (deep-sky
+        # images) crowd the PDQ candidates within 80 bits. A candidate too far for PDQ support
+        # and without MAIN_MIN_VOTES votes is kept unverified.
+        tally = dict(self.voted_many([q], votes=_VOTES)[0])
+        voted = list(tally)
         for photo in voted:
             cands.setdefault(photo, (256, ""))
         ranked = sorted(cands.items(), key=lambda kv: kv[1][0])
@@ -271,7 +284,10 @@ class ProtectedIndex:
             dist, label = cands[photo]
             if photo in done:
                 continue
-            hits.append(self._hit(q, photo, dist, label))
+            if _worth(dist, tally.get(photo, 0), MAIN_MIN_VOTES):
+                hits.append(self._hit(q, photo, dist, label))
+            else:
+                hits.append(ProtectedHit(photo, dist, label, 0.0, False))
         # A flipped re-post, or a photo inside a larger picture: the alternative query's
         # own votes and the candidates so far are verified with its features.
         mirror = q.mirrored()
@@ -323,8 +339,10 @@ class ProtectedIndex:
             for i, voted in enumerate(self.voted_many(cells, votes=1, voters=CELL_VOTERS))
             if voted
         ]
-        for _n, i, photo in sorted(tops, reverse=True)[:CELL_VERIFY]:
+        for n, i, photo in sorted(tops, reverse=True)[:CELL_VERIFY]:
             dist, label = cands.get(photo, (256, ""))
+            if not _worth(dist, n):
+                continue
             hit = self._hit(cells[i], photo, dist, label)
             old = scored.get(photo)
             if old is None or hit.inliers > old.inliers or hit.match:
@@ -338,16 +356,22 @@ class ProtectedIndex:
     ) -> list[ProtectedHit]:
         scored = {h.photo: h for h in hits}
         closest = [h.photo for h in sorted(hits, key=lambda h: h.distance)[:_ALT_PDQ_CANDIDATES]]
-        for photo in dict.fromkeys(self.voted(alt, votes=1) + closest):
+        tally = dict(self.voted_many([alt], votes=1, voters=ALT_VOTERS)[0])
+        for photo in dict.fromkeys(list(tally) + closest):
             old = scored.get(photo)
-            if old is None:
-                dist, label = cands.get(photo, (256, ""))
-                scored[photo] = self._hit(alt, photo, dist, label)
+            dist, label = (old.distance, old.region) if old else cands.get(photo, (256, ""))
+            if not _worth(dist, tally.get(photo, 0)):
                 continue
-            hit = self._hit(alt, photo, old.distance, old.region)
-            if hit.inliers > old.inliers:
+            hit = self._hit(alt, photo, dist, label)
+            if old is None or hit.inliers > old.inliers:
                 scored[photo] = hit
         return list(scored.values())
+
+
+def _worth(distance: int, votes: int, least: int | None = None) -> bool:
+    """Whether a candidate is verified: within PDQ_ONLY_DISTANCE a few keypoints confirm a PDQ
+    hit; beyond it the candidate needs `least` votes (MIN_VOTES by default)."""
+    return distance <= PDQ_ONLY_DISTANCE or votes >= (MIN_VOTES if least is None else least)
 
 
 def _hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

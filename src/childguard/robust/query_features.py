@@ -15,8 +15,10 @@ from childguard.robust.orb import (
     LIGHT_MIN_SIDE,
     LIGHT_SIDE,
     QUERY_SIDE,
+    OrbFeatures,
+    detect,
     grey_of,
-    orb_features,
+    mirrored,
     work_factor,
 )
 from childguard.robust.query import QueryHash, photo_regions, query_hashes
@@ -72,15 +74,17 @@ class QueryFeatures:
         self._cells: list[Box] | None = None if cells is None else list(cells[:MAX_CELL_QUERIES])
         self._lighter: QueryFeatures | None = None
         self._grey: np.ndarray | None = None
+        self._found: OrbFeatures | None = None
 
     def _orb(self) -> tuple[np.ndarray, np.ndarray]:
         if self._features is None:
             if self._pixels is None:
                 self._features = (np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
             else:
-                self._features = orb_features(
+                self._found = detect(
                     self._grey_pixels(), query=True, top_up=self._top_up, light=self._light
                 )
+                self._features = (self._found.points, self._found.descriptors)
         return self._features
 
     def _grey_pixels(self) -> np.ndarray:
@@ -108,16 +112,27 @@ class QueryFeatures:
         """The query flipped left-right, for ORB only (ORB descriptors are not mirror-invariant).
 
         With rotation handled by the similarity fit, this one mirror covers every
-        flipped dihedral variant. None when the query's pixels are not at hand.
+        flipped dihedral variant. Its keypoints are the query's own mirrored, described
+        again on the flipped work image (`orb.mirrored`: no second detection), and its check
+        image is the query's flipped. None when the query's pixels are not at hand.
         """
         if self._mirror is None and self._pixels is None:
             return None
         if self._mirror is None and self._pixels is not None:
+            self._orb()
+            if self._found is None:  # features given with the pixels: detect on the flipped copy
+                self._found = detect(
+                    np.ascontiguousarray(self._grey_pixels()), query=True, top_up=self._top_up
+                )
+            points, descriptors = mirrored(self._found)
+            check = self.check
             self._mirror = QueryFeatures(
                 [],
-                pixels=np.ascontiguousarray(self._grey_pixels()[:, ::-1]),
-                top_up=False,
-                light=True,
+                keypoints=points,
+                descriptors=descriptors,
+                check=None
+                if check is None
+                else CheckImage(np.ascontiguousarray(check.grey[:, ::-1]), check.scale),
             )
         return self._mirror
 
