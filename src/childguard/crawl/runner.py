@@ -104,6 +104,9 @@ def crawl_settings(
         "WARN_ON_GENERATOR_RETURN_VALUE": False,
         "HTTPCACHE_ENABLED": False,
         "LOG_LEVEL": "WARNING",
+        # Scrapy looks up ten packages' versions at every start (about 20 ms) to log them at
+        # INFO, which the crawl does not show.
+        "LOG_VERSIONS": [],
         "TWISTED_DNS_RESOLVER": "childguard.netguard.ssrf.GuardedHostnameResolver",
         "DOWNLOADER_MIDDLEWARES": {
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
