@@ -25,33 +25,37 @@ import json
 import multiprocessing as mp
 import os
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from bench.robustness.corpus import CACHE, Photo, build_corpus
+from bench.robustness.metrics import Outcome
 from bench.robustness.run import FILLERS, _select
 from bench.robustness.tiles import photo_pixels
 from bench.robustness.transforms import TRANSFORMS, apply
 from childguard.robust.query import query_hashes
-from childguard.signals.pdq import hamming_many, hexes_to_array, pdq_from_pixels
+from childguard.signals.pdq import (
+    DEFAULT_THRESHOLD,
+    hamming_many,
+    hexes_to_array,
+    pdq_from_pixels,
+    view_cap,
+    view_rank,
+)
+
+# A rule: (variant, quality, distance) -> the rank a view's nearest photo counts at, or None
+# where the view does not count.
+Rule = Callable[[str, int, int], "int | None"]
 
 _STATE: dict[str, object] = {}
 
 
-@dataclass(frozen=True)
-class ViewRow:
-    """One view of one query: its nearest registered photo and distances."""
-
-    variant: str
-    quality: int
-    nearest: str
-    distance: int
-    to_true: int | None  # distance to the query's own photo (registered queries)
-    to_original: int  # distance to the query's `original` hash
+# A query's row: query, group, registered, transform; "pdq": [nearest photo, distance, quality,
+# distance to its own photo]; "views": per view [variant, quality, nearest photo, distance,
+# distance to its own photo (None for a distractor), distance to the query's `original` hash].
 
 
 def _nearest(packed: np.ndarray, ids: list[str], value: str) -> tuple[str, int, np.ndarray]:
@@ -163,6 +167,66 @@ def read_dump(path: Path) -> Iterator[dict[str, object]]:
         next(fh)
         for line in fh:
             yield json.loads(line)
+
+
+def product_rule(variant: str, quality: int, distance: int) -> int | None:
+    """The matcher's rule (`signals.pdq.view_cap`, `view_rank`), as `methods.KnownAbuse`
+    applies it."""
+    cap = view_cap(variant, quality)
+    if cap is not None and distance > cap:
+        return None
+    return view_rank(variant, quality, distance)
+
+
+def simulate(rows: Iterator[dict[str, object]], rules: dict[str, Rule]) -> list[Outcome]:
+    """The outcomes of reference PDQ (`pdq`) and of a known-abuse method per rule, as the
+    harness would record them: each rule's answer is the best-ranked view's nearest photo
+    (the first view on a tie, as `methods._PdqBank.best_ranked`), its score minus that rank,
+    and it matches when the rank is within PDQ's default threshold."""
+    out: list[Outcome] = []
+    for row in rows:
+        reg, query = bool(row["registered"]), str(row["query"])
+        transform, group = str(row["transform"]), str(row["group"])
+        near, d, _q, _own = row["pdq"]  # type: ignore[misc]
+        out.append(
+            Outcome(
+                "pdq",
+                transform,
+                group,
+                reg,
+                reg and near == query,
+                d <= DEFAULT_THRESHOLD,
+                -float(d),
+                0.0,
+                0.0,
+                query,
+                near,
+            )
+        )
+        views: list[list[object]] = row["views"]  # type: ignore[assignment]
+        for name, rule in rules.items():
+            best: tuple[int, str] | None = None
+            for variant, quality, nearest, distance, *_ in views:
+                rank = rule(str(variant), int(quality), int(distance))  # type: ignore[call-overload]
+                if rank is not None and (best is None or rank < best[0]):
+                    best = (rank, str(nearest))
+            rank, answer = best if best is not None else (257, "")
+            out.append(
+                Outcome(
+                    name,
+                    transform,
+                    group,
+                    reg,
+                    reg and answer == query,
+                    rank <= DEFAULT_THRESHOLD,
+                    -float(rank),
+                    0.0,
+                    0.0,
+                    query,
+                    answer or None,
+                )
+            )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,8 +12,8 @@ from childguard.matcher import Matcher
 from childguard.signals.content import ContentSignals, QueryView
 from childguard.signals.pdq import (
     DIHEDRAL_VIEW_THRESHOLD,
-    PAD_VIEW_THRESHOLD,
     UNCROP_VIEW_THRESHOLD,
+    UNPAD_VIEW_THRESHOLD,
     WEAK_VIEW_THRESHOLD,
     PdqSignal,
 )
@@ -57,10 +57,10 @@ def test_a_loose_bank_loosens_the_original_but_not_the_views(store: Store) -> No
     strict = flip_bits(LISTED, 100, 5)
     assert variants(_record(far, {"region0": flip_bits(strict, 25, 6)})) == []
     assert variants(_record(far, {"region0": flip_bits(strict, 20, 7)})) == [("region0", 20)]
-    margin = 31 - PAD_VIEW_THRESHOLD
-    assert variants(_record(far, {"trimmed": flip_bits(strict, 20 - margin + 1, 8)})) == []
-    assert variants(_record(far, {"trimmed": flip_bits(strict, 20 - margin, 8)})) == [
-        ("trimmed", 20 - margin)
+    margin = 31 - UNPAD_VIEW_THRESHOLD
+    assert variants(_record(far, {"unpadded": flip_bits(strict, 20 - margin + 1, 8)})) == []
+    assert variants(_record(far, {"unpadded": flip_bits(strict, 20 - margin, 8)})) == [
+        ("unpadded", 20 - margin)
     ]
 
 
@@ -93,7 +93,7 @@ def test_the_views_of_a_weak_query_count_within_10_bits(store: Store) -> None:
 
 
 def test_each_kind_of_view_counts_within_its_own_cap(store: Store) -> None:
-    """A distractor's near miss through a rotation (18 bits), a crop undone (26) or padding
+    """A distractor's near miss through a rotation (18 bits), a crop undone or solid padding
     removed (28) no longer matches at the default threshold; the same distance through the
     original hash, or through a screenshot's region, still does."""
     create_bank(store, "caps", "known-abuse", actor="t")
@@ -107,8 +107,7 @@ def test_each_kind_of_view_counts_within_its_own_cap(store: Store) -> None:
     for variant, cap in (
         ("flip_plus1", DIHEDRAL_VIEW_THRESHOLD),
         ("uncropped13", UNCROP_VIEW_THRESHOLD),
-        ("unpadded", PAD_VIEW_THRESHOLD),
-        ("uncaptioned0", PAD_VIEW_THRESHOLD),
+        ("unpadded", UNPAD_VIEW_THRESHOLD),
     ):
         assert variants(far, {variant: flip_bits(LISTED, cap + 1, 11)}) == []
         assert variants(far, {variant: flip_bits(LISTED, cap, 12)}) == [(variant, cap)]

@@ -26,8 +26,8 @@ from childguard.signals.pdq import (
     DIHEDRAL_NAMES,
     DIHEDRAL_VIEW_THRESHOLD,
     MIN_QUALITY,
-    PAD_VIEW_THRESHOLD,
     UNCROP_VIEW_THRESHOLD,
+    UNPAD_VIEW_THRESHOLD,
     WEAK_VIEW_THRESHOLD,
     PdqSignal,
     pdq_dihedral_exact,
@@ -200,12 +200,11 @@ def test_view_caps() -> None:
     assert view_cap("trimmed", 20) == WEAK_VIEW_THRESHOLD
     assert view_cap("flipy", MIN_QUALITY) == DIHEDRAL_VIEW_THRESHOLD
     assert view_cap("uncropped13", 80) == UNCROP_VIEW_THRESHOLD
-    for padding in ("trimmed", "unpadded", "centred1", "framed", "uncaptioned0"):
-        assert view_cap(padding, 80) == PAD_VIEW_THRESHOLD
-    for other in ("region0", "cell3", "quad1", "deskewed"):
+    assert view_cap("unpadded", 80) == UNPAD_VIEW_THRESHOLD
+    for other in ("trimmed", "centred1", "framed", "uncaptioned0", "region0", "cell3", "deskewed"):
         assert view_cap(other, 80) == VIEW_THRESHOLD
-    assert WEAK_VIEW_THRESHOLD < DIHEDRAL_VIEW_THRESHOLD < UNCROP_VIEW_THRESHOLD
-    assert UNCROP_VIEW_THRESHOLD < PAD_VIEW_THRESHOLD < VIEW_THRESHOLD
+    assert WEAK_VIEW_THRESHOLD < DIHEDRAL_VIEW_THRESHOLD < UNCROP_VIEW_THRESHOLD < VIEW_THRESHOLD
+    assert UNPAD_VIEW_THRESHOLD < VIEW_THRESHOLD
 
 
 def test_a_derived_view_counts_its_margin_against_the_original() -> None:
@@ -226,7 +225,7 @@ def test_a_derived_view_counts_its_margin_against_the_original() -> None:
         assert view_limit(variant, quality, 52) == view_cap(variant, quality)
     assert view_limit("original", 30, 52) == 52
     # A bank stricter than the default is as much stricter for a derived view.
-    assert view_limit("unpadded", 70, 20) == 20 - (DEFAULT_THRESHOLD - PAD_VIEW_THRESHOLD)
+    assert view_limit("unpadded", 70, 20) == 20 - (DEFAULT_THRESHOLD - UNPAD_VIEW_THRESHOLD)
 
 
 def _meme(

@@ -33,8 +33,8 @@ Semantics (see docs/matching.md):
 - a derived PDQ view (any variant but the original) counts its distance plus a margin, its
   *rank* (`signals.pdq.view_rank`: 31 less the view's cap, `view_cap`: 10 bits for any view of
   a query whose quality is under 50, searched only when `min_quality` lets it in; 17 for a
-  rotation or flip, 25 for a crop undone, 27 for padding or caption bars removed, 31 for the
-  others), and matches when its rank is within the bank's threshold or PDQ's default, 31,
+  rotation or flip, 27 for a crop undone or solid padding removed, 31 for the others), and
+  matches when its rank is within the bank's threshold or PDQ's default, 31,
   whichever is stricter (`view_limit`): a view is a guess at the photo and one more chance at
   a look-alike, so the original hash outranks it at the same distance, and a bank loosened
   beyond 31 loosens only the original hash;

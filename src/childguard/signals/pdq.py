@@ -34,7 +34,7 @@ DIHEDRAL_NAMES = (
     "flip_plus1",
     "flip_minus1",
 )
-# Caps of the derived views (any variant but `original`), chosen on the robustness corpus's
+# Caps of the derived views (any variant but `original`), measured on the robustness corpus's
 # deep-sky photos (docs/robustness.md, "Known-abuse on weak photos, round 3"). A derived view is
 # a guess at the photo and one more chance at a look-alike, so each kind counts within what its
 # true matches needed. The derived views of a weak query (quality under MIN_QUALITY), whatever
@@ -43,26 +43,26 @@ DIHEDRAL_NAMES = (
 # (two edge-on galaxies, 6-12 bits apart once one is flipped) outranked the query's own photo.
 WEAK_VIEW_THRESHOLD = 10
 # The rotations and flips of a query of full quality: turned copies saved again as JPEG 75 or
-# 50 came within 14 bits; a look-alike's turned view came within 18-26 bits.
+# 50 came within 14 bits, while look-alikes' turned views came within 18-30 bits.
 DIHEDRAL_VIEW_THRESHOLD = 17
-# Views that undo a centred crop (`uncropped<n>`): distractors' nearest such views sat 24-30
-# bits from a registered look-alike.
-UNCROP_VIEW_THRESHOLD = 25
-# Views that take padding, borders or caption bars off: a distractor's view came within 28 bits.
-PAD_VIEW_THRESHOLD = 27
+# A centred crop undone (`uncropped<n>`) and solid padding removed (`unpadded`): distractors'
+# nearest such views came within 28-30 bits of a registered look-alike.
+UNCROP_VIEW_THRESHOLD = 27
+UNPAD_VIEW_THRESHOLD = 27
 _UNCROP_PREFIX = "uncropped"
-_PAD_PREFIXES = ("trimmed", "unpadded", "centred", "framed", "uncaptioned")
+_UNPAD = "unpadded"
 
 
 def view_cap(variant: str, quality: int) -> int | None:
     """The PDQ distance within which a query view matches at PDQ's default threshold: None for
     the `original` hash (its bank's threshold alone); WEAK_VIEW_THRESHOLD for any other view
     whose quality is under MIN_QUALITY; DIHEDRAL_VIEW_THRESHOLD for a rotation or flip;
-    UNCROP_VIEW_THRESHOLD for a crop undone; PAD_VIEW_THRESHOLD for padding, borders or caption
-    bars taken off; DEFAULT_THRESHOLD (the robust views' VIEW_THRESHOLD) for the others
-    (regions, grid cells, quadrants, deskewed). A function of the variant and the quality only,
-    so it holds for views stored and read back as (hash, quality, variant); the matcher and the
-    robustness harness apply it alike (`view_limit`, `view_rank`)."""
+    UNCROP_VIEW_THRESHOLD for a crop undone; UNPAD_VIEW_THRESHOLD for solid padding removed;
+    DEFAULT_THRESHOLD (the robust views' VIEW_THRESHOLD) for the others (borders trimmed,
+    centred pads, frames, caption bars, regions, grid cells, quadrants, deskewed). A function
+    of the variant and the quality only, so it holds for views stored and read back as (hash,
+    quality, variant); the matcher and the robustness harness apply it alike (`view_limit`,
+    `view_rank`)."""
     if variant == DIHEDRAL_NAMES[0]:
         return None
     if quality < MIN_QUALITY:
@@ -71,8 +71,8 @@ def view_cap(variant: str, quality: int) -> int | None:
         return DIHEDRAL_VIEW_THRESHOLD
     if variant.startswith(_UNCROP_PREFIX):
         return UNCROP_VIEW_THRESHOLD
-    if variant.startswith(_PAD_PREFIXES):
-        return PAD_VIEW_THRESHOLD
+    if variant == _UNPAD:
+        return UNPAD_VIEW_THRESHOLD
     return DEFAULT_THRESHOLD
 
 
