@@ -127,11 +127,11 @@ def detect(
     return _top_up(found) if topped else found
 
 
-def mirrored(found: OrbFeatures) -> tuple[np.ndarray, np.ndarray]:
-    """The features of the work image flipped left-right, at the same keypoints mirrored
-    (x -> w - 1 - x, angle -> 180 - angle), in the same order: ORB describes each of them on
-    the flipped image without detecting again. (points, descriptors); a keypoint ORB can no
-    longer describe is left out."""
+def mirrored(found: OrbFeatures, limit: int = LIGHT_FEATURES) -> tuple[np.ndarray, np.ndarray]:
+    """The features of the work image flipped left-right, at the `limit` strongest keypoints
+    mirrored (x -> w - 1 - x, angle -> 180 - angle), in the same order: ORB describes each of
+    them on the flipped image without detecting again. (points, descriptors); a keypoint ORB
+    can no longer describe is left out."""
     if not found.keypoints:
         return np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
     w = found.work.shape[1]
@@ -139,7 +139,7 @@ def mirrored(found: OrbFeatures) -> tuple[np.ndarray, np.ndarray]:
         cv2.KeyPoint(
             w - 1 - k.pt[0], k.pt[1], k.size, (180.0 - k.angle) % 360.0, k.response, k.octave, i
         )
-        for i, k in enumerate(found.keypoints)
+        for i, k in enumerate(found.keypoints[:limit])
     ]
     kps, desc = _ORB_QUERY.compute(np.ascontiguousarray(found.work[:, ::-1]), flipped)
     if desc is None or not kps:
@@ -155,7 +155,7 @@ def _strongest_first(
         return OrbFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), (), work)
     order = np.argsort([-k.response for k in kps], kind="stable")
     points = np.asarray(cv2.KeyPoint.convert(kps), np.float32).reshape(-1, 2)[order]
-    return OrbFeatures(points, desc[order], tuple(kps[int(i)] for i in order), work)
+    return OrbFeatures(points, desc[order], tuple([kps[i] for i in order.tolist()]), work)
 
 
 def _grid_cells(points: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -174,11 +174,11 @@ def _top_up(found: OrbFeatures) -> OrbFeatures:
     if (have >= quota).all():
         return found
     more = _strongest_first(*_ORB_TOPUP.detectAndCompute(grey, None), grey)
-    take: list[int] = []
-    for i, cell in enumerate(_grid_cells(more.points, w, h)):
-        if have[cell] < quota:
-            have[cell] += 1
-            take.append(i)
+    # In each thin cell, its strongest corners up to the share.
+    cells = _grid_cells(more.points, w, h)
+    by_cell = np.argsort(cells, kind="stable")
+    rank = np.arange(len(cells)) - np.searchsorted(cells[by_cell], cells[by_cell])
+    take = np.sort(by_cell[rank < (quota - have)[cells[by_cell]]]).tolist()
     if not take:
         return found
     return OrbFeatures(

@@ -208,10 +208,11 @@ class ProtectedIndex:
         return [photo for photo, _n in self.voted_many([q], votes=votes)[0]]
 
     def voted_many(
-        self, queries: list[QueryFeatures], *, votes: int = 1, voters: int = VOTERS
+        self, queries: list[QueryFeatures], *, votes: int = 1, voters: int | None = None
     ) -> list[list[tuple[str, int]]]:
         """`voted` for several queries (a grid's cells) in one descriptor search, with each
-        photo's vote count; each query's strongest `voters` descriptors vote."""
+        photo's vote count; each query's strongest `voters` (VOTERS) descriptors vote."""
+        voters = VOTERS if voters is None else voters
         parts = [q.descriptors[:voters] for q in queries]
         sizes = [len(p) for p in parts]
         if not self._desc_owner or not sum(sizes):
