@@ -97,8 +97,8 @@ def test_known_abuse_ranks_the_original_above_a_look_alike_found_through_a_mirro
     """A listed photo and a look-alike of its mirror image (here the mirror of the very copy
     queried): the copy's mirrored view is 0 bits from the look-alike, its original hash a few
     bits from its own photo. The original's match counts as its distance, the mirrored view's
-    as 0 plus 14 bits, so the harness names the right photo, as the matcher orders them; it
-    scores the answer by that rank."""
+    as 0 plus its margin (31 less its cap), so the harness names the right photo, as the matcher
+    orders them; it scores the answer by that rank."""
     photo = _photo(7)
     copy = np.asarray(apply("resize0.25", Image.fromarray(photo), "p").convert("RGB"))
     method = METHODS["childguard-known-abuse"]()
@@ -110,8 +110,8 @@ def test_known_abuse_ranks_the_original_above_a_look_alike_found_through_a_mirro
 
 
 def test_known_abuse_scores_a_derived_view_by_its_rank() -> None:
-    """A mirrored copy is found through its `flipy` view at 0 bits, scored -(0 + 14): below
-    an original hash's match at 13 bits, above one at 15."""
+    """A mirrored copy is found through its `flipy` view at 0 bits, scored minus its margin (31
+    less the rotations' and flips' cap): an original hash's match at fewer bits ranks above."""
     photo = _photo(8)
     method = METHODS["childguard-known-abuse"]()
     method.register({"p": photo})

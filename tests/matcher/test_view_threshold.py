@@ -117,8 +117,8 @@ def test_each_kind_of_view_counts_within_its_own_cap(store: Store) -> None:
 
 def test_the_original_hash_match_comes_before_a_closer_derived_view_match(store: Store) -> None:
     """A query whose original hash is 20 bits from one listed photo and whose mirrored view is
-    12 bits from another (a look-alike once mirrored): the original's match comes first, as the
-    mirrored view counts 12 + 14 bits. Each entry reports its best-ranked view."""
+    16 bits from another (a look-alike once mirrored): the original's match comes first, as the
+    mirrored view counts 16 + 7 bits. Each entry reports its best-ranked view."""
     other = flip_bits(LISTED, 128, seed=21)
     create_bank(store, "pair", "known-abuse", actor="t")
     import_records(
@@ -126,12 +126,12 @@ def test_the_original_hash_match_comes_before_a_closer_derived_view_match(store:
     )
     matcher = Matcher(store, persist=False)
     original = flip_bits(LISTED, 20, 22)
-    views = {"flipy": flip_bits(other, 12, 23)}
+    views = {"flipy": flip_bits(other, 16, 23)}
     matches = matcher.match(_record(original, views)).matches
     assert [(m.value, m.variant, m.distance) for m in matches] == [
         (LISTED, "original", 20),
-        (other, "flipy", 12),
+        (other, "flipy", 16),
     ]
-    # For one entry, the original at 20 bits is kept over a rotation at 12 (rank 26).
-    matches = matcher.match(_record(original, {"rot90": flip_bits(LISTED, 12, 24)})).matches
+    # For one entry, the original at 20 bits is kept over a rotation at 16 (rank 23).
+    matches = matcher.match(_record(original, {"rot90": flip_bits(LISTED, 16, 24)})).matches
     assert [(m.value, m.variant, m.distance) for m in matches] == [(LISTED, "original", 20)]

@@ -212,7 +212,7 @@ def test_a_derived_view_counts_its_margin_against_the_original() -> None:
     its cap, and it matches at a bank threshold exactly when that rank is within the threshold
     (31 at most)."""
     assert view_rank("original", 30, 20) == 20
-    assert view_rank("rot90", 80, 12) == 12 + DEFAULT_THRESHOLD - DIHEDRAL_VIEW_THRESHOLD > 20
+    assert view_rank("rot90", 80, 16) == 16 + DEFAULT_THRESHOLD - DIHEDRAL_VIEW_THRESHOLD > 20
     assert view_rank("region0", 80, 12) == 12
     for variant, quality in (("rot90", 80), ("rot90", 30), ("uncropped27", 70), ("unpadded", 70)):
         for threshold in (10, 20, 31, 52):

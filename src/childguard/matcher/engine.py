@@ -32,7 +32,7 @@ Semantics (see docs/matching.md):
   nothing, as a disabled one, until it is released;
 - a derived PDQ view (any variant but the original) counts its distance plus a margin, its
   *rank* (`signals.pdq.view_rank`: 31 less the view's cap, `view_cap`: 10 bits for any view of
-  a query whose quality is under 50, searched only when `min_quality` lets it in; 17 for a
+  a query whose quality is under 50, searched only when `min_quality` lets it in; 24 for a
   rotation or flip, 27 for a crop undone or solid padding removed, 31 for the others), and
   matches when its rank is within the bank's threshold or PDQ's default, 31,
   whichever is stricter (`view_limit`): a view is a guess at the photo and one more chance at

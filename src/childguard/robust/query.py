@@ -634,7 +634,7 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
     MIN_QUALITY (PAD_VIEW_QUALITY for the views that only take padding or borders
     off) or equal to an earlier one are dropped. Each derived view matches within its own cap
     and ranks at its distance plus a margin (`signals.pdq.view_cap`, `view_rank`: any view of
-    a weak query within 10 bits, rotations and flips 17, crops undone and solid padding
+    a weak query within 10 bits, rotations and flips 24, crops undone and solid padding
     removed 27, the others 31). Both modes return the
     same list today; `protected` callers treat `quad` hits as candidates to
     verify, never as matches on their own.
