@@ -43,7 +43,6 @@ from bench._common import machine_info, record_section
 from bench.crawl_site import LargeSite, StaticSite, gallery_site_from, serve_in_process
 from childguard.crawl.runner import run_crawl, warm_up
 from childguard.crawl.watch import Watch
-from childguard.store.db import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT / ".cache" / "photos"
@@ -171,7 +170,7 @@ def throughput(
         )
         for i in range(repeat):
             db = tmp / f"crawl-{i}.db"
-            open_store(f"sqlite:///{db}").close()  # a store made and migrated before the clock
+            warm_up(store_url=f"sqlite:///{db}")  # a store made and migrated before the clock
             hash_s, hash_cpu = _hash_cli(site_dir / "img", workers, tmp / "hashes.jsonl")
             cpu0 = server.cpu_seconds()
             first, crawl_s, crawl_cpu = _timed_crawl(crawl, db)

@@ -191,3 +191,18 @@ def test_a_stage_that_raises_fails_the_crawl_and_keeps_what_was_recorded(
         _watch(site), store_url=db_url, matcher=matches, allow_private=True, hash_workers=0
     )
     assert clean.stage_errors == 0 and clean.problem() is None
+
+
+def test_warm_up_migrates_a_store_before_its_first_crawl(site: Any, db_url: str) -> None:
+    """`warm_up(store_url=...)` makes and migrates the store now, and the first crawl into it
+    then runs without migrating it again."""
+    from childguard.crawl import runner
+
+    assert db_url not in runner._MIGRATED
+    runner.warm_up(store_url=db_url)
+    assert db_url in runner._MIGRATED
+    with open_store(db_url, migrate=False, create=False) as store:  # refused if not made
+        assert list_sightings(store) == []
+    site.page("/", "<html><title>empty</title></html>")
+    stats = run_crawl(_watch(site), store_url=db_url, allow_private=True, hash_workers=0)
+    assert stats.pages == 1 and stats.problem() is None

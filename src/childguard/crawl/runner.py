@@ -315,11 +315,13 @@ _PRELOADED = False
 _MIGRATED: set[str] = set()
 
 
-def warm_up(watch: Watch | None = None) -> None:
+def warm_up(watch: Watch | None = None, *, store_url: str | None = None) -> None:
     """Import Scrapy and every crawl component in this process now (what the first `run_crawl`
-    would do), so that the first crawl starts as quickly as later ones."""
+    would do), so that the first crawl starts as quickly as later ones; with `store_url`, also
+    migrate that store now (the first `run_crawl` into it then skips the check)."""
     probe = watch or Watch(name="warm-up", seeds=("https://example.org/",))
     _preload_scrapy(crawl_settings(probe))
+    _migrated(store_url)
 
 
 def _preload_scrapy(settings: dict[str, Any]) -> None:
