@@ -4,14 +4,15 @@
 registered photo.
 
 `python -m bench.robustness.views [--per-group N] [--held-out] [--groups ...] [--transforms ...]
---out PATH`
+[--max-queries N] --out PATH`
 
 For each query (registered photo or distractor, under each transform) it records the
 reference PDQ hash's nearest registered photo and distance, and for every view
 `query_hashes` returns: variant, PDQ quality, its nearest registered photo and distance,
 the distance to the query's own photo (registered queries) and the distance to the query's
 `original` hash. The known-abuse method's answer is a function of these rows alone
-(`methods.KnownAbuse` takes the nearest photo over the views within their caps), so a rule
+(`methods.KnownAbuse` takes the best-ranked view's nearest photo, `signals.pdq.view_rank`,
+over the views within their caps), so a rule
 that caps, ranks or drops views can be measured on a dump (`simulate`) exactly as the
 harness would measure it, without hashing again. The bank and the photos are the harness's
 (`run._select`), so a dump answers as the run with the same flags.
