@@ -334,6 +334,73 @@ def test_far_candidates_are_verified_only_with_votes(
     assert (id(copy.mirrored()), "p2") in verified
 
 
+def test_the_top_up_waits_until_the_features_are_needed_in_full(
+    index: ProtectedIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A query whose usual detection fills the voters votes without the top-up (its keypoints
+    come last, after the voters); its second detection runs when the features are first needed
+    in full (a verification), and the votes are those of the full features."""
+    rng = np.random.default_rng(3)
+    pixels = np.zeros((512, 768, 3), np.uint8)  # busy blocks, then a smooth strip of thin cells
+    pixels[:, :576] = rng.integers(0, 256, (256, 288, 1), dtype=np.uint8).repeat(2, 0).repeat(2, 1)
+    pixels[:, 576:] = np.linspace(40, 200, 192, dtype=np.uint8)[None, :, None]
+    assert len(orb.detect(pixels, query=True, top_up=False).points) >= protected.VOTERS
+    calls: list[int] = []
+    real = orb._ORB_TOPUP
+
+    class Counting:
+        def detect(self, grey: np.ndarray, mask: None) -> object:
+            calls.append(1)
+            return real.detect(grey, mask)
+
+        def compute(self, grey: np.ndarray, keypoints: object) -> object:
+            return real.compute(grey, keypoints)
+
+    monkeypatch.setattr(orb, "_ORB_TOPUP", Counting())
+    q = query_features(pixels)
+    votes = index.voted_many([q], votes=2)
+    assert q.mirrored() is not None and calls == []
+    full = QueryFeatures([], keypoints=q.keypoints, descriptors=q.descriptors)
+    assert calls == [1] and len(full.descriptors) > protected.VOTERS
+    assert index.voted_many([full], votes=2) == votes
+    assert np.array_equal(q.keypoints, orb_features(pixels, query=True)[0])
+
+
+def _top_up_reference(found: orb.OrbFeatures) -> tuple[np.ndarray, np.ndarray]:
+    """The top-up the plain way: ORB's own low-threshold detection, described in full, walked
+    strongest first, a corner taken while its cell holds fewer than its share."""
+    grey = found.work
+    h, w = grey.shape
+    quota = orb._QUERY_FEATURES // orb._TOPUP_CELLS**2
+    have = np.bincount(orb._grid_cells(found.points, w, h), minlength=orb._TOPUP_CELLS**2)
+    kps, desc = orb._ORB_TOPUP.detectAndCompute(grey, None)
+    order = np.argsort([-k.response for k in kps], kind="stable")
+    points = np.array([k.pt for k in kps], np.float32)[order]
+    take = []
+    for i, cell in enumerate(orb._grid_cells(points, w, h)):
+        if have[cell] < quota:
+            have[cell] += 1
+            take.append(i)
+    return (
+        np.concatenate([found.points, points[take]]),
+        np.concatenate([found.descriptors, desc[order][take]]),
+    )
+
+
+def test_the_top_up_is_the_plain_per_cell_pick(registered: list[np.ndarray]) -> None:
+    rng = np.random.default_rng(4)
+    page = np.full((600, 800, 3), 20, np.uint8)  # a dark page, one photo in a corner
+    page[20:380, 30:510] = registered[1][:360]
+    page += rng.integers(0, 3, page.shape, dtype=np.uint8)
+    for pixels in (page, registered[0]):
+        found = orb.detect(pixels, query=True, top_up=False)
+        topped = orb.topped_up(found)
+        points, desc = _top_up_reference(found)
+        assert len(points) > len(found.points)
+        assert np.array_equal(topped.points, points) and np.array_equal(topped.descriptors, desc)
+        assert len(topped.keypoints) == len(points)
+
+
 def test_cells_found_by_the_caller_are_not_detected_again(
     index: ProtectedIndex, registered: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -213,7 +213,7 @@ class ProtectedIndex:
         """`voted` for several queries (a grid's cells) in one descriptor search, with each
         photo's vote count; each query's strongest `voters` (VOTERS) descriptors vote."""
         voters = VOTERS if voters is None else voters
-        parts = [q.descriptors[:voters] for q in queries]
+        parts = [q.voters(voters) for q in queries]
         sizes = [len(p) for p in parts]
         if not self._desc_owner or not sum(sizes):
             return [[] for _ in queries]

@@ -19,6 +19,7 @@ from childguard.robust.orb import (
     detect,
     grey_of,
     mirrored,
+    topped_up,
     work_factor,
 )
 from childguard.robust.query import QueryHash, photo_regions, query_hashes
@@ -81,11 +82,28 @@ class QueryFeatures:
             if self._pixels is None:
                 self._features = (np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
             else:
-                self._found = detect(
-                    self._grey_pixels(), query=True, top_up=self._top_up, light=self._light
-                )
-                self._features = (self._found.points, self._found.descriptors)
+                found = self._detected()
+                if self._top_up and not self._light:
+                    found = topped_up(found)
+                self._features = (found.points, found.descriptors)
         return self._features
+
+    def _detected(self) -> OrbFeatures:
+        """The detection without the top-up (which comes last in the features)."""
+        if self._found is None:
+            self._found = detect(self._grey_pixels(), query=True, top_up=False, light=self._light)
+        return self._found
+
+    def voters(self, n: int) -> np.ndarray:
+        """The query's `n` strongest descriptors, the ones that vote. The top-up's (weaker, last)
+        second detection runs only when the usual detection found fewer than `n`: a query
+        whose candidates are never verified (nearly every photo that matches nothing) is spared
+        it."""
+        if self._features is None and self._pixels is not None:
+            found = self._detected()
+            if len(found.descriptors) >= n:
+                return found.descriptors[:n]
+        return self.descriptors[:n]
 
     def _grey_pixels(self) -> np.ndarray:
         """The query's grey copy at full size, shared by every pass: ORB, the check image, the
@@ -119,12 +137,7 @@ class QueryFeatures:
         if self._mirror is None and self._pixels is None:
             return None
         if self._mirror is None and self._pixels is not None:
-            self._orb()
-            if self._found is None:  # features given with the pixels: detect on the flipped copy
-                self._found = detect(
-                    np.ascontiguousarray(self._grey_pixels()), query=True, top_up=self._top_up
-                )
-            points, descriptors = mirrored(self._found)
+            points, descriptors = mirrored(self._detected())
             check = self.check
             self._mirror = QueryFeatures(
                 [],
