@@ -56,16 +56,24 @@ def _fetch(url: str, policy: FetchPolicy, known: set[str] | None = None, **job: 
 @pytest.fixture(scope="module")
 def endless() -> Iterator[tuple[int, dict[str, int]]]:
     """A raw HTTP server: `/drip` sends a JPEG header and then one byte every 0.1 s forever;
-    `/flood` sends bytes without a Content-Length until the client hangs up."""
+    `/head` drips its headers so, one byte every 0.1 s; `/flood` sends bytes without a
+    Content-Length until the client hangs up."""
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
-    served: dict[str, int] = {"drip": 0, "flood": 0}
+    served: dict[str, int] = {"drip": 0, "flood": 0, "head": 0}
     stop = threading.Event()
 
     def handle(conn: socket.socket) -> None:
         with contextlib.suppress(OSError), conn:
             request = conn.recv(4096).decode("latin-1")
             path = request.split(" ", 2)[1] if " " in request else "/"
+            if path == "/head":
+                served["head"] += 1
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                while not stop.is_set():
+                    conn.sendall(b"a")
+                    time.sleep(0.1)
+                return
             conn.sendall(
                 b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nConnection: close\r\n\r\n"
                 b"\xff\xd8\xff\xe0"
@@ -271,10 +279,14 @@ def test_size_and_time_limits_fail_cleanly(site: Any, make_photo: Any, endless: 
     assert flood.error and "larger than download max size" in flood.error
     drip = _fetch(f"http://127.0.0.1:{port}/drip", small)  # a byte every 0.1 s, forever
     assert drip.error and "took longer than 1.0 seconds" in drip.error
+    t1 = time.monotonic()
+    head = _fetch(f"http://127.0.0.1:{port}/head", small)  # headers that never end
+    assert head.error and "timed out" in head.error and head.hashes is None
+    assert time.monotonic() - t1 < 1.8  # cut off at the time limit, not at each read's
     slow = _fetch(site.url("/slow.jpg"), small)  # no answer within the time limit
     assert slow.error and "timed out" in slow.error.lower()
-    assert time.monotonic() - t0 < 6  # each stopped at its limit, none hung
-    assert served == {"drip": 1, "flood": 1}
+    assert time.monotonic() - t0 < 7  # each stopped at its limit, none hung
+    assert served == {"drip": 1, "flood": 1, "head": 1}
     video = _fetch(site.url("/big.jpg"), small, maxsize=10_000_000)  # a job's own cap wins
     assert video.error is None and video.hashes is not None
 
@@ -396,3 +408,98 @@ def test_crawl_through_scrapy_when_asked_gives_the_same_counts(
         assert (stats.images, stats.images_hashed, stats.images_failed) == (2, 2, 1)
         assert stats.image_bytes == len(make_photo(40)) + len(make_photo(41))
     assert site.count("/a.jpg") == 2  # once per crawl
+
+
+def _self_signed(folder: Any) -> tuple[str, str]:
+    """A certificate for localhost and 127.0.0.1 (and its key), made here, signed by itself."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+def test_https_verifies_certificates_and_keeps_connections(
+    tmp_path: Any, make_photo: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over HTTPS the workers' client refuses a certificate nobody vouches for, and with a
+    trusted one fetches, hashes and reuses its TLS connection (whose reads keep the deadline)."""
+    import http.server
+    import ssl
+
+    from childguard.crawl import imagefetch
+
+    photo = make_photo(7)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(photo)))
+            self.end_headers()
+            self.wfile.write(photo)
+
+    cert, key = _self_signed(tmp_path)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    served.load_cert_chain(cert, key)
+    server.socket = served.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://localhost:{server.server_address[1]}/a.jpg"
+    policy = _policy(allow_private=True)
+    try:
+        monkeypatch.setattr(imagefetch, "_TLS", None)  # the default context: system CAs only
+        refused = _fetch(url, policy)
+        assert refused.error and "CERTIFICATE_VERIFY_FAILED" in refused.error
+        assert refused.hashes is None
+        trusted = ssl.create_default_context(cafile=cert)
+        trusted.sslsocket_class = imagefetch._DeadlineSSLSocket
+        monkeypatch.setattr(imagefetch, "_TLS", trusted)
+        configure(policy)
+        for _ in range(3):
+            out = fetch_image(ImageJob(url, force=True))
+            assert out.error is None and out.hashes is not None
+            assert out.sha256 == hashlib.sha256(photo).hexdigest()
+        client = imagefetch._client()
+        assert client.connections_opened == 1  # one TLS connection for the three
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -234,12 +234,48 @@ def _readable(sock: socket.socket) -> bool:
     return bool(poller.poll(0))
 
 
+_NO_DEADLINE = float("inf")  # a socket's reads keep only their own timeout
+
+
+class _DeadlineSocket(socket.socket):
+    """A TCP socket whose every read ends by `deadline` (monotonic seconds), however slowly its
+    bytes come: a server that drips a status line or headers is cut off at the time limit as
+    one that drips a body is (a plain socket timeout only bounds each read)."""
+
+    deadline = _NO_DEADLINE
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        if self.deadline != _NO_DEADLINE:
+            self.settimeout(_left(self.deadline))
+        return super().recv_into(buffer, nbytes, flags)
+
+
+class _DeadlineSSLSocket(ssl.SSLSocket):
+    """`_DeadlineSocket` for HTTPS: the TLS socket the verifying context wraps it in."""
+
+    deadline = _NO_DEADLINE
+
+    def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
+        if self.deadline != _NO_DEADLINE:
+            self.settimeout(_left(self.deadline))
+        return super().recv_into(buffer, nbytes, flags)
+
+
+def _left(deadline: float) -> float:
+    """Seconds left before `deadline`; TimeoutError once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("timed out: the time limit of the download passed")
+    return left
+
+
 def _tls_context() -> ssl.SSLContext:
     """The verifying TLS context the workers' HTTPS connections share (system CAs, hostnames
-    checked), made once per process."""
+    checked; its sockets end their reads at the download's deadline), made once per process."""
     global _TLS
     if _TLS is None:
         _TLS = ssl.create_default_context()
+        _TLS.sslsocket_class = _DeadlineSSLSocket
     return _TLS
 
 
@@ -325,12 +361,17 @@ class _Client:
                 raise _ConnectFailed(f"cannot resolve {host}: {exc}") from exc
             last: OSError | None = None
             for address in addresses:
+                family = socket.AF_INET6 if ":" in address else socket.AF_INET
+                sock = _DeadlineSocket(family, socket.SOCK_STREAM)
                 try:
-                    sock = socket.create_connection((address, port), timeout)
+                    sock.settimeout(timeout)
+                    sock.connect((address, port))
                 except TimeoutError as exc:
+                    sock.close()
                     last = _ConnectFailed(f"Connection to {host} timed out ({timeout})")
                     last.__cause__ = exc
                 except OSError as exc:
+                    sock.close()
                     last = _ConnectFailed(f"Failed to establish a new connection: {exc}")
                 else:
                     self.connections_opened += 1
@@ -398,6 +439,8 @@ class _Client:
             try:
                 conn.request("GET", target, headers=headers)
                 sock = conn.sock  # kept: a response that closes the connection still reads it
+                if isinstance(sock, _DeadlineSocket | _DeadlineSSLSocket):
+                    sock.deadline = deadline  # the status line and headers too
                 resp = conn.getresponse()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 conn.close()
