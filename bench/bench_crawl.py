@@ -321,7 +321,9 @@ def main() -> None:
 crawl's hash workers: {hash_workers}. Local site on 127.0.0.1, served from a process of its own
 (`bench/crawl_site.py`): {n} JPEG images (crops of the bundled photos, <= 800 px), {first.pages}
 pages (galleries of {PER_PAGE}, lazy `data-src` inside links to the full image, pagination).
-Images are fetched by the hash workers themselves (`childguard.crawl.imagefetch`).
+Images are fetched by the hash workers themselves (`childguard.crawl.imagefetch`). The site is
+built in a child process and read from disk by its server, so the crawls fork from a process
+as small as `childguard crawl run`.
 {len(t["rounds"])} rounds, each `childguard hash`, then a first crawl into a new store, then a
 re-crawl, seconds apart; the table is the round with the median crawl ratio. Wall times include
 process start-up on both sides (the hash CLI; the crawl process with its workers, its store and
