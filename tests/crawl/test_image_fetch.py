@@ -196,6 +196,9 @@ def test_http_client_decodes_reuses_connections_and_recovers(raw: RawSite, make_
     again = fetch_image(ImageJob(raw.url("/plain.jpg"), force=True))
     assert again.error is None and again.retries == 0 and again.hashes is not None
     assert raw.connections == before + 2
+    raw.answers["/a%20b/%C3%A9t%C3%A9.jpg"] = _answer(photo)  # as Scrapy would encode it
+    spaced = fetch_image(ImageJob(raw.url("/a b/été.jpg"), force=True))
+    assert spaced.error is None and spaced.sha256 == sha
     bomb = fetch_image(ImageJob(raw.url("/bomb.jpg")))
     assert bomb.error and "larger than download max size (1000000)" in bomb.error
     short = fetch_image(ImageJob(raw.url("/short.jpg")))
