@@ -25,6 +25,7 @@ from childguard.robust.verify import (
     PDQ_CLOSE,
     VerifyResult,
     cross_matches,
+    verify,
 )
 from childguard.signals.pdq import MIN_QUALITY, PdqSignal
 
@@ -399,6 +400,48 @@ def test_the_top_up_is_the_plain_per_cell_pick(registered: list[np.ndarray]) -> 
         assert len(points) > len(found.points)
         assert np.array_equal(topped.points, points) and np.array_equal(topped.descriptors, desc)
         assert len(topped.keypoints) == len(points)
+
+
+def test_a_far_candidate_meets_the_top_up_only_when_the_usual_keypoints_support_it(
+    index: ProtectedIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond PDQ_ONLY_DISTANCE a candidate with few votes is verified with the usual keypoints
+    first, and with the top-up's weaker corners only when those support it; a dark photo whose
+    stars a watermark's letters crowded out, with the votes of its stars, gets the top-up and
+    matches."""
+    from tests.robust.test_protected import _star_sky, _watermarked_repost
+
+    calls: list[int] = []
+    real = query_features_module.topped_up
+
+    def counting(found: orb.OrbFeatures) -> orb.OrbFeatures:
+        calls.append(1)
+        return real(found)
+
+    monkeypatch.setattr(query_features_module, "topped_up", counting)
+    rng = np.random.default_rng(1)
+    searched = ProtectedIndex()
+    searched.add(  # descriptors that no query's are near
+        "other",
+        ProtectedSignature(
+            index.signatures["p0"].pdq,
+            rng.integers(0, 512, (300, 2)).astype(np.uint16),
+            rng.integers(0, 256, (300, 32), dtype=np.uint8),
+        ),
+    )
+    sky = _star_sky(1)
+    searched.add("sky", compute_signature(sky))
+    repost = _watermarked_repost(sky)
+    q = query_features(repost)
+    votes = dict(searched.voted_many([q.before_top_up()], votes=2)[0])
+    assert votes.get("other", 0) < protected.MIN_VOTES <= votes["sky"] and calls == []
+    other = searched._hit(q, "other", 256, "", votes.get("other", 0))
+    assert not other.match and other.inliers < protected.RECHECK_INLIERS and calls == []
+    unsupported = searched._hit(q, "sky", 256, "", 1)  # as if it had one vote: 3 inliers
+    assert not unsupported.match and calls == []
+    hit = searched._hit(q, "sky", 256, "", votes["sky"])
+    assert hit.match and calls == [1]
+    assert hit.inliers == verify(query_features(repost), searched.signatures["sky"]).score
 
 
 def test_cells_found_by_the_caller_are_not_detected_again(

@@ -58,6 +58,10 @@ ALT_VOTERS = 300
 # grid's photo at 14 inliers on 2 votes).
 MIN_VOTES = 5
 MAIN_MIN_VOTES = 2
+# A candidate beyond PDQ_ONLY_DISTANCE with fewer than MIN_VOTES votes (nearly every candidate
+# of a photo that matches nothing) is verified with the query's usual keypoints first; the
+# top-up's weaker corners (a second detection) join only when those give this many inliers.
+RECHECK_INLIERS = 10
 
 
 # The descriptor search behind the votes: exact below EXACT_VOTES registered descriptors, an
@@ -286,7 +290,7 @@ class ProtectedIndex:
             if photo in done:
                 continue
             if _worth(dist, tally.get(photo, 0), MAIN_MIN_VOTES):
-                hits.append(self._hit(q, photo, dist, label))
+                hits.append(self._hit(q, photo, dist, label, tally.get(photo, 0)))
             else:
                 hits.append(ProtectedHit(photo, dist, label, 0.0, False))
         # A flipped re-post, or a photo inside a larger picture: the alternative query's
@@ -304,8 +308,20 @@ class ProtectedIndex:
         hits.sort(key=lambda h: (-h.match, -hit_score(h)))
         return hits
 
-    def _hit(self, q: QueryFeatures, photo: str, dist: int, label: str) -> ProtectedHit:
-        v = verify(q, self.signatures[photo])
+    def _hit(
+        self, q: QueryFeatures, photo: str, dist: int, label: str, votes: int | None = None
+    ) -> ProtectedHit:
+        """`photo` verified against `q`. A candidate beyond PDQ support with fewer than
+        MIN_VOTES `votes` is verified with the query's usual keypoints first, and again with the
+        top-up's only when those give RECHECK_INLIERS."""
+        signature = self.signatures[photo]
+        weak = votes is not None and votes < MIN_VOTES and dist > PDQ_ONLY_DISTANCE
+        first = q.before_top_up() if weak else q
+        if first is not q:
+            v = verify(first, signature)
+            if v.score < RECHECK_INLIERS:
+                return ProtectedHit(photo, dist, label, v.score, decide(dist, v.score, v.aligned))
+        v = verify(q, signature)
         match = decide(dist, v.score, v.aligned)
         return ProtectedHit(photo, dist, label, v.score, match, v.aligned)
 
@@ -344,7 +360,7 @@ class ProtectedIndex:
             dist, label = cands.get(photo, (256, ""))
             if not _worth(dist, n):
                 continue
-            hit = self._hit(cells[i], photo, dist, label)
+            hit = self._hit(cells[i], photo, dist, label, n)
             old = scored.get(photo)
             if old is None or hit.inliers > old.inliers or hit.match:
                 scored[photo] = hit
@@ -363,7 +379,7 @@ class ProtectedIndex:
             dist, label = (old.distance, old.region) if old else cands.get(photo, (256, ""))
             if not _worth(dist, tally.get(photo, 0)):
                 continue
-            hit = self._hit(alt, photo, dist, label)
+            hit = self._hit(alt, photo, dist, label, tally.get(photo, 0))
             if old is None or hit.inliers > old.inliers:
                 scored[photo] = hit
         return list(scored.values())

@@ -76,6 +76,7 @@ class QueryFeatures:
         self._lighter: QueryFeatures | None = None
         self._grey: np.ndarray | None = None
         self._found: OrbFeatures | None = None
+        self._untopped: QueryFeatures | None = None
 
     def _orb(self) -> tuple[np.ndarray, np.ndarray]:
         if self._features is None:
@@ -112,6 +113,21 @@ class QueryFeatures:
         if self._grey is None:
             self._grey = grey_of(self._pixels)
         return self._grey
+
+    def before_top_up(self) -> QueryFeatures:
+        """The query with its usual detection's features only, while its top-up (a second,
+        low-threshold detection) has not run: a first, cheaper look at a candidate. The query
+        itself when the top-up ran already, does not apply, or its pixels are not at hand."""
+        if self._features is not None or self._pixels is None or self._light or not self._top_up:
+            return self
+        found = self._detected()
+        if found.low:
+            return self
+        if self._untopped is None:
+            self._untopped = QueryFeatures(
+                self.hashes, keypoints=found.points, descriptors=found.descriptors, check=self.check
+            )
+        return self._untopped
 
     def lighter(self) -> QueryFeatures:
         """The query with the light passes' features (see `orb_features`), for a candidate
