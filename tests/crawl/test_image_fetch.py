@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import itertools
 import socket
+import statistics
 import threading
 import time
 import zlib
@@ -386,7 +387,11 @@ def test_crawl_fetches_images_in_its_workers_with_the_watchs_robots_and_delay(
     starts = sorted(t for p, t in site.times if p.startswith(("/i", "/gone", "/text")))
     assert len(starts) == 6
     gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert min(gaps) >= 0.2 * 0.5 - 0.02  # DOWNLOAD_DELAY with Scrapy's ±50% jitter
+    # DOWNLOAD_DELAY with Scrapy's ±50% jitter, as the server saw it: a loaded machine may run
+    # one request's handler late and bunch it with the next, so the median gap and the whole
+    # span are checked (fetches with no delay all start within a few milliseconds).
+    assert statistics.median(gaps) >= 0.2 * 0.5 - 0.02, gaps
+    assert starts[-1] - starts[0] >= 5 * 0.2 * 0.5 - 0.05, gaps
     again = run_crawl(_watch(site), store_url=db_url, allow_private=True, hash_workers=2)
     assert again.images_hashed == 0 and again.images_cached == 4  # known bytes: not re-hashed
 
