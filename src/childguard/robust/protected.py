@@ -295,8 +295,8 @@ class ProtectedIndex:
                 hits.append(ProtectedHit(photo, dist, label, 0.0, False))
         # A flipped re-post, or a photo inside a larger picture: the alternative query's
         # own votes and the candidates so far are verified with its features.
-        mirror = q.mirrored()
-        if mirror is not None and not any(h.match for h in hits) and not q.is_grid():
+        mirror = None if any(h.match for h in hits) or q.is_grid() else q.mirrored()
+        if mirror is not None:
             hits = self._verify_more(mirror, hits, cands)
         if not any(h.match for h in hits) and not q.is_grid():
             for region in q.regions():
