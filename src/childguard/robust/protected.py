@@ -52,10 +52,10 @@ _ALT_PDQ_CANDIDATES = 1
 ALT_VOTERS = 300
 # A candidate beyond PDQ_ONLY_DISTANCE is verified only with at least this many votes: every
 # such match had 12 or more of the whole query's 1000 voters, 20 or more of a cell's 100 and 67
-# or more of a mirror's 300, while a photo that matches nothing gave its candidates 0-3 votes
-# as a rule. The whole query's own most voted photos need only MAIN_MIN_VOTES: one that does not
-# match still scores its inliers (`hit_score`), above the distractors' for some copies (an astro
-# grid's photo at 14 inliers on 2 votes).
+# or more of a mirror's 300, while 72% of the candidates verified for a photo that matches
+# nothing had 0-3. The whole query's own most voted photos need only MAIN_MIN_VOTES: one that
+# does not match still scores its inliers (`hit_score`), above the distractors' for some copies
+# (an astro grid's photo at 14 inliers on 2 votes).
 MIN_VOTES = 5
 MAIN_MIN_VOTES = 2
 # A candidate beyond PDQ_ONLY_DISTANCE with fewer than MIN_VOTES votes (nearly every candidate
