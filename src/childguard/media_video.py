@@ -570,7 +570,7 @@ def _opens(path: Path) -> bool:
 
 
 def _over_memory(limits: Limits) -> str:
-    return f"decoding needs more than the limit of {limits.max_video_memory} bytes"
+    return f"decoding needs more memory than the limit of {limits.max_video_memory} bytes"
 
 
 def _address_space() -> int:

@@ -11,6 +11,7 @@ import pytest
 
 from childguard.errors import MediaError
 from childguard.media import DEFAULT_LIMITS, Content, Limits
+from childguard.media_video import stop_worker
 from childguard.signals.vpdq import VpdqSignal
 
 EXPECTED = {
@@ -59,6 +60,9 @@ def test_memory_limit(corpus: object, tmp_path: Path) -> None:
     ffmpeg("-f", "lavfi", "-i", "testsrc=s=1280x720:r=10:d=2", "-c:v", "libx264",
            "-preset", "ultrafast", str(big))  # fmt: skip
     tight = dataclasses.replace(DEFAULT_LIMITS, max_video_memory=8 * 1024 * 1024)
+    # The limit is the address space a decode may *add*: a worker that decoded other videos
+    # keeps their freed memory mapped, and a decode may reuse it. Start from a fresh worker.
+    stop_worker()
     with pytest.raises(MediaError) as err:
         hash_path(big, tight)
     assert err.value.reason in ("too-much-memory", "decoder-crashed"), err.value
