@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 
 def jpeg_bytes(seed: int = 1) -> bytes:
@@ -40,3 +40,15 @@ def exif_photo(
     gps.update({1: "N", 2: (51.0, 3.0, 0.0), 3: "E", 4: (3.0, 43.0, 30.0)})
     img.save(path, "JPEG", exif=exif, quality=quality)
     return path
+
+
+def blocks_photo(seed: int) -> np.ndarray:
+    """A 400x300 RGB picture of coloured blocks on a smooth ground (a strong PDQ hash, whose
+    rotations and flips are far from it)."""
+    rng = np.random.default_rng(seed)
+    img = Image.fromarray(rng.integers(0, 256, (9, 12, 3), dtype=np.uint8)).resize((400, 300))
+    draw = ImageDraw.Draw(img)
+    for _ in range(30):
+        x, y, r = int(rng.integers(0, 380)), int(rng.integers(0, 280)), int(rng.integers(8, 50))
+        draw.rectangle((x, y, x + r, y + r), fill=tuple(int(c) for c in rng.integers(0, 256, 3)))
+    return np.asarray(img)

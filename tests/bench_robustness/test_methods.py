@@ -7,7 +7,7 @@ from bench.robustness.methods import METHODS, Method
 from bench.robustness.metrics import Outcome, summarise
 from bench.robustness.run import markdown
 from bench.robustness.transforms import apply
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from childguard.signals.pdq import (
     DEFAULT_THRESHOLD,
@@ -15,21 +15,12 @@ from childguard.signals.pdq import (
     PdqSignal,
     pdq_from_pixels,
 )
-
-
-def _photo(seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    img = Image.fromarray(rng.integers(0, 256, (9, 12, 3), dtype=np.uint8)).resize((400, 300))
-    draw = ImageDraw.Draw(img)
-    for _ in range(30):
-        x, y, r = int(rng.integers(0, 380)), int(rng.integers(0, 280)), int(rng.integers(8, 50))
-        draw.rectangle((x, y, x + r, y + r), fill=tuple(int(c) for c in rng.integers(0, 256, 3)))
-    return np.asarray(img)
+from sample_media import blocks_photo
 
 
 def test_methods_report_and_robust_pipelines_beat_reference() -> None:
-    registered = {f"r{i}": _photo(i) for i in range(5)}
-    distractors = {f"d{i}": _photo(100 + i) for i in range(3)}
+    registered = {f"r{i}": blocks_photo(i) for i in range(5)}
+    distractors = {f"d{i}": blocks_photo(100 + i) for i in range(3)}
     methods: list[Method] = [cls() for cls in METHODS.values()]
     for m in methods:
         m.register(registered)
@@ -79,7 +70,7 @@ def test_methods_report_and_robust_pipelines_beat_reference() -> None:
 
 
 def test_known_abuse_no_dihedral_drops_only_the_rotation_flip_views() -> None:
-    registered = {f"r{i}": _photo(i) for i in range(3)}
+    registered = {f"r{i}": blocks_photo(i) for i in range(3)}
     with_d = METHODS["childguard-known-abuse"]()
     without = METHODS["childguard-known-abuse-no-dihedral"]()
     for m in (with_d, without):
@@ -99,7 +90,7 @@ def test_known_abuse_ranks_the_original_above_a_look_alike_found_through_a_mirro
     bits from its own photo. The original's match counts as its distance, the mirrored view's
     as 0 plus its margin (31 less its cap), so the harness names the right photo, as the matcher
     orders them; it scores the answer by that rank."""
-    photo = _photo(7)
+    photo = blocks_photo(7)
     copy = np.asarray(apply("resize0.25", Image.fromarray(photo), "p").convert("RGB"))
     method = METHODS["childguard-known-abuse"]()
     method.register({"p": photo, "mirror-look-alike": np.ascontiguousarray(copy[:, ::-1])})
@@ -112,7 +103,7 @@ def test_known_abuse_ranks_the_original_above_a_look_alike_found_through_a_mirro
 def test_known_abuse_scores_a_derived_view_by_its_rank() -> None:
     """A mirrored copy is found through its `flipy` view at 0 bits, scored minus its margin (31
     less the rotations' and flips' cap): an original hash's match at fewer bits ranks above."""
-    photo = _photo(8)
+    photo = blocks_photo(8)
     method = METHODS["childguard-known-abuse"]()
     method.register({"p": photo})
     answer = method.query(np.ascontiguousarray(photo[:, ::-1]), {})

@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from childguard.banks import EntryRecord, create_bank, import_records
 from childguard.matcher import Matcher
@@ -20,16 +20,7 @@ from childguard.signals.pdq import (
     pdq_from_pixels,
 )
 from childguard.store.db import Store
-
-
-def _photo(seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    img = Image.fromarray(rng.integers(0, 256, (9, 12, 3), dtype=np.uint8)).resize((400, 300))
-    draw = ImageDraw.Draw(img)
-    for _ in range(30):
-        x, y, r = int(rng.integers(0, 380)), int(rng.integers(0, 280)), int(rng.integers(8, 50))
-        draw.rectangle((x, y, x + r, y + r), fill=tuple(int(c) for c in rng.integers(0, 256, 3)))
-    return np.asarray(img)
+from sample_media import blocks_photo
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -39,7 +30,7 @@ def _png(pixels: np.ndarray) -> bytes:
 
 
 def test_a_mirrored_look_alike_comes_after_the_photo_itself(store: Store) -> None:
-    photo = _photo(7)
+    photo = blocks_photo(7)
     copy = np.asarray(Image.fromarray(photo).resize((100, 75), Image.Resampling.BILINEAR))
     own_hash = pdq_from_pixels(photo)[0]
     look_alike = pdq_from_pixels(np.ascontiguousarray(copy[:, ::-1]))[0]
