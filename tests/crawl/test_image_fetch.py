@@ -14,7 +14,7 @@ import statistics
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,8 +88,17 @@ def endless() -> Iterator[tuple[int, dict[str, int]]]:
                 else:
                     conn.sendall(b"\0" * 65536)
 
+    _serve_each_connection(server, handle)
+    yield port, served
+    stop.set()
+    server.close()
+
+
+def _serve_each_connection(server: socket.socket, handle: Callable[[socket.socket], None]) -> None:
+    """Accept connections on `server` until it is closed, each handled in a thread of its own."""
+
     def serve() -> None:
-        while not stop.is_set():
+        while True:
             try:
                 conn, _ = server.accept()
             except OSError:
@@ -97,9 +106,6 @@ def endless() -> Iterator[tuple[int, dict[str, int]]]:
             threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
-    yield port, served
-    stop.set()
-    server.close()
 
 
 @dataclass
@@ -148,16 +154,11 @@ def raw() -> Iterator[RawSite]:
                 if path in site.close_after:
                     return
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            site.connections += 1
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+    def accepted(conn: socket.socket) -> None:
+        site.connections += 1
+        handle(conn)
 
-    threading.Thread(target=serve, daemon=True).start()
+    _serve_each_connection(server, accepted)
     yield site
     stop.set()
     server.close()
