@@ -104,3 +104,30 @@ def test_a_slow_file_hashed_in_a_thread_keeps_its_exact_hashes(tmp_path: Path) -
     assert all(record.value(t) for t in ("md5", "sha1", "sha256"))
     in_time = _in_thread(lambda: hash_source(Source(path=str(path), file=path), HashOptions()))
     assert in_time["value"].error is None and in_time["value"].value("pdq")
+
+
+def test_a_forked_child_gets_a_watchdog_of_its_own() -> None:
+    """A child forked while the parent's watchdog waits (holding its lock between deadlines)
+    still stops its own slow block."""
+    import multiprocessing
+
+    with interrupt_after(30, _Late):  # the parent's watchdog is running and armed
+        ctx = multiprocessing.get_context("fork")
+        child = ctx.Process(target=_child_stops_a_slow_block_in_a_thread)
+        child.start()
+        child.join(30)
+    assert child.exitcode == 0
+
+
+def _child_stops_a_slow_block_in_a_thread() -> None:
+    out = _in_thread(lambda: _stopped_after(0.2))
+    raise SystemExit(0 if out.get("value") else 1)
+
+
+def _stopped_after(seconds: float) -> bool:
+    try:
+        with time_budget(seconds):
+            _spin(10)
+    except BudgetExceeded:
+        return True
+    return False

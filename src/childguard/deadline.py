@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import heapq
 import itertools
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -42,6 +43,12 @@ class _Watchdog:
     """The one thread that watches every armed block's deadline."""
 
     def __init__(self) -> None:
+        self.forget()
+
+    def forget(self) -> None:
+        """Start afresh (and so in a forked child: the parent's lock may have been held at the
+        fork by its watchdog, which the child does not have, and its deadlines are the
+        parent's)."""
         self._lock = threading.Condition()
         self._queue: list[tuple[float, int, _Armed]] = []
         self._order = itertools.count()
@@ -84,6 +91,7 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
+os.register_at_fork(after_in_child=_WATCHDOG.forget)
 
 
 @contextlib.contextmanager
