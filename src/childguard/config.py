@@ -22,8 +22,6 @@ import os
 from pathlib import Path
 
 import platformdirs
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from childguard.errors import ChildguardError
 
@@ -63,6 +61,9 @@ def database_url(explicit: str | None = None) -> str:
         if scheme in URL_LIKE:
             raise BadStoreUrl(f"{value!r} is not a database URL; use {STORE_FORMS}")
         return f"sqlite:///{Path(value).expanduser().resolve()}"
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         parsed = make_url(value)
     except ArgumentError:
@@ -81,6 +82,8 @@ def database_url(explicit: str | None = None) -> str:
 def sqlite_path(url: str) -> Path | None:
     """The absolute path of a SQLite store's file; None for an in-memory SQLite store or any
     other database."""
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return None
@@ -106,6 +109,8 @@ def store_index_dir(url: str) -> Path:
             pass
         key_of = f"sqlite:///{path}"
     else:
+        from sqlalchemy.engine import make_url
+
         key_of = make_url(url).render_as_string(hide_password=True)
     key = hashlib.sha256(key_of.encode()).hexdigest()[:16]
     keyed = data_dir() / "index" / f"store-{key}"

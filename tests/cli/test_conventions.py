@@ -221,3 +221,29 @@ def test_a_command_loads_only_its_own_module() -> None:
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith('childguard.cli.cmd_'))))\n"
     )
     assert _modules_after(code) == ["childguard.cli.cmd_demo"]
+
+
+def test_every_command_s_help_loads_no_store_crawler_service_or_opencv() -> None:
+    # `childguard bank --help` or `user add --help` answers at once: the store, Scrapy,
+    # OpenCV, FastAPI and NumPy load only when a command runs.
+    code = (
+        "import json, sys\n"
+        "import childguard.cli as cli\n"
+        "for name in cli.COMMANDS:\n"
+        "    for args in ([name, '--help'], [name, 'list', '--help']):\n"
+        "        try:\n"
+        "            cli.app(args)\n"
+        "        except SystemExit:\n"
+        "            pass\n"
+        "print()\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules\n"
+        "    if m.split('.')[0] in ('sqlalchemy', 'alembic', 'scrapy', 'cv2', 'fastapi', 'numpy')})))\n"
+    )
+    assert _modules_after(code) == []
+
+
+def test_the_names_the_help_lists_are_the_library_s() -> None:
+    from childguard.banks.formats import FORMATS
+    from childguard.vocabulary import HASH_LIST_FORMATS
+
+    assert tuple(FORMATS) == HASH_LIST_FORMATS

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import typer
 
@@ -35,7 +35,9 @@ from childguard.cli.output import (
     open_output,
     write_rows,
 )
-from childguard.store.audit_log import AuditFilter, AuditRecord, iter_events, list_events
+
+if TYPE_CHECKING:
+    from childguard.store.audit_log import AuditFilter, AuditRecord
 
 audit_app = typer.Typer(
     help="Read the audit log: who did what to which object, and when.", no_args_is_help=True
@@ -80,6 +82,8 @@ def _filter(
     since: str | None,
     until: str | None,
 ) -> AuditFilter:
+    from childguard.store.audit_log import AuditFilter
+
     object_type, object_id = parse_object(obj) if obj else (None, None)
     return AuditFilter(
         actor=actor,
@@ -155,6 +159,8 @@ def audit_list(
     """List audit events, newest first (table, json, jsonl or csv)."""
     chosen = choose_format(fmt, as_json, output)
     check_output(output)
+    from childguard.store.audit_log import list_events
+
     where = _filter(actor, action, obj, since, until)
     with _store(db) as store:
         events = list_events(
@@ -206,6 +212,8 @@ def audit_export(
     if not to_stdout and not output.parent.is_dir():
         raise _fail(f"no folder {str(output.parent)!r} to write {output.name!r} in")
     with _store(db) as store:
+        from childguard.store.audit_log import iter_events
+
         sink = nullcontext(sys.stdout) if to_stdout else output.open("w", newline="")
         with sink as dest:
             written = write_events(iter_events(store, where), chosen, dest)

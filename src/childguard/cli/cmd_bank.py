@@ -8,32 +8,12 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from childguard.banks import (
-    BankStats,
-    bank_stats,
-    create_bank,
-    delete_bank,
-    entry_counts,
-    export_bank,
-    get_bank,
-    import_file,
-    list_banks,
-    release_bank,
-    update_bank,
-)
-from childguard.banks.formats import (
-    FORMATS,
-    ExportError,
-    WriteOptions,
-    format_for_output,
-    parse_column_map,
-)
 from childguard.cli import EXIT_OK, EXIT_USAGE, app
 from childguard.cli.common import DbOption, JsonOption, console_for, err, out
 from childguard.cli.common import actor_name as _actor
@@ -50,7 +30,11 @@ from childguard.cli.output import (
     emit_one,
     plain_table,
 )
-from childguard.store import BANK_KINDS, DEFAULT_PDQ_THRESHOLD, Bank
+from childguard.vocabulary import BANK_KINDS, DEFAULT_PDQ_THRESHOLD, HASH_LIST_FORMATS
+
+if TYPE_CHECKING:
+    from childguard.banks import BankStats
+    from childguard.store import Bank
 
 bank_app = typer.Typer(
     help="Manage hash banks: create, list, show, update, release, import, export, stats, delete."
@@ -107,6 +91,8 @@ def create(
     actor: str | None = ActorOption,
 ) -> None:
     """Create a bank."""
+    from childguard.banks import create_bank
+
     thresholds: dict[str, str] = {}
     for item in signal_threshold or []:
         signal_type, sep, value = item.partition("=")
@@ -155,6 +141,8 @@ def list_(
     db: str | None = DbOption,
 ) -> None:
     """List banks with their entry counts (table, json, jsonl or csv)."""
+    from childguard.banks import entry_counts, list_banks
+
     chosen = choose_format(fmt, as_json, output)
     check_output(output)
     with _store(db) as store:
@@ -212,6 +200,8 @@ def show(
     as_json: bool = JsonOption,
 ) -> None:
     """Show one bank's settings and counts."""
+    from childguard.banks import bank_stats, get_bank
+
     with _store(db) as store:
         bank = get_bank(store, name)
         stats = bank_stats(store, bank.id)
@@ -251,6 +241,8 @@ def update(
 ) -> None:
     """Change a bank's thresholds, enabled flag, match cap, description or owner (audited).
     Every service worker matches with the new settings at its next refresh."""
+    from childguard.banks import update_bank
+
     changes: dict[str, Any] = {}
     per_type: dict[str, str | None] = {}
     for item in signal_threshold or []:
@@ -303,6 +295,8 @@ def release(
 ) -> None:
     """Release a bank from quarantine, so it matches again (audited). Every service worker
     matches it again at its next refresh."""
+    from childguard.banks import get_bank, release_bank
+
     with _store(db) as store:
         before = get_bank(store, name)
         if before.quarantined_at is None:
@@ -325,6 +319,8 @@ def stats(
 ) -> None:
     """Counts per signal type, classification and source (table, json, jsonl, or csv: one row
     per bank, group and key)."""
+    from childguard.banks import bank_stats
+
     chosen = choose_format(fmt, as_json, output)
     check_output(output)
     with _store(db) as store:
@@ -345,7 +341,7 @@ def import_(
         ..., help="Hash list file.", exists=True, dir_okay=False, readable=True
     ),
     fmt: str | None = typer.Option(
-        None, "--format", "-f", help=f"{', '.join(FORMATS)} (default: guessed)."
+        None, "--format", "-f", help=f"{', '.join(HASH_LIST_FORMATS)} (default: guessed)."
     ),
     signal_type: str | None = typer.Option(
         None,
@@ -370,6 +366,9 @@ def import_(
     actor: str | None = ActorOption,
 ) -> None:
     """Import a hash list. Idempotent; all or nothing unless --skip-invalid."""
+    from childguard.banks import import_file
+    from childguard.banks.formats import parse_column_map
+
     mapping = None
     with _store(db) as store:
         if column_map:
@@ -434,7 +433,10 @@ def export(
         None, "-o", "--output", help="Output file, or - for standard output."
     ),
     fmt: str | None = typer.Option(
-        None, "--format", "-f", help=f"{', '.join(FORMATS)} (default: from the suffix, else csv)."
+        None,
+        "--format",
+        "-f",
+        help=f"{', '.join(HASH_LIST_FORMATS)} (default: from the suffix, else csv).",
     ),
     signal_type: list[str] | None = typer.Option(
         None, "--signal-type", "-t", help="Only these types (repeatable)."
@@ -448,6 +450,13 @@ def export(
 ) -> None:
     """Export a bank to -o FILE (- for standard output). csv and vics keep provenance and
     classification; plain and te keep hashes."""
+    from childguard.banks import export_bank
+    from childguard.banks.formats import (
+        ExportError,
+        WriteOptions,
+        format_for_output,
+    )
+
     if legacy_path is not None:
         if output is not None and output != legacy_path:
             raise _fail(f"two outputs: {legacy_path!r} and -o {output!r}; give -o only")
@@ -459,8 +468,8 @@ def export(
     path = output if output is not None else legacy_path
     if path is None:
         raise _fail("no output: give -o FILE, or -o - for standard output")
-    if fmt is not None and fmt.strip().lower() not in FORMATS:
-        raise _fail(f"unknown --format {fmt!r}: use {', '.join(FORMATS)}")
+    if fmt is not None and fmt.strip().lower() not in HASH_LIST_FORMATS:
+        raise _fail(f"unknown --format {fmt!r}: use {', '.join(HASH_LIST_FORMATS)}")
     if path != "-":
         check_output(Path(path))
     options = WriteOptions(vics_profile=profile, vics_container=container)
@@ -493,6 +502,8 @@ def delete(
     actor: str | None = ActorOption,
 ) -> None:
     """Delete a bank and its entries (audited)."""
+    from childguard.banks import delete_bank, get_bank
+
     with _store(db) as store:
         bank = get_bank(store, name)
         if not yes and not typer.confirm(f"delete bank {bank.name!r} and all its entries?"):

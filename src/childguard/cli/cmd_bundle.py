@@ -18,7 +18,6 @@ import typer
 
 from childguard.cli import EXIT_PARTIAL, app
 from childguard.cli.common import fail
-from childguard.hotline.bundles import verify_bundle
 
 bundle_app = typer.Typer(help="Check referral bundles.", no_args_is_help=True)
 app.add_typer(bundle_app, name="bundle")
@@ -33,6 +32,8 @@ def verify(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Check every hash of a referral bundle."""
+    from childguard.hotline.bundles import verify_bundle
+
     if not path.is_file():
         raise fail(f"no such file: {path}")
     expected = manifest_sha256.strip().lower() if manifest_sha256 else None

@@ -7,10 +7,10 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from childguard.accounts import ROLES, ApiKeyInfo, create_key, list_keys, revoke_key
 from childguard.cli import EXIT_USAGE, app
 from childguard.cli.common import DbOption, JsonOption, actor_name, err
 from childguard.cli.common import fail as _fail
@@ -24,7 +24,11 @@ from childguard.cli.output import (
     choose_format,
     emit,
 )
-from childguard.store import Store
+from childguard.vocabulary import ROLES
+
+if TYPE_CHECKING:
+    from childguard.accounts import ApiKeyInfo
+    from childguard.store import Store
 
 key_app = typer.Typer(help="Manage API keys: create, list, revoke.")
 app.add_typer(key_app, name="key")
@@ -84,6 +88,8 @@ def create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create a key and print it once; only its hash is stored."""
+    from childguard.accounts import create_key
+
     expires_at = parse_expiry(expires) if expires else None
     with _store(db, create=True) as store:
         organisation_id = _organisation_id(store, org) if org is not None else None
@@ -126,6 +132,8 @@ def list_(
     db: str = DbOption,
 ) -> None:
     """List keys, never the keys themselves (table, json, jsonl or csv)."""
+    from childguard.accounts import list_keys
+
     chosen = choose_format(fmt, as_json, output)
     check_output(output)
     with _store(db) as store:
@@ -142,6 +150,8 @@ def revoke(
 ) -> None:
     """Revoke a key from now on: every client that uses it is refused (asks first, unless
     --yes; a revoked key cannot be restored, only replaced by a new one)."""
+    from childguard.accounts import list_keys, revoke_key
+
     with _store(db) as store:
         found = next((k for k in list_keys(store) if k.id == key_id), None)
         if found is None:

@@ -9,6 +9,7 @@ import signal
 import tempfile
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -16,7 +17,9 @@ from childguard import config
 from childguard.cli import app
 from childguard.cli.common import fail, store_or_exit
 from childguard.errors import ChildguardError
-from childguard.store import Store
+
+if TYPE_CHECKING:
+    from childguard.store import Store
 
 # uvicorn imports the app factory by name in each worker process (it needs a name, not an
 # object, to start several workers).

@@ -7,25 +7,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from childguard.accounts import (
-    ROLES,
-    UserInfo,
-    check_role,
-    check_username,
-    create_user,
-    disable_user,
-    enable_user,
-    get_user,
-    grant_roles,
-    list_users,
-    remove_user,
-    revoke_roles,
-    set_password,
-)
 from childguard.cli import EXIT_USAGE, app
 from childguard.cli.common import DbOption, actor_name, fail, out, store_or_exit
 from childguard.cli.output import (
@@ -38,7 +23,11 @@ from childguard.cli.output import (
     emit,
     plain_table,
 )
-from childguard.store import Store
+from childguard.vocabulary import ROLES
+
+if TYPE_CHECKING:
+    from childguard.accounts import UserInfo
+    from childguard.store import Store
 
 user_app = typer.Typer(
     help="Manage users (people who sign in): add, list, show, passwd, grant, revoke, "
@@ -151,6 +140,8 @@ def add(
 ) -> None:
     """Add a user. The password is asked for twice (or read from stdin with
     --password-stdin); only its argon2 hash is stored."""
+    from childguard.accounts import check_role, check_username, create_user
+
     chosen = _format(fmt)
     with store_or_exit(db, create=True) as store:
         check_username(username)  # bad input fails before the password is asked for
@@ -194,6 +185,8 @@ def list_(
     db: str = DbOption,
 ) -> None:
     """List users, never their passwords (table, json, jsonl or csv)."""
+    from childguard.accounts import list_users
+
     chosen = choose_format(fmt, as_json, output)
     check_output(output)
     with store_or_exit(db) as store:
@@ -215,6 +208,8 @@ def show(
     fmt: str = OneFormatOption,
 ) -> None:
     """Show one user."""
+    from childguard.accounts import get_user
+
     chosen = _format(fmt)
     with store_or_exit(db) as store:
         _show(get_user(store, username), store, chosen)
@@ -228,6 +223,8 @@ def passwd(
     db: str = DbOption,
 ) -> None:
     """Set a user's password; ends all their sessions and lifts a lockout."""
+    from childguard.accounts import get_user, set_password
+
     with store_or_exit(db) as store:
         get_user(store, username)  # an unknown user fails before the password is asked for
         password = _read_password(password_stdin)
@@ -243,6 +240,8 @@ def grant(
     db: str = DbOption,
 ) -> None:
     """Add roles to a user."""
+    from childguard.accounts import grant_roles
+
     with store_or_exit(db) as store:
         user = grant_roles(store, username, roles, actor=actor_name(actor))
     typer.echo(f"{user.username!r} holds: {', '.join(user.roles) or 'no roles'}")
@@ -256,6 +255,8 @@ def revoke(
     db: str = DbOption,
 ) -> None:
     """Take roles from a user (effective on their next request)."""
+    from childguard.accounts import revoke_roles
+
     with store_or_exit(db) as store:
         user = revoke_roles(store, username, roles, actor=actor_name(actor))
     typer.echo(f"{user.username!r} holds: {', '.join(user.roles) or 'no roles'}")
@@ -268,6 +269,8 @@ def disable(
     db: str = DbOption,
 ) -> None:
     """Refuse a user's sign-ins and end their sessions."""
+    from childguard.accounts import disable_user
+
     with store_or_exit(db) as store:
         user = disable_user(store, username, actor=actor_name(actor))
     typer.echo(f"user {user.username!r} disabled; their sessions have ended")
@@ -280,6 +283,8 @@ def enable(
     db: str = DbOption,
 ) -> None:
     """Let a disabled or locked-out user sign in again."""
+    from childguard.accounts import enable_user
+
     with store_or_exit(db) as store:
         user = enable_user(store, username, actor=actor_name(actor))
     typer.echo(f"user {user.username!r} enabled")
@@ -293,6 +298,8 @@ def remove(
     db: str = DbOption,
 ) -> None:
     """Delete a user, their roles and their sessions (the audit log keeps what they did)."""
+    from childguard.accounts import get_user, remove_user
+
     with store_or_exit(db) as store:
         get_user(store, username)
         if not yes and not typer.confirm(f"remove the user {username!r}?"):

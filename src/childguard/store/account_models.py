@@ -12,9 +12,8 @@ from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from childguard.store.base import Base, BigId, JsonDict, UtcDateTime, utcnow
+from childguard.vocabulary import ROLES
 
-# Every role a key or user can hold. Each route of the service is owned by exactly one.
-ROLES = ("hash", "match", "curate", "reporter", "analyst", "supervisor", "org-admin", "admin")
 _ROLE_CHECK = "role IN (" + ", ".join(f"'{r}'" for r in ROLES) + ")"
 
 

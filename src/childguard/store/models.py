@@ -18,9 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from childguard.store.base import Base, BigId, JsonDict, UtcDateTime, utcnow
-
-BANK_KINDS = ("known-abuse", "protected", "allow")
-DEFAULT_PDQ_THRESHOLD = 31
+from childguard.vocabulary import BANK_KINDS, DEFAULT_PDQ_THRESHOLD
 
 
 class Bank(Base):
