@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from bench._common import record_section
+from bench.robustness.checkpoint import Checkpoint, fingerprint
 from bench.robustness.corpus import CACHE, Photo, build_corpus
 from bench.robustness.methods import METHODS, Method, Protected
 from bench.robustness.metrics import Cell, Outcome, overall_fpr, summarise
@@ -109,7 +110,12 @@ def _cap_distractors(dis: list[Photo], cap: int) -> list[Photo]:
     return out
 
 
-def _work(task: tuple[Photo, bool]) -> list[Outcome]:
+def _task_key(task: tuple[Photo, bool]) -> str:
+    photo, registered = task
+    return f"{photo.id}:{'registered' if registered else 'distractor'}"
+
+
+def _work(task: tuple[Photo, bool]) -> tuple[str, list[Outcome]]:
     photo, registered = task
     methods: list[Method] = _STATE["methods"]  # type: ignore[assignment]
     transforms: list[str] = _STATE["transforms"]  # type: ignore[assignment]
@@ -138,7 +144,7 @@ def _work(task: tuple[Photo, bool]) -> list[Outcome]:
                     a.photo,
                 )
             )
-    return out
+    return _task_key(task), out
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
@@ -181,18 +187,46 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         dis = dis + extra
     _STATE.update(methods=methods, transforms=transforms, fillers=fillers)
     tasks = ([] if args.fpr else [(p, True) for p in reg]) + [(p, False) for p in dis]
-    outcomes: list[Outcome] = []
-    done = 0
+    default = "outcomes-fpr.json" if args.fpr else "outcomes-held-out.json" if args.held_out else ""
+    path = Path(args.outcomes) if args.outcomes else CACHE / (default or "outcomes.json")
+    settings = {
+        "fpr": bool(args.fpr),
+        "held_out": bool(args.held_out),
+        "transforms": transforms,
+        "methods": [m.name for m in methods],
+    }
+    checkpoint = Checkpoint(
+        path.with_name(path.stem + ".partial.jsonl"),
+        fingerprint(settings, [_task_key(t) for t in tasks], sorted(p.id for p in bank)),
+        resume=not args.no_resume,
+    )
+    if checkpoint.set_aside is not None:
+        print(f"a checkpoint of another run set aside: {checkpoint.set_aside}")
+    todo = [t for t in tasks if _task_key(t) not in checkpoint.done]
+    if checkpoint.done:
+        print(
+            f"resuming: {len(tasks) - len(todo)} of {len(tasks)} photos done "
+            f"in {checkpoint.elapsed_before:.0f}s ({checkpoint.path})"
+        )
+    t_start -= checkpoint.elapsed_before
+    outcomes: list[Outcome] = [o for rows in checkpoint.done.values() for o in rows]
+    done = len(tasks) - len(todo)
+
+    def finished(key: str, rows: list[Outcome]) -> None:
+        nonlocal done
+        checkpoint.add(key, rows, time.perf_counter() - t_start)
+        outcomes.extend(rows)
+        done += 1
+        if done % 100 == 0:
+            print(f"  {done}/{len(tasks)} photos, {time.perf_counter() - t_start:.0f}s")
+
     if args.workers > 1:
         with mp.get_context("fork").Pool(args.workers) as workers:
-            for rows in workers.imap_unordered(_work, tasks, chunksize=4):
-                outcomes.extend(rows)
-                done += 1
-                if done % 100 == 0:
-                    print(f"  {done}/{len(tasks)} photos, {time.perf_counter() - t_start:.0f}s")
+            for key, rows in workers.imap_unordered(_work, todo, chunksize=4):
+                finished(key, rows)
     else:
-        for task in tasks:
-            outcomes.extend(_work(task))
+        for task in todo:
+            finished(*_work(task))
     elapsed = time.perf_counter() - t_start
     protected = next((m for m in methods if isinstance(m, Protected)), None)
     meta: dict[str, object] = {
@@ -215,20 +249,20 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             for g in sorted({p.group for p in dis})
         },
         "transforms": transforms,
+        "resumed_photos": len(tasks) - len(todo),
     }
     if protected is not None and protected.signature_ms:
         meta["signature_ms_median"] = round(float(np.median(protected.signature_ms)), 1)
         meta["signature_ms_p95"] = round(float(np.percentile(protected.signature_ms, 95)), 1)
         meta["signature_bytes_median"] = int(np.median(protected.signature_bytes))
     CACHE.mkdir(parents=True, exist_ok=True)
-    default = "outcomes-fpr.json" if args.fpr else "outcomes-held-out.json" if args.held_out else ""
-    path = Path(args.outcomes) if args.outcomes else CACHE / (default or "outcomes.json")
     if args.fpr:  # half a million rows: only the matches are kept
         path.write_text(
             json.dumps({"meta": meta, "matches": [asdict(o) for o in outcomes if o.match]})
         )
     else:
         path.write_text(json.dumps({"meta": meta, "outcomes": [asdict(o) for o in outcomes]}))
+    checkpoint.finish()
     print(f"done in {elapsed:.0f}s (load {load_start:.1f} -> {meta['load_end']})")
     return {"meta": meta, "outcomes": outcomes}
 
@@ -575,6 +609,12 @@ def main(argv: list[str] | None = None) -> int:
         "full run's): shortens a full run whose false positives the FPR run measures anyway",
     )
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/")
+    parser.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="start afresh even where a checkpoint of this same run (same settings, photos "
+        "and source) holds the photos an earlier, stopped run finished",
+    )
     parser.add_argument(
         "--outcomes",
         default="",
