@@ -30,6 +30,16 @@ def kernels() -> list[Extension]:
                 extra_compile_args=["-O3", "-march=x86-64-v2", "-std=c11"],
             )
         )
+    votes = HERE / "src" / "childguard" / "robust" / "_votes.c"
+    if votes.exists():
+        exts.append(
+            Extension(
+                "childguard.robust._votes",
+                sources=[str(votes.relative_to(HERE))],
+                include_dirs=[numpy.get_include()],
+                extra_compile_args=["-O3", "-march=x86-64-v2", "-std=c11"],
+            )
+        )
     return exts
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
-import faiss
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
@@ -141,7 +140,7 @@ def _edits(px: np.ndarray) -> list[np.ndarray]:
 
 
 def test_cross_matches_are_opencvs_cross_checked_matches(registered: list[np.ndarray]) -> None:
-    """The faiss cross-check gives OpenCV's BFMatcher(crossCheck=True) pairs, in its order
+    """The kernel's cross-check gives OpenCV's BFMatcher(crossCheck=True) pairs, in its order
     (RANSAC samples by position, so the order is part of the result)."""
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
     compared = 0
@@ -224,15 +223,19 @@ def test_votes_through_the_inverted_file(
         index.add(f"p{i}", exact.signatures[f"p{i}"])
     assert index.voted(queries[0][1], votes=1) == ["p0"]
     votes = index._votes
-    assert isinstance(votes._index, faiss.IndexBinaryIVF) and votes._trained == 1200
+    assert votes._trained == 1200 and votes._lists is not None
+    centres = votes._lists.centres
+    assert len(centres) == 1200 // protected.VOTE_LIST and votes._lists.probes == 8
     index.add("p4", exact.signatures["p4"])  # added to the file, not built again
     assert [index.voted(q, votes=1) for i, q in queries if i == 4] == [["p4"], ["p4"]]
-    assert votes._trained == 1200 and votes._index.ntotal == 1500
+    assert votes._trained == 1200 and votes.total == 1500
+    assert votes._lists.centres is centres
     for extra in range(3):
         index.add(f"x{extra}", compute_signature(_fillers(1, seed=950 + extra)[0]))
     index.add("p5", exact.signatures["p5"])  # 2,700 descriptors: built again
     got = [index.voted(q, votes=1) for _, q in queries]
-    assert votes._trained == 2700 and votes._index.ntotal == 2700
+    assert votes._trained == 2700 and votes.total == 2700
+    assert len(votes._lists.centres) == 2700 // protected.VOTE_LIST
     assert got == want
 
 

@@ -13,9 +13,9 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
 
+from childguard.robust import _votes
 from childguard.robust.query_features import QueryFeatures, query_features
 from childguard.robust.signature import ProtectedSignature
 from childguard.robust.verify import (
@@ -23,7 +23,6 @@ from childguard.robust.verify import (
     PDQ_CLOSE,
     PDQ_ONLY_DISTANCE,
     decide,
-    one_thread,
     verify,
 )
 from childguard.signals.pdq import MIN_QUALITY, hamming_many, hexes_to_array
@@ -69,63 +68,97 @@ RECHECK_INLIERS = 10
 # whenever the descriptors have doubled). On the benchmark's 366 photos (109,344 descriptors)
 # it put the right photo among a hard query's two most voted as often as the exact search
 # (195 of 216 crops, rotations, chains and mirrored passes; exact 194, HNSW with M=16 193) at
-# a fifth of HNSW's cost.
+# a fifth of HNSW's cost. The search is the compiled kernel `childguard.robust._votes`: the
+# neighbours faiss's IndexBinaryIVF gives for the same lists, ties included (tested), at
+# 1000 x 2,150 codes a query without faiss's per-call costs.
 EXACT_VOTES = 4096
 VOTE_LIST = 200
 VOTE_PROBES = 8
+
+
+@dataclass(frozen=True)
+class _VoteLists:
+    """The registered descriptors as inverted lists (`_votes.search`'s layout): one list and
+    one (unused) centre for the exact search."""
+
+    centres: np.ndarray  # (lists, 32) uint8
+    codes: np.ndarray  # (n, 32) uint8, list after list
+    ids: np.ndarray  # (n,) int64 registration order, ascending within a list
+    offsets: np.ndarray  # (lists + 1,) int64
+    probes: int
 
 
 class _VoteIndex:
     """Nearest registered descriptors for the votes, rebuilt as the registered ones grow."""
 
     def __init__(self) -> None:
-        # Searches from several threads (the matcher's) build the index once. Adding photos
+        # Searches from several threads (the matcher's) build the lists once. Adding photos
         # while another thread searches is not supported (nor was it before).
         self._lock = threading.Lock()
-        self._index: faiss.IndexBinary | None = None
-        self._quantizer: faiss.IndexBinary | None = None
-        self._parts = 0  # registered parts in the index
-        self._trained = 0  # descriptors the inverted file was trained on (0: exact index)
+        self._lists: _VoteLists | None = None
+        self._every = np.zeros((0, 32), np.uint8)  # registered descriptors, registration order
+        self._assigned = np.zeros(0, np.int64)  # each one's list
+        self._parts = 0  # registered parts in the lists
+        self._trained = 0  # descriptors the centres were taken from (0: exact search)
 
-    def _sync(self, parts: list[np.ndarray]) -> faiss.IndexBinary:
-        total = sum(len(p) for p in parts)
-        stale = self._index is None or (
+    @property
+    def total(self) -> int:
+        return len(self._every)
+
+    def _sync(self, parts: list[np.ndarray]) -> _VoteLists:
+        if self._lists is not None and self._parts == len(parts):
+            return self._lists
+        new = [np.ascontiguousarray(p, dtype=np.uint8) for p in parts[self._parts :]]
+        every = np.ascontiguousarray(np.concatenate([self._every, *new]))
+        total = len(every)
+        stale = self._lists is None or (
             total >= 2 * self._trained if self._trained else total >= EXACT_VOTES
         )
-        if stale:
-            every = np.ascontiguousarray(np.concatenate(parts))
-            if total < EXACT_VOTES:
-                self._quantizer, self._trained = None, 0
-                self._index = faiss.IndexBinaryFlat(8 * every.shape[1])
-            else:
-                # The lists' centres are registered descriptors taken at a regular stride: k-means
-                # over the benchmark's descriptors took 23 s (a loaded machine) and put the right
-                # photo among a hard query's two most voted no more often (194 against 195).
-                lists = max(1, total // VOTE_LIST)
-                self._quantizer = faiss.IndexBinaryFlat(8 * every.shape[1])
-                self._quantizer.add(np.ascontiguousarray(every[:: total // lists][:lists]))
-                ivf = faiss.IndexBinaryIVF(self._quantizer, 8 * every.shape[1], lists)
-                ivf.train(every)  # the quantizer holds `lists` centres: nothing left to train
-                ivf.nprobe = VOTE_PROBES
-                self._index, self._trained = ivf, total
-            self._index.add(every)
-        elif self._parts < len(parts):
-            assert self._index is not None
-            self._index.add(np.ascontiguousarray(np.concatenate(parts[self._parts :])))
-        self._parts = len(parts)
-        assert self._index is not None
-        return self._index
+        if stale and total >= EXACT_VOTES:
+            # The lists' centres are registered descriptors taken at a regular stride: k-means
+            # over the benchmark's descriptors took 23 s (a loaded machine) and put the right
+            # photo among a hard query's two most voted no more often (194 against 195).
+            lists = max(1, total // VOTE_LIST)
+            centres = np.ascontiguousarray(every[:: total // lists][:lists])
+            self._assigned, self._trained = _votes.assign(every, centres), total
+        elif stale or not self._trained:
+            centres, self._trained = np.zeros((1, 32), np.uint8), 0
+            self._assigned = np.zeros(total, np.int64)
+        else:
+            assert self._lists is not None
+            centres = self._lists.centres
+            added = every[len(self._every) :]
+            self._assigned = np.concatenate([self._assigned, _votes.assign(added, centres)])
+        # Each list in registration order, as faiss's inverted lists hold them.
+        order = np.argsort(self._assigned, kind="stable")
+        offsets = np.zeros(len(centres) + 1, np.int64)
+        np.cumsum(np.bincount(self._assigned, minlength=len(centres)), out=offsets[1:])
+        self._every, self._parts = every, len(parts)
+        self._lists = _VoteLists(
+            centres,
+            np.ascontiguousarray(every[order]),
+            order.astype(np.int64),
+            offsets,
+            VOTE_PROBES if self._trained else 1,
+        )
+        return self._lists
 
     def search(
         self, parts: list[np.ndarray], queries: np.ndarray, k: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """(distances, ids) of each query descriptor's k nearest registered descriptors (ids in
         registration order; -1 where fewer were found)."""
-        with one_thread():
-            with self._lock:
-                index = self._sync(parts)
-            dist, ids = index.search(np.ascontiguousarray(queries, dtype=np.uint8), k)
-        return np.asarray(dist), np.asarray(ids)
+        with self._lock:
+            lists = self._sync(parts)
+        return _votes.search(
+            np.ascontiguousarray(queries, dtype=np.uint8),
+            lists.centres,
+            lists.codes,
+            lists.ids,
+            lists.offsets,
+            lists.probes,
+            k,
+        )
 
 
 @dataclass
@@ -141,8 +174,8 @@ class ProtectedHit:
 class ProtectedIndex:
     """In-memory index of protected signatures.
 
-    PDQ views are searched by brute force; ORB descriptors through faiss (votes: exact for a
-    few photos, an inverted file for more, see `_VoteIndex`).
+    PDQ views are searched by brute force; ORB descriptors through the vote kernel (exact for
+    a few photos, an inverted file for more, see `_VoteIndex`).
     """
 
     def __init__(self) -> None:
