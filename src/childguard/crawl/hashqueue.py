@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import multiprocessing
 import os
 import pickle
@@ -27,7 +28,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
@@ -66,28 +67,47 @@ def _run(job: int, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[int, 
 
 
 def _worker(conn: Connection, parent_pid: int, threads: int = 1) -> None:
-    """A worker's loop: run each job received, send its reply. With `threads` > 1 that many jobs
-    run at once in threads of this process (one can wait on the network while another hashes)."""
+    """A worker's loop: run each job of every batch received, send the replies. With `threads`
+    > 1 that many jobs run at once in threads of this process (one can wait on the network
+    while another hashes). Replies that finish while one is being sent go together in the
+    next message, so a parent slow to read gets fewer, larger messages, and no thread waits
+    long on the pipe."""
     die_with_parent(parent_pid)
+    gc.freeze()  # the crawl process's objects: never garbage here, never walked by the collector
     lock = threading.Lock()
+    outbox: list[tuple[int, bool, Any]] = []
+    sending = False
 
     def reply(message: tuple[int, Callable[..., Any], tuple[Any, ...]]) -> None:
+        nonlocal sending
         result = _run(*message)
         with lock:
-            conn.send_bytes(_dumps(result))
+            outbox.append(result)
+            if sending:  # the thread sending now takes this reply with the next message
+                return
+            sending = True
+        while True:
+            with lock:
+                batch = outbox[:]
+                outbox.clear()
+                if not batch:
+                    sending = False
+                    return
+            conn.send_bytes(_dumps(batch))
 
     with ThreadPoolExecutor(max_workers=threads) if threads > 1 else contextlib.nullcontext() as ex:
         while True:
             try:
-                message = conn.recv()
+                batch = conn.recv()
             except (EOFError, OSError):
                 return
-            if message is None:
+            if batch is None:
                 return
-            if ex is None:
-                reply(message)
-            else:
-                ex.submit(reply, message)
+            for message in batch:
+                if ex is None:
+                    reply(message)
+                else:
+                    ex.submit(reply, message)
 
 
 @dataclass
@@ -96,17 +116,21 @@ class _Slot:
     conn: Connection
     in_flight: int = 0
     alive: bool = True
+    outbox: list[tuple[int, Callable[..., Any], tuple[Any, ...]]] = field(default_factory=list)
 
 
 class ForkPool:
     """Hash worker processes forked from the crawl process, driven from its event loop.
 
     Unlike `concurrent.futures.ProcessPoolExecutor` it runs no helper threads in the crawl
-    process: the reactor sends each job itself (a small message; bytes over `SPOOL_MIN` go as a
+    process: the reactor hands each job itself (a small message; bytes over `SPOOL_MIN` go as a
     file in a spool folder, tmpfs where there is one) to the least busy worker, and reads the
-    replies when the event loop says a worker's pipe is readable. Helper threads that pickle
-    and write megabytes of images fight the reactor for the GIL, and every hand-over costs it
-    milliseconds. Workers die with the crawl process (`die_with_parent`)."""
+    replies when the event loop says a worker's pipe is readable. The jobs submitted in one turn
+    of the loop go to each worker as one message (a page's images: one write per worker, one
+    wake-up), and a worker sends the replies that are ready as one message, so the pipe costs
+    per batch, not per image. Helper threads that pickle and write megabytes of images fight
+    the reactor for the GIL, and every hand-over costs it milliseconds. Workers die with the
+    crawl process (`die_with_parent`)."""
 
     SPOOL_MIN = 4096
 
@@ -129,6 +153,7 @@ class ForkPool:
         self._next = 0
         self._stopped = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._flush_due = False
 
     def _spooled(self, value: Any) -> Any:
         if isinstance(value, bytes | bytearray | memoryview) and len(value) >= self.SPOOL_MIN:
@@ -139,7 +164,8 @@ class ForkPool:
         return value
 
     def submit_async(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """`fn(*args)` on the least busy worker; the future resolves on the running loop."""
+        """`fn(*args)` on the least busy worker; the future resolves on the running loop. The
+        job is sent at the end of this turn of the loop, with the others submitted in it."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._loop = loop
@@ -154,23 +180,41 @@ class ForkPool:
         future: asyncio.Future[T] = loop.create_future()
         self._futures[job] = (slot, future)
         slot.in_flight += 1
-        slot.conn.send_bytes(_dumps((job, fn, tuple(self._spooled(a) for a in args))))
+        slot.outbox.append((job, fn, tuple(self._spooled(a) for a in args)))
+        if not self._flush_due:
+            self._flush_due = True
+            loop.call_soon(self._flush)
         return future
+
+    def _flush(self) -> None:
+        """Send each worker the jobs submitted to it since the last flush, as one message."""
+        self._flush_due = False
+        for slot in self._slots:
+            if not slot.outbox:
+                continue
+            batch, slot.outbox = slot.outbox, []
+            if not slot.alive:
+                continue  # its futures failed with it
+            try:
+                slot.conn.send_bytes(_dumps(batch))
+            except OSError:
+                self._lost(slot)
 
     def _reply(self, slot: _Slot) -> None:
         try:
-            job, ok, value = slot.conn.recv()
+            batch = slot.conn.recv()
         except (EOFError, OSError):
             self._lost(slot)
             return
-        slot.in_flight -= 1
-        _, future = self._futures.pop(job)
-        if future.done():
-            return
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
+        for job, ok, value in batch:
+            slot.in_flight -= 1
+            _, future = self._futures.pop(job)
+            if future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
 
     def _lost(self, slot: _Slot) -> None:
         slot.alive = False
@@ -185,8 +229,8 @@ class ForkPool:
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         """`fn(*args)` run at once on a worker, outside any event loop (start-up checks)."""
         slot = next(s for s in self._slots if s.alive)
-        slot.conn.send((-1, fn, tuple(self._spooled(a) for a in args)))
-        _, ok, value = slot.conn.recv()
+        slot.conn.send_bytes(_dumps([(-1, fn, tuple(self._spooled(a) for a in args))]))
+        [(_, ok, value)] = slot.conn.recv()
         done: Future[T] = Future()
         if ok:
             done.set_result(value)
