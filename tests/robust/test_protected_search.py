@@ -11,11 +11,13 @@ from PIL import Image, ImageOps
 from tests.robust.conftest import synthetic_photo
 from tests.robust.grids import make_grid
 
+from childguard.pipeline import compact_features
 from childguard.robust import orb, protected
 from childguard.robust import query_features as query_features_module
-from childguard.robust.grid import detect_grid
+from childguard.robust.grid import Box, detect_grid
 from childguard.robust.orb import orb_features
 from childguard.robust.protected import ProtectedIndex
+from childguard.robust.query import photo_regions
 from childguard.robust.query_features import QueryFeatures, check_image, query_features
 from childguard.robust.signature import ProtectedSignature, compute_signature
 from childguard.robust.verify import (
@@ -237,6 +239,33 @@ def test_votes_through_the_inverted_file(
     assert votes._trained == 2700 and votes.total == 2700
     assert len(votes._lists.centres) == 2700 // protected.VOTE_LIST
     assert got == want
+
+
+def test_regions_found_by_the_caller_are_not_found_again(
+    index: ProtectedIndex, registered: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`boxes`: the photo-like regions query hashing found. They are the regions' boxes, the
+    screenshot is found through them, and the picture is not analysed again; [] means none."""
+    page = np.full((700, 900, 3), 250, np.uint8)
+    page[60:540, 100:740] = registered[0]
+    page[600:640, 100:800] = 30  # a line of "text" under the photo
+    boxes = photo_regions(page)
+    assert boxes
+    plain = query_features(page).regions()
+
+    def refused(pixels: np.ndarray) -> list[Box]:
+        raise AssertionError("the regions were found again")
+
+    monkeypatch.setattr(query_features_module, "photo_regions", refused)
+    given = query_features(page, boxes=boxes)
+    regions = given.regions()
+    assert regions and len(regions) == len(plain)
+    for a, b in zip(regions, plain, strict=True):
+        assert np.array_equal(a.descriptors, b.descriptors)
+    assert _best(index, query_features(page, boxes=boxes)) == "p0"
+    assert query_features(page, boxes=[]).regions() == []
+    compact = compact_features(page, given.hashes, boxes=boxes)  # the crawl's and the API's
+    assert [len(r.descriptors) for r in compact.regions()] == [len(r.descriptors) for r in plain]
 
 
 def test_passes_share_one_grey_copy_and_get_the_features_their_pixels_give(

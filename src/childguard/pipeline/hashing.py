@@ -183,11 +183,16 @@ def pdq_views(record: ContentSignals) -> list[QueryHash]:
 
 
 def compact_features(
-    pixels: Any, hashes: list[QueryHash], *, cells: list[Box] | None = None
+    pixels: Any,
+    hashes: list[QueryHash],
+    *,
+    cells: list[Box] | None = None,
+    boxes: list[Box] | None = None,
 ) -> QueryFeatures:
     """The query's ORB features computed now, without the pixels (small and picklable; the
     grey copy of at most 256 px that the aligned check warps travels with them). `cells`: the
-    grid cells query hashing found (`query_views`), so the grid is not detected again.
+    grid cells query hashing found (`query_views`), so the grid is not detected again; `boxes`:
+    likewise its photo-like regions (`photo_regions`), when the caller has them.
 
     The features of the mirrored query (flipped copies) and of its photo-like regions
     (screenshots, collages) are computed here too, while the pixels are at hand, so the
@@ -197,7 +202,7 @@ def compact_features(
     def without_pixels(q: QueryFeatures, keep: list[QueryHash]) -> QueryFeatures:
         return QueryFeatures(keep, keypoints=q.keypoints, descriptors=q.descriptors, check=q.check)
 
-    full = query_features(pixels, hashes, cells=cells)
+    full = query_features(pixels, hashes, cells=cells, boxes=boxes)
     mirror = full.mirrored()
     return QueryFeatures(
         hashes,

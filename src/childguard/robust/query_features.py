@@ -56,12 +56,15 @@ class QueryFeatures:
         top_up: bool = True,
         light: bool = False,
         cells: list[Box] | None = None,
+        boxes: list[Box] | None = None,
     ) -> None:
         """`mirror`, `regions` and `check` may be given precomputed (features of the flipped
         query and of its photo-like regions, the small grey copy for the aligned check) when
         the pixels do not travel with the query. `top_up`, `light`: see `orb_features`.
         `cells`: the grid cells of `pixels` when the caller has detected them already
-        (`detect_grid(pixels)`, [] for none), so that they are not detected again."""
+        (`detect_grid(pixels)`, [] for none), so that they are not detected again. `boxes`:
+        likewise the photo-like regions of `pixels` (`photo_regions(pixels)`), when found
+        already."""
         self._top_up = top_up
         self._light = light
         self.hashes = hashes
@@ -73,6 +76,7 @@ class QueryFeatures:
         self._mirror: QueryFeatures | None = mirror
         self._regions: list[QueryFeatures] | None = regions
         self._cells: list[Box] | None = None if cells is None else list(cells[:MAX_CELL_QUERIES])
+        self._boxes: list[Box] | None = None if boxes is None else list(boxes)
         self._lighter: QueryFeatures | None = None
         self._grey: np.ndarray | None = None
         self._found: OrbFeatures | None = None
@@ -179,7 +183,9 @@ class QueryFeatures:
         if self._pixels is None or self._pixels.ndim != 3:  # a pass's own grey query: none
             return []
         cells = self._grid_cells()
-        boxes = cells or photo_regions(self._pixels)[:MAX_REGION_QUERIES]
+        if not cells and self._boxes is None:
+            self._boxes = photo_regions(self._pixels)
+        boxes = cells or (self._boxes or [])[:MAX_REGION_QUERIES]
         grey = self._grey_pixels()
         self._regions = [
             QueryFeatures(
@@ -235,13 +241,19 @@ def check_image(pixels: np.ndarray, *, light: bool = False) -> CheckImage:
 
 
 def query_features(
-    pixels: np.ndarray, hashes: list[QueryHash] | None = None, *, cells: list[Box] | None = None
+    pixels: np.ndarray,
+    hashes: list[QueryHash] | None = None,
+    *,
+    cells: list[Box] | None = None,
+    boxes: list[Box] | None = None,
 ) -> QueryFeatures:
     """Everything a protected search needs about one query (ORB features lazily).
 
     `cells`: the grid cells the caller found in these same `pixels` (`detect_grid(pixels)`;
     boxes in `pixels` coordinates; [] for no grid). Grid detection costs 5-15 ms a query, and
-    query hashing already runs it; without `cells` the search detects them again."""
+    query hashing already runs it; without `cells` the search detects them again. `boxes`:
+    likewise the photo-like regions (`photo_regions(pixels)`, boxes in `pixels` coordinates)
+    that query hashing found (5 ms a query)."""
     if hashes is None:
         hashes = query_hashes(pixels, mode="protected")
-    return QueryFeatures(hashes, pixels=np.ascontiguousarray(pixels), cells=cells)
+    return QueryFeatures(hashes, pixels=np.ascontiguousarray(pixels), cells=cells, boxes=boxes)
