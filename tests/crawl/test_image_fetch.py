@@ -208,6 +208,51 @@ def test_http_client_decodes_reuses_connections_and_recovers(raw: RawSite, make_
     assert short.retries == 1 and raw.served["/short.jpg"] == 2
 
 
+def _head_of(photo: bytes, *lines: str) -> bytes:
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + photo
+
+
+def test_http_client_framing_interim_answers_and_bad_heads(raw: RawSite, make_photo: Any) -> None:
+    """The workers' HTTP/1.1 client reads what servers send: interim 1xx answers skipped, folded
+    and LF-only headers, a body read to the close when no length is given; a connection is
+    reused only when the server keeps it (not after `Connection: close`, nor HTTP/1.0 without
+    keep-alive); heads that are not HTTP, or have too many headers, fail the fetch; a validator
+    that would end its header line is never sent back."""
+    photo = make_photo(8)
+    sha = hashlib.sha256(photo).hexdigest()
+    n = len(photo)
+    raw.answers.update(
+        {
+            "/early.jpg": b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n" + _answer(photo),
+            "/folded.jpg": _answer(photo, "X-Long: one", " two"),
+            "/lf.jpg": f"HTTP/1.1 200 OK\nContent-Length: {n}\n\n".encode() + photo,
+            "/old.jpg": _head_of(photo, "HTTP/1.0 200 OK", f"Content-Length: {n}"),
+            "/close.jpg": _answer(photo, "Connection: close"),
+            "/to-close.jpg": _head_of(photo, "HTTP/1.1 200 OK", "Content-Type: image/jpeg"),
+            "/many.jpg": _answer(photo, *(f"X-{i}: {i}" for i in range(101))),
+            "/garbage.jpg": b"SPDY/9 what\r\n\r\n",
+            "/etag.jpg": _answer(photo, 'ETag: "a"'),
+        }
+    )
+    raw.close_after.update({"/to-close.jpg", "/close.jpg"})  # /old.jpg: the client must close
+    configure(_policy(allow_private=True))
+    opened = raw.connections
+    for path in ("/early.jpg", "/folded.jpg", "/lf.jpg"):
+        out = fetch_image(ImageJob(raw.url(path), force=True))
+        assert out.error is None and out.sha256 == sha and out.status == 200, path
+    assert raw.connections == opened + 1  # one kept connection for the three
+    for path in ("/old.jpg", "/close.jpg", "/to-close.jpg"):
+        out = fetch_image(ImageJob(raw.url(path), force=True))
+        assert out.error is None and out.sha256 == sha, path
+    assert raw.connections == opened + 3  # the kept one, then a new one after each close
+    many = fetch_image(ImageJob(raw.url("/many.jpg")))
+    assert many.error and "more than 100 headers" in many.error and many.hashes is None
+    garbage = fetch_image(ImageJob(raw.url("/garbage.jpg")))
+    assert garbage.error and "BadStatusLine" in garbage.error
+    evil = fetch_image(ImageJob(raw.url("/etag.jpg"), etag='"a"\r\nX-Evil: 1', force=True))
+    assert evil.error is None and evil.sha256 == sha and evil.status == 200  # sent without it
+
+
 def test_ssrf_policy_checks_every_hop_and_every_connection(site: Any, make_photo: Any) -> None:
     site.image("/a.jpg", make_photo(1))
     site.routes["/hop.jpg"] = _route(
@@ -500,7 +545,6 @@ def test_https_verifies_certificates_and_keeps_connections(
         assert refused.error and "CERTIFICATE_VERIFY_FAILED" in refused.error
         assert refused.hashes is None
         trusted = ssl.create_default_context(cafile=cert)
-        trusted.sslsocket_class = imagefetch._DeadlineSSLSocket
         monkeypatch.setattr(imagefetch, "_TLS", trusted)
         configure(policy)
         for _ in range(3):
