@@ -19,7 +19,7 @@ import stat
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -246,13 +246,20 @@ class Content:
     (`origin`: a path, an archive member or a URL) and its decoded forms, each made once.
 
     `path` is a file holding exactly `data` where there is one (decoders that need a file,
-    such as video's, use it instead of writing a temporary copy)."""
+    such as video's, use it instead of writing a temporary copy). `digests` holds hex digests
+    of `data` its caller has computed already, by hash name (`{"sha256": ...}`): the exact
+    signal types take them as they are instead of hashing the bytes again (`digest`)."""
 
     data: bytes
     origin: str = ""
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
     path: Path | None = None
+    digests: Mapping[str, str] = field(default_factory=dict)
     _image: DecodedImage | MediaError | None = field(default=None, init=False, repr=False)
+
+    def digest(self, name: str) -> str | None:
+        """The hex digest `name` of `data` the caller gave (`digests`), or None."""
+        return self.digests.get(name)
 
     @property
     def size(self) -> int:

@@ -34,10 +34,12 @@ def hash_fetched(
     *,
     robust: bool = False,
     features: bool = False,
+    sha256: str | None = None,
 ) -> ContentSignals:
     """The signals of fetched bytes; a decode failure is recorded in `error`, never raised.
-    Exact hashes are always present (they key the content cache), even over the byte limit."""
-    content = Content(data, limits=limits)
+    Exact hashes are always present (they key the content cache), even over the byte limit.
+    `sha256`: the hex sha256 of `data` where the caller has it (not computed twice)."""
+    content = Content(data, limits=limits, digests={"sha256": sha256} if sha256 else {})
     record = signals_of(content, HashOptions(robust=robust, features=features, limits=limits))
     for cls in types_for([BYTES]):
         if cls.name not in record.signals and (found := cls.hash_content(content)) is not None:

@@ -810,7 +810,7 @@ def fetch_image(job: ImageJob) -> FetchOutcome:
     if sha in _KNOWN_SHA and not job.force:
         out.known = True
         return out
-    out.hashes = hash_fetched(body, robust=job.robust, features=job.features)
+    out.hashes = hash_fetched(body, robust=job.robust, features=job.features, sha256=sha)
     _KNOWN_SHA.add(sha)
     return out
 

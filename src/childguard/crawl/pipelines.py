@@ -119,9 +119,9 @@ class HashPipeline(_ContextPipeline):
             self._options = (robust, features)
         return self._options
 
-    async def _hash(self, body: bytes) -> ContentSignals:
+    async def _hash(self, body: bytes, sha256: str) -> ContentSignals:
         robust, features = self.options()
-        job = functools.partial(hash_fetched, robust=robust, features=features)
+        job = functools.partial(hash_fetched, robust=robust, features=features, sha256=sha256)
         return await self.queue.run(job, body)
 
     @property
@@ -175,7 +175,7 @@ class HashPipeline(_ContextPipeline):
             return None
         body = await self._refetch(url)
         if body is not None and hashlib.sha256(body).hexdigest() == sha256:
-            return await self._hash(body)
+            return await self._hash(body, sha256)
         return None
 
     async def _not_modified(self, item: ImageItem) -> ImageItem:
@@ -328,7 +328,7 @@ class HashPipeline(_ContextPipeline):
             item.hashes = known
             self.inc("images_cached_content")
         else:
-            item.hashes = await self._hash(body)
+            item.hashes = await self._hash(body, sha)
             item.rehashed = True
             self._hashed(known)
         self._remember(item)

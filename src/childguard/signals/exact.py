@@ -46,9 +46,12 @@ class _ExactSignal(SignalType):
 
     @classmethod
     def hash_content(cls, content: Content) -> SignalValue | None:
+        """The digest of the content's bytes: the one its caller computed already
+        (`Content.digests`, e.g. the crawl's, which keys its cache), else computed here."""
         if not content.data:
             return None
-        return SignalValue(cls.hash_bytes(content.data))
+        known = content.digest(cls.name)
+        return SignalValue(known if known is not None else cls.hash_bytes(content.data))
 
 
 class Md5Signal(_ExactSignal):
