@@ -85,6 +85,27 @@ def test_a_photo_square_cropped_into_a_grid_cell_is_found(
     assert _best(index, pixels) == f"p{photo}"
 
 
+def test_a_grid_gets_no_top_up_and_its_cell_is_still_found(
+    index: ProtectedIndex, registered: list[np.ndarray]
+) -> None:
+    """A grid's whole-picture features are its usual detection alone (the top-up is for one
+    dark photo's thin areas; a grid's cells are verified on their own features), and a
+    photo in one of its cells is still found; a single photo's features keep their top-up."""
+    cells = _fillers(9, seed=640)
+    cells[5] = registered[4]
+    pixels, _ = make_grid(3, gutter=6, photos=cells)
+    q = query_features(pixels)
+    assert q.is_grid() and q.before_top_up() is q
+    usual = orb.detect(pixels, query=True, top_up=False)
+    assert np.array_equal(q.descriptors, usual.descriptors)
+    assert _best(index, pixels) == "p4"
+    faint = registered[0].copy()
+    faint[240:] = faint[240:] // 16 + 100  # a low-contrast half: its corners are the top-up's
+    single = query_features(faint)
+    assert not single.is_grid()
+    assert len(single.descriptors) > len(orb.detect(faint, query=True, top_up=False).descriptors)
+
+
 def test_a_grid_of_other_photos_matches_nothing(index: ProtectedIndex) -> None:
     for n, gutter in ((3, 0), (4, 9)):
         pixels, _ = make_grid(n, gutter=gutter, photos=_fillers(n * n, seed=700))
