@@ -131,3 +131,30 @@ def test_counts_and_site_profile() -> None:
         "https://pics.example/gallery/p2.jpg": 16_000_000,
     }
     assert read_counters(html, BASE, SiteProfile(views="::bad(")).views is None
+
+
+_REFERENCES = [
+    "/img/1.jpg", "/img/1.jpg?x=1", "/a/./b.jpg", "/a/../b.png", "/.", "/..", "/a/..", "/a/.?q",
+    "//cdn.example/x.jpg", "img/2.jpg", "../up.jpg", "?q=1", "#frag", "/p#f", "/sp ace.jpg",
+    "/été.jpg", "javascript:alert(1)", "http://other.example/z.gif", "/a;p=1/b.jpg", "/a?",
+    "/a?b?c", "/q?x=/../y", " /pad.jpg ", "/%41%2e.jpg", "/a/b/", "/", "", "/a\tb.jpg",
+    "/[x].jpg", "http://[bad/x.jpg", "/a~b!$&'()*+,=:@.jpg", "HTTP://UP.example/A.JPG",
+]  # fmt: skip
+_BASES = [
+    "http://127.0.0.1:8000/g/1.html",
+    "https://Site.example/a/b/c.html?x=1#f",
+    "http://user:pw@h.example:81/d/",
+    "http://[::1]:8080/x/y",
+]
+
+
+@pytest.mark.parametrize("base", _BASES)
+def test_the_short_road_for_path_references_resolves_as_urljoin_does(base: str) -> None:
+    """Path-absolute references on a page are joined to its scheme and host directly; every
+    reference resolves to what `http_url` (urljoin, fragments dropped, http(s) only) gives."""
+    from childguard.netguard.links import _Resolver, http_url
+
+    resolve = _Resolver(base)
+    for raw in _REFERENCES:
+        assert resolve(raw) == http_url(base, raw), raw
+        assert resolve(raw) == http_url(base, raw), raw  # and again, from its memo

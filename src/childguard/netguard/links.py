@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 from parsel import Selector
@@ -110,6 +111,49 @@ def http_url(base: str, raw: str | None) -> str | None:
     return absolute
 
 
+# A path-absolute reference (`/img/1.jpg?s=2`) that `urljoin` would only append to the base's
+# scheme and host: plain characters, no dot segments, no empty query, no fragment.
+_PLAIN_ABSOLUTE_PATH = re.compile(
+    r"/(?!/)[A-Za-z0-9_\-.~%!$&'()*+,=:@/]*(?:\?[A-Za-z0-9_\-.~%!$&'()*+,=:@/?]+)?"
+)
+_DOT_SEGMENT = re.compile(r"/\.\.?(?:/|\?|$)")
+
+
+class _Resolver:
+    """`http_url` against one base, memoised, with a short road for the path-absolute
+    references that make up most of a gallery page (the same URL `urljoin` gives)."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.origin: str | None = None
+        try:
+            parts = urlsplit(base)
+            if parts.scheme in ("http", "https") and parts.hostname:
+                self.origin = f"{parts.scheme}://{parts.netloc}"
+        except ValueError:
+            pass
+        self.resolved: dict[str | None, str | None] = {}
+
+    def __call__(self, raw: str | None) -> str | None:
+        found = self.resolved.get(raw, _MISSING)
+        if found is not _MISSING:
+            return found  # type: ignore[return-value]
+        if (
+            raw is not None
+            and self.origin is not None
+            and _PLAIN_ABSOLUTE_PATH.fullmatch(raw)
+            and not _DOT_SEGMENT.search(raw)
+        ):
+            result: str | None = self.origin + raw
+        else:
+            result = http_url(self.base, raw)
+        self.resolved[raw] = result
+        return result
+
+
+_MISSING = object()
+
+
 def largest_srcset_candidate(srcset: str) -> str | None:
     """The candidate with the largest `w` descriptor (else the largest `x`; bare = 1x)."""
     best: tuple[int, float, str] | None = None  # (has_w, size, url)
@@ -142,19 +186,71 @@ def _split_srcset(srcset: str) -> list[str]:
     return out
 
 
+def _rel_next(rel: str | None) -> bool:
+    """`link[rel~=next]`: "next" among the rel attribute's space-separated words."""
+    return bool(rel) and "next" in _XML_SPACE.split(rel or "")
+
+
+_XML_SPACE = re.compile(r"[ \t\r\n]+")
+
+
 def extract_page(html: str, url: str) -> PageExtract:
-    """Every image and page link on the page at `url` (absolute, deduplicated, in page order)."""
-    sel = Selector(text=html or "<html></html>", type="html")
-    base = http_url(url, sel.css("base::attr(href)").get()) or url
-    title = " ".join((sel.css("title::text").get() or "").split())
+    """Every image and page link on the page at `url` (absolute, deduplicated, in page order).
+
+    One walk over the parsed tree (parsel's lenient lxml parse) gathers every kind of element,
+    then each kind is read in the order below: `img`, `picture source`, `video` (its sources
+    and poster), `meta`, `style` attributes, `style` blocks, then `a href` and
+    `link rel=next`."""
+    root = Selector(text=html or "<html></html>", type="html").root
+    imgs: list[Any] = []
+    picture_sources: list[Any] = []
+    videos: list[Any] = []
+    metas: list[Any] = []
+    styles: list[str] = []
+    blocks: list[str] = []
+    hrefs: list[str] = []
+    next_links: list[str] = []
+    base_href: str | None = None
+    title: str | None = None
+    for el in root.iter():
+        tag = el.tag
+        if not isinstance(tag, str):  # comments, processing instructions
+            continue
+        attrib = el.attrib
+        if attrib:
+            style = attrib.get("style")
+            if style is not None:
+                styles.append(style)
+        if tag == "img":
+            imgs.append(attrib)
+        elif tag == "a":
+            href = attrib.get("href")
+            if href is not None:
+                hrefs.append(href)
+        elif tag == "source":
+            if any(True for _ in el.iterancestors("picture")):
+                picture_sources.append(attrib)
+        elif tag == "video":
+            videos.append(el)
+        elif tag == "meta":
+            metas.append(attrib)
+        elif tag == "style":
+            blocks += [t for t in (el.text, *(child.tail for child in el)) if t is not None]
+        elif tag == "link":
+            href = attrib.get("href")
+            if href is not None and _rel_next(attrib.get("rel")):
+                next_links.append(href)
+        elif tag == "title":
+            if title is None:
+                title = next(
+                    (t for t in (el.text, *(child.tail for child in el)) if t is not None), None
+                )
+        elif tag == "base" and base_href is None:
+            base_href = attrib.get("href")
+    base = http_url(url, base_href) or url
     images: list[ImageRef] = []
     seen: set[str] = set()
-    resolved: dict[str | None, str | None] = {}  # a page names most URLs twice (href, src)
-
-    def resolve(raw: str | None) -> str | None:
-        if raw not in resolved:
-            resolved[raw] = http_url(base, raw)
-        return resolved[raw]
+    resolve = _Resolver(base)  # a page names most URLs twice (href, src)
 
     def add(raw: str | None, how: str) -> None:
         absolute = resolve(raw)
@@ -162,8 +258,7 @@ def extract_page(html: str, url: str) -> PageExtract:
             seen.add(absolute)
             images.append(ImageRef(absolute, how))
 
-    for img in sel.css("img"):
-        attrib = img.attrib  # a new dict on every access
+    for attrib in imgs:
         srcset = attrib.get("srcset")
         if srcset:
             add(largest_srcset_candidate(srcset), "srcset")
@@ -173,37 +268,28 @@ def extract_page(html: str, url: str) -> PageExtract:
         for attr in LAZY_ATTRIBUTES:
             add(attrib.get(attr), "lazy")
         add(attrib.get("src"), "img")
-    for source in sel.css("picture source"):
-        attrib = source.attrib
+    for attrib in picture_sources:
         for attr in ("srcset", *LAZY_SRCSET_ATTRIBUTES):
             if attrib.get(attr):
                 add(largest_srcset_candidate(attrib[attr]), "picture")
-    for video in sel.css("video"):
-        attrib = video.attrib
-        add(attrib.get("src"), "video")
-        for source in video.css("source"):
-            add(source.attrib.get("src"), "video-source")
-        add(attrib.get("poster"), "poster")
-    for meta in sel.css("meta"):
-        attrib = meta.attrib
+    for video in videos:
+        add(video.get("src"), "video")
+        for source in video.iterdescendants("source"):
+            add(source.get("src"), "video-source")
+        add(video.get("poster"), "poster")
+    for attrib in metas:
         key = (attrib.get("property") or attrib.get("name") or "").lower()
         if key in META_IMAGE_KEYS:
             add(attrib.get("content"), "og:image")
         elif key in META_VIDEO_KEYS:
             add(attrib.get("content"), "og:video")
-    for style_attr in sel.css("[style]::attr(style)").getall():
-        for m in _CSS_URL.finditer(style_attr):
-            add(m.group(2), "css")
-    for block in sel.css("style::text").getall():
-        for m in _CSS_URL.finditer(block):
+    for text in (*styles, *blocks):
+        for m in _CSS_URL.finditer(text):
             add(m.group(2), "css")
 
     links: list[str] = []
     seen_links: set[str] = set()
-    for href in [
-        *sel.css("a::attr(href)").getall(),
-        *sel.css("link[rel~=next]::attr(href)").getall(),
-    ]:
+    for href in (*hrefs, *next_links):
         absolute = resolve(href)
         if not absolute:
             continue
@@ -214,7 +300,7 @@ def extract_page(html: str, url: str) -> PageExtract:
         elif absolute not in seen_links:
             seen_links.add(absolute)
             links.append(absolute)
-    return PageExtract(title=title, images=images, links=links)
+    return PageExtract(title=" ".join((title or "").split()), images=images, links=links)
 
 
 def media_urls(page_url: str, html: str) -> list[str]:
