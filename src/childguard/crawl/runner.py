@@ -78,9 +78,10 @@ def crawl_settings(
         "ROBOTSTXT_OBEY": watch.obey_robots,
         "CONCURRENT_REQUESTS": 32,
         # Items processed in parallel per response. Scrapy starts this many asyncio tasks for
-        # every response, and ours yield one item (an image) or a few dozen (a page): the
-        # default of 100 made task creation a third of the crawl's own CPU time.
-        "CONCURRENT_ITEMS": 16,
+        # every response, and ours yield one item (an image), or a page item, its links and one
+        # batch of its images (a few dozen image requests through a proxy), each handed on at
+        # once: the default of 100 made task creation a third of the crawl's own CPU time.
+        "CONCURRENT_ITEMS": 4,
         "CONCURRENT_REQUESTS_PER_DOMAIN": watch.concurrency_per_domain,
         "DOWNLOAD_DELAY": watch.download_delay,
         "DOWNLOAD_DELAY_JITTER": 0.5,  # ±50% around DOWNLOAD_DELAY
