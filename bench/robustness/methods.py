@@ -17,7 +17,7 @@ from PIL import Image
 
 from childguard.robust.grid import Box
 from childguard.robust.protected import ProtectedIndex, hit_score
-from childguard.robust.query import QueryHash, query_views
+from childguard.robust.query import QueryHash, query_regions
 from childguard.robust.query_features import query_features
 from childguard.robust.signature import compute_signature
 from childguard.signals.pdq import (
@@ -142,7 +142,7 @@ def _protected_hashes(
     found go in `shared["cells"]` for the protected search (one grid detection a query)."""
     if "hashes" not in shared:
         t0 = time.perf_counter()
-        shared["hashes"], shared["cells"] = query_views(pixels, mode="protected")
+        shared["hashes"], shared["cells"], shared["boxes"] = query_regions(pixels, mode="protected")
         shared["hashes_ms"] = 1e3 * (time.perf_counter() - t0)
     hashes: list[QueryHash] = shared["hashes"]  # type: ignore[assignment]
     ms: float = shared["hashes_ms"]  # type: ignore[assignment]
@@ -208,7 +208,8 @@ class Protected:
         t0 = time.perf_counter()
         cells: list[Box] = shared["cells"]  # type: ignore[assignment]
         # ORB features are computed lazily
-        hits = self.index.search(query_features(pixels, hashes, cells=cells))
+        boxes: list[Box] = shared["boxes"]  # type: ignore[assignment]
+        hits = self.index.search(query_features(pixels, hashes, cells=cells, boxes=boxes))
         t1 = time.perf_counter()
         if not hits:
             return Answer(None, 0.0, False, ms, 1e3 * (t1 - t0))

@@ -148,13 +148,13 @@ def _photo_extras(content: Content, record: ContentSignals, opts: HashOptions) -
             for h, name in zip(variants[1:], DIHEDRAL_NAMES[1:], strict=True)
         ]
     if robust:
-        from childguard.robust.query import query_views
+        from childguard.robust.query import query_regions
 
-        hashes, cells = query_views(image.pixels)
+        hashes, cells, boxes = query_regions(image.pixels)
         views += [QueryView(PdqSignal.name, q.pdq, q.quality, q.variant) for q in hashes]
         if opts.features:
             try:
-                record.features = compact_features(image.pixels, hashes, cells=cells)
+                record.features = compact_features(image.pixels, hashes, cells=cells, boxes=boxes)
             except Exception as exc:  # an extreme shape ORB cannot take: hashes stand without
                 log.warning("no features", path=record.path, error=repr(exc))
     if views:

@@ -645,11 +645,21 @@ def query_hashes(pixels: np.ndarray, *, mode: str = "known-abuse") -> list[Query
 def query_views(
     pixels: np.ndarray, *, mode: str = "known-abuse"
 ) -> tuple[list[QueryHash], list[Box]]:
+    """`query_hashes`, and the cells of the grid or collage it found (see `query_regions`)."""
+    hashes, cells, _ = query_regions(pixels, mode=mode)
+    return hashes, cells
+
+
+def query_regions(
+    pixels: np.ndarray, *, mode: str = "known-abuse"
+) -> tuple[list[QueryHash], list[Box], list[Box]]:
     """`query_hashes`, and the cells of the grid or collage it found (`grid_cells`, empty for a
     single photo) in `pixels`' own coordinates, so that a caller who also runs the protected
     search can pass them on (`query_features(pixels, hashes, cells=cells)`) instead of detecting
     the grid again. The cells are found on the query reduced to QUERY_SIDE and scaled back, so
-    they may differ by a pixel or two from `grid_cells(pixels)` on a larger query."""
+    they may differ by a pixel or two from `grid_cells(pixels)` on a larger query. Third, the
+    photo-like regions it hashed (`photo_regions`, largest first), found and scaled back
+    likewise, for `query_features(pixels, hashes, cells=cells, boxes=regions)`."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
@@ -697,7 +707,8 @@ def query_views(
     upright = _deskew(pixels, small)
     if upright is not None:
         add(upright, "deskewed")
-    for i, region in enumerate(_photo_regions(pixels, small)):
+    regions = _photo_regions(pixels, small)
+    for i, region in enumerate(regions):
         add(_crop(pixels, region), f"region{i}")
     for i, cell in enumerate(found):
         add(_crop(pixels, Box(cell.x0, cell.y0, cell.x1, cell.y1)), f"cell{i}")
@@ -712,4 +723,5 @@ def query_views(
         add(trimmed[ys, xs], f"quad{i}")
     if (h, w) != (full_h, full_w):
         found = [b.scaled(full_w / w).clipped(full_w, full_h) for b in found]
-    return out, found
+        regions = [b.scaled(full_w / w).clipped(full_w, full_h) for b in regions]
+    return out, found, regions
