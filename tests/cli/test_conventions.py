@@ -237,7 +237,8 @@ def test_every_command_s_help_loads_no_store_crawler_service_or_opencv() -> None
         "            pass\n"
         "print()\n"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules\n"
-        "    if m.split('.')[0] in ('sqlalchemy', 'alembic', 'scrapy', 'cv2', 'fastapi', 'numpy')})))\n"
+        "    if m.split('.')[0] in\n"
+        "    ('sqlalchemy', 'alembic', 'scrapy', 'cv2', 'fastapi', 'numpy')})))\n"
     )
     assert _modules_after(code) == []
 

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 KERNELS = {
     "childguard._jpegdc": ROOT / "src" / "childguard" / "_jpegdc.c",
     "childguard.index._mih": ROOT / "src" / "childguard" / "index" / "_mih.c",
+    "childguard.robust._votes": ROOT / "src" / "childguard" / "robust" / "_votes.c",
 }
 SANITIZE = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all"]
 
@@ -136,6 +137,45 @@ def fuzz_mih(rng: random.Random, iterations: int) -> int:
     return checked
 
 
+def fuzz_votes(rng: random.Random, iterations: int) -> int:
+    """Random inverted files, some malformed: the kernel answers in shape or refuses with a
+    ValueError, never reads or writes outside its arrays."""
+    import numpy as np
+
+    from childguard.robust import _votes as kernel
+
+    answered = 0
+    for _ in range(max(1, iterations // 10)):
+        gen = np.random.default_rng(rng.randrange(2**32))
+        n_lists, n_codes = rng.randint(0, 40), rng.randint(0, 600)
+        centres = gen.integers(0, 256, (n_lists, 32), dtype=np.uint8)
+        codes = gen.integers(0, 256, (n_codes, 32), dtype=np.uint8)
+        ids = gen.integers(-5, 10_000, n_codes + rng.choice([0, 0, 0, 1, -1]), dtype=np.int64)
+        cuts = np.sort(gen.integers(0, n_codes + 1, max(0, n_lists - 1)))
+        offsets = np.concatenate([[0], cuts, [n_codes]]).astype(np.int64)
+        if rng.random() < 0.2 and len(offsets):
+            offsets[rng.randrange(len(offsets))] = rng.randint(-3, n_codes + 3)
+        queries = gen.integers(0, 256, (rng.randint(0, 30), 32), dtype=np.uint8)
+        nprobe, k = rng.randint(-1, 70), rng.randint(-1, 70)
+        try:
+            dist, found = kernel.search(
+                queries, centres, codes, ids, offsets, nprobe, k, rng.random() < 0.5
+            )
+        except ValueError:
+            pass
+        else:
+            answered += 1
+            assert dist.shape == found.shape == (len(queries), k)
+            known = set(ids.tolist()) | {-1}
+            assert all(i in known for i in found.ravel().tolist())
+            assert all(0 <= d <= 256 or d == 2**31 - 1 for d in dist.ravel().tolist())
+        if n_lists:
+            assert kernel.assign(codes, centres).shape == (n_codes,)
+        a, b = kernel.cross(queries, codes, rng.randint(-1, 300))
+        assert len(a) == len(b) and all(0 <= i < n_codes for i in b.tolist())
+    return answered
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build", type=Path, help="compile the sanitized kernels into this dir")
@@ -152,9 +192,10 @@ def main() -> int:
         rng = random.Random(args.seed)
         decoded = fuzz_jpegdc(rng, args.iterations)
         searched = fuzz_mih(rng, args.iterations)
+        voted = fuzz_votes(rng, args.iterations)
         print(
             f"seed {args.seed}: {args.iterations} JPEG mutants ({decoded} decoded), "
-            f"{searched} index searches, no sanitizer report"
+            f"{searched} index searches, {voted} vote searches, no sanitizer report"
         )
     return 0
 

@@ -6,7 +6,7 @@ wheel-smoke`; `make test` runs it).
    temporary folder, so that nothing built in place (the kernels' .so files, build/) is in
    it, and the wheel is built there with the project venv's setuptools and numpy
    (`pip wheel --no-deps --no-build-isolation`; nothing is downloaded).
-2. The wheel must hold both compiled kernels and every file of the package that is not
+2. The wheel must hold every compiled kernel and every file of the package that is not
    Python source: templates, catalogs, static files (vendored ones too), migrations and
    their template, the demo's assets.
 3. A virtual environment without pip gets the wheel (the project venv's pip installs it,
@@ -111,7 +111,7 @@ def check_contents(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     kernels = [
         k
-        for k in ("childguard/_jpegdc.", "childguard/index/_mih.")
+        for k in ("childguard/_jpegdc.", "childguard/index/_mih.", "childguard/robust/_votes.")
         if not any(n.startswith(k) and n.endswith(".so") for n in names)
     ]
     if kernels:
@@ -152,7 +152,8 @@ def make_venv(work: Path, wheel: Path) -> Path:
 
 def check_import(venv: Path, cwd: Path) -> None:
     code = (
-        "import childguard, childguard._jpegdc, childguard.index._mih, sys; "
+        "import childguard, childguard._jpegdc, childguard.index._mih, childguard.robust._votes, "
+        "sys; "
         "print(childguard.__file__)"
     )
     where = Path(run(venv / "bin" / "python", "-c", code, cwd=cwd).strip())

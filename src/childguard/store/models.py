@@ -18,7 +18,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from childguard.store.base import Base, BigId, JsonDict, UtcDateTime, utcnow
-from childguard.vocabulary import BANK_KINDS, DEFAULT_PDQ_THRESHOLD
+from childguard.vocabulary import BANK_KINDS as BANK_KINDS
+from childguard.vocabulary import DEFAULT_PDQ_THRESHOLD
 
 
 class Bank(Base):
