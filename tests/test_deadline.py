@@ -61,18 +61,62 @@ def test_a_block_past_its_budget_in_a_thread_is_stopped() -> None:
     assert 0.15 < out["value"] < 5
 
 
-def test_blocks_that_end_in_time_are_never_hit_afterwards() -> None:
-    def work() -> int:
-        finished = 0
-        for i in range(300):  # budgets just around the block's own length
-            with interrupt_after(0.001 + (i % 5) * 0.0005, _Late):
-                pass
-            finished += 1
-        _spin(0.3)  # any exception still pending would be delivered here
-        return finished
+def _blocks_around_their_budget(count: int) -> dict[str, int]:
+    """`count` blocks with budgets just around their own length: each either ends or is
+    stopped inside its `with`; nothing may reach the code after it."""
+    ended = stopped = 0
+    for i in range(count):
+        try:
+            with interrupt_after(0.0005 + (i % 5) * 0.0005, _Late):
+                _spin(0.0002 * (i % 7))
+            ended += 1
+        except _Late:
+            stopped += 1
+    _spin(0.3)  # any exception still pending would be delivered here
+    return {"ended": ended, "stopped": stopped}
 
-    out = _in_thread(work)
-    assert out == {"value": 300}
+
+def test_blocks_that_end_in_time_are_never_hit_afterwards() -> None:
+    out = _in_thread(lambda: _blocks_around_their_budget(300))
+    assert "raised" not in out, out
+    assert out["value"]["ended"] + out["value"]["stopped"] == 300
+
+
+def test_the_watchdog_survives_threads_racing_their_deadlines() -> None:
+    """Many threads whose deadlines fall as their blocks end: an exception arriving while a
+    thread disarms must neither escape after the block nor leave the watchdog's lock held
+    (after which no deadline would ever fire again)."""
+    results: list[dict[str, Any]] = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(_in_thread(lambda: _blocks_around_their_budget(1500)))
+        )
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == 4 and all("raised" not in r for r in results), results
+    assert sum(r["value"]["stopped"] for r in results) > 0  # the race was really run
+    assert _in_thread(lambda: _stopped_after(0.1)) == {"value": True}
+
+
+def test_a_block_whose_exit_was_cut_short_ends_with_its_enclosing_block() -> None:
+    """An inner block left without its exit (an enclosing deadline's exception arrived first)
+    is ended by the enclosing block's exit: it never fires into later code."""
+
+    def work() -> str:
+        try:
+            with interrupt_after(0.05, _Late):
+                interrupt_after(0.2, _Late).__enter__()  # its __exit__ never runs
+                _spin(5)
+        except _Late:
+            pass
+        _spin(0.5)  # the inner deadline (0.2 s) falls here
+        return "clean"
+
+    assert _in_thread(work) == {"value": "clean"}
 
 
 def test_many_threads_each_stopped_by_its_own_budget() -> None:

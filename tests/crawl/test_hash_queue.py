@@ -16,15 +16,23 @@ from childguard.crawl.hashqueue import ForkPool, HashQueue, make_pool
 
 
 class _Probe:
-    def __init__(self) -> None:
+    """Counts the jobs running at once. With `gather`, each job waits (up to 5 s) until that
+    many run together, so the peak does not depend on how fast the machine starts threads."""
+
+    def __init__(self, gather: int = 0) -> None:
         self.lock = threading.Lock()
         self.now = 0
         self.peak = 0
+        self._gather = gather
+        self._gathered = threading.Event()
 
     def job(self, value: int) -> int:
         with self.lock:
             self.now += 1
             self.peak = max(self.peak, self.now)
+            if self.peak >= self._gather:
+                self._gathered.set()
+        self._gathered.wait(5)
         time.sleep(0.02)
         with self.lock:
             self.now -= 1
@@ -56,7 +64,7 @@ def test_at_most_depth_in_the_pool_and_the_downloader_paused_while_full() -> Non
 def test_with_pause_waiting_the_engine_pauses_only_once_that_many_wait() -> None:
     """Images fetched by the workers: the engine (pages only) keeps going while the pool is
     merely full, and pauses once `pause_waiting` callers wait, resuming at half of them."""
-    probe = _Probe()
+    probe = _Probe(gather=4)
     events: list[tuple[str, int]] = []
     with ThreadPoolExecutor(8) as pool:
         queue = HashQueue(
