@@ -112,6 +112,44 @@ def test_a_grid_of_other_photos_matches_nothing(index: ProtectedIndex) -> None:
         assert _best(index, pixels) is None
 
 
+def test_a_photo_in_a_grid_that_detection_missed_is_found_on_the_cut_around_its_inliers(
+    index: ProtectedIndex, registered: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 4x4 grid without gutters whose cells grid detection did not find (cells=[]): the
+    whole picture's keypoints give the right photo too few inliers, and the query cut around
+    them gives it all of its own."""
+    cells = _fillers(16, seed=900)
+    cells[5] = registered[0]
+    pixels, boxes = make_grid(4, gutter=0, photos=cells)
+    q = query_features(pixels, cells=[])
+    assert not q.is_grid()
+    hits = index.search(q)
+    assert hits[0].photo == "p0" and hits[0].match
+    cut = q.focused(protected.inlier_points(q, index.signatures["p0"]))
+    assert cut is not None
+    cell = boxes[5]
+    assert 0.5 * cell.area <= cut._grey_pixels().size <= 4 * cell.area
+    # Without the cut the same query is not matched: the whole picture's fit is too weak.
+    monkeypatch.setattr(protected, "FOCUS_INLIERS", 10**6)
+    weak = index.search(query_features(pixels, cells=[]))
+    assert not any(h.match for h in weak)
+    assert max(h.inliers for h in weak if h.photo == "p0") < hits[0].inliers / 2
+
+
+def test_no_cut_is_made_around_points_that_span_the_query(registered: list[np.ndarray]) -> None:
+    q = query_features(registered[0])
+    h, w = registered[0].shape[:2]
+    f = orb.work_factor(h, w, orb.QUERY_SIDE)
+    spread = np.array([[0, 0], [w * f * 0.9, 0], [0, h * f * 0.9]], np.float32)
+    assert q.focused(spread) is None
+    small = np.array([[10, 10], [60, 10], [10, 60]], np.float32)
+    cut = q.focused(small)
+    # A square around the points' centre (35, 35), 1.5 times their box's side: from 0 (clipped)
+    side = int((35 + 1.5 * 50 / 2) / f) + 1
+    assert cut is not None and cut._grey_pixels().shape == (side, side)
+    assert QueryFeatures(q.hashes).focused(small) is None  # no pixels at hand
+
+
 def test_mirror_grey_and_an_off_centre_crop_together_are_found(
     index: ProtectedIndex, registered: list[np.ndarray]
 ) -> None:

@@ -30,6 +30,11 @@ MAX_REGION_QUERIES = 2
 MAX_CELL_QUERIES = 16
 # The query's small grey copy for the aligned check (`childguard.robust.verify`).
 CHECK_SIDE = 256
+# A focused view (`QueryFeatures.focused`) is cut around a weak fit's inlier keypoints, with this
+# margin on each side (a share of their box's side), when that box is at most FOCUS_MAX_AREA of
+# the query: a photo pasted small into a grid without gutters, which grid detection cannot see.
+FOCUS_MARGIN = 0.25
+FOCUS_MAX_AREA = 0.5
 
 
 @dataclass(frozen=True)
@@ -204,6 +209,35 @@ class QueryFeatures:
             if min(b.x1 - b.x0, b.y1 - b.y0) >= 32
         ]
         return self._regions
+
+    def focused(self, points: np.ndarray) -> QueryFeatures | None:
+        """The query cut around `points` (work-image coordinates: the inliers of a fit too weak
+        to match), as its own query for ORB. A photo shrunk into one cell of a grid whose cells
+        touch (no gutter, no seam where two dark skies meet) gets a fraction of the whole
+        picture's keypoints; in the cut it gets them all. None when the points already span
+        most of the query, the cut is under 32 px on a side, or the pixels are not at hand."""
+        if self._pixels is None or len(points) < 3:
+            return None
+        grey = self._grey_pixels()
+        h, w = grey.shape[:2]
+        f = (
+            work_factor(h, w, LIGHT_SIDE, LIGHT_MIN_SIDE)
+            if self._light
+            else work_factor(h, w, QUERY_SIDE)
+        )
+        (x0, y0), (x1, y1) = points.min(axis=0) / f, points.max(axis=0) / f
+        half = (1 + 2 * FOCUS_MARGIN) * max(x1 - x0, y1 - y0) / 2  # a square: cells are
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        box = Box(
+            max(0, int(cx - half)),
+            max(0, int(cy - half)),
+            min(w, int(cx + half) + 1),
+            min(h, int(cy + half) + 1),
+        )
+        if box.area > FOCUS_MAX_AREA * w * h or min(box.width, box.height) < 32:
+            return None
+        crop = np.ascontiguousarray(grey[box.y0 : box.y1, box.x0 : box.x1])
+        return QueryFeatures([], pixels=crop, top_up=False, light=True)
 
     def _grid_cells(self) -> list[Box]:
         if self._cells is None:

@@ -92,34 +92,57 @@ def aligned_distance(
     return NOT_COVERED if best is None else best
 
 
-def verify(query: QueryFeatures | np.ndarray, signature: ProtectedSignature) -> VerifyResult:
-    """Geometric check: do the query's keypoints map onto the photo's by one similarity?"""
-    q = query if isinstance(query, QueryFeatures) else query_features(query)
+@dataclass
+class _Fit:
+    src: np.ndarray  # matched query keypoints (work image)
+    dst: np.ndarray  # their photo keypoints
+    inliers: np.ndarray  # bool per match: agrees with the fitted similarity
+
+
+def _fit(q: QueryFeatures, signature: ProtectedSignature) -> _Fit | None:
+    """The similarity that the most matched keypoints agree on (RANSAC), or None: too few
+    matches, or a collapsed fit (scale outside MIN_SCALE..MAX_SCALE)."""
     if len(q.descriptors) < 4 or len(signature.descriptors) < 4:
-        return VerifyResult(0.0, False)
+        return None
     qi, ti = cross_matches(q.descriptors, signature.descriptors)
     if len(qi) < 4:
-        return VerifyResult(0.0, False)
+        return None
     src = q.keypoints[qi].astype(np.float32)
     dst = signature.keypoints[ti].astype(np.float32)
     model, inliers = cv2.estimateAffinePartial2D(
         src, dst, method=cv2.RANSAC, ransacReprojThreshold=6.0
     )
     if model is None or inliers is None:
-        return VerifyResult(0.0, False)
+        return None
     if not MIN_SCALE <= float(np.hypot(model[0, 0], model[1, 0])) <= MAX_SCALE:
         # A collapsed fit: the matched points all land in one small patch of the photo (a
         # central blob, a star), so many agree within the tolerance by accident.
+        return None
+    return _Fit(src, dst, inliers.ravel() == 1)
+
+
+def verify(query: QueryFeatures | np.ndarray, signature: ProtectedSignature) -> VerifyResult:
+    """Geometric check: do the query's keypoints map onto the photo's by one similarity?"""
+    q = query if isinstance(query, QueryFeatures) else query_features(query)
+    fit = _fit(q, signature)
+    if fit is None:
         return VerifyResult(0.0, False)
-    agreeing = dst[inliers.ravel() == 1]
+    agreeing = fit.dst[fit.inliers]
     count = len(agreeing)
     spread = _spread(agreeing, signature.keypoints)
     # Agreement packed into a small patch (repeated texture, a logo) is discounted.
     score = float(count) * min(1.0, spread / MIN_SPREAD)
     aligned = None
     if PDQ_SUPPORT <= score < STRONG_INLIERS:  # only there can the aligned check change the rule
-        aligned = aligned_distance(q.check, signature, src, dst)
+        aligned = aligned_distance(q.check, signature, fit.src, fit.dst)
     return VerifyResult(score, decide(256, score, aligned), aligned)
+
+
+def inlier_points(q: QueryFeatures, signature: ProtectedSignature) -> np.ndarray:
+    """The query keypoints (work image) that agree with the photo's under `verify`'s fit: where
+    in the query the photo lies. Empty without a fit."""
+    fit = _fit(q, signature)
+    return np.zeros((0, 2), np.float32) if fit is None else fit.src[fit.inliers]
 
 
 def cross_matches(query: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
