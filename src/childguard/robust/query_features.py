@@ -226,7 +226,7 @@ class QueryFeatures:
             else work_factor(h, w, QUERY_SIDE)
         )
         (x0, y0), (x1, y1) = points.min(axis=0) / f, points.max(axis=0) / f
-        half = (1 + 2 * FOCUS_MARGIN) * max(x1 - x0, y1 - y0) / 2  # a square: cells are
+        half = (1 + 2 * FOCUS_MARGIN) * max(x1 - x0, y1 - y0) / 2  # a square, as grid cells are
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         box = Box(
             max(0, int(cx - half)),
