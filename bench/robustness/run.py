@@ -32,7 +32,7 @@ from PIL import Image
 from bench._common import record_section
 from bench.robustness.checkpoint import Checkpoint, fingerprint
 from bench.robustness.corpus import CACHE, Photo, build_corpus
-from bench.robustness.methods import METHODS, Method, Protected
+from bench.robustness.methods import DEFAULT_METHODS, METHODS, Method, Protected
 from bench.robustness.metrics import Cell, Outcome, overall_fpr, summarise
 from bench.robustness.tiles import (
     TILE_PACKAGE,
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     # meet as many chances of a false match as in the full run, and more.
     bank = reg + (_select(photos, None)[0] if args.held_out else [])
     transforms = args.transforms or (list(QUICK) if args.quick else list(TRANSFORMS))
-    methods: list[Method] = [METHODS[name]() for name in (args.methods or list(METHODS))]
+    methods: list[Method] = [METHODS[name]() for name in (args.methods or DEFAULT_METHODS)]
     print(
         f"{len(reg)} registered, {len(dis)} distractors, {len(transforms)} transforms, "
         f"{len(methods)} methods, {args.workers} workers"

@@ -136,6 +136,64 @@ def test_a_photo_in_a_grid_that_detection_missed_is_found_on_the_cut_around_its_
     assert max(h.inliers for h in weak if h.photo == "p0") < hits[0].inliers / 2
 
 
+def test_features_that_travelled_without_pixels_make_the_same_cut(
+    index: ProtectedIndex, registered: list[np.ndarray]
+) -> None:
+    """The gutterless 4x4 of the test above, with its features computed in a hashing worker
+    and pickled to the matcher (`compact_features`): the focus copy travels with them, the cut
+    is made from it, and the photo is found as with the pixels at hand. Without the copy it is
+    not."""
+    import pickle
+
+    from childguard.robust.query import query_hashes
+
+    cells = _fillers(16, seed=900)
+    cells[5] = registered[0]
+    pixels, _ = make_grid(4, gutter=0, photos=cells)
+    travelled = pickle.loads(
+        pickle.dumps(compact_features(pixels, query_hashes(pixels), cells=[], boxes=[]))
+    )
+    hits = index.search(travelled)
+    assert hits[0].photo == "p0" and hits[0].match
+    local = query_features(pixels, cells=[])
+    points = protected.inlier_points(local, index.signatures["p0"])
+    from_pixels, from_copy = local.focused(points), travelled.focused(points)
+    assert from_pixels is not None and from_copy is not None
+    shrink = travelled.focus_copy().grey.shape[0] / pixels.shape[0]  # a 1080-px grid: 0.95
+    side = from_pixels._grey_pixels().shape[0]
+    assert abs(from_copy._grey_pixels().shape[0] - side * shrink) <= 2
+    bare = QueryFeatures(
+        travelled.hashes,
+        keypoints=travelled.keypoints,
+        descriptors=travelled.descriptors,
+        check=travelled.check,
+        mirror=travelled.mirrored(),
+        regions=travelled.regions(),
+    )
+    assert not any(h.match for h in index.search(bare))
+
+
+def test_the_focus_copy_is_at_most_focus_side_and_cuts_the_same_place() -> None:
+    """A large query's focus copy is shrunk to FOCUS_SIDE; a cut made from it covers the
+    same part of the picture as the cut from the pixels."""
+    big = np.ascontiguousarray(
+        cv2.resize(synthetic_photo(77, (640, 480)), (2400, 1800), interpolation=cv2.INTER_LINEAR)
+    )
+    q = query_features(big, [])
+    copy = q.focus_copy()
+    assert copy is not None and max(copy.grey.shape) == query_features_module.FOCUS_SIDE
+    f = orb.work_factor(1800, 2400, orb.QUERY_SIDE)
+    points = np.array([[300, 200], [400, 200], [300, 300]], np.float32) * (2400 * f / 768)
+    travelled = QueryFeatures([], focus=copy)
+    a, b = q.focused(points), travelled.focused(points)
+    assert a is not None and b is not None
+    ratio = query_features_module.FOCUS_SIDE / 2400
+    side_a, side_b = a._grey_pixels().shape[0], b._grey_pixels().shape[0]
+    assert abs(side_b - side_a * ratio) <= 2
+    small = cv2.resize(a._grey_pixels(), b._grey_pixels().shape[::-1], interpolation=cv2.INTER_AREA)
+    assert np.abs(small.astype(int) - b._grey_pixels().astype(int)).mean() < 4
+
+
 def test_no_cut_is_made_around_points_that_span_the_query(registered: list[np.ndarray]) -> None:
     q = query_features(registered[0])
     h, w = registered[0].shape[:2]

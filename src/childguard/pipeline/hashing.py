@@ -189,8 +189,9 @@ def compact_features(
     cells: list[Box] | None = None,
     boxes: list[Box] | None = None,
 ) -> QueryFeatures:
-    """The query's ORB features computed now, without the pixels (small and picklable; the
-    grey copy of at most 256 px that the aligned check warps travels with them). `cells`: the
+    """The query's ORB features computed now, without the pixels (picklable; the grey copy of
+    at most 256 px that the aligned check warps travels with them, and the grey copy of at most
+    FOCUS_SIDE px that the focused cut is made from, see `QueryFeatures.focus_copy`). `cells`: the
     grid cells query hashing found (`query_views`), so the grid is not detected again; `boxes`:
     likewise its photo-like regions (`photo_regions`), when the caller has them.
 
@@ -211,6 +212,7 @@ def compact_features(
         mirror=without_pixels(mirror, []) if mirror is not None else None,
         regions=[without_pixels(r, []) for r in full.regions()],
         check=full.check,
+        focus=full.focus_copy(),
     )
 
 

@@ -35,6 +35,10 @@ CHECK_SIDE = 256
 # the query: a photo pasted small into a grid without gutters, which grid detection cannot see.
 FOCUS_MARGIN = 0.25
 FOCUS_MAX_AREA = 0.5
+# A query that travels without its pixels (`childguard.pipeline.compact_features`) keeps a grey
+# copy for the focused cut, longest side at most FOCUS_SIDE: a 1080-px grid's cut is then made
+# at 95% of its size, and the copy is at most 1 MB.
+FOCUS_SIDE = 1024
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class QueryFeatures:
         mirror: QueryFeatures | None = None,
         regions: list[QueryFeatures] | None = None,
         check: CheckImage | None = None,
+        focus: CheckImage | None = None,
         top_up: bool = True,
         light: bool = False,
         cells: list[Box] | None = None,
@@ -65,7 +70,8 @@ class QueryFeatures:
     ) -> None:
         """`mirror`, `regions` and `check` may be given precomputed (features of the flipped
         query and of its photo-like regions, the small grey copy for the aligned check) when
-        the pixels do not travel with the query. `top_up`, `light`: see `orb_features`.
+        the pixels do not travel with the query; `focus`: likewise the grey copy that the
+        focused cut is made from (`focus_copy`). `top_up`, `light`: see `orb_features`.
         `cells`: the grid cells of `pixels` when the caller has detected them already
         (`detect_grid(pixels)`, [] for none), so that they are not detected again. `boxes`:
         likewise the photo-like regions of `pixels` (`photo_regions(pixels)`), when found
@@ -75,6 +81,7 @@ class QueryFeatures:
         self.hashes = hashes
         self._pixels = pixels
         self._check = check
+        self._focus = focus
         self._features = (
             None if keypoints is None or descriptors is None else (keypoints, descriptors)
         )
@@ -210,22 +217,44 @@ class QueryFeatures:
         ]
         return self._regions
 
+    def focus_copy(self) -> CheckImage | None:
+        """The grey copy the focused cut is made from, for a query that will travel without
+        its pixels: the query's grey at most FOCUS_SIDE on its longest side, with the factor
+        from work-image coordinates to its own. None without pixels or a copy given."""
+        if self._pixels is None:
+            return self._focus
+        grey = self._grey_pixels()
+        h, w = grey.shape[:2]
+        shrink = min(1.0, FOCUS_SIDE / max(h, w))
+        if shrink < 1.0:
+            size = (max(1, round(w * shrink)), max(1, round(h * shrink)))
+            grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+        return CheckImage(np.ascontiguousarray(grey), shrink / self._work_factor(h, w))
+
+    def _work_factor(self, h: int, w: int) -> float:
+        """The factor from the query's pixels to its work image (light or full)."""
+        if self._light:
+            return work_factor(h, w, LIGHT_SIDE, LIGHT_MIN_SIDE)
+        return work_factor(h, w, QUERY_SIDE)
+
     def focused(self, points: np.ndarray) -> QueryFeatures | None:
         """The query cut around `points` (work-image coordinates: the inliers of a fit too weak
         to match), as its own query for ORB. A photo shrunk into one cell of a grid whose cells
         touch (no gutter, no seam where two dark skies meet) gets a fraction of the whole
-        picture's keypoints; in the cut it gets them all. None when the points already span
-        most of the query, the cut is under 32 px on a side, or the pixels are not at hand."""
-        if self._pixels is None or len(points) < 3:
+        picture's keypoints; in the cut it gets them all. The cut comes from the pixels, or
+        from the focus copy of a query that travelled without them. None when the points
+        already span most of the query, the cut is under 32 px on a side, or there is neither."""
+        if len(points) < 3:
             return None
-        grey = self._grey_pixels()
+        if self._pixels is not None:
+            grey = self._grey_pixels()
+            scale = 1.0 / self._work_factor(*grey.shape[:2])
+        elif self._focus is not None:
+            grey, scale = self._focus.grey, self._focus.scale
+        else:
+            return None
         h, w = grey.shape[:2]
-        f = (
-            work_factor(h, w, LIGHT_SIDE, LIGHT_MIN_SIDE)
-            if self._light
-            else work_factor(h, w, QUERY_SIDE)
-        )
-        (x0, y0), (x1, y1) = points.min(axis=0) / f, points.max(axis=0) / f
+        (x0, y0), (x1, y1) = points.min(axis=0) * scale, points.max(axis=0) * scale
         half = (1 + 2 * FOCUS_MARGIN) * max(x1 - x0, y1 - y0) / 2  # a square, as grid cells are
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         box = Box(
