@@ -194,6 +194,51 @@ def test_the_focus_copy_is_at_most_focus_side_and_cuts_the_same_place() -> None:
     assert np.abs(small.astype(int) - b._grey_pixels().astype(int)).mean() < 4
 
 
+@pytest.mark.parametrize("n,slot,needed", [(3, 4, False), (4, 5, True), (4, 15, True)])
+def test_a_square_query_is_cut_into_equal_cells_when_nothing_else_matched(
+    index: ProtectedIndex,
+    registered: list[np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+    n: int,
+    slot: int,
+    needed: bool,
+) -> None:
+    """A gutterless grid that detection missed (cells=[]), with the focused cut off: the
+    photo is found in its cell of the equal partition, from the pixels and from the features
+    that travelled without them. Without the partition a 4x4's is not (a 3x3's cell is large
+    enough for the whole picture's keypoints to find it)."""
+    import pickle
+
+    from childguard.robust.query import query_hashes
+
+    monkeypatch.setattr(protected, "FOCUS_INLIERS", 10**6)
+    cells = _fillers(n * n, seed=910)
+    cells[slot] = registered[slot % len(registered)]
+    pixels, _ = make_grid(n, gutter=0, photos=cells)
+    want = f"p{slot % len(registered)}"
+    assert _best(index, query_features(pixels, cells=[])) == want
+    travelled = pickle.loads(
+        pickle.dumps(compact_features(pixels, query_hashes(pixels), cells=[], boxes=[]))
+    )
+    assert _best(index, travelled) == want
+    monkeypatch.setattr(protected, "PARTITIONS", ())
+    assert (_best(index, query_features(pixels, cells=[])) is None) == needed
+
+
+def test_only_a_square_query_without_cells_is_partitioned(registered: list[np.ndarray]) -> None:
+    square = np.ascontiguousarray(registered[0][:480, :480])
+    parts = query_features(square, [], cells=[]).partition(4)
+    assert [p._grey_pixels().shape for p in parts] == [(120, 120)] * 16
+    assert all(p._light for p in parts)
+    top_left = parts[0]._grey_pixels()
+    assert np.array_equal(top_left, cv2.cvtColor(square, cv2.COLOR_RGB2GRAY)[:120, :120])
+    assert query_features(registered[0], [], cells=[]).partition(3) == []  # 640 x 480
+    grid, _ = make_grid(3, gutter=9, photos=_fillers(9))
+    assert query_features(grid).partition(3) == []  # detected cells are searched as cells
+    assert query_features(square[:90, :90], [], cells=[]).partition(3) == []  # cells < 32 px
+    assert QueryFeatures([]).partition(3) == []  # neither pixels nor a focus copy
+
+
 def test_no_cut_is_made_around_points_that_span_the_query(registered: list[np.ndarray]) -> None:
     q = query_features(registered[0])
     h, w = registered[0].shape[:2]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from childguard.robust import _votes
-from childguard.robust.query_features import QueryFeatures, query_features
+from childguard.robust.query_features import PARTITIONS, QueryFeatures, query_features
 from childguard.robust.signature import ProtectedSignature
 from childguard.robust.verify import (
     DESCRIPTOR_MATCH,
@@ -292,7 +292,9 @@ class ProtectedIndex:
         The closest trusted PDQ hit within PDQ_ONLY_DISTANCE is verified first and
         answers at once if `decide` accepts it; otherwise PDQ candidates and
         descriptor votes are verified geometrically, then the mirrored query (flips)
-        and the query's photo-like regions (screenshots, collages).
+        and the query's photo-like regions (screenshots, collages), the cut around a weak
+        fit's inliers (`_verify_focused`), and last a square query cut into equal cells
+        (`QueryFeatures.partition`: 3x3, then 4x4) as a grid's cells are.
         """
         q = query if isinstance(query, QueryFeatures) else query_features(query)
         cands = self.pdq_hits(q)
@@ -343,6 +345,12 @@ class ProtectedIndex:
                     break
         if not any(h.match for h in hits):
             hits = self._verify_focused(q, hits)
+        for n in PARTITIONS:
+            if any(h.match for h in hits):
+                break
+            cells = q.partition(n)
+            if cells:
+                hits = self._verify_cells(cells, hits, cands)
         if hits and not any(h.match for h in hits) and hits[0].distance <= PDQ_ONLY_DISTANCE:
             hits[0] = self._unverifiable(q, hits[0])
         hits.sort(key=lambda h: (-h.match, -hit_score(h)))

@@ -35,6 +35,12 @@ CHECK_SIDE = 256
 # the query: a photo pasted small into a grid without gutters, which grid detection cannot see.
 FOCUS_MARGIN = 0.25
 FOCUS_MAX_AREA = 0.5
+# A square query (sides within PARTITION_ASPECT of each other) in which grid detection found no
+# cells is cut into PARTITIONS equal cells a side when nothing else matched
+# (`QueryFeatures.partition`): a grid without gutters whose seams detection cannot see (star
+# fields: two dark skies meet without a step).
+PARTITIONS = (3, 4)
+PARTITION_ASPECT = 0.02
 # A query that travels without its pixels (`childguard.pipeline.compact_features`) keeps a grey
 # copy for the focused cut, longest side at most FOCUS_SIDE: a 1080-px grid's cut is then made
 # at 95% of its size, and the copy is at most 1 MB.
@@ -244,15 +250,10 @@ class QueryFeatures:
         picture's keypoints; in the cut it gets them all. The cut comes from the pixels, or
         from the focus copy of a query that travelled without them. None when the points
         already span most of the query, the cut is under 32 px on a side, or there is neither."""
-        if len(points) < 3:
+        source = self._cut_source()
+        if len(points) < 3 or source is None:
             return None
-        if self._pixels is not None:
-            grey = self._grey_pixels()
-            scale = 1.0 / self._work_factor(*grey.shape[:2])
-        elif self._focus is not None:
-            grey, scale = self._focus.grey, self._focus.scale
-        else:
-            return None
+        grey, scale = source
         h, w = grey.shape[:2]
         (x0, y0), (x1, y1) = points.min(axis=0) * scale, points.max(axis=0) * scale
         half = (1 + 2 * FOCUS_MARGIN) * max(x1 - x0, y1 - y0) / 2  # a square, as grid cells are
@@ -267,6 +268,41 @@ class QueryFeatures:
             return None
         crop = np.ascontiguousarray(grey[box.y0 : box.y1, box.x0 : box.x1])
         return QueryFeatures([], pixels=crop, top_up=False, light=True)
+
+    def _cut_source(self) -> tuple[np.ndarray, float] | None:
+        """The grey image cuts are made from, and the factor from work-image coordinates to
+        its own: the pixels' grey, or the focus copy of a query that travelled without them."""
+        if self._pixels is not None:
+            grey = self._grey_pixels()
+            return grey, 1.0 / self._work_factor(*grey.shape[:2])
+        if self._focus is not None:
+            return self._focus.grey, self._focus.scale
+        return None
+
+    def partition(self, n: int) -> list[QueryFeatures]:
+        """The query cut into n x n equal cells, each its own light query, in reading order:
+        for a square query in which grid detection found no cells (a grid whose cells touch
+        without a visible seam). Empty for any other query, or when the cells would be under
+        32 px on a side."""
+        source = self._cut_source()
+        if source is None or self.is_grid():
+            return []
+        grey = source[0]
+        h, w = grey.shape[:2]
+        if abs(h - w) > PARTITION_ASPECT * max(h, w) or min(h, w) < 32 * n:
+            return []
+        return [
+            QueryFeatures(
+                [],
+                pixels=np.ascontiguousarray(
+                    grey[r * h // n : (r + 1) * h // n, c * w // n : (c + 1) * w // n]
+                ),
+                top_up=False,
+                light=True,
+            )
+            for r in range(n)
+            for c in range(n)
+        ]
 
     def _grid_cells(self) -> list[Box]:
         if self._cells is None:
