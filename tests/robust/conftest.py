@@ -34,3 +34,14 @@ def photos() -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def make_photo() -> object:
     return synthetic_photo
+
+
+def star_sky(seed: int, side: int = 600) -> np.ndarray:
+    """A dark sky with 400 faint to bright stars: corners only at the usual-to-low FAST levels."""
+    rng = np.random.default_rng(seed)
+    sky = rng.normal(10, 2, (side, side))
+    star = np.array([[0.3, 0.6, 0.3], [0.6, 1.0, 0.6], [0.3, 0.6, 0.3]])
+    for x, y in rng.integers(5, side - 5, (400, 2)):
+        sky[y - 1 : y + 2, x - 1 : x + 2] += rng.uniform(15, 120) * star
+    grey = sky.clip(0, 255).astype(np.uint8)
+    return np.ascontiguousarray(np.stack([grey, grey, grey], axis=2))

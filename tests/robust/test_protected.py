@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from tests.robust.conftest import star_sky
 
 from childguard.media import load_image
 from childguard.robust import orb
@@ -211,17 +212,6 @@ def test_compact_query_features_carry_the_check_image(real_pixels: list[np.ndarr
     assert np.array_equal(mirror.check.grey, features.check.grey[:, ::-1])
 
 
-def _star_sky(seed: int, side: int = 600) -> np.ndarray:
-    """A dark sky with 400 faint to bright stars: corners only at the usual-to-low FAST levels."""
-    rng = np.random.default_rng(seed)
-    sky = rng.normal(10, 2, (side, side))
-    star = np.array([[0.3, 0.6, 0.3], [0.6, 1.0, 0.6], [0.3, 0.6, 0.3]])
-    for x, y in rng.integers(5, side - 5, (400, 2)):
-        sky[y - 1 : y + 2, x - 1 : x + 2] += rng.uniform(15, 120) * star
-    grey = sky.clip(0, 255).astype(np.uint8)
-    return np.ascontiguousarray(np.stack([grey, grey, grey], axis=2))
-
-
 def _watermarked_repost(photo: np.ndarray) -> np.ndarray:
     """Cropped, shrunk, and a line of white outlined text across it (the repost chain's look)."""
     img = Image.fromarray(photo[30:, 20:]).resize((348, 342))
@@ -239,7 +229,7 @@ def _watermarked_repost(photo: np.ndarray) -> np.ndarray:
 def test_query_keypoints_are_topped_up_where_a_watermark_took_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    photo = _star_sky(1)
+    photo = star_sky(1)
     signature = compute_signature(photo)
     query = _watermarked_repost(photo)
     assert verify(query_features(query), signature).match
@@ -249,7 +239,7 @@ def test_query_keypoints_are_topped_up_where_a_watermark_took_them(
 
 
 def test_top_up_only_adds_low_threshold_corners_to_thin_cells() -> None:
-    query = _watermarked_repost(_star_sky(2))
+    query = _watermarked_repost(star_sky(2))
     points, desc = orb_features(query, query=True)
     # The plain reference: the usual detection alone, strongest first.
     grey = orb._work(query, orb.QUERY_SIDE)

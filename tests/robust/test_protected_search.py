@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
-from tests.robust.conftest import synthetic_photo
+from tests.robust.conftest import star_sky, synthetic_photo
 from tests.robust.grids import make_grid
 
 from childguard.pipeline import compact_features
@@ -129,8 +129,10 @@ def test_a_photo_in_a_grid_that_detection_missed_is_found_on_the_cut_around_its_
     assert cut is not None
     cell = boxes[5]
     assert 0.5 * cell.area <= cut._grey_pixels().size <= 4 * cell.area
-    # Without the cut the same query is not matched: the whole picture's fit is too weak.
+    # Without the cut (nor the equal partition) the same query is not matched: the whole
+    # picture's fit is too weak.
     monkeypatch.setattr(protected, "FOCUS_INLIERS", 10**6)
+    monkeypatch.setattr(protected, "PARTITIONS", ())
     weak = index.search(query_features(pixels, cells=[]))
     assert not any(h.match for h in weak)
     assert max(h.inliers for h in weak if h.photo == "p0") < hits[0].inliers / 2
@@ -225,18 +227,50 @@ def test_a_square_query_is_cut_into_equal_cells_when_nothing_else_matched(
     assert (_best(index, query_features(pixels, cells=[])) is None) == needed
 
 
-def test_only_a_square_query_without_cells_is_partitioned(registered: list[np.ndarray]) -> None:
-    square = np.ascontiguousarray(registered[0][:480, :480])
-    parts = query_features(square, [], cells=[]).partition(4)
-    assert [p._grey_pixels().shape for p in parts] == [(120, 120)] * 16
+def test_only_a_square_query_without_cells_whose_lines_are_seams_is_partitioned(
+    registered: list[np.ndarray],
+) -> None:
+    touching, _ = make_grid(4, gutter=0, photos=_fillers(16, seed=930))
+    side = touching.shape[0] // 4
+    parts = query_features(touching, [], cells=[]).partition(4)
+    assert [p._grey_pixels().shape for p in parts] == [(side, side)] * 16
     assert all(p._light for p in parts)
-    top_left = parts[0]._grey_pixels()
-    assert np.array_equal(top_left, cv2.cvtColor(square, cv2.COLOR_RGB2GRAY)[:120, :120])
+    grey = cv2.cvtColor(touching, cv2.COLOR_RGB2GRAY)
+    assert np.array_equal(parts[5]._grey_pixels(), grey[side : 2 * side, side : 2 * side])
+    square = np.ascontiguousarray(registered[0][:480, :480])  # one photo: no seams at k/n
+    assert query_features(square, [], cells=[]).partition(4) == []
     assert query_features(registered[0], [], cells=[]).partition(3) == []  # 640 x 480
     grid, _ = make_grid(3, gutter=9, photos=_fillers(9))
     assert query_features(grid).partition(3) == []  # detected cells are searched as cells
-    assert query_features(square[:90, :90], [], cells=[]).partition(3) == []  # cells < 32 px
+    assert query_features(touching[:90, :90], [], cells=[]).partition(3) == []  # cells < 32 px
     assert QueryFeatures([]).partition(3) == []  # neither pixels nor a focus copy
+
+
+def test_partition_evidence_is_high_on_the_seams_of_touching_cells_only(
+    registered: list[np.ndarray],
+) -> None:
+    """Neighbouring pixel lines of one resized photo are correlated; across a seam between two
+    photos they are not. A star field's seams (dark sky against dark sky, each sky enlarged
+    into its cell as a grid's photos are) show it too."""
+    from childguard.robust.grid import partition_evidence
+    from childguard.robust.query_features import PARTITION_EVIDENCE
+
+    for n in (3, 4):
+        grid, _ = make_grid(n, gutter=0, photos=_fillers(n * n, seed=940 + n))
+        grey = cv2.cvtColor(grid, cv2.COLOR_RGB2GRAY)
+        assert partition_evidence(grey, n) >= PARTITION_EVIDENCE
+        single = cv2.cvtColor(
+            cv2.resize(registered[n], (grid.shape[1], grid.shape[0])), cv2.COLOR_RGB2GRAY
+        )
+        assert partition_evidence(single, n) < PARTITION_EVIDENCE
+    skies = [star_sky(960 + i, side=150) for i in range(16)]
+    grid, _ = make_grid(4, gutter=0, photos=skies)
+    sky_grey = cv2.cvtColor(grid, cv2.COLOR_RGB2GRAY)
+    assert partition_evidence(sky_grey, 4) >= PARTITION_EVIDENCE
+    one_sky = cv2.cvtColor(
+        cv2.resize(star_sky(990, side=600), grid.shape[:2][::-1]), cv2.COLOR_RGB2GRAY
+    )
+    assert partition_evidence(one_sky, 4) < PARTITION_EVIDENCE
 
 
 def test_no_cut_is_made_around_points_that_span_the_query(registered: list[np.ndarray]) -> None:
@@ -603,7 +637,7 @@ def test_a_far_candidate_meets_the_top_up_only_when_the_usual_keypoints_support_
     first, and with the top-up's weaker corners only when those support it; a dark photo whose
     stars a watermark's letters crowded out, with the votes of its stars, gets the top-up and
     matches."""
-    from tests.robust.test_protected import _star_sky, _watermarked_repost
+    from tests.robust.test_protected import _watermarked_repost
 
     calls: list[int] = []
     real = query_features_module.topped_up
@@ -623,7 +657,7 @@ def test_a_far_candidate_meets_the_top_up_only_when_the_usual_keypoints_support_
             rng.integers(0, 256, (300, 32), dtype=np.uint8),
         ),
     )
-    sky = _star_sky(1)
+    sky = star_sky(1)
     searched.add("sky", compute_signature(sky))
     repost = _watermarked_repost(sky)
     q = query_features(repost)

@@ -11,6 +11,10 @@ kinds of layout are found:
 - **seams**: cells pasted edge to edge leave straight steps running the full height (width)
   of the picture at regular positions (1/2, 1/3, 1/4 of the side).
 
+Where two dark skies meet there is no step to see. `partition_evidence` then asks whether
+the lines of an equal n x n partition separate unrelated pictures: neighbouring pixel columns
+of one photo are correlated, columns on either side of a seam are not.
+
 `detect_grid` returns the cells as boxes in the input's pixel coordinates, or None for a
 picture that is one photo. The XY-cut (`xy_cut`) is shared with the screenshot regions of
 `childguard.robust.query`.
@@ -53,6 +57,9 @@ GUTTER_STD = 3.0
 REGULAR_TOL = 1.15
 # Expected seam positions are searched within this many analysis pixels.
 SEAM_SLACK = 2
+# `partition_evidence`: a seam line is looked for within PARTITION_SLACK pixels of k/n of the
+# side; the neighbouring column pairs it is compared with are 2-3 pixels to either side.
+PARTITION_SLACK = 2
 
 
 @dataclass(frozen=True)
@@ -352,6 +359,57 @@ def _seam_grid(grey: np.ndarray) -> list[Box] | None:
         for r in range(len(ys) - 1)
         for c in range(len(xs) - 1)
     ]
+
+
+def _neighbour_correlations(strip: np.ndarray) -> np.ndarray:
+    """(columns - 1,) correlation of each column of `strip` (rows, columns) with the one before;
+    nan where either is flat."""
+    centred = strip - strip.mean(axis=0)
+    norms = np.sqrt((centred * centred).sum(axis=0))
+    dots = (centred[:, 1:] * centred[:, :-1]).sum(axis=0)
+    den = norms[1:] * norms[:-1]
+    out = np.full(len(dots), np.nan)
+    np.divide(dots, den, out=out, where=den > 0)
+    return out
+
+
+def _line_score(grey: np.ndarray, at: int, n: int, *, rows: bool) -> float:
+    """How much less the two pixel lines either side of boundary `at` (columns at-1 and at, or
+    rows with `rows`) are correlated than lines 2-3 pixels away: (1 - across) / (1 - within +
+    0.02), the median over the n bands of an n x n grid, the best within PARTITION_SLACK."""
+    side = grey.shape[0] if rows else grey.shape[1]
+    lo, hi = at - PARTITION_SLACK - 5, at + PARTITION_SLACK + 4
+    if lo < 0 or hi > side:
+        return 0.0
+    strip = (grey[lo:hi].T if rows else grey[:, lo:hi]).astype(np.float32)
+    length = strip.shape[0]
+    if length < n:
+        return 0.0
+    ratios = np.zeros((n, 2 * PARTITION_SLACK + 1))
+    for band in range(n):
+        c = _neighbour_correlations(strip[band * length // n : (band + 1) * length // n])
+        # c[i]: lines lo+i and lo+i+1; boundary b (between lines b-1 and b) is c[b - lo - 1]
+        for j, b in enumerate(range(at - PARTITION_SLACK, at + PARTITION_SLACK + 1)):
+            i = b - lo - 1
+            across = c[i] if np.isfinite(c[i]) else 1.0
+            near = c[[i - 3, i - 2, i + 1, i + 2]]
+            within = float(near[np.isfinite(near)].mean()) if np.isfinite(near).any() else 1.0
+            ratios[band, j] = (1.0 - across) / (1.0 - within + 0.02)
+    return float(np.median(ratios, axis=0).max())
+
+
+def partition_evidence(grey: np.ndarray, n: int) -> float:
+    """The mean, over the inner lines of an equal n x n partition of `grey` (both axes), of how
+    decorrelated the pixels either side of each line are against those beside it (see
+    `_line_score`): about 1 or less within one photo, 2 or more where unrelated pictures
+    touch. Cells of a grid resized into place are smooth at the pixel scale; seams are not."""
+    h, w = grey.shape[:2]
+    scores = [
+        _line_score(grey, round(k * side / n), n, rows=rows)
+        for rows, side in ((False, w), (True, h))
+        for k in range(1, n)
+    ]
+    return float(np.mean(scores))
 
 
 def detect_grid(pixels: np.ndarray) -> Grid | None:
