@@ -143,6 +143,25 @@ def test_a_run_that_found_nothing_to_do_leaves_no_record(store: Store) -> None:
     assert [r.node for r in schedule.recent_runs(store, "crawls")] == ["node-b"]
 
 
+def test_task_states_gives_each_task_its_own_last_runs_newest_first(store: Store) -> None:
+    clock = Clock()
+    for task in ("alerts", "crawls", "sweeps"):
+        schedule.ensure_task(store, task, MINUTE, now=clock)
+    for i in range(4):
+        for task in ("crawls", "alerts"):
+            node = f"{task}-{i}"
+            assert schedule.run_task(store, task, node, lambda _: {"n": 1}, now=clock)
+        clock.advance(MINUTE)
+    states = {s.task: s for s in schedule.task_states(store, runs=3)}
+    assert sorted(states) == ["alerts", "crawls", "sweeps"]
+    assert [r.node for r in states["crawls"].runs] == ["crawls-3", "crawls-2", "crawls-1"]
+    assert [r.node for r in states["alerts"].runs] == ["alerts-3", "alerts-2", "alerts-1"]
+    assert states["sweeps"].runs == []
+    everything = {s.task: s for s in schedule.task_states(store, runs=10)}
+    assert [r.node for r in everything["alerts"].runs] == [f"alerts-{i}" for i in (3, 2, 1, 0)]
+    assert all(s.runs == [] for s in schedule.task_states(store, runs=0))
+
+
 def test_a_round_that_partly_failed_runs_again_at_its_interval(store: Store) -> None:
     clock = Clock()
     schedule.ensure_task(store, "crawls", 5 * MINUTE, now=clock)

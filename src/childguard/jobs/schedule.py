@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -557,10 +557,28 @@ def recent_runs(store: Store, task: str, *, limit: int = 10) -> list[RunInfo]:
 
 
 def task_states(store: Store, *, runs: int = 5) -> list[TaskState]:
-    """Every scheduled task with its schedule, lease and last `runs` runs, by name."""
+    """Every scheduled task with its schedule, lease and last `runs` runs, by name: two
+    queries however many tasks there are (the runs ranked per task by a window function)."""
     with store.session() as session:
         rows = list(session.scalars(select(TaskLease).order_by(TaskLease.task)))
-        states = [
+        by_task: dict[str, list[RunInfo]] = {r.task: [] for r in rows}
+        if runs > 0 and rows:
+            rank = (
+                func.row_number()
+                .over(partition_by=TaskRun.task, order_by=TaskRun.id.desc())
+                .label("rank")
+            )
+            ranked = select(TaskRun.id, rank).subquery()
+            recent = session.scalars(
+                select(TaskRun)
+                .join(ranked, ranked.c.id == TaskRun.id)
+                .where(ranked.c.rank <= runs)
+                .order_by(TaskRun.task, TaskRun.id.desc())
+            )
+            for run in recent:
+                if run.task in by_task:
+                    by_task[run.task].append(_run_info(run))
+        return [
             TaskState(
                 task=r.task,
                 interval_seconds=r.interval_seconds,
@@ -569,19 +587,7 @@ def task_states(store: Store, *, runs: int = 5) -> list[TaskState]:
                 lease_until=r.lease_until,
                 failures=r.failures,
                 looked_at=r.updated_at,
+                runs=by_task[r.task],
             )
             for r in rows
         ]
-    return [
-        TaskState(
-            task=s.task,
-            interval_seconds=s.interval_seconds,
-            next_run_at=s.next_run_at,
-            lease_holder=s.lease_holder,
-            lease_until=s.lease_until,
-            failures=s.failures,
-            looked_at=s.looked_at,
-            runs=recent_runs(store, s.task, limit=runs),
-        )
-        for s in states
-    ]
