@@ -9,11 +9,14 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
+import pdqhash
 import pytest
+from PIL import Image
 
 from childguard.media import load_image
 from childguard.pipeline import hash_file
-from childguard.signals.pdq import PdqSignal, pdq_from_pixels
+from childguard.signals.pdq import PdqSignal, bits_to_hex, pdq_from_pixels, pdq_of_tiles
 
 CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "pdq"
 
@@ -65,3 +68,27 @@ def test_fast_path_agrees_with_full_decode_on_real_photos(real_photos: list[Path
             far.append((photo.name, PdqSignal.distance(full, reduced)))
     assert checked >= 30
     assert len(far) <= 0.01 * checked, f"{len(far)}/{checked} photos beyond distance 10: {far}"
+
+
+def test_tiles_hash_as_the_reference_hashes_each_tile() -> None:
+    # The conformance images cut into 64 px tiles, plus flat and faint tiles (quality under 50).
+    tiles = []
+    for image, _ in _expected()[:12]:
+        grey = np.asarray(Image.open(image).convert("L").resize((128, 128)))
+        tiles += [grey[r : r + 64, c : c + 64] for r in (0, 64) for c in (0, 64)]
+    rng = np.random.default_rng(3)
+    tiles.append(np.full((64, 64), 90, np.uint8))
+    tiles.append((rng.random((64, 64)) * 6 + 120).astype(np.uint8))
+    stack = np.stack(tiles)
+    packed, quality = pdq_of_tiles(stack)
+    for k, tile in enumerate(stack):
+        bits, ref_quality = pdqhash.compute(np.repeat(tile[:, :, None], 3, axis=2))
+        assert int(quality[k]) == int(ref_quality), k
+        if ref_quality > 0:  # a flat tile's bits are rounding noise, in the reference too
+            assert packed[k].tobytes().hex() == bits_to_hex(bits), k
+    assert quality.min() < 50 <= quality.max()
+
+
+def test_tiles_refuse_other_shapes() -> None:
+    with pytest.raises(ValueError, match="64, 64"):
+        pdq_of_tiles(np.zeros((2, 32, 32), np.uint8))

@@ -293,8 +293,10 @@ class ProtectedIndex:
         answers at once if `decide` accepts it; otherwise PDQ candidates and
         descriptor votes are verified geometrically, then the mirrored query (flips)
         and the query's photo-like regions (screenshots, collages), the cut around a weak
-        fit's inliers (`_verify_focused`), and last a square query cut into equal cells
-        (`QueryFeatures.partition`: 3x3, then 4x4) as a grid's cells are.
+        fit's inliers (`_verify_focused`), and last a square query cut into equal cells: the
+        cells PDQ puts near a registered view (`_verify_partition_hashes`), then, where the
+        partition's lines show seams, every cell's votes (`QueryFeatures.partition`: 3x3, then
+        4x4) as a grid's cells are.
         """
         q = query if isinstance(query, QueryFeatures) else query_features(query)
         cands = self.pdq_hits(q)
@@ -345,6 +347,8 @@ class ProtectedIndex:
                     break
         if not any(h.match for h in hits):
             hits = self._verify_focused(q, hits)
+        if not any(h.match for h in hits):
+            hits = self._verify_partition_hashes(q, hits)
         for n in PARTITIONS:
             if any(h.match for h in hits):
                 break
@@ -414,6 +418,39 @@ class ProtectedIndex:
                 scored[photo] = hit
             if hit.match:
                 break
+        return list(scored.values())
+
+    def _verify_partition_hashes(
+        self, q: QueryFeatures, hits: list[ProtectedHit]
+    ) -> list[ProtectedHit]:
+        """The cells of each equal partition (`QueryFeatures.partition_hashes`) whose PDQ hash
+        is within PDQ_ONLY_DISTANCE of a registered view, closest first, verified with the
+        cell's own features (at most CELL_VERIFY a partition) up to the first match. A cell
+        under MIN_QUALITY (a flat patch of sky) nominates nothing."""
+        self._ready()
+        if not len(self._hashes):
+            return hits
+        scored = {h.photo: h for h in hits}
+        for n, packed, quality in q.partition_hashes(PARTITIONS):
+            dist = _hamming_matrix(packed, self._hashes)
+            dist[quality < MIN_QUALITY] = PDQ_ONLY_DISTANCE + 1
+            near: dict[tuple[int, str], tuple[int, str]] = {}
+            for k, i in zip(*np.nonzero(dist <= PDQ_ONLY_DISTANCE), strict=True):
+                photo, label = self._hash_owner[int(i)]
+                d = int(dist[k, i])
+                if (int(k), photo) not in near or d < near[int(k), photo][0]:
+                    near[int(k), photo] = (d, label)
+            if not near:
+                continue
+            cells = q.partition(n, gated=False)
+            ranked = sorted(near.items(), key=lambda kv: kv[1][0])[:CELL_VERIFY]
+            for (k, photo), (d, label) in ranked:
+                hit = self._hit(cells[k], photo, d, label)
+                old = scored.get(photo)
+                if old is None or hit.match or hit.inliers > old.inliers:
+                    scored[photo] = hit
+                if hit.match:
+                    return list(scored.values())
         return list(scored.values())
 
     def _verify_focused(self, q: QueryFeatures, hits: list[ProtectedHit]) -> list[ProtectedHit]:

@@ -23,6 +23,7 @@ from childguard.robust.orb import (
     work_factor,
 )
 from childguard.robust.query import QueryHash, photo_regions, query_hashes
+from childguard.signals.pdq import TILE_SIDE, pdq_of_tiles
 
 # Screenshot/collage regions whose own ORB features are tried when the whole query found nothing.
 MAX_REGION_QUERIES = 2
@@ -36,12 +37,13 @@ CHECK_SIDE = 256
 FOCUS_MARGIN = 0.25
 FOCUS_MAX_AREA = 0.5
 # A square query (sides within PARTITION_ASPECT of each other) in which grid detection found no
-# cells is cut into PARTITIONS equal cells a side when nothing else matched
-# (`QueryFeatures.partition`): a grid without gutters whose seams detection cannot see (star
-# fields: two dark skies meet without a step). Only where the partition's lines separate
-# unrelated pictures (`partition_evidence` at least PARTITION_EVIDENCE): on the full run's
-# square queries that matched nothing, 64 of the 68 grids the partition found passed, and 53
-# of 775 single photos (each partition costs 35-55 ms).
+# cells is cut into PARTITIONS equal cells a side when nothing else matched: a grid without
+# gutters whose seams detection cannot see (star fields: two dark skies meet without a step).
+# Every such query's cells are hashed with PDQ (`QueryFeatures.partition_hashes`, about 1.4 ms);
+# every cell's ORB votes (`QueryFeatures.partition`, 35-55 ms a partition) only where the
+# partition's lines separate unrelated pictures (`partition_evidence` at least
+# PARTITION_EVIDENCE): on the full run's square queries that matched nothing, 64 of the 68 grids
+# the partition found passed, and 53 of 775 single photos.
 PARTITIONS = (3, 4)
 PARTITION_ASPECT = 0.02
 PARTITION_EVIDENCE = 2.2
@@ -283,21 +285,16 @@ class QueryFeatures:
             return self._focus.grey, self._focus.scale
         return None
 
-    def partition(self, n: int) -> list[QueryFeatures]:
+    def partition(self, n: int, *, gated: bool = True) -> list[QueryFeatures]:
         """The query cut into n x n equal cells, each its own light query, in reading order:
         for a square query in which grid detection found no cells (a grid whose cells touch
-        without a visible seam), where the partition's lines separate unrelated pictures
-        (`partition_evidence`). Empty for any other query, or when the cells would be under
-        32 px on a side."""
-        source = self._cut_source()
-        if source is None or self.is_grid():
+        without a visible seam), and with `gated` only where the partition's lines separate
+        unrelated pictures (`partition_evidence`). Empty for any other query, or when the
+        cells would be under 32 px on a side. The cells' ORB features are made when used."""
+        grey = self._partition_source(n)
+        if grey is None or (gated and partition_evidence(grey, n) < PARTITION_EVIDENCE):
             return []
-        grey = source[0]
         h, w = grey.shape[:2]
-        if abs(h - w) > PARTITION_ASPECT * max(h, w) or min(h, w) < 32 * n:
-            return []
-        if partition_evidence(grey, n) < PARTITION_EVIDENCE:
-            return []
         return [
             QueryFeatures(
                 [],
@@ -310,6 +307,48 @@ class QueryFeatures:
             for r in range(n)
             for c in range(n)
         ]
+
+    def partition_hashes(
+        self, partitions: tuple[int, ...] = PARTITIONS
+    ) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """(n, packed PDQ hashes (n*n, 32) uint8, qualities) of the `partition` cells for each n
+        of `partitions` the query can be cut into, cells in the same order. The cells are cut
+        from the small grey copy (`check`, at most 256 px), each at 64 px, and hashed in one
+        pass (about 1.4 ms a query with the search for them), so they are made for every
+        square query without cells, with no evidence asked. A square photo resized into a
+        cell is that cell whole, near its registered `full` view's hash."""
+        check = self.check
+        sides = [n for n in partitions if self._partition_source(n) is not None]
+        if check is None or not sides:
+            return []
+        tiles = []
+        for n in sides:
+            side = n * TILE_SIDE
+            small = check.grey
+            if small.shape[:2] != (side, side):
+                shrink = min(small.shape[:2]) > side
+                interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+                small = cv2.resize(small, (side, side), interpolation=interp)
+            tiles.append(small.reshape(n, TILE_SIDE, n, TILE_SIDE).transpose(0, 2, 1, 3))
+        packed, quality = pdq_of_tiles(
+            np.concatenate([t.reshape(-1, TILE_SIDE, TILE_SIDE) for t in tiles])
+        )
+        out, start = [], 0
+        for n in sides:
+            out.append((n, packed[start : start + n * n], quality[start : start + n * n]))
+            start += n * n
+        return out
+
+    def _partition_source(self, n: int) -> np.ndarray | None:
+        """The grey image a square query without grid cells is partitioned from (n a side)."""
+        source = self._cut_source()
+        if source is None or self.is_grid():
+            return None
+        grey = source[0]
+        h, w = grey.shape[:2]
+        if abs(h - w) > PARTITION_ASPECT * max(h, w) or min(h, w) < 32 * n:
+            return None
+        return grey
 
     def _grid_cells(self) -> list[Box]:
         if self._cells is None:
