@@ -691,3 +691,69 @@ def test_cells_found_by_the_caller_are_not_detected_again(
     assert q.is_grid() and len(q.regions()) == 9
     assert _best(index, q) == "p2"
     assert not query_features(registered[2], cells=[]).is_grid()
+
+
+@pytest.fixture(scope="module")
+def square_index() -> tuple[ProtectedIndex, list[np.ndarray]]:
+    """Square photos, as deep-sky photos are: resized into a grid cell, each is the cell whole."""
+    photos = [synthetic_photo(1200 + i, (600, 600)) for i in range(4)]
+    index = ProtectedIndex()
+    for i, px in enumerate(photos):
+        index.add(f"s{i}", compute_signature(px))
+    return index, photos
+
+
+@pytest.mark.parametrize("n,slot", [(3, 7), (4, 2), (4, 13)])
+def test_a_square_photo_in_a_cell_is_found_by_the_partitions_hashes(
+    square_index: tuple[ProtectedIndex, list[np.ndarray]], n: int, slot: int
+) -> None:
+    """A gutterless grid's cell that holds a registered square photo is near its `full` view
+    by PDQ and is verified with the cell's own features, from the pixels and from features
+    that travelled without them; a grid of other photos only matches nothing."""
+    import pickle
+
+    from childguard.robust.query import query_hashes
+
+    index, photos = square_index
+    cells = [star_sky(1300 + i) for i in range(n * n)]  # corners everywhere, as star fields
+    cells[slot] = photos[slot % len(photos)]
+    pixels, _ = make_grid(n, gutter=0, photos=cells)
+    want = f"s{slot % len(photos)}"
+    travelled = pickle.loads(
+        pickle.dumps(compact_features(pixels, query_hashes(pixels), cells=[], boxes=[]))
+    )
+    for q in (query_features(pixels, cells=[]), travelled):
+        hits = [h for h in index._verify_partition_hashes(q, []) if h.match]
+        assert [h.photo for h in hits] == [want]
+        assert hits[0].distance <= protected.PDQ_ONLY_DISTANCE and hits[0].region == "full"
+    others, _ = make_grid(n, gutter=0, photos=[star_sky(1300 + i) for i in range(n * n)])
+    assert not index._verify_partition_hashes(query_features(others, cells=[]), [])
+
+
+def test_partition_hashes_are_each_cells_pdq_and_only_for_square_queries_without_cells(
+    square_index: tuple[ProtectedIndex, list[np.ndarray]],
+) -> None:
+    from childguard.signals.pdq import pdq_from_pixels
+
+    _, photos = square_index
+    cells = _fillers(16, seed=1400)
+    cells[6] = photos[1]
+    cells[9] = np.full((300, 300, 3), 128, np.uint8)  # a flat cell: quality 0
+    pixels, _ = make_grid(4, gutter=0, photos=cells)
+    q = query_features(pixels, [], cells=[])
+    parts = q.partition_hashes()
+    assert [(n, len(packed), len(quality)) for n, packed, quality in parts] == [
+        (3, 9, 9),
+        (4, 16, 16),
+    ]
+    _, packed, quality = parts[1]
+    assert q.check is not None
+    small = cv2.resize(q.check.grey, (256, 256), interpolation=cv2.INTER_AREA)
+    cell = small[64:128, 128:192]  # row 1, column 2: the registered photo
+    expected, expected_quality = pdq_from_pixels(np.repeat(cell[:, :, None], 3, axis=2))
+    assert packed[6].tobytes().hex() == expected and quality[6] == expected_quality
+    assert quality[9] == 0 and quality[6] >= MIN_QUALITY
+    assert query_features(photos[0][:, :500], [], cells=[]).partition_hashes() == []  # 500 x 600
+    grid, _ = make_grid(3, gutter=9, photos=_fillers(9))
+    assert query_features(grid).partition_hashes() == []  # detected cells are searched as cells
+    assert QueryFeatures([]).partition_hashes() == []  # neither pixels nor copies
