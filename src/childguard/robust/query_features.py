@@ -317,9 +317,9 @@ class QueryFeatures:
         pass (about 1.4 ms a query with the search for them), so they are made for every
         square query without cells, with no evidence asked. A square photo resized into a
         cell is that cell whole, near its registered `full` view's hash."""
-        check = self.check
         sides = [n for n in partitions if self._partition_source(n) is not None]
-        if check is None or not sides:
+        check = self.check if sides else None
+        if check is None:
             return []
         tiles = []
         for n in sides:
