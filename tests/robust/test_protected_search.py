@@ -757,3 +757,61 @@ def test_partition_hashes_are_each_cells_pdq_and_only_for_square_queries_without
     grid, _ = make_grid(3, gutter=9, photos=_fillers(9))
     assert query_features(grid).partition_hashes() == []  # detected cells are searched as cells
     assert QueryFeatures([]).partition_hashes() == []  # neither pixels nor copies
+
+
+def _reference_line_score(grey: np.ndarray, at: int, n: int, *, rows: bool) -> float:
+    """`grid._line_score` band by band and position by position, as plainly as it reads."""
+    from childguard.robust.grid import PARTITION_SLACK
+
+    def correlations(strip: np.ndarray) -> np.ndarray:
+        centred = strip - strip.mean(axis=0)
+        norms = np.sqrt((centred * centred).sum(axis=0))
+        dots = (centred[:, 1:] * centred[:, :-1]).sum(axis=0)
+        den = norms[1:] * norms[:-1]
+        out = np.full(len(dots), np.nan)
+        np.divide(dots, den, out=out, where=den > 0)
+        return out
+
+    side = grey.shape[0] if rows else grey.shape[1]
+    lo, hi = at - PARTITION_SLACK - 5, at + PARTITION_SLACK + 4
+    if lo < 0 or hi > side:
+        return 0.0
+    strip = (grey[lo:hi].T if rows else grey[:, lo:hi]).astype(np.float64)
+    length = strip.shape[0]
+    if length < n:
+        return 0.0
+    ratios = np.zeros((n, 2 * PARTITION_SLACK + 1))
+    for band in range(n):
+        c = correlations(strip[band * length // n : (band + 1) * length // n])
+        for j, b in enumerate(range(at - PARTITION_SLACK, at + PARTITION_SLACK + 1)):
+            i = b - lo - 1
+            across = c[i] if np.isfinite(c[i]) else 1.0
+            near = c[[i - 3, i - 2, i + 1, i + 2]]
+            within = float(near[np.isfinite(near)].mean()) if np.isfinite(near).any() else 1.0
+            ratios[band, j] = (1.0 - across) / (1.0 - within + 0.02)
+    return float(np.median(ratios, axis=0).max())
+
+
+def test_partition_evidence_scores_lines_as_the_plain_reference_does(
+    registered: list[np.ndarray],
+) -> None:
+    from childguard.robust import grid as grid_module
+
+    flat_band = cv2.cvtColor(registered[1], cv2.COLOR_RGB2GRAY).copy()
+    flat_band[:, 200:260] = 77  # flat lines: no correlation, as a solid border gives
+    images = [
+        cv2.cvtColor(make_grid(4, gutter=0, photos=_fillers(16, seed=1500))[0], cv2.COLOR_RGB2GRAY),
+        cv2.cvtColor(registered[0], cv2.COLOR_RGB2GRAY),
+        cv2.cvtColor(star_sky(1501, side=437), cv2.COLOR_RGB2GRAY),
+        flat_band,
+    ]
+    for grey in images:
+        for n in (2, 3, 4):
+            for rows, side in ((False, grey.shape[1]), (True, grey.shape[0])):
+                for k in range(1, n):
+                    at = round(k * side / n)
+                    got = grid_module._line_score(grey, at, n, rows=rows)
+                    assert got == pytest.approx(
+                        _reference_line_score(grey, at, n, rows=rows), rel=1e-4, abs=1e-5
+                    )
+    assert grid_module._line_score(images[1], 3, 3, rows=False) == 0.0  # too near the edge

@@ -361,40 +361,37 @@ def _seam_grid(grey: np.ndarray) -> list[Box] | None:
     ]
 
 
-def _neighbour_correlations(strip: np.ndarray) -> np.ndarray:
-    """(columns - 1,) correlation of each column of `strip` (rows, columns) with the one before;
-    nan where either is flat."""
-    centred = strip - strip.mean(axis=0)
-    norms = np.sqrt((centred * centred).sum(axis=0))
-    dots = (centred[:, 1:] * centred[:, :-1]).sum(axis=0)
-    den = norms[1:] * norms[:-1]
-    out = np.full(len(dots), np.nan)
-    np.divide(dots, den, out=out, where=den > 0)
-    return out
-
-
 def _line_score(grey: np.ndarray, at: int, n: int, *, rows: bool) -> float:
     """How much less the two pixel lines either side of boundary `at` (columns at-1 and at, or
     rows with `rows`) are correlated than lines 2-3 pixels away: (1 - across) / (1 - within +
-    0.02), the median over the n bands of an n x n grid, the best within PARTITION_SLACK."""
+    0.02), the median over the n bands of an n x n grid, the best within PARTITION_SLACK.
+    All bands and positions at once: about 0.1 ms a line."""
     side = grey.shape[0] if rows else grey.shape[1]
     lo, hi = at - PARTITION_SLACK - 5, at + PARTITION_SLACK + 4
     if lo < 0 or hi > side:
         return 0.0
-    strip = (grey[lo:hi].T if rows else grey[:, lo:hi]).astype(np.float32)
+    strip = (grey[lo:hi].T if rows else grey[:, lo:hi]).astype(np.float64)
     length = strip.shape[0]
     if length < n:
         return 0.0
-    ratios = np.zeros((n, 2 * PARTITION_SLACK + 1))
-    for band in range(n):
-        c = _neighbour_correlations(strip[band * length // n : (band + 1) * length // n])
-        # c[i]: lines lo+i and lo+i+1; boundary b (between lines b-1 and b) is c[b - lo - 1]
-        for j, b in enumerate(range(at - PARTITION_SLACK, at + PARTITION_SLACK + 1)):
-            i = b - lo - 1
-            across = c[i] if np.isfinite(c[i]) else 1.0
-            near = c[[i - 3, i - 2, i + 1, i + 2]]
-            within = float(near[np.isfinite(near)].mean()) if np.isfinite(near).any() else 1.0
-            ratios[band, j] = (1.0 - across) / (1.0 - within + 0.02)
+    starts = np.array([band * length // n for band in range(n)])
+    counts = np.diff(np.append(starts, length))
+    means = np.add.reduceat(strip, starts, axis=0) / counts[:, None]
+    centred = strip - np.repeat(means, counts, axis=0)
+    norms = np.sqrt(np.add.reduceat(centred * centred, starts, axis=0))
+    dots = np.add.reduceat(centred[:, 1:] * centred[:, :-1], starts, axis=0)
+    den = norms[:, 1:] * norms[:, :-1]
+    # c[band, i]: lines lo+i and lo+i+1 in that band, nan where either is flat; boundary b
+    # (between lines b-1 and b) is c[:, b - lo - 1].
+    c = np.full(dots.shape, np.nan)
+    np.divide(dots, den, out=c, where=den > 0)
+    i = np.arange(at - PARTITION_SLACK, at + PARTITION_SLACK + 1) - lo - 1
+    across = np.nan_to_num(c[:, i], nan=1.0)
+    near = c[:, np.stack([i - 3, i - 2, i + 1, i + 2], axis=1)]  # (bands, positions, 4)
+    finite = np.isfinite(near)
+    total = np.where(finite, near, 0.0).sum(axis=2)
+    within = np.divide(total, finite.sum(axis=2), out=np.ones_like(total), where=finite.any(axis=2))
+    ratios = (1.0 - across) / (1.0 - within + 0.02)
     return float(np.median(ratios, axis=0).max())
 
 
