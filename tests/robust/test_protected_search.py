@@ -760,7 +760,8 @@ def test_partition_hashes_are_each_cells_pdq_and_only_for_square_queries_without
 
 
 def _reference_line_score(grey: np.ndarray, at: int, n: int, *, rows: bool) -> float:
-    """`grid._line_score` band by band and position by position, as plainly as it reads."""
+    """`grid._line_scores` for one line, band by band and position by position, as plainly as
+    it reads."""
     from childguard.robust.grid import PARTITION_SLACK
 
     def correlations(strip: np.ndarray) -> np.ndarray:
@@ -808,10 +809,11 @@ def test_partition_evidence_scores_lines_as_the_plain_reference_does(
     for grey in images:
         for n in (2, 3, 4):
             for rows, side in ((False, grey.shape[1]), (True, grey.shape[0])):
-                for k in range(1, n):
-                    at = round(k * side / n)
-                    got = grid_module._line_score(grey, at, n, rows=rows)
-                    assert got == pytest.approx(
-                        _reference_line_score(grey, at, n, rows=rows), rel=1e-4, abs=1e-5
-                    )
-    assert grid_module._line_score(images[1], 3, 3, rows=False) == 0.0  # too near the edge
+                ats = [round(k * side / n) for k in range(1, n)]
+                got = grid_module._line_scores(grey, ats, n, rows=rows)
+                want = [_reference_line_score(grey, at, n, rows=rows) for at in ats]
+                assert got.tolist() == pytest.approx(want, rel=1e-9, abs=1e-12)
+    edge = grid_module._line_scores(images[1], [3, 320], 3, rows=False)  # 3: too near the edge
+    assert edge[0] == 0.0 and edge[1] == pytest.approx(
+        _reference_line_score(images[1], 320, 3, rows=False)
+    )

@@ -361,52 +361,61 @@ def _seam_grid(grey: np.ndarray) -> list[Box] | None:
     ]
 
 
-def _line_score(grey: np.ndarray, at: int, n: int, *, rows: bool) -> float:
-    """How much less the two pixel lines either side of boundary `at` (columns at-1 and at, or
-    rows with `rows`) are correlated than lines 2-3 pixels away: (1 - across) / (1 - within +
-    0.02), the median over the n bands of an n x n grid, the best within PARTITION_SLACK.
-    All bands and positions at once: about 0.1 ms a line."""
+def _line_scores(grey: np.ndarray, ats: list[int], n: int, *, rows: bool) -> np.ndarray:
+    """For each boundary `at` in `ats` (between columns at-1 and at, or rows with `rows`): how
+    much less the two pixel lines either side of it are correlated than lines 2-3 pixels away,
+    (1 - across) / (1 - within + 0.02), the median over the n bands of an n x n grid, the best
+    within PARTITION_SLACK; 0 for a boundary too near the edge. All lines, bands and positions
+    at once."""
     side = grey.shape[0] if rows else grey.shape[1]
-    lo, hi = at - PARTITION_SLACK - 5, at + PARTITION_SLACK + 4
-    if lo < 0 or hi > side:
-        return 0.0
-    strip = (grey[lo:hi].T if rows else grey[:, lo:hi]).astype(np.float64)
-    length = strip.shape[0]
-    if length < n:
-        return 0.0
+    out = np.zeros(len(ats))
+    length = grey.shape[1] if rows else grey.shape[0]
+    inside = [k for k, at in enumerate(ats) if at - PARTITION_SLACK - 5 >= 0]
+    inside = [k for k in inside if ats[k] + PARTITION_SLACK + 4 <= side]
+    if not inside or length < n:
+        return out
+    width = 2 * PARTITION_SLACK + 9
+    plane = grey.T if rows else grey
+    # (lines, length, width): the columns lo..hi-1 around each boundary
+    strips = np.stack(
+        [
+            plane[:, ats[k] - PARTITION_SLACK - 5 : ats[k] - PARTITION_SLACK - 5 + width]
+            for k in inside
+        ]
+    ).astype(np.float64)
     starts = np.array([band * length // n for band in range(n)])
     counts = np.diff(np.append(starts, length))
-    means = np.add.reduceat(strip, starts, axis=0) / counts[:, None]
-    centred = strip - np.repeat(means, counts, axis=0)
-    norms = np.sqrt(np.add.reduceat(centred * centred, starts, axis=0))
-    dots = np.add.reduceat(centred[:, 1:] * centred[:, :-1], starts, axis=0)
-    den = norms[:, 1:] * norms[:, :-1]
-    # c[band, i]: lines lo+i and lo+i+1 in that band, nan where either is flat; boundary b
-    # (between lines b-1 and b) is c[:, b - lo - 1].
+    means = np.add.reduceat(strips, starts, axis=1) / counts[None, :, None]
+    centred = strips - np.repeat(means, counts, axis=1)
+    norms = np.sqrt(np.add.reduceat(centred * centred, starts, axis=1))
+    dots = np.add.reduceat(centred[:, :, 1:] * centred[:, :, :-1], starts, axis=1)
+    den = norms[:, :, 1:] * norms[:, :, :-1]
+    # c[line, band, i]: columns lo+i and lo+i+1 of that band, nan where either is flat; the
+    # boundary b (between columns b-1 and b) is i = b - lo - 1.
     c = np.full(dots.shape, np.nan)
     np.divide(dots, den, out=c, where=den > 0)
-    i = np.arange(at - PARTITION_SLACK, at + PARTITION_SLACK + 1) - lo - 1
-    across = np.nan_to_num(c[:, i], nan=1.0)
-    near = c[:, np.stack([i - 3, i - 2, i + 1, i + 2], axis=1)]  # (bands, positions, 4)
+    i = np.arange(2 * PARTITION_SLACK + 1) + 4
+    across = np.nan_to_num(c[:, :, i], nan=1.0)
+    near = c[:, :, np.stack([i - 3, i - 2, i + 1, i + 2], axis=1)]  # (lines, bands, positions, 4)
     finite = np.isfinite(near)
-    total = np.where(finite, near, 0.0).sum(axis=2)
-    within = np.divide(total, finite.sum(axis=2), out=np.ones_like(total), where=finite.any(axis=2))
+    total = np.where(finite, near, 0.0).sum(axis=3)
+    within = np.divide(total, finite.sum(axis=3), out=np.ones_like(total), where=finite.any(axis=3))
     ratios = (1.0 - across) / (1.0 - within + 0.02)
-    return float(np.median(ratios, axis=0).max())
+    out[inside] = np.median(ratios, axis=1).max(axis=1)
+    return out
 
 
 def partition_evidence(grey: np.ndarray, n: int) -> float:
     """The mean, over the inner lines of an equal n x n partition of `grey` (both axes), of how
     decorrelated the pixels either side of each line are against those beside it (see
-    `_line_score`): about 1 or less within one photo, 2 or more where unrelated pictures
+    `_line_scores`): about 1 or less within one photo, 2 or more where unrelated pictures
     touch. Cells of a grid resized into place are smooth at the pixel scale; seams are not."""
     h, w = grey.shape[:2]
     scores = [
-        _line_score(grey, round(k * side / n), n, rows=rows)
+        _line_scores(grey, [round(k * side / n) for k in range(1, n)], n, rows=rows)
         for rows, side in ((False, w), (True, h))
-        for k in range(1, n)
     ]
-    return float(np.mean(scores))
+    return float(np.concatenate(scores).mean())
 
 
 def detect_grid(pixels: np.ndarray) -> Grid | None:
