@@ -426,7 +426,9 @@ class ProtectedIndex:
         """The cells of each equal partition (`QueryFeatures.partition_hashes`) whose PDQ hash
         is within PDQ_ONLY_DISTANCE of a registered view, closest first, verified with the
         cell's own features (at most CELL_VERIFY a partition) up to the first match. A cell
-        under MIN_QUALITY (a flat patch of sky) nominates nothing."""
+        under MIN_QUALITY (a flat patch of sky) nominates nothing, and a cell that does not
+        match leaves the hits as they were: its PDQ distance is no evidence for the whole query
+        (a look-alike star field's cell would otherwise outscore real matches, `hit_score`)."""
         self._ready()
         if not len(self._hashes):
             return hits
@@ -446,12 +448,10 @@ class ProtectedIndex:
             ranked = sorted(near.items(), key=lambda kv: kv[1][0])[:CELL_VERIFY]
             for (k, photo), (d, label) in ranked:
                 hit = self._hit(cells[k], photo, d, label)
-                old = scored.get(photo)
-                if old is None or hit.match or hit.inliers > old.inliers:
-                    scored[photo] = hit
                 if hit.match:
+                    scored[photo] = hit
                     return list(scored.values())
-        return list(scored.values())
+        return hits
 
     def _verify_focused(self, q: QueryFeatures, hits: list[ProtectedHit]) -> list[ProtectedHit]:
         """The best unmatched candidate with FOCUS_INLIERS, verified again on the query cut
