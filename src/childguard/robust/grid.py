@@ -370,19 +370,14 @@ def _line_scores(grey: np.ndarray, ats: list[int], n: int, *, rows: bool) -> np.
     side = grey.shape[0] if rows else grey.shape[1]
     out = np.zeros(len(ats))
     length = grey.shape[1] if rows else grey.shape[0]
-    inside = [k for k, at in enumerate(ats) if at - PARTITION_SLACK - 5 >= 0]
-    inside = [k for k in inside if ats[k] + PARTITION_SLACK + 4 <= side]
+    # The columns lo..hi-1 around each boundary: lo = at - PARTITION_SLACK - 5.
+    width = 2 * PARTITION_SLACK + 9
+    inside = [k for k, at in enumerate(ats) if 0 <= at - PARTITION_SLACK - 5 <= side - width]
     if not inside or length < n:
         return out
-    width = 2 * PARTITION_SLACK + 9
     plane = grey.T if rows else grey
-    # (lines, length, width): the columns lo..hi-1 around each boundary
-    strips = np.stack(
-        [
-            plane[:, ats[k] - PARTITION_SLACK - 5 : ats[k] - PARTITION_SLACK - 5 + width]
-            for k in inside
-        ]
-    ).astype(np.float64)
+    lows = [ats[k] - PARTITION_SLACK - 5 for k in inside]
+    strips = np.stack([plane[:, lo : lo + width] for lo in lows]).astype(np.float64)
     starts = np.array([band * length // n for band in range(n)])
     counts = np.diff(np.append(starts, length))
     means = np.add.reduceat(strips, starts, axis=1) / counts[None, :, None]

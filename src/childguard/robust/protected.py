@@ -432,7 +432,6 @@ class ProtectedIndex:
         self._ready()
         if not len(self._hashes):
             return hits
-        scored = {h.photo: h for h in hits}
         for n, packed, quality in q.partition_hashes(PARTITIONS):
             dist = _hamming_matrix(packed, self._hashes)
             dist[quality < MIN_QUALITY] = PDQ_ONLY_DISTANCE + 1
@@ -449,8 +448,7 @@ class ProtectedIndex:
             for (k, photo), (d, label) in ranked:
                 hit = self._hit(cells[k], photo, d, label)
                 if hit.match:
-                    scored[photo] = hit
-                    return list(scored.values())
+                    return [h for h in hits if h.photo != photo] + [hit]
         return hits
 
     def _verify_focused(self, q: QueryFeatures, hits: list[ProtectedHit]) -> list[ProtectedHit]:
