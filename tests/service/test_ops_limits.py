@@ -167,8 +167,13 @@ def test_a_request_past_the_time_limit_is_answered_503(tmp_path: Path) -> None:
         assert answer.json() == {"message": "the request was not answered within 1 s"}
         # The server is not held by the abandoned handlers.
         assert match.get("/m/index/status").status_code == 200
-        metrics = server.client("admin").get("/metrics").text
-        assert _sample(metrics, "childguard_request_timeouts_total") >= 2
+        # The scrape runs under the same 1 s limit; on a loaded machine the admin key's first
+        # use (a store write) can pass it, and each such 503 is one more timeout counted.
+        admin, late = server.client("admin"), 0
+        while (scrape := admin.get("/metrics")).status_code == 503 and late < 3:
+            late += 1
+        assert scrape.status_code == 200, scrape.text
+        assert _sample(scrape.text, "childguard_request_timeouts_total") >= 2 + late
 
 
 def test_a_client_sending_its_body_too_slowly_does_not_hold_the_server(tmp_path: Path) -> None:
