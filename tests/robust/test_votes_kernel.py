@@ -94,8 +94,8 @@ def test_search_is_the_reference(
     queries = _sparse(rng, 20, density)
     centres, stored, ids, offsets = _lists(codes, min(lists, n))
     want = reference_search(queries, centres, stored, ids, offsets, nprobe, k)
-    for simd in (True, False):  # AVX2 where the CPU has it, and the plain popcounts
-        got = _votes.search(queries, centres, stored, ids, offsets, nprobe, k, simd)
+    for path in _votes.paths():  # the scalar popcounts, and AVX2 and AVX-512 where the CPU has them
+        got = _votes.search(queries, centres, stored, ids, offsets, nprobe, k, path)
         assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
         assert got[0].dtype == np.int32 and got[1].dtype == np.int64
 
@@ -113,14 +113,15 @@ def test_cross_is_the_mutual_nearest_reference(
 ) -> None:
     rng = np.random.default_rng(seed)
     a, b = _sparse(rng, na, density), _sparse(rng, nb, density)
-    rows, cols = _votes.cross(a, b, limit)
-    if not na or not nb:
-        assert len(rows) == len(cols) == 0
-        return
-    d = _hamming(a, b)
-    near_b, near_a = np.argmin(d, axis=1), np.argmin(d, axis=0)  # the first of equals
-    keep = [i for i in range(na) if near_a[near_b[i]] == i and d[i, near_b[i]] <= limit]
-    assert rows.tolist() == keep and cols.tolist() == near_b[keep].tolist()
+    for path in _votes.paths():
+        rows, cols = _votes.cross(a, b, limit, path)
+        if not na or not nb:
+            assert len(rows) == len(cols) == 0
+            continue
+        d = _hamming(a, b)
+        near_b, near_a = np.argmin(d, axis=1), np.argmin(d, axis=0)  # the first of equals
+        keep = [i for i in range(na) if near_a[near_b[i]] == i and d[i, near_b[i]] <= limit]
+        assert rows.tolist() == keep and cols.tolist() == near_b[keep].tolist()
 
 
 def test_assign_is_the_nearest_centre_first_of_equals() -> None:
@@ -224,3 +225,15 @@ def test_search_refuses_bad_lists() -> None:
     ]:
         with pytest.raises(ValueError):
             _votes.search(one, one, one, ids, offsets.astype(np.int64), 1, k)
+
+
+def test_search_names_its_paths_and_refuses_others() -> None:
+    one = np.zeros((1, 32), np.uint8)
+    ids, offsets = np.zeros(1, np.int64), np.array([0, 1], np.int64)
+    paths = _votes.paths()
+    assert paths[0] == "scalar" and set(paths) <= {"scalar", "avx2", "avx512"}
+    for path in ("sse9", "avx512" if "avx512" not in paths else "mmx"):
+        with pytest.raises(ValueError, match="path"):
+            _votes.search(one, one, one, ids, offsets, 1, 1, path)
+        with pytest.raises(ValueError, match="path"):
+            _votes.cross(one, one, 64, path)

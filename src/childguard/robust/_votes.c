@@ -17,13 +17,14 @@
  *     which then leaves (the farthest by (distance, id));
  *   - the result is sorted by (distance, id); missing neighbours are (INT32_MAX, -1).
  * With one list and one centre it is the exact search (faiss's IndexBinaryFlat). Distances are
- * counted with AVX2 where the CPU has it (`simd`, the default), else with scalar popcounts:
- * the same numbers either way.
+ * counted eight codes at a time with AVX-512's vector popcount where the CPU has it, else four
+ * at a time with AVX2, else with scalar popcounts (`paths()` names the ones this CPU has;
+ * `search`'s `path` picks one, the fastest by default): the same results on every path.
  *
  * `assign` gives each row of x its nearest centre, (distance, centre number) smallest.
  * `cross` gives the cross-checked nearest pairs of two descriptor sets within a distance: the
  * rows that are each other's nearest (lowest index among equals, as faiss's exact search and
- * OpenCV's BFMatcher with crossCheck pick them).
+ * OpenCV's BFMatcher with crossCheck pick them), its distances counted on the same paths.
  * The GIL is released in the loops.
  */
 #define PY_SSIZE_T_CLEAN
@@ -79,6 +80,18 @@ static inline void offer(Kept *kept, int32_t d, int64_t id) {
     }
     kept->dist[i] = d;
     kept->id[i] = id;
+}
+
+/* Offers the codes at j + i whose bit i is set in `nearer` (distances d[i]), in order. A code
+ * left out was no nearer than the farthest kept when the block began, and the farthest kept
+ * only comes nearer: `offer` would have turned it away. */
+static inline void offer_some(Kept *kept, const int64_t *d, unsigned nearer, const int64_t *ids,
+                              int64_t j) {
+    while (nearer) {
+        int i = __builtin_ctz(nearer);
+        nearer &= nearer - 1;
+        offer(kept, (int32_t)d[i], ids ? ids[j + i] : j + i);
+    }
 }
 
 /* Offers codes[from:to] (ids[j], or j itself without ids) to `kept` in order. Four codes at a
@@ -143,36 +156,198 @@ __attribute__((target("avx2"))) static void scan_avx2(const uint64_t *q, const u
     int64_t j = from;
     for (; j + 4 <= to; j += 4) {
         __m256i d = hamming4(qv, codes + j * CODE_BYTES);
+        unsigned nearer = 15; /* the codes that may join: all while fewer than k are kept */
         if (kept->n == kept->k) {
             __m256i worst = _mm256_set1_epi64x(kept->dist[kept->k - 1]);
-            if (!_mm256_movemask_epi8(_mm256_cmpgt_epi64(worst, d))) {
+            nearer = (unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(worst, d)));
+            if (!nearer) {
                 continue;
             }
         }
         int64_t out[4];
         _mm256_storeu_si256((__m256i *)out, d);
-        for (int i = 0; i < 4; i++) {
-            offer(kept, (int32_t)out[i], ids ? ids[j + i] : j + i);
-        }
+        offer_some(kept, out, nearer, ids, j);
     }
     for (; j < to; j++) {
         offer(kept, hamming256(q, codes + j * CODE_BYTES), ids ? ids[j] : j);
     }
 }
+
+#define AVX512 "avx512f,avx512vpopcntdq"
+
+/* The distances of eight consecutive codes to q (q twice in qq), as eight 64-bit lanes in code
+ * order. */
+__attribute__((target(AVX512))) static inline __m512i hamming8(__m512i qq, const uint8_t *b) {
+    const __m512i order = _mm512_setr_epi64(0, 2, 1, 3, 4, 6, 5, 7);
+    __m512i a = _mm512_popcnt_epi64(_mm512_xor_si512(qq, _mm512_loadu_si512(b)));
+    __m512i c = _mm512_popcnt_epi64(_mm512_xor_si512(qq, _mm512_loadu_si512(b + 64)));
+    __m512i e = _mm512_popcnt_epi64(_mm512_xor_si512(qq, _mm512_loadu_si512(b + 128)));
+    __m512i g = _mm512_popcnt_epi64(_mm512_xor_si512(qq, _mm512_loadu_si512(b + 192)));
+    /* a = [c0: a0 a1 a2 a3 | c1: a4 a5 a6 a7], likewise c (codes 2, 3), e (4, 5), g (6, 7) */
+    __m512i ac = _mm512_add_epi64(_mm512_unpacklo_epi64(a, c), _mm512_unpackhi_epi64(a, c));
+    __m512i eg = _mm512_add_epi64(_mm512_unpacklo_epi64(e, g), _mm512_unpackhi_epi64(e, g));
+    /* ac = [a01 c01 | a23 c23 | a45 c45 | a67 c67], eg likewise */
+    __m512i d =
+        _mm512_add_epi64(_mm512_shuffle_i64x2(ac, eg, 0x88), _mm512_shuffle_i64x2(ac, eg, 0xdd));
+    /* d = [a01+a23 c01+c23 | a45+a67 c45+c67 | e.. g.. | e.. g..]: codes 0 2 1 3 4 6 5 7 */
+    return _mm512_permutexvar_epi64(order, d);
+}
+
+__attribute__((target(AVX512))) static void scan_avx512(const uint64_t *q, const uint8_t *codes,
+                                                       const int64_t *ids, int64_t from,
+                                                       int64_t to, Kept *kept) {
+    __m256i half = _mm256_loadu_si256((const __m256i *)q);
+    __m512i qq = _mm512_inserti64x4(_mm512_castsi256_si512(half), half, 1);
+    int64_t j = from;
+    for (; j + 8 <= to; j += 8) {
+        __m512i d = hamming8(qq, codes + j * CODE_BYTES);
+        unsigned nearer = 255;
+        if (kept->n == kept->k) {
+            nearer = _mm512_cmpgt_epi64_mask(_mm512_set1_epi64(kept->dist[kept->k - 1]), d);
+            if (!nearer) {
+                continue;
+            }
+        }
+        int64_t out[8];
+        _mm512_storeu_si512(out, d);
+        offer_some(kept, out, nearer, ids, j);
+    }
+    /* The last one to seven codes four at a time, then one at a time, in order. */
+    scan_avx2(q, codes, ids, j, to, kept);
+}
+
+/* Every code's distance to q, in code order. */
+__attribute__((target("avx2"))) static void distances_avx2(const uint64_t *q, const uint8_t *codes,
+                                                          int64_t n, int32_t *out) {
+    __m256i qv = _mm256_loadu_si256((const __m256i *)q);
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        int64_t d[4];
+        _mm256_storeu_si256((__m256i *)d, hamming4(qv, codes + j * CODE_BYTES));
+        for (int i = 0; i < 4; i++) {
+            out[j + i] = (int32_t)d[i];
+        }
+    }
+    for (; j < n; j++) {
+        out[j] = hamming256(q, codes + j * CODE_BYTES);
+    }
+}
+
+__attribute__((target(AVX512))) static void distances_avx512(const uint64_t *q,
+                                                            const uint8_t *codes, int64_t n,
+                                                            int32_t *out) {
+    __m256i half = _mm256_loadu_si256((const __m256i *)q);
+    __m512i qq = _mm512_inserti64x4(_mm512_castsi256_si512(half), half, 1);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        _mm256_storeu_si256((__m256i *)(out + j),
+                            _mm512_cvtepi64_epi32(hamming8(qq, codes + j * CODE_BYTES)));
+    }
+    distances_avx2(q, codes + j * CODE_BYTES, n - j, out + j);
+}
 #endif
+
+static void distances_scalar(const uint64_t *q, const uint8_t *codes, int64_t n, int32_t *out) {
+    for (int64_t j = 0; j < n; j++) {
+        out[j] = hamming256(q, codes + j * CODE_BYTES);
+    }
+}
+
+/* The `want` smallest of d[0:n] by (distance, index), in that order, into `at` (fewer when n
+ * is smaller): the distances' histogram gives the distance the last one is at, then the few
+ * at or under it are sorted (insertion, stable). `spare` holds n entries. Returns how many. */
+static int smallest(const int32_t *d, int64_t n, int want, int64_t *at, int64_t *spare) {
+    int64_t count[CODE_BYTES * 8 + 1] = {0};
+    for (int64_t j = 0; j < n; j++) {
+        count[d[j]]++;
+    }
+    int64_t below = 0;
+    int bar = 0;
+    while (bar < CODE_BYTES * 8 && below + count[bar] < want) {
+        below += count[bar++];
+    }
+    int64_t m = 0;
+    for (int64_t j = 0; j < n; j++) {
+        if (d[j] <= bar) {
+            int64_t i = m++;
+            while (i > 0 && d[spare[i - 1]] > d[j]) {
+                spare[i] = spare[i - 1];
+                i--;
+            }
+            spare[i] = j;
+        }
+    }
+    int got = m < want ? (int)m : want;
+    memcpy(at, spare, sizeof(int64_t) * (size_t)got);
+    return got;
+}
 
 typedef void (*ScanFn)(const uint64_t *, const uint8_t *, const int64_t *, int64_t, int64_t,
                        Kept *);
+typedef void (*DistancesFn)(const uint64_t *, const uint8_t *, int64_t, int32_t *);
 
-/* The vector path where the CPU has it (`simd`), else the plain one: the same results. */
-static ScanFn pick_scan(int simd) {
+/* The scan paths, slowest first; `available` says whether this CPU runs one. */
+typedef struct {
+    const char *name;
+    ScanFn scan;
+    DistancesFn distances;
+} ScanPath;
+
+static const ScanPath PATHS[] = {
+    {"scalar", scan_scalar, distances_scalar},
 #ifdef HAVE_AVX2_PATH
-    if (simd && __builtin_cpu_supports("avx2")) {
-        return scan_avx2;
+    {"avx2", scan_avx2, distances_avx2},
+    {"avx512", scan_avx512, distances_avx512},
+#endif
+};
+#define N_PATHS ((int)(sizeof(PATHS) / sizeof(PATHS[0])))
+
+static int available(int path) {
+#ifdef HAVE_AVX2_PATH
+    __builtin_cpu_init();
+    if (path == 1) {
+        return __builtin_cpu_supports("avx2");
+    }
+    if (path == 2) {
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512vpopcntdq");
     }
 #endif
-    (void)simd;
-    return scan_scalar;
+    return path == 0;
+}
+
+/* The path `name` names (NULL: the fastest this CPU has); NULL with an exception set when it
+ * is unknown or this CPU lacks it. */
+static const ScanPath *pick_path(const char *name) {
+    for (int p = N_PATHS - 1; p >= 0; p--) {
+        if (name == NULL ? available(p) : strcmp(name, PATHS[p].name) == 0) {
+            if (!available(p)) {
+                PyErr_Format(PyExc_ValueError, "this CPU cannot run the %s path", name);
+                return NULL;
+            }
+            return &PATHS[p];
+        }
+    }
+    PyErr_Format(PyExc_ValueError, "unknown path %s (see paths())", name ? name : "");
+    return NULL;
+}
+
+static PyObject *votes_paths(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    PyObject *out = PyList_New(0);
+    for (int p = 0; out != NULL && p < N_PATHS; p++) {
+        if (available(p)) {
+            PyObject *name = PyUnicode_FromString(PATHS[p].name);
+            if (name == NULL || PyList_Append(out, name) < 0) {
+                Py_XDECREF(name);
+                Py_DECREF(out);
+                return NULL;
+            }
+            Py_DECREF(name);
+        }
+    }
+    return out;
 }
 
 static int check2d(PyArrayObject *a, const char *name, int dtype, npy_intp cols) {
@@ -195,11 +370,16 @@ static int check1d(PyArrayObject *a, const char *name, int dtype) {
 
 static PyObject *votes_search(PyObject *self, PyObject *args) {
     PyArrayObject *queries, *centres, *codes, *ids, *offsets;
-    int nprobe, k, simd = 1;
+    int nprobe, k;
+    const char *path = NULL;
     (void)self;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!O!ii|p", &PyArray_Type, &queries, &PyArray_Type,
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!ii|z", &PyArray_Type, &queries, &PyArray_Type,
                           &centres, &PyArray_Type, &codes, &PyArray_Type, &ids, &PyArray_Type,
-                          &offsets, &nprobe, &k, &simd)) {
+                          &offsets, &nprobe, &k, &path)) {
+        return NULL;
+    }
+    const ScanPath *chosen = pick_path(path);
+    if (chosen == NULL) {
         return NULL;
     }
     if (!check2d(queries, "queries", NPY_UINT8, CODE_BYTES) ||
@@ -255,27 +435,33 @@ static PyObject *votes_search(PyObject *self, PyObject *args) {
     const int64_t *is = (const int64_t *)PyArray_DATA(ids);
     int32_t *od = (int32_t *)PyArray_DATA(out_d);
     int64_t *oi = (int64_t *)PyArray_DATA(out_i);
+    /* A query's distances to the centres, and the work space picking the nearest. */
+    int32_t *to_centres = malloc(sizeof(int32_t) * (size_t)nl);
+    int64_t *spare = malloc(sizeof(int64_t) * (size_t)nl);
+    if (to_centres == NULL || spare == NULL) {
+        free(to_centres);
+        free(spare);
+        Py_DECREF(out_d);
+        Py_DECREF(out_i);
+        return PyErr_NoMemory();
+    }
 
-    ScanFn scan = pick_scan(simd);
     Py_BEGIN_ALLOW_THREADS;
     for (npy_intp qn = 0; qn < nq; qn++) {
         uint64_t q[4];
         memcpy(q, qs + qn * CODE_BYTES, CODE_BYTES);
-        Kept probes;
-        probes.n = 0;
-        probes.k = nprobe;
-        if (nl == 1) {
-            probes.n = 1;
-            probes.id[0] = 0;
-        } else {
-            scan(q, cs, NULL, 0, nl, &probes);
+        int64_t probed[MAX_PROBES] = {0};
+        int probes = 1;
+        if (nl > 1) {
+            chosen->distances(q, cs, nl, to_centres);
+            probes = smallest(to_centres, nl, nprobe, probed, spare);
         }
         Kept kept;
         kept.n = 0;
         kept.k = k;
-        for (int p = 0; p < probes.n; p++) {
-            int64_t l = probes.id[p];
-            scan(q, bs, is, off[l], off[l + 1], &kept);
+        for (int p = 0; p < probes; p++) {
+            int64_t l = probed[p];
+            chosen->scan(q, bs, is, off[l], off[l + 1], &kept);
         }
         for (int j = 0; j < k; j++) {
             od[qn * k + j] = j < kept.n ? kept.dist[j] : INT32_MAX;
@@ -283,6 +469,8 @@ static PyObject *votes_search(PyObject *self, PyObject *args) {
         }
     }
     Py_END_ALLOW_THREADS;
+    free(to_centres);
+    free(spare);
     return Py_BuildValue("NN", out_d, out_i);
 }
 
@@ -331,19 +519,26 @@ static PyObject *votes_assign(PyObject *self, PyObject *args) {
 static PyObject *votes_cross(PyObject *self, PyObject *args) {
     PyArrayObject *a, *b;
     int limit;
+    const char *path = NULL;
     (void)self;
-    if (!PyArg_ParseTuple(args, "O!O!i", &PyArray_Type, &a, &PyArray_Type, &b, &limit)) {
+    if (!PyArg_ParseTuple(args, "O!O!i|z", &PyArray_Type, &a, &PyArray_Type, &b, &limit, &path)) {
         return NULL;
     }
     if (!check2d(a, "query", NPY_UINT8, CODE_BYTES) || !check2d(b, "train", NPY_UINT8, CODE_BYTES)) {
         return NULL;
     }
     npy_intp na = PyArray_DIM(a, 0), nb = PyArray_DIM(b, 0);
+    const ScanPath *chosen = pick_path(path);
+    if (chosen == NULL) {
+        return NULL;
+    }
+    int32_t *row = malloc(sizeof(int32_t) * (size_t)(nb > 0 ? nb : 1));
     int32_t *best_b = malloc(sizeof(int32_t) * (size_t)(nb > 0 ? nb : 1));
     int64_t *arg_b = malloc(sizeof(int64_t) * (size_t)(nb > 0 ? nb : 1));
     int32_t *best_a = malloc(sizeof(int32_t) * (size_t)(na > 0 ? na : 1));
     int64_t *arg_a = malloc(sizeof(int64_t) * (size_t)(na > 0 ? na : 1));
-    if (!best_b || !arg_b || !best_a || !arg_a) {
+    if (!row || !best_b || !arg_b || !best_a || !arg_a) {
+        free(row);
         free(best_b);
         free(arg_b);
         free(best_a);
@@ -365,8 +560,9 @@ static PyObject *votes_cross(PyObject *self, PyObject *args) {
         memcpy(q, as + i * CODE_BYTES, CODE_BYTES);
         int32_t best = INT32_MAX;
         int64_t at = -1;
+        chosen->distances(q, bs, nb, row);
         for (npy_intp j = 0; j < nb; j++) {
-            int32_t d = hamming256(q, bs + j * CODE_BYTES);
+            int32_t d = row[j];
             if (d < best) {
                 best = d;
                 at = j;
@@ -391,6 +587,7 @@ static PyObject *votes_cross(PyObject *self, PyObject *args) {
     if (rows == NULL || cols == NULL) {
         Py_XDECREF(rows);
         Py_XDECREF(cols);
+        free(row);
         free(best_b);
         free(arg_b);
         free(best_a);
@@ -406,6 +603,7 @@ static PyObject *votes_cross(PyObject *self, PyObject *args) {
             n++;
         }
     }
+    free(row);
     free(best_b);
     free(arg_b);
     free(best_a);
@@ -415,9 +613,11 @@ static PyObject *votes_cross(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"cross", votes_cross, METH_VARARGS,
-     "cross(query, train, limit) -> (query rows, train rows) of the cross-checked nearest pairs"},
+     "cross(query, train, limit, path=None) -> (query rows, train rows) of the cross-checked "
+     "nearest pairs"},
     {"search", votes_search, METH_VARARGS,
-     "search(queries, centres, codes, ids, offsets, nprobe, k, simd=True) -> (distances, ids)"},
+     "search(queries, centres, codes, ids, offsets, nprobe, k, path=None) -> (distances, ids)"},
+    {"paths", votes_paths, METH_NOARGS, "paths() -> the scan paths this CPU runs, slowest first"},
     {"assign", votes_assign, METH_VARARGS, "assign(x, centres) -> nearest centre of each row"},
     {NULL, NULL, 0, NULL},
 };
