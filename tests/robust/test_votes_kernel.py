@@ -237,3 +237,19 @@ def test_search_names_its_paths_and_refuses_others() -> None:
             _votes.search(one, one, one, ids, offsets, 1, 1, path)
         with pytest.raises(ValueError, match="path"):
             _votes.cross(one, one, 64, path)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    na=st.integers(0, 40),
+    nb=st.integers(0, 70),
+    density=st.sampled_from([0.02, 0.5]),
+)
+def test_distances_are_the_reference(seed: int, na: int, nb: int, density: float) -> None:
+    rng = np.random.default_rng(seed)
+    a, b = _sparse(rng, na, density), _sparse(rng, nb, density)
+    for path in _votes.paths():
+        got = _votes.distances(a, b, path)
+        assert got.dtype == np.int32 and got.shape == (na, nb)
+        assert np.array_equal(got, _hamming(a, b))

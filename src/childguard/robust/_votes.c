@@ -22,6 +22,7 @@
  * `search`'s `path` picks one, the fastest by default): the same results on every path.
  *
  * `assign` gives each row of x its nearest centre, (distance, centre number) smallest.
+ * `distances` gives the whole matrix of Hamming distances between two sets of codes.
  * `cross` gives the cross-checked nearest pairs of two descriptor sets within a distance: the
  * rows that are each other's nearest (lowest index among equals, as faiss's exact search and
  * OpenCV's BFMatcher with crossCheck pick them), its distances counted on the same paths.
@@ -474,6 +475,39 @@ static PyObject *votes_search(PyObject *self, PyObject *args) {
     return Py_BuildValue("NN", out_d, out_i);
 }
 
+static PyObject *votes_distances(PyObject *self, PyObject *args) {
+    PyArrayObject *a, *b;
+    const char *path = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!O!|z", &PyArray_Type, &a, &PyArray_Type, &b, &path)) {
+        return NULL;
+    }
+    if (!check2d(a, "a", NPY_UINT8, CODE_BYTES) || !check2d(b, "b", NPY_UINT8, CODE_BYTES)) {
+        return NULL;
+    }
+    const ScanPath *chosen = pick_path(path);
+    if (chosen == NULL) {
+        return NULL;
+    }
+    npy_intp na = PyArray_DIM(a, 0), nb = PyArray_DIM(b, 0);
+    npy_intp dims[2] = {na, nb};
+    PyArrayObject *out = (PyArrayObject *)PyArray_SimpleNew(2, dims, NPY_INT32);
+    if (out == NULL) {
+        return NULL;
+    }
+    const uint8_t *as = (const uint8_t *)PyArray_DATA(a);
+    const uint8_t *bs = (const uint8_t *)PyArray_DATA(b);
+    int32_t *o = (int32_t *)PyArray_DATA(out);
+    Py_BEGIN_ALLOW_THREADS;
+    for (npy_intp i = 0; i < na; i++) {
+        uint64_t q[4];
+        memcpy(q, as + i * CODE_BYTES, CODE_BYTES);
+        chosen->distances(q, bs, nb, o + i * nb);
+    }
+    Py_END_ALLOW_THREADS;
+    return (PyObject *)out;
+}
+
 static PyObject *votes_assign(PyObject *self, PyObject *args) {
     PyArrayObject *x, *centres;
     (void)self;
@@ -619,6 +653,8 @@ static PyMethodDef methods[] = {
      "search(queries, centres, codes, ids, offsets, nprobe, k, path=None) -> (distances, ids)"},
     {"paths", votes_paths, METH_NOARGS, "paths() -> the scan paths this CPU runs, slowest first"},
     {"assign", votes_assign, METH_VARARGS, "assign(x, centres) -> nearest centre of each row"},
+    {"distances", votes_distances, METH_VARARGS,
+     "distances(a, b, path=None) -> (len(a), len(b)) int32 Hamming distances"},
     {NULL, NULL, 0, NULL},
 };
 

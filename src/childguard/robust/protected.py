@@ -495,12 +495,8 @@ def _worth(distance: int, votes: int, least: int | None = None) -> bool:
 
 
 def _hamming_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamming distances (len(a), len(b)) between packed (n, 32) PDQ hashes."""
-    a64, b64 = a.view(np.uint64), np.ascontiguousarray(b.view(np.uint64).T)
-    out = np.zeros((len(a), len(b)), np.int32)
-    for word in range(a64.shape[1]):  # one 64-bit word at a time: no (a, b, 4) temporary
-        out += np.bitwise_count(a64[:, word, None] ^ b64[word][None, :])
-    return out
+    """Hamming distances (len(a), len(b)) int32 between packed (n, 32) PDQ hashes."""
+    return _votes.distances(np.ascontiguousarray(a, np.uint8), np.ascontiguousarray(b, np.uint8))
 
 
 def hit_score(hit: ProtectedHit) -> float:
