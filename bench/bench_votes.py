@@ -57,7 +57,7 @@ def run(rounds: int) -> tuple[list[str], dict[str, dict[str, float]]]:
     whole, mirrored = _noisy(rng, codes, VOTERS), _noisy(rng, codes, ALT_VOTERS)
     train = np.ascontiguousarray(codes[:500])
     verify_query = _noisy(rng, train, 1000)
-    work: dict[str, Callable[[str], object]] = {
+    work: dict[str, Callable[[str], tuple[np.ndarray, np.ndarray]]] = {
         f"search, {VOTERS} voters": lambda p: _votes.search(
             whole, centres, stored, ids, offsets, VOTE_PROBES, NEIGHBOURS, p
         ),
@@ -71,7 +71,8 @@ def run(rounds: int) -> tuple[list[str], dict[str, dict[str, float]]]:
         want = job("scalar")
         for path in paths:
             got = job(path)
-            assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True)), (name, path)  # type: ignore[call-overload]
+            same = all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+            assert same, f"{name}: the {path} path disagrees with the scalar one"
     best = {name: dict.fromkeys(paths, float("inf")) for name in work}
     for _ in range(rounds):
         for name, job in work.items():
