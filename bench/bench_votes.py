@@ -6,8 +6,9 @@ The workload is the robustness benchmark's bank: 109,344 registered 256-bit desc
 searched, 4 neighbours). Queries are registered descriptors with 10% of their bits flipped:
 a whole query's 1,000 voters and a mirrored query's 300 (`protected.VOTERS`, `ALT_VOTERS`).
 `cross` is one verification's mutual-nearest pairs, 1,000 query against 500 registered
-descriptors. Each round times every path once, so the load of a shared machine weighs on all
-alike; the best of the rounds is kept, and every path must give the scalar path's answers.
+descriptors; `distances`, a query's 40 PDQ hashes against 3,660 registered views. Each round
+times every path once, so the load of a shared machine weighs on all alike; the best of the
+rounds is kept, and every path must give the scalar path's answers.
 
     python bench/bench_votes.py            # writes its section of docs/benchmarks.md
     python bench/bench_votes.py --quick    # fewer rounds; writes nothing
@@ -32,6 +33,9 @@ from bench._common import machine_info, record_section  # noqa: E402
 
 REGISTERED = 109_344
 NEIGHBOURS = 4
+# The benchmark bank's PDQ views (366 photos, 10 views each) and one query's hashes.
+REGISTERED_VIEWS = 3_660
+QUERY_HASHES = 40
 
 
 def _lists(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -57,7 +61,10 @@ def run(rounds: int) -> tuple[list[str], dict[str, dict[str, float]]]:
     whole, mirrored = _noisy(rng, codes, VOTERS), _noisy(rng, codes, ALT_VOTERS)
     train = np.ascontiguousarray(codes[:500])
     verify_query = _noisy(rng, train, 1000)
-    work: dict[str, Callable[[str], tuple[np.ndarray, np.ndarray]]] = {
+    # A query's PDQ hashes against every registered view (`ProtectedIndex.pdq_hits`).
+    views = np.packbits(rng.random((REGISTERED_VIEWS, 256)) < 0.5, axis=1)
+    views_query = _noisy(rng, views, QUERY_HASHES)
+    work: dict[str, Callable[[str], tuple[np.ndarray, ...]]] = {
         f"search, {VOTERS} voters": lambda p: _votes.search(
             whole, centres, stored, ids, offsets, VOTE_PROBES, NEIGHBOURS, p
         ),
@@ -65,6 +72,9 @@ def run(rounds: int) -> tuple[list[str], dict[str, dict[str, float]]]:
             mirrored, centres, stored, ids, offsets, VOTE_PROBES, NEIGHBOURS, p
         ),
         "cross, 1000 x 500": lambda p: _votes.cross(verify_query, train, 64, p),
+        f"distances, {len(views_query)} x {len(views)}": lambda p: (
+            _votes.distances(views_query, views, p),
+        ),
     }
     paths = _votes.paths()
     for name, job in work.items():

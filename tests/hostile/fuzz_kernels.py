@@ -9,8 +9,10 @@ progressive JPEGs mutated at random (byte flips, truncations, zeroed runs, heade
 rewritten, markers planted in the scans) through `decode_dc`, whose result is also checked
 (None, or an RGB array); and random PDQ indexes (hashes near each other, incremental adds,
 removes, every prefix width) searched at random radii by both strategies, every distance
-within the radius. A sanitizer report aborts the process (exit code non-zero);
-`make fuzz-kernels` runs many iterations, the suite (`test_fuzz_kernels.py`) a short tier.
+within the radius; and random inverted files, some malformed, through the vote kernel's
+search, cross matches and distance matrices on every path the CPU runs. A sanitizer report
+aborts the process (exit code non-zero); `make fuzz-kernels` runs many iterations, the suite
+(`test_fuzz_kernels.py`) a short tier.
 """
 
 from __future__ import annotations
@@ -145,12 +147,15 @@ def fuzz_votes(rng: random.Random, iterations: int) -> int:
     from childguard.robust import _votes as kernel
 
     answered = 0
+    paths = kernel.paths()  # every distance path this CPU runs: scalar, AVX2, AVX-512
     for _ in range(max(1, iterations // 10)):
+        path = rng.choice(paths)
         gen = np.random.default_rng(rng.randrange(2**32))
         n_lists, n_codes = rng.randint(0, 40), rng.randint(0, 600)
         centres = gen.integers(0, 256, (n_lists, 32), dtype=np.uint8)
         codes = gen.integers(0, 256, (n_codes, 32), dtype=np.uint8)
-        ids = gen.integers(-5, 10_000, n_codes + rng.choice([0, 0, 0, 1, -1]), dtype=np.int64)
+        ids_len = max(0, n_codes + rng.choice([0, 0, 0, 1, -1]))
+        ids = gen.integers(-5, 10_000, ids_len, dtype=np.int64)
         cuts = np.sort(gen.integers(0, n_codes + 1, max(0, n_lists - 1)))
         offsets = np.concatenate([[0], cuts, [n_codes]]).astype(np.int64)
         if rng.random() < 0.2 and len(offsets):
@@ -158,9 +163,7 @@ def fuzz_votes(rng: random.Random, iterations: int) -> int:
         queries = gen.integers(0, 256, (rng.randint(0, 30), 32), dtype=np.uint8)
         nprobe, k = rng.randint(-1, 70), rng.randint(-1, 70)
         try:
-            dist, found = kernel.search(
-                queries, centres, codes, ids, offsets, nprobe, k, rng.random() < 0.5
-            )
+            dist, found = kernel.search(queries, centres, codes, ids, offsets, nprobe, k, path)
         except ValueError:
             pass
         else:
@@ -171,8 +174,11 @@ def fuzz_votes(rng: random.Random, iterations: int) -> int:
             assert all(0 <= d <= 256 or d == 2**31 - 1 for d in dist.ravel().tolist())
         if n_lists:
             assert kernel.assign(codes, centres).shape == (n_codes,)
-        a, b = kernel.cross(queries, codes, rng.randint(-1, 300))
+        a, b = kernel.cross(queries, codes, rng.randint(-1, 300), path)
         assert len(a) == len(b) and all(0 <= i < n_codes for i in b.tolist())
+        matrix = kernel.distances(queries, codes, path)
+        assert matrix.shape == (len(queries), n_codes)
+        assert ((matrix >= 0) & (matrix <= 256)).all()
     return answered
 
 
