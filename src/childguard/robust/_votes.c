@@ -160,7 +160,8 @@ __attribute__((target("avx2"))) static void scan_avx2(const uint64_t *q, const u
         unsigned nearer = 15; /* the codes that may join: all while fewer than k are kept */
         if (kept->n == kept->k) {
             __m256i worst = _mm256_set1_epi64x(kept->dist[kept->k - 1]);
-            nearer = (unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(worst, d)));
+            __m256i closer = _mm256_cmpgt_epi64(worst, d);
+            nearer = (unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(closer));
             if (!nearer) {
                 continue;
             }
