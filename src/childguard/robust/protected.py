@@ -76,7 +76,7 @@ RECHECK_INLIERS = 10
 # a fifth of HNSW's cost. The search is the compiled kernel `childguard.robust._votes`: the
 # neighbours faiss's IndexBinaryIVF gives for the same lists, ties included (tested). Its
 # distances are counted 8 codes at a time with AVX-512's vector popcount where the CPU has it
-# (1,000 voters: 3.5 ms, 1.5x the scalar path's speed; `make bench-votes`).
+# (1,000 voters: 3.2 ms, 1.5x the scalar path's speed; `make bench-votes`).
 EXACT_VOTES = 4096
 VOTE_LIST = 200
 VOTE_PROBES = 8
