@@ -21,7 +21,8 @@
  * at a time with AVX2, else with scalar popcounts (`paths()` names the ones this CPU has;
  * `search`'s `path` picks one, the fastest by default): the same results on every path.
  *
- * `assign` gives each row of x its nearest centre, (distance, centre number) smallest.
+ * `assign` gives each row of x its nearest centre, (distance, centre number) smallest, its
+ * distances counted on the fastest path.
  * `distances` gives the whole matrix of Hamming distances between two sets of codes.
  * `cross` gives the cross-checked nearest pairs of two descriptor sets within a distance: the
  * rows that are each other's nearest (lowest index among equals, as faiss's exact search and
@@ -334,6 +335,14 @@ static const ScanPath *pick_path(const char *name) {
     return NULL;
 }
 
+/* The distances of one code (32 bytes at `code`) to codes[0:n] on `path`, into out[0:n]. */
+static inline void distances_of(const ScanPath *path, const uint8_t *code, const uint8_t *codes,
+                                int64_t n, int32_t *out) {
+    uint64_t q[4];
+    memcpy(q, code, CODE_BYTES);
+    path->distances(q, codes, n, out);
+}
+
 static PyObject *votes_paths(PyObject *self, PyObject *unused) {
     (void)self;
     (void)unused;
@@ -501,9 +510,7 @@ static PyObject *votes_distances(PyObject *self, PyObject *args) {
     int32_t *o = (int32_t *)PyArray_DATA(out);
     Py_BEGIN_ALLOW_THREADS;
     for (npy_intp i = 0; i < na; i++) {
-        uint64_t q[4];
-        memcpy(q, as + i * CODE_BYTES, CODE_BYTES);
-        chosen->distances(q, bs, nb, o + i * nb);
+        distances_of(chosen, as + i * CODE_BYTES, bs, nb, o + i * nb);
     }
     Py_END_ALLOW_THREADS;
     return (PyObject *)out;
@@ -529,25 +536,28 @@ static PyObject *votes_assign(PyObject *self, PyObject *args) {
     if (out == NULL) {
         return NULL;
     }
+    const ScanPath *fastest = pick_path(NULL);
+    int32_t *row = malloc(sizeof(int32_t) * (size_t)nl);
+    if (row == NULL) {
+        Py_DECREF(out);
+        return PyErr_NoMemory();
+    }
     const uint8_t *xs = (const uint8_t *)PyArray_DATA(x);
     const uint8_t *cs = (const uint8_t *)PyArray_DATA(centres);
     int64_t *o = (int64_t *)PyArray_DATA(out);
     Py_BEGIN_ALLOW_THREADS;
     for (npy_intp i = 0; i < n; i++) {
-        uint64_t q[4];
-        memcpy(q, xs + i * CODE_BYTES, CODE_BYTES);
-        int32_t best = INT32_MAX;
+        distances_of(fastest, xs + i * CODE_BYTES, cs, nl, row);
         int64_t at = 0;
-        for (npy_intp l = 0; l < nl; l++) {
-            int32_t d = hamming256(q, cs + l * CODE_BYTES);
-            if (d < best) {
-                best = d;
+        for (npy_intp l = 1; l < nl; l++) {
+            if (row[l] < row[at]) {
                 at = l;
             }
         }
         o[i] = at;
     }
     Py_END_ALLOW_THREADS;
+    free(row);
     return (PyObject *)out;
 }
 
@@ -591,11 +601,9 @@ static PyObject *votes_cross(PyObject *self, PyObject *args) {
     /* One pass over the distance matrix: each row's nearest column and each column's nearest
      * row, the lowest index among equals (rows and columns are visited in order). */
     for (npy_intp i = 0; i < na; i++) {
-        uint64_t q[4];
-        memcpy(q, as + i * CODE_BYTES, CODE_BYTES);
         int32_t best = INT32_MAX;
         int64_t at = -1;
-        chosen->distances(q, bs, nb, row);
+        distances_of(chosen, as + i * CODE_BYTES, bs, nb, row);
         for (npy_intp j = 0; j < nb; j++) {
             int32_t d = row[j];
             if (d < best) {
