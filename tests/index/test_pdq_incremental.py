@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -72,6 +73,10 @@ class IndexVersusModel(RuleBasedStateMachine):
         targets = self.hashes[: min(5, self.hashes.shape[0])]
         queries = np.concatenate([flip_exactly(targets, 10, self.rng), self.bases])
         check_against_reference(self.index, self.ids, self.hashes, queries, radius)
+
+    def teardown(self) -> None:
+        if hasattr(self, "tmp"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     @invariant()
     def same_size(self) -> None:

@@ -19,7 +19,6 @@ import csv
 import json
 import re
 import secrets
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -48,13 +47,12 @@ from childguard.store.protect_models import Alert
 from hotline.referral_fixtures import smtp_inbox
 from local_http import serving as serving_handler
 from sample_media import exif_photo
-from screenshots import screenshot_dir
+from screenshots import screenshots as screenshots
+from screenshots import shoot as shoot_into
 from service.conftest import LiveServer, live_server
 
 CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "pdq"
 LEAK_RUN = 48
-# Screenshots go to a temporary folder, or to docs/img under `make screenshots`.
-_SHOTS: list[Path] = []
 ALBUM_SIZE = 6
 CLI_ORG = "Command-line Scouts"  # the same album, registered with `protect register`
 
@@ -254,11 +252,10 @@ def _register(page: Any, files: list[Path], *, title: str = "", timeout_s: float
     return summary
 
 
-def shoot(page: Any, name: str) -> None:
-    """The screenshot docs/organisations.md shows (org-<name>.png; see tests/screenshots.py)."""
-    if not _SHOTS:
-        _SHOTS.append(screenshot_dir(Path(tempfile.mkdtemp(prefix="childguard-shots-"))))
-    page.screenshot(path=str(_SHOTS[0] / f"org-{name}.png"), full_page=True)
+def shoot(page: Any, folder: Path, name: str) -> None:
+    """The screenshot docs/organisations.md shows, org-<name>.png in the run's screenshot
+    folder (tests/screenshots.py: a temporary folder, or docs/img under `make screenshots`)."""
+    shoot_into(page, folder, f"org-{name}")
 
 
 def _states(page: Any) -> dict[str, tuple[str, str]]:
@@ -474,7 +471,7 @@ def _until(check: Callable[[], Any], what: str, timeout: float = 300) -> Any:
 
 
 def test_the_full_story_register_in_the_browser_the_scheduler_finds_and_alerts(
-    org_page: Any, org_server: OrgServer, browser: Any
+    org_page: Any, org_server: OrgServer, browser: Any, screenshots: Path
 ) -> None:
     """An organisation user registers the demo album in the browser; the same album is
     registered for another organisation with `protect register`. A due watch of the demo's
@@ -485,7 +482,7 @@ def test_the_full_story_register_in_the_browser_the_scheduler_finds_and_alerts(
     album_files = [p.path for p in sites.album.photos]
     summary = _register(org_page, album_files, title="Camp 2024")
     assert summary.get_attribute("data-registered") == str(len(album_files))
-    shoot(org_page, "photos-add")
+    shoot(org_page, screenshots, "photos-add")
 
     album_dir = album_files[0].parent
     assert sorted(album_dir.iterdir()) == sorted(album_files)
@@ -602,7 +599,7 @@ def test_the_full_story_register_in_the_browser_the_scheduler_finds_and_alerts(
 
 
 def test_the_check_before_publishing_flags_exif_and_saves_a_clean_copy_locally(
-    org_page: Any, org_server: OrgServer, tmp_path: Path
+    org_page: Any, org_server: OrgServer, tmp_path: Path, screenshots: Path
 ) -> None:
     from childguard.protect.prepublish import check_before_publishing
 
@@ -632,7 +629,7 @@ def test_the_check_before_publishing_flags_exif_and_saves_a_clean_copy_locally(
         assert set(found) == python
         other = page.locator("section.result[data-file='plain.png'][data-state=checked]")
         other.wait_for(timeout=10_000)
-        shoot(page, "photos-check")
+        shoot(page, screenshots, "photos-check")
         assert other.get_attribute("data-findings") == "0"
 
         with page.expect_download() as download:
