@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from childguard.errors import MediaError
-from childguard.media import Limits, decode_image, fast_size, sniff_format
+from childguard.media import Content, Limits, decode_image, fast_size, fitted_size, sniff_format
 from childguard.signals.pdq import PdqSignal, pdq_from_pixels
 
 
@@ -157,3 +157,71 @@ def test_fast_path_reduces_large_jpegs_but_reports_original_size() -> None:
     assert decoded.reduced
     assert (decoded.width, decoded.height) == (3200, 2400)
     assert decoded.pixels.shape[0] * decoded.pixels.shape[1] < 200_000
+
+
+# ---------------------------------------------------------------- the picture (aspect kept)
+
+
+@pytest.mark.parametrize(
+    "size,side,want",
+    [
+        ((4000, 3000), 1280, (1280, 960)),
+        ((3000, 4000), 1280, (960, 1280)),
+        ((640, 480), 1280, (640, 480)),
+        ((10000, 7), 1280, (1280, 1)),
+        ((1281, 1281), 1280, (1280, 1280)),
+    ],
+)
+def test_fitted_size_keeps_the_aspect_and_never_enlarges(
+    size: tuple[int, int], side: int, want: tuple[int, int]
+) -> None:
+    assert fitted_size(*size, side) == want
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+@pytest.mark.parametrize("size", [(2400, 1800), (1800, 2400), (4000, 1000), (1500, 1500)])
+def test_the_picture_keeps_the_aspect_the_fast_path_bends(fmt: str, size: tuple[int, int]) -> None:
+    """The fast path reduces each side apart (a 4:3 photo comes out near square); the picture
+    keeps the photo's aspect, at most `picture_side` on its longest side and, for a JPEG that
+    DCT scaling reduced, at least `dc_min_fraction` of that."""
+    w, h = size
+    pixels = np.asarray(Image.fromarray(scene(400, 300)).resize(size))
+    content = Content(encode(pixels, fmt, **({"quality": 90} if fmt == "JPEG" else {})))
+    fast = content.image().pixels
+    picture = content.picture()
+    ph, pw = picture.shape[:2]
+    limits = content.limits
+    assert max(ph, pw) <= limits.picture_side
+    assert max(ph, pw) >= limits.dc_min_fraction * limits.picture_side
+    assert abs(pw / ph - w / h) <= 0.01 * (w / h)
+    if fmt == "PNG":
+        assert (pw, ph) == fitted_size(w, h, limits.picture_side)
+    if w != h:  # what the fast path hands PDQ is much nearer square than the photo
+        assert abs(fast.shape[1] / fast.shape[0] - 1) < 0.5 * abs(w / h - 1)
+    assert content.picture() is picture  # decoded once
+    # the same picture as the full decode, reduced
+    full = Image.fromarray(decode_image(content.data, fast=False).pixels).resize((pw, ph))
+    assert np.abs(np.asarray(full).astype(int) - picture.astype(int)).mean() < 6
+
+
+def test_a_small_photos_picture_is_the_fast_paths_pixels() -> None:
+    content = Content(encode(scene(320, 240), "JPEG", quality=90))
+    assert content.picture() is content.image().pixels
+
+
+def test_the_picture_is_shown_upright() -> None:
+    pixels = np.asarray(Image.fromarray(scene(400, 300)).resize((2000, 1500)))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    picture = Content(encode(pixels, "JPEG", quality=90, exif=exif.tobytes())).picture()
+    h, w = picture.shape[:2]
+    assert h > w and abs(h / w - 4 / 3) < 0.01
+    upright = np.asarray(Image.fromarray(np.rot90(pixels, k=-1).copy()).resize((w, h)))
+    assert np.abs(upright.astype(int) - picture.astype(int)).mean() < 6
+
+
+def test_a_picture_that_cannot_be_decoded_raises_every_time() -> None:
+    content = Content(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
+    for _ in range(2):
+        with pytest.raises(MediaError):
+            content.picture()

@@ -7,6 +7,7 @@ for recall at fixed precision) and whether it matches at the method's shipped de
 
 from __future__ import annotations
 
+import io
 import pickle
 import time
 from dataclasses import dataclass
@@ -16,7 +17,9 @@ import imagehash
 import numpy as np
 from PIL import Image
 
-from childguard.pipeline import compact_features
+from childguard.media import Content
+from childguard.pipeline import compact_features, hash_bytes
+from childguard.protect.register import protected_signature
 from childguard.robust.grid import Box
 from childguard.robust.protected import ProtectedIndex, hit_score
 from childguard.robust.query import QueryHash, query_regions
@@ -242,6 +245,46 @@ class ProtectedAsProduct(Protected):
         return Answer(best.photo, hit_score(best), best.match, ms, 1e3 * (t1 - t0))
 
 
+def _png(pixels: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+class ProtectedThroughBytes(Protected):
+    """The protected search as the product runs it end to end: each photo registered from its
+    bytes as `protect register` signs it (`childguard.protect.register.protected_signature`),
+    each query hashed from its bytes by the hashing workers' road (`hash_bytes(robust=True,
+    features=True)`: the media decode, query hashing and the compact features, pickled as the
+    workers send them). The bytes are lossless PNGs of the harness's pixels, so what differs
+    from `childguard-protected` is the product's decoding and nothing else. Not in the default
+    runs (`--methods` names it)."""
+
+    name = "childguard-protected-bytes"
+
+    def register(self, photos: dict[str, np.ndarray]) -> None:
+        for photo, px in photos.items():
+            t0 = time.perf_counter()
+            sig = protected_signature(Content(_png(px), origin=photo))
+            self.signature_ms.append(1e3 * (time.perf_counter() - t0))
+            self.signature_bytes.append(sig.nbytes)
+            self.index.add(photo, sig)
+
+    def query(self, pixels: np.ndarray, shared: dict[str, object]) -> Answer:
+        data = _png(pixels)
+        t0 = time.perf_counter()
+        record = hash_bytes(data, robust=True, features=True)
+        t1 = time.perf_counter()
+        if record.features is None:
+            return Answer(None, 0.0, False, 1e3 * (t1 - t0), 0.0)
+        hits = self.index.search(pickle.loads(pickle.dumps(record.features)))
+        t2 = time.perf_counter()
+        if not hits:
+            return Answer(None, 0.0, False, 1e3 * (t1 - t0), 1e3 * (t2 - t1))
+        best = hits[0]
+        return Answer(best.photo, hit_score(best), best.match, 1e3 * (t1 - t0), 1e3 * (t2 - t1))
+
+
 METHODS: dict[str, type] = {
     m.name: m
     for m in (
@@ -251,7 +294,10 @@ METHODS: dict[str, type] = {
         KnownAbuseNoDihedral,
         Protected,
         ProtectedAsProduct,
+        ProtectedThroughBytes,
     )
 }
 # The methods of a run that does not name its own.
-DEFAULT_METHODS = [name for name in METHODS if name != ProtectedAsProduct.name]
+DEFAULT_METHODS = [
+    name for name in METHODS if name not in (ProtectedAsProduct.name, ProtectedThroughBytes.name)
+]

@@ -67,6 +67,11 @@ class Limits:
     work_pixels: int = 1024 * 1024
     # Images whose short side is at most this are never reduced.
     draft_min_side: int = 384
+    # The picture the robust views, features and protected signatures are made from
+    # (`Content.picture`): the aspect ratio kept, the longest side at most this. The fast
+    # path reduces each side apart (what PDQ's box filter asks), which bends the geometry
+    # keypoints and grid cells depend on; 1280 px holds a 1,080-px feed post or grid whole.
+    picture_side: int = 1280
     # A reduced JPEG decode (libjpeg DCT scaling for sequential files; the DC scans alone,
     # the 1/8-scale image of `childguard._jpegdc`, for progressive ones) may be as small as
     # this fraction of the fast-path target on each side; it is then resized up to the target.
@@ -256,6 +261,9 @@ class Content:
     path: Path | None = None
     digests: Mapping[str, str] = field(default_factory=dict)
     _image: DecodedImage | MediaError | None = field(default=None, init=False, repr=False)
+    _picture: np.ndarray | MediaError | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def digest(self, name: str) -> str | None:
         """The hex digest `name` of `data` the caller gave (`digests`), or None."""
@@ -288,6 +296,26 @@ class Content:
         if isinstance(self._image, MediaError):
             raise self._image
         return self._image
+
+    def picture(self) -> np.ndarray:
+        """The photo as displayed (HxWx3 uint8 RGB), its aspect ratio kept and its longest side
+        at most `limits.picture_side`, decoded once: what the robust views, the features and
+        protected signatures are made from. The fast path's pixels (`image().pixels`) are it
+        where that path reduced nothing and the photo is small enough; otherwise the bytes are
+        decoded again at this size. Raises MediaError every time decoding fails."""
+        if self._picture is None:
+            image = self.image()
+            side = self.limits.picture_side
+            try:
+                if not image.reduced and max(image.width, image.height) <= side:
+                    self._picture = image.pixels
+                else:
+                    self._picture = decode_image(self.data, self.limits, max_side=side).pixels
+            except MediaError as exc:
+                self._picture = exc
+        if isinstance(self._picture, MediaError):
+            raise self._picture
+        return self._picture
 
     @contextlib.contextmanager
     def file(self) -> Iterator[Path]:
@@ -411,7 +439,7 @@ def time_budget(seconds: float) -> Iterator[None]:
 
 
 def decode_image(
-    data: bytes, limits: Limits = DEFAULT_LIMITS, *, fast: bool = True
+    data: bytes, limits: Limits = DEFAULT_LIMITS, *, fast: bool = True, max_side: int | None = None
 ) -> DecodedImage:
     """Decode image bytes to RGB pixels safely.
 
@@ -419,6 +447,10 @@ def decode_image(
     (libjpeg scaling via Pillow's `draft`) and every image is reduced to at most
     `limits.work_pixels` pixels; this is what perceptual hashing uses. With
     `fast=False` the full-resolution pixels are returned (the reference path).
+    With `max_side` (`fast` is then ignored) the aspect ratio is kept and the longest side
+    reduced to at most `max_side` (`fitted_size`), the picture of `Content.picture`; a JPEG
+    that DCT scaling brought to between `dc_min_fraction` of that and that is kept at the
+    scaled size.
     EXIF orientation is always applied, so a photo hashes as it is displayed.
     """
     if not data:
@@ -448,8 +480,11 @@ def decode_image(
                     f"{limits.max_pixels} (possible decompression bomb)",
                 )
             reduced = False
-            target = fast_size(width, height, limits) if fast else (width, height)
-            if target != (width, height):
+            if max_side is not None:
+                target = fitted_size(width, height, max_side)
+            else:
+                target = fast_size(width, height, limits) if fast else (width, height)
+            if target != (width, height) and max_side is None:
                 small = _fast_jpeg(data, img, fmt, target, limits)
                 if small is not None:
                     return small
@@ -461,6 +496,9 @@ def decode_image(
             # The first frame (or page) is the current one after open; the others are never
             # counted or decoded here (a TIFF of 50,000 pages costs one page).
             img.load()
+            if max_side is not None and max(img.size) <= max_side:
+                target = img.size  # a fitted picture as the DCT scaling left it: no resize
+                reduced = target != (width, height)
             if width * height >= _LARGE_PIXELS and img.size != target:
                 img = _reduce_large(img, target)
             if img.mode != "RGB":
@@ -560,6 +598,16 @@ def jpeg_stream_shortfall(data: bytes) -> str | None:
             return None
         pos += 2 + length
     return None
+
+
+def fitted_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """`width` x `height` scaled so that the longest side is at most `max_side`, the aspect
+    ratio kept (each side rounded, at least 1); never enlarged."""
+    longest = max(width, height)
+    if longest <= max_side:
+        return width, height
+    f = max_side / longest
+    return max(1, round(width * f)), max(1, round(height * f))
 
 
 def fast_size(width: int, height: int, limits: Limits = DEFAULT_LIMITS) -> tuple[int, int]:

@@ -171,3 +171,67 @@ def test_organisation_validation(store: Store) -> None:
             create_organisation(s, "Hooked")
         with pytest.raises(OrganisationError, match="no organisation"):
             get_organisation(s, "Nobody")
+
+
+def test_a_signature_made_from_bent_pixels_is_replaced_when_the_photo_is_registered_again(
+    store: Store, tmp_path: Path
+) -> None:
+    """A large photo signed from the fast path's pixels (each side reduced apart, so a 16:10
+    photo's frame comes out near square) is re-signed on its picture when registered again:
+    the frame then has the photo's aspect, the audit log says so, and a third registration
+    changes nothing. The matcher warns about bent signatures while any are left."""
+    import json
+
+    from structlog.testing import capture_logs
+
+    from childguard.matcher import Matcher
+    from childguard.media import Content
+    from childguard.protect.register import (
+        REGISTERED,
+        compute_photo_signature,
+        store_signature,
+    )
+    from childguard.robust.signature import compute_signature, frame_fits, stored_frame
+
+    original = sorted(PHOTOS.glob("mate-backgrounds/*.jpg"))[0]
+    album = tmp_path / "one"
+    album.mkdir()
+    shutil.copy(original, album / original.name)
+    record = compute_photo_signature(album / original.name)
+    bent = compute_signature(Content(original.read_bytes()).image().pixels)
+    assert bent.size is not None and not frame_fits(bent.size, record.width, record.height)
+    record.features = {"robust": json.loads(bent.to_json())}
+    with store.session() as s:
+        org = create_organisation(s, "Old Signatures")
+        photo, outcome = store_signature(s, org, record)
+        photo_id = photo.id
+    with capture_logs() as logs:
+        Matcher(store, index_base=tmp_path / "idx").match(hash_file(original, features=True))
+    warned = [e for e in logs if "reduced apart" in e["event"]]
+    assert [(e["log_level"], e["photos"], e["photo_ids"]) for e in warned] == [
+        ("warning", 1, [photo_id])
+    ]
+
+    with store.session() as s:
+        org = get_organisation(s, "Old Signatures")
+        again = register_photos(s, album, org)
+        assert [p.id for p in again.resigned] == [photo_id] and not again.registered
+        stored = s.get(ProtectedPhoto, photo_id)
+        assert stored is not None
+        frame = stored_frame((stored.signatures or {})["robust"])
+        assert frame_fits(frame, stored.width, stored.height)
+        actions = s.scalars(
+            select(AuditEvent.action).where(
+                AuditEvent.object_type == "protected_photo", AuditEvent.object_id == str(photo_id)
+            )
+        )
+        assert sorted(actions) == ["protect.register", "protect.resign"]
+    with store.session() as s:
+        third = register_photos(s, album, get_organisation(s, "Old Signatures"))
+        assert [p.id for p in third.already] == [photo_id] and not third.resigned
+    with capture_logs() as logs:
+        Matcher(store, index_base=tmp_path / "idx2").match(hash_file(original, features=True))
+    events = [e["event"] for e in logs]
+    assert "protected features loaded" in events
+    assert not any("reduced apart" in e for e in events)
+    assert outcome == REGISTERED

@@ -214,6 +214,7 @@ def test_an_organisation_registers_only_into_its_own_bank_and_sees_only_its_own(
             ]
             again = alice.post(ROUTE, json={"photos": [payload(records[0])]})
             assert again.json()["registered"] == [] and len(again.json()["already"]) == 1
+            assert again.json()["resigned"] == []
 
             # Bob sees none of Club A's photos, and cannot name another organisation.
             assert bob.get("/v1/organisation/photos").json()["photos"] == []

@@ -14,7 +14,12 @@ from childguard.robust import orb
 from childguard.robust.orb import orb_features
 from childguard.robust.protected import ProtectedIndex
 from childguard.robust.query_features import CHECK_SIDE, QueryFeatures, check_image, query_features
-from childguard.robust.signature import ProtectedSignature, compute_signature
+from childguard.robust.signature import (
+    ProtectedSignature,
+    compute_signature,
+    frame_fits,
+    stored_frame,
+)
 from childguard.robust.verify import (
     ALIGNED_REJECT,
     MIN_INLIERS,
@@ -282,3 +287,23 @@ def test_hashing_a_grid_with_features_detects_the_grid_once(
     record = hash_bytes(out.getvalue(), robust=True, features=True)
     assert record.error is None and record.features is not None
     assert len(record.features.regions()) == 9
+
+
+@pytest.mark.parametrize(
+    "frame,photo,fits",
+    [
+        ((512, 384), (4000, 3000), True),
+        ((512, 385), (4000, 3000), True),  # a side rounded
+        ((375, 375), (4000, 3000), False),  # each side reduced apart
+        ((384, 512), (4000, 3000), False),  # turned
+        (None, (4000, 3000), True),  # made before frames were recorded
+        ((512, 384), (0, 0), True),  # photo size unknown
+    ],
+)
+def test_a_frame_fits_its_photo_when_it_has_the_photos_aspect(
+    frame: tuple[int, int] | None, photo: tuple[int, int], fits: bool
+) -> None:
+    assert frame_fits(frame, *photo) is fits
+    stored = {"size": list(frame)} if frame else {}
+    assert stored_frame(stored) == frame
+    assert stored_frame({"size": ["x", 1]}) is None and stored_frame("junk") is None

@@ -283,7 +283,8 @@ def protect_register(
         )
     out.print(
         f"registered {len(report.registered)}, already registered {len(report.already)}, "
-        f"failed {len(report.failed)}"
+        + (f"signed anew {len(report.resigned)}, " if report.resigned else "")
+        + f"failed {len(report.failed)}"
     )
     for path_text, reason in report.failed:
         err.print(f"  skipped {path_text}: {reason}", soft_wrap=True)

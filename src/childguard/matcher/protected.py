@@ -104,6 +104,7 @@ class ProtectedVerifier:
 
     def _load(self) -> ProtectedIndex:
         from childguard.robust.protected import ProtectedIndex
+        from childguard.robust.signature import frame_fits, stored_frame
 
         index = ProtectedIndex()
         photos: dict[str, PhotoRef] = {}
@@ -117,15 +118,24 @@ class ProtectedVerifier:
                 )
             }
             rows = session.execute(
-                select(ProtectedPhoto.id, Organisation.bank_id, ProtectedPhoto.signatures)
+                select(
+                    ProtectedPhoto.id,
+                    Organisation.bank_id,
+                    ProtectedPhoto.signatures,
+                    ProtectedPhoto.width,
+                    ProtectedPhoto.height,
+                )
                 .join(Organisation, Organisation.id == ProtectedPhoto.organisation_id)
                 .order_by(ProtectedPhoto.id)
             )
-            for photo_id, bank_id, signatures in rows:
+            bent: list[int] = []
+            for photo_id, bank_id, signatures, width, height in rows:
                 robust = (signatures or {}).get("robust")
                 entry_id = pdq_entry.get(photo_id)
                 if not robust or entry_id is None:
                     continue
+                if not frame_fits(stored_frame(robust), width, height):
+                    bent.append(int(photo_id))
                 add_signature(
                     index,
                     photos,
@@ -138,6 +148,13 @@ class ProtectedVerifier:
         self._photos = photos
         self._index = index
         log.info("protected features loaded", photos=len(photos))
+        if bent:
+            log.warning(
+                "protected photos signed from pixels whose sides were reduced apart: their"
+                " copies in grids and crops may be missed; register these photos again",
+                photos=len(bent),
+                photo_ids=bent[:20],
+            )
         return index
 
     def _ready(self) -> ProtectedIndex:

@@ -150,11 +150,12 @@ def _photo_extras(content: Content, record: ContentSignals, opts: HashOptions) -
     if robust:
         from childguard.robust.query import query_regions
 
-        hashes, cells, boxes = query_regions(image.pixels)
+        picture = content.picture()
+        hashes, cells, boxes = query_regions(picture)
         views += [QueryView(PdqSignal.name, q.pdq, q.quality, q.variant) for q in hashes]
         if opts.features:
             try:
-                record.features = compact_features(image.pixels, hashes, cells=cells, boxes=boxes)
+                record.features = compact_features(picture, hashes, cells=cells, boxes=boxes)
             except Exception as exc:  # an extreme shape ORB cannot take: hashes stand without
                 log.warning("no features", path=record.path, error=repr(exc))
     if views:

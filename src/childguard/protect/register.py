@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -40,6 +40,9 @@ from childguard.store import audit
 from childguard.store.models import BankEntry
 from childguard.store.protect_models import Organisation, ProtectedPhoto, ProtectedSignal
 
+if TYPE_CHECKING:
+    from childguard.robust.signature import ProtectedSignature
+
 REGION_PREFIX = "region:"
 SOURCE = "protect-register"
 
@@ -52,7 +55,19 @@ class PhotoNotFound(ChildguardError):
 class RegisterReport:
     registered: list[ProtectedPhoto] = field(default_factory=list)
     already: list[ProtectedPhoto] = field(default_factory=list)
+    # Already registered, with a signature whose frame did not fit the photo: signed anew.
+    resigned: list[ProtectedPhoto] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+    def add(self, photo: ProtectedPhoto, outcome: str) -> None:
+        """File `photo` under `store_signature`'s outcome."""
+        {REGISTERED: self.registered, ALREADY: self.already, RESIGNED: self.resigned}[
+            outcome
+        ].append(photo)
+
+
+# What `store_signature` did with one photo.
+REGISTERED, ALREADY, RESIGNED = "registered", "already", "resigned"
 
 
 def iter_image_files(root: Path) -> Iterator[Path]:
@@ -80,19 +95,26 @@ def _sniffs_as_media(path: Path) -> bool:
     return is_media_head(head)
 
 
-def _robust_signature(content: Content) -> tuple[list[QueryView], dict[str, Any]]:
-    """The region PDQ views and the keypoint features of a photo's robust signature."""
+def protected_signature(content: Content) -> ProtectedSignature:
+    """A photo's protected signature (`childguard.robust.signature.compute_signature`), from
+    its picture (`Content.picture`: the aspect ratio kept, as the browser's registration page
+    signs it). Raises MediaError for a photo that cannot be decoded or signed."""
     import cv2
 
     from childguard.robust.signature import compute_signature
 
     try:
-        sig = compute_signature(content.image().pixels)
+        return compute_signature(content.picture())
     except ValueError as exc:
         raise MediaError("unsupported", f"no protected signature for this photo: {exc}") from exc
     except cv2.error as exc:
         message = f"no protected signature for this photo (OpenCV: {exc.err or exc})"
         raise MediaError("unsupported", message) from exc
+
+
+def _robust_signature(content: Content) -> tuple[list[QueryView], dict[str, Any]]:
+    """The region PDQ views and the keypoint features of a photo's robust signature."""
+    sig = protected_signature(content)
     views = [QueryView(PdqSignal.name, str(value), None, str(label)) for label, value in sig.pdq]
     return views, {"robust": json.loads(sig.to_json())}
 
@@ -131,18 +153,36 @@ def store_signature(
     published_url: str | None = None,
     published_at: datetime | None = None,
     actor: str = "cli",
-) -> tuple[ProtectedPhoto, bool]:
-    """Store one computed signature. Returns (photo, created); the same bytes twice is a no-op."""
+) -> tuple[ProtectedPhoto, str]:
+    """Store one computed signature. Returns the photo and REGISTERED, or for bytes already
+    registered in this organisation ALREADY (nothing changes) or RESIGNED: the stored robust
+    signature's frame did not fit the photo (`robust.signature.frame_fits`: signed from
+    pixels whose sides were reduced apart) and this one's does, so it replaces it; the bank
+    entries stay as they are."""
     sha256 = record.value("sha256") or ""
     existing = session.scalar(
         select(ProtectedPhoto).where(
             ProtectedPhoto.organisation_id == org.id, ProtectedPhoto.sha256 == sha256
         )
     )
-    if existing is not None:
-        return existing, False
     regions = [[v.variant, v.value] for v in record.views or []]
     extra = dict(record.features or {})
+    if existing is not None:
+        if not _fits(existing.signatures, existing.width, existing.height) and _fits(
+            extra, record.width or 0, record.height or 0
+        ):
+            existing.signatures = {**(existing.signatures or {}), **extra}
+            session.flush()
+            audit.record(
+                session,
+                actor=actor,
+                action="protect.resign",
+                object_type="protected_photo",
+                object_id=existing.id,
+                details={"organisation": org.name, "file_name": existing.file_name},
+            )
+            return existing, RESIGNED
+        return existing, ALREADY
     photo = ProtectedPhoto(
         organisation_id=org.id,
         file_name=record.path,
@@ -185,7 +225,16 @@ def store_signature(
         object_id=photo.id,
         details={"organisation": org.name, "file_name": record.path, "sha256": sha256},
     )
-    return photo, True
+    return photo, REGISTERED
+
+
+def _fits(signatures: Mapping[str, Any] | None, width: int, height: int) -> bool:
+    """Whether the robust signature in `signatures` has a frame that fits the photo (none
+    at all does not: there is nothing to match with)."""
+    from childguard.robust.signature import frame_fits, stored_frame
+
+    robust = (signatures or {}).get("robust")
+    return isinstance(robust, dict) and frame_fits(stored_frame(robust), width, height)
 
 
 def _sign_one(path: Path, limits: Limits) -> tuple[ContentSignals | None, str | None]:
@@ -248,7 +297,7 @@ def register_photos(
             on_signed(path, record is None)
     for record in computed:
         title = (titles or {}).get(record.path)
-        photo, created = store_signature(
+        photo, outcome = store_signature(
             session,
             org,
             record,
@@ -257,7 +306,7 @@ def register_photos(
             published_at=published_at,
             actor=actor,
         )
-        (report.registered if created else report.already).append(photo)
+        report.add(photo, outcome)
     return report
 
 
@@ -470,10 +519,11 @@ def register_signatures(
 ) -> RegisterReport:
     """Register photos whose signatures were computed on the owner's device: the same bank
     entries, photo rows and audit as `register_photos`; a photo already registered (same
-    SHA-256 in this organisation) is reported in `already` and nothing is added."""
+    SHA-256 in this organisation) is reported in `already` and nothing is added (in
+    `resigned` where its stored signature is replaced, see `store_signature`)."""
     report = RegisterReport()
     for item in items:
-        photo, created = store_signature(
+        photo, outcome = store_signature(
             session,
             org,
             item.record(),
@@ -482,7 +532,7 @@ def register_signatures(
             published_at=item.published_at,
             actor=actor,
         )
-        (report.registered if created else report.already).append(photo)
+        report.add(photo, outcome)
     return report
 
 

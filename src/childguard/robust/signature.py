@@ -94,6 +94,31 @@ class ProtectedSignature:
         )
 
 
+# How far a signature's frame may be from its photo's aspect ratio (a share of it): rounding a
+# side of the 384-512-px frame moves it by well under 1%.
+FRAME_ASPECT_TOLERANCE = 0.02
+
+
+def frame_fits(size: tuple[int, int] | None, width: int, height: int) -> bool:
+    """Whether a signature's frame (`ProtectedSignature.size`) has the aspect ratio of its
+    photo (`width` x `height`, as displayed). A frame that does not was signed from pixels
+    whose sides were reduced apart, and its keypoints' geometry does not fit the photo's
+    copies: registering the photo again signs it anew. True where either is unknown."""
+    if not size or width <= 0 or height <= 0 or size[0] <= 0 or size[1] <= 0:
+        return True
+    return abs((size[0] / size[1]) / (width / height) - 1) <= FRAME_ASPECT_TOLERANCE
+
+
+def stored_frame(data: object) -> tuple[int, int] | None:
+    """The frame (width, height) a stored signature (`ProtectedSignature.to_json`'s object)
+    records; None where it records none or nothing readable."""
+    size = data.get("size") if isinstance(data, dict) else None
+    try:
+        return (int(size[0]), int(size[1])) if size else None
+    except (TypeError, ValueError, IndexError, KeyError):
+        return None
+
+
 def compute_signature(pixels: np.ndarray) -> ProtectedSignature:
     """The signature an owner registers for one RGB photo.
 

@@ -62,8 +62,9 @@ def organisation_register_signatures(
         answer = {
             "registered": [_photo(p) for p in report.registered],
             "already": [_photo(p) for p in report.already],
+            "resigned": [_photo(p) for p in report.resigned],
         }
-    if answer["registered"]:
+    if answer["registered"] or answer["resigned"]:
         state.changed()
     return answer
 
