@@ -72,3 +72,20 @@ def test_a_video_is_a_strip_of_blurred_frames(tmp_path: Path) -> None:
     shown = Image.open(io.BytesIO(clear))
     assert shown.width > STRIP_FRAMES * 150 and shown.height <= 200  # frames side by side
     assert high_frequency_energy(blurred) < 0.1 * high_frequency_energy(clear)
+
+
+@pytest.mark.parametrize("size", [(2400, 1800), (1200, 2000), (4000, 1000)])
+def test_a_large_images_preview_keeps_its_shape(size: tuple[int, int]) -> None:
+    """A large photo's preview is at most PREVIEW_SIDE on its longest side with the photo's
+    aspect ratio, clear or blurred (not the near-square pixels PDQ's fast path makes)."""
+    from childguard.hotline.previews import PREVIEW_SIDE
+
+    w, h = size
+    small = Image.open(io.BytesIO(sharp_picture(6))).convert("RGB")
+    buffer = io.BytesIO()
+    small.resize(size).save(buffer, "JPEG", quality=90)
+    for clear in (True, False):
+        png, _ = preview_png(buffer.getvalue(), PreviewPreferences(), clear=clear)
+        shown = Image.open(io.BytesIO(png))
+        assert max(shown.size) == PREVIEW_SIDE
+        assert abs(shown.width / shown.height - w / h) <= 0.01 * (w / h), shown.size

@@ -87,7 +87,8 @@ def _picture(data: bytes, limits: Limits) -> tuple[Image.Image, bool]:
     fmt = video_format(data)
     if fmt is not None and fmt != "GIF":
         return _strip(_video_frames(data, fmt, limits)), True
-    decoded = decode_image(data, limits)
+    # The aspect ratio kept (the hashing fast path's pixels have each side reduced apart).
+    decoded = decode_image(data, limits, max_side=PREVIEW_SIDE)
     picture = Image.fromarray(decoded.pixels)
     picture.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
     return picture, False
