@@ -278,3 +278,13 @@ def release_bank(store: Store, bank: str | int, *, actor: str) -> Bank:
             details=details,
         )
     return found
+
+
+def mark_bank_changed(session: Session, bank_id: int) -> None:
+    """Move the bank's `updated_at`, so that every matcher that follows the store drops what
+    it cached of the bank at its next refresh (its entries, its photos' features): for a
+    change that adds and removes no entry, such as a protected photo signed anew."""
+    found = session.get(Bank, bank_id)
+    if found is None:
+        raise BankNotFound(f"bank {bank_id} not found")
+    found.updated_at = utcnow()

@@ -90,17 +90,21 @@ class ProtectedVerifier:
     """The registered photos' features, loaded from the store on first use.
 
     `photo_count` and `search` load lazily; `invalidate()` (called by `Matcher.refresh`)
-    drops what was loaded so the next use reads the store again.
+    drops what was loaded so the next use reads the store again. `bent_photos()`: the photos
+    whose signature's frame does not fit them (signed from pixels whose sides were reduced
+    apart), which the load also logs.
     """
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._index: ProtectedIndex | None = None
         self._photos: dict[str, PhotoRef] = {}
+        self._bent: list[int] = []
 
     def invalidate(self) -> None:
         self._index = None
         self._photos = {}
+        self._bent = []
 
     def _load(self) -> ProtectedIndex:
         from childguard.robust.protected import ProtectedIndex
@@ -147,6 +151,7 @@ class ProtectedVerifier:
                 )
         self._photos = photos
         self._index = index
+        self._bent = bent
         log.info("protected features loaded", photos=len(photos))
         if bent:
             log.warning(
@@ -156,6 +161,11 @@ class ProtectedVerifier:
                 photo_ids=bent[:20],
             )
         return index
+
+    def bent_photos(self) -> list[int]:
+        """Ids of the loaded photos whose signature's frame does not fit the photo."""
+        self._ready()
+        return list(self._bent)
 
     def _ready(self) -> ProtectedIndex:
         return self._index if self._index is not None else self._load()

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from childguard.banks import ensure_entries, remove_entries_by_id
+from childguard.banks import ensure_entries, mark_bank_changed, remove_entries_by_id
 from childguard.errors import ChildguardError, MediaError
 from childguard.media import DEFAULT_LIMITS, Content, Limits, read_bytes
 from childguard.pipeline.hashing import HashOptions, signals_of
@@ -172,6 +172,7 @@ def store_signature(
             extra, record.width or 0, record.height or 0
         ):
             existing.signatures = {**(existing.signatures or {}), **extra}
+            mark_bank_changed(session, org.bank_id)  # matchers load the new signature
             session.flush()
             audit.record(
                 session,
