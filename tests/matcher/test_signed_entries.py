@@ -170,3 +170,54 @@ def test_the_periodic_task_signs_while_evidence_is_held_and_never_after(
     assert done["signed"]["items"] == [held]
     again = process_due(store, ProcessingSettings(evidence_dir=evidence, evidence_key=KEY))
     assert again["signed"]["signed"] == 0
+
+
+def test_a_signature_made_from_bent_pixels_is_signed_anew_once(
+    store: Store, real_photos: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An item signed from the hashing fast path's pixels (each side reduced apart: a large
+    photo's frame comes out near square) is signed anew from its evidence by the periodic
+    task, with the item's aspect ratio; audited; once."""
+    import childguard.hotline.signatures as signatures
+    from childguard.media import Content
+    from childguard.robust.signature import frame_fits, stored_frame
+    from childguard.store.models import AuditEvent
+
+    monkeypatch.setattr(signatures, "_SWEPT", set())
+    by_stem = {p.stem.split("_by_")[0]: p for p in real_photos}
+    raw = Image.open(by_stem[ASSESSED])
+    raw.draft("RGB", (2048, 2048))
+    large = raw.convert("RGB")
+    large.thumbnail((1600, 1600))
+    evidence = tmp_path / "evidence"
+    item_id = _item(store, _jpeg(large), ASSESSED, evidence)
+    _assess(store, item_id, BASELINE)
+    with monkeypatch.context() as old:  # the decoding before signatures came from the picture
+        old.setattr(Content, "picture", lambda self: self.image().pixels)
+        assert sign_item(store, KEY, item_id, actor="t")
+
+    def frame() -> tuple[bool, tuple[int, int] | None]:
+        with store.session() as s:
+            row = s.scalars(select(BankSignature)).one()
+            item = s.get(Item, item_id)
+            assert item is not None and item.width and item.height
+            got = stored_frame(row.signature)
+            return frame_fits(got, item.width, item.height), got
+
+    assert frame()[0] is False
+    settings = ProcessingSettings(evidence_dir=evidence, evidence_key=KEY)
+    done = process_due(store, settings)
+    assert done["signed"]["resigned"] == [item_id] and done["signed"]["signed"] == 0
+    fits, size = frame()
+    assert fits and size is not None and max(size) == 512
+    with store.session() as s:
+        actions = s.scalars(select(AuditEvent.action).where(AuditEvent.object_type == "bank_entry"))
+        assert sorted(a for a in actions if a.startswith("hotline.")) == [
+            "hotline.resign",
+            "hotline.sign",
+        ]
+    assert signatures._SWEPT  # nothing left: later runs do not look again
+    assert process_due(store, settings)["signed"]["resigned"] == []
+    matcher = Matcher(store, persist=False)
+    cropped = _query(matcher, crop15(large))
+    assert HOTLINE_BANK in cropped

@@ -12,7 +12,10 @@ rotations and screenshots of the hotline's own items match while outside lists s
 
 `sign_item` signs one banked item while its evidence is held (idempotent); `sign_banked` signs
 every banked item that has none yet and whose evidence is still held (the hotline's periodic
-task runs it, as it holds the evidence key). Every signature written is audited.
+task runs it, as it holds the evidence key), then signs anew the stored signatures whose frame
+does not fit their item (`robust.signature.frame_fits`: made from pixels whose sides were
+reduced apart, before signatures came from the item's picture, `Content.picture`), looking for
+them once per process until none is left. Every signature written is audited.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import json
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from childguard.errors import MediaError
 from childguard.hotline.assessments import HOTLINE_BANK
@@ -30,6 +34,7 @@ from childguard.log import get_logger
 from childguard.media import DEFAULT_LIMITS, Content, Limits
 from childguard.store import audit
 from childguard.store.bank_signature_models import BankSignature
+from childguard.store.base import utcnow
 from childguard.store.db import Store
 from childguard.store.hotline_models import Item
 from childguard.store.models import Bank, BankEntry
@@ -45,13 +50,24 @@ def subject_of(item_id: int) -> str:
 
 @dataclass
 class SignReport:
-    """What `sign_banked` did: items signed, and those left unsigned with the reason."""
+    """What `sign_banked` did: items signed, items whose bent signature was signed anew, and
+    those left unsigned with the reason."""
 
     signed: list[int] = field(default_factory=list)
     skipped: list[tuple[int, str]] = field(default_factory=list)
+    resigned: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
-        return {"signed": len(self.signed), "skipped": len(self.skipped), "items": self.signed}
+        return {
+            "signed": len(self.signed),
+            "skipped": len(self.skipped),
+            "items": self.signed,
+            "resigned": self.resigned,
+        }
+
+
+# Stores this process has looked through for bent signatures and found none left in.
+_SWEPT: set[str] = set()
 
 
 def _pdq_entry(store: Store, item_id: int) -> tuple[int | None, str]:
@@ -108,13 +124,21 @@ def sign_item(
 
 
 def _sign(
-    store: Store, evidence_key: bytes, item_id: int, *, actor: str, limits: Limits
+    store: Store,
+    evidence_key: bytes,
+    item_id: int,
+    *,
+    actor: str,
+    limits: Limits,
+    anew: bool = False,
 ) -> tuple[bool, str]:
+    """Sign one banked item; with `anew`, replace a stored signature whose frame does not fit
+    the item (and only such a one)."""
     entry_id, why = _pdq_entry(store, item_id)
     if entry_id is None:
         return False, why
     with store.session() as session:
-        if session.get(BankSignature, entry_id) is not None:
+        if not _may_write(session, entry_id, item_id, anew):
             return False, "signed already"
     try:
         signature = _signature(open_evidence(store, evidence_key, item_id), limits)
@@ -124,20 +148,74 @@ def _sign(
         log.info("hotline.unsignable", item=item_id, error=str(exc))
         return False, f"no signature: {exc}"
     with store.session() as session:
-        if session.get(BankSignature, entry_id) is not None:  # another worker was faster
+        if not _may_write(session, entry_id, item_id, anew):  # another worker was faster
             return False, "signed already"
-        session.add(
-            BankSignature(bank_entry_id=entry_id, signature=signature, subject=subject_of(item_id))
-        )
+        stored = session.get(BankSignature, entry_id)
+        if stored is None:
+            session.add(
+                BankSignature(
+                    bank_entry_id=entry_id, signature=signature, subject=subject_of(item_id)
+                )
+            )
+        else:
+            stored.signature = signature
+            stored.created_at = utcnow()
         audit.record(
             session,
             actor=actor,
-            action="hotline.sign",
+            action="hotline.resign" if stored is not None else "hotline.sign",
             object_type="bank_entry",
             object_id=entry_id,
             details={"item_id": item_id, "bank": HOTLINE_BANK},
         )
     return True, ""
+
+
+def _may_write(session: Session, entry_id: int, item_id: int, anew: bool) -> bool:
+    """Whether the entry has no signature, or (`anew`) one whose frame does not fit the item."""
+    stored = session.get(BankSignature, entry_id)
+    if stored is None:
+        return True
+    item = session.get(Item, item_id)
+    if not anew or item is None:
+        return False
+    from childguard.robust.signature import frame_fits, stored_frame
+
+    return not frame_fits(stored_frame(stored.signature), item.width or 0, item.height or 0)
+
+
+def _bent(store: Store, limit: int) -> list[int]:
+    """Up to `limit` items whose stored signature's frame does not fit them, by item id; the
+    frames are read out of the JSON by the database, not the signatures themselves."""
+    from childguard.robust.signature import frame_fits
+
+    prefix = subject_of(0)[:-1]
+    with store.session() as session:
+        frames = session.execute(
+            select(
+                BankSignature.subject,
+                BankSignature.signature[("size", 0)].as_integer(),
+                BankSignature.signature[("size", 1)].as_integer(),
+            ).where(BankSignature.subject.startswith(prefix))
+        ).all()
+        by_item = {
+            int(subject[len(prefix) :]): (w, h)
+            for subject, w, h in frames
+            if subject[len(prefix) :].isdigit() and w and h
+        }
+        bent: list[int] = []
+        ids = sorted(by_item)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = session.execute(
+                select(Item.id, Item.width, Item.height).where(
+                    Item.id.in_(chunk), Item.evidence_path.is_not(None)
+                )
+            )
+            for item_id, width, height in rows:
+                if not frame_fits(by_item[item_id], width or 0, height or 0):
+                    bent.append(int(item_id))
+    return sorted(bent)[:limit]
 
 
 def sign_banked(
@@ -174,4 +252,16 @@ def sign_banked(
             report.signed.append(int(item_id))
         else:
             report.skipped.append((int(item_id), why))
+    room = limit - len(banked)
+    if room <= 0 or store.url in _SWEPT:
+        return report
+    bent = _bent(store, room)
+    for item_id in bent:
+        signed, why = _sign(store, evidence_key, item_id, actor=actor, limits=limits, anew=True)
+        if signed:
+            report.resigned.append(item_id)
+        else:
+            report.skipped.append((item_id, why))
+    if len(report.resigned) == len(bent):  # none left that could be signed anew
+        _SWEPT.add(store.url)
     return report
