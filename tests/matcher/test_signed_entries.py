@@ -216,7 +216,7 @@ def test_a_signature_made_from_bent_pixels_is_signed_anew_once(
             "hotline.resign",
             "hotline.sign",
         ]
-    assert signatures._SWEPT  # nothing left: later runs do not look again
+    assert signatures._SWEPT  # every bent one tried: later runs do not look again
     assert process_due(store, settings)["signed"]["resigned"] == []
     matcher = Matcher(store, persist=False)
     cropped = _query(matcher, crop15(large))

@@ -15,7 +15,7 @@ every banked item that has none yet and whose evidence is still held (the hotlin
 task runs it, as it holds the evidence key), then signs anew the stored signatures whose frame
 does not fit their item (`robust.signature.frame_fits`: made from pixels whose sides were
 reduced apart, before signatures came from the item's picture, `Content.picture`), looking for
-them once per process until none is left. Every signature written is audited.
+them once per process, until it has tried every one. Every signature written is audited.
 """
 
 from __future__ import annotations
@@ -185,8 +185,9 @@ def _may_write(session: Session, entry_id: int, item_id: int, anew: bool) -> boo
 
 
 def _bent(store: Store, limit: int) -> list[int]:
-    """Up to `limit` items whose stored signature's frame does not fit them, by item id; the
-    frames are read out of the JSON by the database, not the signatures themselves."""
+    """Up to `limit` items whose stored signature's frame does not fit them and whose evidence
+    is still held, by item id; the frames are read out of the JSON by the database, not the
+    signatures themselves."""
     from childguard.robust.signature import frame_fits
 
     prefix = subject_of(0)[:-1]
@@ -209,7 +210,9 @@ def _bent(store: Store, limit: int) -> list[int]:
             chunk = ids[start : start + 500]
             rows = session.execute(
                 select(Item.id, Item.width, Item.height).where(
-                    Item.id.in_(chunk), Item.evidence_path.is_not(None)
+                    Item.id.in_(chunk),
+                    Item.evidence_path.is_not(None),
+                    Item.evidence_purged_at.is_(None),
                 )
             )
             for item_id, width, height in rows:
@@ -262,6 +265,6 @@ def sign_banked(
             report.resigned.append(item_id)
         else:
             report.skipped.append((item_id, why))
-    if len(report.resigned) == len(bent):  # none left that could be signed anew
+    if len(bent) < room:  # every one there was has been tried: no need to look again
         _SWEPT.add(store.url)
     return report
