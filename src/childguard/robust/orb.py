@@ -64,9 +64,10 @@ _FEW_KEYPOINTS = 300
 # of _QUERY_FEATURES gets the strongest low-threshold corners in it, up to that share.
 _TOPUP_CELLS = 8
 _ORB_TOPUP = cv2.ORB.create(nfeatures=2 * _QUERY_FEATURES, fastThreshold=_FAST_LOW)
-# The light passes (a grid's cells, a screenshot's regions, a close PDQ hit's support): fewer
-# features on a smaller work image. A copy verifies with far more inliers than the rule needs
-# (mirrored copies 115-280 at the full settings).
+# The light passes (a grid's cells, the focused cut, the equal partition's cells, a close PDQ
+# hit's support): fewer features on a smaller work image. A copy verifies with far more inliers
+# than the rule needs (mirrored copies 115-280 at the full settings). A screenshot's regions
+# get the full query detection, without the top-up.
 LIGHT_SIDE = 512
 LIGHT_MIN_SIDE = 256  # a 4x4 cell of a 1080-px grid (270 px) is not upscaled
 LIGHT_FEATURES = 500
