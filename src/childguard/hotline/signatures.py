@@ -176,8 +176,10 @@ def _may_write(session: Session, entry_id: int, item_id: int, anew: bool) -> boo
     stored = session.get(BankSignature, entry_id)
     if stored is None:
         return True
+    if not anew:
+        return False
     item = session.get(Item, item_id)
-    if not anew or item is None:
+    if item is None:
         return False
     from childguard.robust.signature import frame_fits, stored_frame
 
@@ -207,18 +209,22 @@ def _bent(store: Store, limit: int) -> list[int]:
         bent: list[int] = []
         ids = sorted(by_item)
         for start in range(0, len(ids), 500):
+            if len(bent) >= limit:
+                break
             chunk = ids[start : start + 500]
             rows = session.execute(
-                select(Item.id, Item.width, Item.height).where(
+                select(Item.id, Item.width, Item.height)
+                .where(
                     Item.id.in_(chunk),
                     Item.evidence_path.is_not(None),
                     Item.evidence_purged_at.is_(None),
                 )
+                .order_by(Item.id)
             )
             for item_id, width, height in rows:
                 if not frame_fits(by_item[item_id], width or 0, height or 0):
                     bent.append(int(item_id))
-    return sorted(bent)[:limit]
+    return bent[:limit]
 
 
 def sign_banked(
