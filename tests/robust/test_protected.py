@@ -296,6 +296,10 @@ def test_hashing_a_grid_with_features_detects_the_grid_once(
         ((512, 385), (4000, 3000), True),  # a side rounded
         ((375, 375), (4000, 3000), False),  # each side reduced apart
         ((384, 512), (4000, 3000), False),  # turned
+        ((3000, 4000), (384, 512), True),  # portrait
+        ((512, 3), (2000, 13), True),  # a thin photo, its short side rounded down
+        ((512, 1), (5000, 2), True),  # thinner than a pixel once reduced: one pixel kept
+        ((512, 8), (2000, 13), False),  # thin, and stretched
         (None, (4000, 3000), True),  # made before frames were recorded
         ((512, 384), (0, 0), True),  # photo size unknown
     ],

@@ -357,10 +357,34 @@ def test_registration_sends_no_image_bytes_and_reports_a_corrupt_file(
         sig = ProtectedSignature.from_json(json.dumps((row.signatures or {})["robust"]))
         assert len(sig.descriptors) >= 100
 
-    # The same photos again: nothing new.
-    again = _register(org_page, photos[:2])
+    # The same photos again: nothing new; a photo whose stored signature was made from pixels
+    # reduced apart (square, of a 4:3 photo) is signed anew, and its row says so.
+    from childguard.protect.register import compute_photo_signature, store_signature
+    from childguard.robust.signature import frame_fits, stored_frame
+
+    bent_path = tmp_path / "bent.jpg"
+    im = Image.open(real_photos[14]).convert("RGB")
+    im.thumbnail((800, 800))
+    im.save(bent_path, quality=90)
+    record = compute_photo_signature(bent_path)
+    bent = compute_signature(np.asarray(im.resize((400, 400))))
+    assert not frame_fits(bent.size, record.width, record.height)
+    record.features = {"robust": json.loads(bent.to_json())}
+    with org_server.live.store.session() as s:
+        org = get_organisation_by_id(s, org_server.org_ids["Browser Scouts"])
+        bent_id = store_signature(s, org, record)[0].id
+    again = _register(org_page, [*photos[:2], bent_path])
     assert again.get_attribute("data-already") == "2"
+    assert again.get_attribute("data-resigned") == "1"
     assert again.get_attribute("data-registered") == "0"
+    assert "1 signed anew" in again.inner_text()
+    states = _states(org_page)
+    assert states["bent.jpg"][0] == "resigned" and "signed anew" in states["bent.jpg"][1]
+    assert states[photos[0].name][0] == "already"
+    with org_server.live.store.session() as s:
+        org = get_organisation_by_id(s, org_server.org_ids["Browser Scouts"])
+        row = next(p for p in list_photos(s, org) if p.id == bent_id)
+        assert frame_fits(stored_frame((row.signatures or {})["robust"]), row.width, row.height)
 
 
 SIGNATURE_JS = """async ([b64, w, h]) => {

@@ -94,19 +94,25 @@ class ProtectedSignature:
         )
 
 
-# How far a signature's frame may be from its photo's aspect ratio (a share of it): rounding a
-# side of the 384-512-px frame moves it by well under 1%.
+# How far a signature's frame may be from its photo's aspect ratio (a share of its shorter side),
+# beyond the pixel that rounding that side to a whole number may move it.
 FRAME_ASPECT_TOLERANCE = 0.02
 
 
 def frame_fits(size: tuple[int, int] | None, width: int, height: int) -> bool:
     """Whether a signature's frame (`ProtectedSignature.size`) has the aspect ratio of its
-    photo (`width` x `height`, as displayed). A frame that does not was signed from pixels
+    photo (`width` x `height`, as displayed): its shorter side is within a pixel and
+    FRAME_ASPECT_TOLERANCE of what its longer side makes of the photo's (so a photo a few pixels
+    thin fits the frame its rounded side gives). A frame that does not was signed from pixels
     whose sides were reduced apart, and its keypoints' geometry does not fit the photo's
     copies: registering the photo again signs it anew. True where either is unknown."""
     if not size or width <= 0 or height <= 0 or size[0] <= 0 or size[1] <= 0:
         return True
-    return abs((size[0] / size[1]) / (width / height) - 1) <= FRAME_ASPECT_TOLERANCE
+    (long_f, short_f), (long_p, short_p) = (
+        (size, (width, height)) if size[0] >= size[1] else (size[::-1], (height, width))
+    )
+    expected = long_f * short_p / long_p
+    return abs(short_f - expected) <= 1 + FRAME_ASPECT_TOLERANCE * expected
 
 
 def stored_frame(data: object) -> tuple[int, int] | None:

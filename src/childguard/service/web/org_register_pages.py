@@ -88,13 +88,17 @@ SCRIPT_MESSAGES = {
     "computed": _("Signature computed; sending it"),
     "registered": _("Registered"),
     "already": _("Already registered"),
+    "resigned": _("Already registered; signed anew, as its earlier signature did not fit it"),
     "failed": _("Not registered"),
     "decode": _("This file could not be read as a photo: %s"),
     "refused": _("The service refused the signatures: %s"),
     "no_files": _("Choose at least one photo or folder first."),
     "loading": _("Loading the hashing library…"),
     "library": _("The hashing library could not be loaded: %s"),
-    "summary": _("%(registered)s registered, %(already)s already registered, %(failed)s failed."),
+    "summary": _(
+        "%(registered)s registered, %(already)s already registered, %(resigned)s signed anew, "
+        "%(failed)s failed."
+    ),
     "clean_done": _("The cleaned copy has no metadata left."),
     "nothing_found": _("No personal metadata found."),
     "check_failed": _("This file could not be checked: %s"),

@@ -74,10 +74,14 @@ async function upload(batch, counts) {
     return;
   }
   const registered = new Set((body.registered || []).map((p) => p.sha256));
+  const resigned = new Set((body.resigned || []).map((p) => p.sha256));
   for (const b of batch) {
     if (registered.has(b.photo.sha256)) {
       b.row.set("registered", message("registered"));
       counts.registered += 1;
+    } else if (resigned.has(b.photo.sha256)) {
+      b.row.set("resigned", message("resigned"));
+      counts.resigned += 1;
     } else {
       b.row.set("already", message("already"));
       counts.already += 1;
@@ -89,11 +93,13 @@ function showSummary(counts) {
   summary.hidden = false;
   summary.dataset.registered = counts.registered;
   summary.dataset.already = counts.already;
+  summary.dataset.resigned = counts.resigned;
   summary.dataset.failed = counts.failed;
   summary.dataset.done = "true";
   summary.textContent = message("summary")
     .replace("%(registered)s", counts.registered)
     .replace("%(already)s", counts.already)
+    .replace("%(resigned)s", counts.resigned)
     .replace("%(failed)s", counts.failed);
 }
 
@@ -104,7 +110,7 @@ async function register(files) {
   summary.dataset.done = "false";
   status.textContent = message("loading");
   const extra = metadata();
-  const counts = { registered: 0, already: 0, failed: 0 };
+  const counts = { registered: 0, already: 0, resigned: 0, failed: 0 };
   const worker = new Worker(form.dataset.worker, { type: "module" });
   const jobs = new Map();
   let pending = [];
