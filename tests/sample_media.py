@@ -52,3 +52,31 @@ def blocks_photo(seed: int) -> np.ndarray:
         x, y, r = int(rng.integers(0, 380)), int(rng.integers(0, 280)), int(rng.integers(8, 50))
         draw.rectangle((x, y, x + r, y + r), fill=tuple(int(c) for c in rng.integers(0, 256, 3)))
     return np.asarray(img)
+
+
+def plain_photo(path: Path) -> Path:
+    """An 800x600 JPEG of a smooth colour gradient: no ORB keypoints and a weak PDQ hash (the
+    kind of picture `protect.register.photo_warning` calls too plain)."""
+    yy, xx = np.mgrid[0:600, 0:800] / 800
+    arr = np.stack(
+        [
+            128 + 100 * np.sin(3 * xx + 1),
+            128 + 100 * np.cos(2 * yy + xx),
+            128 + 90 * np.sin(2 * xx * yy + 2),
+        ],
+        axis=-1,
+    )
+    Image.fromarray(arr.astype(np.uint8)).save(path, "JPEG", quality=92)
+    return path
+
+
+def two_blobs_photo(path: Path) -> Path:
+    """An 800x600 grey JPEG of two soft blobs: a strong PDQ hash but few ORB keypoints."""
+    yy, xx = np.mgrid[0:600, 0:800]
+    arr = (
+        30
+        + 200 * np.exp(-((xx - 250) ** 2 + (yy - 200) ** 2) / (2 * 90.0**2))
+        + 150 * np.exp(-((xx - 600) ** 2 + (yy - 420) ** 2) / (2 * 70.0**2))
+    )
+    Image.fromarray(arr.clip(0, 255).astype(np.uint8)).convert("RGB").save(path, "JPEG", quality=92)
+    return path

@@ -32,6 +32,7 @@ from childguard.protect.register import (
 from childguard.signals.content import ContentSignals
 from childguard.store import Store
 from childguard.store.models import BankEntry
+from sample_media import plain_photo
 from service.conftest import LiveServer, live_server
 
 
@@ -214,7 +215,16 @@ def test_an_organisation_registers_only_into_its_own_bank_and_sees_only_its_own(
             ]
             again = alice.post(ROUTE, json={"photos": [payload(records[0])]})
             assert again.json()["registered"] == [] and len(again.json()["already"]) == 1
-            assert again.json()["resigned"] == []
+            assert again.json()["resigned"] == [] and again.json()["warnings"] == []
+            assert made.json()["warnings"] == []
+            # A photo too plain to be found reliably is registered, and the answer says so.
+            plain = compute_photo_signature(plain_photo(tmp_path / "plain.jpg"))
+            warned = alice.post(ROUTE, json={"photos": [payload(plain)]})
+            assert warned.status_code == 200, warned.text
+            assert [p["file_name"] for p in warned.json()["registered"]] == ["plain.jpg"]
+            [warning] = warned.json()["warnings"]
+            assert warning["sha256"] == plain.value("sha256") and warning["warning"] == "plain"
+            assert "too plain" in warning["reason"]
 
             # Bob sees none of Club A's photos, and cannot name another organisation.
             assert bob.get("/v1/organisation/photos").json()["photos"] == []
@@ -228,7 +238,7 @@ def test_an_organisation_registers_only_into_its_own_bank_and_sees_only_its_own(
             mine = bob.post(ROUTE, json={"photos": [payload(records[0])]})
             assert len(mine.json()["registered"]) == 1
             listed = {p["file_name"] for p in alice.get("/v1/organisation/photos").json()["photos"]}
-            assert listed == {"photo-0.jpg", "photo-1.jpg"}
+            assert listed == {"photo-0.jpg", "photo-1.jpg", "plain.jpg"}
             assert [
                 p["file_name"] for p in bob.get("/v1/organisation/photos").json()["photos"]
             ] == ["photo-0.jpg"]
@@ -240,7 +250,7 @@ def test_an_organisation_registers_only_into_its_own_bank_and_sees_only_its_own(
             assert refused.status_code == 422
             assert refused.json()["type"].endswith("invalid-signature")
             assert "photos[1].signature.features" in refused.json()["detail"]
-            assert len(alice.get("/v1/organisation/photos").json()["photos"]) == 2
+            assert len(alice.get("/v1/organisation/photos").json()["photos"]) == 3
 
         # No CSRF token: refused. A user of no organisation, or of another role: refused.
         with contextlib.closing(_org_user(live, a)) as no_csrf:

@@ -46,7 +46,7 @@ from childguard.store.db import Store
 from childguard.store.protect_models import Alert
 from hotline.referral_fixtures import smtp_inbox
 from local_http import serving as serving_handler
-from sample_media import exif_photo
+from sample_media import exif_photo, plain_photo
 from screenshots import screenshots as screenshots
 from screenshots import shoot as shoot_into
 from service.conftest import LiveServer, live_server
@@ -363,7 +363,7 @@ def test_registration_sends_no_image_bytes_and_reports_a_corrupt_file(
     from childguard.robust.signature import frame_fits, stored_frame
 
     bent_path = tmp_path / "bent.jpg"
-    im = Image.open(real_photos[14]).convert("RGB")
+    im = Image.open(real_photos[20]).convert("RGB")
     im.thumbnail((800, 800))
     im.save(bent_path, quality=90)
     record = compute_photo_signature(bent_path)
@@ -373,13 +373,20 @@ def test_registration_sends_no_image_bytes_and_reports_a_corrupt_file(
     with org_server.live.store.session() as s:
         org = get_organisation_by_id(s, org_server.org_ids["Browser Scouts"])
         bent_id = store_signature(s, org, record)[0].id
-    again = _register(org_page, [*photos[:2], bent_path])
+    # A photo too plain to be found reliably registers, and its row and the summary warn.
+    plain = plain_photo(tmp_path / "plain.jpg")
+    again = _register(org_page, [*photos[:2], bent_path, plain])
     assert again.get_attribute("data-already") == "2"
     assert again.get_attribute("data-resigned") == "1"
-    assert again.get_attribute("data-registered") == "0"
+    assert again.get_attribute("data-registered") == "1"
+    assert again.get_attribute("data-warned") == "1"
     assert "1 signed anew" in again.inner_text()
+    assert "1 may be hard to find" in again.inner_text()
     states = _states(org_page)
     assert states["bent.jpg"][0] == "resigned" and "signed anew" in states["bent.jpg"][1]
+    assert states["plain.jpg"][0] == "registered" and "too plain" in states["plain.jpg"][1]
+    warned = org_page.locator("#progress tbody tr[data-warning=plain]")
+    assert warned.count() == 1
     assert states[photos[0].name][0] == "already"
     with org_server.live.store.session() as s:
         org = get_organisation_by_id(s, org_server.org_ids["Browser Scouts"])

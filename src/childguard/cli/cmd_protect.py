@@ -288,10 +288,15 @@ def protect_register(
     )
     for path_text, reason in report.failed:
         err.print(f"  skipped {path_text}: {reason}", soft_wrap=True)
+    for photo, warning in report.warnings:
+        err.print(f"  hard to find {photo.file_name}: {warning.reason}", soft_wrap=True)
     raise typer.Exit(EXIT_PARTIAL if report.failed else EXIT_OK)
 
 
 def _photo_dict(p: Any) -> dict[str, Any]:
+    from childguard.protect.register import photo_warning
+
+    warning = photo_warning(p)
     return {
         "id": p.id,
         "organisation": p.organisation.name,
@@ -304,6 +309,7 @@ def _photo_dict(p: Any) -> dict[str, Any]:
         "pdq": p.pdq,
         "pdq_quality": p.pdq_quality,
         "sha256": p.sha256,
+        "warning": warning.reason if warning else None,
     }
 
 

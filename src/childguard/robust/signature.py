@@ -125,6 +125,16 @@ def stored_frame(data: object) -> tuple[int, int] | None:
         return None
 
 
+def stored_keypoints(data: object) -> int:
+    """How many keypoints a stored signature (`ProtectedSignature.to_json`'s object) holds; 0
+    where it holds none or nothing readable."""
+    blob = data.get("features") if isinstance(data, dict) else None
+    try:
+        return len(base64.b64decode(str(blob).encode("ascii"), validate=True)) // 36 if blob else 0
+    except (ValueError, UnicodeEncodeError):
+        return 0
+
+
 def compute_signature(pixels: np.ndarray) -> ProtectedSignature:
     """The signature an owner registers for one RGB photo.
 

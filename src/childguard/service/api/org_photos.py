@@ -44,8 +44,10 @@ def organisation_register_signatures(
     body: dict[str, Any] = Body(...),
     caller: Caller = owner("org-admin"),
 ) -> dict[str, Any]:
-    """Register photos by their signatures: `{"registered": [...], "already": [...]}`, each
-    `{"id", "file_name", "sha256"}`, in the order sent."""
+    """Register photos by their signatures: `{"registered": [...], "already": [...],
+    "resigned": [...], "warnings": [...]}`, each `{"id", "file_name", "sha256"}`, in the order
+    sent; a warning adds `warning` (`protect.register.PLAIN` or `FEW`) and `reason`: a photo
+    signed now whose copies may go unnoticed (`protect.register.photo_warning`)."""
     state = _state(request)
     org = my_organisation(state, caller)
     unknown = sorted(set(body) - {"photos"})
@@ -63,6 +65,9 @@ def organisation_register_signatures(
             "registered": [_photo(p) for p in report.registered],
             "already": [_photo(p) for p in report.already],
             "resigned": [_photo(p) for p in report.resigned],
+            "warnings": [
+                {**_photo(p), "warning": w.code, "reason": w.reason} for p, w in report.warnings
+            ],
         }
     if answer["registered"] or answer["resigned"]:
         state.changed()

@@ -90,6 +90,11 @@ SCRIPT_MESSAGES = {
     "already": _("Already registered"),
     "resigned": _("Already registered; signed anew, as its earlier signature did not fit it"),
     "failed": _("Not registered"),
+    "warning_plain": _("too plain to be found reliably: even a re-saved copy may go unnoticed"),
+    "warning_few_keypoints": _(
+        "few keypoints: whole copies are found, but crops, grids and overlays may go unnoticed"
+    ),
+    "warned": _("%(warned)s may be hard to find; see their rows."),
     "decode": _("This file could not be read as a photo: %s"),
     "refused": _("The service refused the signatures: %s"),
     "no_files": _("Choose at least one photo or folder first."),

@@ -36,6 +36,10 @@ function row(name) {
       tr.dataset.state = kind;
       state.textContent = text;
     },
+    warn(code, text) {
+      tr.dataset.warning = code;
+      state.textContent += ` (${text})`;
+    },
   };
 }
 
@@ -75,6 +79,7 @@ async function upload(batch, counts) {
   }
   const registered = new Set((body.registered || []).map((p) => p.sha256));
   const resigned = new Set((body.resigned || []).map((p) => p.sha256));
+  const warnings = new Map((body.warnings || []).map((p) => [p.sha256, p.warning]));
   for (const b of batch) {
     if (registered.has(b.photo.sha256)) {
       b.row.set("registered", message("registered"));
@@ -86,6 +91,11 @@ async function upload(batch, counts) {
       b.row.set("already", message("already"));
       counts.already += 1;
     }
+    const warning = warnings.get(b.photo.sha256);
+    if (warning) {
+      b.row.warn(warning, message(`warning_${warning.replace("-", "_")}`));
+      counts.warned += 1;
+    }
   }
 }
 
@@ -94,13 +104,15 @@ function showSummary(counts) {
   summary.dataset.registered = counts.registered;
   summary.dataset.already = counts.already;
   summary.dataset.resigned = counts.resigned;
+  summary.dataset.warned = counts.warned;
   summary.dataset.failed = counts.failed;
   summary.dataset.done = "true";
   summary.textContent = message("summary")
     .replace("%(registered)s", counts.registered)
     .replace("%(already)s", counts.already)
     .replace("%(resigned)s", counts.resigned)
-    .replace("%(failed)s", counts.failed);
+    .replace("%(failed)s", counts.failed)
+    + (counts.warned ? ` ${message("warned").replace("%(warned)s", counts.warned)}` : "");
 }
 
 async function register(files) {
@@ -110,7 +122,7 @@ async function register(files) {
   summary.dataset.done = "false";
   status.textContent = message("loading");
   const extra = metadata();
-  const counts = { registered: 0, already: 0, resigned: 0, failed: 0 };
+  const counts = { registered: 0, already: 0, resigned: 0, failed: 0, warned: 0 };
   const worker = new Worker(form.dataset.worker, { type: "module" });
   const jobs = new Map();
   let pending = [];
