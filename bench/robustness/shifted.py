@@ -6,25 +6,24 @@
 
 The known-abuse query views undo a *centred* crop (`uncropped<n>`: the query grown by a mirrored
 border on every side). A crop off the centre takes more from one side than the other, and PDQ,
-which sees where the low frequencies sit, misses it (crop5-off: 14-18% found against 71% for the
-centred 5% crop). This measures candidate views that grow the query on one side more than the
-other: for a one-sided share s of its side (2.6%, what a 5% crop takes off one axis, and 5.4%
-for 10%), the query grown by (a*s, (1-a)*s) horizontally and (b*s, (1-b)*s) vertically, for a and
-b in {0, 1/2, 1} but not both 1/2 (the centred guess the product has): 8 views a share.
+which sees where the low frequencies sit, misses it. This measures candidate views that grow
+the query on one side more than the other: for a one-sided share s of its side (2.6%, what a 5%
+crop takes off one axis, and 5.4% for 10%), the query grown by (a*s, (1-a)*s) horizontally and
+(b*s, (1-b)*s) vertically, for a and b in {0, 1/2, 1} but not both 1/2 (the centred guess the
+product has): 8 views a share.
 
-On the full run's registered photos and distractors (the robustness corpus), under each
-transform, it reports per candidate view set and cap: the registered photos found (by the
-shipped views as the harness's `ka` method counts them, at its ranks and caps, or by a candidate
-view within the cap of the right photo) and the distractor queries that match any registered
-photo (the shipped views within their caps, or a candidate view within the cap). The baseline is
-the shipped views, measured in the same run. Records section `shifted` of docs/benchmarks.md.
+The queries are the full run's registered photos and distractors under each transform, each
+with the views `query_hashes` ships plus the candidates (`views.query_row`); each candidate set
+is counted as the matcher counts a derived view, within a cap at its distance plus 31 less the
+cap (`views.simulate`), and scored as the harness scores (`metrics.summarise`). The baselines,
+reference PDQ and the shipped views, come from the same rows. Records section `shifted` of
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -32,18 +31,11 @@ from PIL import Image
 
 from bench._common import record_section
 from bench.robustness.corpus import CACHE, build_corpus, load_pixels
-from bench.robustness.metrics import recall_at_precision
+from bench.robustness.metrics import overall_fpr, summarise
 from bench.robustness.run import _select
 from bench.robustness.transforms import apply
-from childguard.robust.query import query_regions
-from childguard.signals.pdq import (
-    DEFAULT_THRESHOLD,
-    hamming_many,
-    hexes_to_array,
-    pdq_from_pixels,
-    view_cap,
-    view_rank,
-)
+from bench.robustness.views import Rule, product_rule, query_row, simulate
+from childguard.signals.pdq import DEFAULT_THRESHOLD, hexes_to_array, pdq_from_pixels
 
 SHARES = (0.026, 0.054)
 SPLITS = (0.0, 0.5, 1.0)
@@ -52,6 +44,7 @@ CANDIDATES = [
 ]
 DEFAULT_TRANSFORMS = ("crop5-off", "crop10-off", "crop5", "jpeg75", "pad10", "rot+2", "watermark")
 CAPS = (20, 24, 27)
+PREFIX = "shifted"
 
 
 def grown(pixels: np.ndarray, share: float, a: float, b: float) -> np.ndarray:
@@ -68,113 +61,78 @@ def grown(pixels: np.ndarray, share: float, a: float, b: float) -> np.ndarray:
     )
 
 
-@dataclass
-class Query:
-    registered: bool
-    group: str
-    transform: str
-    shipped_found: bool  # registered: the shipped views name the right photo at the default
-    shipped_match: bool  # the shipped views match some registered photo at the default
-    right: list[int]  # per candidate: distance to the right photo (registered queries)
-    nearest: list[int]  # per candidate: distance to the nearest registered photo
-    shipped_rank: int  # the shipped views' best rank (257: none within its cap)
-    shipped_right: bool  # and the photo it names is the right one
-    pdq_distance: int  # the original hash's distance to its nearest registered photo
-    pdq_right: bool  # and that photo is the right one
+def variant(share: float, a: float, b: float) -> str:
+    """A candidate view's variant name, e.g. `shifted26:0,0.5`."""
+    return f"{PREFIX}{round(1000 * share)}:{a:g},{b:g}"
 
 
-def measure(step: int, transforms: list[str]) -> tuple[list[Query], int, float]:
-    photos = build_corpus(CACHE)
-    reg, dis = _select(photos, None)
-    ids = [p.id for p in reg]
-    bank = hexes_to_array([pdq_from_pixels(load_pixels(p))[0] for p in reg])
-    out: list[Query] = []
-    t0 = time.perf_counter()
-    for registered, chosen in ((True, reg[::step]), (False, dis[::step])):
-        for p in chosen:
-            img = Image.fromarray(load_pixels(p))
-            for name in transforms:
-                px = np.ascontiguousarray(np.asarray(apply(name, img, p.id, []).convert("RGB")))
-                best_rank, best_i, pdq = 257, -1, (257, False)
-                for v in query_regions(px, mode="known-abuse")[0]:
-                    d = hamming_many(hexes_to_array([v.pdq])[0], bank)
-                    i = int(np.argmin(d))
-                    cap = view_cap(v.variant, v.quality)
-                    rank = view_rank(v.variant, v.quality, int(d[i]))
-                    if cap is None:
-                        pdq = (int(d[i]), ids[i] == p.id)
-                    if (cap is None or int(d[i]) <= cap) and rank < best_rank:
-                        best_rank, best_i = rank, i
-                right, nearest = [], []
-                for share, a, b in CANDIDATES:
-                    d = hamming_many(
-                        hexes_to_array([pdq_from_pixels(grown(px, share, a, b))[0]])[0], bank
-                    )
-                    nearest.append(int(d.min()))
-                    right.append(int(d[ids.index(p.id)]) if registered else 257)
-                out.append(
-                    Query(
-                        registered,
-                        p.group,
-                        name,
-                        registered and best_rank <= DEFAULT_THRESHOLD and ids[best_i] == p.id,
-                        best_rank <= DEFAULT_THRESHOLD,
-                        right,
-                        nearest,
-                        best_rank,
-                        registered and best_i >= 0 and ids[best_i] == p.id,
-                        *pdq,
-                    )
-                )
-    return out, len(reg), time.perf_counter() - t0
+def candidates(pixels: np.ndarray) -> list[tuple[str, str, int]]:
+    """The candidate views of one query: (variant, PDQ hash, quality)."""
+    return [(variant(*c), *pdq_from_pixels(grown(pixels, *c))) for c in CANDIDATES]
+
+
+def rule(views: list[tuple[float, float, float]], cap: int | None) -> Rule:
+    """The shipped views at the product's caps and ranks, plus the candidate `views` counted
+    within `cap` at the rank of a derived view (distance plus 31 less the cap)."""
+    chosen = {variant(*c) for c in views}
+
+    def ranked(name: str, quality: int, distance: int) -> int | None:
+        if not name.startswith(PREFIX):
+            return product_rule(name, quality, distance)
+        if cap is None or name not in chosen or distance > cap:
+            return None
+        return distance + DEFAULT_THRESHOLD - cap
+
+    return ranked
 
 
 VIEW_SETS = {
-    "shipped views only (baseline)": [],
     "one side, 2.6%: 4 views": [
         c for c in CANDIDATES if c[0] == SHARES[0] and (c[1] == 0.5) != (c[2] == 0.5)
     ],
     "one side, 2.6% and 5.4%: 8 views": [c for c in CANDIDATES if (c[1] == 0.5) != (c[2] == 0.5)],
     "every split, 2.6% and 5.4%: 16 views": list(CANDIDATES),
 }
+SHIPPED = "shipped views only (baseline)"
 
 
-def _answer(q: Query, picks: list[int], cap: int | None) -> tuple[int, bool]:
-    """The query's best rank and whether it names the right photo, with the candidate views
-    `picks` counted within `cap` at the rank of a derived view (distance plus 31 less the cap,
-    `signals.pdq.view_rank`); a candidate as near the right photo as any names it."""
-    best = (q.shipped_rank, q.shipped_right)
-    for i in picks if cap is not None else ():
-        if q.nearest[i] <= cap:
-            rank = q.nearest[i] + DEFAULT_THRESHOLD - cap
-            if rank < best[0] or (rank == best[0] and not best[1]):
-                best = (rank, q.registered and q.right[i] == q.nearest[i])
-    return best
+def rules() -> dict[str, Rule]:
+    """The methods compared, by label: the shipped views, then each candidate set at each cap."""
+    out = {SHIPPED: rule([], None)}
+    for label, views in VIEW_SETS.items():
+        for cap in CAPS:
+            out[f"{label} | {cap}"] = rule(views, cap)
+    return out
 
 
-def _cell(rows: list[Query], answers: list[tuple[int, bool]]) -> str:
-    """`found/registered (recall at precision >= 99.99%)` over one transform and group."""
-    n = sum(q.registered for q in rows)
-    found = sum(
-        q.registered and right and rank <= DEFAULT_THRESHOLD
-        for q, (rank, right) in zip(rows, answers, strict=True)
-    )
-    strict = recall_at_precision(
-        [
-            (-float(rank), q.registered and right)
-            for q, (rank, right) in zip(rows, answers, strict=True)
-        ],
-        n,
-    )
-    return f"{found}/{n} ({100 * strict:.0f}%)"
+def measure(step: int, transforms: list[str]) -> tuple[list[dict[str, object]], float]:
+    """The query rows (`views.query_row`, candidates added) of one photo in `step` of the full
+    run under `transforms`, and the seconds they took."""
+    photos = build_corpus(CACHE)
+    reg, dis = _select(photos, None)
+    ids = [p.id for p in reg]
+    packed = hexes_to_array([pdq_from_pixels(load_pixels(p))[0] for p in reg])
+    rows: list[dict[str, object]] = []
+    t0 = time.perf_counter()
+    for registered, chosen in ((True, reg[::step]), (False, dis[::step])):
+        for p in chosen:
+            img = Image.fromarray(load_pixels(p))
+            for name in transforms:
+                px = np.ascontiguousarray(np.asarray(apply(name, img, p.id, []).convert("RGB")))
+                rows.append(query_row(p, registered, name, px, ids, packed, candidates(px)))
+    return rows, time.perf_counter() - t0
 
 
-def report(queries: list[Query], step: int, seconds: float, transforms: list[str]) -> str:
-    groups = sorted({q.group for q in queries})
+def report(rows: list[dict[str, object]], step: int, seconds: float, transforms: list[str]) -> str:
+    methods = rules()
+    outcomes = simulate(iter(rows), methods)
+    cells = summarise(outcomes)
+    false = overall_fpr(outcomes)
+    groups = sorted({str(r["group"]) for r in rows})
     count = {
-        (g, r): sum(q.registered is r and q.group == g for q in queries) // len(transforms)
+        (g, reg): sum(r["group"] == g and r["registered"] is reg for r in rows) // len(transforms)
         for g in groups
-        for r in (True, False)
+        for reg in (True, False)
     }
     head = " | ".join(f"{t} `{g}`" for t in transforms for g in groups)
     lines = [
@@ -183,52 +141,41 @@ def report(queries: list[Query], step: int, seconds: float, transforms: list[str
         + ", ".join(f"{g} {count[(g, True)]}" for g in groups)
         + ", distractors "
         + ", ".join(f"{g} {count[(g, False)]}" for g in groups)
-        + f"; {len(queries)} queries in {seconds:.0f} s.",
+        + f"; {len(rows)} queries in {seconds:.0f} s.",
         "",
-        "Each cell: registered photos named right at the default threshold, and in brackets the "
-        "recall at precision >= 99.99% over the transform's registered and distractor queries "
-        "(as the harness computes it). The last columns: distractor queries matching any "
-        "registered photo at the default, over all the transforms.",
+        "Each cell: recall at the default threshold / recall at precision >= 99.99%, in %, as "
+        "the harness computes them. The last columns: false positives at the default (distractor "
+        "matches plus wrong-photo matches) over all the transforms.",
         "",
-        f"| views | cap | {head} | false `astro` | false `general` |",
-        "|---|---|" + "---|" * (len(transforms) * len(groups) + 2),
+        f"| views | cap | {head} | false `{'` | false `'.join(groups)}` |",
+        "|---|---|" + "---|" * (len(transforms) * len(groups) + len(groups)),
     ]
-    index = {c: i for i, c in enumerate(CANDIDATES)}
-    methods: list[tuple[str, str, list[int], int | None]] = [("reference PDQ", "-", [], -1)]
-    for label, views in VIEW_SETS.items():
-        for cap in CAPS if views else (None,):
-            methods.append((label, str(cap or "-"), [index[v] for v in views], cap))
-    for label, cap_text, picks, cap in methods:
-        cells = []
-        for t in transforms:
-            for g in groups:
-                rows = [q for q in queries if q.group == g and q.transform == t]
-                if cap == -1:
-                    answers = [(q.pdq_distance, q.pdq_right) for q in rows]
-                else:
-                    answers = [_answer(q, picks, cap) for q in rows]
-                cells.append(_cell(rows, answers))
-        false = []
-        for g in groups:
-            rows = [q for q in queries if not q.registered and q.group == g]
-            ranks = [q.pdq_distance if cap == -1 else _answer(q, picks, cap)[0] for q in rows]
-            false.append(str(sum(r <= DEFAULT_THRESHOLD for r in ranks)))
-        lines.append(f"| {label} | {cap_text} | {' | '.join(cells)} | {' | '.join(false)} |")
+    for label in ["pdq", *methods]:
+        name, cap = [*label.split(" | "), "-"][:2]
+        shown = "reference PDQ" if label == "pdq" else name
+        row = [
+            f"{100 * c.recall:.1f} / {100 * c.recall_at_precision:.1f}"
+            for t in transforms
+            for g in groups
+            for c in [cells[(label, t, g)]]
+        ]
+        row += [str(false[(label, g)][0]) for g in groups]
+        lines.append(f"| {shown} | {cap} | {' | '.join(row)} |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--step", type=int, default=1, help="take every Nth photo")
+    parser.add_argument("--step", type=int, default=1, help="take one photo in N")
     parser.add_argument("--transforms", nargs="*", default=list(DEFAULT_TRANSFORMS))
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/")
     args = parser.parse_args(argv)
-    queries, _, seconds = measure(args.step, args.transforms)
-    text = report(queries, args.step, seconds, args.transforms)
+    rows, seconds = measure(args.step, args.transforms)
+    text = report(rows, args.step, seconds, args.transforms)
     print(text)
     if not args.no_docs:
         title = "## Off-centre crops undone from the query side (measured, not shipped)"
-        record_section("shifted", f"{title}\n\n`python -m bench.robustness.shifted`. {text}")
+        record_section("shifted", f"{title}\n\n`make bench-shifted`. {text}")
     return 0
 
 

@@ -26,7 +26,7 @@ import json
 import multiprocessing as mp
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -65,45 +65,58 @@ def _nearest(packed: np.ndarray, ids: list[str], value: str) -> tuple[str, int, 
     return ids[i], int(d[i]), d
 
 
+def query_row(
+    photo: Photo,
+    registered: bool,
+    transform: str,
+    pixels: np.ndarray,
+    ids: list[str],
+    packed: np.ndarray,
+    extra: Sequence[tuple[str, str, int]] = (),
+) -> dict[str, object]:
+    """One query's row (see above) for `pixels`, `photo` under `transform`, against the bank
+    (`ids`, `packed`): the views `query_hashes` returns, then `extra` (variant, hash, quality),
+    views a study adds to measure them as the shipped ones are measured."""
+    own = ids.index(photo.id) if registered else -1
+    ref, ref_q = pdq_from_pixels(pixels)
+    ref_near, ref_d, ref_all = _nearest(packed, ids, ref)
+    views = [(v.variant, v.pdq, v.quality) for v in query_hashes(pixels)] + list(extra)
+    original = int(views[0][1], 16)
+    rows = []
+    for variant, value, quality in views:
+        near, d, all_d = _nearest(packed, ids, value)
+        rows.append(
+            [
+                variant,
+                quality,
+                near,
+                d,
+                int(all_d[own]) if own >= 0 else None,
+                (int(value, 16) ^ original).bit_count(),
+            ]
+        )
+    return {
+        "query": photo.id,
+        "group": photo.group,
+        "registered": registered,
+        "transform": transform,
+        "pdq": [ref_near, ref_d, ref_q, int(ref_all[own]) if own >= 0 else None],
+        "views": rows,
+    }
+
+
 def _work(task: tuple[Photo, bool]) -> list[dict[str, object]]:
     photo, registered = task
     ids: list[str] = _STATE["ids"]  # type: ignore[assignment]
     packed: np.ndarray = _STATE["packed"]  # type: ignore[assignment]
     transforms: list[str] = _STATE["transforms"]  # type: ignore[assignment]
     fillers: dict[str, list[tuple[str, Image.Image]]] = _STATE["fillers"]  # type: ignore[assignment]
-    own = ids.index(photo.id) if registered else -1
     img = Image.fromarray(photo_pixels(photo))
     others = [im for pid, im in fillers[photo.group] if pid != photo.id][:FILLERS]
     out: list[dict[str, object]] = []
     for name in transforms:
         pixels = np.ascontiguousarray(np.asarray(apply(name, img, photo.id, others).convert("RGB")))
-        ref, ref_q = pdq_from_pixels(pixels)
-        ref_near, ref_d, ref_all = _nearest(packed, ids, ref)
-        views = query_hashes(pixels)
-        original = int(views[0].pdq, 16)
-        rows = []
-        for v in views:
-            near, d, all_d = _nearest(packed, ids, v.pdq)
-            rows.append(
-                [
-                    v.variant,
-                    v.quality,
-                    near,
-                    d,
-                    int(all_d[own]) if own >= 0 else None,
-                    (int(v.pdq, 16) ^ original).bit_count(),
-                ]
-            )
-        out.append(
-            {
-                "query": photo.id,
-                "group": photo.group,
-                "registered": registered,
-                "transform": name,
-                "pdq": [ref_near, ref_d, ref_q, int(ref_all[own]) if own >= 0 else None],
-                "views": rows,
-            }
-        )
+        out.append(query_row(photo, registered, name, pixels, ids, packed))
     return out
 
 

@@ -1,10 +1,12 @@
 """The off-centre crop measurement: the grown views undo a crop taken from one side, and the
-candidate views count as the matcher would count a derived view (within the cap, at its rank)."""
+candidate views count as the matcher would count a derived view (within the cap, at its rank),
+the shipped views as the product counts them."""
 
 from __future__ import annotations
 
 import numpy as np
-from bench.robustness.shifted import CANDIDATES, Query, _answer, _cell, grown
+from bench.robustness.shifted import CANDIDATES, candidates, grown, rule, variant
+from bench.robustness.views import product_rule
 
 from childguard.signals.pdq import hamming_many, hexes_to_array, pdq_from_pixels
 from sample_media import blocks_photo
@@ -22,6 +24,9 @@ def test_grown_adds_the_share_on_the_sides_the_split_says() -> None:
     assert np.array_equal(out[15:, :400], px)
     assert np.array_equal(out[14, :400], px[0])  # the border mirrors the edge
     assert len(CANDIDATES) == 16 and (0.026, 0.5, 0.5) not in CANDIDATES
+    views = candidates(px)
+    assert [v for v, _, _ in views] == [variant(*c) for c in CANDIDATES]
+    assert len({h for _, h, _ in views}) == 16
 
 
 def test_the_split_that_matches_the_crop_undoes_it_better_than_the_centred_guess() -> None:
@@ -33,35 +38,13 @@ def test_the_split_that_matches_the_crop_undoes_it_better_than_the_centred_guess
     assert _distance(one_sided, px) < _distance(centred, px)
 
 
-def _query(registered: bool, shipped: int, nearest: int, right: int) -> Query:
-    return Query(
-        registered,
-        "general",
-        "crop5-off",
-        False,
-        False,
-        [right] * len(CANDIDATES),
-        [nearest] * len(CANDIDATES),
-        shipped,
-        False,
-        257,
-        False,
-    )
-
-
 def test_a_candidate_counts_within_its_cap_at_the_rank_of_a_derived_view() -> None:
-    q = _query(True, 257, nearest=20, right=20)
-    assert _answer(q, [0], 27) == (24, True)  # 20 bits + (31 - 27)
-    assert _answer(q, [0], 20) == (31, True)
-    assert _answer(q, [0], 19) == (257, False)  # beyond the cap: not counted
-    assert _answer(q, [], 27) == (257, False)  # no candidate views: the shipped answer
-    wrong = _query(True, 257, nearest=18, right=25)  # nearer another photo than its own
-    assert _answer(wrong, [0], 27) == (22, False)
-
-
-def test_a_cell_counts_the_found_and_the_strict_recall() -> None:
-    rows = [_query(True, 257, 10, 10), _query(True, 257, 25, 25), _query(False, 257, 12, 12)]
-    answers = [_answer(q, [0], 27) for q in rows]
-    # Found at the default: both registered; at precision >= 99.99% only the one ranked above
-    # the distractor (14 < 16 < 29).
-    assert _cell(rows, answers) == "2/2 (50%)"
+    chosen = CANDIDATES[:2]
+    inside, outside = variant(*CANDIDATES[0]), variant(*CANDIDATES[5])
+    assert rule(chosen, 27)(inside, 100, 20) == 24  # 20 bits + (31 - 27)
+    assert rule(chosen, 20)(inside, 100, 20) == 31
+    assert rule(chosen, 19)(inside, 100, 20) is None  # beyond the cap
+    assert rule(chosen, 27)(outside, 100, 5) is None  # not in the set
+    assert rule([], None)(inside, 100, 0) is None  # the baseline has none
+    for shipped in (("original", 100, 40), ("uncropped27", 100, 20), ("rot90", 100, 30)):
+        assert rule(chosen, 27)(*shipped) == product_rule(*shipped)
