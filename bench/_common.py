@@ -41,6 +41,14 @@ def record_section(name: str, markdown: str, path: Path = BENCHMARKS_MD) -> None
     tmp.replace(path)
 
 
+def publish(name: str, title: str, command: str, text: str, *, record: bool = True) -> None:
+    """Print a check's report and, with `record`, write it as section `name` of
+    docs/benchmarks.md under `title` (a markdown heading), naming the `command` that makes it."""
+    print(text)
+    if record:
+        record_section(name, f"{title}\n\n`{command}`. {text}")
+
+
 def machine_info() -> str:
     """One line describing where a benchmark ran, and when."""
     cpu = platform.processor() or platform.machine()

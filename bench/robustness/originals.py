@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench._common import record_section
+from bench._common import publish
 from bench.robustness.transforms import apply
 from childguard.media import Content
 from childguard.pipeline import hash_bytes
@@ -125,10 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-docs", action="store_true", help="do not touch docs/")
     args = parser.parse_args(argv)
     text = run(args.transforms, args.side)
-    print(text)
-    if not args.no_docs:
-        title = "## Protected photos registered from their originals, re-posts from bytes"
-        record_section("originals", f"{title}\n\n`make bench-originals`. {text}")
+    publish(
+        "originals",
+        "## Protected photos registered from their originals, re-posts from bytes",
+        "make bench-originals",
+        text,
+        record=not args.no_docs,
+    )
     return 0
 
 

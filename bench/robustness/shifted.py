@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from bench._common import record_section
+from bench._common import publish
 from bench.robustness.corpus import CACHE, build_corpus, load_pixels
 from bench.robustness.metrics import overall_fpr, summarise
 from bench.robustness.run import _select
@@ -172,10 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows, seconds = measure(args.step, args.transforms)
     text = report(rows, args.step, seconds, args.transforms)
-    print(text)
-    if not args.no_docs:
-        title = "## Off-centre crops undone from the query side (measured, not shipped)"
-        record_section("shifted", f"{title}\n\n`make bench-shifted`. {text}")
+    publish(
+        "shifted",
+        "## Off-centre crops undone from the query side (measured, not shipped)",
+        "make bench-shifted",
+        text,
+        record=not args.no_docs,
+    )
     return 0
 
 
