@@ -223,8 +223,14 @@ def test_an_organisation_registers_only_into_its_own_bank_and_sees_only_its_own(
             assert warned.status_code == 200, warned.text
             assert [p["file_name"] for p in warned.json()["registered"]] == ["plain.jpg"]
             [warning] = warned.json()["warnings"]
-            assert warning["sha256"] == plain.value("sha256") and warning["warning"] == "plain"
-            assert "too plain" in warning["reason"]
+            assert warning["sha256"] == plain.value("sha256")
+            assert warning["warning"]["code"] == "plain"
+            assert "too plain" in warning["warning"]["reason"]
+            listed = alice.get("/v1/organisation/photos").json()["photos"]
+            by_name = {p["file_name"]: p["warning"] for p in listed}
+            assert by_name["photo-0.jpg"] is None and by_name["plain.jpg"]["code"] == "plain"
+            shown = alice.get(f"/v1/organisation/photos/{warning['id']}").json()
+            assert "too plain" in shown["warning"]["reason"]
 
             # Bob sees none of Club A's photos, and cannot name another organisation.
             assert bob.get("/v1/organisation/photos").json()["photos"] == []

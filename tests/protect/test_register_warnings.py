@@ -78,6 +78,7 @@ def test_the_command_line_prints_and_shows_the_warning(tmp_path: Path) -> None:
     listed = json.loads(runner.invoke(app, ["protect", "list", "--json", "--db", db]).output)
     by_name = {p["file_name"]: p for p in listed}
     assert by_name["real.jpg"]["warning"] is None
-    assert "few keypoints" in by_name["blobs.jpg"]["warning"]
+    assert by_name["blobs.jpg"]["warning"]["code"] == FEW
+    assert "few keypoints" in by_name["blobs.jpg"]["warning"]["reason"]
     shown = runner.invoke(app, ["protect", "show", str(by_name["gradient.jpg"]["id"]), "--db", db])
-    assert "too plain" in json.loads(shown.output)["warning"]
+    assert "too plain" in json.loads(shown.output)["warning"]["reason"]

@@ -309,7 +309,7 @@ def _photo_dict(p: Any) -> dict[str, Any]:
         "pdq": p.pdq,
         "pdq_quality": p.pdq_quality,
         "sha256": p.sha256,
-        "warning": warning.reason if warning else None,
+        "warning": warning.as_json() if warning else None,
     }
 
 

@@ -91,6 +91,9 @@ class PhotoWarning:
     code: str
     reason: str
 
+    def as_json(self) -> dict[str, str]:
+        return {"code": self.code, "reason": self.reason}
+
 
 def photo_warning(photo: ProtectedPhoto) -> PhotoWarning | None:
     """The warning for a registered photo whose signature gives the matcher little to go on;

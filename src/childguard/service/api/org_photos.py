@@ -46,8 +46,8 @@ def organisation_register_signatures(
 ) -> dict[str, Any]:
     """Register photos by their signatures: `{"registered": [...], "already": [...],
     "resigned": [...], "warnings": [...]}`, each `{"id", "file_name", "sha256"}`, in the order
-    sent; a warning adds `warning` (`protect.register.PLAIN` or `FEW`) and `reason`: a photo
-    signed now whose copies may go unnoticed (`protect.register.photo_warning`)."""
+    sent; a warning adds `warning`, `{"code", "reason"}` (code `protect.register.PLAIN` or
+    `FEW`): a photo signed now whose copies may go unnoticed (`protect.register.photo_warning`)."""
     state = _state(request)
     org = my_organisation(state, caller)
     unknown = sorted(set(body) - {"photos"})
@@ -65,9 +65,7 @@ def organisation_register_signatures(
             "registered": [_photo(p) for p in report.registered],
             "already": [_photo(p) for p in report.already],
             "resigned": [_photo(p) for p in report.resigned],
-            "warnings": [
-                {**_photo(p), "warning": w.code, "reason": w.reason} for p, w in report.warnings
-            ],
+            "warnings": [{**_photo(p), "warning": w.as_json()} for p, w in report.warnings],
         }
     if answer["registered"] or answer["resigned"]:
         state.changed()

@@ -28,6 +28,7 @@ from childguard.protect.organisations import (
     organisation_exists,
     organisations_page,
 )
+from childguard.protect.register import photo_warning
 from childguard.protect.tenancy import (
     OrganisationSighting,
     PhotoNotFound,
@@ -90,7 +91,10 @@ def organisation_json(org: Organisation) -> dict[str, Any]:
 
 
 def photo_json(photo: ProtectedPhoto) -> dict[str, Any]:
-    """A protected photo's metadata and hashes (no pixels are ever stored)."""
+    """A protected photo's metadata and hashes (no pixels are ever stored), and `warning`:
+    `{"code", "reason"}` where its copies may go unnoticed (`protect.register.photo_warning`),
+    else null."""
+    warning = photo_warning(photo)
     return {
         "id": photo.id,
         "file_name": photo.file_name,
@@ -106,6 +110,7 @@ def photo_json(photo: ProtectedPhoto) -> dict[str, Any]:
         "sha256": photo.sha256,
         "pdq": photo.pdq,
         "pdq_quality": photo.pdq_quality,
+        "warning": warning.as_json() if warning else None,
     }
 
 

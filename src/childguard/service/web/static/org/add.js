@@ -79,7 +79,7 @@ async function upload(batch, counts) {
   }
   const registered = new Set((body.registered || []).map((p) => p.sha256));
   const resigned = new Set((body.resigned || []).map((p) => p.sha256));
-  const warnings = new Map((body.warnings || []).map((p) => [p.sha256, p.warning]));
+  const warnings = new Map((body.warnings || []).map((p) => [p.sha256, p.warning.code]));
   for (const b of batch) {
     if (registered.has(b.photo.sha256)) {
       b.row.set("registered", message("registered"));
