@@ -7,7 +7,7 @@ PHOTOS := .cache/photos/.ready
 FFMPEG := .cache/.ffmpeg-dev
 CHROMIUM := .cache/.chromium
 
-.PHONY: help venv jsvendor build photos demo test test-hostile fuzz-kernels wheel-smoke wheel lint bench bench-hash bench-match bench-crawl bench-bank-import bench-api bench-demo bench-robustness bench-robustness-held-out bench-robustness-fpr bench-startup bench-votes bench-originals bench-shifted bench-shards bench-video bench-hotline bench-scale screenshots clean
+.PHONY: help venv jsvendor build photos demo test test-hostile fuzz-kernels wheel-smoke wheel lint bench bench-hash bench-match bench-crawl bench-bank-import bench-api bench-demo bench-robustness bench-robustness-held-out bench-robustness-fpr bench-startup bench-votes bench-originals bench-shifted bench-picture bench-shards bench-video bench-hotline bench-scale screenshots clean
 
 help:
 	@echo "make demo              run the main job on embedded defaults (SQLite, local files)"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench-votes       the protected search's vote kernel on each of its paths (scalar, AVX2, AVX-512)"
 	@echo "make bench-originals   photos registered from their originals, re-posts queried from their bytes"
 	@echo "make bench-shifted     known-abuse views undoing off-centre crops, measured (not shipped)"
+	@echo "make bench-picture     photos that are no JPEG: the picture from the fast path's decode"
 
 $(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or set PYTHON=" >&2; exit 2; }
@@ -163,6 +164,9 @@ bench-originals: $(STAMP) $(PHOTOS)
 
 bench-shifted: $(STAMP)
 	$(PY) -m bench.robustness.shifted
+
+bench-picture: $(STAMP) $(PHOTOS)
+	$(PY) bench/bench_picture.py
 
 bench-startup: $(STAMP) $(PHOTOS)
 	$(PY) bench/bench_startup.py --baseline 15fcbdd

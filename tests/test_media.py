@@ -68,6 +68,26 @@ def test_exif_orientation_is_applied_before_hashing() -> None:
     assert np.array_equal(decoded.pixels, np.asarray(upright))
 
 
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "I;16"])
+@pytest.mark.parametrize("fast", [True, False])
+def test_exif_orientation_holds_for_modes_converted_to_rgb(mode: str, fast: bool) -> None:
+    """Compositing transparency on white and widening 16-bit grey make new images: the
+    orientation read before them still turns the photo upright."""
+    image = Image.fromarray(scene(400, 300))
+    image = image.convert("I;16") if mode == "I;16" else image.convert(mode)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    out = io.BytesIO()
+    image.save(out, "PNG", exif=exif.tobytes())
+    decoded = decode_image(out.getvalue(), fast=fast)
+    assert (decoded.width, decoded.height) == (300, 400)
+    assert decoded.pixels.shape[0] > decoded.pixels.shape[1]
+    plain = io.BytesIO()
+    image.save(plain, "PNG")
+    unturned = decode_image(plain.getvalue(), fast=fast).pixels
+    assert np.array_equal(decoded.pixels, np.rot90(unturned, k=-1))
+
+
 def test_transparency_is_composited_on_white() -> None:
     rgba = np.zeros((10, 10, 4), np.uint8)
     decoded = decode_image(encode(rgba, "PNG"))
@@ -218,6 +238,50 @@ def test_the_picture_is_shown_upright() -> None:
     assert h > w and abs(h / w - 4 / 3) < 0.01
     upright = np.asarray(Image.fromarray(np.rot90(pixels, k=-1).copy()).resize((w, h)))
     assert np.abs(upright.astype(int) - picture.astype(int)).mean() < 6
+
+
+@pytest.mark.parametrize(
+    "fmt,mode", [("PNG", "RGB"), ("PNG", "RGBA"), ("WEBP", "RGB"), ("TIFF", "RGB")]
+)
+def test_a_wanted_picture_comes_from_the_one_decode_of_a_photo_that_is_no_jpeg(
+    fmt: str, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `picture_wanted`, a photo that is no JPEG is decoded once for the fast path's
+    pixels and the picture alike, and both are the very pixels two decodes give (PDQ's among
+    them), orientation included."""
+    import childguard.media as media
+
+    pixels = np.asarray(Image.fromarray(scene(400, 300)).resize((2000, 1500)))
+    image = Image.fromarray(pixels).convert(mode)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    out = io.BytesIO()
+    image.save(out, fmt, exif=exif.tobytes(), **({"lossless": True} if fmt == "WEBP" else {}))
+    data = out.getvalue()
+    decodes: list[object] = []
+    real = media._decode
+
+    def counted(*args: object, **kwargs: object) -> object:
+        decodes.append(kwargs.get("picture_side"))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(media, "_decode", counted)
+    twice = Content(data)
+    fast, picture = twice.image().pixels, twice.picture()
+    assert len(decodes) == 2
+    decodes.clear()
+    once = Content(data, picture_wanted=True)
+    assert np.array_equal(once.image().pixels, fast)
+    assert np.array_equal(once.picture(), picture)
+    assert decodes == [once.limits.picture_side]
+    h, w = picture.shape[:2]
+    assert h > w and (w, h) == fitted_size(1500, 2000, once.limits.picture_side)
+
+
+def test_a_wanted_picture_of_a_jpeg_is_its_own_dct_scaled_decode() -> None:
+    pixels = np.asarray(Image.fromarray(scene(400, 300)).resize((2000, 1500)))
+    data = encode(pixels, "JPEG", quality=90)
+    assert np.array_equal(Content(data, picture_wanted=True).picture(), Content(data).picture())
 
 
 def test_a_picture_that_cannot_be_decoded_raises_every_time() -> None:

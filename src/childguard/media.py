@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from childguard.deadline import interrupt_after
 from childguard.errors import MediaError
@@ -260,6 +260,10 @@ class Content:
     limits: Limits = field(default_factory=lambda: DEFAULT_LIMITS)
     path: Path | None = None
     digests: Mapping[str, str] = field(default_factory=dict)
+    # The picture will be asked for too (`picture`: robust views, features, signatures): a
+    # photo whose one full decode can serve both (any format but JPEG, whose DCT scaling makes
+    # a second decode cheap) gets its picture from the decode `image` makes.
+    picture_wanted: bool = False
     _image: DecodedImage | MediaError | None = field(default=None, init=False, repr=False)
     _picture: np.ndarray | MediaError | None = field(
         default=None, init=False, repr=False, compare=False
@@ -289,8 +293,11 @@ class Content:
     def image(self) -> DecodedImage:
         """The decoded image (fast path), decoded once; raises MediaError every time it fails."""
         if self._image is None:
+            side = self.limits.picture_side if self.picture_wanted else None
             try:
-                self._image = decode_image(self.data, self.limits, fast=True)
+                self._image, picture = _decode(self.data, self.limits, fast=True, picture_side=side)
+                if picture is not None and self._picture is None:
+                    self._picture = picture
             except MediaError as exc:
                 self._image = exc
         if isinstance(self._image, MediaError):
@@ -301,8 +308,9 @@ class Content:
         """The photo as displayed (HxWx3 uint8 RGB), its aspect ratio kept and its longest side
         at most `limits.picture_side`, decoded once: what the robust views, the features and
         protected signatures are made from. The fast path's pixels (`image().pixels`) are it
-        where that path reduced nothing and the photo is small enough; otherwise the bytes are
-        decoded again at this size. Raises MediaError every time decoding fails."""
+        where that path reduced nothing and the photo is small enough; the decode `image` made
+        gave it where `picture_wanted` was set before and the photo is no JPEG; otherwise the
+        bytes are decoded again at this size. Raises MediaError every time decoding fails."""
         if self._picture is None:
             image = self.image()
             side = self.limits.picture_side
@@ -453,6 +461,20 @@ def decode_image(
     scaled size.
     EXIF orientation is always applied, so a photo hashes as it is displayed.
     """
+    return _decode(data, limits, fast=fast, max_side=max_side)[0]
+
+
+def _decode(
+    data: bytes,
+    limits: Limits,
+    *,
+    fast: bool = True,
+    max_side: int | None = None,
+    picture_side: int | None = None,
+) -> tuple[DecodedImage, np.ndarray | None]:
+    """`decode_image`, and with `picture_side` the picture of at most that side
+    (`Content.picture`) from the same full decode, for a photo that is no JPEG and that the
+    decode reduces (else None: the picture is the pixels, or a JPEG's own DCT-scaled decode)."""
     if not data:
         raise MediaError("empty", "file is empty")
     if len(data) > limits.max_bytes:
@@ -487,7 +509,7 @@ def decode_image(
             if target != (width, height) and max_side is None:
                 small = _fast_jpeg(data, img, fmt, target, limits)
                 if small is not None:
-                    return small
+                    return small, None
             if target != (width, height) and fmt in ("JPEG", "MPO"):
                 # libjpeg DCT scaling: decode at 1/2, 1/4 or 1/8, never below
                 # `dc_min_fraction` of the target (the resize below brings it to the target).
@@ -499,17 +521,12 @@ def decode_image(
             if max_side is not None and max(img.size) <= max_side:
                 target = img.size  # a fitted picture as the DCT scaling left it: no resize
                 reduced = target != (width, height)
-            if width * height >= _LARGE_PIXELS and img.size != target:
-                img = _reduce_large(img, target)
-            if img.mode != "RGB":
-                img = _to_rgb(img)
-            if img.size != target:
-                # The stored (pre-orientation) frame is reduced, then oriented below.
-                img = img.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
-                reduced = True
-            swaps = _orientation(img) in (5, 6, 7, 8)  # EXIF transpose/rotate by 90 or 270
-            img = ImageOps.exif_transpose(img) or img
-            pixels = np.asarray(img, dtype=np.uint8)
+            picture = None
+            if picture_side is not None and fmt not in ("JPEG", "MPO") and img.size != target:
+                fitted = fitted_size(width, height, picture_side)
+                picture = _finished(img, fitted, width * height >= _LARGE_PIXELS)[0]
+            pixels, resized, swaps = _finished(img, target, width * height >= _LARGE_PIXELS)
+            reduced = reduced or resized
     except MediaError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -526,7 +543,29 @@ def decode_image(
     except Exception as exc:  # a decoder plugin's own exception type: still this file's fault
         raise MediaError("corrupt", f"cannot decode {sniffed}: {exc!r}") from exc
     disp_w, disp_h = (height, width) if swaps else (width, height)
-    return DecodedImage(pixels=pixels, width=disp_w, height=disp_h, format=fmt, reduced=reduced)
+    decoded = DecodedImage(pixels=pixels, width=disp_w, height=disp_h, format=fmt, reduced=reduced)
+    return decoded, picture
+
+
+def _finished(
+    img: Image.Image, target: tuple[int, int], large: bool
+) -> tuple[np.ndarray, bool, bool]:
+    """A loaded frame as RGB pixels of `target` (the stored, pre-orientation frame is reduced,
+    then oriented as displayed; `large`: the original has _LARGE_PIXELS or more), whether it
+    was resized, and whether the orientation swapped its sides. `img` itself is left as it is,
+    so one decode can be finished at two sizes. The orientation is read from `img` before any
+    conversion: compositing transparency on white (`_to_rgb`) makes a new image without the
+    EXIF block."""
+    orientation = _orientation(img)
+    if large and img.size != target:
+        img = _reduce_large(img, target)
+    if img.mode != "RGB":
+        img = _to_rgb(img)
+    resized = img.size != target
+    if resized:
+        img = img.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    img = _oriented(img, orientation)
+    return np.asarray(img, dtype=np.uint8), resized, orientation in (5, 6, 7, 8)
 
 
 # From this many pixels on, the decoded image is reduced before any mode conversion, so that

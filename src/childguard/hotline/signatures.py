@@ -98,7 +98,7 @@ def _signature(data: bytes, limits: Limits) -> dict[str, object]:
 
     from childguard.robust.signature import compute_signature
 
-    pixels = Content(data, origin="evidence", limits=limits).picture()
+    pixels = Content(data, origin="evidence", limits=limits, picture_wanted=True).picture()
     try:
         sig = compute_signature(pixels)
     except cv2.error as exc:

@@ -66,6 +66,8 @@ def signals_of(
     """Hash one piece of content. Never raises for bad content: the record carries `error`.
     With `exact_only`, only the signal types of plain bytes (the exact hashes) are computed."""
     opts = options or HashOptions(limits=content.limits)
+    if (opts.robust or opts.features) and not exact_only:
+        content.picture_wanted = True  # the views and features are made from it
     record = ContentSignals(path=content.origin, size=content.size)
     if content.size > opts.limits.max_bytes:
         limit = opts.limits.max_bytes

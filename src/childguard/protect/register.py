@@ -178,7 +178,9 @@ def compute_photo_signature(path: Path, limits: Limits = DEFAULT_LIMITS) -> Cont
     """Hash one photo or video on this machine: its signals, and for photos the region views
     (`views`) and robust signature (`features`). Raises MediaError for anything that is not a
     safe photo or video."""
-    content = Content(read_bytes(path, limits), origin=path.name, limits=limits, path=path)
+    content = Content(
+        read_bytes(path, limits), origin=path.name, limits=limits, path=path, picture_wanted=True
+    )
     record = signals_of(content, HashOptions(limits=limits))
     if record.error is not None or not record.query_views():
         raise MediaError.parse(record.error or "not-an-image: no perceptual signal")
