@@ -54,3 +54,18 @@ def test_the_registration_scripts_messages_are_in_its_catalog() -> None:
     js = (Path(org_register_pages.STATIC_DIR) / "org" / "add.js").read_text()
     for key in re.findall(r'message\("(\w+)"', js):
         assert key in org_register_pages.SCRIPT_MESSAGES, key
+
+
+def test_every_message_the_templates_and_page_modules_mark_is_in_a_catalog() -> None:
+    """A message marked `_("...")` in a template or a page module is in one of the areas'
+    catalogs (and so, by the test above, in every language)."""
+    web = Path(org_register_pages.__file__).parent
+    known = set().union(*(_catalog("en", area) for area in AREAS))
+    marked = re.compile(r"""\b_\(\s*["']([^"'\n]+)["']\s*\)""")
+    used: dict[str, str] = {}
+    for path in [*(web / "templates").glob("*.html"), *web.glob("*.py")]:
+        for message in marked.findall(path.read_text()):
+            used.setdefault(message, path.name)
+    assert len(used) > 100
+    missing = {m: where for m, where in used.items() if m not in known}
+    assert not missing, missing

@@ -525,3 +525,57 @@ def test_the_pages_speak_four_languages(browser: Any, world: World) -> None:
         assert page.locator("html").get_attribute("lang") == "en"
     finally:
         page.context.close()
+
+
+def test_the_photos_page_lists_the_organisations_photos_with_their_warnings(
+    browser: Any, world: World, tmp_path: Path
+) -> None:
+    from childguard.protect.register import photo_warning, register_photos
+    from childguard.protect.tenancy import photos_page
+    from sample_media import plain_photo
+
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    plain_photo(folder / "plain.jpg")
+    with world.live.store.session() as s:
+        registered = register_photos(s, folder, world.org(world.b))
+        assert [w.code for _, w in registered.warnings] == ["plain"]
+    mine = photos_page(world.live.store, world.org(world.b))
+    assert [p.file_name for p in mine] == ["photo-51.jpg", "plain.jpg"]
+    page = sign_in(browser, world, "b")
+    try:
+        page.click("header a[href='/org/photos']")
+        page.wait_for_url("**/org/photos")
+        assert page.locator("header a[aria-current=page]").inner_text() == "Registered photos"
+        rows = page.locator("#photos tbody tr")
+        assert rows.count() == 2
+        listed = page.inner_text("#photos")
+        assert "photo-4" not in listed  # none of the other organisation's photos
+        for p in mine:
+            row = page.locator(f"#photo-{p.id}")
+            assert p.file_name in row.inner_text()
+            warning = photo_warning(p)
+            assert row.get_attribute("data-warning") == (warning.code if warning else None)
+        plain = page.locator(f"#photo-{mine[1].id}")
+        assert "Hard to find" in plain.inner_text() and "too plain" in plain.inner_text()
+        assert "Copies are found" in page.locator(f"#photo-{mine[0].id}").inner_text()
+        assert page.locator("#next-page").count() == 0
+        # The page after the first photo holds the second only; in Dutch, the warning too.
+        page.goto(f"/org/photos?after={mine[0].id}&lang=nl")
+        assert page.locator("#photos tbody tr").count() == 1
+        assert "te egaal om betrouwbaar gevonden te worden" in page.inner_text("#photos")
+        page.goto(f"/org/photos?after={mine[1].id}&lang=en")
+        assert page.locator("#no-photos").is_visible()
+        assert page.console_errors == []
+        # Another organisation's user sees only its own; an analyst is refused.
+        other = sign_in(browser, world, "a")
+        try:
+            other.goto("/org/photos")
+            assert "plain.jpg" not in other.inner_text("main")
+            assert other.locator("#photos tbody tr").count() == 3
+        finally:
+            other.context.close()
+        with world.live.client() as anonymous:
+            assert anonymous.get("/org/photos").status_code in (303, 401)
+    finally:
+        page.context.close()

@@ -22,6 +22,9 @@ sighting or album is answered as one that does not exist.
   `POST /org/contacts/test` sends a test alert through the real email and webhook paths and
   shows each channel's result.
 - `GET /org/alerts` (filter `status`: pending, sent, failed): alerts with their delivery state.
+- `GET /org/photos` (`after`: the last id of the page before): the registered photos in
+  registration order, PAGE_SIZE a page, each with its warning where its copies may go
+  unnoticed (`protect.register.photo_warning`).
 
 The actions are forms posted with the session's CSRF token; htmx (vendored, served by
 `/org/static/vendor/htmx.min.js`) sends them in place and the page answers with the part that
@@ -47,8 +50,9 @@ from childguard.hotline import charts
 from childguard.hotline.reports import ReportRejected
 from childguard.protect import sighting_actions as actions
 from childguard.protect.organisations import OrganisationNotFound, get_organisation_by_id
+from childguard.protect.register import FEW, PLAIN, photo_warning
 from childguard.protect.takedown_letter import LETTER_LANGUAGES
-from childguard.protect.tenancy import OrganisationSighting
+from childguard.protect.tenancy import OrganisationSighting, photos_page
 from childguard.service.api.org_actions import alert_transport, letter_response, url_check
 from childguard.service.auth import Caller, owner, presented_session
 from childguard.service.state import ServiceState
@@ -93,6 +97,11 @@ STATE_LABELS = {
     "reported": _("reported to the hotline"),
 }
 ALERT_LABELS = {"pending": _("waiting"), "sent": _("sent"), "failed": _("failed")}
+# The warnings of `protect.register.photo_warning`, by code, as the photos page says them.
+WARNING_LABELS = {
+    PLAIN: _("too plain to be found reliably: even a re-saved copy may go unnoticed"),
+    FEW: _("few keypoints: whole copies are found, but crops, grids and overlays may go unnoticed"),
+}
 DONE_MESSAGES = {
     "seen": _("Marked as seen."),
     "false-alarm": _("Marked as a false alarm. This picture will not raise an alert again."),
@@ -736,5 +745,35 @@ async def alerts(request: Request, caller: Caller = owner("org-admin")) -> Respo
         caller,
         "org_alerts.html",
         {"rows": rows, "status": status or "", "statuses": ALERT_STATUSES},
+        org=org,
+    )
+
+
+# ---------------------------------------------------------------------- photos
+
+
+@router.get("/photos", response_class=HTMLResponse)
+async def photos(request: Request, caller: Caller = owner("org-admin")) -> Response:
+    """The organisation's registered photos, PAGE_SIZE a page in registration order (`after`:
+    the last id of the page before), each with its warning where it has one."""
+    try:
+        org = await _person(request, caller)
+    except _Refused as exc:
+        return _message(request, caller, exc.message, exc.status)
+    after = request.query_params.get("after", "")
+    after_id = int(after) if after.isdigit() else None
+    rows = await run_in_threadpool(
+        lambda: photos_page(_state(request).store, org, after_id=after_id, limit=PAGE_SIZE + 1)
+    )
+    shown = rows[:PAGE_SIZE]
+    return _render(
+        request,
+        caller,
+        "org_photos.html",
+        {
+            "rows": [(p, photo_warning(p)) for p in shown],
+            "next_after": shown[-1].id if len(rows) > PAGE_SIZE else None,
+            "warning_labels": WARNING_LABELS,
+        },
         org=org,
     )
