@@ -566,6 +566,9 @@ def test_the_photos_page_lists_the_organisations_photos_with_their_warnings(
         assert "te egaal om betrouwbaar gevonden te worden" in page.inner_text("#photos")
         page.goto(f"/org/photos?after={mine[1].id}&lang=en")
         assert page.locator("#no-photos").is_visible()
+        for cursor in ("x", "-1", "9" * 40):  # not an id: the first page
+            page.goto(f"/org/photos?after={cursor}")
+            assert page.locator("#photos tbody tr").count() == 2, cursor
         assert page.console_errors == []
         # Another organisation's user sees only its own; an analyst is refused.
         other = sign_in(browser, world, "a")

@@ -50,7 +50,7 @@ from childguard.hotline import charts
 from childguard.hotline.reports import ReportRejected
 from childguard.protect import sighting_actions as actions
 from childguard.protect.organisations import OrganisationNotFound, get_organisation_by_id
-from childguard.protect.register import FEW, PLAIN, photo_warning
+from childguard.protect.register import FEW, PLAIN, PhotoWarning, photo_warning
 from childguard.protect.takedown_letter import LETTER_LANGUAGES
 from childguard.protect.tenancy import OrganisationSighting, photos_page
 from childguard.service.api.org_actions import alert_transport, letter_response, url_check
@@ -60,7 +60,7 @@ from childguard.service.web.i18n import CATALOGS, LANGUAGES, choose_language
 from childguard.service.web.pages import PAGE_HEADERS, page
 from childguard.store.crawl_models import SIGHTING_STATUSES
 from childguard.store.org_page_models import SIGHTING_STATES
-from childguard.store.protect_models import ALERT_STATUSES, Organisation
+from childguard.store.protect_models import ALERT_STATUSES, Organisation, ProtectedPhoto
 
 router = APIRouter(prefix="/org", tags=["pages"], include_in_schema=False)
 
@@ -75,6 +75,8 @@ ORG_HEADERS = {
     ),
 }
 PAGE_SIZE = 100
+# A cursor longer than this is no id (a 64-bit id has at most 19 digits): the first page.
+_MAX_ID_DIGITS = 18
 
 
 def _(message: str) -> str:
@@ -761,19 +763,19 @@ async def photos(request: Request, caller: Caller = owner("org-admin")) -> Respo
     except _Refused as exc:
         return _message(request, caller, exc.message, exc.status)
     after = request.query_params.get("after", "")
-    after_id = int(after) if after.isdigit() else None
-    rows = await run_in_threadpool(
-        lambda: photos_page(_state(request).store, org, after_id=after_id, limit=PAGE_SIZE + 1)
-    )
-    shown = rows[:PAGE_SIZE]
+    after_id = int(after) if after.isdigit() and len(after) <= _MAX_ID_DIGITS else None
+
+    def listed() -> tuple[list[tuple[ProtectedPhoto, PhotoWarning | None]], int | None]:
+        rows = photos_page(_state(request).store, org, after_id=after_id, limit=PAGE_SIZE + 1)
+        shown = rows[:PAGE_SIZE]
+        more = shown[-1].id if len(rows) > PAGE_SIZE else None
+        return [(p, photo_warning(p)) for p in shown], more
+
+    rows, next_after = await run_in_threadpool(listed)
     return _render(
         request,
         caller,
         "org_photos.html",
-        {
-            "rows": [(p, photo_warning(p)) for p in shown],
-            "next_after": shown[-1].id if len(rows) > PAGE_SIZE else None,
-            "warning_labels": WARNING_LABELS,
-        },
+        {"rows": rows, "next_after": next_after, "warning_labels": WARNING_LABELS},
         org=org,
     )
