@@ -50,13 +50,14 @@ from childguard.hotline import charts
 from childguard.hotline.reports import ReportRejected
 from childguard.protect import sighting_actions as actions
 from childguard.protect.organisations import OrganisationNotFound, get_organisation_by_id
-from childguard.protect.register import FEW, PLAIN, PhotoWarning, photo_warning
+from childguard.protect.register import PhotoWarning, photo_warning
 from childguard.protect.takedown_letter import LETTER_LANGUAGES
 from childguard.protect.tenancy import OrganisationSighting, photos_page
 from childguard.service.api.org_actions import alert_transport, letter_response, url_check
 from childguard.service.auth import Caller, owner, presented_session
 from childguard.service.state import ServiceState
 from childguard.service.web.i18n import CATALOGS, LANGUAGES, choose_language
+from childguard.service.web.org_register_pages import WARNING_LABELS
 from childguard.service.web.pages import PAGE_HEADERS, page
 from childguard.store.crawl_models import SIGHTING_STATUSES
 from childguard.store.org_page_models import SIGHTING_STATES
@@ -99,11 +100,6 @@ STATE_LABELS = {
     "reported": _("reported to the hotline"),
 }
 ALERT_LABELS = {"pending": _("waiting"), "sent": _("sent"), "failed": _("failed")}
-# The warnings of `protect.register.photo_warning`, by code, as the photos page says them.
-WARNING_LABELS = {
-    PLAIN: _("too plain to be found reliably: even a re-saved copy may go unnoticed"),
-    FEW: _("few keypoints: whole copies are found, but crops, grids and overlays may go unnoticed"),
-}
 DONE_MESSAGES = {
     "seen": _("Marked as seen."),
     "false-alarm": _("Marked as a false alarm. This picture will not raise an alert again."),

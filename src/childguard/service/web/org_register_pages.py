@@ -29,6 +29,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from childguard.accounts import csrf_token_for
 from childguard.protect.organisations import OrganisationNotFound, get_organisation_by_id
+from childguard.protect.register import FEW, PLAIN
 from childguard.service.auth import Caller, owner, presented_session
 from childguard.service.web.i18n import CATALOGS, LANGUAGES, choose_language
 from childguard.service.web.pages import PAGE_HEADERS, page
@@ -81,7 +82,14 @@ def _(message: str) -> str:
     return message
 
 
-# Messages the page's script shows, translated on the server and handed to it.
+# The warnings of `protect.register.photo_warning`, by code, as the pages say them (the
+# registration's rows here, the list of registered photos in `org_pages`).
+WARNING_LABELS = {
+    PLAIN: _("too plain to be found reliably: even a re-saved copy may go unnoticed"),
+    FEW: _("few keypoints: whole copies are found, but crops, grids and overlays may go unnoticed"),
+}
+# Messages the page's script shows, translated on the server and handed to it; a warning's
+# is `warning_<code>` (`-` as `_`).
 SCRIPT_MESSAGES = {
     "waiting": _("Waiting"),
     "computing": _("Computing the signature on this device…"),
@@ -90,10 +98,7 @@ SCRIPT_MESSAGES = {
     "already": _("Already registered"),
     "resigned": _("Already registered; signed anew, as its earlier signature did not fit it"),
     "failed": _("Not registered"),
-    "warning_plain": _("too plain to be found reliably: even a re-saved copy may go unnoticed"),
-    "warning_few_keypoints": _(
-        "few keypoints: whole copies are found, but crops, grids and overlays may go unnoticed"
-    ),
+    **{f"warning_{code.replace('-', '_')}": text for code, text in WARNING_LABELS.items()},
     "warned": _("%(warned)s may be hard to find; see their rows."),
     "decode": _("This file could not be read as a photo: %s"),
     "refused": _("The service refused the signatures: %s"),
