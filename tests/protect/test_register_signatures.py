@@ -104,6 +104,23 @@ def test_signatures_register_exactly_what_protect_register_writes(
         assert roles(device_photo) == roles(cli_photo)
         assert {"md5", "sha1", "sha256", "pdq"} <= {r for r, _, _ in roles(device_photo)}
         assert any(r.startswith("region:") for r, _, _ in roles(device_photo))
+        # The squares travel in the stored signature for the aligned check; they are no entry.
+        squares = device_photo.signatures["robust"]["squares"]
+        assert [label for label, _ in squares] == ["sqa", "sqc", "sqb"]
+        assert not any(r.startswith("region:sq") for r, _, _ in roles(device_photo))
+
+
+def test_a_client_that_sends_no_squares_still_registers_its_photo(
+    store: Store, records: list[ContentSignals]
+) -> None:
+    sent = payload(records[2])
+    del sent["signature"]["squares"]
+    with store.session() as s:
+        org = create_organisation(s, "Club Without Squares")
+        report = register_signatures(s, org, check_signatures([sent]), actor="test")
+        assert len(report.registered) == 1
+        stored = list_photos(s, org)[0].signatures["robust"]
+        assert "squares" not in stored and len(stored["pdq"]) == 8
 
 
 def test_the_same_signature_twice_adds_nothing(store: Store, records: list[ContentSignals]) -> None:
@@ -153,7 +170,24 @@ def _broken(record: ContentSignals) -> list[tuple[str, dict[str, Any], str]]:
             "outside the frame",
         ),
         ("frame size", {**good, "signature": {**sig, "size": [4000, 10]}}, "size[0]"),
-        ("extra", {**good, "signature": {**sig, "pixels": "AAAA"}}, "pdq, features, size"),
+        ("extra", {**good, "signature": {**sig, "pixels": "AAAA"}}, "pdq, squares, features"),
+        ("squares", {**good, "signature": {**sig, "squares": []}}, "squares: want 3 [label, hash]"),
+        (
+            "square label",
+            {
+                **good,
+                "signature": {
+                    **sig,
+                    "squares": [["sqx", sig["squares"][0][1]], *sig["squares"][1:]],
+                },
+            },
+            "squares[0]: want ['sqa', hash]",
+        ),
+        (
+            "square hash",
+            {**good, "signature": {**sig, "squares": [*sig["squares"][:2], ["sqb", "f" * 63]]}},
+            "squares[2]: want 64 lowercase hex",
+        ),
     ]
     return cases
 

@@ -11,14 +11,24 @@ from tests.robust.conftest import star_sky
 
 from childguard.media import load_image
 from childguard.robust import orb
-from childguard.robust.orb import orb_features
+from childguard.robust.orb import orb_features, work_factor
 from childguard.robust.protected import ProtectedIndex
-from childguard.robust.query_features import CHECK_SIDE, QueryFeatures, check_image, query_features
+from childguard.robust.query_features import (
+    CHECK_SIDE,
+    QUERY_SIDE,
+    QueryFeatures,
+    check_image,
+    query_features,
+)
 from childguard.robust.signature import (
+    SQUARE_SIDE,
+    SQUARE_VIEWS,
     ProtectedSignature,
     compute_signature,
     frame_fits,
+    square_box,
     stored_frame,
+    view_slices,
 )
 from childguard.robust.verify import (
     ALIGNED_REJECT,
@@ -66,11 +76,13 @@ def test_signature_round_trip_and_size(photos: list[np.ndarray]) -> None:
     labels = [label for label, _ in sig.pdq]
     assert labels[0] == "full" and len(set(labels)) == len(labels)
     assert 50 <= len(sig.descriptors) == len(sig.keypoints)
-    assert sig.nbytes == 32 * len(sig.pdq) + 36 * len(sig.descriptors) + 4  # + the frame size
+    assert [label for label, _ in sig.squares] == list(SQUARE_VIEWS)
+    hashes = len(sig.pdq) + len(sig.squares)
+    assert sig.nbytes == 32 * hashes + 36 * len(sig.descriptors) + 4  # + the frame size
     assert sig.size is not None and max(sig.size) <= 512
     assert sig.keypoints[:, 0].max() < sig.size[0] and sig.keypoints[:, 1].max() < sig.size[1]
     back = ProtectedSignature.from_json(sig.to_json())
-    assert back.pdq == sig.pdq and back.size == sig.size
+    assert back.pdq == sig.pdq and back.size == sig.size and back.squares == sig.squares
     assert np.array_equal(back.keypoints, sig.keypoints)
     assert np.array_equal(back.descriptors, sig.descriptors)
 
@@ -195,6 +207,54 @@ def test_aligned_check_tells_a_copy_from_another_photo_of_the_subject(
     old = ProtectedSignature(sig.pdq, sig.keypoints, sig.descriptors)
     assert aligned_distance(check_image(copy), old, points, points) is None
     assert ProtectedSignature.from_json(old.to_json()).size is None
+
+
+@pytest.mark.parametrize("w, h", [(512, 320), (288, 512), (512, 512), (512, 470)])
+def test_square_views_sit_on_the_squares_a_cell_is_cropped_to(w: int, h: int) -> None:
+    """Each square view is a square of SQUARE_SIDE of the short side, centred across it, inside
+    the frame; the one at each end lies inside the square crop flush with that end, the centre
+    one inside the centred square crop."""
+    short, long = min(w, h), max(w, h)
+    crops = {"sqa": 0, "sqc": (long - short) // 2, "sqb": long - short}
+    for label, offset in crops.items():
+        rows, cols = view_slices(label, w, h)
+        along, across = (cols, rows) if w >= h else (rows, cols)
+        assert abs((along.stop - along.start) - SQUARE_SIDE * short) <= 1
+        assert abs((across.stop - across.start) - SQUARE_SIDE * short) <= 1
+        assert abs(across.start - (short - across.stop)) <= 1  # centred across
+        assert offset <= along.start and along.stop <= offset + short, label
+        assert all(0.0 <= v <= 1.0 for v in square_box(label, w, h))
+    # A portrait frame's squares are a landscape frame's, turned.
+    x0, y0, x1, y1 = square_box("sqa", 320, 512)
+    assert (y0, x0, y1, x1) == square_box("sqa", 512, 320)
+
+
+def test_square_views_let_the_aligned_check_compare_a_square_cell_of_a_wide_photo(
+    real_pixels: list[np.ndarray],
+) -> None:
+    """A grid cell square-cropped from a 16:10 photo covers none of its searched views, so
+    without the squares the aligned check refuses it (NOT_COVERED) however good the copy;
+    with them it measures the copy close, and another photo of the subject still far."""
+    photo = np.asarray(Image.fromarray(real_pixels[0]).resize((512, 320)))
+    other = np.asarray(Image.fromarray(real_pixels[1]).resize((512, 320)))
+    sig = compute_signature(photo)
+    without = ProtectedSignature(sig.pdq, sig.keypoints, sig.descriptors, sig.size)
+    points = _grid(sig.size)
+    f = work_factor(320, 320, QUERY_SIDE)
+    for offset in (0, 40, 96, 150, 192):  # flush with the start, off-centre, centred, the end
+        dst = points[(points[:, 0] >= offset + 5) & (points[:, 0] <= offset + 315)]
+        src = (dst - np.float32([offset, 0])) * f
+        cell = np.ascontiguousarray(photo[:, offset : offset + 320])
+        copy_distance = aligned_distance(check_image(cell), sig, src, dst)
+        assert copy_distance is not None and copy_distance <= 32, (offset, copy_distance)
+        assert aligned_distance(check_image(cell), without, src, dst) == NOT_COVERED
+        subject = np.ascontiguousarray(other[:, offset : offset + 320])
+        subject[110:210, 100:220] = cell[110:210, 100:220]
+        far = aligned_distance(check_image(subject), sig, src, dst)
+        assert far is not None and far > ALIGNED_REJECT, (offset, far)
+    # The squares travel with the signature; one stored before them has none.
+    assert ProtectedSignature.from_json(sig.to_json()).squares == sig.squares
+    assert ProtectedSignature.from_json(without.to_json()).squares == []
 
 
 def test_decide_with_the_aligned_check() -> None:

@@ -386,10 +386,24 @@ class SignatureInvalid(ChildguardError):
     """A signature sent from the device is malformed; the message names the field."""
 
 
-def _view_labels() -> tuple[str, ...]:
-    from childguard.robust.signature import VIEWS
+def _view_labels() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The labels a signature's searched views and its squares must carry, in order."""
+    from childguard.robust.signature import SQUARE_VIEWS, VIEWS
 
-    return tuple(VIEWS)
+    return tuple(VIEWS), tuple(SQUARE_VIEWS)
+
+
+def _labelled_hashes(
+    where: str, value: Any, labels: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, list) or len(value) != len(labels):
+        raise SignatureInvalid(f"{where}: want {len(labels)} [label, hash]")
+    pairs: list[tuple[str, str]] = []
+    for i, (pair, label) in enumerate(zip(value, labels, strict=True)):
+        if not isinstance(pair, list) or len(pair) != 2 or pair[0] != label:
+            raise SignatureInvalid(f"{where}[{i}]: want [{label!r}, hash]")
+        pairs.append((label, _hex(f"{where}[{i}]", pair[1], "pdq")))
+    return tuple(pairs)
 
 
 def _text(where: str, value: Any, limit: int, *, required: bool = False) -> str | None:
@@ -435,6 +449,7 @@ class SignatureInput:
     pdq: str
     pdq_quality: int
     views: tuple[tuple[str, str], ...]
+    squares: tuple[tuple[str, str], ...]
     features: str
     frame: tuple[int, int]
     title: str | None = None
@@ -464,17 +479,19 @@ class SignatureInput:
             raise SignatureInvalid(f"{where}.file_name: a file name, not a path")
         hashes = {k: _hex(f"{where}.{k}", data.get(k), k) for k in _HEX}
         sig = data.get("signature")
-        if not isinstance(sig, Mapping) or set(sig) - {"pdq", "features", "size"}:
-            raise SignatureInvalid(f"{where}.signature: want an object of pdq, features, size")
-        views = sig.get("pdq")
-        labels = _view_labels()
-        if not isinstance(views, list) or len(views) != len(labels):
-            raise SignatureInvalid(f"{where}.signature.pdq: want {len(labels)} [label, hash]")
-        pairs: list[tuple[str, str]] = []
-        for i, (pair, label) in enumerate(zip(views, labels, strict=True)):
-            if not isinstance(pair, list) or len(pair) != 2 or pair[0] != label:
-                raise SignatureInvalid(f"{where}.signature.pdq[{i}]: want [{label!r}, hash]")
-            pairs.append((label, _hex(f"{where}.signature.pdq[{i}]", pair[1], "pdq")))
+        if not isinstance(sig, Mapping) or set(sig) - {"pdq", "squares", "features", "size"}:
+            raise SignatureInvalid(
+                f"{where}.signature: want an object of pdq, squares, features, size"
+            )
+        view_labels, square_labels = _view_labels()
+        pairs = _labelled_hashes(f"{where}.signature.pdq", sig.get("pdq"), view_labels)
+        # The squares only sharpen the aligned check, so a client that predates them may leave
+        # them out (the photo's grid cells of a wide photo are then found less often).
+        squares = (
+            _labelled_hashes(f"{where}.signature.squares", sig["squares"], square_labels)
+            if "squares" in sig
+            else ()
+        )
         size = sig.get("size")
         if not isinstance(size, list) or len(size) != 2:
             raise SignatureInvalid(f"{where}.signature.size: want [width, height]")
@@ -495,7 +512,8 @@ class SignatureInput:
                 f"{where}.byte_size", data.get("byte_size"), 1, DEFAULT_LIMITS.max_bytes
             ),
             pdq_quality=_int(f"{where}.pdq_quality", data.get("pdq_quality"), 0, 100),
-            views=tuple(pairs),
+            views=pairs,
+            squares=squares,
             features=str(features),
             frame=frame,
             title=_text(f"{where}.title", data.get("title"), MAX_TITLE),
@@ -524,6 +542,7 @@ class SignatureInput:
         record.features = {
             "robust": {
                 "pdq": [[label, value] for label, value in self.views],
+                **({"squares": [list(pair) for pair in self.squares]} if self.squares else {}),
                 "features": self.features,
                 "size": list(self.frame),
             }

@@ -3,14 +3,16 @@
 """The signature an owner computes locally for a protected photo.
 
 A `ProtectedSignature` holds PDQ hashes of several views of the photo (whole, centre crops,
-corner crops) and ORB keypoints with their binary descriptors. Only hashes and descriptors leave
-the owner's machine, never pixels.
+corner crops; searched), PDQ hashes of square views (compared by the aligned check only) and ORB
+keypoints with their binary descriptors. Only hashes and descriptors leave the owner's machine,
+never pixels.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import cv2
@@ -32,30 +34,69 @@ VIEWS: dict[str, tuple[float, float, float, float]] = {
 }
 
 
+# Square views, hashed for the aligned check (`robust.verify.aligned_distance`) and never
+# searched: a grid cell square-cropped from a landscape or portrait photo covers none of VIEWS
+# once the photo is wider than about 10:7 (the centre square of a 16:10 photo spans 62% of its
+# width, c70 needs 70%), so the aligned check had nothing to compare it with. Each is a square
+# of SQUARE_SIDE of the short side, centred across it, at a place along the long side: 0 is
+# where a square crop flush with the start covers it, 1 where one flush with the end does, 0.5
+# the centre. A crop up to (1 - SQUARE_SIDE) of the short side off either place still covers it.
+SQUARE_SIDE = 0.8
+SQUARE_VIEWS: dict[str, float] = {"sqa": 0.0, "sqc": 0.5, "sqb": 1.0}
+
+
+def square_box(label: str, w: int, h: int) -> tuple[float, float, float, float]:
+    """The square view `label` (see SQUARE_VIEWS) of a w x h frame as (x0, y0, x1, y1)
+    fractions. `static/org/signature.js` computes the same floats in the same order."""
+    short, long = min(w, h), max(w, h)
+    side = SQUARE_SIDE * short
+    first = short - side
+    last = long - short
+    start = first + SQUARE_VIEWS[label] * (last - first)
+    along = (start / long, (start + side) / long)
+    across = ((short - side) / 2 / short, (short + side) / 2 / short)
+    if w >= h:
+        return along[0], across[0], along[1], across[1]
+    return across[0], along[0], across[1], along[1]
+
+
 def view_slices(label: str, w: int, h: int) -> tuple[slice, slice]:
-    """Rows and columns of the registered view `label` (see VIEWS) in a w x h frame."""
-    x0, y0, x1, y1 = VIEWS[label]
+    """Rows and columns of the registered view `label` (see VIEWS and SQUARE_VIEWS) in a w x h
+    frame."""
+    x0, y0, x1, y1 = VIEWS[label] if label in VIEWS else square_box(label, w, h)
     return slice(round(y0 * h), round(y1 * h)), slice(round(x0 * w), round(x1 * w))
+
+
+def known_view(label: str) -> bool:
+    """Whether `label` names a registered view this version can place in a frame."""
+    return label in VIEWS or label in SQUARE_VIEWS
 
 
 @dataclass
 class ProtectedSignature:
     """PDQ hashes per labelled view plus ORB keypoints (x, y as uint16) and descriptors."""
 
-    pdq: list[tuple[str, str]]  # (label, hex hash)
+    pdq: list[tuple[str, str]]  # (label, hex hash) of VIEWS: searched
     keypoints: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.uint16))
     descriptors: np.ndarray = field(default_factory=lambda: np.zeros((0, 32), np.uint8))
     # Width and height of the frame the keypoints are in (None in signatures made before it
     # was recorded: the aligned check is then skipped).
     size: tuple[int, int] | None = None
+    # (label, hex hash) of SQUARE_VIEWS: compared by the aligned check only (empty in
+    # signatures made before they were registered).
+    squares: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def nbytes(self) -> int:
         """Stored size: 32 bytes per PDQ hash, 4 per keypoint, 32 per descriptor."""
         frame = 4 if self.size else 0
-        return (
-            32 * len(self.pdq) + int(self.keypoints.nbytes) + int(self.descriptors.nbytes) + frame
-        )
+        hashes = 32 * (len(self.pdq) + len(self.squares))
+        return hashes + int(self.keypoints.nbytes) + int(self.descriptors.nbytes) + frame
+
+    def compared_views(self) -> list[tuple[str, str]]:
+        """Every (label, hash) the aligned check may compare: the searched views and the
+        squares."""
+        return [*self.pdq, *self.squares]
 
     def features_blob(self) -> str:
         """Keypoints and descriptors as one base64 string (for bank entry metadata)."""
@@ -79,6 +120,8 @@ class ProtectedSignature:
         }
         if self.size:
             data["size"] = list(self.size)
+        if self.squares:
+            data["squares"] = [[lbl, h] for lbl, h in self.squares]
         return json.dumps(data)
 
     @classmethod
@@ -91,6 +134,7 @@ class ProtectedSignature:
             keypoints=kps,
             descriptors=desc,
             size=(int(size[0]), int(size[1])) if size else None,
+            squares=[(str(lbl), str(h)) for lbl, h in data.get("squares") or []],
         )
 
 
@@ -150,16 +194,20 @@ def compute_signature(pixels: np.ndarray) -> ProtectedSignature:
         f = WORK_SIDE / max(h, w)
         h, w = max(1, round(h * f)), max(1, round(w * f))
         pixels = cv2.resize(pixels, (w, h), interpolation=cv2.INTER_AREA)
-    hashes: list[tuple[str, str]] = []
-    for label in VIEWS:
-        rows, cols = view_slices(label, w, h)
-        view = np.ascontiguousarray(pixels[rows, cols])
-        hashes.append((label, pdq_from_pixels(view)[0]))
+
+    def hashed(labels: Iterable[str]) -> list[tuple[str, str]]:
+        out = []
+        for label in labels:
+            rows, cols = view_slices(label, w, h)
+            out.append((label, pdq_from_pixels(np.ascontiguousarray(pixels[rows, cols]))[0]))
+        return out
+
     kps, desc = orb_features(pixels)
     f = work_factor(h, w, WORK_SIDE)
     return ProtectedSignature(
-        pdq=hashes,
+        pdq=hashed(VIEWS),
         keypoints=np.round(kps).astype(np.uint16),
         descriptors=desc,
         size=(max(1, round(w * f)), max(1, round(h * f))),
+        squares=hashed(SQUARE_VIEWS),
     )

@@ -11,7 +11,7 @@ import numpy as np
 
 from childguard.robust import _votes
 from childguard.robust.query_features import CheckImage, QueryFeatures, query_features
-from childguard.robust.signature import VIEWS, ProtectedSignature, view_slices
+from childguard.robust.signature import ProtectedSignature, known_view, view_slices
 from childguard.signals.pdq import PdqSignal, pdq_from_pixels
 
 # A candidate is verified when this many keypoint matches agree on one similarity transform.
@@ -78,8 +78,8 @@ def aligned_distance(
         np.full(check.grey.shape, 255, np.uint8), model, (w, h), flags=cv2.INTER_NEAREST
     )
     best: int | None = None
-    for label, value in signature.pdq:
-        if label not in VIEWS:
+    for label, value in signature.compared_views():
+        if not known_view(label):
             continue
         rows, cols = view_slices(label, w, h)
         if min(rows.stop - rows.start, cols.stop - cols.start) < 16:

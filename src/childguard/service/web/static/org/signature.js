@@ -21,6 +21,14 @@ export const VIEWS = [
   ["bl85", [0.0, 0.15, 0.85, 1.0]],
   ["br85", [0.15, 0.15, 1.0, 1.0]],
 ];
+// Square views for the aligned check: label -> place along the long side
+// (`robust.signature.SQUARE_VIEWS`), squares of SQUARE_SIDE of the short side.
+export const SQUARE_VIEWS = [
+  ["sqa", 0.0],
+  ["sqc", 0.5],
+  ["sqb", 1.0],
+];
+const SQUARE_SIDE = 0.8;
 export const WORK_SIDE = 512;
 const MIN_SIDE = 384;
 const ORB_FEATURES = 300;
@@ -48,6 +56,21 @@ function viewRect(box, w, h) {
   const left = pyRound(x0 * w);
   const top = pyRound(y0 * h);
   return [left, top, pyRound(x1 * w) - left, pyRound(y1 * h) - top];
+}
+
+/** `robust.signature.square_box`: the same floats, computed in the same order. */
+function squareBox(place, w, h) {
+  const short = Math.min(w, h);
+  const long = Math.max(w, h);
+  const side = SQUARE_SIDE * short;
+  const first = short - side;
+  const last = long - short;
+  const start = first + place * (last - first);
+  const along = [start / long, (start + side) / long];
+  const across = [(short - side) / 2 / short, (short + side) / 2 / short];
+  return w >= h
+    ? [along[0], across[0], along[1], across[1]]
+    : [across[0], along[0], across[1], along[1]];
 }
 
 function base64(bytes) {
@@ -110,7 +133,8 @@ function orbFeatures(cv, grey) {
 
 /**
  * The protected signature of RGBA pixels (`rgba`: Uint8ClampedArray, width * height * 4):
- * {pdq: [[label, hex], ...], features: base64, size: [w, h]}, with the keypoint count.
+ * {pdq: [[label, hex], ...], squares: [[label, hex], ...], features: base64, size: [w, h]}, with
+ * the keypoint count.
  */
 export function protectedSignature(cv, rgba, width, height) {
   if (Math.min(width, height) < 16) {
@@ -132,16 +156,18 @@ export function protectedSignature(cv, rgba, width, height) {
     rgb.delete();
     rgb = small;
   }
-  const hashes = [];
-  for (const [label, box] of VIEWS) {
+  const hashed = (label, box) => {
     const [x, y, vw, vh] = viewRect(box, w, h);
     const view = rgb.roi(new cv.Rect(x, y, vw, vh));
     const dense = new cv.Mat();
     view.copyTo(dense); // (clone() of a region keeps the parent's row stride)
-    hashes.push([label, pdqFromPixels(dense.data, vw, vh, 3).hash]);
+    const pair = [label, pdqFromPixels(dense.data, vw, vh, 3).hash];
     dense.delete();
     view.delete();
-  }
+    return pair;
+  };
+  const hashes = VIEWS.map(([label, box]) => hashed(label, box));
+  const squares = SQUARE_VIEWS.map(([label, place]) => hashed(label, squareBox(place, w, h)));
   const f = workFactor(h, w, WORK_SIDE);
   let grey = new cv.Mat();
   cv.cvtColor(rgb, grey, cv.COLOR_RGB2GRAY);
@@ -158,6 +184,7 @@ export function protectedSignature(cv, rgba, width, height) {
   return {
     signature: {
       pdq: hashes,
+      squares,
       features: blob,
       size: [Math.max(1, pyRound(w * f)), Math.max(1, pyRound(h * f))],
     },
