@@ -221,3 +221,29 @@ def test_a_signature_made_from_bent_pixels_is_signed_anew_once(
     matcher = Matcher(store, persist=False)
     cropped = _query(matcher, crop15(large))
     assert HOTLINE_BANK in cropped
+
+
+def test_a_signature_stored_without_the_square_views_is_signed_anew_once(
+    store: Store, photos: dict[str, Image.Image], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signature made before the square views (its frame fits) is out of date: the periodic
+    task signs it anew from the evidence, squares included; once."""
+    import childguard.hotline.signatures as signatures
+    from childguard.robust.signature import SQUARE_VIEWS, stored_has_squares
+
+    monkeypatch.setattr(signatures, "_SWEPT", set())
+    evidence = tmp_path / "evidence"
+    item_id = _item(store, _jpeg(photos[ASSESSED]), ASSESSED, evidence)
+    _assess(store, item_id, BASELINE)
+    assert sign_item(store, KEY, item_id, actor="t")
+    with store.session() as s:
+        row = s.scalars(select(BankSignature)).one()
+        assert stored_has_squares(row.signature)
+        row.signature = {k: v for k, v in row.signature.items() if k != "squares"}
+    settings = ProcessingSettings(evidence_dir=evidence, evidence_key=KEY)
+    done = process_due(store, settings)
+    assert done["signed"]["resigned"] == [item_id]
+    with store.session() as s:
+        squares = s.scalars(select(BankSignature)).one().signature["squares"]
+        assert [label for label, _ in squares] == list(SQUARE_VIEWS)
+    assert process_due(store, settings)["signed"]["resigned"] == []

@@ -239,3 +239,44 @@ def test_a_signature_made_from_bent_pixels_is_replaced_when_the_photo_is_registe
     assert not any("reduced apart" in event for _, event, _ in logged)
     assert matcher.match(hash_file(original, features=True)).matched
     assert outcome == REGISTERED
+
+
+def test_a_signature_without_the_square_views_is_replaced_when_the_photo_is_registered_again(
+    store: Store, tmp_path: Path
+) -> None:
+    """A photo signed before the square views were registered gets them when registered again
+    (RESIGNED, audited); a client that sends a signature without them never replaces one that
+    has them."""
+    from childguard.matcher import Matcher
+    from childguard.protect.register import ALREADY, compute_photo_signature, store_signature
+    from childguard.robust.signature import SQUARE_VIEWS, stored_has_squares
+
+    original = sorted(PHOTOS.glob("mate-backgrounds/*.jpg"))[1]
+    album = tmp_path / "squares"
+    album.mkdir()
+    shutil.copy(original, album / original.name)
+    record = compute_photo_signature(album / original.name)
+    current = dict(record.features or {})
+    record.features = {"robust": {k: v for k, v in current["robust"].items() if k != "squares"}}
+    with store.session() as s:
+        org = create_organisation(s, "Before Squares")
+        photo_id = store_signature(s, org, record)[0].id
+    matcher = Matcher(store, index_base=tmp_path / "idx")
+    assert matcher.protected.squareless_photos() == [photo_id]
+    assert matcher.protected.bent_photos() == []
+    with store.session() as s:
+        again = register_photos(s, album, get_organisation(s, "Before Squares"))
+        assert [p.id for p in again.resigned] == [photo_id] and not again.registered
+        stored = s.get(ProtectedPhoto, photo_id)
+        assert stored is not None and stored_has_squares((stored.signatures or {})["robust"])
+        labels = [label for label, _ in stored.signatures["robust"]["squares"]]
+        assert labels == list(SQUARE_VIEWS)
+        assert "protect.resign" in set(
+            s.scalars(select(AuditEvent.action).where(AuditEvent.object_id == str(photo_id)))
+        )
+        # The older client's signature again: the current one stays.
+        assert store_signature(s, get_organisation(s, "Before Squares"), record)[1] == ALREADY
+        stored = s.get(ProtectedPhoto, photo_id)
+        assert stored is not None and stored_has_squares((stored.signatures or {})["robust"])
+    matcher.refresh()
+    assert matcher.protected.squareless_photos() == []

@@ -12,10 +12,11 @@ rotations and screenshots of the hotline's own items match while outside lists s
 
 `sign_item` signs one banked item while its evidence is held (idempotent); `sign_banked` signs
 every banked item that has none yet and whose evidence is still held (the hotline's periodic
-task runs it, as it holds the evidence key), then signs anew the stored signatures whose frame
-does not fit their item (`robust.signature.frame_fits`: made from pixels whose sides were
-reduced apart, before signatures came from the item's picture, `Content.picture`), looking for
-them once per process, until it has tried every one. Every signature written is audited.
+task runs it, as it holds the evidence key), then signs anew the stored signatures that are out of
+date (`robust.signature.stored_current`: a frame that does not fit their item, made from pixels
+whose sides were reduced apart before signatures came from the item's picture,
+`Content.picture`; or no square views), looking for them once per process, until it has tried
+every one. Every signature written is audited.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def _sign(
     limits: Limits,
     anew: bool = False,
 ) -> tuple[bool, str]:
-    """Sign one banked item; with `anew`, replace a stored signature whose frame does not fit
+    """Sign one banked item; with `anew`, replace a stored signature that is out of date for
     the item (and only such a one)."""
     entry_id, why = _pdq_entry(store, item_id)
     if entry_id is None:
@@ -172,7 +173,7 @@ def _sign(
 
 
 def _may_write(session: Session, entry_id: int, item_id: int, anew: bool) -> bool:
-    """Whether the entry has no signature, or (`anew`) one whose frame does not fit the item."""
+    """Whether the entry has no signature, or (`anew`) one out of date for the item."""
     stored = session.get(BankSignature, entry_id)
     if stored is None:
         return True
@@ -181,16 +182,19 @@ def _may_write(session: Session, entry_id: int, item_id: int, anew: bool) -> boo
     item = session.get(Item, item_id)
     if item is None:
         return False
-    from childguard.robust.signature import frame_fits, stored_frame
+    from childguard.robust.signature import stored_current
 
-    return not frame_fits(stored_frame(stored.signature), item.width or 0, item.height or 0)
+    return not stored_current(stored.signature, item.width or 0, item.height or 0)
 
 
 def _bent(store: Store, limit: int) -> list[int]:
-    """Up to `limit` items whose stored signature's frame does not fit them and whose evidence
-    is still held, by item id; the frames are read out of the JSON by the database, not the
-    signatures themselves."""
-    from childguard.robust.signature import frame_fits
+    """Up to `limit` items whose stored signature is out of date (its frame does not fit them,
+    or it has no square views) and whose evidence is still held, by item id; the frames and the
+    first square's label are read out of the JSON by the database, not the signatures
+    themselves."""
+    from childguard.robust.signature import SQUARE_VIEWS, frame_fits
+
+    first_square = next(iter(SQUARE_VIEWS))
 
     prefix = subject_of(0)[:-1]
     with store.session() as session:
@@ -199,11 +203,12 @@ def _bent(store: Store, limit: int) -> list[int]:
                 BankSignature.subject,
                 BankSignature.signature[("size", 0)].as_integer(),
                 BankSignature.signature[("size", 1)].as_integer(),
+                BankSignature.signature[("squares", 0, 0)].as_string(),
             ).where(BankSignature.subject.startswith(prefix))
         ).all()
         by_item = {
-            int(subject[len(prefix) :]): (w, h)
-            for subject, w, h in frames
+            int(subject[len(prefix) :]): ((w, h), square == first_square)
+            for subject, w, h, square in frames
             if subject[len(prefix) :].isdigit() and w and h
         }
         bent: list[int] = []
@@ -222,7 +227,8 @@ def _bent(store: Store, limit: int) -> list[int]:
                 .order_by(Item.id)
             )
             for item_id, width, height in rows:
-                if not frame_fits(by_item[item_id], width or 0, height or 0):
+                frame, squared = by_item[item_id]
+                if not squared or not frame_fits(frame, width or 0, height or 0):
                     bent.append(int(item_id))
     return bent[:limit]
 

@@ -92,7 +92,8 @@ class ProtectedVerifier:
     `photo_count` and `search` load lazily; `invalidate()` (called by `Matcher.refresh`)
     drops what was loaded so the next use reads the store again. `bent_photos()`: the photos
     whose signature's frame does not fit them (signed from pixels whose sides were reduced
-    apart), which the load also logs.
+    apart), and `squareless_photos()`: those signed before the square views; the load logs
+    both.
     """
 
     def __init__(self, store: Store) -> None:
@@ -100,15 +101,17 @@ class ProtectedVerifier:
         self._index: ProtectedIndex | None = None
         self._photos: dict[str, PhotoRef] = {}
         self._bent: list[int] = []
+        self._squareless: list[int] = []
 
     def invalidate(self) -> None:
         self._index = None
         self._photos = {}
         self._bent = []
+        self._squareless = []
 
     def _load(self) -> ProtectedIndex:
         from childguard.robust.protected import ProtectedIndex
-        from childguard.robust.signature import frame_fits, stored_frame
+        from childguard.robust.signature import frame_fits, stored_frame, stored_has_squares
 
         index = ProtectedIndex()
         photos: dict[str, PhotoRef] = {}
@@ -133,6 +136,7 @@ class ProtectedVerifier:
                 .order_by(ProtectedPhoto.id)
             )
             bent: list[int] = []
+            squareless: list[int] = []
             for photo_id, bank_id, signatures, width, height in rows:
                 robust = (signatures or {}).get("robust")
                 entry_id = pdq_entry.get(photo_id)
@@ -140,6 +144,8 @@ class ProtectedVerifier:
                     continue
                 if not frame_fits(stored_frame(robust), width, height):
                     bent.append(int(photo_id))
+                if not stored_has_squares(robust):
+                    squareless.append(int(photo_id))
                 add_signature(
                     index,
                     photos,
@@ -152,6 +158,7 @@ class ProtectedVerifier:
         self._photos = photos
         self._index = index
         self._bent = bent
+        self._squareless = squareless
         log.info("protected features loaded", photos=len(photos))
         if bent:
             log.warning(
@@ -160,7 +167,19 @@ class ProtectedVerifier:
                 photos=len(bent),
                 photo_ids=bent[:20],
             )
+        if squareless:
+            log.warning(
+                "protected photos signed before the square views: their copies in the cells of"
+                " grids may be missed; register these photos again",
+                photos=len(squareless),
+                photo_ids=squareless[:20],
+            )
         return index
+
+    def squareless_photos(self) -> list[int]:
+        """Ids of the loaded photos whose signature has no square views."""
+        self._ready()
+        return list(self._squareless)
 
     def bent_photos(self) -> list[int]:
         """Ids of the loaded photos whose signature's frame does not fit the photo."""

@@ -213,9 +213,9 @@ def store_signature(
 ) -> tuple[ProtectedPhoto, str]:
     """Store one computed signature. Returns the photo and REGISTERED, or for bytes already
     registered in this organisation ALREADY (nothing changes) or RESIGNED: the stored robust
-    signature's frame did not fit the photo (`robust.signature.frame_fits`: signed from
-    pixels whose sides were reduced apart) and this one's does, so it replaces it; the bank
-    entries stay as they are."""
+    signature is out of date (`robust.signature.stored_current`: its frame does not fit the
+    photo, signed from pixels whose sides were reduced apart, or it has no square views) and
+    this one is current, so it replaces it; the bank entries stay as they are."""
     sha256 = record.value("sha256") or ""
     existing = session.scalar(
         select(ProtectedPhoto).where(
@@ -225,7 +225,7 @@ def store_signature(
     regions = [[v.variant, v.value] for v in record.views or []]
     extra = dict(record.features or {})
     if existing is not None:
-        if not _fits(existing.signatures, existing.width, existing.height) and _fits(
+        if not _current(existing.signatures, existing.width, existing.height) and _current(
             extra, record.width or 0, record.height or 0
         ):
             existing.signatures = {**(existing.signatures or {}), **extra}
@@ -286,13 +286,12 @@ def store_signature(
     return photo, REGISTERED
 
 
-def _fits(signatures: Mapping[str, Any] | None, width: int, height: int) -> bool:
-    """Whether the robust signature in `signatures` has a frame that fits the photo (none
-    at all does not: there is nothing to match with)."""
-    from childguard.robust.signature import frame_fits, stored_frame
+def _current(signatures: Mapping[str, Any] | None, width: int, height: int) -> bool:
+    """Whether the robust signature in `signatures` is current for the photo (none at all is
+    not: there is nothing to match with)."""
+    from childguard.robust.signature import stored_current
 
-    robust = (signatures or {}).get("robust")
-    return isinstance(robust, dict) and frame_fits(stored_frame(robust), width, height)
+    return stored_current((signatures or {}).get("robust"), width, height)
 
 
 def _sign_one(path: Path, limits: Limits) -> tuple[ContentSignals | None, str | None]:

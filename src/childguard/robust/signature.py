@@ -169,6 +169,26 @@ def stored_frame(data: object) -> tuple[int, int] | None:
         return None
 
 
+def stored_current(data: object, width: int, height: int) -> bool:
+    """Whether a stored signature (`ProtectedSignature.to_json`'s object) is what
+    `compute_signature` makes today of a `width` x `height` photo: a frame that fits it
+    (`frame_fits`) and the squares (SQUARE_VIEWS). Registering a photo whose stored signature
+    is not current signs it anew."""
+    return (
+        isinstance(data, dict)
+        and frame_fits(stored_frame(data), width, height)
+        and stored_has_squares(data)
+    )
+
+
+def stored_has_squares(data: object) -> bool:
+    """Whether a stored signature holds the square views, labelled as SQUARE_VIEWS."""
+    squares = data.get("squares") if isinstance(data, dict) else None
+    return isinstance(squares, list) and [
+        pair[0] if isinstance(pair, list) and pair else None for pair in squares
+    ] == list(SQUARE_VIEWS)
+
+
 def stored_keypoints(data: object) -> int:
     """How many keypoints a stored signature (`ProtectedSignature.to_json`'s object) holds; 0
     where it holds none or nothing readable."""

@@ -96,7 +96,7 @@ SCRIPT_MESSAGES = {
     "computed": _("Signature computed; sending it"),
     "registered": _("Registered"),
     "already": _("Already registered"),
-    "resigned": _("Already registered; signed anew, as its earlier signature did not fit it"),
+    "resigned": _("Already registered; signed anew, as its earlier signature was out of date"),
     "failed": _("Not registered"),
     **{f"warning_{code.replace('-', '_')}": text for code, text in WARNING_LABELS.items()},
     "warned": _("%(warned)s may be hard to find; see their rows."),
