@@ -160,20 +160,16 @@ class ProtectedVerifier:
         self._bent = bent
         self._squareless = squareless
         log.info("protected features loaded", photos=len(photos))
-        if bent:
-            log.warning(
-                "protected photos signed from pixels whose sides were reduced apart: their"
-                " copies in grids and crops may be missed; register these photos again",
-                photos=len(bent),
-                photo_ids=bent[:20],
-            )
-        if squareless:
-            log.warning(
-                "protected photos signed before the square views: their copies in the cells of"
-                " grids may be missed; register these photos again",
-                photos=len(squareless),
-                photo_ids=squareless[:20],
-            )
+        for ids, why in (
+            (bent, "signed from pixels whose sides were reduced apart: their copies in grids"),
+            (squareless, "signed before the square views: their copies in the cells of grids"),
+        ):
+            if ids:
+                log.warning(
+                    f"protected photos {why} and crops may be missed; register these photos again",
+                    photos=len(ids),
+                    photo_ids=ids[:20],
+                )
         return index
 
     def squareless_photos(self) -> list[int]:
