@@ -485,7 +485,7 @@ class SignatureInput:
         view_labels, square_labels = _view_labels()
         pairs = _labelled_hashes(f"{where}.signature.pdq", sig.get("pdq"), view_labels)
         # The squares only sharpen the aligned check, so a client that predates them may leave
-        # them out (the photo's grid cells of a wide photo are then found less often).
+        # them out (grid cells of their wide photos are then found less often).
         squares = (
             _labelled_hashes(f"{where}.signature.squares", sig["squares"], square_labels)
             if "squares" in sig

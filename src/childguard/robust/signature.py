@@ -37,10 +37,11 @@ VIEWS: dict[str, tuple[float, float, float, float]] = {
 # Square views, hashed for the aligned check (`robust.verify.aligned_distance`) and never
 # searched: a grid cell square-cropped from a landscape or portrait photo covers none of VIEWS
 # once the photo is wider than about 10:7 (the centre square of a 16:10 photo spans 62% of its
-# width, c70 needs 70%), so the aligned check had nothing to compare it with. Each is a square
-# of SQUARE_SIDE of the short side, centred across it, at a place along the long side: 0 is
-# where a square crop flush with the start covers it, 1 where one flush with the end does, 0.5
-# the centre. A crop up to (1 - SQUARE_SIDE) of the short side off either place still covers it.
+# width, c70 needs 70%), and without them the aligned check has nothing to compare it with.
+# Each is a square of SQUARE_SIDE of the short side, centred across it, at a place along the
+# long side: 0 is where a square crop flush with the start covers it, 1 where one flush with the
+# end does, 0.5 the centre. A crop up to (1 - SQUARE_SIDE) of the short side off either place
+# still covers it.
 SQUARE_SIDE = 0.8
 SQUARE_VIEWS: dict[str, float] = {"sqa": 0.0, "sqc": 0.5, "sqb": 1.0}
 
