@@ -29,7 +29,7 @@ __all__ = ["inbox"]
 # The sender: confirms and sends the notice; once the message went out it raises the flag
 # and waits to be killed, before the sending is recorded.
 SENDER = """
-import sys, time
+import os, sys, time
 from pathlib import Path
 from childguard.alerts.email import SmtpSettings
 from childguard.hotline.notices import NoticeSettings, NoticeTransport, send_notice
@@ -38,7 +38,9 @@ from childguard.store import open_store
 url, notice_id, host, port, flag, key = sys.argv[1:7]
 
 def pause(notice, sequence):
-    Path(flag).write_text(f"{notice}:{sequence}")
+    # Written aside and renamed, so the test never reads the flag half written.
+    Path(flag + ".part").write_text(f"{notice}:{sequence}")
+    os.replace(flag + ".part", flag)
     time.sleep(120)
 
 store = open_store(url)
