@@ -46,10 +46,10 @@ def test_the_registration_scripts_messages_are_in_its_catalog() -> None:
     }
     english = _catalog("en", "org_register.po")
     assert used <= set(english), used - set(english)
-    from childguard.protect.register import FEW, PLAIN
+    from childguard.protect.register import WARNING_CODES
 
     assert "resigned" in org_register_pages.SCRIPT_MESSAGES
-    for code in (PLAIN, FEW):  # the script shows a warning as message("warning_<code>")
+    for code in WARNING_CODES:  # the script shows a warning as message("warning_<code>")
         assert f"warning_{code.replace('-', '_')}" in org_register_pages.SCRIPT_MESSAGES
     js = (Path(org_register_pages.STATIC_DIR) / "org" / "add.js").read_text()
     for key in re.findall(r'message\("(\w+)"', js):

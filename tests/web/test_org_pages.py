@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ from screenshots import screenshots as screenshots
 from screenshots import shoot as screenshots_shoot
 from service.conftest import LiveServer, live_server
 
+PHOTOS_DIR = Path(__file__).resolve().parents[2] / ".cache" / "photos"
 ALBUM = "https://album.scouts-oak.test/summer-camp/"
 
 
@@ -293,6 +295,9 @@ def test_an_organisation_never_sees_anothers_photos_sightings_alerts_or_albums(
     assert [m["url"] for m in mine] == [ALBUM]
     photos = api.get("/v1/organisation/photos").json()["photos"]
     assert {p["file_name"] for p in photos} == {"photo-41.jpg", "photo-42.jpg", "photo-43.jpg"}
+    assert api.get("/v1/organisation/photos?warning=any").json()["photos"] == []
+    refused = api.get("/v1/organisation/photos?warning=bent")
+    assert refused.status == 422 and "warning must be one of" in refused.text()
     alerts = api.get("/v1/organisation/alerts").json()["alerts"]
     assert alerts and all("/elm/" not in json.dumps(a) for a in alerts)
     assert actions.sighting_state(world.live.store, world.org(world.b), theirs).state == "new"
@@ -530,25 +535,58 @@ def test_the_pages_speak_four_languages(browser: Any, world: World) -> None:
 def test_the_photos_page_lists_the_organisations_photos_with_their_warnings(
     browser: Any, world: World, tmp_path: Path
 ) -> None:
-    from childguard.protect.register import photo_warning, register_photos
+    from childguard.protect.register import (
+        compute_photo_signature,
+        photo_warning,
+        register_photos,
+        store_signature,
+    )
     from childguard.protect.tenancy import photos_page
     from sample_media import plain_photo
 
     folder = tmp_path / "plain"
     folder.mkdir()
     plain_photo(folder / "plain.jpg")
+    older = tmp_path / "older.jpg"
+    shutil.copy(sorted(PHOTOS_DIR.glob("mate-backgrounds/*.jpg"))[0], older)
+    record = compute_photo_signature(older)  # as an earlier version's client sent it
+    record.features = {
+        "robust": {k: v for k, v in record.features["robust"].items() if k != "squares"}
+    }  # type: ignore[index]
     with world.live.store.session() as s:
         registered = register_photos(s, folder, world.org(world.b))
         assert [w.code for _, w in registered.warnings] == ["plain"]
+        store_signature(s, world.org(world.b), record)
     mine = photos_page(world.live.store, world.org(world.b))
-    assert [p.file_name for p in mine] == ["photo-51.jpg", "plain.jpg"]
+    assert [p.file_name for p in mine] == ["photo-51.jpg", "plain.jpg", "older.jpg"]
     page = sign_in(browser, world, "b")
     try:
+        # The dashboard counts the photo to register again and links to it.
+        assert "1 to register again" in page.inner_text("#card-photos")
+        assert "2 with a warning" in page.inner_text("#card-photos")
+        page.click("#photos-outdated")
+        page.wait_for_url("**/org/photos?warning=outdated")
+        assert page.locator("#photos tbody tr").count() == 1
+        row = page.locator(f"#photo-{mine[2].id}")
+        assert row.get_attribute("data-warning") == "outdated"
+        assert "Register again" in row.inner_text() and "earlier version" in row.inner_text()
+        assert page.locator("#warning").input_value() == "outdated"
+        page.select_option("#warning", value="any")
+        page.click("form.filters button")
+        page.wait_for_url("**/org/photos?warning=any")
+        assert page.locator("#photos tbody tr").count() == 2
+        page.goto(f"/org/photos?warning=outdated&after={mine[2].id}")
+        assert "No photos match." in page.inner_text("#no-photos")
+        page.goto("/org/photos?warning=bent")  # not a filter: every photo
+        assert page.locator("#photos tbody tr").count() == 3
+        page.goto("/org/photos?warning=outdated&lang=de")
+        assert "Erneut registrieren" in page.inner_text("#photos")
+        page.goto("/org?lang=en")
         page.click("header a[href='/org/photos']")
         page.wait_for_url("**/org/photos")
         assert page.locator("header a[aria-current=page]").inner_text() == "Registered photos"
         rows = page.locator("#photos tbody tr")
-        assert rows.count() == 2
+        assert rows.count() == 3
         listed = page.inner_text("#photos")
         assert "photo-4" not in listed  # none of the other organisation's photos
         for p in mine:
@@ -561,14 +599,16 @@ def test_the_photos_page_lists_the_organisations_photos_with_their_warnings(
         assert "Copies are found" in page.locator(f"#photo-{mine[0].id}").inner_text()
         assert page.locator("#next-page").count() == 0
         # The page after the first photo holds the second only; in Dutch, the warning too.
-        page.goto(f"/org/photos?after={mine[0].id}&lang=nl")
+        page.goto(f"/org/photos?after={mine[1].id}&lang=nl")
         assert page.locator("#photos tbody tr").count() == 1
+        assert "eerdere versie" in page.inner_text("#photos")
+        page.goto(f"/org/photos?after={mine[0].id}&lang=nl")
         assert "te egaal om betrouwbaar gevonden te worden" in page.inner_text("#photos")
-        page.goto(f"/org/photos?after={mine[1].id}&lang=en")
+        page.goto(f"/org/photos?after={mine[2].id}&lang=en")
         assert page.locator("#no-photos").is_visible()
         for cursor in ("x", "-1", "9" * 40):  # not an id: the first page
             page.goto(f"/org/photos?after={cursor}")
-            assert page.locator("#photos tbody tr").count() == 2, cursor
+            assert page.locator("#photos tbody tr").count() == 3, cursor
         assert page.console_errors == []
         # Another organisation's user sees only its own; an analyst is refused.
         other = sign_in(browser, world, "a")

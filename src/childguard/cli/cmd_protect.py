@@ -320,12 +320,19 @@ PHOTO_COLUMNS = (
     Column("title"),
     Column("fingerprint", "pdq / sha256"),
     Column("registered_at", "registered", show=lambda at: str(at or "")[:19]),
+    Column("warning", show=lambda w: w["code"] if w else ""),
 )
 
 
 @protect_app.command("list")
 def protect_list(
     org: str | None = typer.Option(None, "--org", help="Only this organisation's photos."),
+    warning: str | None = typer.Option(
+        None,
+        "--warning",
+        help="Only the photos with this warning: outdated (signed by an earlier version: "
+        "register it again from its original), plain, few-keypoints, or any.",
+    ),
     fmt: str | None = FormatOption,
     as_json: bool = JsonShortOption,
     output: Path | None = OutputOption,
@@ -338,7 +345,8 @@ def protect_list(
     chosen = choose_format(fmt, as_json, output)
     check_output(output)
     with _store(db) as store, store.session() as s:
-        photos = [_photo_dict(p) for p in list_photos(s, get_organisation(s, org) if org else None)]
+        owner = get_organisation(s, org) if org else None
+        photos = [_photo_dict(p) for p in list_photos(s, owner, warning=warning)]
     if chosen == "table":
         for p in photos:
             p["fingerprint"] = (p["pdq"] or p["sha256"])[:16] + "…"

@@ -23,13 +23,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from childguard.banks import ensure_entries, mark_bank_changed, remove_entries_by_id
-from childguard.errors import ChildguardError, MediaError
+from childguard.errors import ChildguardError, InputFormatError, MediaError
 from childguard.media import DEFAULT_LIMITS, Content, Limits, read_bytes
 from childguard.pipeline.hashing import HashOptions, signals_of
 from childguard.pipeline.sources import SNIFF_BYTES, claims_media, is_media_head
@@ -78,15 +78,20 @@ class RegisterReport:
 # keypoints as inliers, and a match on keypoints alone needs MIN_INLIERS (24) of them. A smooth
 # gradient wallpaper of the benchmark photos signs 57 and its re-saved copies give 14 inliers.
 FEW_KEYPOINTS = 96
-# Warning codes (`PhotoWarning.code`): few keypoints and a weak PDQ hash (quality under 50,
-# which nominates candidates but decides nothing), or few keypoints only.
-PLAIN, FEW = "plain", "few-keypoints"
+# Warning codes (`PhotoWarning.code`), in the order `warning_code` tries them: a signature made
+# by an earlier version (`robust.signature.stored_current`; registering the photo again signs it
+# anew), few keypoints and a weak PDQ hash (quality under 50, which nominates candidates but
+# decides nothing), or few keypoints only.
+OUTDATED, PLAIN, FEW = "outdated", "plain", "few-keypoints"
+WARNING_CODES = (OUTDATED, PLAIN, FEW)
+# The photo lists' filter for every photo with a warning, whatever its code.
+ANY_WARNING = "any"
 
 
 @dataclass(frozen=True)
 class PhotoWarning:
-    """Why copies of a registered photo may go unnoticed: `code` (PLAIN or FEW) and the
-    reason in words."""
+    """Why copies of a registered photo may go unnoticed: `code` (one of WARNING_CODES) and
+    the reason in words."""
 
     code: str
     reason: str
@@ -95,19 +100,46 @@ class PhotoWarning:
         return {"code": self.code, "reason": self.reason}
 
 
-def photo_warning(photo: ProtectedPhoto) -> PhotoWarning | None:
-    """The warning for a registered photo whose signature gives the matcher little to go on;
-    None for a photo it can find, and for a video (no robust signature is made for one)."""
+def warning_code(
+    pdq: str | None,
+    pdq_quality: int | None,
+    width: int,
+    height: int,
+    signatures: Mapping[str, Any] | None,
+) -> str | None:
+    """The warning code of a registered photo from its stored columns: None for a photo the
+    matcher can find, and for a video (no robust signature is made for one). What
+    `store_signature` stores as `ProtectedPhoto.warning` and `photo_warning` explains."""
     from childguard.robust.signature import stored_keypoints
     from childguard.signals.pdq import MIN_QUALITY
 
-    if not photo.pdq:
+    if not pdq:
         return None
+    if not _current(signatures, width, height):
+        return OUTDATED
+    if stored_keypoints((signatures or {}).get("robust")) >= FEW_KEYPOINTS:
+        return None
+    return PLAIN if (pdq_quality or 0) < MIN_QUALITY else FEW
+
+
+def photo_warning(photo: ProtectedPhoto) -> PhotoWarning | None:
+    """The warning for a registered photo whose signature gives the matcher little to go on,
+    with its reason (`warning_code`); None for a photo it can find, and for a video."""
+    from childguard.robust.signature import stored_keypoints
+    from childguard.signals.pdq import MIN_QUALITY
+
+    code = warning_code(photo.pdq, photo.pdq_quality, photo.width, photo.height, photo.signatures)
+    if code is None:
+        return None
+    if code == OUTDATED:
+        return PhotoWarning(
+            OUTDATED,
+            "signed by an earlier version: square crops and grid cells of it may go unnoticed; "
+            "register it again from its original to sign it anew",
+        )
     keypoints = stored_keypoints((photo.signatures or {}).get("robust"))
-    if keypoints >= FEW_KEYPOINTS:
-        return None
     quality = photo.pdq_quality or 0
-    if quality < MIN_QUALITY:
+    if code == PLAIN:
         return PhotoWarning(
             PLAIN,
             f"too plain to be found reliably: {keypoints} keypoints (under {FEW_KEYPOINTS}) "
@@ -229,6 +261,7 @@ def store_signature(
             extra, record.width or 0, record.height or 0
         ):
             existing.signatures = {**(existing.signatures or {}), **extra}
+            existing.warning = _stored_warning(existing)
             mark_bank_changed(session, org.bank_id)  # matchers load the new signature
             session.flush()
             audit.record(
@@ -257,6 +290,7 @@ def store_signature(
         pdq_quality=record.quality(PdqSignal.name),
         signatures={"region_pdq": regions, **extra} if regions or extra else None,
     )
+    photo.warning = _stored_warning(photo)
     session.add(photo)
     session.flush()
     roles = _signals_to_store(record)
@@ -284,6 +318,10 @@ def store_signature(
         details={"organisation": org.name, "file_name": record.path, "sha256": sha256},
     )
     return photo, REGISTERED
+
+
+def _stored_warning(photo: ProtectedPhoto) -> str | None:
+    return warning_code(photo.pdq, photo.pdq_quality, photo.width, photo.height, photo.signatures)
 
 
 def _current(signatures: Mapping[str, Any] | None, width: int, height: int) -> bool:
@@ -612,11 +650,31 @@ def register_signatures(
     return report
 
 
-def list_photos(session: Session, org: Organisation | None = None) -> list[ProtectedPhoto]:
+def list_photos(
+    session: Session, org: Organisation | None = None, *, warning: str | None = None
+) -> list[ProtectedPhoto]:
+    """Protected photos (of `org` only, if given), with `warning` as `where_warning` takes it."""
     query = select(ProtectedPhoto).order_by(ProtectedPhoto.organisation_id, ProtectedPhoto.id)
     if org is not None:
         query = query.where(ProtectedPhoto.organisation_id == org.id)
-    return list(session.scalars(query))
+    return list(session.scalars(where_warning(query, warning)))
+
+
+_Selected = TypeVar("_Selected", bound=Select[Any])
+
+
+def where_warning(query: _Selected, warning: str | None) -> _Selected:
+    """`query` of protected photos narrowed to those with `warning` (a code of WARNING_CODES,
+    or ANY_WARNING for any); None leaves it as it is. Another value is an InputFormatError."""
+    if warning is None:
+        return query
+    if warning == ANY_WARNING:
+        return query.where(ProtectedPhoto.warning.is_not(None))
+    if warning not in WARNING_CODES:
+        raise InputFormatError(
+            f"warning must be one of {', '.join((*WARNING_CODES, ANY_WARNING))}, not {warning!r}"
+        )
+    return query.where(ProtectedPhoto.warning == warning)
 
 
 def get_photo(session: Session, photo_id: int, org: Organisation | None = None) -> ProtectedPhoto:

@@ -496,6 +496,8 @@ class DashboardSummary:
     open_alerts: int
     failed_alerts: list[Alert] = field(default_factory=list)
     alerts: dict[str, int] = field(default_factory=dict)
+    # Photos by warning code (`protect.register.WARNING_CODES`).
+    photo_warnings: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -506,6 +508,7 @@ class DashboardSummary:
             "awaiting_action": self.awaiting_action,
             "open_alerts": self.open_alerts,
             "alerts": self.alerts,
+            "photo_warnings": self.photo_warnings,
             "failed_alerts": [
                 {"id": a.id, "kind": a.kind, "last_error": a.last_error, "attempts": a.attempts}
                 for a in self.failed_alerts
@@ -514,9 +517,9 @@ class DashboardSummary:
 
 
 def dashboard_summary(store: Store, org: Organisation, since: datetime | None) -> DashboardSummary:
-    """Photos protected, places (page and image) first seen since `since` (all of them when
-    None), those the organisation has not acted on, sightings by status, and its open
-    alerts (pending and failed)."""
+    """Photos protected (and those with a warning, by code), places (page and image) first
+    seen since `since` (all of them when None), those the organisation has not acted on,
+    sightings by status, and its open alerts (pending and failed)."""
     counts = organisation_summary(store, org)
     new = organisation_places(store, org, since=since)
     everything = organisation_places(store, org)
@@ -547,6 +550,7 @@ def dashboard_summary(store: Store, org: Organisation, since: datetime | None) -
         open_alerts=int(open_alerts or 0),
         failed_alerts=failed,
         alerts=counts["alerts"],
+        photo_warnings=counts["photo_warnings"],
     )
 
 

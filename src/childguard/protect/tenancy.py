@@ -26,7 +26,13 @@ from childguard.crawl.sightings import (
     get_bank_sighting,
 )
 from childguard.errors import InputFormatError
-from childguard.protect.register import PhotoNotFound, get_photo, photo_signals
+from childguard.protect.register import (
+    WARNING_CODES,
+    PhotoNotFound,
+    get_photo,
+    photo_signals,
+    where_warning,
+)
 from childguard.store.crawl_models import SIGHTING_STATUSES
 from childguard.store.db import Store
 from childguard.store.models import BankEntry
@@ -73,14 +79,21 @@ def _checked(value: str | None, allowed: Iterable[str], what: str) -> str | None
 
 
 def organisation_summary(store: Store, org: Organisation) -> dict[str, Any]:
-    """Counts of what the organisation holds: photos, bank entries, sightings and alerts (by
-    status, with `total`)."""
+    """Counts of what the organisation holds: photos (with `photo_warnings`, the photos by
+    warning code), bank entries, sightings and alerts (by status, with `total`)."""
     with store.session() as s:
         photos = s.scalar(
             select(func.count())
             .select_from(ProtectedPhoto)
             .where(ProtectedPhoto.organisation_id == org.id)
         )
+        warnings = dict.fromkeys(WARNING_CODES, 0)
+        for code, n in s.execute(
+            select(ProtectedPhoto.warning, func.count())
+            .where(ProtectedPhoto.organisation_id == org.id, ProtectedPhoto.warning.is_not(None))
+            .group_by(ProtectedPhoto.warning)
+        ):
+            warnings[str(code)] = int(n)
         entries = s.scalar(
             select(func.count()).select_from(BankEntry).where(BankEntry.bank_id == org.bank_id)
         )
@@ -94,6 +107,7 @@ def organisation_summary(store: Store, org: Organisation) -> dict[str, Any]:
     sightings = bank_sighting_counts(store, org.bank_id)
     return {
         "photos": int(photos or 0),
+        "photo_warnings": warnings,
         "bank_entries": int(entries or 0),
         "sightings": {**sightings, "total": sum(sightings.values())},
         "alerts": {**alerts, "total": sum(alerts.values())},
@@ -101,9 +115,16 @@ def organisation_summary(store: Store, org: Organisation) -> dict[str, Any]:
 
 
 def photos_page(
-    store: Store, org: Organisation, *, after_id: int | None = None, limit: int = 50
+    store: Store,
+    org: Organisation,
+    *,
+    after_id: int | None = None,
+    limit: int = 50,
+    warning: str | None = None,
 ) -> list[ProtectedPhoto]:
-    """The organisation's protected photos in registration order, after `after_id`."""
+    """The organisation's protected photos in registration order, after `after_id`; with
+    `warning` (a code of `protect.register.WARNING_CODES`, or `ANY_WARNING`), only the photos
+    with that warning (`protect.register.where_warning`)."""
     query = (
         select(ProtectedPhoto)
         .where(ProtectedPhoto.organisation_id == org.id)
@@ -112,6 +133,7 @@ def photos_page(
     )
     if after_id is not None:
         query = query.where(ProtectedPhoto.id > after_id)
+    query = where_warning(query, warning)
     with store.session() as s:
         return list(s.scalars(query))
 

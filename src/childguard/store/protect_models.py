@@ -55,6 +55,7 @@ class ProtectedPhoto(Base):
     __tablename__ = "protected_photo"
     __table_args__ = (
         UniqueConstraint("organisation_id", "sha256", name="uq_protected_photo_sha256"),
+        Index("ix_protected_photo_warning", "organisation_id", "warning"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -75,6 +76,9 @@ class ProtectedPhoto(Base):
     pdq_quality: Mapped[int | None] = mapped_column(Integer, default=None)
     # Extra signatures (robust region hashes, descriptor summaries), as plain JSON.
     signatures: Mapped[dict[str, Any] | None] = mapped_column(JsonDict, default=None)
+    # Why copies may go unnoticed (`protect.register.warning_code`), kept with the signature
+    # so that pages count and filter on it; None for a photo the matcher can find.
+    warning: Mapped[str | None] = mapped_column(String(16), default=None)
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
 

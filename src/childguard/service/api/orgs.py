@@ -274,16 +274,20 @@ def organisation_mine(request: Request, caller: Caller = owner("org-admin")) -> 
 @router.get("/organisation/photos")
 def organisation_photos(
     request: Request,
+    warning: str | None = Query(
+        None, description="only the photos with this warning: outdated, plain, few-keypoints or any"
+    ),
     limit: int = limit_query(),
     cursor: str | None = cursor_query(),
     caller: Caller = owner("org-admin"),
 ) -> dict[str, Any]:
     """The organisation's protected photos in registration order:
-    `{"photos": [...], "next_cursor"}`."""
+    `{"photos": [...], "next_cursor"}`; with `warning`, only those with that warning
+    (`protect.register.WARNING_CODES`, or `any`)."""
     state = _state(request)
     org = my_organisation(state, caller)
     after = decode_id_cursor(cursor) if cursor is not None else None
-    found = photos_page(state.store, org, after_id=after, limit=limit + 1)
+    found = photos_page(state.store, org, after_id=after, limit=limit + 1, warning=warning)
     page = found[:limit]
     return {
         "photos": [photo_json(p) for p in page],

@@ -5,7 +5,8 @@ over `childguard.protect.sighting_actions` and `childguard.protect.tenancy`. The
 is always the caller's own (`Caller.organisation_id`); an id of another organisation's
 sighting or album is answered as one that does not exist.
 
-- `GET /org`: the dashboard: photos protected, sightings new since the user's last visit,
+- `GET /org`: the dashboard: photos protected and those to register again or hard to find,
+  sightings new since the user's last visit,
   sightings not acted on, open alerts with the failed ones and their last error.
 - `GET /org/sightings` (filters `status`: online, removed, changed; `state`: new, seen,
   false-alarm, reported): each sighting's page, image URL, first and last seen, times seen,
@@ -22,7 +23,8 @@ sighting or album is answered as one that does not exist.
   `POST /org/contacts/test` sends a test alert through the real email and webhook paths and
   shows each channel's result.
 - `GET /org/alerts` (filter `status`: pending, sent, failed): alerts with their delivery state.
-- `GET /org/photos` (`after`: the last id of the page before): the registered photos in
+- `GET /org/photos` (`after`: the last id of the page before; `warning`: `outdated`, the
+  photos to register again, or `any`, every photo with a warning): the registered photos in
   registration order, PAGE_SIZE a page, each with its warning where its copies may go
   unnoticed (`protect.register.photo_warning`).
 
@@ -50,7 +52,7 @@ from childguard.hotline import charts
 from childguard.hotline.reports import ReportRejected
 from childguard.protect import sighting_actions as actions
 from childguard.protect.organisations import OrganisationNotFound, get_organisation_by_id
-from childguard.protect.register import PhotoWarning, photo_warning
+from childguard.protect.register import ANY_WARNING, OUTDATED, PhotoWarning, photo_warning
 from childguard.protect.takedown_letter import LETTER_LANGUAGES
 from childguard.protect.tenancy import OrganisationSighting, photos_page
 from childguard.service.api.org_actions import alert_transport, letter_response, url_check
@@ -109,6 +111,9 @@ DONE_MESSAGES = {
     "contacts": _("Your contacts are saved."),
 }
 RECHECK_RANGE = _("Check it every 0.2 to 720 hours.")
+# The photos page's filters: the photos to register again, and every photo hard to find.
+PHOTO_FILTERS = (OUTDATED, ANY_WARNING)
+PHOTO_FILTER_LABELS = {OUTDATED: _("to register again"), ANY_WARNING: _("with a warning")}
 
 
 def _state(request: Request) -> ServiceState:
@@ -753,16 +758,19 @@ async def alerts(request: Request, caller: Caller = owner("org-admin")) -> Respo
 @router.get("/photos", response_class=HTMLResponse)
 async def photos(request: Request, caller: Caller = owner("org-admin")) -> Response:
     """The organisation's registered photos, PAGE_SIZE a page in registration order (`after`:
-    the last id of the page before), each with its warning where it has one."""
+    the last id of the page before; `warning`: a warning code or `any`, the photos with it
+    only), each with its warning where it has one."""
     try:
         org = await _person(request, caller)
     except _Refused as exc:
         return _message(request, caller, exc.message, exc.status)
     after = request.query_params.get("after", "")
     after_id = int(after) if after.isdigit() and len(after) <= _MAX_ID_DIGITS else None
+    warning = _choice(request.query_params.get("warning"), PHOTO_FILTERS)
 
     def listed() -> tuple[list[tuple[ProtectedPhoto, PhotoWarning | None]], int | None]:
-        rows = photos_page(_state(request).store, org, after_id=after_id, limit=PAGE_SIZE + 1)
+        store = _state(request).store
+        rows = photos_page(store, org, after_id=after_id, limit=PAGE_SIZE + 1, warning=warning)
         shown = rows[:PAGE_SIZE]
         more = shown[-1].id if len(rows) > PAGE_SIZE else None
         return [(p, photo_warning(p)) for p in shown], more
@@ -772,6 +780,13 @@ async def photos(request: Request, caller: Caller = owner("org-admin")) -> Respo
         request,
         caller,
         "org_photos.html",
-        {"rows": rows, "next_after": next_after, "warning_labels": WARNING_LABELS},
+        {
+            "rows": rows,
+            "next_after": next_after,
+            "chosen": warning or "",
+            "warning_labels": WARNING_LABELS,
+            "filters": PHOTO_FILTERS,
+            "filter_labels": PHOTO_FILTER_LABELS,
+        },
         org=org,
     )

@@ -29,7 +29,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from childguard.accounts import csrf_token_for
 from childguard.protect.organisations import OrganisationNotFound, get_organisation_by_id
-from childguard.protect.register import FEW, PLAIN
+from childguard.protect.register import FEW, OUTDATED, PLAIN
 from childguard.service.auth import Caller, owner, presented_session
 from childguard.service.web.i18n import CATALOGS, LANGUAGES, choose_language
 from childguard.service.web.pages import PAGE_HEADERS, page
@@ -85,6 +85,10 @@ def _(message: str) -> str:
 # The warnings of `protect.register.photo_warning`, by code, as the pages say them (the
 # registration's rows here, the list of registered photos in `org_pages`).
 WARNING_LABELS = {
+    OUTDATED: _(
+        "signed by an earlier version: square crops and grid cells of it may go unnoticed; "
+        "register it again from its original"
+    ),
     PLAIN: _("too plain to be found reliably: even a re-saved copy may go unnoticed"),
     FEW: _("few keypoints: whole copies are found, but crops, grids and overlays may go unnoticed"),
 }
