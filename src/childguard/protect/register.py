@@ -128,7 +128,7 @@ def photo_warning(photo: ProtectedPhoto) -> PhotoWarning | None:
     from childguard.robust.signature import stored_keypoints
     from childguard.signals.pdq import MIN_QUALITY
 
-    code = warning_code(photo.pdq, photo.pdq_quality, photo.width, photo.height, photo.signatures)
+    code = _stored_warning(photo)
     if code is None:
         return None
     if code == OUTDATED:
