@@ -758,8 +758,8 @@ async def alerts(request: Request, caller: Caller = owner("org-admin")) -> Respo
 @router.get("/photos", response_class=HTMLResponse)
 async def photos(request: Request, caller: Caller = owner("org-admin")) -> Response:
     """The organisation's registered photos, PAGE_SIZE a page in registration order (`after`:
-    the last id of the page before; `warning`: a warning code or `any`, the photos with it
-    only), each with its warning where it has one."""
+    the last id of the page before; `warning`: one of PHOTO_FILTERS, the photos with it only;
+    another value shows every photo), each with its warning where it has one."""
     try:
         org = await _person(request, caller)
     except _Refused as exc:
