@@ -66,6 +66,7 @@ def test_the_actions_of_one_organisation_and_not_of_another(
         assert summary.status_code == 200, summary.text
         assert (summary.json()["photos"], summary.json()["new_sightings"]) == (2, 2)
         assert summary.json()["awaiting_action"] == 2
+        assert set(summary.json()["photo_warnings"]) == {"outdated", "plain", "few-keypoints"}
 
         for method, path, body in (
             ("GET", f"/sightings/{other}/state", None),

@@ -3,7 +3,8 @@
 `childguard.protect.sighting_actions`; the pages under `/org` call the same functions.
 
 - `GET /v1/organisation/summary` (`since`: a time; default the caller's last visit for a
-  signed-in user, else all time): photos, new sightings, open and failed alerts.
+  signed-in user, else all time): photos (and `photo_warnings`, the photos by warning code),
+  new sightings, open and failed alerts.
 - `GET /v1/organisation/sightings/{id}/state`; `POST .../seen`; `POST .../false-alarm`
   (`{"reason"}`: required); `POST .../hotline-report` (`{"note", "language"}`: 201 with the
   report id and tracking code); `GET .../takedown-letter?lang=` (a plain-text attachment).
