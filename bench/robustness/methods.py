@@ -31,6 +31,7 @@ from childguard.signals.pdq import (
     hamming_many,
     hexes_to_array,
     pdq_from_pixels,
+    repeating,
     view_cap,
     view_rank,
 )
@@ -59,10 +60,12 @@ class _PdqBank:
     def __init__(self) -> None:
         self.ids: list[str] = []
         self.packed = np.zeros((0, 32), np.uint8)
+        self.repeating = np.zeros(0, bool)
 
     def build(self, photos: dict[str, np.ndarray]) -> None:
         self.ids = list(photos)
         self.packed = hexes_to_array([pdq_from_pixels(px)[0] for px in photos.values()])
+        self.repeating = repeating(self.packed)
 
     def best(self, hashes: list[str]) -> tuple[str | None, int]:
         """The nearest photo to any of `hashes`, and its distance."""
@@ -77,10 +80,13 @@ class _PdqBank:
     def best_ranked(self, views: list[QueryHash]) -> tuple[str | None, int]:
         """The best-ranked photo over query views, as the matcher ranks them: each view's
         nearest photo counts at `view_rank` (its distance plus its margin), within its cap
-        (`view_cap`; none for the original). Returns the photo and that rank."""
+        (`view_cap`; none for the original), among the photos it may match (`view_may_match`:
+        a derived view never a repeating hash). Returns the photo and that rank."""
         best_r, best_i = 257, -1
         for v in views:
             d = hamming_many(hexes_to_array([v.pdq])[0], self.packed)
+            if v.variant != DIHEDRAL_NAMES[0]:
+                d = np.where(self.repeating, 257, d)
             i = int(np.argmin(d))
             cap = view_cap(v.variant, v.quality)
             if cap is not None and int(d[i]) > cap:

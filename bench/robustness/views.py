@@ -8,7 +8,8 @@ registered photo.
 
 For each query (registered photo or distractor, under each transform) it records the
 reference PDQ hash's nearest registered photo and distance, and for every view
-`query_hashes` returns: variant, PDQ quality, its nearest registered photo and distance,
+`query_hashes` returns: variant, PDQ quality, its nearest registered photo and distance (for a
+derived view, among the photos it may match: `signals.pdq.view_may_match`),
 the distance to the query's own photo (registered queries) and the distance to the query's
 `original` hash. The known-abuse method's answer is a function of these rows alone
 (`methods.KnownAbuse` takes the best-ranked view's nearest photo, `signals.pdq.view_rank`,
@@ -40,9 +41,11 @@ from bench.robustness.transforms import TRANSFORMS, apply
 from childguard.robust.query import query_hashes
 from childguard.signals.pdq import (
     DEFAULT_THRESHOLD,
+    DIHEDRAL_NAMES,
     hamming_many,
     hexes_to_array,
     pdq_from_pixels,
+    repeating,
     view_cap,
     view_rank,
 )
@@ -59,10 +62,15 @@ _STATE: dict[str, object] = {}
 # distance to its own photo (None for a distractor), distance to the query's `original` hash].
 
 
-def _nearest(packed: np.ndarray, ids: list[str], value: str) -> tuple[str, int, np.ndarray]:
+def _nearest(
+    packed: np.ndarray, ids: list[str], value: str, refused: np.ndarray | None = None
+) -> tuple[str, int, np.ndarray]:
+    """The nearest photo to `value` among those not `refused`, its distance, and the distance
+    to every photo."""
     d = hamming_many(hexes_to_array([value])[0], packed)
-    i = int(np.argmin(d))
-    return ids[i], int(d[i]), d
+    allowed = d if refused is None else np.where(refused, 257, d)
+    i = int(np.argmin(allowed))
+    return ids[i], int(allowed[i]), d
 
 
 def query_row(
@@ -82,9 +90,12 @@ def query_row(
     ref_near, ref_d, ref_all = _nearest(packed, ids, ref)
     views = [(v.variant, v.pdq, v.quality) for v in query_hashes(pixels)] + list(extra)
     original = int(views[0][1], 16)
+    refused = repeating(packed)  # a derived view never matches these (`view_may_match`)
     rows = []
     for variant, value, quality in views:
-        near, d, all_d = _nearest(packed, ids, value)
+        near, d, all_d = _nearest(
+            packed, ids, value, None if variant == DIHEDRAL_NAMES[0] else refused
+        )
         rows.append(
             [
                 variant,

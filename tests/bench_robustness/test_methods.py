@@ -9,11 +9,14 @@ from bench.robustness.run import markdown
 from bench.robustness.transforms import apply
 from PIL import Image
 
+from childguard.robust.query import query_hashes
 from childguard.signals.pdq import (
     DEFAULT_THRESHOLD,
     DIHEDRAL_VIEW_THRESHOLD,
     PdqSignal,
     pdq_from_pixels,
+    repeats_itself,
+    view_cap,
 )
 from sample_media import blocks_photo
 
@@ -109,3 +112,30 @@ def test_known_abuse_scores_a_derived_view_by_its_rank() -> None:
     answer = method.query(np.ascontiguousarray(photo[:, ::-1]), {})
     assert answer.photo == "p" and answer.match
     assert answer.score == -float(DEFAULT_THRESHOLD - DIHEDRAL_VIEW_THRESHOLD)
+
+
+def _bright_disc(cy: int, cx: int, r: int) -> np.ndarray:
+    """A dark frame with one bright disc: a photo with next to no structure, whose PDQ hash
+    repeats itself (`signals.pdq.repeats_itself`)."""
+    y, x = np.mgrid[0:256, 0:256]
+    grey = np.where((y - cy) ** 2 + (x - cx) ** 2 < r * r, 200, 5).astype(np.uint8)
+    return np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=2))
+
+
+def test_known_abuse_matches_a_repeating_photo_through_the_original_hash_only() -> None:
+    """Turned half round, a bare photo's copy is 0-few bits from it through the `rot180` view,
+    but a derived view never matches a repeating hash, as in the matcher; the copy as it is
+    matches through the original hash."""
+    bare = _bright_disc(70, 100, 12)
+    assert repeats_itself(pdq_from_pixels(bare)[0])
+    method = METHODS["childguard-known-abuse"]()
+    method.register({"bare": bare, "p": blocks_photo(8)})
+    turned = np.ascontiguousarray(bare[::-1, ::-1])
+    views = {v.variant: v for v in query_hashes(turned)}
+    near = PdqSignal.distance(views["rot180"].pdq, pdq_from_pixels(bare)[0])
+    assert near <= view_cap("rot180", views["rot180"].quality)  # it would have matched
+    answer = method.query(turned, {})
+    assert not (answer.photo == "bare" and answer.match)
+    assert PdqSignal.distance(pdq_from_pixels(turned)[0], pdq_from_pixels(bare)[0]) > 31
+    same = method.query(bare, {})
+    assert (same.photo, same.match, same.score) == ("bare", True, 0.0)

@@ -38,6 +38,8 @@ Semantics (see docs/matching.md):
   whichever is stricter (`view_limit`): a view is a guess at the photo and one more chance at
   a look-alike, so the original hash outranks it at the same distance, and a bank loosened
   beyond 31 loosens only the original hash;
+- an entry whose hash repeats itself (`signals.pdq.repeats_itself`: what PDQ gives a photo with
+  next to no structure) matches the query's original hash only, never a derived view;
 - for each entry only the best-ranked view is reported, and matches are ordered by rank.
 """
 
@@ -66,7 +68,13 @@ from childguard.matcher.protected import (
 from childguard.matcher.results import Match, MatchOutcome
 from childguard.signals.base import SignalType
 from childguard.signals.content import ContentSignals, QueryView
-from childguard.signals.pdq import DIHEDRAL_NAMES, PdqSignal, view_limit, view_rank
+from childguard.signals.pdq import (
+    DIHEDRAL_NAMES,
+    PdqSignal,
+    view_limit,
+    view_may_match,
+    view_rank,
+)
 from childguard.signals.registry import SIGNAL_TYPES, get_signal_type
 from childguard.store.bank_signature_models import BankSignature
 from childguard.store.db import Store
@@ -490,6 +498,8 @@ class Matcher:
                 threshold = bank.thresholds[name]
                 rank = comparison.distance
                 if name == PdqSignal.name:
+                    if not view_may_match(view.variant, entry.value):
+                        continue
                     quality = view.quality or 0
                     threshold = view_limit(view.variant, quality, threshold)
                     rank = view_rank(view.variant, quality, comparison.distance)

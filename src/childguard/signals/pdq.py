@@ -7,6 +7,7 @@ default match threshold is 31 and hashes with quality under 50 are weak.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -106,6 +107,45 @@ def view_rank(variant: str, quality: int, distance: int) -> int:
 
 
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+# A repeating hash: its 16 x 16 bit grid, shifted by 1 to REPEAT_SHIFTS rows or columns, agrees
+# with itself in all but REPEAT_DISAGREEMENT of the bits it overlaps. PDQ gives such a hash to a
+# photo with next to no structure (stellarium's M102 nebula: quality 34, four rows repeated four
+# times, 1% apart). A random hash overlaps itself at half its bits, and of the 993 photos of the
+# robustness corpus only that nebula's and one of quality 6 repeat; the closest photo of full
+# quality stays 9% apart. Each derived view of a query is one more chance to land near such a
+# hash: on the 50,029 distractor queries of the robustness FPR run, all 19 known-abuse false
+# positives (reference PDQ's: 10) were matches on that nebula. So only a query's `original` hash
+# may match a repeating entry (`view_may_match`); a turned or cropped copy of a photo this bare
+# cannot be told from chance.
+REPEAT_SHIFTS = 8
+REPEAT_DISAGREEMENT = 0.05
+
+
+def repeating(packed: np.ndarray) -> np.ndarray:
+    """For packed hashes (n x 32 bytes, `hexes_to_array`), which repeat themselves (see
+    REPEAT_SHIFTS): a boolean array of n."""
+    grids = np.unpackbits(np.asarray(packed, dtype=np.uint8), axis=1).reshape(-1, 16, 16)
+    closest = np.ones(len(grids))
+    for s in range(1, REPEAT_SHIFTS + 1):
+        rows = (grids[:, s:, :] != grids[:, :-s, :]).mean(axis=(1, 2))
+        cols = (grids[:, :, s:] != grids[:, :, :-s]).mean(axis=(1, 2))
+        closest = np.minimum(closest, np.minimum(rows, cols))
+    return np.asarray(closest <= REPEAT_DISAGREEMENT)
+
+
+@functools.lru_cache(maxsize=65536)
+def repeats_itself(value: str) -> bool:
+    """Whether one hash (64 hex digits) repeats itself (`repeating`)."""
+    return bool(repeating(hexes_to_array([value]))[0])
+
+
+def view_may_match(variant: str, entry_value: str) -> bool:
+    """Whether a query view of `variant` may match an entry whose hash is `entry_value`: the
+    `original` hash always; a derived view unless the entry repeats itself (`repeats_itself`).
+    The matcher and the robustness harness apply it alike."""
+    return variant == DIHEDRAL_NAMES[0] or not repeats_itself(entry_value)
 
 
 class PdqSignal(SignalType):
