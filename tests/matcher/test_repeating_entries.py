@@ -22,6 +22,7 @@ from childguard.signals.pdq import (
     view_may_match,
 )
 from childguard.store.db import Store
+from pdq_bits import flip
 
 # The PDQ hash of stellarium's M102 nebula (quality 34): four rows, repeated four times.
 NEBULA = "cccd999933326666cccc999933336666cccc999933336666cccc999933336666"
@@ -29,11 +30,7 @@ PHOTO = f"{random.Random(7).getrandbits(256):064x}"
 
 
 def flip_bits(value: str, n: int, seed: int) -> str:
-    rng = random.Random(seed)
-    x = int(value, 16)
-    for bit in rng.sample(range(256), n):
-        x ^= 1 << bit
-    return f"{x:064x}"
+    return flip(value, n, random.Random(seed))
 
 
 def reference_closest(value: str) -> float:
