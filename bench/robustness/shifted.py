@@ -35,7 +35,12 @@ from bench.robustness.metrics import overall_fpr, summarise
 from bench.robustness.run import _select
 from bench.robustness.transforms import apply
 from bench.robustness.views import Rule, product_rule, query_row, simulate
-from childguard.signals.pdq import DEFAULT_THRESHOLD, hexes_to_array, pdq_from_pixels
+from childguard.signals.pdq import (
+    DEFAULT_THRESHOLD,
+    hexes_to_array,
+    pdq_from_pixels,
+    repeating,
+)
 
 SHARES = (0.026, 0.054)
 SPLITS = (0.0, 0.5, 1.0)
@@ -112,6 +117,7 @@ def measure(step: int, transforms: list[str]) -> tuple[list[dict[str, object]], 
     reg, dis = _select(photos, None)
     ids = [p.id for p in reg]
     packed = hexes_to_array([pdq_from_pixels(load_pixels(p))[0] for p in reg])
+    refused = repeating(packed)
     rows: list[dict[str, object]] = []
     t0 = time.perf_counter()
     for registered, chosen in ((True, reg[::step]), (False, dis[::step])):
@@ -119,7 +125,9 @@ def measure(step: int, transforms: list[str]) -> tuple[list[dict[str, object]], 
             img = Image.fromarray(load_pixels(p))
             for name in transforms:
                 px = np.ascontiguousarray(np.asarray(apply(name, img, p.id, []).convert("RGB")))
-                rows.append(query_row(p, registered, name, px, ids, packed, candidates(px)))
+                rows.append(
+                    query_row(p, registered, name, px, ids, packed, candidates(px), refused)
+                )
     return rows, time.perf_counter() - t0
 
 

@@ -81,16 +81,19 @@ def query_row(
     ids: list[str],
     packed: np.ndarray,
     extra: Sequence[tuple[str, str, int]] = (),
+    refused: np.ndarray | None = None,
 ) -> dict[str, object]:
     """One query's row (see above) for `pixels`, `photo` under `transform`, against the bank
     (`ids`, `packed`): the views `query_hashes` returns, then `extra` (variant, hash, quality),
-    views a study adds to measure them as the shipped ones are measured."""
+    views a study adds to measure them as the shipped ones are measured. `refused`: the bank's
+    `repeating(packed)`, which a derived view never matches (computed here when not given)."""
     own = ids.index(photo.id) if registered else -1
     ref, ref_q = pdq_from_pixels(pixels)
     ref_near, ref_d, ref_all = _nearest(packed, ids, ref)
     views = [(v.variant, v.pdq, v.quality) for v in query_hashes(pixels)] + list(extra)
     original = int(views[0][1], 16)
-    refused = repeating(packed)  # a derived view never matches these (`view_may_match`)
+    if refused is None:
+        refused = repeating(packed)  # a derived view never matches these (`view_may_match`)
     rows = []
     for variant, value, quality in views:
         near, d, all_d = _nearest(
@@ -120,6 +123,7 @@ def _work(task: tuple[Photo, bool]) -> list[dict[str, object]]:
     photo, registered = task
     ids: list[str] = _STATE["ids"]  # type: ignore[assignment]
     packed: np.ndarray = _STATE["packed"]  # type: ignore[assignment]
+    refused: np.ndarray = _STATE["refused"]  # type: ignore[assignment]
     transforms: list[str] = _STATE["transforms"]  # type: ignore[assignment]
     fillers: dict[str, list[tuple[str, Image.Image]]] = _STATE["fillers"]  # type: ignore[assignment]
     img = Image.fromarray(photo_pixels(photo))
@@ -127,7 +131,7 @@ def _work(task: tuple[Photo, bool]) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     for name in transforms:
         pixels = np.ascontiguousarray(np.asarray(apply(name, img, photo.id, others).convert("RGB")))
-        out.append(query_row(photo, registered, name, pixels, ids, packed))
+        out.append(query_row(photo, registered, name, pixels, ids, packed, refused=refused))
     return out
 
 
@@ -156,7 +160,9 @@ def run(args: argparse.Namespace) -> Path:
         pool = [p for p in dis if p.group == group][: FILLERS + 1]
         fillers[group] = [(p.id, Image.fromarray(photo_pixels(p))) for p in pool]
     transforms = args.transforms or list(TRANSFORMS)
-    _STATE.update(ids=ids, packed=packed, transforms=transforms, fillers=fillers)
+    _STATE.update(
+        ids=ids, packed=packed, refused=repeating(packed), transforms=transforms, fillers=fillers
+    )
     tasks = [(p, True) for p in reg] + [(p, False) for p in dis]
     t0, load0 = time.perf_counter(), os.getloadavg()[0]
     print(f"{len(reg)} registered, {len(dis)} distractors, bank {len(bank)}, {transforms}")
